@@ -1,0 +1,405 @@
+//! `shopfuse.toml`: the project's declared sources and stage settings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{CoreError, IoContext, Result};
+use crate::schema::EntityKind;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    #[serde(default)]
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub currency: CurrencySection,
+    #[serde(default, rename = "sources")]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub clean: CleanConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Every price is also stored converted to this currency.
+    #[serde(default = "default_base_currency")]
+    pub base_currency: String,
+}
+
+impl Default for ProjectSection {
+    fn default() -> Self {
+        Self { name: default_name(), base_currency: default_base_currency() }
+    }
+}
+
+fn default_name() -> String {
+    "shopfuse".into()
+}
+fn default_base_currency() -> String {
+    "CNY".into()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencySection {
+    /// Units of the base currency for one unit of each currency (the base itself is 1).
+    #[serde(default)]
+    pub rates: BTreeMap<String, f64>,
+}
+
+impl CurrencySection {
+    pub fn rate_to_base(&self, currency: &str, base: &str) -> Option<f64> {
+        if currency.eq_ignore_ascii_case(base) {
+            return Some(1.0);
+        }
+        self.rates
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(currency))
+            .map(|(_, v)| *v)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Csv,
+    Tsv,
+    Json,
+    Jsonl,
+    Parquet,
+}
+
+impl FileFormat {
+    pub fn from_path(path: &Path) -> Option<FileFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" => FileFormat::Csv,
+            "tsv" | "tab" => FileFormat::Tsv,
+            "json" => FileFormat::Json,
+            "jsonl" | "ndjson" => FileFormat::Jsonl,
+            "parquet" | "pq" => FileFormat::Parquet,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a canonical field's value comes from in a source file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldSource {
+    /// The name of the source column.
+    Column(String),
+    Spec(FieldSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Source column; absent when only `default` is given.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// A chrono format for timestamp fields, e.g. "%d.%m.%Y %H:%M".
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Used when the column is absent or empty.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+impl FieldSource {
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            FieldSource::Column(c) => Some(c),
+            FieldSource::Spec(s) => s.column.as_deref(),
+        }
+    }
+    pub fn format(&self) -> Option<&str> {
+        match self {
+            FieldSource::Column(_) => None,
+            FieldSource::Spec(s) => s.format.as_deref(),
+        }
+    }
+    pub fn default_value(&self) -> Option<&str> {
+        match self {
+            FieldSource::Column(_) => None,
+            FieldSource::Spec(s) => s.default.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Unique name of the source, e.g. "taobao_orders".
+    pub name: String,
+    /// Platform the export comes from: taobao, jd, amazon, own_shop, app, social, …
+    pub platform: String,
+    pub kind: EntityKind,
+    /// Path or glob relative to the project directory.
+    pub path: String,
+    /// Taken from the file extension when absent.
+    #[serde(default)]
+    pub format: Option<FileFormat>,
+    /// "auto" (default) detects UTF-8, UTF-16 with BOM, GBK/GB18030 and others.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// A built-in field mapping for a common export shape (taobao, jd, amazon, canonical).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// IANA zone for timestamps without an offset.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Currency of prices written without a symbol or code.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Canonical field → source column (overrides the preset).
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSource>,
+    /// Canonical field → (source value → canonical value), e.g. event_type 浏览 → view.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl SourceConfig {
+    /// Changes whenever anything that shapes the parsed rows changes, so a file is ingested
+    /// again after its source's mapping is edited, and not otherwise.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_vec(self).expect("source config serialises");
+        hex::encode(&Sha256::digest(&json)[..8])
+    }
+}
+
+/// How a missing value of one field is filled in by the clean stage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MissingPolicy {
+    Leave,
+    Mean,
+    Median,
+    /// Linear in time between the neighbouring known values of the same source.
+    Interpolate,
+    Zero,
+    /// `constant:VALUE` in the file.
+    Constant(String),
+}
+
+impl MissingPolicy {
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "leave" => MissingPolicy::Leave,
+            "mean" => MissingPolicy::Mean,
+            "median" => MissingPolicy::Median,
+            "interpolate" => MissingPolicy::Interpolate,
+            "zero" => MissingPolicy::Zero,
+            other => match other.strip_prefix("constant:") {
+                Some(v) => MissingPolicy::Constant(v.to_string()),
+                None => {
+                    return Err(format!(
+                        "unknown missing-value policy {other:?}; use leave, mean, median, interpolate, zero or constant:VALUE"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanConfig {
+    /// "kind.field" → policy, e.g. `"orders.quantity" = "constant:1"`.
+    #[serde(default = "default_missing")]
+    pub missing: BTreeMap<String, String>,
+    #[serde(default)]
+    pub outliers: OutlierConfig,
+    /// Two events of one account, listing and type closer than this are one event sent twice.
+    #[serde(default = "default_event_window")]
+    pub duplicate_event_window_secs: i64,
+}
+
+fn default_missing() -> BTreeMap<String, String> {
+    BTreeMap::from([("orders.quantity".to_string(), "constant:1".to_string())])
+}
+fn default_event_window() -> i64 {
+    2
+}
+
+impl Default for CleanConfig {
+    fn default() -> Self {
+        Self {
+            missing: default_missing(),
+            outliers: OutlierConfig::default(),
+            duplicate_event_window_secs: default_event_window(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutlierMethod {
+    Iqr,
+    Zscore,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierConfig {
+    #[serde(default = "default_method")]
+    pub method: OutlierMethod,
+    /// Tukey fence multiplier for IQR (on log-scaled values).
+    #[serde(default = "default_iqr_k")]
+    pub iqr_k: f64,
+    /// |z| above which a value is flagged for the z-score method.
+    #[serde(default = "default_z")]
+    pub z_threshold: f64,
+    /// Isolation-forest anomaly score above which an order is flagged (0.5 = average).
+    #[serde(default = "default_forest_threshold")]
+    pub isolation_forest_threshold: f64,
+    #[serde(default = "default_true")]
+    pub isolation_forest: bool,
+}
+
+fn default_method() -> OutlierMethod {
+    OutlierMethod::Iqr
+}
+fn default_iqr_k() -> f64 {
+    3.0
+}
+fn default_z() -> f64 {
+    4.0
+}
+fn default_forest_threshold() -> f64 {
+    0.7
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            method: default_method(),
+            iqr_k: default_iqr_k(),
+            z_threshold: default_z(),
+            isolation_forest_threshold: default_forest_threshold(),
+            isolation_forest: true,
+        }
+    }
+}
+
+impl ProjectConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let config: ProjectConfig = toml::from_str(text)
+            .map_err(|e| CoreError::Config { path: path.into(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let err = |message: String| CoreError::Config { path: path.into(), message };
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if !names.insert(s.name.as_str()) {
+                return Err(err(format!("source name {:?} is declared twice; names must be unique", s.name)));
+            }
+            for field in s.fields.keys().chain(s.values.keys()) {
+                if s.kind.field(field).is_none() {
+                    let known: Vec<_> = s.kind.fields().iter().map(|f| f.name).collect();
+                    return Err(err(format!(
+                        "source {:?}: {field:?} is not a field of {}; known fields: {}",
+                        s.name,
+                        s.kind,
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        for (key, policy) in &self.clean.missing {
+            let (kind, field) = key
+                .split_once('.')
+                .ok_or_else(|| err(format!("[clean.missing] key {key:?} must be KIND.FIELD, e.g. orders.quantity")))?;
+            let kind: EntityKind = kind.parse().map_err(|e: String| err(format!("[clean.missing] {key:?}: {e}")))?;
+            if kind.field(field).is_none() {
+                return Err(err(format!("[clean.missing] {key:?}: {kind} has no field {field:?}")));
+            }
+            MissingPolicy::parse(policy).map_err(|e| err(format!("[clean.missing] {key:?}: {e}")))?;
+        }
+        for (cur, rate) in &self.currency.rates {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(err(format!("[currency.rates] {cur} = {rate}: a rate must be a positive number")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn missing_policy(&self, kind: EntityKind, field: &str) -> MissingPolicy {
+        self.clean
+            .missing
+            .get(&format!("{kind}.{field}"))
+            .and_then(|p| MissingPolicy::parse(p).ok())
+            .unwrap_or(MissingPolicy::Leave)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[project]
+name = "demo"
+base_currency = "CNY"
+
+[currency.rates]
+USD = 7.1
+
+[[sources]]
+name = "taobao_orders"
+platform = "taobao"
+kind = "orders"
+path = "data/taobao/orders*.csv"
+preset = "taobao"
+[sources.fields]
+status = "订单状态"
+ordered_at = { column = "下单时间", format = "%Y/%m/%d %H:%M" }
+[sources.values.status]
+"已完成" = "completed"
+
+[clean.missing]
+"products.stock" = "median"
+"#;
+
+    #[test]
+    fn parses_a_full_config() {
+        let c = ProjectConfig::parse(EXAMPLE, Path::new("shopfuse.toml")).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sources[0].fields["ordered_at"].format(), Some("%Y/%m/%d %H:%M"));
+        assert_eq!(c.currency.rate_to_base("usd", "CNY"), Some(7.1));
+        assert_eq!(c.missing_policy(EntityKind::Products, "stock"), MissingPolicy::Median);
+    }
+
+    #[test]
+    fn unknown_field_is_named_in_the_error() {
+        let bad = EXAMPLE.replace("status = \"订单状态\"", "staus = \"订单状态\"");
+        let e = ProjectConfig::parse(&bad, Path::new("p/shopfuse.toml")).unwrap_err().to_string();
+        assert!(e.contains("p/shopfuse.toml") && e.contains("\"staus\""), "{e}");
+    }
+
+    #[test]
+    fn fingerprint_changes_with_mapping() {
+        let c = ProjectConfig::parse(EXAMPLE, Path::new("x")).unwrap();
+        let mut s = c.sources[0].clone();
+        let before = s.fingerprint();
+        s.timezone = Some("UTC".into());
+        assert_ne!(before, s.fingerprint());
+    }
+}

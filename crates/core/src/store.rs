@@ -1,0 +1,354 @@
+//! The table store: Parquet files under `tables/<table>/`, made visible all at once by an
+//! atomic commit of `.shopfuse/manifest.json`.
+//!
+//! Why a manifest instead of "every file in the directory": a run that is killed half-way
+//! leaves new Parquet files behind; readers that follow the manifest never see them, and the
+//! next writer deletes them. Files are never overwritten in place (each carries the version
+//! that wrote it), so a committed file is immutable until a later commit drops it. After each
+//! commit the directories hold exactly the committed files again, so DuckDB, pandas or Spark
+//! can read `tables/<table>/*.parquet` directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{RecordBatch, RecordBatchReader};
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, IoContext, Result};
+use crate::project::{Project, STATE_DIR, TABLES_DIR};
+
+const MANIFEST: &str = "manifest.json";
+const LOCK: &str = "lock";
+/// Set to make a run abort right before its commit; used by the crash-safety tests.
+pub const CRASH_BEFORE_COMMIT_ENV: &str = "SHOPFUSE_CRASH_BEFORE_COMMIT";
+
+/// One source file as ingested: what it was, how it was read, and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestedFile {
+    pub source: String,
+    pub platform: String,
+    pub kind: String,
+    /// Relative to the project directory.
+    pub path: String,
+    pub content_sha256: String,
+    pub config_fingerprint: String,
+    pub encoding: String,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_quarantined: u64,
+    /// Table files holding this file's rows (relative to `tables/`).
+    pub parts: Vec<String>,
+    pub ingested_at: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u64,
+    #[serde(default)]
+    pub committed_at: Option<String>,
+    /// Table name → files relative to `tables/`, in read order.
+    pub tables: BTreeMap<String, Vec<String>>,
+    /// Source name → file path → what was ingested from it.
+    #[serde(default)]
+    pub ingested: BTreeMap<String, BTreeMap<String, IngestedFile>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableStore {
+    tables_dir: PathBuf,
+    state_dir: PathBuf,
+}
+
+impl TableStore {
+    pub fn open(project: &Project) -> Self {
+        Self::at(&project.root)
+    }
+
+    pub fn at(root: &Path) -> Self {
+        Self { tables_dir: root.join(TABLES_DIR), state_dir: root.join(STATE_DIR) }
+    }
+
+    pub fn tables_dir(&self) -> &Path {
+        &self.tables_dir
+    }
+
+    /// The last committed state; empty for a project that never ran.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.state_dir.join(MANIFEST);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                CoreError::Store(format!("{}: unreadable manifest ({e}); restore it from backup", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(e) => Err(CoreError::Io { path, source: e }),
+        }
+    }
+
+    pub fn table_names(&self) -> Result<Vec<String>> {
+        Ok(self.manifest()?.tables.keys().cloned().collect())
+    }
+
+    pub fn table_files(&self, manifest: &Manifest, table: &str) -> Vec<PathBuf> {
+        manifest
+            .tables
+            .get(table)
+            .map(|files| files.iter().map(|f| self.tables_dir.join(f)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every committed batch of `table`; `None` when the table does not exist.
+    pub fn read_table(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        let manifest = self.manifest()?;
+        if !manifest.tables.contains_key(table) {
+            return Ok(None);
+        }
+        let mut schema = None;
+        let mut batches = Vec::new();
+        for path in self.table_files(&manifest, table) {
+            let file = File::open(&path).at(&path)?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
+            schema.get_or_insert_with(|| reader.schema());
+            for batch in reader {
+                batches.push(batch?);
+            }
+        }
+        Ok(schema.map(|s| (s, batches)))
+    }
+
+    /// Starts a write. Only one writer at a time: a second one fails until the first ends.
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        std::fs::create_dir_all(&self.state_dir).at(&self.state_dir)?;
+        std::fs::create_dir_all(&self.tables_dir).at(&self.tables_dir)?;
+        let lock = Lock::acquire(self.state_dir.join(LOCK))?;
+        let committed = self.manifest()?;
+        // Files of a run that died before its commit are unreachable; clear them.
+        self.collect_garbage(&committed)?;
+        let mut next = committed.clone();
+        next.version += 1;
+        Ok(Transaction { store: self, next, _lock: lock })
+    }
+
+    fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {
+        let live: BTreeSet<PathBuf> = manifest
+            .tables
+            .values()
+            .flatten()
+            .map(|f| self.tables_dir.join(f))
+            .collect();
+        let dirs = std::fs::read_dir(&self.tables_dir).at(&self.tables_dir)?;
+        for dir in dirs {
+            let dir = dir.at(&self.tables_dir)?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let mut remaining = 0usize;
+            for entry in std::fs::read_dir(&dir).at(&dir)? {
+                let path = entry.at(&dir)?.path();
+                if live.contains(&path) {
+                    remaining += 1;
+                } else {
+                    std::fs::remove_file(&path).at(&path)?;
+                }
+            }
+            if remaining == 0 {
+                std::fs::remove_dir(&dir).at(&dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A set of table changes that becomes visible all at once on [`Transaction::commit`], or not
+/// at all if the transaction is dropped or the process dies.
+pub struct Transaction<'s> {
+    store: &'s TableStore,
+    /// The manifest as it will be committed.
+    pub next: Manifest,
+    _lock: Lock,
+}
+
+impl Transaction<'_> {
+    pub fn version(&self) -> u64 {
+        self.next.version
+    }
+
+    /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.
+    /// The file is not part of the table until [`Self::add_file`] (or [`Self::replace`]).
+    pub fn write_file(&mut self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+        let rel = format!("{table}/{stem}.v{}.parquet", self.next.version);
+        let path = self.store.tables_dir.join(&rel);
+        let dir = path.parent().expect("table dir");
+        std::fs::create_dir_all(dir).at(dir)?;
+        let tmp = path.with_extension("parquet.tmp");
+        {
+            let file = File::create(&tmp).at(&tmp)?;
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+            for b in batches {
+                writer.write(b)?;
+            }
+            let file = writer.into_inner()?;
+            file.sync_all().at(&tmp)?;
+        }
+        std::fs::rename(&tmp, &path).at(&path)?;
+        Ok(rel)
+    }
+
+    pub fn add_file(&mut self, table: &str, rel: String) {
+        self.next.tables.entry(table.to_string()).or_default().push(rel);
+    }
+
+    pub fn remove_files(&mut self, table: &str, rels: &[String]) {
+        if let Some(files) = self.next.tables.get_mut(table) {
+            files.retain(|f| !rels.contains(f));
+        }
+    }
+
+    /// Appends one file to a table, creating the table if needed.
+    pub fn append(&mut self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+        let rel = self.write_file(table, stem, schema, batches)?;
+        self.add_file(table, rel.clone());
+        Ok(rel)
+    }
+
+    /// Makes `batches` the whole content of `table`.
+    pub fn replace(&mut self, table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+        let rel = self.write_file(table, "part", schema, batches)?;
+        self.next.tables.insert(table.to_string(), vec![rel]);
+        Ok(())
+    }
+
+    /// Makes every change visible at once: the manifest is replaced by an atomic rename.
+    pub fn commit(mut self, committed_at: String) -> Result<Manifest> {
+        if std::env::var_os(CRASH_BEFORE_COMMIT_ENV).is_some() {
+            eprintln!("{CRASH_BEFORE_COMMIT_ENV} is set: aborting before commit");
+            std::process::abort();
+        }
+        self.next.committed_at = Some(committed_at);
+        let path = self.store.state_dir.join(MANIFEST);
+        let tmp = path.with_extension("json.tmp");
+        {
+            use std::io::Write;
+            let mut f = File::create(&tmp).at(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&self.next)?).at(&tmp)?;
+            f.sync_all().at(&tmp)?;
+        }
+        std::fs::rename(&tmp, &path).at(&path)?;
+        if let Ok(dir) = File::open(&self.store.state_dir) {
+            let _ = dir.sync_all();
+        }
+        self.store.collect_garbage(&self.next)?;
+        Ok(self.next.clone())
+    }
+}
+
+/// An exclusive writer lock; a lock left by a process that no longer runs is taken over.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn acquire(path: PathBuf) -> Result<Self> {
+        use std::io::Write;
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Lock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = holder
+                        .trim()
+                        .parse::<u32>()
+                        .map(|pid| Path::new(&format!("/proc/{pid}")).exists())
+                        .unwrap_or(false);
+                    if alive {
+                        return Err(CoreError::Store(format!(
+                            "another shopfuse run (pid {}) is writing this project; wait for it to finish",
+                            holder.trim()
+                        )));
+                    }
+                    std::fs::remove_file(&path).at(&path)?;
+                }
+                Err(e) => return Err(CoreError::Io { path, source: e }),
+            }
+        }
+        Err(CoreError::Store(format!("could not take the lock {}", path.display())))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(n: i64) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap();
+        (schema, b)
+    }
+
+    fn rows(store: &TableStore, t: &str) -> usize {
+        store.read_table(t).unwrap().map(|(_, bs)| bs.iter().map(|b| b.num_rows()).sum()).unwrap_or(0)
+    }
+
+    #[test]
+    fn uncommitted_writes_are_invisible_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, b) = batch(3);
+        let mut tx = store.begin().unwrap();
+        tx.append("t", "a", &schema, &[b.clone()]).unwrap();
+        tx.commit("now".into()).unwrap();
+        assert_eq!(rows(&store, "t"), 3);
+
+        let mut tx = store.begin().unwrap();
+        let (_, b5) = batch(5);
+        tx.replace("t", &schema, &[b5]).unwrap();
+        drop(tx); // as if the process died here
+        assert_eq!(rows(&store, "t"), 3);
+
+        let tx = store.begin().unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("tables/t")).unwrap().collect();
+        assert_eq!(files.len(), 1, "the dead run's file is collected");
+        drop(tx);
+    }
+
+    #[test]
+    fn second_writer_is_refused_while_first_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let _tx = store.begin().unwrap();
+        let e = store.begin().err().unwrap().to_string();
+        assert!(e.contains("another shopfuse run"), "{e}");
+    }
+
+    #[test]
+    fn replace_drops_old_files_after_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, b) = batch(2);
+        for _ in 0..3 {
+            let mut tx = store.begin().unwrap();
+            tx.replace("t", &schema, &[b.clone()]).unwrap();
+            tx.commit("now".into()).unwrap();
+        }
+        assert_eq!(rows(&store, "t"), 2);
+        assert_eq!(std::fs::read_dir(dir.path().join("tables/t")).unwrap().count(), 1);
+        assert_eq!(store.manifest().unwrap().version, 3);
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error;
+pub mod progress;
 pub mod project;
 pub mod schema;
 pub mod store;
@@ -13,6 +14,7 @@ pub mod value;
 
 pub use config::ProjectConfig;
 pub use error::{CoreError, IoContext, Result};
+pub use progress::{NoProgress, Progress};
 pub use project::Project;
 pub use schema::{CanonicalField, EntityKind, FieldType, PiiKind};
 pub use store::{Manifest, TableStore, Transaction};

@@ -95,6 +95,24 @@ impl TableStore {
         Ok(self.manifest()?.tables.keys().cloned().collect())
     }
 
+    /// Every batch of `table` as of `manifest`; `None` when the table does not exist there.
+    pub fn read_at(&self, manifest: &Manifest, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        if !manifest.tables.contains_key(table) {
+            return Ok(None);
+        }
+        let mut schema = None;
+        let mut batches = Vec::new();
+        for path in self.table_files(manifest, table) {
+            let file = File::open(&path).at(&path)?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
+            schema.get_or_insert_with(|| reader.schema());
+            for batch in reader {
+                batches.push(batch?);
+            }
+        }
+        Ok(schema.map(|s| (s, batches)))
+    }
+
     pub fn table_files(&self, manifest: &Manifest, table: &str) -> Vec<PathBuf> {
         manifest
             .tables
@@ -105,21 +123,7 @@ impl TableStore {
 
     /// Every committed batch of `table`; `None` when the table does not exist.
     pub fn read_table(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
-        let manifest = self.manifest()?;
-        if !manifest.tables.contains_key(table) {
-            return Ok(None);
-        }
-        let mut schema = None;
-        let mut batches = Vec::new();
-        for path in self.table_files(&manifest, table) {
-            let file = File::open(&path).at(&path)?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
-            schema.get_or_insert_with(|| reader.schema());
-            for batch in reader {
-                batches.push(batch?);
-            }
-        }
-        Ok(schema.map(|s| (s, batches)))
+        self.read_at(&self.manifest()?, table)
     }
 
     /// Starts a write. Only one writer at a time: a second one fails until the first ends.
@@ -179,9 +183,14 @@ impl Transaction<'_> {
         self.next.version
     }
 
+    /// A table as this transaction will commit it, including its own uncommitted writes.
+    pub fn read_table(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        self.store.read_at(&self.next, table)
+    }
+
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.
     /// The file is not part of the table until [`Self::add_file`] (or [`Self::replace`]).
-    pub fn write_file(&mut self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+    pub fn write_file(&self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
         let rel = format!("{table}/{stem}.v{}.parquet", self.next.version);
         let path = self.store.tables_dir.join(&rel);
         let dir = path.parent().expect("table dir");

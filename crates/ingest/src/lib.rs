@@ -1,1 +1,440 @@
+//! Ingest: reads every declared source into `raw_<kind>` tables, and every row it cannot
+//! accept into `quarantine` with the file, row, field and reason. For each file,
+//! rows read = rows accepted + rows quarantined.
+//!
+//! A file is identified by its content hash and its source's mapping fingerprint: a file
+//! already ingested unchanged is skipped (re-runs are idempotent), a new file in a glob is
+//! added, and a file rewritten in place replaces what it contributed before.
 
+pub mod encoding;
+pub mod mapping;
+pub mod parse;
+pub mod pii;
+pub mod preset;
+pub mod reader;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shopfuse_core::config::{FileFormat, SourceConfig};
+use shopfuse_core::schema::raw_schema;
+use shopfuse_core::store::IngestedFile;
+use shopfuse_core::value::rows_to_batch;
+use shopfuse_core::{CoreError, EntityKind, Progress, Project, Transaction, Value};
+
+use crate::mapping::RowMapper;
+use crate::pii::Pseudonymiser;
+
+pub const QUARANTINE_TABLE: &str = "quarantine";
+pub const INGEST_FILES_TABLE: &str = "ingest_files";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("source {source_name:?}: bad path pattern {pattern:?}: {message}")]
+    Pattern { source_name: String, pattern: String, message: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFailure {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceSummary {
+    pub source: String,
+    pub platform: String,
+    pub kind: String,
+    pub files_matched: usize,
+    pub files_ingested: usize,
+    pub files_unchanged: usize,
+    pub files_failed: Vec<FileFailure>,
+    /// Files ingested by an earlier run that no longer match the pattern; their rows are kept.
+    pub files_missing: Vec<String>,
+    /// This run.
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_quarantined: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    /// Everything committed for this source, this run included.
+    pub total_rows_read: u64,
+    pub total_rows_accepted: u64,
+    pub total_rows_quarantined: u64,
+}
+
+impl SourceSummary {
+    /// The accounting invariant, for this run and for everything committed.
+    pub fn balanced(&self) -> bool {
+        self.rows_read == self.rows_accepted + self.rows_quarantined
+            && self.total_rows_read == self.total_rows_accepted + self.total_rows_quarantined
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub sources: Vec<SourceSummary>,
+    pub bytes_read: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+}
+
+impl IngestSummary {
+    pub fn failed_files(&self) -> usize {
+        self.sources.iter().map(|s| s.files_failed.len()).sum()
+    }
+    pub fn rows_read(&self) -> u64 {
+        self.sources.iter().map(|s| s.rows_read).sum()
+    }
+}
+
+pub fn quarantine_schema() -> SchemaRef {
+    let text = |n: &str, nullable| Field::new(n, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("source", false),
+        text("platform", false),
+        text("kind", false),
+        text("file", false),
+        Field::new("row", DataType::Int64, false),
+        text("field", true),
+        text("column", true),
+        text("reason", false),
+        text("message", false),
+        text("raw", false),
+    ]))
+}
+
+fn ingest_files_schema() -> SchemaRef {
+    let text = |n: &str| Field::new(n, DataType::Utf8, false);
+    let int = |n: &str| Field::new(n, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        text("source"),
+        text("platform"),
+        text("kind"),
+        text("path"),
+        text("content_sha256"),
+        text("encoding"),
+        int("rows_read"),
+        int("rows_accepted"),
+        int("rows_quarantined"),
+        text("ingested_at"),
+        int("version"),
+    ]))
+}
+
+struct FileJob<'a> {
+    source: &'a SourceConfig,
+    rel: String,
+    bytes: Vec<u8>,
+    sha: String,
+}
+
+struct FileOutcome {
+    entry: IngestedFile,
+    by_reason: BTreeMap<String, u64>,
+    raw_part: String,
+    quarantine_part: Option<String>,
+}
+
+/// Ingests every source of `project` into `tx`. Files that cannot be read at all (unknown
+/// format, no column for a required field) are reported in the summary and left for the next
+/// run; they change nothing.
+pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progress) -> Result<IngestSummary, IngestError> {
+    let started = Instant::now();
+    let pseudonymiser = Pseudonymiser::new(&project.secret()?);
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut summaries: Vec<SourceSummary> = Vec::new();
+    let mut jobs: Vec<FileJob> = Vec::new();
+
+    for source in &project.config.sources {
+        let mut summary = SourceSummary {
+            source: source.name.clone(),
+            platform: source.platform.clone(),
+            kind: source.kind.to_string(),
+            ..Default::default()
+        };
+        let files = matching_files(&project.root, source)?;
+        summary.files_matched = files.len();
+        let previous = tx.next.ingested.get(&source.name).cloned().unwrap_or_default();
+        let fingerprint = source.fingerprint();
+        for path in &files {
+            let rel = relative(&project.root, path);
+            let bytes = match std::fs::read(path) {
+                Ok(b) => b,
+                Err(e) => {
+                    summary.files_failed.push(FileFailure { path: rel, error: format!("cannot read: {e}") });
+                    continue;
+                }
+            };
+            let sha = hex::encode(Sha256::digest(&bytes));
+            match previous.get(&rel) {
+                Some(prev) if prev.content_sha256 == sha && prev.config_fingerprint == fingerprint => {
+                    summary.files_unchanged += 1;
+                }
+                _ => jobs.push(FileJob { source, rel, bytes, sha }),
+            }
+        }
+        let matched: Vec<String> = files.iter().map(|p| relative(&project.root, p)).collect();
+        summary.files_missing = previous.keys().filter(|k| !matched.contains(k)).cloned().collect();
+        summaries.push(summary);
+    }
+
+    let bytes_read: u64 = jobs.iter().map(|j| j.bytes.len() as u64).sum();
+    progress.start("ingest (bytes)", bytes_read);
+    let version = tx.version();
+    let tx_ref: &Transaction = tx;
+    let outcomes: Vec<(usize, Result<FileOutcome, FileFailure>)> = jobs
+        .par_iter()
+        .map(|job| {
+            let index = project.config.sources.iter().position(|s| s.name == job.source.name).expect("job source");
+            let out = ingest_file(tx_ref, job, &pseudonymiser, &now, version);
+            progress.advance(job.bytes.len() as u64);
+            (index, out)
+        })
+        .collect();
+    progress.finish();
+
+    for (index, outcome) in outcomes {
+        let summary = &mut summaries[index];
+        let source = &project.config.sources[index];
+        match outcome {
+            Err(failure) => summary.files_failed.push(failure),
+            Ok(out) => {
+                let kind = source.kind;
+                // A file rewritten in place: what it contributed before is replaced.
+                if let Some(prev) = tx.next.ingested.get(&source.name).and_then(|m| m.get(&out.entry.path)).cloned() {
+                    tx.remove_files(&kind.raw_table(), &prev.parts);
+                    tx.remove_files(QUARANTINE_TABLE, &prev.parts);
+                }
+                tx.add_file(&kind.raw_table(), out.raw_part);
+                if let Some(q) = out.quarantine_part {
+                    tx.add_file(QUARANTINE_TABLE, q);
+                }
+                summary.files_ingested += 1;
+                summary.rows_read += out.entry.rows_read;
+                summary.rows_accepted += out.entry.rows_accepted;
+                summary.rows_quarantined += out.entry.rows_quarantined;
+                for (reason, n) in out.by_reason {
+                    *summary.quarantined_by_reason.entry(reason).or_default() += n;
+                }
+                tx.next.ingested.entry(source.name.clone()).or_default().insert(out.entry.path.clone(), out.entry);
+            }
+        }
+    }
+
+    // Every declared kind and the quarantine exist as tables, even when empty, so SQL over
+    // them answers 0 rather than "table not found".
+    let kinds: std::collections::BTreeSet<EntityKind> = project.config.sources.iter().map(|s| s.kind).collect();
+    for kind in kinds {
+        if !tx.next.tables.contains_key(&kind.raw_table()) {
+            let schema = raw_schema(kind);
+            tx.append(&kind.raw_table(), "empty", &schema, &[rows_to_batch(&schema, &[])?])?;
+        }
+    }
+    if !tx.next.tables.contains_key(QUARANTINE_TABLE) {
+        let schema = quarantine_schema();
+        tx.append(QUARANTINE_TABLE, "empty", &schema, &[rows_to_batch(&schema, &[])?])?;
+    }
+    write_ingest_files_table(tx)?;
+
+    for summary in &mut summaries {
+        if let Some(files) = tx.next.ingested.get(&summary.source) {
+            for f in files.values() {
+                summary.total_rows_read += f.rows_read;
+                summary.total_rows_accepted += f.rows_accepted;
+                summary.total_rows_quarantined += f.rows_quarantined;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: u64 = summaries.iter().map(|s| s.rows_read).sum();
+    Ok(IngestSummary { sources: summaries, bytes_read, seconds, rows_per_second: rows as f64 / seconds.max(1e-9) })
+}
+
+fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, IngestError> {
+    let pattern = root.join(&source.path).to_string_lossy().into_owned();
+    let paths = glob::glob(&pattern).map_err(|e| IngestError::Pattern {
+        source_name: source.name.clone(),
+        pattern: source.path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    files.sort();
+    Ok(files)
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+}
+
+fn ingest_file(tx: &Transaction<'_>, job: &FileJob<'_>, pseudonymiser: &Pseudonymiser, now: &str, version: u64) -> Result<FileOutcome, FileFailure> {
+    let source = job.source;
+    let fail = |error: String| FileFailure { path: job.rel.clone(), error };
+    let format = source
+        .format
+        .or_else(|| FileFormat::from_path(Path::new(&job.rel)))
+        .ok_or_else(|| fail("unknown file format; set `format` (csv, tsv, json, jsonl, parquet) on the source".into()))?;
+    let table = reader::read(&job.bytes, format, source.encoding.as_deref()).map_err(&fail)?;
+    let mapper = RowMapper::new(source, &table.header).map_err(&fail)?;
+    let kind = source.kind;
+    let has_pii = kind.fields().iter().any(|f| f.pii.is_some());
+
+    let mapped: Vec<Result<Vec<Value>, Vec<Value>>> = table
+        .records
+        .par_iter()
+        .map(|record| {
+            let provenance = || {
+                [
+                    Value::Text(source.name.clone()),
+                    Value::Text(source.platform.clone()),
+                    Value::Text(job.rel.clone()),
+                    Value::Int(record.row as i64),
+                ]
+            };
+            let result = match &record.cells {
+                Err(message) => Err((None, None, "malformed_row", message.clone())),
+                Ok(cells) => mapper
+                    .map_row(cells, pseudonymiser)
+                    .map_err(|e| (e.field, e.column, e.reason, e.message)),
+            };
+            match result {
+                Ok(mut values) => {
+                    values.extend(provenance());
+                    Ok(values)
+                }
+                Err((field, column, reason, message)) => {
+                    let raw = redacted_raw(record, &table.header, &mapper, pseudonymiser, has_pii);
+                    let [src, platform, file, row] = provenance();
+                    Err(vec![
+                        src,
+                        platform,
+                        Value::Text(kind.to_string()),
+                        file,
+                        row,
+                        field.map(|f| Value::Text(f.to_string())).unwrap_or(Value::Null),
+                        column.map(Value::Text).unwrap_or(Value::Null),
+                        Value::Text(reason.to_string()),
+                        Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
+                        Value::Text(raw),
+                    ])
+                }
+            }
+        })
+        .collect();
+    let mut accepted = Vec::with_capacity(mapped.len());
+    let mut quarantined = Vec::new();
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for m in mapped {
+        match m {
+            Ok(v) => accepted.push(v),
+            Err(q) => {
+                *by_reason.entry(q[7].render()).or_default() += 1;
+                quarantined.push(q);
+            }
+        }
+    }
+
+    let stem = format!("{}--{}", source.name, &job.sha[..16]);
+    let io_fail = |e: CoreError| fail(format!("cannot write table file: {e}"));
+    let schema = raw_schema(kind);
+    let raw_part = tx
+        .write_file(&kind.raw_table(), &stem, &schema, &[rows_to_batch(&schema, &accepted).map_err(io_fail)?])
+        .map_err(io_fail)?;
+    let quarantine_part = if quarantined.is_empty() {
+        None
+    } else {
+        let qs = quarantine_schema();
+        Some(
+            tx.write_file(QUARANTINE_TABLE, &stem, &qs, &[rows_to_batch(&qs, &quarantined).map_err(io_fail)?])
+                .map_err(io_fail)?,
+        )
+    };
+    let mut parts = vec![raw_part.clone()];
+    parts.extend(quarantine_part.clone());
+    let entry = IngestedFile {
+        source: source.name.clone(),
+        platform: source.platform.clone(),
+        kind: kind.to_string(),
+        path: job.rel.clone(),
+        content_sha256: job.sha.clone(),
+        config_fingerprint: source.fingerprint(),
+        encoding: table.encoding.clone(),
+        rows_read: table.records.len() as u64,
+        rows_accepted: accepted.len() as u64,
+        rows_quarantined: quarantined.len() as u64,
+        parts,
+        ingested_at: now.to_string(),
+        version,
+    };
+    debug_assert_eq!(entry.rows_read, entry.rows_accepted + entry.rows_quarantined);
+    Ok(FileOutcome { entry, by_reason, raw_part, quarantine_part })
+}
+
+/// The quarantined row as read, with personal data pseudonymised. A row whose structure is
+/// broken cannot be told apart field by field, so for kinds that carry personal data its text
+/// is withheld rather than risk a phone number in clear; the file and row say where it is.
+fn redacted_raw(record: &reader::SourceRecord, header: &[String], mapper: &RowMapper, p: &Pseudonymiser, has_pii: bool) -> String {
+    const MAX: usize = 2000;
+    match &record.cells {
+        Ok(cells) => {
+            let mut obj = serde_json::Map::new();
+            for (i, (name, cell)) in header.iter().zip(cells).enumerate() {
+                let v = match (cell, mapper.pii_columns.iter().find(|(c, _)| *c == i)) {
+                    (Some(c), Some((_, kind))) => p.pseudonymise(*kind, c).map(serde_json::Value::String).unwrap_or_default(),
+                    (Some(c), None) => serde_json::Value::String(c.clone()),
+                    (None, _) => serde_json::Value::Null,
+                };
+                obj.insert(name.clone(), v);
+            }
+            truncate(serde_json::Value::Object(obj).to_string(), MAX)
+        }
+        Err(_) if has_pii => format!("[withheld: {} bytes of a malformed row that may hold personal data]", record.raw.len()),
+        Err(_) => truncate(record.raw.clone(), MAX),
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn write_ingest_files_table(tx: &mut Transaction<'_>) -> Result<(), CoreError> {
+    let rows: Vec<Vec<Value>> = tx
+        .next
+        .ingested
+        .values()
+        .flat_map(|m| m.values())
+        .map(|f| {
+            vec![
+                Value::Text(f.source.clone()),
+                Value::Text(f.platform.clone()),
+                Value::Text(f.kind.clone()),
+                Value::Text(f.path.clone()),
+                Value::Text(f.content_sha256.clone()),
+                Value::Text(f.encoding.clone()),
+                Value::Int(f.rows_read as i64),
+                Value::Int(f.rows_accepted as i64),
+                Value::Int(f.rows_quarantined as i64),
+                Value::Text(f.ingested_at.clone()),
+                Value::Int(f.version as i64),
+            ]
+        })
+        .collect();
+    let schema = ingest_files_schema();
+    let batch = rows_to_batch(&schema, &rows)?;
+    tx.replace(INGEST_FILES_TABLE, &schema, &[batch])
+}

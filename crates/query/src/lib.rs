@@ -1,1 +1,138 @@
+//! SQL over every committed table of a project, with DataFusion.
+//!
+//! Each table is registered as a Parquet listing over exactly the files of the committed
+//! manifest, so a query never sees a half-written run. The same Parquet files are what a
+//! distributed engine (Ballista, Spark) would read when a project outgrows one machine.
 
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use shopfuse_core::{Project, TableStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Core(#[from] shopfuse_core::CoreError),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    pub fn to_pretty(&self) -> Result<String, QueryError> {
+        Ok(arrow::util::pretty::pretty_format_batches(&self.batches)
+            .map_err(|e| QueryError::Runtime(e.to_string()))?
+            .to_string())
+    }
+
+    /// Rows as JSON objects, column name → value, for `--json`.
+    pub fn to_json_rows(&self) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, QueryError> {
+        use arrow::util::display::{ArrayFormatter, FormatOptions};
+        let mut out = Vec::with_capacity(self.num_rows());
+        let opts = FormatOptions::default();
+        for batch in &self.batches {
+            let formatters: Vec<_> = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<Result<_, _>>()
+                .map_err(|e| QueryError::Runtime(e.to_string()))?;
+            for row in 0..batch.num_rows() {
+                let mut obj = serde_json::Map::new();
+                for (ci, field) in batch.schema().fields().iter().enumerate() {
+                    let col = batch.column(ci);
+                    let v = if col.is_null(row) {
+                        serde_json::Value::Null
+                    } else {
+                        let text = formatters[ci].value(row).to_string();
+                        if field.data_type().is_numeric() {
+                            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                        } else if matches!(field.data_type(), arrow::datatypes::DataType::Boolean) {
+                            serde_json::Value::Bool(text == "true")
+                        } else {
+                            serde_json::Value::String(text)
+                        }
+                    };
+                    obj.insert(field.name().clone(), v);
+                }
+                out.push(obj);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A SQL session over a project's committed tables.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+    tables: Vec<String>,
+}
+
+impl QueryEngine {
+    pub fn open(project: &Project) -> Result<Self, QueryError> {
+        let store = TableStore::open(project);
+        let manifest = store.manifest()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Runtime(e.to_string()))?;
+        let config = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        let mut tables = Vec::new();
+        for (name, _) in manifest.tables.iter() {
+            let files = store.table_files(&manifest, name);
+            if files.is_empty() {
+                continue;
+            }
+            let urls = files
+                .iter()
+                .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let state = ctx.state();
+            let config = runtime.block_on(ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).infer_schema(&state))?;
+            ctx.register_table(name.as_str(), Arc::new(ListingTable::try_new(config)?))?;
+            tables.push(name.clone());
+        }
+        Ok(Self { ctx, runtime, tables })
+    }
+
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    pub fn sql(&self, query: &str) -> Result<QueryResult, QueryError> {
+        self.runtime.block_on(async {
+            let df = self.ctx.sql(query).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok(QueryResult { schema, batches })
+        })
+    }
+
+    /// Row count of every table, sorted by name.
+    pub fn table_counts(&self) -> Result<Vec<(String, u64)>, QueryError> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            let r = self.sql(&format!("SELECT count(*) AS n FROM \"{t}\""))?;
+            let n = r.to_json_rows()?[0]["n"].as_u64().unwrap_or(0);
+            out.push((t.clone(), n));
+        }
+        Ok(out)
+    }
+}

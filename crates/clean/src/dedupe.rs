@@ -1,0 +1,173 @@
+//! Duplicate removal within one source. Across sources, equal records are not duplicates but
+//! the same thing seen twice, which is the resolve stage's job.
+//!
+//! - exact: every canonical field equal after normalisation (the same export downloaded twice);
+//! - same key: one listing/order/review/account id twice in a source, with some fields
+//!   differing (an overlapping later export): the most complete row is kept;
+//! - repeated event: the same account, listing and event type within a few seconds (a client
+//!   retry or double click).
+
+use std::collections::HashMap;
+
+use shopfuse_core::{EntityKind, Value};
+
+use crate::{Removal, WorkRow};
+
+/// Rows must be sorted by (source, file, row). Returns kept rows (same order) and removals.
+pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs: i64) -> (Vec<WorkRow>, Vec<Removal>) {
+    let mut removed = Vec::new();
+    let mut keep = vec![true; rows.len()];
+    let removal = |dup: &WorkRow, kept: &WorkRow, reason: &'static str, detail: String| Removal {
+        source: dup.source.clone(),
+        kind,
+        file: dup.file.clone(),
+        row: dup.row,
+        kept_file: kept.file.clone(),
+        kept_row: kept.row,
+        reason,
+        detail,
+    };
+
+    // Exact duplicates.
+    let mut seen: HashMap<(&str, String), usize> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let key = r.values.iter().map(Value::render).collect::<Vec<_>>().join("\u{1f}");
+        match seen.get(&(r.source.as_str(), key.clone())) {
+            Some(&first) => {
+                keep[i] = false;
+                removed.push(removal(r, &rows[first], "exact_duplicate", "all fields equal".into()));
+            }
+            None => {
+                seen.insert((r.source.as_str(), key), i);
+            }
+        }
+    }
+
+    if let Some(key_field) = kind.key_field() {
+        let k = kind.field_index(key_field).expect("key field");
+        let mut groups: HashMap<(&str, String), Vec<usize>> = HashMap::new();
+        for (i, r) in rows.iter().enumerate().filter(|(i, _)| keep[*i]) {
+            if let Some(id) = r.values[k].as_str() {
+                groups.entry((r.source.as_str(), id.to_string())).or_default().push(i);
+            }
+        }
+        let mut groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+        groups.sort();
+        for group in groups {
+            // Most complete wins; on a tie the first exported row stays.
+            let completeness = |i: usize| rows[i].values.iter().filter(|v| !v.is_null()).count();
+            let best = *group.iter().max_by_key(|&&i| (completeness(i), std::cmp::Reverse(i))).expect("non-empty");
+            for &i in group.iter().filter(|&&i| i != best) {
+                keep[i] = false;
+                let differing: Vec<&str> = kind
+                    .fields()
+                    .iter()
+                    .zip(rows[i].values.iter().zip(&rows[best].values))
+                    .filter(|(_, (a, b))| a != b)
+                    .map(|(f, _)| f.name)
+                    .collect();
+                removed.push(removal(
+                    &rows[i],
+                    &rows[best],
+                    "same_key",
+                    format!("{key_field} repeated; differs in {}", differing.join(", ")),
+                ));
+            }
+        }
+    } else if kind == EntityKind::Events {
+        let field = |name| kind.field_index(name).expect("event field");
+        let (acc, lst, typ, at) = (field("account_id"), field("listing_id"), field("event_type"), field("occurred_at"));
+        let mut order: Vec<usize> = (0..rows.len()).filter(|&i| keep[i]).collect();
+        let event_key = |i: usize| {
+            let r = &rows[i];
+            (r.source.as_str(), r.values[acc].render(), r.values[lst].render(), r.values[typ].render())
+        };
+        order.sort_by(|&a, &b| {
+            event_key(a).cmp(&event_key(b)).then(rows[a].values[at].as_i64().cmp(&rows[b].values[at].as_i64())).then(a.cmp(&b))
+        });
+        let window_us = event_window_secs * 1_000_000;
+        let mut anchor: Option<usize> = None;
+        for &i in &order {
+            if let Some(a) = anchor {
+                let (ta, ti) = (rows[a].values[at].as_i64(), rows[i].values[at].as_i64());
+                if let (Some(ta), Some(ti)) = (ta, ti) {
+                    if event_key(a) == event_key(i) && ti - ta <= window_us {
+                        keep[i] = false;
+                        removed.push(removal(
+                            &rows[i],
+                            &rows[a],
+                            "repeated_event",
+                            format!("same account, listing and type {:.1}s later", (ti - ta) as f64 / 1e6),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            anchor = Some(i);
+        }
+    }
+
+    removed.sort_by(|a, b| (&a.source, &a.file, a.row).cmp(&(&b.source, &b.file, b.row)));
+    let kept = rows.into_iter().zip(keep).filter(|(_, k)| *k).map(|(r, _)| r).collect();
+    (kept, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: EntityKind, file: &str, n: i64, values: &[(&str, Value)]) -> WorkRow {
+        let mut v = vec![Value::Null; kind.fields().len()];
+        for (name, value) in values {
+            v[kind.field_index(name).unwrap()] = value.clone();
+        }
+        WorkRow {
+            values: v,
+            source: "s".into(),
+            platform: "p".into(),
+            file: file.into(),
+            row: n,
+            extras: vec![],
+            imputed: vec![],
+            outlier_reasons: vec![],
+        }
+    }
+
+    #[test]
+    fn exact_and_same_key_duplicates_are_removed_with_a_record() {
+        let k = EntityKind::Products;
+        let t = |s: &str| Value::Text(s.into());
+        let rows = vec![
+            row(k, "a.csv", 2, &[("listing_id", t("1")), ("title", t("x"))]),
+            row(k, "a.csv", 3, &[("listing_id", t("2")), ("title", t("y"))]),
+            row(k, "b.csv", 2, &[("listing_id", t("1")), ("title", t("x"))]),
+            row(k, "b.csv", 3, &[("listing_id", t("2")), ("title", t("y")), ("brand", t("apple"))]),
+        ];
+        let (kept, removed) = remove_duplicates(k, rows, 2);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(removed.len(), 2);
+        assert_eq!((removed[0].file.as_str(), removed[0].row, removed[0].reason), ("a.csv", 3, "same_key"));
+        assert_eq!((removed[0].kept_file.as_str(), removed[0].kept_row), ("b.csv", 3));
+        assert!(removed[0].detail.contains("brand"));
+        assert_eq!((removed[1].file.as_str(), removed[1].reason), ("b.csv", "exact_duplicate"));
+    }
+
+    #[test]
+    fn repeated_events_within_window_collapse() {
+        let k = EntityKind::Events;
+        let t = |s: &str| Value::Text(s.into());
+        let ev = |n, at: i64| {
+            row(k, "e.csv", n, &[
+                ("account_id", t("u")),
+                ("listing_id", t("l")),
+                ("event_type", t("view")),
+                ("occurred_at", Value::Timestamp(at * 1_000_000)),
+            ])
+        };
+        let rows = vec![ev(2, 100), ev(3, 101), ev(4, 102), ev(5, 200)];
+        let (kept, removed) = remove_duplicates(k, rows, 2);
+        assert_eq!(kept.iter().map(|r| r.row).collect::<Vec<_>>(), vec![2, 5]);
+        assert_eq!(removed.len(), 2);
+        assert!(removed.iter().all(|r| r.reason == "repeated_event" && r.kept_row == 2));
+    }
+}

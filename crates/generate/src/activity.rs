@@ -1,0 +1,430 @@
+//! What shoppers do: listings on each platform, orders driven by each person's category
+//! tastes and the calendar (618 and Double 11 peaks), behaviour events around purchases and
+//! while browsing, reviews whose tone follows product quality, and injected fraud.
+
+use rand::distr::weighted::WeightedIndex;
+use rand::distr::Distribution;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::catalog::{round2, Product};
+use crate::people::{Account, Overlap, Person, CITIES, PLATFORMS};
+
+pub const USD_RATE: f64 = 7.2;
+const DAY_US: i64 = 86_400_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub platform: &'static str,
+    pub listing_id: String,
+    pub product: usize,
+    pub title: String,
+    /// In the platform's currency.
+    pub price: f64,
+    pub currency: &'static str,
+    pub stock: i64,
+    pub listed_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub platform: &'static str,
+    pub order_id: String,
+    pub person: usize,
+    pub account: usize,
+    pub listing: usize,
+    pub quantity: i64,
+    pub unit_price: f64,
+    pub ordered_at: i64,
+    pub status: &'static str,
+    pub address: String,
+    pub city: usize,
+    pub ip: String,
+    pub device: String,
+    pub payment: &'static str,
+    pub fraud: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub person: usize,
+    pub account: usize,
+    pub listing: usize,
+    pub event_type: &'static str,
+    pub at: i64,
+    pub session: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub review_id: String,
+    pub order: usize,
+    pub rating: u8,
+    pub text: String,
+    pub at: i64,
+}
+
+impl Review {
+    pub fn sentiment(&self) -> &'static str {
+        match self.rating {
+            4..=5 => "positive",
+            3 => "neutral",
+            _ => "negative",
+        }
+    }
+}
+
+pub fn listing_id(platform: &str, n: usize, rng: &mut ChaCha8Rng) -> String {
+    match platform {
+        "taobao" => format!("6{:05}{:05}", rng.random_range(10_000..99_999), n),
+        "jd" => format!("1000{:04}{:05}", rng.random_range(1000..9999), n),
+        "amazon" => {
+            let s: String = (0..4).map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"[rng.random_range(0..34)] as char).collect();
+            format!("B0{s}{n:04}")
+        }
+        _ => format!("SKU-{n:05}"),
+    }
+}
+
+pub fn build_listings(products: &[Product], start: i64, rng: &mut ChaCha8Rng) -> Vec<Listing> {
+    let mut listings = Vec::new();
+    for (pi, p) in products.iter().enumerate() {
+        let mut on: Vec<&'static str> =
+            PLATFORMS.iter().copied().zip([0.9, 0.85, 0.75, 0.6]).filter(|_| true).filter_map(|(pl, share)| rng.random_bool(share).then_some(pl)).collect();
+        if on.len() < 2 {
+            on = vec!["taobao", "jd"];
+        }
+        for platform in on {
+            let n = listings.len() + 1;
+            let (title, price, currency) = match platform {
+                "taobao" => (p.title_taobao(rng), p.price_cny * rng.random_range(0.9..1.02), "CNY"),
+                "jd" => (p.title_jd(rng), p.price_cny * rng.random_range(0.95..1.0), "CNY"),
+                "amazon" => (p.title_amazon(rng), p.price_cny / USD_RATE * rng.random_range(1.0..1.12), "USD"),
+                _ => (p.title_own(), p.price_cny, "CNY"),
+            };
+            listings.push(Listing {
+                platform,
+                listing_id: listing_id(platform, n, rng),
+                product: pi,
+                title,
+                price: round2(price),
+                currency,
+                stock: rng.random_range(0..5000),
+                listed_at: start - rng.random_range(1..400) * DAY_US,
+            });
+        }
+    }
+    listings
+}
+
+/// Day weights over the simulated period: weekly rhythm, a slow upward trend, and the big
+/// Chinese shopping festivals (618 in June, Double 11 in November, Double 12).
+fn day_weights(start: i64, days: usize) -> Vec<f64> {
+    use chrono::{Datelike, TimeZone, Utc};
+    (0..days)
+        .map(|d| {
+            let date = Utc.timestamp_micros(start + d as i64 * DAY_US + 8 * HOUR_US).single().expect("in range").date_naive();
+            let (m, day) = (date.month(), date.day());
+            let mut w = 1.0 + 0.3 * d as f64 / days as f64;
+            if date.weekday().number_from_monday() >= 6 {
+                w *= 1.2;
+            }
+            if m == 11 && day <= 11 {
+                w *= if day == 11 { 8.0 } else { 2.0 };
+            }
+            if m == 6 && day <= 18 {
+                w *= if day == 18 { 5.0 } else { 1.6 };
+            }
+            if m == 12 && day == 12 {
+                w *= 3.0;
+            }
+            if m == 2 && day <= 15 {
+                w *= 0.6; // Spring Festival: couriers stop
+            }
+            w
+        })
+        .collect()
+}
+
+/// Evening-heavy shopping hours (local time).
+const HOUR_WEIGHTS: [f64; 24] =
+    [0.6, 0.3, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 0.9, 1.0, 1.1, 1.2, 1.3, 1.1, 1.0, 1.0, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0, 2.0, 1.3];
+
+pub struct Calendar {
+    start: i64,
+    days: WeightedIndex<f64>,
+    hours: WeightedIndex<f64>,
+}
+
+impl Calendar {
+    pub fn new(start: i64, days: usize) -> Self {
+        Self {
+            start,
+            days: WeightedIndex::new(day_weights(start, days)).expect("positive weights"),
+            hours: WeightedIndex::new(HOUR_WEIGHTS).expect("positive weights"),
+        }
+    }
+
+    /// A UTC instant whose Beijing local time follows the day and hour weights.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> i64 {
+        let day = self.days.sample(rng) as i64;
+        let hour = self.hours.sample(rng) as i64;
+        // `start` is local midnight in UTC terms already.
+        self.start + day * DAY_US + hour * HOUR_US + rng.random_range(0..HOUR_US / 1_000_000) * 1_000_000
+    }
+}
+
+pub struct Activity {
+    pub orders: Vec<Order>,
+    pub events: Vec<Event>,
+    pub reviews: Vec<Review>,
+}
+
+pub fn order_id(platform: &str, n: usize) -> String {
+    match platform {
+        "taobao" => format!("{}", 3_800_000_000_000_000u64 + n as u64 * 7919),
+        "jd" => format!("{}", 280_000_000_000u64 + n as u64 * 13),
+        "amazon" => format!("114-{:07}-{:07}", n * 37 % 10_000_000, n),
+        _ => format!("SO{n:08}"),
+    }
+}
+
+fn ip_in(city: usize, rng: &mut ChaCha8Rng) -> String {
+    format!("{}.{}.{}", CITIES[city].3, rng.random_range(0..256), rng.random_range(1..255))
+}
+
+pub fn simulate(
+    products: &[Product],
+    listings: &[Listing],
+    people: &mut Vec<Person>,
+    n_orders: usize,
+    calendar: &Calendar,
+    rng: &mut ChaCha8Rng,
+) -> Activity {
+    let n_categories = people.first().map(|p| p.category_taste.len()).unwrap_or(0);
+    // listings by (platform, category), with popularity weights.
+    let mut shelves: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); n_categories]; PLATFORMS.len()];
+    for (li, l) in listings.iter().enumerate() {
+        let pi = PLATFORMS.iter().position(|p| *p == l.platform).expect("known platform");
+        shelves[pi][products[l.product].category].push(li);
+    }
+    let pick_listing = |platform: &str, category: usize, rng: &mut ChaCha8Rng| -> Option<usize> {
+        let pi = PLATFORMS.iter().position(|p| *p == platform)?;
+        let shelf = &shelves[pi][category];
+        let weights: Vec<f64> = shelf.iter().map(|&li| products[listings[li].product].popularity).collect();
+        let w = WeightedIndex::new(&weights).ok()?;
+        Some(shelf[w.sample(rng)])
+    };
+    let person_pick = WeightedIndex::new(people.iter().map(|p| p.activity)).expect("positive activity");
+    let payments_cn = ["支付宝", "微信支付", "花呗", "银行卡"];
+    let mut orders = Vec::with_capacity(n_orders);
+    let mut events = Vec::new();
+    let mut session_no = 0usize;
+
+    let fraud_target = (n_orders as f64 * 0.02).round() as usize;
+    let legit = n_orders.saturating_sub(fraud_target);
+    while orders.len() < legit {
+        let person = person_pick.sample(rng);
+        let p = &people[person];
+        let account = rng.random_range(0..p.accounts.len());
+        let platform = p.accounts[account].platform;
+        let taste = WeightedIndex::new(&p.category_taste).expect("taste");
+        let Some(listing) = (0..5).find_map(|_| pick_listing(platform, taste.sample(rng), rng)) else { continue };
+        let at = calendar.sample(rng);
+        let l = &listings[listing];
+        let quantity = if rng.random_bool(0.85) { 1 } else { rng.random_range(2..4) };
+        session_no += 1;
+        let session = format!("s{session_no:08}");
+        // The path to the purchase: views, maybe a cart, then the purchase itself.
+        for k in 0..rng.random_range(1..4) {
+            events.push(Event { person, account, listing, event_type: "view", at: at - (k + 1) * rng.random_range(60..1800) * 1_000_000, session: session.clone() });
+        }
+        if rng.random_bool(0.5) {
+            events.push(Event { person, account, listing, event_type: "cart", at: at - rng.random_range(10..600) * 1_000_000, session: session.clone() });
+        }
+        events.push(Event { person, account, listing, event_type: "purchase", at, session: session.clone() });
+        orders.push(Order {
+            platform,
+            order_id: order_id(platform, orders.len() + 1),
+            person,
+            account,
+            listing,
+            quantity,
+            unit_price: round2(l.price * rng.random_range(0.97..1.0)),
+            ordered_at: at,
+            status: ["completed", "completed", "completed", "shipped", "refunded"][rng.random_range(0..5)],
+            address: p.accounts[account].address.clone(),
+            city: p.city,
+            ip: ip_in(p.city, rng),
+            device: p.devices.choose(rng).expect("device").clone(),
+            payment: if platform == "amazon" { "credit_card" } else { payments_cn.choose(rng).expect("payment") },
+            fraud: None,
+        });
+    }
+
+    // Browsing without buying, in the same tastes: the signal recommendations learn from.
+    let browse = n_orders * 2;
+    for _ in 0..browse {
+        let person = person_pick.sample(rng);
+        let p = &people[person];
+        let account = rng.random_range(0..p.accounts.len());
+        let taste = WeightedIndex::new(&p.category_taste).expect("taste");
+        let Some(listing) = pick_listing(p.accounts[account].platform, taste.sample(rng), rng) else { continue };
+        session_no += 1;
+        let at = calendar.sample(rng);
+        let kind = if rng.random_bool(0.08) { "favorite" } else if rng.random_bool(0.1) { "cart" } else { "view" };
+        events.push(Event { person, account, listing, event_type: kind, at, session: format!("s{session_no:08}") });
+    }
+
+    inject_fraud(listings, people, &mut orders, &mut events, fraud_target, calendar, rng);
+
+    let mut reviews = Vec::new();
+    for (oi, o) in orders.iter().enumerate() {
+        let brushing = o.fraud == Some("brushing");
+        if !(brushing || rng.random_bool(0.25)) {
+            continue;
+        }
+        let product = &products[listings[o.listing].product];
+        let rating = if brushing {
+            5
+        } else {
+            let noise: f64 = rng.random_range(-1.2..1.2);
+            (1.0 + 4.0 * product.quality + noise).round().clamp(1.0, 5.0) as u8
+        };
+        let n = reviews.len() + 1;
+        reviews.push(Review {
+            review_id: format!("R{}{n:07}", &o.platform[..2].to_uppercase()),
+            order: oi,
+            rating,
+            text: review_text(o.platform, rating, brushing, rng),
+            at: o.ordered_at + rng.random_range(2..15) * DAY_US,
+        });
+    }
+    Activity { orders, events, reviews }
+}
+
+/// Brushing rings (刷单: fresh accounts on one device buying one listing again and again,
+/// each leaving five stars) and account takeovers (an existing account suddenly ordering
+/// expensive goods at night from another city and a new device).
+fn inject_fraud(
+    listings: &[Listing],
+    people: &mut Vec<Person>,
+    orders: &mut Vec<Order>,
+    events: &mut Vec<Event>,
+    target: usize,
+    calendar: &Calendar,
+    rng: &mut ChaCha8Rng,
+) {
+    let mut made = 0;
+    let brushing_target = target * 2 / 3;
+    while made < brushing_target {
+        let platform = if rng.random_bool(0.6) { "taobao" } else { "jd" };
+        let candidates: Vec<usize> = (0..listings.len()).filter(|&i| listings[i].platform == platform).collect();
+        let Some(&listing) = candidates.choose(rng) else { return };
+        let device = format!("dev-{:08x}", rng.random::<u32>());
+        let city = rng.random_range(0..CITIES.len());
+        let ip = ip_in(city, rng);
+        let t0 = calendar.sample(rng);
+        for _ in 0..rng.random_range(4..8) {
+            let person = people.len();
+            let serial = 900_000 + person;
+            let name = format!("刷{}", serial % 1000);
+            people.push(Person {
+                person_id: format!("U{:06}", person + 1),
+                name: name.clone(),
+                phone: format!("170{:08}", serial),
+                email: format!("z{serial}@163.com"),
+                city,
+                address: format!("{}{}", CITIES[city].0, CITIES[city].2[0]),
+                overlap: Overlap::Single,
+                category_taste: vec![],
+                activity: 0.0,
+                devices: vec![device.clone()],
+                accounts: vec![Account {
+                    platform,
+                    account_id: format!("{}_{serial}", if platform == "taobao" { "tbx" } else { "jdx" }),
+                    name,
+                    phone: Some(format!("170{:08}", serial)),
+                    email: None,
+                    address: format!("{}{}{}号", CITIES[city].0, CITIES[city].2[0], rng.random_range(1..99)),
+                    registered_at: t0 - rng.random_range(1..5) * DAY_US,
+                }],
+            });
+            for _ in 0..rng.random_range(2..5) {
+                let at = t0 + rng.random_range(0..48 * 3600) * 1_000_000;
+                events.push(Event { person, account: 0, listing, event_type: "purchase", at, session: format!("b{}", orders.len()) });
+                orders.push(Order {
+                    platform,
+                    order_id: order_id(platform, orders.len() + 1),
+                    person,
+                    account: 0,
+                    listing,
+                    quantity: 1,
+                    unit_price: round2(listings[listing].price * rng.random_range(0.85..0.95)),
+                    ordered_at: at,
+                    status: "completed",
+                    address: people[person].accounts[0].address.clone(),
+                    city,
+                    ip: ip.clone(),
+                    device: device.clone(),
+                    payment: "银行卡",
+                    fraud: Some("brushing"),
+                });
+                made += 1;
+            }
+        }
+    }
+    let real_people = people.iter().filter(|p| p.activity > 0.0).count();
+    while made < target && real_people > 0 {
+        let person = rng.random_range(0..real_people);
+        let account = rng.random_range(0..people[person].accounts.len());
+        let platform = people[person].accounts[account].platform;
+        let mut on_platform: Vec<usize> = (0..listings.len()).filter(|&i| listings[i].platform == platform).collect();
+        on_platform.sort_by(|a, b| listings[*b].price.total_cmp(&listings[*a].price));
+        let Some(&listing) = on_platform.iter().take(10).collect::<Vec<_>>().choose(rng).copied() else { continue };
+        let other_city = (people[person].city + rng.random_range(1..CITIES.len())) % CITIES.len();
+        let at = calendar.sample(rng) / DAY_US * DAY_US + rng.random_range(18..21) * HOUR_US; // 02:00–05:00 Beijing
+        orders.push(Order {
+            platform,
+            order_id: order_id(platform, orders.len() + 1),
+            person,
+            account,
+            listing,
+            quantity: rng.random_range(2..5),
+            unit_price: listings[listing].price,
+            ordered_at: at,
+            status: "completed",
+            address: format!("{}{}{}号", CITIES[other_city].0, CITIES[other_city].2[0], rng.random_range(1..99)),
+            city: other_city,
+            ip: ip_in(other_city, rng),
+            device: format!("dev-{:08x}", rng.random::<u32>()),
+            payment: if platform == "amazon" { "credit_card" } else { "银行卡" },
+            fraud: Some("account_takeover"),
+        });
+        made += 1;
+    }
+}
+
+fn review_text(platform: &str, rating: u8, brushing: bool, rng: &mut ChaCha8Rng) -> String {
+    const ZH_POS: &[&str] = &["质量很好，物流很快，非常满意", "正品，包装完好，好评", "用了一周，体验超出预期", "性价比很高，推荐购买", "客服态度好，发货迅速"];
+    const ZH_MID: &[&str] = &["一般般，和描述差不多", "还行吧，价格有点贵", "东西可以，物流有点慢"];
+    const ZH_NEG: &[&str] = &["质量太差了，用两天就坏了", "和图片不符，很失望", "发错货，客服不理人，差评", "有划痕，怀疑不是新品"];
+    const EN_POS: &[&str] = &["Works great, fast shipping. Very happy!", "Exactly as described, excellent quality", "Love it, would buy again 👍", "Great value for the price"];
+    const EN_MID: &[&str] = &["It's okay, nothing special", "Decent but overpriced", "Does the job, packaging was damaged"];
+    const EN_NEG: &[&str] = &["Stopped working after a week. Returning it.", "Not as described, very disappointed 😞", "Poor quality, looks used"];
+    if brushing {
+        return ["好评！", "非常好非常好", "五星好评，赞"][rng.random_range(0..3)].to_string();
+    }
+    let english = platform == "amazon" || (platform == "own_shop" && rng.random_bool(0.3));
+    let pool = match (english, rating) {
+        (false, 4..=5) => ZH_POS,
+        (false, 3) => ZH_MID,
+        (false, _) => ZH_NEG,
+        (true, 4..=5) => EN_POS,
+        (true, 3) => EN_MID,
+        (true, _) => EN_NEG,
+    };
+    pool.choose(rng).expect("text").to_string()
+}

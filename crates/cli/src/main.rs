@@ -1,1 +1,341 @@
-fn main() {}
+//! The `shopfuse` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use shopfuse_clean::quality::QualityReport;
+use shopfuse_clean::CleanSummary;
+use shopfuse_core::{Progress, Project, TableStore};
+use shopfuse_generate::GenerateOptions;
+use shopfuse_ingest::IngestSummary;
+use shopfuse_query::QueryEngine;
+
+#[derive(Parser)]
+#[command(name = "shopfuse", version, about = "Fuse e-commerce data from many platforms into one catalogue and one customer view")]
+struct Cli {
+    /// Project directory (the one holding shopfuse.toml).
+    #[arg(short = 'C', long = "project", global = true, default_value = ".")]
+    project: PathBuf,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a project: a commented shopfuse.toml and the project's pseudonymisation secret.
+    Init,
+    /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
+    Generate(GenerateArgs),
+    /// Run the whole pipeline (ingest, clean) as one atomic commit.
+    Run,
+    /// Ingest new and changed source files only.
+    Ingest,
+    /// Re-clean every raw table.
+    Clean,
+    /// Reports over the last committed run.
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
+    /// Run SQL over every table (raw_*, clean_*, quarantine, clean_removed, quality_*, …).
+    Sql {
+        /// The query, e.g. "select count(*) from quarantine".
+        query: String,
+    },
+    /// List tables with their row counts.
+    Tables,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Per-source data quality: rows, nulls per field, invalid, quarantined by reason,
+    /// duplicates, outliers.
+    Quality,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Real-world products (each listed on two to four platforms).
+    #[arg(long, default_value_t = GenerateOptions::default().products)]
+    products: usize,
+    /// People (each holding one to four platform accounts).
+    #[arg(long, default_value_t = GenerateOptions::default().customers)]
+    customers: usize,
+    #[arg(long, default_value_t = GenerateOptions::default().orders)]
+    orders: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Init => init(&cli.project),
+        Command::Generate(args) => generate(cli, args),
+        Command::Run => run(cli, true, true),
+        Command::Ingest => run(cli, true, false),
+        Command::Clean => run(cli, false, true),
+        Command::Report { report: ReportCommand::Quality } => report_quality(cli),
+        Command::Sql { query } => sql(cli, query),
+        Command::Tables => tables(cli),
+    }
+}
+
+fn open(dir: &Path) -> Result<Project> {
+    Project::open(dir).with_context(|| {
+        format!("cannot open a shopfuse project in {} (run `shopfuse init` or `shopfuse generate --out DIR` first)", dir.display())
+    })
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+const TEMPLATE: &str = r#"# shopfuse project. Declare one [[sources]] per export; see README.md.
+[project]
+name = "my-shop"
+base_currency = "CNY"
+
+[currency.rates]
+USD = 7.2
+
+# [[sources]]
+# name = "taobao_orders"
+# platform = "taobao"
+# kind = "orders"            # products, orders, events, reviews, customers
+# path = "exports/taobao/orders-*.csv"
+# preset = "taobao"          # taobao, jd, amazon, canonical
+# timezone = "Asia/Shanghai"
+# currency = "CNY"
+# [sources.fields]
+# unit_price = { column = "成交价", format = "" }
+"#;
+
+fn init(dir: &Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config = dir.join(shopfuse_core::project::CONFIG_FILE);
+    if config.exists() {
+        eprintln!("{} exists; leaving it as it is", config.display());
+    } else {
+        std::fs::write(&config, TEMPLATE).with_context(|| format!("cannot write {}", config.display()))?;
+        eprintln!("wrote {}", config.display());
+    }
+    open(dir)?.secret().context("cannot create the project secret")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(cli: &Cli, args: &GenerateArgs) -> Result<ExitCode> {
+    let options = GenerateOptions { seed: args.seed, products: args.products, customers: args.customers, orders: args.orders };
+    let started = std::time::Instant::now();
+    let summary = shopfuse_generate::generate(&args.out, &options)?;
+    if cli.json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "generated {} in {:.1}s: {} products in {} listings, {} people with {} accounts, {} orders ({} fraud), {} events, {} reviews",
+            args.out.display(),
+            started.elapsed().as_secs_f64(),
+            summary.products,
+            summary.listings,
+            summary.people,
+            summary.accounts,
+            summary.orders,
+            summary.fraud_orders,
+            summary.events,
+            summary.reviews
+        );
+        println!("planted {} malformed rows ({:?}); ground truth in {}", summary.malformed, summary.malformed_by_reason, args.out.join("truth").display());
+        println!("next: shopfuse -C {} run", args.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Terminal progress for the stages; hidden when stderr is not a terminal or with --quiet.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(hidden: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), if hidden { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        bar.set_style(
+            ProgressStyle::with_template("{msg:24} [{bar:30}] {human_pos}/{human_len} {per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, phase: &str, total: u64) {
+        self.0.reset();
+        self.0.set_length(total);
+        self.0.set_message(phase.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    project: String,
+    version: u64,
+    ingest: Option<IngestSummary>,
+    clean: Option<CleanSummary>,
+    balanced: bool,
+}
+
+fn run(cli: &Cli, do_ingest: bool, do_clean: bool) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let store = TableStore::open(&project);
+    let mut tx = store.begin().context("cannot start a run")?;
+    let bar = Bar::new(cli.quiet || cli.json);
+    let ingest = if do_ingest { Some(shopfuse_ingest::ingest(&project, &mut tx, &bar)?) } else { None };
+    let clean = if do_clean { Some(shopfuse_clean::clean(&project, &mut tx, &bar)?) } else { None };
+    let version = tx.version();
+    tx.commit(chrono_now()).context("cannot commit the run")?;
+
+    let balanced = ingest.as_ref().is_none_or(|s| s.sources.iter().all(|s| s.balanced()));
+    let failed = ingest.as_ref().map(|s| s.failed_files()).unwrap_or(0);
+    let report = RunReport { project: project.root.display().to_string(), version, ingest, clean, balanced };
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        print_run(&report);
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} file(s) could not be ingested (listed above); fix them and run again");
+        return Ok(ExitCode::from(2));
+    }
+    if !balanced {
+        bail!("row accounting does not balance for some source (read ≠ accepted + quarantined); this is a bug, please report it");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn print_run(r: &RunReport) {
+    println!("shopfuse run · {} · committed version {}", r.project, r.version);
+    if let Some(s) = &r.ingest {
+        let files: usize = s.sources.iter().map(|x| x.files_ingested).sum();
+        let unchanged: usize = s.sources.iter().map(|x| x.files_unchanged).sum();
+        println!(
+            "\ningest: {files} file(s) ingested, {unchanged} unchanged, {} failed · {} rows, {:.1} MB in {:.2}s ({:.0} rows/s)",
+            s.failed_files(),
+            s.rows_read(),
+            s.bytes_read as f64 / 1e6,
+            s.seconds,
+            s.rows_per_second
+        );
+        println!(
+            "  {:<20} {:<9} {:<10} {:>9} {:>9} {:>11}   {:>9} {:>9} {:>11}  check",
+            "source", "platform", "kind", "read", "accepted", "quarantined", "total rd", "total acc", "total quar"
+        );
+        for x in &s.sources {
+            println!(
+                "  {:<20} {:<9} {:<10} {:>9} {:>9} {:>11}   {:>9} {:>9} {:>11}  {}",
+                x.source,
+                x.platform,
+                x.kind,
+                x.rows_read,
+                x.rows_accepted,
+                x.rows_quarantined,
+                x.total_rows_read,
+                x.total_rows_accepted,
+                x.total_rows_quarantined,
+                if x.balanced() { "ok" } else { "UNBALANCED" }
+            );
+            for f in &x.files_failed {
+                println!("    FAILED {}: {}", f.path, f.error);
+            }
+            for m in &x.files_missing {
+                println!("    no file matches {m}");
+            }
+        }
+    }
+    if let Some(c) = &r.clean {
+        println!("\nclean: {:.2}s", c.seconds);
+        println!("  {:<10} {:>9} {:>9} {:>11} {:>9} {:>9}", "kind", "rows in", "rows out", "duplicates", "outliers", "imputed");
+        for k in &c.kinds {
+            println!(
+                "  {:<10} {:>9} {:>9} {:>11} {:>9} {:>9}",
+                k.kind.as_str(),
+                k.rows_in,
+                k.rows_out,
+                k.duplicates_removed,
+                k.outliers_flagged,
+                k.values_imputed
+            );
+        }
+    }
+    println!("\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"", r.project);
+}
+
+fn report_quality(cli: &Cli) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let Some(report) = QualityReport::load(&TableStore::open(&project))? else {
+        bail!("no quality report yet in {}: run `shopfuse run` first", project.root.display());
+    };
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sql(cli: &Cli, query: &str) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let engine = QueryEngine::open(&project)?;
+    let result = engine.sql(query).with_context(|| format!("query failed: {query}"))?;
+    if cli.json {
+        print_json(&result.to_json_rows()?)?;
+    } else {
+        println!("{}", result.to_pretty()?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tables(cli: &Cli) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let counts = QueryEngine::open(&project)?.table_counts()?;
+    if cli.json {
+        let map: serde_json::Map<String, serde_json::Value> = counts.into_iter().map(|(t, n)| (t, n.into())).collect();
+        print_json(&map)?;
+    } else {
+        for (t, n) in counts {
+            println!("{t:<24} {n:>10}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

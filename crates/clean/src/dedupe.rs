@@ -14,7 +14,11 @@ use shopfuse_core::{EntityKind, Value};
 use crate::{Removal, WorkRow};
 
 /// Rows must be sorted by (source, file, row). Returns kept rows (same order) and removals.
-pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs: i64) -> (Vec<WorkRow>, Vec<Removal>) {
+pub fn remove_duplicates(
+    kind: EntityKind,
+    rows: Vec<WorkRow>,
+    event_window_secs: i64,
+) -> (Vec<WorkRow>, Vec<Removal>) {
     let mut removed = Vec::new();
     let mut keep = vec![true; rows.len()];
     let removal = |dup: &WorkRow, kept: &WorkRow, reason: &'static str, detail: String| Removal {
@@ -31,11 +35,21 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
     // Exact duplicates.
     let mut seen: HashMap<(&str, String), usize> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
-        let key = r.values.iter().map(Value::render).collect::<Vec<_>>().join("\u{1f}");
+        let key = r
+            .values
+            .iter()
+            .map(Value::render)
+            .collect::<Vec<_>>()
+            .join("\u{1f}");
         match seen.get(&(r.source.as_str(), key.clone())) {
             Some(&first) => {
                 keep[i] = false;
-                removed.push(removal(r, &rows[first], "exact_duplicate", "all fields equal".into()));
+                removed.push(removal(
+                    r,
+                    &rows[first],
+                    "exact_duplicate",
+                    "all fields equal".into(),
+                ));
             }
             None => {
                 seen.insert((r.source.as_str(), key), i);
@@ -48,7 +62,10 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
         let mut groups: HashMap<(&str, String), Vec<usize>> = HashMap::new();
         for (i, r) in rows.iter().enumerate().filter(|(i, _)| keep[*i]) {
             if let Some(id) = r.values[k].as_str() {
-                groups.entry((r.source.as_str(), id.to_string())).or_default().push(i);
+                groups
+                    .entry((r.source.as_str(), id.to_string()))
+                    .or_default()
+                    .push(i);
             }
         }
         let mut groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
@@ -56,7 +73,10 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
         for group in groups {
             // Most complete wins; on a tie the first exported row stays.
             let completeness = |i: usize| rows[i].values.iter().filter(|v| !v.is_null()).count();
-            let best = *group.iter().max_by_key(|&&i| (completeness(i), std::cmp::Reverse(i))).expect("non-empty");
+            let best = *group
+                .iter()
+                .max_by_key(|&&i| (completeness(i), std::cmp::Reverse(i)))
+                .expect("non-empty");
             for &i in group.iter().filter(|&&i| i != best) {
                 keep[i] = false;
                 let differing: Vec<&str> = kind
@@ -76,14 +96,31 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
         }
     } else if kind == EntityKind::Events {
         let field = |name| kind.field_index(name).expect("event field");
-        let (acc, lst, typ, at) = (field("account_id"), field("listing_id"), field("event_type"), field("occurred_at"));
+        let (acc, lst, typ, at) = (
+            field("account_id"),
+            field("listing_id"),
+            field("event_type"),
+            field("occurred_at"),
+        );
         let mut order: Vec<usize> = (0..rows.len()).filter(|&i| keep[i]).collect();
         let event_key = |i: usize| {
             let r = &rows[i];
-            (r.source.as_str(), r.values[acc].render(), r.values[lst].render(), r.values[typ].render())
+            (
+                r.source.as_str(),
+                r.values[acc].render(),
+                r.values[lst].render(),
+                r.values[typ].render(),
+            )
         };
         order.sort_by(|&a, &b| {
-            event_key(a).cmp(&event_key(b)).then(rows[a].values[at].as_i64().cmp(&rows[b].values[at].as_i64())).then(a.cmp(&b))
+            event_key(a)
+                .cmp(&event_key(b))
+                .then(
+                    rows[a].values[at]
+                        .as_i64()
+                        .cmp(&rows[b].values[at].as_i64()),
+                )
+                .then(a.cmp(&b))
         });
         let window_us = event_window_secs * 1_000_000;
         let mut anchor: Option<usize> = None;
@@ -97,7 +134,10 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
                             &rows[i],
                             &rows[a],
                             "repeated_event",
-                            format!("same account, listing and type {:.1}s later", (ti - ta) as f64 / 1e6),
+                            format!(
+                                "same account, listing and type {:.1}s later",
+                                (ti - ta) as f64 / 1e6
+                            ),
                         ));
                         continue;
                     }
@@ -108,7 +148,12 @@ pub fn remove_duplicates(kind: EntityKind, rows: Vec<WorkRow>, event_window_secs
     }
 
     removed.sort_by(|a, b| (&a.source, &a.file, a.row).cmp(&(&b.source, &b.file, b.row)));
-    let kept = rows.into_iter().zip(keep).filter(|(_, k)| *k).map(|(r, _)| r).collect();
+    let kept = rows
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r)
+        .collect();
     (kept, removed)
 }
 
@@ -141,15 +186,33 @@ mod tests {
             row(k, "a.csv", 2, &[("listing_id", t("1")), ("title", t("x"))]),
             row(k, "a.csv", 3, &[("listing_id", t("2")), ("title", t("y"))]),
             row(k, "b.csv", 2, &[("listing_id", t("1")), ("title", t("x"))]),
-            row(k, "b.csv", 3, &[("listing_id", t("2")), ("title", t("y")), ("brand", t("apple"))]),
+            row(
+                k,
+                "b.csv",
+                3,
+                &[
+                    ("listing_id", t("2")),
+                    ("title", t("y")),
+                    ("brand", t("apple")),
+                ],
+            ),
         ];
         let (kept, removed) = remove_duplicates(k, rows, 2);
         assert_eq!(kept.len(), 2);
         assert_eq!(removed.len(), 2);
-        assert_eq!((removed[0].file.as_str(), removed[0].row, removed[0].reason), ("a.csv", 3, "same_key"));
-        assert_eq!((removed[0].kept_file.as_str(), removed[0].kept_row), ("b.csv", 3));
+        assert_eq!(
+            (removed[0].file.as_str(), removed[0].row, removed[0].reason),
+            ("a.csv", 3, "same_key")
+        );
+        assert_eq!(
+            (removed[0].kept_file.as_str(), removed[0].kept_row),
+            ("b.csv", 3)
+        );
         assert!(removed[0].detail.contains("brand"));
-        assert_eq!((removed[1].file.as_str(), removed[1].reason), ("b.csv", "exact_duplicate"));
+        assert_eq!(
+            (removed[1].file.as_str(), removed[1].reason),
+            ("b.csv", "exact_duplicate")
+        );
     }
 
     #[test]
@@ -157,17 +220,24 @@ mod tests {
         let k = EntityKind::Events;
         let t = |s: &str| Value::Text(s.into());
         let ev = |n, at: i64| {
-            row(k, "e.csv", n, &[
-                ("account_id", t("u")),
-                ("listing_id", t("l")),
-                ("event_type", t("view")),
-                ("occurred_at", Value::Timestamp(at * 1_000_000)),
-            ])
+            row(
+                k,
+                "e.csv",
+                n,
+                &[
+                    ("account_id", t("u")),
+                    ("listing_id", t("l")),
+                    ("event_type", t("view")),
+                    ("occurred_at", Value::Timestamp(at * 1_000_000)),
+                ],
+            )
         };
         let rows = vec![ev(2, 100), ev(3, 101), ev(4, 102), ev(5, 200)];
         let (kept, removed) = remove_duplicates(k, rows, 2);
         assert_eq!(kept.iter().map(|r| r.row).collect::<Vec<_>>(), vec![2, 5]);
         assert_eq!(removed.len(), 2);
-        assert!(removed.iter().all(|r| r.reason == "repeated_event" && r.kept_row == 2));
+        assert!(removed
+            .iter()
+            .all(|r| r.reason == "repeated_event" && r.kept_row == 2));
     }
 }

@@ -27,7 +27,9 @@ use shopfuse_core::schema::{FieldType, PROVENANCE_FIELDS};
 use shopfuse_core::value::{batch_to_rows, rows_to_batch};
 use shopfuse_core::{CoreError, EntityKind, Progress, Project, Transaction, Value};
 
-use crate::normalise::{normalise_brand, normalise_gtin, normalise_model_code, normalise_text, parse_measure};
+use crate::normalise::{
+    normalise_brand, normalise_gtin, normalise_model_code, normalise_text, parse_measure,
+};
 use crate::outliers::{univariate_outliers, IsolationForest};
 use crate::quality::{FieldQuality, QualityReport, SourceQuality};
 
@@ -38,7 +40,12 @@ pub enum CleanError {
     #[error(transparent)]
     Core(#[from] CoreError),
     #[error("{config}: [clean.missing] \"{key}\" = \"{policy}\": {reason}")]
-    Policy { config: String, key: String, policy: String, reason: String },
+    Policy {
+        config: String,
+        key: String,
+        policy: String,
+        reason: String,
+    },
 }
 
 /// One row on its way through the stage.
@@ -84,20 +91,30 @@ pub fn extra_fields(kind: EntityKind) -> Vec<Field> {
             f("capacity_value", DataType::Float64),
             f("capacity_unit", DataType::Utf8),
         ],
-        EntityKind::Orders => vec![f("unit_price_base", DataType::Float64), f("amount_base", DataType::Float64)],
+        EntityKind::Orders => vec![
+            f("unit_price_base", DataType::Float64),
+            f("amount_base", DataType::Float64),
+        ],
         _ => vec![],
     }
 }
 
 /// Schema of `clean_<kind>`: canonical fields, derived fields, quality marks, provenance.
 pub fn clean_schema(kind: EntityKind) -> SchemaRef {
-    let mut fields: Vec<Field> =
-        kind.fields().iter().map(|f| Field::new(f.name, f.ty.arrow_type(), !f.required)).collect();
+    let mut fields: Vec<Field> = kind
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name, f.ty.arrow_type(), !f.required))
+        .collect();
     fields.extend(extra_fields(kind));
     fields.push(Field::new("_imputed", DataType::Utf8, true));
     fields.push(Field::new("_outlier", DataType::Boolean, false));
     fields.push(Field::new("_outlier_reasons", DataType::Utf8, true));
-    fields.extend(PROVENANCE_FIELDS.iter().map(|(n, t)| Field::new(*n, t.clone(), false)));
+    fields.extend(
+        PROVENANCE_FIELDS
+            .iter()
+            .map(|(n, t)| Field::new(*n, t.clone(), false)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -134,7 +151,11 @@ pub struct CleanSummary {
 }
 
 /// Cleans every raw table of the transaction's current view into its clean table.
-pub fn clean(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progress) -> Result<CleanSummary, CleanError> {
+pub fn clean(
+    project: &Project,
+    tx: &mut Transaction<'_>,
+    progress: &dyn Progress,
+) -> Result<CleanSummary, CleanError> {
     let started = Instant::now();
     let config = &project.config;
     let policies = resolve_policies(project)?;
@@ -153,9 +174,14 @@ pub fn clean(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progres
         rows.par_iter_mut().for_each(|r| normalise_row(kind, r));
         let nulls_before = count_nulls(kind, &rows);
 
-        let (mut rows, removed) = dedupe::remove_duplicates(kind, rows, config.clean.duplicate_event_window_secs);
+        let (mut rows, removed) =
+            dedupe::remove_duplicates(kind, rows, config.clean.duplicate_event_window_secs);
         let mut imputed = 0u64;
-        for (field, policy) in policies.iter().filter(|(k, _, _)| *k == kind).map(|(_, f, p)| (*f, p)) {
+        for (field, policy) in policies
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, f, p)| (*f, p))
+        {
             imputed += missing::fill(kind, &mut rows, field, policy);
         }
         derive_extras(kind, &mut rows, config);
@@ -163,8 +189,18 @@ pub fn clean(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progres
         progress.advance(rows_in);
         progress.finish();
 
-        let outliers = rows.iter().filter(|r| !r.outlier_reasons.is_empty()).count() as u64;
-        quality::collect(kind, &rows, &removed, &nulls_before, &mut quality_sources, &mut quality_fields);
+        let outliers = rows
+            .iter()
+            .filter(|r| !r.outlier_reasons.is_empty())
+            .count() as u64;
+        quality::collect(
+            kind,
+            &rows,
+            &removed,
+            &nulls_before,
+            &mut quality_sources,
+            &mut quality_fields,
+        );
         kinds.push(KindSummary {
             kind,
             rows_in,
@@ -193,16 +229,26 @@ pub fn clean(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progres
         })
         .collect();
     let schema = removed_schema();
-    tx.replace(REMOVED_TABLE, &schema, &[rows_to_batch(&schema, &removed_rows)?])?;
+    tx.replace(
+        REMOVED_TABLE,
+        &schema,
+        &[rows_to_batch(&schema, &removed_rows)?],
+    )?;
 
     let quality = quality::finish(project, tx, quality_sources, quality_fields)?;
     quality.write(tx)?;
-    Ok(CleanSummary { kinds, seconds: started.elapsed().as_secs_f64(), quality })
+    Ok(CleanSummary {
+        kinds,
+        seconds: started.elapsed().as_secs_f64(),
+        quality,
+    })
 }
 
 /// (kind, field, policy) for every configured policy other than `leave`, validated against the
 /// field's type so a mistake in the config is reported before any work is done.
-fn resolve_policies(project: &Project) -> Result<Vec<(EntityKind, &'static str, MissingPolicy)>, CleanError> {
+fn resolve_policies(
+    project: &Project,
+) -> Result<Vec<(EntityKind, &'static str, MissingPolicy)>, CleanError> {
     let mut out = Vec::new();
     for (key, text) in &project.config.clean.missing {
         let bad = |reason: String| CleanError::Policy {
@@ -211,15 +257,30 @@ fn resolve_policies(project: &Project) -> Result<Vec<(EntityKind, &'static str, 
             policy: text.clone(),
             reason,
         };
-        let (kind, field) = key.split_once('.').ok_or_else(|| bad("expected KIND.FIELD".into()))?;
+        let (kind, field) = key
+            .split_once('.')
+            .ok_or_else(|| bad("expected KIND.FIELD".into()))?;
         let kind: EntityKind = kind.parse().map_err(bad)?;
-        let field = kind.field(field).ok_or_else(|| bad(format!("{kind} has no such field")))?;
+        let field = kind
+            .field(field)
+            .ok_or_else(|| bad(format!("{kind} has no such field")))?;
         let policy = MissingPolicy::parse(text).map_err(bad)?;
-        let numeric = matches!(field.ty, FieldType::Integer | FieldType::Decimal | FieldType::Price | FieldType::Rating);
+        let numeric = matches!(
+            field.ty,
+            FieldType::Integer | FieldType::Decimal | FieldType::Price | FieldType::Rating
+        );
         match &policy {
             MissingPolicy::Leave => continue,
-            MissingPolicy::Mean | MissingPolicy::Median | MissingPolicy::Interpolate | MissingPolicy::Zero if !numeric => {
-                return Err(bad(format!("{} is a {:?} field; only constant:VALUE or leave apply", field.name, field.ty)))
+            MissingPolicy::Mean
+            | MissingPolicy::Median
+            | MissingPolicy::Interpolate
+            | MissingPolicy::Zero
+                if !numeric =>
+            {
+                return Err(bad(format!(
+                    "{} is a {:?} field; only constant:VALUE or leave apply",
+                    field.name, field.ty
+                )))
             }
             MissingPolicy::Constant(v) => {
                 missing::constant_value(field.ty, v).map_err(bad)?;
@@ -243,8 +304,17 @@ fn read_raw(tx: &Transaction<'_>, kind: EntityKind) -> Result<Vec<WorkRow>, Clea
             .index_of(name)
             .map_err(|_| CoreError::Schema(format!("{} has no column {name}", kind.raw_table())))
     };
-    let canonical: Vec<usize> = kind.fields().iter().map(|f| position(f.name)).collect::<Result<_, _>>()?;
-    let (src, plat, file, row) = (position("_source")?, position("_platform")?, position("_file")?, position("_row")?);
+    let canonical: Vec<usize> = kind
+        .fields()
+        .iter()
+        .map(|f| position(f.name))
+        .collect::<Result<_, _>>()?;
+    let (src, plat, file, row) = (
+        position("_source")?,
+        position("_platform")?,
+        position("_file")?,
+        position("_row")?,
+    );
     let n_extra = extra_fields(kind).len();
     let mut out = Vec::new();
     for batch in &batches {
@@ -342,7 +412,11 @@ pub fn unconverted_price(kind: EntityKind, row: &WorkRow) -> bool {
     }
 }
 
-fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core::config::OutlierConfig) {
+fn flag_outliers(
+    kind: EntityKind,
+    rows: &mut [WorkRow],
+    config: &shopfuse_core::config::OutlierConfig,
+) {
     let flag = |rows: &mut [WorkRow], idx: &[usize], reason: &str| {
         for &i in idx {
             rows[i].outlier_reasons.push(reason.to_string());
@@ -353,17 +427,32 @@ fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core:
             // Prices differ by orders of magnitude between categories; compare within a
             // source's category when it has enough listings, else within the source.
             let groups = group_indices(rows, |r| {
-                (r.source.clone(), r.get(kind, "category").as_str().unwrap_or_default().to_string())
+                (
+                    r.source.clone(),
+                    r.get(kind, "category")
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
             });
             for ((source, _), idx) in &groups {
                 let idx = if idx.len() >= 20 {
                     idx.clone()
                 } else {
-                    (0..rows.len()).filter(|&i| &rows[i].source == source).collect()
+                    (0..rows.len())
+                        .filter(|&i| &rows[i].source == source)
+                        .collect()
                 };
-                let values: Vec<Option<f64>> = idx.iter().map(|&i| rows[i].extras[0].as_f64()).collect();
-                let hits: Vec<usize> = univariate_outliers(&values, config).into_iter().map(|j| idx[j]).collect();
-                let hits: Vec<usize> = hits.into_iter().filter(|&i| !rows[i].outlier_reasons.iter().any(|r| r == "price")).collect();
+                let values: Vec<Option<f64>> =
+                    idx.iter().map(|&i| rows[i].extras[0].as_f64()).collect();
+                let hits: Vec<usize> = univariate_outliers(&values, config)
+                    .into_iter()
+                    .map(|j| idx[j])
+                    .collect();
+                let hits: Vec<usize> = hits
+                    .into_iter()
+                    .filter(|&i| !rows[i].outlier_reasons.iter().any(|r| r == "price"))
+                    .collect();
                 flag(rows, &hits, "price");
             }
         }
@@ -371,11 +460,20 @@ fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core:
             // Price against what the same listing usually sells for: a 100× order price is an
             // outlier even when the catalogue as a whole spans that range.
             let by_listing = group_indices(rows, |r| {
-                (r.source.clone(), r.get(kind, "listing_id").as_str().unwrap_or_default().to_string())
+                (
+                    r.source.clone(),
+                    r.get(kind, "listing_id")
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
             });
             let mut ratio = vec![1.0f64; rows.len()];
             for idx in by_listing.values() {
-                let mut prices: Vec<f64> = idx.iter().filter_map(|&i| rows[i].extras[0].as_f64()).collect();
+                let mut prices: Vec<f64> = idx
+                    .iter()
+                    .filter_map(|&i| rows[i].extras[0].as_f64())
+                    .collect();
                 if prices.len() < 3 {
                     continue;
                 }
@@ -389,12 +487,22 @@ fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core:
                     }
                 }
             }
-            let off: Vec<usize> = (0..rows.len()).filter(|&i| ratio[i] > 5.0 || ratio[i] < 0.2).collect();
+            let off: Vec<usize> = (0..rows.len())
+                .filter(|&i| ratio[i] > 5.0 || ratio[i] < 0.2)
+                .collect();
             flag(rows, &off, "price_vs_listing");
             for source in sources(rows) {
-                let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].source == source).collect();
-                let values: Vec<Option<f64>> = idx.iter().map(|&i| rows[i].get(kind, "quantity").as_f64()).collect();
-                let hits: Vec<usize> = univariate_outliers(&values, config).into_iter().map(|j| idx[j]).collect();
+                let idx: Vec<usize> = (0..rows.len())
+                    .filter(|&i| rows[i].source == source)
+                    .collect();
+                let values: Vec<Option<f64>> = idx
+                    .iter()
+                    .map(|&i| rows[i].get(kind, "quantity").as_f64())
+                    .collect();
+                let hits: Vec<usize> = univariate_outliers(&values, config)
+                    .into_iter()
+                    .map(|j| idx[j])
+                    .collect();
                 flag(rows, &hits, "quantity");
             }
             if config.isolation_forest && rows.len() >= 64 {
@@ -402,7 +510,10 @@ fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core:
                     .iter()
                     .zip(&ratio)
                     .map(|(r, ratio)| {
-                        let hour = r.get(kind, "ordered_at").as_i64().map(|t| ((t / 3_600_000_000) % 24) as f64);
+                        let hour = r
+                            .get(kind, "ordered_at")
+                            .as_i64()
+                            .map(|t| ((t / 3_600_000_000) % 24) as f64);
                         vec![
                             r.extras[0].as_f64().unwrap_or(0.0).ln_1p(),
                             r.get(kind, "quantity").as_f64().unwrap_or(1.0).ln_1p(),
@@ -413,8 +524,9 @@ fn flag_outliers(kind: EntityKind, rows: &mut [WorkRow], config: &shopfuse_core:
                     .collect();
                 let forest = IsolationForest::fit(&features, 100, 256, FOREST_SEED);
                 let scores: Vec<f64> = features.par_iter().map(|f| forest.score(f)).collect();
-                let hits: Vec<usize> =
-                    (0..rows.len()).filter(|&i| scores[i] > config.isolation_forest_threshold).collect();
+                let hits: Vec<usize> = (0..rows.len())
+                    .filter(|&i| scores[i] > config.isolation_forest_threshold)
+                    .collect();
                 flag(rows, &hits, "isolation_forest");
             }
         }
@@ -440,7 +552,11 @@ fn sources(rows: &[WorkRow]) -> Vec<String> {
     s
 }
 
-fn write_clean(tx: &mut Transaction<'_>, kind: EntityKind, rows: &[WorkRow]) -> Result<(), CleanError> {
+fn write_clean(
+    tx: &mut Transaction<'_>,
+    kind: EntityKind,
+    rows: &[WorkRow],
+) -> Result<(), CleanError> {
     let schema = clean_schema(kind);
     let mut batches = Vec::new();
     for chunk in rows.chunks(65_536) {
@@ -449,7 +565,11 @@ fn write_clean(tx: &mut Transaction<'_>, kind: EntityKind, rows: &[WorkRow]) -> 
             .map(|r| {
                 let mut v = r.values.clone();
                 v.extend(r.extras.iter().cloned());
-                v.push(if r.imputed.is_empty() { Value::Null } else { Value::Text(r.imputed.join(",")) });
+                v.push(if r.imputed.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(r.imputed.join(","))
+                });
                 v.push(Value::Bool(!r.outlier_reasons.is_empty()));
                 v.push(if r.outlier_reasons.is_empty() {
                     Value::Null

@@ -22,18 +22,34 @@ pub fn constant_value(ty: FieldType, text: &str) -> Result<Value, String> {
 }
 
 /// Fills `field` in every row with a missing value, per source; returns how many were filled.
-pub fn fill(kind: EntityKind, rows: &mut [WorkRow], field: &'static str, policy: &MissingPolicy) -> u64 {
+pub fn fill(
+    kind: EntityKind,
+    rows: &mut [WorkRow],
+    field: &'static str,
+    policy: &MissingPolicy,
+) -> u64 {
     let fi = kind.field_index(field).expect("validated field");
     let ty = kind.fields()[fi].ty;
     let integer = ty == FieldType::Integer;
-    let typed = |v: f64| if integer { Value::Int(v.round() as i64) } else { Value::Float(v) };
+    let typed = |v: f64| {
+        if integer {
+            Value::Int(v.round() as i64)
+        } else {
+            Value::Float(v)
+        }
+    };
     let mut sources: Vec<String> = rows.iter().map(|r| r.source.clone()).collect();
     sources.sort();
     sources.dedup();
     let mut filled = 0;
     for source in sources {
-        let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].source == source).collect();
-        let known: Vec<f64> = idx.iter().filter_map(|&i| rows[i].values[fi].as_f64()).collect();
+        let idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].source == source)
+            .collect();
+        let known: Vec<f64> = idx
+            .iter()
+            .filter_map(|&i| rows[i].values[fi].as_f64())
+            .collect();
         let fills: Vec<(usize, Value)> = match policy {
             MissingPolicy::Leave => Vec::new(),
             MissingPolicy::Zero => missing(rows, &idx, fi).map(|i| (i, typed(0.0))).collect(),
@@ -49,9 +65,14 @@ pub fn fill(kind: EntityKind, rows: &mut [WorkRow], field: &'static str, policy:
                 let mut sorted = known.clone();
                 sorted.sort_by(f64::total_cmp);
                 let median = quantile(&sorted, 0.5);
-                missing(rows, &idx, fi).map(|i| (i, typed(median))).collect()
+                missing(rows, &idx, fi)
+                    .map(|i| (i, typed(median)))
+                    .collect()
             }
-            MissingPolicy::Interpolate => interpolate(kind, rows, &idx, fi).into_iter().map(|(i, v)| (i, typed(v))).collect(),
+            MissingPolicy::Interpolate => interpolate(kind, rows, &idx, fi)
+                .into_iter()
+                .map(|(i, v)| (i, typed(v)))
+                .collect(),
             _ => Vec::new(),
         };
         for (i, v) in fills {
@@ -63,17 +84,31 @@ pub fn fill(kind: EntityKind, rows: &mut [WorkRow], field: &'static str, policy:
     filled
 }
 
-fn missing<'a>(rows: &'a [WorkRow], idx: &'a [usize], fi: usize) -> impl Iterator<Item = usize> + 'a {
-    idx.iter().copied().filter(move |&i| rows[i].values[fi].is_null())
+fn missing<'a>(
+    rows: &'a [WorkRow],
+    idx: &'a [usize],
+    fi: usize,
+) -> impl Iterator<Item = usize> + 'a {
+    idx.iter()
+        .copied()
+        .filter(move |&i| rows[i].values[fi].is_null())
 }
 
 /// Linear in time between the nearest known values before and after; the nearest known value
 /// at either end. Rows without a time are left missing.
 fn interpolate(kind: EntityKind, rows: &[WorkRow], idx: &[usize], fi: usize) -> Vec<(usize, f64)> {
-    let ti = kind.field_index(kind.time_field().expect("every kind has a time")).expect("time field");
-    let mut timed: Vec<(i64, usize)> = idx.iter().filter_map(|&i| rows[i].values[ti].as_i64().map(|t| (t, i))).collect();
+    let ti = kind
+        .field_index(kind.time_field().expect("every kind has a time"))
+        .expect("time field");
+    let mut timed: Vec<(i64, usize)> = idx
+        .iter()
+        .filter_map(|&i| rows[i].values[ti].as_i64().map(|t| (t, i)))
+        .collect();
     timed.sort();
-    let known: Vec<(i64, f64)> = timed.iter().filter_map(|&(t, i)| rows[i].values[fi].as_f64().map(|v| (t, v))).collect();
+    let known: Vec<(i64, f64)> = timed
+        .iter()
+        .filter_map(|&(t, i)| rows[i].values[fi].as_f64().map(|v| (t, v)))
+        .collect();
     if known.is_empty() {
         return Vec::new();
     }
@@ -84,7 +119,9 @@ fn interpolate(kind: EntityKind, rows: &[WorkRow], idx: &[usize], fi: usize) -> 
         }
         let after = known.partition_point(|(kt, _)| *kt <= t);
         let v = match (after.checked_sub(1).map(|b| known[b]), known.get(after)) {
-            (Some((t0, v0)), Some(&(t1, v1))) if t1 > t0 => v0 + (v1 - v0) * (t - t0) as f64 / (t1 - t0) as f64,
+            (Some((t0, v0)), Some(&(t1, v1))) if t1 > t0 => {
+                v0 + (v1 - v0) * (t - t0) as f64 / (t1 - t0) as f64
+            }
             (Some((_, v0)), _) => v0,
             (None, Some(&(_, v1))) => v1,
             (None, None) => continue,
@@ -119,20 +156,47 @@ mod tests {
     #[test]
     fn constant_median_and_interpolate() {
         let k = EntityKind::Orders;
-        let mut rows = vec![order(1, None, Some(10.0), 0), order(2, Some(3), None, 50), order(3, Some(5), Some(30.0), 100)];
-        assert_eq!(fill(k, &mut rows, "quantity", &MissingPolicy::Constant("1".into())), 1);
-        assert_eq!(rows[0].values[k.field_index("quantity").unwrap()], Value::Int(1));
+        let mut rows = vec![
+            order(1, None, Some(10.0), 0),
+            order(2, Some(3), None, 50),
+            order(3, Some(5), Some(30.0), 100),
+        ];
+        assert_eq!(
+            fill(
+                k,
+                &mut rows,
+                "quantity",
+                &MissingPolicy::Constant("1".into())
+            ),
+            1
+        );
+        assert_eq!(
+            rows[0].values[k.field_index("quantity").unwrap()],
+            Value::Int(1)
+        );
         assert_eq!(rows[0].imputed, vec!["quantity"]);
         let mut interp = rows.clone();
-        assert_eq!(fill(k, &mut interp, "unit_price", &MissingPolicy::Interpolate), 1);
-        assert_eq!(interp[1].values[k.field_index("unit_price").unwrap()], Value::Float(20.0));
+        assert_eq!(
+            fill(k, &mut interp, "unit_price", &MissingPolicy::Interpolate),
+            1
+        );
+        assert_eq!(
+            interp[1].values[k.field_index("unit_price").unwrap()],
+            Value::Float(20.0)
+        );
         assert_eq!(fill(k, &mut rows, "unit_price", &MissingPolicy::Median), 1);
-        assert_eq!(rows[1].values[k.field_index("unit_price").unwrap()], Value::Float(20.0));
+        assert_eq!(
+            rows[1].values[k.field_index("unit_price").unwrap()],
+            Value::Float(20.0)
+        );
     }
 
     #[test]
     fn constants_are_checked_against_the_field_type() {
         assert!(constant_value(FieldType::Integer, "one").is_err());
-        assert_eq!(constant_value(FieldType::Text, "unknown"), Ok(Value::Text("unknown".into())));
+        assert_eq!(
+            constant_value(FieldType::Text, "unknown"),
+            Ok(Value::Text("unknown".into()))
+        );
     }
 }

@@ -30,13 +30,19 @@ pub fn normalise_brand(raw: &str) -> Option<String> {
 /// Model codes are matched as identifiers: upper case, no inner spaces ("sm g9910" → "SMG9910",
 /// "SM-G9910" keeps its dash because vendors print it that way).
 pub fn normalise_model_code(raw: &str) -> Option<String> {
-    let s: String = normalise_text(raw)?.chars().filter(|c| !c.is_whitespace()).collect();
+    let s: String = normalise_text(raw)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     (!s.is_empty()).then(|| s.to_uppercase())
 }
 
 /// GTIN/EAN/UPC: digits only; anything else in the field is export noise.
 pub fn normalise_gtin(raw: &str) -> Option<String> {
-    let s: String = normalise_text(raw)?.chars().filter(|c| c.is_ascii_digit()).collect();
+    let s: String = normalise_text(raw)?
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     (s.len() >= 8).then_some(s)
 }
 
@@ -91,9 +97,15 @@ pub fn parse_measure(raw: &str) -> Option<Measure> {
                         if let Some(after) = rest.strip_prefix(s) {
                             // "5g网络" is a network generation, "128gb" is storage: the unit must
                             // end the token.
-                            let ends = after.chars().next().is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网');
+                            let ends = after
+                                .chars()
+                                .next()
+                                .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网');
                             if ends && value > 0.0 {
-                                return Some(Measure { value: round6(value * factor), unit });
+                                return Some(Measure {
+                                    value: round6(value * factor),
+                                    unit,
+                                });
                             }
                         }
                     }
@@ -109,11 +121,18 @@ pub fn parse_measure(raw: &str) -> Option<Measure> {
 fn bare_storage(value: f64, rest: &str) -> Option<Measure> {
     let mut chars = rest.chars();
     let unit = chars.next()?;
-    let ends = chars.next().is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网' && c != '克');
+    let ends = chars
+        .next()
+        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网' && c != '克');
     let power_of_two = value >= 1.0 && value.fract() == 0.0 && (value as u64).is_power_of_two();
     match unit {
-        'g' if ends && power_of_two && value >= 2.0 && value <= 2048.0 => Some(Measure { value, unit: "GB" }),
-        't' if ends && power_of_two && value <= 16.0 => Some(Measure { value: value * 1024.0, unit: "GB" }),
+        'g' if ends && power_of_two && value >= 2.0 && value <= 2048.0 => {
+            Some(Measure { value, unit: "GB" })
+        }
+        't' if ends && power_of_two && value <= 16.0 => Some(Measure {
+            value: value * 1024.0,
+            unit: "GB",
+        }),
         _ => None,
     }
 }
@@ -129,16 +148,28 @@ mod tests {
 
     #[test]
     fn full_width_and_spaces_fold() {
-        assert_eq!(normalise_text("　ＩＰｈｏｎｅ　１４  Pro\t").as_deref(), Some("IPhone 14 Pro"));
+        assert_eq!(
+            normalise_text("　ＩＰｈｏｎｅ　１４  Pro\t").as_deref(),
+            Some("IPhone 14 Pro")
+        );
         assert_eq!(normalise_text("  \n "), None);
-        assert_eq!(normalise_text("华为（HUAWEI）"), Some("华为(HUAWEI)".into()));
+        assert_eq!(
+            normalise_text("华为（HUAWEI）"),
+            Some("华为(HUAWEI)".into())
+        );
     }
 
     #[test]
     fn identifiers_normalise() {
-        assert_eq!(normalise_model_code(" sm-g9910 ").as_deref(), Some("SM-G9910"));
+        assert_eq!(
+            normalise_model_code(" sm-g9910 ").as_deref(),
+            Some("SM-G9910")
+        );
         assert_eq!(normalise_model_code("ＤＳＣ Ｗ120"), Some("DSCW120".into()));
-        assert_eq!(normalise_gtin("EAN: 0194253 401 25-1").as_deref(), Some("0194253401251"));
+        assert_eq!(
+            normalise_gtin("EAN: 0194253 401 25-1").as_deref(),
+            Some("0194253401251")
+        );
         assert_eq!(normalise_gtin("n/a"), None);
         assert_eq!(normalise_brand("APPLE"), Some("apple".into()));
     }

@@ -13,7 +13,10 @@ pub fn univariate_outliers(values: &[Option<f64>], config: &OutlierConfig) -> Ve
     let logged: Vec<(usize, f64)> = values
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| (i, v.ln_1p())))
+        .filter_map(|(i, v)| {
+            v.filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| (i, v.ln_1p()))
+        })
         .collect();
     if logged.len() < 8 {
         return Vec::new();
@@ -25,7 +28,11 @@ pub fn univariate_outliers(values: &[Option<f64>], config: &OutlierConfig) -> Ve
     let use_iqr = config.method == OutlierMethod::Iqr && iqr > 1e-12;
     if use_iqr {
         let (lo, hi) = (q1 - config.iqr_k * iqr, q3 + config.iqr_k * iqr);
-        logged.iter().filter(|(_, v)| *v < lo || *v > hi).map(|(i, _)| *i).collect()
+        logged
+            .iter()
+            .filter(|(_, v)| *v < lo || *v > hi)
+            .map(|(i, _)| *i)
+            .collect()
     } else {
         let n = sorted.len() as f64;
         let mean = sorted.iter().sum::<f64>() / n;
@@ -33,7 +40,11 @@ pub fn univariate_outliers(values: &[Option<f64>], config: &OutlierConfig) -> Ve
         if sd < 1e-12 {
             return Vec::new();
         }
-        logged.iter().filter(|(_, v)| ((v - mean) / sd).abs() > config.z_threshold).map(|(i, _)| *i).collect()
+        logged
+            .iter()
+            .filter(|(_, v)| ((v - mean) / sd).abs() > config.z_threshold)
+            .map(|(i, _)| *i)
+            .collect()
     }
 }
 
@@ -58,8 +69,15 @@ pub struct IsolationForest {
 }
 
 enum Node {
-    Leaf { size: usize },
-    Split { feature: usize, threshold: f64, left: Box<Node>, right: Box<Node> },
+    Leaf {
+        size: usize,
+    },
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: Box<Node>,
+        right: Box<Node>,
+    },
 }
 
 impl IsolationForest {
@@ -85,12 +103,23 @@ impl IsolationForest {
         if self.trees.is_empty() {
             return 0.5;
         }
-        let mean_path: f64 = self.trees.iter().map(|t| path_length(t, row, 0)).sum::<f64>() / self.trees.len() as f64;
+        let mean_path: f64 = self
+            .trees
+            .iter()
+            .map(|t| path_length(t, row, 0))
+            .sum::<f64>()
+            / self.trees.len() as f64;
         2f64.powf(-mean_path / average_path(self.sample_size))
     }
 }
 
-fn grow(rows: &[Vec<f64>], idx: Vec<usize>, depth: usize, max_depth: usize, rng: &mut ChaCha8Rng) -> Node {
+fn grow(
+    rows: &[Vec<f64>],
+    idx: Vec<usize>,
+    depth: usize,
+    max_depth: usize,
+    rng: &mut ChaCha8Rng,
+) -> Node {
     if idx.len() <= 1 || depth >= max_depth {
         return Node::Leaf { size: idx.len() };
     }
@@ -98,9 +127,11 @@ fn grow(rows: &[Vec<f64>], idx: Vec<usize>, depth: usize, max_depth: usize, rng:
     // Features that are constant within this node cannot split it.
     let splittable: Vec<(usize, f64, f64)> = (0..dims)
         .filter_map(|f| {
-            let (lo, hi) = idx.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
-                (lo.min(rows[i][f]), hi.max(rows[i][f]))
-            });
+            let (lo, hi) = idx
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
+                    (lo.min(rows[i][f]), hi.max(rows[i][f]))
+                });
             (hi > lo).then_some((f, lo, hi))
         })
         .collect();
@@ -109,7 +140,8 @@ fn grow(rows: &[Vec<f64>], idx: Vec<usize>, depth: usize, max_depth: usize, rng:
     }
     let (feature, lo, hi) = splittable[rng.random_range(0..splittable.len())];
     let threshold = rng.random_range(lo..hi);
-    let (l, r): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(|&i| rows[i][feature] < threshold);
+    let (l, r): (Vec<usize>, Vec<usize>) =
+        idx.into_iter().partition(|&i| rows[i][feature] < threshold);
     Node::Split {
         feature,
         threshold,
@@ -121,7 +153,12 @@ fn grow(rows: &[Vec<f64>], idx: Vec<usize>, depth: usize, max_depth: usize, rng:
 fn path_length(node: &Node, row: &[f64], depth: usize) -> f64 {
     match node {
         Node::Leaf { size } => depth as f64 + average_path(*size),
-        Node::Split { feature, threshold, left, right } => {
+        Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } => {
             if row[*feature] < *threshold {
                 path_length(left, row, depth + 1)
             } else {
@@ -149,7 +186,8 @@ mod tests {
 
     #[test]
     fn iqr_flags_the_hundredfold_price_only() {
-        let mut values: Vec<Option<f64>> = (0..200).map(|i| Some(100.0 + (i % 17) as f64)).collect();
+        let mut values: Vec<Option<f64>> =
+            (0..200).map(|i| Some(100.0 + (i % 17) as f64)).collect();
         values.push(Some(12_000.0));
         values.push(None);
         let flagged = univariate_outliers(&values, &OutlierConfig::default());
@@ -167,11 +205,18 @@ mod tests {
 
     #[test]
     fn isolation_forest_scores_isolated_point_highest_and_is_deterministic() {
-        let mut rows: Vec<Vec<f64>> = (0..500).map(|i| vec![(i % 23) as f64, (i % 7) as f64 * 2.0]).collect();
+        let mut rows: Vec<Vec<f64>> = (0..500)
+            .map(|i| vec![(i % 23) as f64, (i % 7) as f64 * 2.0])
+            .collect();
         rows.push(vec![200.0, -90.0]);
         let forest = IsolationForest::fit(&rows, 100, 256, 7);
         let scores: Vec<f64> = rows.iter().map(|r| forest.score(r)).collect();
-        let best = scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let best = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(best, 500);
         assert!(scores[500] > 0.7, "score {}", scores[500]);
         assert!(scores[3] < 0.6);

@@ -69,12 +69,14 @@ pub(crate) fn collect(
 ) {
     let mut imputed: HashMap<(&str, &str), u64> = HashMap::new();
     for r in rows {
-        let s = sources.entry(r.source.clone()).or_insert_with(|| SourceQuality {
-            source: r.source.clone(),
-            platform: r.platform.clone(),
-            kind: kind.to_string(),
-            ..Default::default()
-        });
+        let s = sources
+            .entry(r.source.clone())
+            .or_insert_with(|| SourceQuality {
+                source: r.source.clone(),
+                platform: r.platform.clone(),
+                kind: kind.to_string(),
+                ..Default::default()
+            });
         s.rows_clean += 1;
         if !r.outlier_reasons.is_empty() {
             s.outliers += 1;
@@ -92,20 +94,32 @@ pub(crate) fn collect(
     for d in removed {
         if let Some(s) = sources.get_mut(&d.source) {
             s.duplicates_removed += 1;
-            *s.duplicates_by_reason.entry(d.reason.to_string()).or_insert(0) += 1;
+            *s.duplicates_by_reason
+                .entry(d.reason.to_string())
+                .or_insert(0) += 1;
         }
     }
     for s in sources.values().filter(|s| s.kind == kind.as_str()) {
         let accepted = s.rows_clean + s.duplicates_removed;
         for f in kind.fields() {
-            let nulls = nulls_before.get(&(s.source.clone(), f.name)).copied().unwrap_or(0);
+            let nulls = nulls_before
+                .get(&(s.source.clone(), f.name))
+                .copied()
+                .unwrap_or(0);
             fields.push(FieldQuality {
                 source: s.source.clone(),
                 field: f.name.to_string(),
                 nulls,
-                null_share: if accepted == 0 { 0.0 } else { nulls as f64 / accepted as f64 },
+                null_share: if accepted == 0 {
+                    0.0
+                } else {
+                    nulls as f64 / accepted as f64
+                },
                 invalid: 0,
-                imputed: imputed.get(&(s.source.as_str(), f.name)).copied().unwrap_or(0),
+                imputed: imputed
+                    .get(&(s.source.as_str(), f.name))
+                    .copied()
+                    .unwrap_or(0),
             });
         }
     }
@@ -120,12 +134,14 @@ pub(crate) fn finish(
     mut fields: Vec<FieldQuality>,
 ) -> Result<QualityReport, CoreError> {
     for sc in &project.config.sources {
-        let s = sources.entry(sc.name.clone()).or_insert_with(|| SourceQuality {
-            source: sc.name.clone(),
-            platform: sc.platform.clone(),
-            kind: sc.kind.to_string(),
-            ..Default::default()
-        });
+        let s = sources
+            .entry(sc.name.clone())
+            .or_insert_with(|| SourceQuality {
+                source: sc.name.clone(),
+                platform: sc.platform.clone(),
+                kind: sc.kind.to_string(),
+                ..Default::default()
+            });
         if let Some(files) = tx.next.ingested.get(&sc.name) {
             s.rows_read = files.values().map(|f| f.rows_read).sum();
             s.rows_accepted = files.values().map(|f| f.rows_accepted).sum();
@@ -143,7 +159,11 @@ pub(crate) fn finish(
         }
     }
     if let Some((schema, batches)) = tx.read_table("quarantine")? {
-        let col = |n: &str| schema.index_of(n).map_err(|_| CoreError::Schema(format!("quarantine has no column {n}")));
+        let col = |n: &str| {
+            schema
+                .index_of(n)
+                .map_err(|_| CoreError::Schema(format!("quarantine has no column {n}")))
+        };
         let (src, field, reason) = (col("source")?, col("field")?, col("reason")?);
         let mut invalid: HashMap<(String, String), u64> = HashMap::new();
         for batch in &batches {
@@ -159,12 +179,19 @@ pub(crate) fn finish(
             }
         }
         for f in &mut fields {
-            f.invalid = invalid.get(&(f.source.clone(), f.field.clone())).copied().unwrap_or(0);
+            f.invalid = invalid
+                .get(&(f.source.clone(), f.field.clone()))
+                .copied()
+                .unwrap_or(0);
         }
     }
     let mut sources: Vec<SourceQuality> = sources.into_values().collect();
     for s in &mut sources {
-        s.fields = fields.iter().filter(|f| f.source == s.source).cloned().collect();
+        s.fields = fields
+            .iter()
+            .filter(|f| f.source == s.source)
+            .cloned()
+            .collect();
     }
     Ok(QualityReport { sources })
 }
@@ -202,7 +229,9 @@ fn fields_schema() -> SchemaRef {
 
 impl QualityReport {
     pub(crate) fn write(&self, tx: &mut Transaction<'_>) -> Result<(), CoreError> {
-        let json = |m: &BTreeMap<String, u64>| Value::Text(serde_json::to_string(m).expect("map serialises"));
+        let json = |m: &BTreeMap<String, u64>| {
+            Value::Text(serde_json::to_string(m).expect("map serialises"))
+        };
         let int = |v: u64| Value::Int(v as i64);
         let rows: Vec<Vec<Value>> = self
             .sources
@@ -249,8 +278,12 @@ impl QualityReport {
 
     /// The report of the last committed run, or `None` when no run has cleaned yet.
     pub fn load(store: &TableStore) -> Result<Option<QualityReport>, CoreError> {
-        let Some((_, source_batches)) = store.read_table(SOURCES_TABLE)? else { return Ok(None) };
-        let Some((_, field_batches)) = store.read_table(FIELDS_TABLE)? else { return Ok(None) };
+        let Some((_, source_batches)) = store.read_table(SOURCES_TABLE)? else {
+            return Ok(None);
+        };
+        let Some((_, field_batches)) = store.read_table(FIELDS_TABLE)? else {
+            return Ok(None);
+        };
         let mut fields: Vec<FieldQuality> = Vec::new();
         for batch in &field_batches {
             for r in batch_to_rows(batch)? {
@@ -264,14 +297,20 @@ impl QualityReport {
                 });
             }
         }
-        let map = |v: &Value| -> Result<BTreeMap<String, u64>, CoreError> { Ok(serde_json::from_str(&v.render())?) };
+        let map = |v: &Value| -> Result<BTreeMap<String, u64>, CoreError> {
+            Ok(serde_json::from_str(&v.render())?)
+        };
         let int = |v: &Value| v.as_i64().unwrap_or(0) as u64;
         let mut sources = Vec::new();
         for batch in &source_batches {
             for r in batch_to_rows(batch)? {
                 let source = r[0].render();
                 sources.push(SourceQuality {
-                    fields: fields.iter().filter(|f| f.source == source).cloned().collect(),
+                    fields: fields
+                        .iter()
+                        .filter(|f| f.source == source)
+                        .cloned()
+                        .collect(),
                     source,
                     platform: r[1].render(),
                     kind: r[2].render(),
@@ -298,7 +337,13 @@ impl QualityReport {
             if m.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    " ({})",
+                    m.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         };
         for s in &self.sources {
@@ -310,15 +355,37 @@ impl QualityReport {
                 s.rows_accepted,
                 s.rows_quarantined,
                 reasons(&s.quarantined_by_reason),
-                if s.balanced() { "balanced" } else { "UNBALANCED" }
+                if s.balanced() {
+                    "balanced"
+                } else {
+                    "UNBALANCED"
+                }
             );
-            let _ = writeln!(out, "  duplicates removed {}{}", s.duplicates_removed, reasons(&s.duplicates_by_reason));
-            let _ = writeln!(out, "  outliers flagged {}{}", s.outliers, reasons(&s.outliers_by_reason));
+            let _ = writeln!(
+                out,
+                "  duplicates removed {}{}",
+                s.duplicates_removed,
+                reasons(&s.duplicates_by_reason)
+            );
+            let _ = writeln!(
+                out,
+                "  outliers flagged {}{}",
+                s.outliers,
+                reasons(&s.outliers_by_reason)
+            );
             if s.unconverted_prices > 0 {
-                let _ = writeln!(out, "  prices without a rate to the base currency {}", s.unconverted_prices);
+                let _ = writeln!(
+                    out,
+                    "  prices without a rate to the base currency {}",
+                    s.unconverted_prices
+                );
             }
             let _ = writeln!(out, "  rows clean {}", s.rows_clean);
-            let _ = writeln!(out, "  {:<16} {:>8} {:>7} {:>8} {:>8}", "field", "nulls", "null%", "invalid", "imputed");
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>8} {:>7} {:>8} {:>8}",
+                "field", "nulls", "null%", "invalid", "imputed"
+            );
             for f in &s.fields {
                 let _ = writeln!(
                     out,

@@ -15,7 +15,11 @@ use shopfuse_ingest::IngestSummary;
 use shopfuse_query::QueryEngine;
 
 #[derive(Parser)]
-#[command(name = "shopfuse", version, about = "Fuse e-commerce data from many platforms into one catalogue and one customer view")]
+#[command(
+    name = "shopfuse",
+    version,
+    about = "Fuse e-commerce data from many platforms into one catalogue and one customer view"
+)]
 struct Cli {
     /// Project directory (the one holding shopfuse.toml).
     #[arg(short = 'C', long = "project", global = true, default_value = ".")]
@@ -98,7 +102,9 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Run => run(cli, true, true),
         Command::Ingest => run(cli, true, false),
         Command::Clean => run(cli, false, true),
-        Command::Report { report: ReportCommand::Quality } => report_quality(cli),
+        Command::Report {
+            report: ReportCommand::Quality,
+        } => report_quality(cli),
         Command::Sql { query } => sql(cli, query),
         Command::Tables => tables(cli),
     }
@@ -141,15 +147,23 @@ fn init(dir: &Path) -> Result<ExitCode> {
     if config.exists() {
         eprintln!("{} exists; leaving it as it is", config.display());
     } else {
-        std::fs::write(&config, TEMPLATE).with_context(|| format!("cannot write {}", config.display()))?;
+        std::fs::write(&config, TEMPLATE)
+            .with_context(|| format!("cannot write {}", config.display()))?;
         eprintln!("wrote {}", config.display());
     }
-    open(dir)?.secret().context("cannot create the project secret")?;
+    open(dir)?
+        .secret()
+        .context("cannot create the project secret")?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn generate(cli: &Cli, args: &GenerateArgs) -> Result<ExitCode> {
-    let options = GenerateOptions { seed: args.seed, products: args.products, customers: args.customers, orders: args.orders };
+    let options = GenerateOptions {
+        seed: args.seed,
+        products: args.products,
+        customers: args.customers,
+        orders: args.orders,
+    };
     let started = std::time::Instant::now();
     let summary = shopfuse_generate::generate(&args.out, &options)?;
     if cli.json {
@@ -168,7 +182,12 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<ExitCode> {
             summary.events,
             summary.reviews
         );
-        println!("planted {} malformed rows ({:?}); ground truth in {}", summary.malformed, summary.malformed_by_reason, args.out.join("truth").display());
+        println!(
+            "planted {} malformed rows ({:?}); ground truth in {}",
+            summary.malformed,
+            summary.malformed_by_reason,
+            args.out.join("truth").display()
+        );
         println!("next: shopfuse -C {} run", args.out.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -179,11 +198,20 @@ struct Bar(ProgressBar);
 
 impl Bar {
     fn new(hidden: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), if hidden { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if hidden {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
         bar.set_style(
-            ProgressStyle::with_template("{msg:24} [{bar:30}] {human_pos}/{human_len} {per_sec} {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:24} [{bar:30}] {human_pos}/{human_len} {per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         Bar(bar)
     }
@@ -217,21 +245,39 @@ fn run(cli: &Cli, do_ingest: bool, do_clean: bool) -> Result<ExitCode> {
     let store = TableStore::open(&project);
     let mut tx = store.begin().context("cannot start a run")?;
     let bar = Bar::new(cli.quiet || cli.json);
-    let ingest = if do_ingest { Some(shopfuse_ingest::ingest(&project, &mut tx, &bar)?) } else { None };
-    let clean = if do_clean { Some(shopfuse_clean::clean(&project, &mut tx, &bar)?) } else { None };
+    let ingest = if do_ingest {
+        Some(shopfuse_ingest::ingest(&project, &mut tx, &bar)?)
+    } else {
+        None
+    };
+    let clean = if do_clean {
+        Some(shopfuse_clean::clean(&project, &mut tx, &bar)?)
+    } else {
+        None
+    };
     let version = tx.version();
     tx.commit(chrono_now()).context("cannot commit the run")?;
 
-    let balanced = ingest.as_ref().is_none_or(|s| s.sources.iter().all(|s| s.balanced()));
+    let balanced = ingest
+        .as_ref()
+        .is_none_or(|s| s.sources.iter().all(|s| s.balanced()));
     let failed = ingest.as_ref().map(|s| s.failed_files()).unwrap_or(0);
-    let report = RunReport { project: project.root.display().to_string(), version, ingest, clean, balanced };
+    let report = RunReport {
+        project: project.root.display().to_string(),
+        version,
+        ingest,
+        clean,
+        balanced,
+    };
     if cli.json {
         print_json(&report)?;
     } else {
         print_run(&report);
     }
     if failed > 0 {
-        eprintln!("error: {failed} file(s) could not be ingested (listed above); fix them and run again");
+        eprintln!(
+            "error: {failed} file(s) could not be ingested (listed above); fix them and run again"
+        );
         return Ok(ExitCode::from(2));
     }
     if !balanced {
@@ -245,7 +291,10 @@ fn chrono_now() -> String {
 }
 
 fn print_run(r: &RunReport) {
-    println!("shopfuse run · {} · committed version {}", r.project, r.version);
+    println!(
+        "shopfuse run · {} · committed version {}",
+        r.project, r.version
+    );
     if let Some(s) = &r.ingest {
         let files: usize = s.sources.iter().map(|x| x.files_ingested).sum();
         let unchanged: usize = s.sources.iter().map(|x| x.files_unchanged).sum();
@@ -259,7 +308,15 @@ fn print_run(r: &RunReport) {
         );
         println!(
             "  {:<20} {:<9} {:<10} {:>9} {:>9} {:>11}   {:>9} {:>9} {:>11}  check",
-            "source", "platform", "kind", "read", "accepted", "quarantined", "total rd", "total acc", "total quar"
+            "source",
+            "platform",
+            "kind",
+            "read",
+            "accepted",
+            "quarantined",
+            "total rd",
+            "total acc",
+            "total quar"
         );
         for x in &s.sources {
             println!(
@@ -285,7 +342,10 @@ fn print_run(r: &RunReport) {
     }
     if let Some(c) = &r.clean {
         println!("\nclean: {:.2}s", c.seconds);
-        println!("  {:<10} {:>9} {:>9} {:>11} {:>9} {:>9}", "kind", "rows in", "rows out", "duplicates", "outliers", "imputed");
+        println!(
+            "  {:<10} {:>9} {:>9} {:>11} {:>9} {:>9}",
+            "kind", "rows in", "rows out", "duplicates", "outliers", "imputed"
+        );
         for k in &c.kinds {
             println!(
                 "  {:<10} {:>9} {:>9} {:>11} {:>9} {:>9}",
@@ -298,13 +358,19 @@ fn print_run(r: &RunReport) {
             );
         }
     }
-    println!("\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"", r.project);
+    println!(
+        "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",
+        r.project
+    );
 }
 
 fn report_quality(cli: &Cli) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let Some(report) = QualityReport::load(&TableStore::open(&project))? else {
-        bail!("no quality report yet in {}: run `shopfuse run` first", project.root.display());
+        bail!(
+            "no quality report yet in {}: run `shopfuse run` first",
+            project.root.display()
+        );
     };
     if cli.json {
         print_json(&report)?;
@@ -317,7 +383,9 @@ fn report_quality(cli: &Cli) -> Result<ExitCode> {
 fn sql(cli: &Cli, query: &str) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let engine = QueryEngine::open(&project)?;
-    let result = engine.sql(query).with_context(|| format!("query failed: {query}"))?;
+    let result = engine
+        .sql(query)
+        .with_context(|| format!("query failed: {query}"))?;
     if cli.json {
         print_json(&result.to_json_rows()?)?;
     } else {
@@ -330,7 +398,8 @@ fn tables(cli: &Cli) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let counts = QueryEngine::open(&project)?.table_counts()?;
     if cli.json {
-        let map: serde_json::Map<String, serde_json::Value> = counts.into_iter().map(|(t, n)| (t, n.into())).collect();
+        let map: serde_json::Map<String, serde_json::Value> =
+            counts.into_iter().map(|(t, n)| (t, n.into())).collect();
         print_json(&map)?;
     } else {
         for (t, n) in counts {

@@ -8,22 +8,48 @@ use serde_json::Value;
 
 fn shopfuse(project: &Path) -> Command {
     let mut cmd = Command::cargo_bin("shopfuse").unwrap();
-    cmd.arg("-C").arg(project).arg("--quiet").env_remove("SHOPFUSE_CRASH_BEFORE_COMMIT");
+    cmd.arg("-C")
+        .arg(project)
+        .arg("--quiet")
+        .env_remove("SHOPFUSE_CRASH_BEFORE_COMMIT");
     cmd
 }
 
 fn json(cmd: &mut Command) -> Value {
     let out = cmd.arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn sql(project: &Path, q: &str) -> Vec<Value> {
-    json(shopfuse(project).args(["sql", q])).as_array().unwrap().clone()
+    json(shopfuse(project).args(["sql", q]))
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn generate(dir: &Path) -> Value {
-    json(Command::cargo_bin("shopfuse").unwrap().args(["generate", "--seed", "7", "--products", "40", "--customers", "150", "--orders", "1200", "--out"]).arg(dir))
+    json(
+        Command::cargo_bin("shopfuse")
+            .unwrap()
+            .args([
+                "generate",
+                "--seed",
+                "7",
+                "--products",
+                "40",
+                "--customers",
+                "150",
+                "--orders",
+                "1200",
+                "--out",
+            ])
+            .arg(dir),
+    )
 }
 
 #[test]
@@ -32,7 +58,10 @@ fn generate_run_query_rerun_crash_and_resume() {
     let project = dir.path();
     let generated = generate(project);
     let malformed = generated["malformed"].as_u64().unwrap();
-    assert!(malformed >= 10, "the generator plants malformed rows: {generated}");
+    assert!(
+        malformed >= 10,
+        "the generator plants malformed rows: {generated}"
+    );
 
     // First run: every source balances, and the quarantine holds exactly the planted rows.
     let run = json(shopfuse(project).arg("run"));
@@ -40,44 +69,73 @@ fn generate_run_query_rerun_crash_and_resume() {
     let sources = run["ingest"]["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 20);
     for s in sources {
-        let (read, acc, quar) = (s["rows_read"].as_u64().unwrap(), s["rows_accepted"].as_u64().unwrap(), s["rows_quarantined"].as_u64().unwrap());
+        let (read, acc, quar) = (
+            s["rows_read"].as_u64().unwrap(),
+            s["rows_accepted"].as_u64().unwrap(),
+            s["rows_quarantined"].as_u64().unwrap(),
+        );
         assert_eq!(read, acc + quar, "{}", s["source"]);
         assert!(read > 0, "{} read nothing", s["source"]);
     }
-    let n = sql(project, "select count(*) as n from quarantine")[0]["n"].as_u64().unwrap();
+    let n = sql(project, "select count(*) as n from quarantine")[0]["n"]
+        .as_u64()
+        .unwrap();
     assert_eq!(n, malformed);
-    let quarantined: BTreeSet<(String, u64, String)> = sql(project, "select file, row, reason from quarantine")
-        .iter()
-        .map(|r| (r["file"].as_str().unwrap().to_string(), r["row"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
-        .collect();
-    let truth: BTreeSet<(String, u64, String)> = csv::Reader::from_path(project.join("truth/malformed.csv"))
-        .unwrap()
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[0].to_string(), r[1].parse().unwrap(), r[2].to_string())
-        })
-        .collect();
+    let quarantined: BTreeSet<(String, u64, String)> =
+        sql(project, "select file, row, reason from quarantine")
+            .iter()
+            .map(|r| {
+                (
+                    r["file"].as_str().unwrap().to_string(),
+                    r["row"].as_u64().unwrap(),
+                    r["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    let truth: BTreeSet<(String, u64, String)> =
+        csv::Reader::from_path(project.join("truth/malformed.csv"))
+            .unwrap()
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[1].parse().unwrap(), r[2].to_string())
+            })
+            .collect();
     assert_eq!(quarantined, truth, "quarantine must hold exactly the planted rows, at their file and row, with the planted reason");
-    assert!(sql(project, "select message from quarantine").iter().all(|r| !r["message"].as_str().unwrap().is_empty()));
+    assert!(sql(project, "select message from quarantine")
+        .iter()
+        .all(|r| !r["message"].as_str().unwrap().is_empty()));
 
     // The GBK file's Chinese reads back exactly as written.
     let bytes = std::fs::read(project.join("data/taobao/products.csv")).unwrap();
-    assert!(std::str::from_utf8(&bytes).is_err(), "the Taobao export is GBK, not UTF-8");
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the Taobao export is GBK, not UTF-8"
+    );
     let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
     assert!(!bad);
-    let written: BTreeSet<String> =
-        csv::Reader::from_reader(text.as_bytes()).records().map(|r| r.unwrap()[1].to_string()).collect();
-    let read: BTreeSet<String> = sql(project, "select title from raw_products where _source = 'taobao_products'")
-        .iter()
-        .map(|r| r["title"].as_str().unwrap().to_string())
+    let written: BTreeSet<String> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
         .collect();
+    let read: BTreeSet<String> = sql(
+        project,
+        "select title from raw_products where _source = 'taobao_products'",
+    )
+    .iter()
+    .map(|r| r["title"].as_str().unwrap().to_string())
+    .collect();
     assert_eq!(read, written);
-    assert!(read.iter().any(|t| t.contains('苹') || t.contains('华') || t.contains('小')));
+    assert!(read
+        .iter()
+        .any(|t| t.contains('苹') || t.contains('华') || t.contains('小')));
 
     // Prices end up in the base currency, and the duplicate export is removed with a record.
     let usd = sql(project, "select price, price_base from clean_products where _source = 'amazon_products' and price is not null limit 1");
-    let (p, b) = (usd[0]["price"].as_f64().unwrap(), usd[0]["price_base"].as_f64().unwrap());
+    let (p, b) = (
+        usd[0]["price"].as_f64().unwrap(),
+        usd[0]["price_base"].as_f64().unwrap(),
+    );
     assert!((b - p * 7.2).abs() < 0.01, "{p} USD -> {b} CNY");
     let removed = sql(project, "select count(*) as n from clean_removed where reason in ('exact_duplicate', 'same_key') and source = 'taobao_orders'");
     assert!(removed[0]["n"].as_u64().unwrap() > 0);
@@ -85,7 +143,11 @@ fn generate_run_query_rerun_crash_and_resume() {
     // Re-running changes no table.
     let before = json(shopfuse(project).arg("tables"));
     let rerun = json(shopfuse(project).arg("run"));
-    assert!(rerun["ingest"]["sources"].as_array().unwrap().iter().all(|s| s["files_ingested"] == 0));
+    assert!(rerun["ingest"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["files_ingested"] == 0));
     assert_eq!(json(shopfuse(project).arg("tables")), before);
 
     // A new file in a glob, then a crash before commit: the committed state stays as it was.
@@ -98,25 +160,54 @@ fn generate_run_query_rerun_crash_and_resume() {
         new_file.push_str(&format!("NEW{i},{rest}\n"));
     }
     std::fs::write(project.join("data/taobao/orders-2026.csv"), new_file).unwrap();
-    let crashed = shopfuse(project).arg("run").env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1").output().unwrap();
+    let crashed = shopfuse(project)
+        .arg("run")
+        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
+        .output()
+        .unwrap();
     assert!(!crashed.status.success());
-    assert_eq!(json(shopfuse(project).arg("tables")), before, "a crashed run must leave the last commit intact");
+    assert_eq!(
+        json(shopfuse(project).arg("tables")),
+        before,
+        "a crashed run must leave the last commit intact"
+    );
 
     // The next run picks up only the new file.
     let resumed = json(shopfuse(project).arg("run"));
-    let taobao = resumed["ingest"]["sources"].as_array().unwrap().iter().find(|s| s["source"] == "taobao_orders").unwrap().clone();
-    assert_eq!((taobao["files_ingested"].as_u64(), taobao["rows_read"].as_u64()), (Some(1), Some(3)));
+    let taobao = resumed["ingest"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "taobao_orders")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            taobao["files_ingested"].as_u64(),
+            taobao["rows_read"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
     let after = json(shopfuse(project).arg("tables"));
-    assert_eq!(after["raw_orders"].as_u64().unwrap(), before["raw_orders"].as_u64().unwrap() + 3);
+    assert_eq!(
+        after["raw_orders"].as_u64().unwrap(),
+        before["raw_orders"].as_u64().unwrap() + 3
+    );
     assert_eq!(after["quarantine"], before["quarantine"]);
 
     // The quality report, as JSON and as text.
     let quality = json(shopfuse(project).args(["report", "quality"]));
     let q_sources = quality["sources"].as_array().unwrap();
     assert_eq!(q_sources.len(), 20);
-    let q_total: u64 = q_sources.iter().map(|s| s["rows_quarantined"].as_u64().unwrap()).sum();
+    let q_total: u64 = q_sources
+        .iter()
+        .map(|s| s["rows_quarantined"].as_u64().unwrap())
+        .sum();
     assert_eq!(q_total, malformed);
-    let text = shopfuse(project).args(["report", "quality"]).output().unwrap();
+    let text = shopfuse(project)
+        .args(["report", "quality"])
+        .output()
+        .unwrap();
     assert!(text.status.success());
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("source taobao_orders (taobao orders)") && !text.contains("UNBALANCED"));
@@ -127,7 +218,10 @@ fn quality_report_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
     shopfuse(dir.path()).arg("run").assert().success();
-    let out = shopfuse(dir.path()).args(["report", "quality"]).output().unwrap();
+    let out = shopfuse(dir.path())
+        .args(["report", "quality"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     // Only the order sources: enough to pin the layout and the figures without a huge file.
@@ -145,23 +239,65 @@ fn errors_name_the_problem_and_exit_non_zero() {
     let out = shopfuse(dir.path()).arg("run").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("shopfuse.toml") && err.contains("shopfuse init"), "{err}");
+    assert!(
+        err.contains("shopfuse.toml") && err.contains("shopfuse init"),
+        "{err}"
+    );
 
     shopfuse(dir.path()).arg("init").assert().success();
-    let out = shopfuse(dir.path()).args(["sql", "select * from no_such_table"]).output().unwrap();
+    let out = shopfuse(dir.path())
+        .args(["sql", "select * from no_such_table"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_table"));
 
-    std::fs::write(dir.path().join("shopfuse.toml"), "[[sources]]\nname = \"x\"\nplatform = \"p\"\nkind = \"carts\"\npath = \"a.csv\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("shopfuse.toml"),
+        "[[sources]]\nname = \"x\"\nplatform = \"p\"\nkind = \"carts\"\npath = \"a.csv\"\n",
+    )
+    .unwrap();
     let out = shopfuse(dir.path()).arg("run").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("shopfuse.toml") && err.contains("carts"), "{err}");
+    assert!(
+        err.contains("shopfuse.toml") && err.contains("carts"),
+        "{err}"
+    );
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in [&["init"][..], &["generate"], &["run"], &["ingest"], &["clean"], &["report", "quality"], &["sql"], &["tables"]] {
-        Command::cargo_bin("shopfuse").unwrap().args(sub).arg("--help").assert().success();
+    for sub in [
+        &["init"][..],
+        &["generate"],
+        &["run"],
+        &["ingest"],
+        &["clean"],
+        &["report", "quality"],
+        &["sql"],
+        &["tables"],
+    ] {
+        Command::cargo_bin("shopfuse")
+            .unwrap()
+            .args(sub)
+            .arg("--help")
+            .assert()
+            .success();
     }
+}
+
+#[test]
+fn readme_config_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let config = shopfuse_core::ProjectConfig::parse(block, Path::new("README.md")).unwrap();
+    assert_eq!(config.sources[0].preset.as_deref(), Some("taobao"));
 }

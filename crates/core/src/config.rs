@@ -34,7 +34,10 @@ pub struct ProjectSection {
 
 impl Default for ProjectSection {
     fn default() -> Self {
-        Self { name: default_name(), base_currency: default_base_currency() }
+        Self {
+            name: default_name(),
+            base_currency: default_base_currency(),
+        }
     }
 }
 
@@ -298,18 +301,26 @@ impl ProjectConfig {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let config: ProjectConfig = toml::from_str(text)
-            .map_err(|e| CoreError::Config { path: path.into(), message: e.to_string() })?;
+        let config: ProjectConfig = toml::from_str(text).map_err(|e| CoreError::Config {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         config.validate(path)?;
         Ok(config)
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let err = |message: String| CoreError::Config { path: path.into(), message };
+        let err = |message: String| CoreError::Config {
+            path: path.into(),
+            message,
+        };
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
             if !names.insert(s.name.as_str()) {
-                return Err(err(format!("source name {:?} is declared twice; names must be unique", s.name)));
+                return Err(err(format!(
+                    "source name {:?} is declared twice; names must be unique",
+                    s.name
+                )));
             }
             for field in s.fields.keys().chain(s.values.keys()) {
                 if s.kind.field(field).is_none() {
@@ -324,18 +335,27 @@ impl ProjectConfig {
             }
         }
         for (key, policy) in &self.clean.missing {
-            let (kind, field) = key
-                .split_once('.')
-                .ok_or_else(|| err(format!("[clean.missing] key {key:?} must be KIND.FIELD, e.g. orders.quantity")))?;
-            let kind: EntityKind = kind.parse().map_err(|e: String| err(format!("[clean.missing] {key:?}: {e}")))?;
+            let (kind, field) = key.split_once('.').ok_or_else(|| {
+                err(format!(
+                    "[clean.missing] key {key:?} must be KIND.FIELD, e.g. orders.quantity"
+                ))
+            })?;
+            let kind: EntityKind = kind
+                .parse()
+                .map_err(|e: String| err(format!("[clean.missing] {key:?}: {e}")))?;
             if kind.field(field).is_none() {
-                return Err(err(format!("[clean.missing] {key:?}: {kind} has no field {field:?}")));
+                return Err(err(format!(
+                    "[clean.missing] {key:?}: {kind} has no field {field:?}"
+                )));
             }
-            MissingPolicy::parse(policy).map_err(|e| err(format!("[clean.missing] {key:?}: {e}")))?;
+            MissingPolicy::parse(policy)
+                .map_err(|e| err(format!("[clean.missing] {key:?}: {e}")))?;
         }
         for (cur, rate) in &self.currency.rates {
             if !(rate.is_finite() && *rate > 0.0) {
-                return Err(err(format!("[currency.rates] {cur} = {rate}: a rate must be a positive number")));
+                return Err(err(format!(
+                    "[currency.rates] {cur} = {rate}: a rate must be a positive number"
+                )));
             }
         }
         Ok(())
@@ -382,16 +402,27 @@ ordered_at = { column = "下单时间", format = "%Y/%m/%d %H:%M" }
     fn parses_a_full_config() {
         let c = ProjectConfig::parse(EXAMPLE, Path::new("shopfuse.toml")).unwrap();
         assert_eq!(c.sources.len(), 1);
-        assert_eq!(c.sources[0].fields["ordered_at"].format(), Some("%Y/%m/%d %H:%M"));
+        assert_eq!(
+            c.sources[0].fields["ordered_at"].format(),
+            Some("%Y/%m/%d %H:%M")
+        );
         assert_eq!(c.currency.rate_to_base("usd", "CNY"), Some(7.1));
-        assert_eq!(c.missing_policy(EntityKind::Products, "stock"), MissingPolicy::Median);
+        assert_eq!(
+            c.missing_policy(EntityKind::Products, "stock"),
+            MissingPolicy::Median
+        );
     }
 
     #[test]
     fn unknown_field_is_named_in_the_error() {
         let bad = EXAMPLE.replace("status = \"订单状态\"", "staus = \"订单状态\"");
-        let e = ProjectConfig::parse(&bad, Path::new("p/shopfuse.toml")).unwrap_err().to_string();
-        assert!(e.contains("p/shopfuse.toml") && e.contains("\"staus\""), "{e}");
+        let e = ProjectConfig::parse(&bad, Path::new("p/shopfuse.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p/shopfuse.toml") && e.contains("\"staus\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid configuration: {message}")]
     Config { path: PathBuf, message: String },
     #[error("schema mismatch: {0}")]
@@ -27,6 +30,9 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| CoreError::Io { path: path.into(), source })
+        self.map_err(|source| CoreError::Io {
+            path: path.into(),
+            source,
+        })
     }
 }

@@ -110,7 +110,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(p.state_dir().join(SECRET_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(p.state_dir().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "secret readable by others: {mode:o}");
         }
     }

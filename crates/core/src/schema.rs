@@ -164,11 +164,21 @@ pub struct CanonicalField {
 }
 
 const fn f(name: &'static str, ty: FieldType, required: bool) -> CanonicalField {
-    CanonicalField { name, ty, required, pii: None }
+    CanonicalField {
+        name,
+        ty,
+        required,
+        pii: None,
+    }
 }
 
 const fn pii(name: &'static str, kind: PiiKind) -> CanonicalField {
-    CanonicalField { name, ty: FieldType::Text, required: false, pii: Some(kind) }
+    CanonicalField {
+        name,
+        ty: FieldType::Text,
+        required: false,
+        pii: Some(kind),
+    }
 }
 
 use FieldType::*;
@@ -248,7 +258,11 @@ pub fn raw_schema(kind: EntityKind) -> SchemaRef {
         .iter()
         .map(|f| Field::new(f.name, f.ty.arrow_type(), !f.required))
         .collect();
-    fields.extend(PROVENANCE_FIELDS.iter().map(|(n, t)| Field::new(*n, t.clone(), false)));
+    fields.extend(
+        PROVENANCE_FIELDS
+            .iter()
+            .map(|(n, t)| Field::new(*n, t.clone(), false)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -265,19 +279,28 @@ mod tests {
     fn every_kind_has_its_key_and_time_fields_in_schema() {
         for kind in EntityKind::ALL {
             if let Some(k) = kind.key_field() {
-                assert!(kind.field(k).unwrap().required, "{kind} key {k} must be required");
+                assert!(
+                    kind.field(k).unwrap().required,
+                    "{kind} key {k} must be required"
+                );
             }
             let t = kind.time_field().unwrap();
             assert_eq!(kind.field(t).unwrap().ty, FieldType::Timestamp);
             let schema = raw_schema(kind);
-            assert_eq!(schema.fields().len(), kind.fields().len() + PROVENANCE_FIELDS.len());
+            assert_eq!(
+                schema.fields().len(),
+                kind.fields().len() + PROVENANCE_FIELDS.len()
+            );
         }
     }
 
     #[test]
     fn entity_kind_parses_singular_and_plural() {
         assert_eq!("order".parse::<EntityKind>().unwrap(), EntityKind::Orders);
-        assert_eq!("customers".parse::<EntityKind>().unwrap(), EntityKind::Customers);
+        assert_eq!(
+            "customers".parse::<EntityKind>().unwrap(),
+            EntityKind::Customers
+        );
         assert!("carts".parse::<EntityKind>().is_err());
     }
 }

@@ -72,7 +72,10 @@ impl TableStore {
     }
 
     pub fn at(root: &Path) -> Self {
-        Self { tables_dir: root.join(TABLES_DIR), state_dir: root.join(STATE_DIR) }
+        Self {
+            tables_dir: root.join(TABLES_DIR),
+            state_dir: root.join(STATE_DIR),
+        }
     }
 
     pub fn tables_dir(&self) -> &Path {
@@ -84,7 +87,10 @@ impl TableStore {
         let path = self.state_dir.join(MANIFEST);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                CoreError::Store(format!("{}: unreadable manifest ({e}); restore it from backup", path.display()))
+                CoreError::Store(format!(
+                    "{}: unreadable manifest ({e}); restore it from backup",
+                    path.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(CoreError::Io { path, source: e }),
@@ -96,7 +102,11 @@ impl TableStore {
     }
 
     /// Every batch of `table` as of `manifest`; `None` when the table does not exist there.
-    pub fn read_at(&self, manifest: &Manifest, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+    pub fn read_at(
+        &self,
+        manifest: &Manifest,
+        table: &str,
+    ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
         if !manifest.tables.contains_key(table) {
             return Ok(None);
         }
@@ -104,7 +114,9 @@ impl TableStore {
         let mut batches = Vec::new();
         for path in self.table_files(manifest, table) {
             let file = File::open(&path).at(&path)?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(65_536)
+                .build()?;
             schema.get_or_insert_with(|| reader.schema());
             for batch in reader {
                 batches.push(batch?);
@@ -136,7 +148,11 @@ impl TableStore {
         self.collect_garbage(&committed)?;
         let mut next = committed.clone();
         next.version += 1;
-        Ok(Transaction { store: self, next, _lock: lock })
+        Ok(Transaction {
+            store: self,
+            next,
+            _lock: lock,
+        })
     }
 
     fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {
@@ -190,7 +206,13 @@ impl Transaction<'_> {
 
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.
     /// The file is not part of the table until [`Self::add_file`] (or [`Self::replace`]).
-    pub fn write_file(&self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+    pub fn write_file(
+        &self,
+        table: &str,
+        stem: &str,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<String> {
         let rel = format!("{table}/{stem}.v{}.parquet", self.next.version);
         let path = self.store.tables_dir.join(&rel);
         let dir = path.parent().expect("table dir");
@@ -198,7 +220,9 @@ impl Transaction<'_> {
         let tmp = path.with_extension("parquet.tmp");
         {
             let file = File::create(&tmp).at(&tmp)?;
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let props = WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build();
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
             for b in batches {
                 writer.write(b)?;
@@ -211,7 +235,11 @@ impl Transaction<'_> {
     }
 
     pub fn add_file(&mut self, table: &str, rel: String) {
-        self.next.tables.entry(table.to_string()).or_default().push(rel);
+        self.next
+            .tables
+            .entry(table.to_string())
+            .or_default()
+            .push(rel);
     }
 
     pub fn remove_files(&mut self, table: &str, rels: &[String]) {
@@ -221,14 +249,25 @@ impl Transaction<'_> {
     }
 
     /// Appends one file to a table, creating the table if needed.
-    pub fn append(&mut self, table: &str, stem: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+    pub fn append(
+        &mut self,
+        table: &str,
+        stem: &str,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<String> {
         let rel = self.write_file(table, stem, schema, batches)?;
         self.add_file(table, rel.clone());
         Ok(rel)
     }
 
     /// Makes `batches` the whole content of `table`.
-    pub fn replace(&mut self, table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    pub fn replace(
+        &mut self,
+        table: &str,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
         let rel = self.write_file(table, "part", schema, batches)?;
         self.next.tables.insert(table.to_string(), vec![rel]);
         Ok(())
@@ -246,7 +285,8 @@ impl Transaction<'_> {
         {
             use std::io::Write;
             let mut f = File::create(&tmp).at(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(&self.next)?).at(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&self.next)?)
+                .at(&tmp)?;
             f.sync_all().at(&tmp)?;
         }
         std::fs::rename(&tmp, &path).at(&path)?;
@@ -265,7 +305,11 @@ impl Lock {
     fn acquire(path: PathBuf) -> Result<Self> {
         use std::io::Write;
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
                     let _ = write!(f, "{}", std::process::id());
                     return Ok(Lock(path));
@@ -288,7 +332,10 @@ impl Lock {
                 Err(e) => return Err(CoreError::Io { path, source: e }),
             }
         }
-        Err(CoreError::Store(format!("could not take the lock {}", path.display())))
+        Err(CoreError::Store(format!(
+            "could not take the lock {}",
+            path.display()
+        )))
     }
 }
 
@@ -307,12 +354,20 @@ mod tests {
 
     fn batch(n: i64) -> (SchemaRef, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap();
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..n))],
+        )
+        .unwrap();
         (schema, b)
     }
 
     fn rows(store: &TableStore, t: &str) -> usize {
-        store.read_table(t).unwrap().map(|(_, bs)| bs.iter().map(|b| b.num_rows()).sum()).unwrap_or(0)
+        store
+            .read_table(t)
+            .unwrap()
+            .map(|(_, bs)| bs.iter().map(|b| b.num_rows()).sum())
+            .unwrap_or(0)
     }
 
     #[test]
@@ -332,7 +387,9 @@ mod tests {
         assert_eq!(rows(&store, "t"), 3);
 
         let tx = store.begin().unwrap();
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("tables/t")).unwrap().collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("tables/t"))
+            .unwrap()
+            .collect();
         assert_eq!(files.len(), 1, "the dead run's file is collected");
         drop(tx);
     }
@@ -357,7 +414,12 @@ mod tests {
             tx.commit("now".into()).unwrap();
         }
         assert_eq!(rows(&store, "t"), 2);
-        assert_eq!(std::fs::read_dir(dir.path().join("tables/t")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tables/t"))
+                .unwrap()
+                .count(),
+            1
+        );
         assert_eq!(store.manifest().unwrap().version, 3);
     }
 }

@@ -69,10 +69,16 @@ pub fn rows_to_batch(schema: &SchemaRef, rows: &[Vec<Value>]) -> Result<RecordBa
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
         fn cell<'r>(r: &'r [Value], i: usize, name: &str) -> Result<&'r Value> {
-            r.get(i).ok_or_else(|| CoreError::Schema(format!("row has no value for column {name}")))
+            r.get(i)
+                .ok_or_else(|| CoreError::Schema(format!("row has no value for column {name}")))
         }
         let type_error = |v: &Value| {
-            CoreError::Schema(format!("column {} is {} but got {:?}", field.name(), field.data_type(), v))
+            CoreError::Schema(format!(
+                "column {} is {} but got {:?}",
+                field.name(),
+                field.data_type(),
+                v
+            ))
         };
         let array: ArrayRef = match field.data_type() {
             DataType::Utf8 => {
@@ -131,10 +137,17 @@ pub fn rows_to_batch(schema: &SchemaRef, rows: &[Vec<Value>]) -> Result<RecordBa
                 }
                 Arc::new(b.finish().with_timezone_opt(tz.clone()))
             }
-            other => return Err(CoreError::Schema(format!("unsupported column type {other}"))),
+            other => {
+                return Err(CoreError::Schema(format!(
+                    "unsupported column type {other}"
+                )))
+            }
         };
         if !field.is_nullable() && array.null_count() > 0 {
-            return Err(CoreError::Schema(format!("column {} must not be null", field.name())));
+            return Err(CoreError::Schema(format!(
+                "column {} must not be null",
+                field.name()
+            )));
         }
         columns.push(array);
     }
@@ -150,12 +163,15 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
         let name = batch.schema().field(ci).name().clone();
         macro_rules! push {
             ($ty:ty, $make:expr) => {{
-                let a = array
-                    .as_any()
-                    .downcast_ref::<$ty>()
-                    .ok_or_else(|| CoreError::Schema(format!("column {name} has an unexpected type")))?;
+                let a = array.as_any().downcast_ref::<$ty>().ok_or_else(|| {
+                    CoreError::Schema(format!("column {name} has an unexpected type"))
+                })?;
                 for (ri, row) in rows.iter_mut().enumerate() {
-                    row.push(if a.is_null(ri) { Value::Null } else { $make(a.value(ri)) });
+                    row.push(if a.is_null(ri) {
+                        Value::Null
+                    } else {
+                        $make(a.value(ri))
+                    });
                 }
             }};
         }
@@ -167,7 +183,11 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
             DataType::Timestamp(TimeUnit::Microsecond, _) => {
                 push!(TimestampMicrosecondArray, Value::Timestamp)
             }
-            other => return Err(CoreError::Schema(format!("column {name}: unsupported type {other}"))),
+            other => {
+                return Err(CoreError::Schema(format!(
+                    "column {name}: unsupported type {other}"
+                )))
+            }
         }
     }
     Ok(rows)
@@ -181,19 +201,17 @@ mod tests {
     #[test]
     fn rows_round_trip_through_arrow() {
         let schema = raw_schema(EntityKind::Events);
-        let rows = vec![
-            vec![
-                Value::Text("a1".into()),
-                Value::Text("p1".into()),
-                Value::Text("view".into()),
-                Value::Timestamp(1_700_000_000_000_000),
-                Value::Null,
-                Value::Text("src".into()),
-                Value::Text("taobao".into()),
-                Value::Text("f.csv".into()),
-                Value::Int(2),
-            ],
-        ];
+        let rows = vec![vec![
+            Value::Text("a1".into()),
+            Value::Text("p1".into()),
+            Value::Text("view".into()),
+            Value::Timestamp(1_700_000_000_000_000),
+            Value::Null,
+            Value::Text("src".into()),
+            Value::Text("taobao".into()),
+            Value::Text("f.csv".into()),
+            Value::Int(2),
+        ]];
         let batch = rows_to_batch(&schema, &rows).unwrap();
         assert_eq!(batch_to_rows(&batch).unwrap(), rows);
     }

@@ -81,7 +81,9 @@ pub fn listing_id(platform: &str, n: usize, rng: &mut ChaCha8Rng) -> String {
         "taobao" => format!("6{:05}{:05}", rng.random_range(10_000..99_999), n),
         "jd" => format!("1000{:04}{:05}", rng.random_range(1000..9999), n),
         "amazon" => {
-            let s: String = (0..4).map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"[rng.random_range(0..34)] as char).collect();
+            let s: String = (0..4)
+                .map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"[rng.random_range(0..34)] as char)
+                .collect();
             format!("B0{s}{n:04}")
         }
         _ => format!("SKU-{n:05}"),
@@ -91,17 +93,34 @@ pub fn listing_id(platform: &str, n: usize, rng: &mut ChaCha8Rng) -> String {
 pub fn build_listings(products: &[Product], start: i64, rng: &mut ChaCha8Rng) -> Vec<Listing> {
     let mut listings = Vec::new();
     for (pi, p) in products.iter().enumerate() {
-        let mut on: Vec<&'static str> =
-            PLATFORMS.iter().copied().zip([0.9, 0.85, 0.75, 0.6]).filter(|_| true).filter_map(|(pl, share)| rng.random_bool(share).then_some(pl)).collect();
+        let mut on: Vec<&'static str> = PLATFORMS
+            .iter()
+            .copied()
+            .zip([0.9, 0.85, 0.75, 0.6])
+            .filter(|_| true)
+            .filter_map(|(pl, share)| rng.random_bool(share).then_some(pl))
+            .collect();
         if on.len() < 2 {
             on = vec!["taobao", "jd"];
         }
         for platform in on {
             let n = listings.len() + 1;
             let (title, price, currency) = match platform {
-                "taobao" => (p.title_taobao(rng), p.price_cny * rng.random_range(0.9..1.02), "CNY"),
-                "jd" => (p.title_jd(rng), p.price_cny * rng.random_range(0.95..1.0), "CNY"),
-                "amazon" => (p.title_amazon(rng), p.price_cny / USD_RATE * rng.random_range(1.0..1.12), "USD"),
+                "taobao" => (
+                    p.title_taobao(rng),
+                    p.price_cny * rng.random_range(0.9..1.02),
+                    "CNY",
+                ),
+                "jd" => (
+                    p.title_jd(rng),
+                    p.price_cny * rng.random_range(0.95..1.0),
+                    "CNY",
+                ),
+                "amazon" => (
+                    p.title_amazon(rng),
+                    p.price_cny / USD_RATE * rng.random_range(1.0..1.12),
+                    "USD",
+                ),
                 _ => (p.title_own(), p.price_cny, "CNY"),
             };
             listings.push(Listing {
@@ -125,7 +144,11 @@ fn day_weights(start: i64, days: usize) -> Vec<f64> {
     use chrono::{Datelike, TimeZone, Utc};
     (0..days)
         .map(|d| {
-            let date = Utc.timestamp_micros(start + d as i64 * DAY_US + 8 * HOUR_US).single().expect("in range").date_naive();
+            let date = Utc
+                .timestamp_micros(start + d as i64 * DAY_US + 8 * HOUR_US)
+                .single()
+                .expect("in range")
+                .date_naive();
             let (m, day) = (date.month(), date.day());
             let mut w = 1.0 + 0.3 * d as f64 / days as f64;
             if date.weekday().number_from_monday() >= 6 {
@@ -149,8 +172,10 @@ fn day_weights(start: i64, days: usize) -> Vec<f64> {
 }
 
 /// Evening-heavy shopping hours (local time).
-const HOUR_WEIGHTS: [f64; 24] =
-    [0.6, 0.3, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 0.9, 1.0, 1.1, 1.2, 1.3, 1.1, 1.0, 1.0, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0, 2.0, 1.3];
+const HOUR_WEIGHTS: [f64; 24] = [
+    0.6, 0.3, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 0.9, 1.0, 1.1, 1.2, 1.3, 1.1, 1.0, 1.0, 1.0, 1.1,
+    1.2, 1.4, 1.7, 2.0, 2.0, 1.3,
+];
 
 pub struct Calendar {
     start: i64,
@@ -172,7 +197,10 @@ impl Calendar {
         let day = self.days.sample(rng) as i64;
         let hour = self.hours.sample(rng) as i64;
         // `start` is local midnight in UTC terms already.
-        self.start + day * DAY_US + hour * HOUR_US + rng.random_range(0..HOUR_US / 1_000_000) * 1_000_000
+        self.start
+            + day * DAY_US
+            + hour * HOUR_US
+            + rng.random_range(0..HOUR_US / 1_000_000) * 1_000_000
     }
 }
 
@@ -192,7 +220,12 @@ pub fn order_id(platform: &str, n: usize) -> String {
 }
 
 fn ip_in(city: usize, rng: &mut ChaCha8Rng) -> String {
-    format!("{}.{}.{}", CITIES[city].3, rng.random_range(0..256), rng.random_range(1..255))
+    format!(
+        "{}.{}.{}",
+        CITIES[city].3,
+        rng.random_range(0..256),
+        rng.random_range(1..255)
+    )
 }
 
 pub fn simulate(
@@ -207,17 +240,24 @@ pub fn simulate(
     // listings by (platform, category), with popularity weights.
     let mut shelves: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); n_categories]; PLATFORMS.len()];
     for (li, l) in listings.iter().enumerate() {
-        let pi = PLATFORMS.iter().position(|p| *p == l.platform).expect("known platform");
+        let pi = PLATFORMS
+            .iter()
+            .position(|p| *p == l.platform)
+            .expect("known platform");
         shelves[pi][products[l.product].category].push(li);
     }
     let pick_listing = |platform: &str, category: usize, rng: &mut ChaCha8Rng| -> Option<usize> {
         let pi = PLATFORMS.iter().position(|p| *p == platform)?;
         let shelf = &shelves[pi][category];
-        let weights: Vec<f64> = shelf.iter().map(|&li| products[listings[li].product].popularity).collect();
+        let weights: Vec<f64> = shelf
+            .iter()
+            .map(|&li| products[listings[li].product].popularity)
+            .collect();
         let w = WeightedIndex::new(&weights).ok()?;
         Some(shelf[w.sample(rng)])
     };
-    let person_pick = WeightedIndex::new(people.iter().map(|p| p.activity)).expect("positive activity");
+    let person_pick =
+        WeightedIndex::new(people.iter().map(|p| p.activity)).expect("positive activity");
     let payments_cn = ["支付宝", "微信支付", "花呗", "银行卡"];
     let mut orders = Vec::with_capacity(n_orders);
     let mut events = Vec::new();
@@ -231,20 +271,48 @@ pub fn simulate(
         let account = rng.random_range(0..p.accounts.len());
         let platform = p.accounts[account].platform;
         let taste = WeightedIndex::new(&p.category_taste).expect("taste");
-        let Some(listing) = (0..5).find_map(|_| pick_listing(platform, taste.sample(rng), rng)) else { continue };
+        let Some(listing) = (0..5).find_map(|_| pick_listing(platform, taste.sample(rng), rng))
+        else {
+            continue;
+        };
         let at = calendar.sample(rng);
         let l = &listings[listing];
-        let quantity = if rng.random_bool(0.85) { 1 } else { rng.random_range(2..4) };
+        let quantity = if rng.random_bool(0.85) {
+            1
+        } else {
+            rng.random_range(2..4)
+        };
         session_no += 1;
         let session = format!("s{session_no:08}");
         // The path to the purchase: views, maybe a cart, then the purchase itself.
         for k in 0..rng.random_range(1..4) {
-            events.push(Event { person, account, listing, event_type: "view", at: at - (k + 1) * rng.random_range(60..1800) * 1_000_000, session: session.clone() });
+            events.push(Event {
+                person,
+                account,
+                listing,
+                event_type: "view",
+                at: at - (k + 1) * rng.random_range(60..1800) * 1_000_000,
+                session: session.clone(),
+            });
         }
         if rng.random_bool(0.5) {
-            events.push(Event { person, account, listing, event_type: "cart", at: at - rng.random_range(10..600) * 1_000_000, session: session.clone() });
+            events.push(Event {
+                person,
+                account,
+                listing,
+                event_type: "cart",
+                at: at - rng.random_range(10..600) * 1_000_000,
+                session: session.clone(),
+            });
         }
-        events.push(Event { person, account, listing, event_type: "purchase", at, session: session.clone() });
+        events.push(Event {
+            person,
+            account,
+            listing,
+            event_type: "purchase",
+            at,
+            session: session.clone(),
+        });
         orders.push(Order {
             platform,
             order_id: order_id(platform, orders.len() + 1),
@@ -254,12 +322,17 @@ pub fn simulate(
             quantity,
             unit_price: round2(l.price * rng.random_range(0.97..1.0)),
             ordered_at: at,
-            status: ["completed", "completed", "completed", "shipped", "refunded"][rng.random_range(0..5)],
+            status: ["completed", "completed", "completed", "shipped", "refunded"]
+                [rng.random_range(0..5)],
             address: p.accounts[account].address.clone(),
             city: p.city,
             ip: ip_in(p.city, rng),
             device: p.devices.choose(rng).expect("device").clone(),
-            payment: if platform == "amazon" { "credit_card" } else { payments_cn.choose(rng).expect("payment") },
+            payment: if platform == "amazon" {
+                "credit_card"
+            } else {
+                payments_cn.choose(rng).expect("payment")
+            },
             fraud: None,
         });
     }
@@ -271,14 +344,38 @@ pub fn simulate(
         let p = &people[person];
         let account = rng.random_range(0..p.accounts.len());
         let taste = WeightedIndex::new(&p.category_taste).expect("taste");
-        let Some(listing) = pick_listing(p.accounts[account].platform, taste.sample(rng), rng) else { continue };
+        let Some(listing) = pick_listing(p.accounts[account].platform, taste.sample(rng), rng)
+        else {
+            continue;
+        };
         session_no += 1;
         let at = calendar.sample(rng);
-        let kind = if rng.random_bool(0.08) { "favorite" } else if rng.random_bool(0.1) { "cart" } else { "view" };
-        events.push(Event { person, account, listing, event_type: kind, at, session: format!("s{session_no:08}") });
+        let kind = if rng.random_bool(0.08) {
+            "favorite"
+        } else if rng.random_bool(0.1) {
+            "cart"
+        } else {
+            "view"
+        };
+        events.push(Event {
+            person,
+            account,
+            listing,
+            event_type: kind,
+            at,
+            session: format!("s{session_no:08}"),
+        });
     }
 
-    inject_fraud(listings, people, &mut orders, &mut events, fraud_target, calendar, rng);
+    inject_fraud(
+        listings,
+        people,
+        &mut orders,
+        &mut events,
+        fraud_target,
+        calendar,
+        rng,
+    );
 
     let mut reviews = Vec::new();
     for (oi, o) in orders.iter().enumerate() {
@@ -291,7 +388,9 @@ pub fn simulate(
             5
         } else {
             let noise: f64 = rng.random_range(-1.2..1.2);
-            (1.0 + 4.0 * product.quality + noise).round().clamp(1.0, 5.0) as u8
+            (1.0 + 4.0 * product.quality + noise)
+                .round()
+                .clamp(1.0, 5.0) as u8
         };
         let n = reviews.len() + 1;
         reviews.push(Review {
@@ -302,7 +401,11 @@ pub fn simulate(
             at: o.ordered_at + rng.random_range(2..15) * DAY_US,
         });
     }
-    Activity { orders, events, reviews }
+    Activity {
+        orders,
+        events,
+        reviews,
+    }
 }
 
 /// Brushing rings (刷单: fresh accounts on one device buying one listing again and again,
@@ -321,8 +424,12 @@ fn inject_fraud(
     let brushing_target = target * 2 / 3;
     while made < brushing_target {
         let platform = if rng.random_bool(0.6) { "taobao" } else { "jd" };
-        let candidates: Vec<usize> = (0..listings.len()).filter(|&i| listings[i].platform == platform).collect();
-        let Some(&listing) = candidates.choose(rng) else { return };
+        let candidates: Vec<usize> = (0..listings.len())
+            .filter(|&i| listings[i].platform == platform)
+            .collect();
+        let Some(&listing) = candidates.choose(rng) else {
+            return;
+        };
         let device = format!("dev-{:08x}", rng.random::<u32>());
         let city = rng.random_range(0..CITIES.len());
         let ip = ip_in(city, rng);
@@ -344,17 +451,32 @@ fn inject_fraud(
                 devices: vec![device.clone()],
                 accounts: vec![Account {
                     platform,
-                    account_id: format!("{}_{serial}", if platform == "taobao" { "tbx" } else { "jdx" }),
+                    account_id: format!(
+                        "{}_{serial}",
+                        if platform == "taobao" { "tbx" } else { "jdx" }
+                    ),
                     name,
                     phone: Some(format!("170{:08}", serial)),
                     email: None,
-                    address: format!("{}{}{}号", CITIES[city].0, CITIES[city].2[0], rng.random_range(1..99)),
+                    address: format!(
+                        "{}{}{}号",
+                        CITIES[city].0,
+                        CITIES[city].2[0],
+                        rng.random_range(1..99)
+                    ),
                     registered_at: t0 - rng.random_range(1..5) * DAY_US,
                 }],
             });
             for _ in 0..rng.random_range(2..5) {
                 let at = t0 + rng.random_range(0..48 * 3600) * 1_000_000;
-                events.push(Event { person, account: 0, listing, event_type: "purchase", at, session: format!("b{}", orders.len()) });
+                events.push(Event {
+                    person,
+                    account: 0,
+                    listing,
+                    event_type: "purchase",
+                    at,
+                    session: format!("b{}", orders.len()),
+                });
                 orders.push(Order {
                     platform,
                     order_id: order_id(platform, orders.len() + 1),
@@ -381,9 +503,19 @@ fn inject_fraud(
         let person = rng.random_range(0..real_people);
         let account = rng.random_range(0..people[person].accounts.len());
         let platform = people[person].accounts[account].platform;
-        let mut on_platform: Vec<usize> = (0..listings.len()).filter(|&i| listings[i].platform == platform).collect();
+        let mut on_platform: Vec<usize> = (0..listings.len())
+            .filter(|&i| listings[i].platform == platform)
+            .collect();
         on_platform.sort_by(|a, b| listings[*b].price.total_cmp(&listings[*a].price));
-        let Some(&listing) = on_platform.iter().take(10).collect::<Vec<_>>().choose(rng).copied() else { continue };
+        let Some(&listing) = on_platform
+            .iter()
+            .take(10)
+            .collect::<Vec<_>>()
+            .choose(rng)
+            .copied()
+        else {
+            continue;
+        };
         let other_city = (people[person].city + rng.random_range(1..CITIES.len())) % CITIES.len();
         let at = calendar.sample(rng) / DAY_US * DAY_US + rng.random_range(18..21) * HOUR_US; // 02:00–05:00 Beijing
         orders.push(Order {
@@ -396,11 +528,20 @@ fn inject_fraud(
             unit_price: listings[listing].price,
             ordered_at: at,
             status: "completed",
-            address: format!("{}{}{}号", CITIES[other_city].0, CITIES[other_city].2[0], rng.random_range(1..99)),
+            address: format!(
+                "{}{}{}号",
+                CITIES[other_city].0,
+                CITIES[other_city].2[0],
+                rng.random_range(1..99)
+            ),
             city: other_city,
             ip: ip_in(other_city, rng),
             device: format!("dev-{:08x}", rng.random::<u32>()),
-            payment: if platform == "amazon" { "credit_card" } else { "银行卡" },
+            payment: if platform == "amazon" {
+                "credit_card"
+            } else {
+                "银行卡"
+            },
             fraud: Some("account_takeover"),
         });
         made += 1;
@@ -408,12 +549,40 @@ fn inject_fraud(
 }
 
 fn review_text(platform: &str, rating: u8, brushing: bool, rng: &mut ChaCha8Rng) -> String {
-    const ZH_POS: &[&str] = &["质量很好，物流很快，非常满意", "正品，包装完好，好评", "用了一周，体验超出预期", "性价比很高，推荐购买", "客服态度好，发货迅速"];
-    const ZH_MID: &[&str] = &["一般般，和描述差不多", "还行吧，价格有点贵", "东西可以，物流有点慢"];
-    const ZH_NEG: &[&str] = &["质量太差了，用两天就坏了", "和图片不符，很失望", "发错货，客服不理人，差评", "有划痕，怀疑不是新品"];
-    const EN_POS: &[&str] = &["Works great, fast shipping. Very happy!", "Exactly as described, excellent quality", "Love it, would buy again 👍", "Great value for the price"];
-    const EN_MID: &[&str] = &["It's okay, nothing special", "Decent but overpriced", "Does the job, packaging was damaged"];
-    const EN_NEG: &[&str] = &["Stopped working after a week. Returning it.", "Not as described, very disappointed 😞", "Poor quality, looks used"];
+    const ZH_POS: &[&str] = &[
+        "质量很好，物流很快，非常满意",
+        "正品，包装完好，好评",
+        "用了一周，体验超出预期",
+        "性价比很高，推荐购买",
+        "客服态度好，发货迅速",
+    ];
+    const ZH_MID: &[&str] = &[
+        "一般般，和描述差不多",
+        "还行吧，价格有点贵",
+        "东西可以，物流有点慢",
+    ];
+    const ZH_NEG: &[&str] = &[
+        "质量太差了，用两天就坏了",
+        "和图片不符，很失望",
+        "发错货，客服不理人，差评",
+        "有划痕，怀疑不是新品",
+    ];
+    const EN_POS: &[&str] = &[
+        "Works great, fast shipping. Very happy!",
+        "Exactly as described, excellent quality",
+        "Love it, would buy again 👍",
+        "Great value for the price",
+    ];
+    const EN_MID: &[&str] = &[
+        "It's okay, nothing special",
+        "Decent but overpriced",
+        "Does the job, packaging was damaged",
+    ];
+    const EN_NEG: &[&str] = &[
+        "Stopped working after a week. Returning it.",
+        "Not as described, very disappointed 😞",
+        "Poor quality, looks used",
+    ];
     if brushing {
         return ["好评！", "非常好非常好", "五星好评，赞"][rng.random_range(0..3)].to_string();
     }

@@ -28,9 +28,20 @@ struct LineSpec {
     code: &'static str,
 }
 
-const PHONE_COLOURS: &[(&str, &str)] =
-    &[("Black", "黑色"), ("White", "白色"), ("Blue", "蓝色"), ("Purple", "紫色"), ("Green", "绿色"), ("Gold", "金色")];
-const PLAIN_COLOURS: &[(&str, &str)] = &[("Black", "黑色"), ("Silver", "银色"), ("White", "白色"), ("Grey", "灰色")];
+const PHONE_COLOURS: &[(&str, &str)] = &[
+    ("Black", "黑色"),
+    ("White", "白色"),
+    ("Blue", "蓝色"),
+    ("Purple", "紫色"),
+    ("Green", "绿色"),
+    ("Gold", "金色"),
+];
+const PLAIN_COLOURS: &[(&str, &str)] = &[
+    ("Black", "黑色"),
+    ("Silver", "银色"),
+    ("White", "白色"),
+    ("Grey", "灰色"),
+];
 
 const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
@@ -42,12 +53,48 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: PHONE_COLOURS,
         price_cny: (1999.0, 8999.0),
         lines: &[
-            LineSpec { brand_en: "Apple", brand_zh: "苹果", series: "iPhone", models: &["13", "14", "14 Plus", "15", "15 Pro", "15 Pro Max"], code: "A2{n}" },
-            LineSpec { brand_en: "Huawei", brand_zh: "华为", series: "Mate", models: &["50", "60", "60 Pro", "X5"], code: "ALN-AL{n}" },
-            LineSpec { brand_en: "Xiaomi", brand_zh: "小米", series: "Xiaomi", models: &["13", "14", "14 Pro", "14 Ultra"], code: "2310{n}C" },
-            LineSpec { brand_en: "Samsung", brand_zh: "三星", series: "Galaxy", models: &["S23", "S24", "S24 Ultra", "Z Flip5"], code: "SM-S9{n}" },
-            LineSpec { brand_en: "OPPO", brand_zh: "OPPO", series: "Find", models: &["X6", "X7", "N3"], code: "PHZ{n}" },
-            LineSpec { brand_en: "vivo", brand_zh: "维沃", series: "vivo X", models: &["90", "100", "100 Pro"], code: "V23{n}A" },
+            LineSpec {
+                brand_en: "Apple",
+                brand_zh: "苹果",
+                series: "iPhone",
+                models: &["13", "14", "14 Plus", "15", "15 Pro", "15 Pro Max"],
+                code: "A2{n}",
+            },
+            LineSpec {
+                brand_en: "Huawei",
+                brand_zh: "华为",
+                series: "Mate",
+                models: &["50", "60", "60 Pro", "X5"],
+                code: "ALN-AL{n}",
+            },
+            LineSpec {
+                brand_en: "Xiaomi",
+                brand_zh: "小米",
+                series: "Xiaomi",
+                models: &["13", "14", "14 Pro", "14 Ultra"],
+                code: "2310{n}C",
+            },
+            LineSpec {
+                brand_en: "Samsung",
+                brand_zh: "三星",
+                series: "Galaxy",
+                models: &["S23", "S24", "S24 Ultra", "Z Flip5"],
+                code: "SM-S9{n}",
+            },
+            LineSpec {
+                brand_en: "OPPO",
+                brand_zh: "OPPO",
+                series: "Find",
+                models: &["X6", "X7", "N3"],
+                code: "PHZ{n}",
+            },
+            LineSpec {
+                brand_en: "vivo",
+                brand_zh: "维沃",
+                series: "vivo X",
+                models: &["90", "100", "100 Pro"],
+                code: "V23{n}A",
+            },
         ],
     },
     CategorySpec {
@@ -59,10 +106,34 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: PLAIN_COLOURS,
         price_cny: (399.0, 2999.0),
         lines: &[
-            LineSpec { brand_en: "Sony", brand_zh: "索尼", series: "WH-1000", models: &["XM4", "XM5"], code: "WH-1000X{n}" },
-            LineSpec { brand_en: "Apple", brand_zh: "苹果", series: "AirPods", models: &["Pro 2", "3", "Max"], code: "MQD{n}CH" },
-            LineSpec { brand_en: "Huawei", brand_zh: "华为", series: "FreeBuds", models: &["Pro 3", "5i"], code: "T0{n}" },
-            LineSpec { brand_en: "Bose", brand_zh: "博士", series: "QuietComfort", models: &["45", "Ultra"], code: "QC{n}" },
+            LineSpec {
+                brand_en: "Sony",
+                brand_zh: "索尼",
+                series: "WH-1000",
+                models: &["XM4", "XM5"],
+                code: "WH-1000X{n}",
+            },
+            LineSpec {
+                brand_en: "Apple",
+                brand_zh: "苹果",
+                series: "AirPods",
+                models: &["Pro 2", "3", "Max"],
+                code: "MQD{n}CH",
+            },
+            LineSpec {
+                brand_en: "Huawei",
+                brand_zh: "华为",
+                series: "FreeBuds",
+                models: &["Pro 3", "5i"],
+                code: "T0{n}",
+            },
+            LineSpec {
+                brand_en: "Bose",
+                brand_zh: "博士",
+                series: "QuietComfort",
+                models: &["45", "Ultra"],
+                code: "QC{n}",
+            },
         ],
     },
     CategorySpec {
@@ -74,9 +145,27 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[("Black", "黑色"), ("Silver", "银色")],
         price_cny: (899.0, 9999.0),
         lines: &[
-            LineSpec { brand_en: "Sony", brand_zh: "索尼", series: "DSC", models: &["W830", "RX100M7", "HX99"], code: "DSC{n}" },
-            LineSpec { brand_en: "Canon", brand_zh: "佳能", series: "PowerShot", models: &["G7 X Mark III", "SX740 HS"], code: "PSG{n}" },
-            LineSpec { brand_en: "Fujifilm", brand_zh: "富士", series: "X", models: &["100V", "S20"], code: "FX{n}" },
+            LineSpec {
+                brand_en: "Sony",
+                brand_zh: "索尼",
+                series: "DSC",
+                models: &["W830", "RX100M7", "HX99"],
+                code: "DSC{n}",
+            },
+            LineSpec {
+                brand_en: "Canon",
+                brand_zh: "佳能",
+                series: "PowerShot",
+                models: &["G7 X Mark III", "SX740 HS"],
+                code: "PSG{n}",
+            },
+            LineSpec {
+                brand_en: "Fujifilm",
+                brand_zh: "富士",
+                series: "X",
+                models: &["100V", "S20"],
+                code: "FX{n}",
+            },
         ],
     },
     CategorySpec {
@@ -88,10 +177,34 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[("Silver", "银色"), ("Grey", "深空灰"), ("Black", "黑色")],
         price_cny: (3999.0, 15999.0),
         lines: &[
-            LineSpec { brand_en: "Apple", brand_zh: "苹果", series: "MacBook Air", models: &["M2 13", "M3 15"], code: "MLY{n}CH" },
-            LineSpec { brand_en: "Lenovo", brand_zh: "联想", series: "ThinkPad", models: &["X1 Carbon", "T14s"], code: "21HM{n}" },
-            LineSpec { brand_en: "Huawei", brand_zh: "华为", series: "MateBook", models: &["14", "X Pro"], code: "KLVF-{n}" },
-            LineSpec { brand_en: "Dell", brand_zh: "戴尔", series: "XPS", models: &["13", "15"], code: "XPS93{n}" },
+            LineSpec {
+                brand_en: "Apple",
+                brand_zh: "苹果",
+                series: "MacBook Air",
+                models: &["M2 13", "M3 15"],
+                code: "MLY{n}CH",
+            },
+            LineSpec {
+                brand_en: "Lenovo",
+                brand_zh: "联想",
+                series: "ThinkPad",
+                models: &["X1 Carbon", "T14s"],
+                code: "21HM{n}",
+            },
+            LineSpec {
+                brand_en: "Huawei",
+                brand_zh: "华为",
+                series: "MateBook",
+                models: &["14", "X Pro"],
+                code: "KLVF-{n}",
+            },
+            LineSpec {
+                brand_en: "Dell",
+                brand_zh: "戴尔",
+                series: "XPS",
+                models: &["13", "15"],
+                code: "XPS93{n}",
+            },
         ],
     },
     CategorySpec {
@@ -103,9 +216,27 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[("Grey", "深空灰"), ("Silver", "银色"), ("Blue", "蓝色")],
         price_cny: (1499.0, 6999.0),
         lines: &[
-            LineSpec { brand_en: "Apple", brand_zh: "苹果", series: "iPad", models: &["Air 5", "10", "Pro 11"], code: "MM9{n}CH" },
-            LineSpec { brand_en: "Xiaomi", brand_zh: "小米", series: "Xiaomi Pad", models: &["6", "6 Pro"], code: "2307{n}P" },
-            LineSpec { brand_en: "Huawei", brand_zh: "华为", series: "MatePad", models: &["11", "Pro 13.2"], code: "DBR-W{n}" },
+            LineSpec {
+                brand_en: "Apple",
+                brand_zh: "苹果",
+                series: "iPad",
+                models: &["Air 5", "10", "Pro 11"],
+                code: "MM9{n}CH",
+            },
+            LineSpec {
+                brand_en: "Xiaomi",
+                brand_zh: "小米",
+                series: "Xiaomi Pad",
+                models: &["6", "6 Pro"],
+                code: "2307{n}P",
+            },
+            LineSpec {
+                brand_en: "Huawei",
+                brand_zh: "华为",
+                series: "MatePad",
+                models: &["11", "Pro 13.2"],
+                code: "DBR-W{n}",
+            },
         ],
     },
     CategorySpec {
@@ -117,10 +248,34 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[],
         price_cny: (399.0, 1899.0),
         lines: &[
-            LineSpec { brand_en: "Lancome", brand_zh: "兰蔻", series: "Advanced Genifique", models: &["Serum", "Eye Cream"], code: "LC{n}" },
-            LineSpec { brand_en: "Estee Lauder", brand_zh: "雅诗兰黛", series: "Advanced Night Repair", models: &["Serum", "Eye Gel"], code: "EL{n}" },
-            LineSpec { brand_en: "SK-II", brand_zh: "SK-II", series: "Facial Treatment", models: &["Essence", "Clear Lotion"], code: "SK{n}" },
-            LineSpec { brand_en: "Shiseido", brand_zh: "资生堂", series: "Ultimune", models: &["Power Infusing Concentrate"], code: "SH{n}" },
+            LineSpec {
+                brand_en: "Lancome",
+                brand_zh: "兰蔻",
+                series: "Advanced Genifique",
+                models: &["Serum", "Eye Cream"],
+                code: "LC{n}",
+            },
+            LineSpec {
+                brand_en: "Estee Lauder",
+                brand_zh: "雅诗兰黛",
+                series: "Advanced Night Repair",
+                models: &["Serum", "Eye Gel"],
+                code: "EL{n}",
+            },
+            LineSpec {
+                brand_en: "SK-II",
+                brand_zh: "SK-II",
+                series: "Facial Treatment",
+                models: &["Essence", "Clear Lotion"],
+                code: "SK{n}",
+            },
+            LineSpec {
+                brand_en: "Shiseido",
+                brand_zh: "资生堂",
+                series: "Ultimune",
+                models: &["Power Infusing Concentrate"],
+                code: "SH{n}",
+            },
         ],
     },
     CategorySpec {
@@ -132,8 +287,20 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[],
         price_cny: (59.0, 299.0),
         lines: &[
-            LineSpec { brand_en: "Starbucks", brand_zh: "星巴克", series: "Coffee Beans", models: &["Pike Place", "Espresso Roast", "Veranda"], code: "SBX{n}" },
-            LineSpec { brand_en: "Lavazza", brand_zh: "乐维萨", series: "Qualita", models: &["Oro", "Rossa"], code: "LVZ{n}" },
+            LineSpec {
+                brand_en: "Starbucks",
+                brand_zh: "星巴克",
+                series: "Coffee Beans",
+                models: &["Pike Place", "Espresso Roast", "Veranda"],
+                code: "SBX{n}",
+            },
+            LineSpec {
+                brand_en: "Lavazza",
+                brand_zh: "乐维萨",
+                series: "Qualita",
+                models: &["Oro", "Rossa"],
+                code: "LVZ{n}",
+            },
         ],
     },
     CategorySpec {
@@ -145,9 +312,27 @@ const CATEGORIES: &[CategorySpec] = &[
         colours: &[("Purple", "紫色"), ("Grey", "灰色"), ("White", "白色")],
         price_cny: (699.0, 4999.0),
         lines: &[
-            LineSpec { brand_en: "Dyson", brand_zh: "戴森", series: "V", models: &["12 Detect Slim", "15 Detect"], code: "SV{n}" },
-            LineSpec { brand_en: "Xiaomi", brand_zh: "米家", series: "Air Purifier", models: &["4", "4 Pro"], code: "AC-M{n}" },
-            LineSpec { brand_en: "Philips", brand_zh: "飞利浦", series: "Airfryer", models: &["HD9252", "HD9280"], code: "HD9{n}" },
+            LineSpec {
+                brand_en: "Dyson",
+                brand_zh: "戴森",
+                series: "V",
+                models: &["12 Detect Slim", "15 Detect"],
+                code: "SV{n}",
+            },
+            LineSpec {
+                brand_en: "Xiaomi",
+                brand_zh: "米家",
+                series: "Air Purifier",
+                models: &["4", "4 Pro"],
+                code: "AC-M{n}",
+            },
+            LineSpec {
+                brand_en: "Philips",
+                brand_zh: "飞利浦",
+                series: "Airfryer",
+                models: &["HD9252", "HD9280"],
+                code: "HD9{n}",
+            },
         ],
     },
 ];
@@ -193,15 +378,26 @@ impl Product {
     pub fn title_taobao(&self, rng: &mut ChaCha8Rng) -> String {
         let mut middle: Vec<String> = vec![format!("{} {}", self.series, self.model)];
         if let Some(c) = self.capacity {
-            middle.push(if rng.random_bool(0.6) { c.replace("GB", "G").replace("TB", "T") } else { c.to_string() });
+            middle.push(if rng.random_bool(0.6) {
+                c.replace("GB", "G").replace("TB", "T")
+            } else {
+                c.to_string()
+            });
         }
         if let Some((_, zh)) = self.colour {
             middle.push(zh.to_string());
         }
         middle.push((*self.spec().blurb_zh.choose(rng).expect("blurb")).to_string());
         middle.shuffle(rng);
-        let brand = if rng.random_bool(0.5) { self.brand_zh.to_string() } else { format!("{}/{}", self.brand_zh, self.brand_en) };
-        let prefix = ["【官方正品】", "【现货速发】", "", "", "【顺丰包邮】"].choose(rng).expect("prefix").to_string();
+        let brand = if rng.random_bool(0.5) {
+            self.brand_zh.to_string()
+        } else {
+            format!("{}/{}", self.brand_zh, self.brand_en)
+        };
+        let prefix = ["【官方正品】", "【现货速发】", "", "", "【顺丰包邮】"]
+            .choose(rng)
+            .expect("prefix")
+            .to_string();
         let mut title = format!("{prefix}{brand} {}", middle.join(" "));
         if rng.random_bool(0.3) {
             title.push_str(&format!(" {}", self.category_zh()));
@@ -214,7 +410,11 @@ impl Product {
 
     /// JD-style: "Apple iPhone 15 (A3092) 256GB 蓝色 支持移动联通电信5G 双卡双待手机".
     pub fn title_jd(&self, rng: &mut ChaCha8Rng) -> String {
-        let brand = if rng.random_bool(0.5) { format!("{}（{}）", self.brand_zh, self.brand_en) } else { self.brand_en.to_string() };
+        let brand = if rng.random_bool(0.5) {
+            format!("{}（{}）", self.brand_zh, self.brand_en)
+        } else {
+            self.brand_en.to_string()
+        };
         let mut t = format!("{brand} {} {}", self.series, self.model);
         if rng.random_bool(0.5) {
             t.push_str(&format!(" ({})", self.model_code));
@@ -225,7 +425,10 @@ impl Product {
         if let Some((_, zh)) = self.colour {
             t.push_str(&format!(" {zh}"));
         }
-        t.push_str(&format!(" {}", self.spec().blurb_zh.choose(rng).expect("blurb")));
+        t.push_str(&format!(
+            " {}",
+            self.spec().blurb_zh.choose(rng).expect("blurb")
+        ));
         t.push_str(self.category_zh());
         t
     }
@@ -242,7 +445,11 @@ impl Product {
         if rng.random_bool(0.3) {
             parts.push(self.model_code.clone());
         }
-        format!("{} - {}", parts.join(", "), self.spec().blurb_en.choose(rng).expect("blurb"))
+        format!(
+            "{} - {}",
+            parts.join(", "),
+            self.spec().blurb_en.choose(rng).expect("blurb")
+        )
     }
 
     /// Own shop: the clean catalogue name.
@@ -260,14 +467,24 @@ impl Product {
 
 fn to_full_width_digits(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_digit() { char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap_or(c) } else { c })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap_or(c)
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
 /// EAN-13 with a valid check digit; prefix 69 is China's GS1 range.
 fn ean13(n: u64) -> String {
     let body = format!("69{:010}", n % 10_000_000_000);
-    let sum: u32 = body.chars().enumerate().map(|(i, c)| c.to_digit(10).unwrap_or(0) * if i % 2 == 0 { 1 } else { 3 }).sum();
+    let sum: u32 = body
+        .chars()
+        .enumerate()
+        .map(|(i, c)| c.to_digit(10).unwrap_or(0) * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
@@ -289,19 +506,25 @@ pub fn build_catalogue(n: usize, rng: &mut ChaCha8Rng) -> Vec<Product> {
                 for model in base_models {
                     family_no += 1;
                     let family_id = format!("F{family_no:04}");
-                    let model_code = line.code.replace("{n}", &format!("{:03}", 100 + family_no * 7 % 900));
+                    let model_code = line
+                        .code
+                        .replace("{n}", &format!("{:03}", 100 + family_no * 7 % 900));
                     let base = rng.random_range(cat.price_cny.0..cat.price_cny.1);
                     let quality = rng.random_range(0.2..1.0);
                     let popularity = rng.random_range(0.2f64..1.0).powi(2);
                     // Not every colour and capacity exists for every model.
-                    let mut colours: Vec<Option<(&str, &str)>> = cat.colours.iter().copied().map(Some).collect();
+                    let mut colours: Vec<Option<(&str, &str)>> =
+                        cat.colours.iter().copied().map(Some).collect();
                     colours.shuffle(rng);
                     colours.truncate(rng.random_range(1..=3.min(colours.len().max(1))));
                     if colours.is_empty() {
                         colours.push(None);
                     }
-                    let caps: Vec<Option<&'static str>> =
-                        if cat.capacities.is_empty() { vec![None] } else { cat.capacities.iter().copied().map(Some).collect() };
+                    let caps: Vec<Option<&'static str>> = if cat.capacities.is_empty() {
+                        vec![None]
+                    } else {
+                        cat.capacities.iter().copied().map(Some).collect()
+                    };
                     for (ki, cap) in caps.iter().enumerate() {
                         for colour in &colours {
                             if products.len() >= n {
@@ -348,7 +571,11 @@ mod tests {
         let code = ean13(1234567890);
         assert_eq!(code.len(), 13);
         let digits: Vec<u32> = code.chars().map(|c| c.to_digit(10).unwrap()).collect();
-        let sum: u32 = digits.iter().enumerate().map(|(i, d)| d * if i % 2 == 0 { 1 } else { 3 }).sum();
+        let sum: u32 = digits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d * if i % 2 == 0 { 1 } else { 3 })
+            .sum();
         assert_eq!(sum % 10, 0);
     }
 
@@ -357,9 +584,15 @@ mod tests {
         let a = build_catalogue(300, &mut ChaCha8Rng::seed_from_u64(1));
         let b = build_catalogue(300, &mut ChaCha8Rng::seed_from_u64(1));
         assert_eq!(a.len(), 300);
-        assert_eq!(a.iter().map(|p| &p.gtin).collect::<Vec<_>>(), b.iter().map(|p| &p.gtin).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|p| &p.gtin).collect::<Vec<_>>(),
+            b.iter().map(|p| &p.gtin).collect::<Vec<_>>()
+        );
         let families: std::collections::HashSet<_> = a.iter().map(|p| &p.family_id).collect();
-        assert!(families.len() < a.len(), "some families have several variants");
+        assert!(
+            families.len() < a.len(),
+            "some families have several variants"
+        );
         let cats: std::collections::HashSet<_> = a.iter().map(|p| p.category).collect();
         assert_eq!(cats.len(), CATEGORIES.len());
     }

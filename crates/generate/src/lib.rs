@@ -44,7 +44,12 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { seed: 42, products: 300, customers: 4000, orders: 24_000 }
+        Self {
+            seed: 42,
+            products: 300,
+            customers: 4000,
+            orders: 24_000,
+        }
     }
 }
 
@@ -67,7 +72,10 @@ pub struct GenerateSummary {
 
 /// 2024-01-01 00:00 in Beijing, as UTC microseconds.
 fn period_start() -> i64 {
-    Utc.with_ymd_and_hms(2023, 12, 31, 16, 0, 0).single().expect("valid date").timestamp_micros()
+    Utc.with_ymd_and_hms(2023, 12, 31, 16, 0, 0)
+        .single()
+        .expect("valid date")
+        .timestamp_micros()
 }
 const PERIOD_DAYS: usize = 547; // to 2025-06-30
 
@@ -83,10 +91,22 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
     let listings = activity::build_listings(&products, start, &mut rng);
     let mut people = build_people(options.customers, category_names().len(), start, &mut rng);
     let calendar = Calendar::new(start, PERIOD_DAYS);
-    let activity = activity::simulate(&products, &listings, &mut people, options.orders, &calendar, &mut rng);
+    let activity = activity::simulate(
+        &products,
+        &listings,
+        &mut people,
+        options.orders,
+        &calendar,
+        &mut rng,
+    );
 
     let mut w = FileWriter::new(out);
-    let ctx = Ctx { products: &products, listings: &listings, people: &people, act: &activity };
+    let ctx = Ctx {
+        products: &products,
+        listings: &listings,
+        people: &people,
+        act: &activity,
+    };
     write_taobao(&ctx, &mut w, &mut rng)?;
     write_jd(&ctx, &mut w, &mut rng)?;
     write_amazon(&ctx, &mut w, &mut rng)?;
@@ -107,11 +127,17 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         ..Default::default()
     };
     for m in &w.malformed {
-        *summary.malformed_by_reason.entry(m.reason.to_string()).or_insert(0) += 1;
+        *summary
+            .malformed_by_reason
+            .entry(m.reason.to_string())
+            .or_insert(0) += 1;
     }
     summary.malformed = w.malformed.len();
     w.write_malformed_truth()?;
-    w.write_text("truth/summary.json", &serde_json::to_string_pretty(&summary).expect("summary serialises"))?;
+    w.write_text(
+        "truth/summary.json",
+        &serde_json::to_string_pretty(&summary).expect("summary serialises"),
+    )?;
     Ok(summary)
 }
 
@@ -127,7 +153,11 @@ impl Ctx<'_> {
         self.listings.iter().filter(move |l| l.platform == platform)
     }
     fn orders_on(&self, platform: &'static str) -> impl Iterator<Item = (usize, &Order)> {
-        self.act.orders.iter().enumerate().filter(move |(_, o)| o.platform == platform)
+        self.act
+            .orders
+            .iter()
+            .enumerate()
+            .filter(move |(_, o)| o.platform == platform)
     }
     fn account(&self, person: usize, account: usize) -> &people::Account {
         &self.people[person].accounts[account]
@@ -136,11 +166,20 @@ impl Ctx<'_> {
 
 /// Beijing local time text, the way Chinese platforms export it.
 fn beijing(us: i64, fmt: &str) -> String {
-    Utc.timestamp_micros(us + 8 * 3_600_000_000).single().expect("in range").naive_utc().format(fmt).to_string()
+    Utc.timestamp_micros(us + 8 * 3_600_000_000)
+        .single()
+        .expect("in range")
+        .naive_utc()
+        .format(fmt)
+        .to_string()
 }
 
 fn utc(us: i64, fmt: &str) -> String {
-    Utc.timestamp_micros(us).single().expect("in range").format(fmt).to_string()
+    Utc.timestamp_micros(us)
+        .single()
+        .expect("in range")
+        .format(fmt)
+        .to_string()
 }
 
 fn rec(pairs: Vec<(&'static str, String)>) -> Rec {
@@ -149,18 +188,59 @@ fn rec(pairs: Vec<(&'static str, String)>) -> Rec {
 
 fn product_rec(ctx: &Ctx, l: &Listing, rng: &mut ChaCha8Rng, zh: bool, price_text: String) -> Rec {
     let p = &ctx.products[l.product];
-    let keep = |rng: &mut ChaCha8Rng, share: f64, v: String| if rng.random_bool(share) { v } else { String::new() };
+    let keep = |rng: &mut ChaCha8Rng, share: f64, v: String| {
+        if rng.random_bool(share) {
+            v
+        } else {
+            String::new()
+        }
+    };
     rec(vec![
         ("listing_id", l.listing_id.clone()),
         ("title", l.title.clone()),
-        ("brand", keep(rng, 0.9, if zh { p.brand_zh.to_string() } else { p.brand_en.to_string() })),
-        ("category", if zh { p.category_zh().to_string() } else { p.category_en().to_string() }),
+        (
+            "brand",
+            keep(
+                rng,
+                0.9,
+                if zh {
+                    p.brand_zh.to_string()
+                } else {
+                    p.brand_en.to_string()
+                },
+            ),
+        ),
+        (
+            "category",
+            if zh {
+                p.category_zh().to_string()
+            } else {
+                p.category_en().to_string()
+            },
+        ),
         ("price", price_text),
-        ("model_code", keep(rng, if zh { 0.5 } else { 0.8 }, p.model_code.clone())),
-        ("gtin", keep(rng, if zh { 0.4 } else { 0.8 }, p.gtin.clone())),
-        ("color", p.colour.map(|(en, c)| if zh { c.to_string() } else { en.to_string() }).unwrap_or_default()),
-        ("capacity", p.capacity.map(str::to_string).unwrap_or_default()),
-        ("url", format!("https://{}.example/item/{}", l.platform, l.listing_id)),
+        (
+            "model_code",
+            keep(rng, if zh { 0.5 } else { 0.8 }, p.model_code.clone()),
+        ),
+        (
+            "gtin",
+            keep(rng, if zh { 0.4 } else { 0.8 }, p.gtin.clone()),
+        ),
+        (
+            "color",
+            p.colour
+                .map(|(en, c)| if zh { c.to_string() } else { en.to_string() })
+                .unwrap_or_default(),
+        ),
+        (
+            "capacity",
+            p.capacity.map(str::to_string).unwrap_or_default(),
+        ),
+        (
+            "url",
+            format!("https://{}.example/item/{}", l.platform, l.listing_id),
+        ),
         ("stock", l.stock.to_string()),
     ])
 }
@@ -178,7 +258,13 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         r.push(("listed_at", beijing(l.listed_at, "%Y-%m-%d %H:%M:%S")));
         lines.push(Line::Good(r));
     }
-    w.csv("data/taobao/products.csv", "taobao", EntityKind::Products, b',', true, lines, rng)?;
+    w.csv(
+        "data/taobao/products.csv",
+        "taobao",
+        EntityKind::Products,
+        b',',
+        true,
+        lines)?;
 
     let mut by_year: BTreeMap<bool, Vec<Line>> = BTreeMap::new();
     for (_, o) in ctx.orders_on("taobao") {
@@ -192,7 +278,10 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
             ("account_id", acc.account_id.clone()),
             ("listing_id", ctx.listings[o.listing].listing_id.clone()),
             ("quantity", o.quantity.to_string()),
-            ("unit_price", format!("{:.2}", o.unit_price * if outlier { 100.0 } else { 1.0 })),
+            (
+                "unit_price",
+                format!("{:.2}", o.unit_price * if outlier { 100.0 } else { 1.0 }),
+            ),
             ("ordered_at", beijing(o.ordered_at, "%Y-%m-%d %H:%M:%S")),
             ("status", zh_status(o.status).to_string()),
             ("phone", acc.phone.clone().unwrap_or_default()),
@@ -202,7 +291,10 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
             ("device_id", o.device.clone()),
             ("payment_method", o.payment.to_string()),
         ]);
-        by_year.entry(beijing(o.ordered_at, "%Y") == "2024").or_default().push(Line::Good(r));
+        by_year
+            .entry(beijing(o.ordered_at, "%Y") == "2024")
+            .or_default()
+            .push(Line::Good(r));
     }
     let y2024 = by_year.remove(&true).unwrap_or_default();
     let y2025 = by_year.remove(&false).unwrap_or_default();
@@ -224,10 +316,36 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
             other => other.clone(),
         })
         .collect();
-    let bad = bad_rows(&y2024, &[("unit_price", "价格待定"), ("ordered_at", "2024-13-45 25:61:00")], "order_id", rng);
-    w.csv("data/taobao/orders-2024.csv", "taobao", EntityKind::Orders, b',', true, with_bad(y2024, bad, rng), rng)?;
-    w.csv("data/taobao/orders-2024-reexport.csv", "taobao", EntityKind::Orders, b',', true, reexport, rng)?;
-    w.csv("data/taobao/orders-2025.csv", "taobao", EntityKind::Orders, b',', true, y2025, rng)?;
+    let bad = bad_rows(
+        &y2024,
+        &[
+            ("unit_price", "价格待定"),
+            ("ordered_at", "2024-13-45 25:61:00"),
+        ],
+        "order_id",
+        rng,
+    );
+    w.csv(
+        "data/taobao/orders-2024.csv",
+        "taobao",
+        EntityKind::Orders,
+        b',',
+        true,
+        with_bad(y2024, bad, rng))?;
+    w.csv(
+        "data/taobao/orders-2024-reexport.csv",
+        "taobao",
+        EntityKind::Orders,
+        b',',
+        true,
+        reexport)?;
+    w.csv(
+        "data/taobao/orders-2025.csv",
+        "taobao",
+        EntityKind::Orders,
+        b',',
+        true,
+        y2025)?;
 
     let zh_event = |t: &str| match t {
         "view" => "浏览",
@@ -236,9 +354,17 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         _ => "收藏",
     };
     let mut lines = Vec::new();
-    for e in ctx.act.events.iter().filter(|e| ctx.account(e.person, e.account).platform == "taobao") {
+    for e in ctx
+        .act
+        .events
+        .iter()
+        .filter(|e| ctx.account(e.person, e.account).platform == "taobao")
+    {
         let r = rec(vec![
-            ("account_id", ctx.account(e.person, e.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(e.person, e.account).account_id.clone(),
+            ),
             ("listing_id", ctx.listings[e.listing].listing_id.clone()),
             ("event_type", zh_event(e.event_type).to_string()),
             ("occurred_at", beijing(e.at, "%Y-%m-%d %H:%M:%S")),
@@ -250,26 +376,68 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         }
         lines.push(Line::Good(r));
     }
-    let bad = bad_rows(&lines, &[("event_type", "分享"), ("occurred_at", "昨天")], "account_id", rng);
-    w.csv("data/taobao/events.csv", "taobao", EntityKind::Events, b',', true, with_bad(lines, bad, rng), rng)?;
+    let bad = bad_rows(
+        &lines,
+        &[("event_type", "分享"), ("occurred_at", "昨天")],
+        "account_id",
+        rng,
+    );
+    w.csv(
+        "data/taobao/events.csv",
+        "taobao",
+        EntityKind::Events,
+        b',',
+        true,
+        with_bad(lines, bad, rng))?;
 
     let mut lines = Vec::new();
-    for r in ctx.act.reviews.iter().filter(|r| ctx.act.orders[r.order].platform == "taobao") {
+    for r in ctx
+        .act
+        .reviews
+        .iter()
+        .filter(|r| ctx.act.orders[r.order].platform == "taobao")
+    {
         let o = &ctx.act.orders[r.order];
-        let rating = if rng.random_bool(0.5) { format!("{}星", r.rating) } else { "★".repeat(r.rating as usize) };
+        let rating = if rng.random_bool(0.5) {
+            format!("{}星", r.rating)
+        } else {
+            "★".repeat(r.rating as usize)
+        };
         lines.push(Line::Good(rec(vec![
             ("review_id", r.review_id.clone()),
             ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("account_id", ctx.account(o.person, o.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(o.person, o.account).account_id.clone(),
+            ),
             ("rating", rating),
-            ("text", if rng.random_bool(0.05) { String::new() } else { r.text.clone() }),
+            (
+                "text",
+                if rng.random_bool(0.05) {
+                    String::new()
+                } else {
+                    r.text.clone()
+                },
+            ),
             ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M")),
         ])));
     }
-    w.csv("data/taobao/reviews.csv", "taobao", EntityKind::Reviews, b',', true, lines, rng)?;
+    w.csv(
+        "data/taobao/reviews.csv",
+        "taobao",
+        EntityKind::Reviews,
+        b',',
+        true,
+        lines)?;
 
-    let lines = customer_lines(ctx, "taobao", |t| beijing(t, "%Y年%-m月%-d日"), rng);
-    w.csv("data/taobao/customers.csv", "taobao", EntityKind::Customers, b',', true, lines, rng)?;
+    let lines = customer_lines(ctx, "taobao", |t| beijing(t, "%Y年%-m月%-d日"));
+    w.csv(
+        "data/taobao/customers.csv",
+        "taobao",
+        EntityKind::Customers,
+        b',',
+        true,
+        lines)?;
     Ok(())
 }
 
@@ -280,12 +448,21 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         r.push(("listed_at", beijing(l.listed_at, "%Y/%m/%d %H:%M:%S")));
         lines.push(Line::Good(r));
     }
-    w.jsonl("data/jd/products.jsonl", "jd", EntityKind::Products, lines, &[], rng)?;
+    w.jsonl(
+        "data/jd/products.jsonl",
+        "jd",
+        EntityKind::Products,
+        lines,
+        &[])?;
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("jd") {
         let acc = ctx.account(o.person, o.account);
-        let quantity = if rng.random_bool(0.03) { String::new() } else { o.quantity.to_string() };
+        let quantity = if rng.random_bool(0.03) {
+            String::new()
+        } else {
+            o.quantity.to_string()
+        };
         lines.push(Line::Good(rec(vec![
             ("order_id", o.order_id.clone()),
             ("account_id", acc.account_id.clone()),
@@ -302,38 +479,92 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
             ("payment_method", o.payment.to_string()),
         ])));
     }
-    let bad = bad_rows(&lines, &[("unit_price", "面议"), ("ordered_at", "0000-00-00 00:00:00")], "order_id", rng);
-    w.jsonl("data/jd/orders.jsonl", "jd", EntityKind::Orders, with_bad(lines, bad, rng), &["quantity"], rng)?;
+    let bad = bad_rows(
+        &lines,
+        &[
+            ("unit_price", "面议"),
+            ("ordered_at", "0000-00-00 00:00:00"),
+        ],
+        "order_id",
+        rng,
+    );
+    w.jsonl(
+        "data/jd/orders.jsonl",
+        "jd",
+        EntityKind::Orders,
+        with_bad(lines, bad, rng),
+        &["quantity"])?;
 
     let mut lines = Vec::new();
-    for e in ctx.act.events.iter().filter(|e| ctx.account(e.person, e.account).platform == "jd") {
+    for e in ctx
+        .act
+        .events
+        .iter()
+        .filter(|e| ctx.account(e.person, e.account).platform == "jd")
+    {
         let r = rec(vec![
-            ("account_id", ctx.account(e.person, e.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(e.person, e.account).account_id.clone(),
+            ),
             ("listing_id", ctx.listings[e.listing].listing_id.clone()),
-            ("event_type", match e.event_type { "view" => "click", "cart" => "cart", "purchase" => "order", _ => "fav" }.to_string()),
+            (
+                "event_type",
+                match e.event_type {
+                    "view" => "click",
+                    "cart" => "cart",
+                    "purchase" => "order",
+                    _ => "fav",
+                }
+                .to_string(),
+            ),
             ("occurred_at", (e.at / 1000).to_string()),
             ("session_id", e.session.clone()),
         ]);
         lines.push(Line::Good(r));
     }
-    w.jsonl("data/jd/events.jsonl", "jd", EntityKind::Events, lines, &["occurred_at"], rng)?;
+    w.jsonl(
+        "data/jd/events.jsonl",
+        "jd",
+        EntityKind::Events,
+        lines,
+        &["occurred_at"])?;
 
     let mut lines = Vec::new();
-    for r in ctx.act.reviews.iter().filter(|r| ctx.act.orders[r.order].platform == "jd") {
+    for r in ctx
+        .act
+        .reviews
+        .iter()
+        .filter(|r| ctx.act.orders[r.order].platform == "jd")
+    {
         let o = &ctx.act.orders[r.order];
         lines.push(Line::Good(rec(vec![
             ("review_id", r.review_id.clone()),
             ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("account_id", ctx.account(o.person, o.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(o.person, o.account).account_id.clone(),
+            ),
             ("rating", r.rating.to_string()),
             ("text", r.text.clone()),
             ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M:%S")),
         ])));
     }
-    w.json_array("data/jd/reviews.json", "jd", EntityKind::Reviews, lines, &["rating"])?;
+    w.json_array(
+        "data/jd/reviews.json",
+        "jd",
+        EntityKind::Reviews,
+        lines,
+        &["rating"],
+    )?;
 
-    let lines = customer_lines(ctx, "jd", |t| beijing(t, "%Y/%m/%d %H:%M:%S"), rng);
-    w.jsonl("data/jd/customers.jsonl", "jd", EntityKind::Customers, lines, &[], rng)?;
+    let lines = customer_lines(ctx, "jd", |t| beijing(t, "%Y/%m/%d %H:%M:%S"));
+    w.jsonl(
+        "data/jd/customers.jsonl",
+        "jd",
+        EntityKind::Customers,
+        lines,
+        &[])?;
     Ok(())
 }
 
@@ -344,7 +575,13 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         r.push(("listed_at", utc(l.listed_at, "%Y-%m-%dT%H:%M:%S%:z")));
         lines.push(Line::Good(r));
     }
-    w.csv("data/amazon/products.tsv", "amazon", EntityKind::Products, b'\t', false, lines, rng)?;
+    w.csv(
+        "data/amazon/products.tsv",
+        "amazon",
+        EntityKind::Products,
+        b'\t',
+        false,
+        lines)?;
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("amazon") {
@@ -357,7 +594,14 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
             ("order_id", o.order_id.clone()),
             ("account_id", acc.account_id.clone()),
             ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("quantity", if bulk { rng.random_range(150..400).to_string() } else { o.quantity.to_string() }),
+            (
+                "quantity",
+                if bulk {
+                    rng.random_range(150..400).to_string()
+                } else {
+                    o.quantity.to_string()
+                },
+            ),
             ("unit_price", format!("{:.2}", o.unit_price)),
             ("currency", "USD".into()),
             // Amazon reports in the marketplace's zone with an explicit offset.
@@ -371,38 +615,97 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
             ("payment_method", o.payment.to_string()),
         ])));
     }
-    let bad = bad_rows(&lines, &[("unit_price", "US$-19.99"), ("currency", "dollars")], "order_id", rng);
-    w.csv("data/amazon/orders.csv", "amazon", EntityKind::Orders, b',', false, with_bad(lines, bad, rng), rng)?;
+    let bad = bad_rows(
+        &lines,
+        &[("unit_price", "US$-19.99"), ("currency", "dollars")],
+        "order_id",
+        rng,
+    );
+    w.csv(
+        "data/amazon/orders.csv",
+        "amazon",
+        EntityKind::Orders,
+        b',',
+        false,
+        with_bad(lines, bad, rng))?;
 
     let mut lines = Vec::new();
-    for e in ctx.act.events.iter().filter(|e| ctx.account(e.person, e.account).platform == "amazon") {
+    for e in ctx
+        .act
+        .events
+        .iter()
+        .filter(|e| ctx.account(e.person, e.account).platform == "amazon")
+    {
         lines.push(Line::Good(rec(vec![
-            ("account_id", ctx.account(e.person, e.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(e.person, e.account).account_id.clone(),
+            ),
             ("listing_id", ctx.listings[e.listing].listing_id.clone()),
-            ("event_type", match e.event_type { "view" => "detail_view", "cart" => "add_to_cart", "purchase" => "purchase", _ => "wishlist" }.to_string()),
+            (
+                "event_type",
+                match e.event_type {
+                    "view" => "detail_view",
+                    "cart" => "add_to_cart",
+                    "purchase" => "purchase",
+                    _ => "wishlist",
+                }
+                .to_string(),
+            ),
             ("occurred_at", utc(e.at, "%Y-%m-%dT%H:%M:%SZ")),
             ("session_id", e.session.clone()),
         ])));
     }
-    w.csv("data/amazon/events.csv", "amazon", EntityKind::Events, b',', false, lines, rng)?;
+    w.csv(
+        "data/amazon/events.csv",
+        "amazon",
+        EntityKind::Events,
+        b',',
+        false,
+        lines)?;
 
     let mut lines = Vec::new();
-    for r in ctx.act.reviews.iter().filter(|r| ctx.act.orders[r.order].platform == "amazon") {
+    for r in ctx
+        .act
+        .reviews
+        .iter()
+        .filter(|r| ctx.act.orders[r.order].platform == "amazon")
+    {
         let o = &ctx.act.orders[r.order];
         lines.push(Line::Good(rec(vec![
             ("review_id", r.review_id.clone()),
             ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("account_id", ctx.account(o.person, o.account).account_id.clone()),
+            (
+                "account_id",
+                ctx.account(o.person, o.account).account_id.clone(),
+            ),
             ("rating", format!("{}.0 out of 5 stars", r.rating)),
             ("text", r.text.clone()),
             ("reviewed_at", utc(r.at, "%Y-%m-%d")),
         ])));
     }
-    let bad = bad_rows(&lines, &[("rating", "6.0 out of 5 stars")], "review_id", rng);
-    w.csv("data/amazon/reviews.csv", "amazon", EntityKind::Reviews, b',', false, with_bad(lines, bad, rng), rng)?;
+    let bad = bad_rows(
+        &lines,
+        &[("rating", "6.0 out of 5 stars")],
+        "review_id",
+        rng,
+    );
+    w.csv(
+        "data/amazon/reviews.csv",
+        "amazon",
+        EntityKind::Reviews,
+        b',',
+        false,
+        with_bad(lines, bad, rng))?;
 
-    let lines = customer_lines(ctx, "amazon", |t| utc(t, "%Y-%m-%d"), rng);
-    w.csv("data/amazon/customers.csv", "amazon", EntityKind::Customers, b',', false, lines, rng)?;
+    let lines = customer_lines(ctx, "amazon", |t| utc(t, "%Y-%m-%d"));
+    w.csv(
+        "data/amazon/customers.csv",
+        "amazon",
+        EntityKind::Customers,
+        b',',
+        false,
+        lines)?;
     Ok(())
 }
 
@@ -421,15 +724,25 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
                 ("currency", "CNY".into()),
                 ("model_code", p.model_code.clone()),
                 ("gtin", p.gtin.clone()),
-                ("color", p.colour.map(|c| c.0.to_string()).unwrap_or_default()),
-                ("capacity", p.capacity.map(str::to_string).unwrap_or_default()),
+                (
+                    "color",
+                    p.colour.map(|c| c.0.to_string()).unwrap_or_default(),
+                ),
+                (
+                    "capacity",
+                    p.capacity.map(str::to_string).unwrap_or_default(),
+                ),
                 ("url", format!("https://shop.example/p/{}", l.listing_id)),
                 ("stock", l.stock.to_string()),
                 ("listed_at", rfc(l.listed_at)),
             ])
         })
         .collect();
-    w.parquet("data/own_shop/products.parquet", EntityKind::Products, &products)?;
+    w.parquet(
+        "data/own_shop/products.parquet",
+        EntityKind::Products,
+        &products,
+    )?;
     let orders: Vec<Rec> = ctx
         .orders_on("own_shop")
         .map(|(_, o)| {
@@ -460,7 +773,10 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         .filter(|e| ctx.account(e.person, e.account).platform == "own_shop")
         .map(|e| {
             rec(vec![
-                ("account_id", ctx.account(e.person, e.account).account_id.clone()),
+                (
+                    "account_id",
+                    ctx.account(e.person, e.account).account_id.clone(),
+                ),
                 ("listing_id", ctx.listings[e.listing].listing_id.clone()),
                 ("event_type", e.event_type.to_string()),
                 ("occurred_at", rfc(e.at)),
@@ -479,21 +795,37 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
             rec(vec![
                 ("review_id", r.review_id.clone()),
                 ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-                ("account_id", ctx.account(o.person, o.account).account_id.clone()),
+                (
+                    "account_id",
+                    ctx.account(o.person, o.account).account_id.clone(),
+                ),
                 ("rating", r.rating.to_string()),
                 ("text", r.text.clone()),
                 ("reviewed_at", rfc(r.at)),
             ])
         })
         .collect();
-    w.parquet("data/own_shop/reviews.parquet", EntityKind::Reviews, &reviews)?;
+    w.parquet(
+        "data/own_shop/reviews.parquet",
+        EntityKind::Reviews,
+        &reviews,
+    )?;
     let customers: Vec<Rec> = ctx
         .people
         .iter()
-        .flat_map(|p| p.accounts.iter().filter(|a| a.platform == "own_shop").map(move |a| (p, a)))
+        .flat_map(|p| {
+            p.accounts
+                .iter()
+                .filter(|a| a.platform == "own_shop")
+                .map(move |a| (p, a))
+        })
         .map(|(p, a)| customer_rec(p, a, rfc(a.registered_at)))
         .collect();
-    w.parquet("data/own_shop/customers.parquet", EntityKind::Customers, &customers)?;
+    w.parquet(
+        "data/own_shop/customers.parquet",
+        EntityKind::Customers,
+        &customers,
+    )?;
     Ok(())
 }
 
@@ -509,19 +841,30 @@ fn customer_rec(p: &Person, a: &people::Account, registered: String) -> Rec {
     ])
 }
 
-fn customer_lines(ctx: &Ctx, platform: &str, time: impl Fn(i64) -> String, rng: &mut ChaCha8Rng) -> Vec<Line> {
+fn customer_lines(
+    ctx: &Ctx,
+    platform: &str,
+    time: impl Fn(i64) -> String,
+) -> Vec<Line> {
     let mut lines: Vec<Line> = ctx
         .people
         .iter()
-        .flat_map(|p| p.accounts.iter().filter(|a| a.platform == platform).map(move |a| (p, a)))
+        .flat_map(|p| {
+            p.accounts
+                .iter()
+                .filter(|a| a.platform == platform)
+                .map(move |a| (p, a))
+        })
         .map(|(p, a)| Line::Good(customer_rec(p, a, time(a.registered_at))))
         .collect();
     // Exports are sorted by the platform's own key, not by person.
     lines.sort_by_key(|l| match l {
-        Line::Good(r) => r.iter().find(|(k, _)| *k == "account_id").map(|(_, v)| v.clone()),
+        Line::Good(r) => r
+            .iter()
+            .find(|(k, _)| *k == "account_id")
+            .map(|(_, v)| v.clone()),
         _ => None,
     });
-    let _ = rng;
     lines
 }
 
@@ -529,24 +872,45 @@ fn write_truth(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let mut text = String::from("platform,listing_id,product_id,family_id\n");
     for l in ctx.listings {
         let p = &ctx.products[l.product];
-        text.push_str(&format!("{},{},{},{}\n", l.platform, l.listing_id, p.product_id, p.family_id));
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            l.platform, l.listing_id, p.product_id, p.family_id
+        ));
     }
     w.write_text("truth/product_clusters.csv", &text)?;
     let mut text = String::from("platform,account_id,person_id,overlap\n");
     for p in ctx.people {
         for a in &p.accounts {
-            text.push_str(&format!("{},{},{},{}\n", a.platform, a.account_id, p.person_id, p.overlap.as_str()));
+            text.push_str(&format!(
+                "{},{},{},{}\n",
+                a.platform,
+                a.account_id,
+                p.person_id,
+                p.overlap.as_str()
+            ));
         }
     }
     w.write_text("truth/customer_clusters.csv", &text)?;
     let mut text = String::from("platform,order_id,is_fraud,pattern\n");
     for o in &ctx.act.orders {
-        text.push_str(&format!("{},{},{},{}\n", o.platform, o.order_id, o.fraud.is_some() as u8, o.fraud.unwrap_or("")));
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            o.platform,
+            o.order_id,
+            o.fraud.is_some() as u8,
+            o.fraud.unwrap_or("")
+        ));
     }
     w.write_text("truth/fraud_labels.csv", &text)?;
     let mut text = String::from("platform,review_id,rating,sentiment\n");
     for r in &ctx.act.reviews {
-        text.push_str(&format!("{},{},{},{}\n", ctx.act.orders[r.order].platform, r.review_id, r.rating, r.sentiment()));
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            ctx.act.orders[r.order].platform,
+            r.review_id,
+            r.rating,
+            r.sentiment()
+        ));
     }
     w.write_text("truth/review_sentiment.csv", &text)?;
     w.write_outlier_truth()
@@ -578,16 +942,28 @@ fn thousands(v: f64) -> String {
 /// Malformed rows modelled on real breakage: a good row with one field corrupted per
 /// (field, bad value), one with its key blanked, and one that is cut short. The count scales
 /// with the file so a large export has proportionally more bad rows.
-fn bad_rows(good: &[Line], corruptions: &[(&'static str, &str)], key: &'static str, rng: &mut ChaCha8Rng) -> Vec<(Line, &'static str, String)> {
+fn bad_rows(
+    good: &[Line],
+    corruptions: &[(&'static str, &str)],
+    key: &'static str,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(Line, &'static str, String)> {
     let per_kind = (good.len() / 2500).clamp(1, 12);
     let mut out = Vec::new();
-    let goods: Vec<&Rec> = good.iter().filter_map(|l| if let Line::Good(r) = l { Some(r) } else { None }).collect();
+    let goods: Vec<&Rec> = good
+        .iter()
+        .filter_map(|l| if let Line::Good(r) = l { Some(r) } else { None })
+        .collect();
     let Some(_) = goods.first() else { return out };
     for _ in 0..per_kind {
         for (field, bad) in corruptions {
             let mut r = (*goods.choose(rng).expect("non-empty")).clone();
             set(&mut r, field, bad);
-            set(&mut r, key, &format!("BAD{}", rng.random_range(100_000..999_999)));
+            set(
+                &mut r,
+                key,
+                &format!("BAD{}", rng.random_range(100_000..999_999)),
+            );
             out.push((Line::Good(r), "invalid_value", format!("{field} = {bad:?}")));
         }
         let mut r = (*goods.choose(rng).expect("non-empty")).clone();
@@ -607,7 +983,11 @@ fn set(r: &mut Rec, field: &'static str, value: &str) {
 }
 
 /// Inserts the bad rows at random places among the good ones.
-fn with_bad(mut lines: Vec<Line>, bad: Vec<(Line, &'static str, String)>, rng: &mut ChaCha8Rng) -> Vec<Line> {
+fn with_bad(
+    mut lines: Vec<Line>,
+    bad: Vec<(Line, &'static str, String)>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Line> {
     for (line, reason, detail) in bad {
         let at = rng.random_range(0..=lines.len());
         lines.insert(at, Line::Bad(Box::new(line), reason, detail));
@@ -645,29 +1025,173 @@ isolation_forest_threshold = 0.7
 "#,
     );
     let sources: &[(&str, &str, &str, &str, &str, Option<&str>)] = &[
-        ("taobao_products", "taobao", "products", "data/taobao/products.csv", "Asia/Shanghai", Some("CNY")),
-        ("taobao_orders", "taobao", "orders", "data/taobao/orders-*.csv", "Asia/Shanghai", Some("CNY")),
-        ("taobao_events", "taobao", "events", "data/taobao/events.csv", "Asia/Shanghai", None),
-        ("taobao_reviews", "taobao", "reviews", "data/taobao/reviews.csv", "Asia/Shanghai", None),
-        ("taobao_customers", "taobao", "customers", "data/taobao/customers.csv", "Asia/Shanghai", None),
-        ("jd_products", "jd", "products", "data/jd/products.jsonl", "Asia/Shanghai", Some("CNY")),
-        ("jd_orders", "jd", "orders", "data/jd/orders.jsonl", "Asia/Shanghai", Some("CNY")),
-        ("jd_events", "jd", "events", "data/jd/events.jsonl", "Asia/Shanghai", None),
-        ("jd_reviews", "jd", "reviews", "data/jd/reviews.json", "Asia/Shanghai", None),
-        ("jd_customers", "jd", "customers", "data/jd/customers.jsonl", "Asia/Shanghai", None),
-        ("amazon_products", "amazon", "products", "data/amazon/products.tsv", "UTC", Some("USD")),
-        ("amazon_orders", "amazon", "orders", "data/amazon/orders.csv", "UTC", Some("USD")),
-        ("amazon_events", "amazon", "events", "data/amazon/events.csv", "UTC", None),
-        ("amazon_reviews", "amazon", "reviews", "data/amazon/reviews.csv", "UTC", None),
-        ("amazon_customers", "amazon", "customers", "data/amazon/customers.csv", "UTC", None),
-        ("own_shop_products", "own_shop", "products", "data/own_shop/products.parquet", "Asia/Shanghai", Some("CNY")),
-        ("own_shop_orders", "own_shop", "orders", "data/own_shop/orders.parquet", "Asia/Shanghai", Some("CNY")),
-        ("own_shop_events", "own_shop", "events", "data/own_shop/events.parquet", "Asia/Shanghai", None),
-        ("own_shop_reviews", "own_shop", "reviews", "data/own_shop/reviews.parquet", "Asia/Shanghai", None),
-        ("own_shop_customers", "own_shop", "customers", "data/own_shop/customers.parquet", "Asia/Shanghai", None),
+        (
+            "taobao_products",
+            "taobao",
+            "products",
+            "data/taobao/products.csv",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "taobao_orders",
+            "taobao",
+            "orders",
+            "data/taobao/orders-*.csv",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "taobao_events",
+            "taobao",
+            "events",
+            "data/taobao/events.csv",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "taobao_reviews",
+            "taobao",
+            "reviews",
+            "data/taobao/reviews.csv",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "taobao_customers",
+            "taobao",
+            "customers",
+            "data/taobao/customers.csv",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "jd_products",
+            "jd",
+            "products",
+            "data/jd/products.jsonl",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "jd_orders",
+            "jd",
+            "orders",
+            "data/jd/orders.jsonl",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "jd_events",
+            "jd",
+            "events",
+            "data/jd/events.jsonl",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "jd_reviews",
+            "jd",
+            "reviews",
+            "data/jd/reviews.json",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "jd_customers",
+            "jd",
+            "customers",
+            "data/jd/customers.jsonl",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "amazon_products",
+            "amazon",
+            "products",
+            "data/amazon/products.tsv",
+            "UTC",
+            Some("USD"),
+        ),
+        (
+            "amazon_orders",
+            "amazon",
+            "orders",
+            "data/amazon/orders.csv",
+            "UTC",
+            Some("USD"),
+        ),
+        (
+            "amazon_events",
+            "amazon",
+            "events",
+            "data/amazon/events.csv",
+            "UTC",
+            None,
+        ),
+        (
+            "amazon_reviews",
+            "amazon",
+            "reviews",
+            "data/amazon/reviews.csv",
+            "UTC",
+            None,
+        ),
+        (
+            "amazon_customers",
+            "amazon",
+            "customers",
+            "data/amazon/customers.csv",
+            "UTC",
+            None,
+        ),
+        (
+            "own_shop_products",
+            "own_shop",
+            "products",
+            "data/own_shop/products.parquet",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "own_shop_orders",
+            "own_shop",
+            "orders",
+            "data/own_shop/orders.parquet",
+            "Asia/Shanghai",
+            Some("CNY"),
+        ),
+        (
+            "own_shop_events",
+            "own_shop",
+            "events",
+            "data/own_shop/events.parquet",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "own_shop_reviews",
+            "own_shop",
+            "reviews",
+            "data/own_shop/reviews.parquet",
+            "Asia/Shanghai",
+            None,
+        ),
+        (
+            "own_shop_customers",
+            "own_shop",
+            "customers",
+            "data/own_shop/customers.parquet",
+            "Asia/Shanghai",
+            None,
+        ),
     ];
     for (name, platform, kind, path, tz, currency) in sources {
-        let preset = if *platform == "own_shop" { "canonical" } else { platform };
+        let preset = if *platform == "own_shop" {
+            "canonical"
+        } else {
+            platform
+        };
         s.push_str(&format!(
             "\n[[sources]]\nname = \"{name}\"\nplatform = \"{platform}\"\nkind = \"{kind}\"\npath = \"{path}\"\npreset = \"{preset}\"\ntimezone = \"{tz}\"\n"
         ));
@@ -691,19 +1215,30 @@ mod tests {
 
     #[test]
     fn config_parses_and_names_every_file() {
-        let config = shopfuse_core::ProjectConfig::parse(&config_toml(), Path::new("shopfuse.toml")).unwrap();
+        let config =
+            shopfuse_core::ProjectConfig::parse(&config_toml(), Path::new("shopfuse.toml"))
+                .unwrap();
         assert_eq!(config.sources.len(), 20);
     }
 
     #[test]
     fn same_seed_same_files() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let opts = GenerateOptions { seed: 3, products: 40, customers: 100, orders: 600 };
+        let opts = GenerateOptions {
+            seed: 3,
+            products: 40,
+            customers: 100,
+            orders: 600,
+        };
         let sa = generate(a.path(), &opts).unwrap();
         generate(b.path(), &opts).unwrap();
         assert!(sa.malformed > 0 && sa.orders >= 600);
         for f in sa.files.keys() {
-            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f}");
+            assert_eq!(
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap(),
+                "{f}"
+            );
         }
     }
 }

@@ -7,14 +7,31 @@ use rand_chacha::ChaCha8Rng;
 
 pub const PLATFORMS: [&str; 4] = ["taobao", "jd", "amazon", "own_shop"];
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高", "欧阳", "司马"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "晓东", "子涵", "梓萱", "浩然", "雨桐", "一诺", "欣怡"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "罗", "高", "欧阳", "司马",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "晓东", "子涵", "梓萱", "浩然", "雨桐",
+    "一诺", "欣怡",
+];
 
 /// (province, city, districts, IP prefix) — the IP prefix lets fraud detection see a city
 /// mismatch between a shopper's address and where an order came from.
 pub const CITIES: &[(&str, &str, &[&str], &str)] = &[
-    ("北京市", "北京", &["朝阳区", "海淀区", "东城区", "丰台区"], "111.193"),
-    ("上海市", "上海", &["浦东新区", "徐汇区", "静安区", "闵行区"], "116.228"),
+    (
+        "北京市",
+        "北京",
+        &["朝阳区", "海淀区", "东城区", "丰台区"],
+        "111.193",
+    ),
+    (
+        "上海市",
+        "上海",
+        &["浦东新区", "徐汇区", "静安区", "闵行区"],
+        "116.228",
+    ),
     ("广东省", "广州", &["天河区", "越秀区", "海珠区"], "113.108"),
     ("广东省", "深圳", &["南山区", "福田区", "宝安区"], "119.123"),
     ("浙江省", "杭州", &["西湖区", "余杭区", "滨江区"], "115.236"),
@@ -22,7 +39,18 @@ pub const CITIES: &[(&str, &str, &[&str], &str)] = &[
     ("湖北省", "武汉", &["洪山区", "江汉区", "武昌区"], "59.172"),
     ("江苏省", "南京", &["鼓楼区", "玄武区", "江宁区"], "58.213"),
 ];
-const STREETS: &[&str] = &["建国路", "中山路", "人民路", "解放大道", "长安街", "学院路", "科技园路", "滨江路", "和平街", "花园路"];
+const STREETS: &[&str] = &[
+    "建国路",
+    "中山路",
+    "人民路",
+    "解放大道",
+    "长安街",
+    "学院路",
+    "科技园路",
+    "滨江路",
+    "和平街",
+    "花园路",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlap {
@@ -73,7 +101,11 @@ pub struct Account {
 }
 
 fn phone(rng: &mut ChaCha8Rng) -> String {
-    let prefix = ["138", "139", "150", "151", "186", "187", "135", "177", "199"].choose(rng).expect("prefix");
+    let prefix = [
+        "138", "139", "150", "151", "186", "187", "135", "177", "199",
+    ]
+    .choose(rng)
+    .expect("prefix");
     format!("{prefix}{:08}", rng.random_range(0..100_000_000u32))
 }
 
@@ -88,8 +120,19 @@ fn phone_variant(phone: &str, rng: &mut ChaCha8Rng) -> String {
 }
 
 fn email(rng: &mut ChaCha8Rng, n: usize) -> String {
-    let user: String = (0..rng.random_range(5..9)).map(|_| (b'a' + rng.random_range(0..26)) as char).collect();
-    let domain = ["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com"].choose(rng).expect("domain");
+    let user: String = (0..rng.random_range(5..9))
+        .map(|_| (b'a' + rng.random_range(0..26)) as char)
+        .collect();
+    let domain = [
+        "qq.com",
+        "163.com",
+        "126.com",
+        "gmail.com",
+        "outlook.com",
+        "sina.com",
+    ]
+    .choose(rng)
+    .expect("domain");
     format!("{user}{n}@{domain}")
 }
 
@@ -98,12 +141,24 @@ fn email(rng: &mut ChaCha8Rng, n: usize) -> String {
 fn address_variant(person_address: &str, rng: &mut ChaCha8Rng) -> String {
     let mut a = person_address.to_string();
     if rng.random_bool(0.5) {
-        for p in ["北京市", "上海市", "广东省", "浙江省", "四川省", "湖北省", "江苏省"] {
+        for p in [
+            "北京市",
+            "上海市",
+            "广东省",
+            "浙江省",
+            "四川省",
+            "湖北省",
+            "江苏省",
+        ] {
             a = a.replacen(p, "", 1);
         }
     }
     if rng.random_bool(0.4) {
-        a.push_str(&format!("{}栋{}室", rng.random_range(1..20), rng.random_range(101..2505)));
+        a.push_str(&format!(
+            "{}栋{}室",
+            rng.random_range(1..20),
+            rng.random_range(101..2505)
+        ));
     }
     if rng.random_bool(0.3) {
         a = a.replace('号', "號");
@@ -125,32 +180,54 @@ fn name_variant(name: &str, rng: &mut ChaCha8Rng) -> String {
 
 fn account_id(platform: &str, serial: usize, rng: &mut ChaCha8Rng) -> String {
     match platform {
-        "taobao" => format!("tb{}_{serial}", ["小", "爱购", "momo", "happy", "jj"].choose(rng).expect("nick")),
+        "taobao" => format!(
+            "tb{}_{serial}",
+            ["小", "爱购", "momo", "happy", "jj"]
+                .choose(rng)
+                .expect("nick")
+        ),
         "jd" => format!("jd_{:x}{serial}", rng.random_range(0x1000..0xffffu32)),
         "amazon" => {
-            let s: String = (0..12).map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"[rng.random_range(0..34)] as char).collect();
+            let s: String = (0..12)
+                .map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"[rng.random_range(0..34)] as char)
+                .collect();
             format!("A{s}{serial}")
         }
         _ => format!("C{serial:07}"),
     }
 }
 
-pub fn build_people(n: usize, n_categories: usize, start: i64, rng: &mut ChaCha8Rng) -> Vec<Person> {
+pub fn build_people(
+    n: usize,
+    n_categories: usize,
+    start: i64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Person> {
     let mut serial = 0usize;
     (0..n)
         .map(|i| {
-            let name = format!("{}{}", SURNAMES.choose(rng).expect("surname"), GIVEN.choose(rng).expect("given"));
+            let name = format!(
+                "{}{}",
+                SURNAMES.choose(rng).expect("surname"),
+                GIVEN.choose(rng).expect("given")
+            );
             let city = rng.random_range(0..CITIES.len());
             let (province, city_name, districts, _) = CITIES[city];
             let address = format!(
                 "{province}{}{}{}{}号",
-                if province.ends_with('市') { String::new() } else { format!("{city_name}市") },
+                if province.ends_with('市') {
+                    String::new()
+                } else {
+                    format!("{city_name}市")
+                },
                 districts.choose(rng).expect("district"),
                 STREETS.choose(rng).expect("street"),
                 rng.random_range(1..300)
             );
             // Tastes: one or two favourite categories carry most of the weight.
-            let mut taste: Vec<f64> = (0..n_categories).map(|_| rng.random_range(0.02..0.15)).collect();
+            let mut taste: Vec<f64> = (0..n_categories)
+                .map(|_| rng.random_range(0.02..0.15))
+                .collect();
             for _ in 0..rng.random_range(1..=2) {
                 taste[rng.random_range(0..n_categories)] += rng.random_range(1.0..3.0);
             }
@@ -183,7 +260,11 @@ pub fn build_people(n: usize, n_categories: usize, start: i64, rng: &mut ChaCha8
                             let shared_phone = rng.random_bool(0.8);
                             (
                                 Some(phone_variant(&phone_main, rng)),
-                                if shared_phone && rng.random_bool(0.5) { None } else { Some(email_main.to_uppercase_some(rng)) },
+                                if shared_phone && rng.random_bool(0.5) {
+                                    None
+                                } else {
+                                    Some(email_main.to_uppercase_some(rng))
+                                },
                             )
                         }
                         // Different number (work phone, old SIM) or none; a different mailbox.
@@ -203,7 +284,9 @@ pub fn build_people(n: usize, n_categories: usize, start: i64, rng: &mut ChaCha8
                     }
                 })
                 .collect();
-            let devices = (0..rng.random_range(1..=2)).map(|_| format!("dev-{:08x}", rng.random::<u32>())).collect();
+            let devices = (0..rng.random_range(1..=2))
+                .map(|_| format!("dev-{:08x}", rng.random::<u32>()))
+                .collect();
             Person {
                 person_id: format!("U{:06}", i + 1),
                 name,
@@ -230,7 +313,9 @@ impl CaseVariant for String {
     fn to_uppercase_some(&self, rng: &mut ChaCha8Rng) -> String {
         if rng.random_bool(0.2) {
             let mut c = self.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
         } else {
             self.clone()
         }

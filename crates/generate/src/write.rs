@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{Field, Schema};
 use parquet::arrow::ArrowWriter;
-use rand_chacha::ChaCha8Rng;
 use shopfuse_core::schema::FieldType;
 use shopfuse_core::EntityKind;
 use shopfuse_ingest::preset::preset_header;
@@ -42,17 +43,28 @@ pub struct FileWriter {
 }
 
 fn get<'r>(r: &'r Rec, field: &str) -> &'r str {
-    r.iter().find(|(k, _)| *k == field).map(|(_, v)| v.as_str()).unwrap_or("")
+    r.iter()
+        .find(|(k, _)| *k == field)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 impl FileWriter {
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_path_buf(), rows_per_file: BTreeMap::new(), malformed: Vec::new(), outliers: Vec::new() }
+        Self {
+            root: root.to_path_buf(),
+            rows_per_file: BTreeMap::new(),
+            malformed: Vec::new(),
+            outliers: Vec::new(),
+        }
     }
 
     fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), GenerateError> {
         let path = self.root.join(rel);
-        let err = |e: std::io::Error| GenerateError::Write { path: path.clone(), message: e.to_string() };
+        let err = |e: std::io::Error| GenerateError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
@@ -64,7 +76,8 @@ impl FileWriter {
     }
 
     pub fn outlier(&mut self, platform: &str, id: &str, field: &str) {
-        self.outliers.push((platform.into(), id.into(), field.into()));
+        self.outliers
+            .push((platform.into(), id.into(), field.into()));
     }
 
     pub fn write_outlier_truth(&self) -> Result<(), GenerateError> {
@@ -78,7 +91,13 @@ impl FileWriter {
     pub fn write_malformed_truth(&self) -> Result<(), GenerateError> {
         let mut text = String::from("file,row,reason,detail\n");
         for m in &self.malformed {
-            text.push_str(&format!("{},{},{},\"{}\"\n", m.file, m.row, m.reason, m.detail.replace('"', "\"\"")));
+            text.push_str(&format!(
+                "{},{},{},\"{}\"\n",
+                m.file,
+                m.row,
+                m.reason,
+                m.detail.replace('"', "\"\"")
+            ));
         }
         self.write_text("truth/malformed.csv", &text)
     }
@@ -87,7 +106,12 @@ impl FileWriter {
         self.rows_per_file.insert(rel.to_string(), lines.len());
         for (i, line) in lines.iter().enumerate() {
             if let Line::Bad(_, reason, detail) = line {
-                self.malformed.push(Malformed { file: rel.to_string(), row: i + first_row, reason, detail: detail.clone() });
+                self.malformed.push(Malformed {
+                    file: rel.to_string(),
+                    row: i + first_row,
+                    reason,
+                    detail: detail.clone(),
+                });
             }
         }
     }
@@ -103,7 +127,6 @@ impl FileWriter {
         delimiter: u8,
         gbk: bool,
         lines: Vec<Line>,
-        _rng: &mut ChaCha8Rng,
     ) -> Result<(), GenerateError> {
         let header = preset_header(preset, kind).expect("preset covers kind");
         let d = delimiter as char;
@@ -114,8 +137,17 @@ impl FileWriter {
                 s.to_string()
             }
         };
-        let render = |r: &Rec| header.iter().map(|(c, _)| quote(get(r, c))).collect::<Vec<_>>();
-        let mut text = header.iter().map(|(_, col)| *col).collect::<Vec<_>>().join(&d.to_string());
+        let render = |r: &Rec| {
+            header
+                .iter()
+                .map(|(c, _)| quote(get(r, c)))
+                .collect::<Vec<_>>()
+        };
+        let mut text = header
+            .iter()
+            .map(|(_, col)| *col)
+            .collect::<Vec<_>>()
+            .join(&d.to_string());
         text.push('\n');
         for line in &lines {
             let inner = match line {
@@ -177,7 +209,6 @@ impl FileWriter {
         kind: EntityKind,
         lines: Vec<Line>,
         numeric: &[&str],
-        _rng: &mut ChaCha8Rng,
     ) -> Result<(), GenerateError> {
         let header = preset_header(preset, kind).expect("preset covers kind");
         let mut text = String::new();
@@ -190,7 +221,11 @@ impl FileWriter {
                 Line::Good(r) => Self::json_object(&header, r, numeric).to_string(),
                 Line::Truncated(r) => {
                     let full = Self::json_object(&header, r, numeric).to_string();
-                    let cut = full.char_indices().nth(full.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+                    let cut = full
+                        .char_indices()
+                        .nth(full.chars().count() / 2)
+                        .map(|(i, _)| i)
+                        .unwrap_or(0);
                     full[..cut].to_string()
                 }
                 Line::Bad(..) => unreachable!("bad rows are not nested"),
@@ -204,11 +239,24 @@ impl FileWriter {
     }
 
     /// One JSON array of objects (no planted bad rows: a broken array is unreadable as a whole).
-    pub fn json_array(&mut self, rel: &str, preset: &str, kind: EntityKind, lines: Vec<Line>, numeric: &[&str]) -> Result<(), GenerateError> {
+    pub fn json_array(
+        &mut self,
+        rel: &str,
+        preset: &str,
+        kind: EntityKind,
+        lines: Vec<Line>,
+        numeric: &[&str],
+    ) -> Result<(), GenerateError> {
         let header = preset_header(preset, kind).expect("preset covers kind");
         let items: Vec<serde_json::Value> = lines
             .iter()
-            .filter_map(|l| if let Line::Good(r) = l { Some(Self::json_object(&header, r, numeric)) } else { None })
+            .filter_map(|l| {
+                if let Line::Good(r) = l {
+                    Some(Self::json_object(&header, r, numeric))
+                } else {
+                    None
+                }
+            })
             .collect();
         let text = serde_json::to_string_pretty(&items).expect("json serialises");
         self.put(rel, text.as_bytes())?;
@@ -217,9 +265,17 @@ impl FileWriter {
     }
 
     /// Parquet with the canonical column names and typed columns.
-    pub fn parquet(&mut self, rel: &str, kind: EntityKind, recs: &[Rec]) -> Result<(), GenerateError> {
+    pub fn parquet(
+        &mut self,
+        rel: &str,
+        kind: EntityKind,
+        recs: &[Rec],
+    ) -> Result<(), GenerateError> {
         let path = self.root.join(rel);
-        let err = |m: String| GenerateError::Write { path: path.clone(), message: m };
+        let err = |m: String| GenerateError::Write {
+            path: path.clone(),
+            message: m,
+        };
         let mut fields = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
         for f in kind.fields() {
@@ -239,7 +295,11 @@ impl FileWriter {
                 FieldType::Timestamp => {
                     let mut b = TimestampMicrosecondBuilder::new();
                     texts.for_each(|t| {
-                        b.append_option(chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp_micros()))
+                        b.append_option(
+                            chrono::DateTime::parse_from_rfc3339(t)
+                                .ok()
+                                .map(|d| d.timestamp_micros()),
+                        )
                     });
                     Arc::new(b.finish().with_timezone("UTC"))
                 }
@@ -250,9 +310,11 @@ impl FileWriter {
                 }
             });
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| err(e.to_string()))?;
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| err(e.to_string()))?;
         let mut buf = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), None).map_err(|e| err(e.to_string()))?;
+        let mut writer =
+            ArrowWriter::try_new(&mut buf, batch.schema(), None).map_err(|e| err(e.to_string()))?;
         writer.write(&batch).map_err(|e| err(e.to_string()))?;
         writer.close().map_err(|e| err(e.to_string()))?;
         self.put(rel, &buf)?;

@@ -14,13 +14,18 @@ pub struct Decoded {
 pub fn decode(bytes: &[u8], declared: Option<&str>) -> Result<Decoded, String> {
     let encoding = match declared.map(str::trim) {
         None | Some("") | Some("auto") => detect(bytes),
-        Some(label) => Encoding::for_label(label.as_bytes())
-            .ok_or_else(|| format!("unknown encoding {label:?}; use auto, utf-8, gbk, gb18030, big5, shift_jis, …"))?,
+        Some(label) => Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            format!("unknown encoding {label:?}; use auto, utf-8, gbk, gb18030, big5, shift_jis, …")
+        })?,
     };
     // GB18030 is a superset of GBK: decoding as GB18030 loses nothing a GBK file holds.
     let encoding = if encoding == GBK { GB18030 } else { encoding };
     let (text, actual, had_errors) = encoding.decode(bytes);
-    Ok(Decoded { text: text.into_owned(), encoding: actual.name(), had_errors })
+    Ok(Decoded {
+        text: text.into_owned(),
+        encoding: actual.name(),
+        had_errors,
+    })
 }
 
 fn detect(bytes: &[u8]) -> &'static Encoding {
@@ -55,7 +60,9 @@ mod tests {
         assert_eq!((d.text.as_str(), d.encoding), ("a,b\n", "UTF-8"));
         let d = decode(b"abc", Some("GBK")).unwrap();
         assert_eq!(d.encoding, "gb18030");
-        assert!(decode(b"abc", Some("klingon")).unwrap_err().contains("unknown encoding"));
+        assert!(decode(b"abc", Some("klingon"))
+            .unwrap_err()
+            .contains("unknown encoding"));
     }
 
     #[test]

@@ -39,7 +39,11 @@ pub enum IngestError {
     #[error(transparent)]
     Core(#[from] CoreError),
     #[error("source {source_name:?}: bad path pattern {pattern:?}: {message}")]
-    Pattern { source_name: String, pattern: String, message: String },
+    Pattern {
+        source_name: String,
+        pattern: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,7 +150,11 @@ struct FileOutcome {
 /// Ingests every source of `project` into `tx`. Files that cannot be read at all (unknown
 /// format, no column for a required field) are reported in the summary and left for the next
 /// run; they change nothing.
-pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progress) -> Result<IngestSummary, IngestError> {
+pub fn ingest(
+    project: &Project,
+    tx: &mut Transaction<'_>,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestError> {
     let started = Instant::now();
     let pseudonymiser = Pseudonymiser::new(&project.secret()?);
     let now = chrono::Utc::now().to_rfc3339();
@@ -162,27 +170,46 @@ pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progre
         };
         let files = matching_files(&project.root, source)?;
         summary.files_matched = files.len();
-        let previous = tx.next.ingested.get(&source.name).cloned().unwrap_or_default();
+        let previous = tx
+            .next
+            .ingested
+            .get(&source.name)
+            .cloned()
+            .unwrap_or_default();
         let fingerprint = source.fingerprint();
         for path in &files {
             let rel = relative(&project.root, path);
             let bytes = match std::fs::read(path) {
                 Ok(b) => b,
                 Err(e) => {
-                    summary.files_failed.push(FileFailure { path: rel, error: format!("cannot read: {e}") });
+                    summary.files_failed.push(FileFailure {
+                        path: rel,
+                        error: format!("cannot read: {e}"),
+                    });
                     continue;
                 }
             };
             let sha = hex::encode(Sha256::digest(&bytes));
             match previous.get(&rel) {
-                Some(prev) if prev.content_sha256 == sha && prev.config_fingerprint == fingerprint => {
+                Some(prev)
+                    if prev.content_sha256 == sha && prev.config_fingerprint == fingerprint =>
+                {
                     summary.files_unchanged += 1;
                 }
-                _ => jobs.push(FileJob { source, rel, bytes, sha }),
+                _ => jobs.push(FileJob {
+                    source,
+                    rel,
+                    bytes,
+                    sha,
+                }),
             }
         }
         let matched: Vec<String> = files.iter().map(|p| relative(&project.root, p)).collect();
-        summary.files_missing = previous.keys().filter(|k| !matched.contains(k)).cloned().collect();
+        summary.files_missing = previous
+            .keys()
+            .filter(|k| !matched.contains(k))
+            .cloned()
+            .collect();
         summaries.push(summary);
     }
 
@@ -193,7 +220,12 @@ pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progre
     let outcomes: Vec<(usize, Result<FileOutcome, FileFailure>)> = jobs
         .par_iter()
         .map(|job| {
-            let index = project.config.sources.iter().position(|s| s.name == job.source.name).expect("job source");
+            let index = project
+                .config
+                .sources
+                .iter()
+                .position(|s| s.name == job.source.name)
+                .expect("job source");
             let out = ingest_file(tx_ref, job, &pseudonymiser, &now, version);
             progress.advance(job.bytes.len() as u64);
             (index, out)
@@ -209,7 +241,13 @@ pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progre
             Ok(out) => {
                 let kind = source.kind;
                 // A file rewritten in place: what it contributed before is replaced.
-                if let Some(prev) = tx.next.ingested.get(&source.name).and_then(|m| m.get(&out.entry.path)).cloned() {
+                if let Some(prev) = tx
+                    .next
+                    .ingested
+                    .get(&source.name)
+                    .and_then(|m| m.get(&out.entry.path))
+                    .cloned()
+                {
                     tx.remove_files(&kind.raw_table(), &prev.parts);
                     tx.remove_files(QUARANTINE_TABLE, &prev.parts);
                 }
@@ -224,23 +262,38 @@ pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progre
                 for (reason, n) in out.by_reason {
                     *summary.quarantined_by_reason.entry(reason).or_default() += n;
                 }
-                tx.next.ingested.entry(source.name.clone()).or_default().insert(out.entry.path.clone(), out.entry);
+                tx.next
+                    .ingested
+                    .entry(source.name.clone())
+                    .or_default()
+                    .insert(out.entry.path.clone(), out.entry);
             }
         }
     }
 
     // Every declared kind and the quarantine exist as tables, even when empty, so SQL over
     // them answers 0 rather than "table not found".
-    let kinds: std::collections::BTreeSet<EntityKind> = project.config.sources.iter().map(|s| s.kind).collect();
+    let kinds: std::collections::BTreeSet<EntityKind> =
+        project.config.sources.iter().map(|s| s.kind).collect();
     for kind in kinds {
         if !tx.next.tables.contains_key(&kind.raw_table()) {
             let schema = raw_schema(kind);
-            tx.append(&kind.raw_table(), "empty", &schema, &[rows_to_batch(&schema, &[])?])?;
+            tx.append(
+                &kind.raw_table(),
+                "empty",
+                &schema,
+                &[rows_to_batch(&schema, &[])?],
+            )?;
         }
     }
     if !tx.next.tables.contains_key(QUARANTINE_TABLE) {
         let schema = quarantine_schema();
-        tx.append(QUARANTINE_TABLE, "empty", &schema, &[rows_to_batch(&schema, &[])?])?;
+        tx.append(
+            QUARANTINE_TABLE,
+            "empty",
+            &schema,
+            &[rows_to_batch(&schema, &[])?],
+        )?;
     }
     write_ingest_files_table(tx)?;
 
@@ -255,7 +308,12 @@ pub fn ingest(project: &Project, tx: &mut Transaction<'_>, progress: &dyn Progre
     }
     let seconds = started.elapsed().as_secs_f64();
     let rows: u64 = summaries.iter().map(|s| s.rows_read).sum();
-    Ok(IngestSummary { sources: summaries, bytes_read, seconds, rows_per_second: rows as f64 / seconds.max(1e-9) })
+    Ok(IngestSummary {
+        sources: summaries,
+        bytes_read,
+        seconds,
+        rows_per_second: rows as f64 / seconds.max(1e-9),
+    })
 }
 
 fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, IngestError> {
@@ -265,22 +323,42 @@ fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, In
         pattern: source.path.clone(),
         message: e.to_string(),
     })?;
-    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> = paths
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
     Ok(files)
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
-fn ingest_file(tx: &Transaction<'_>, job: &FileJob<'_>, pseudonymiser: &Pseudonymiser, now: &str, version: u64) -> Result<FileOutcome, FileFailure> {
+fn ingest_file(
+    tx: &Transaction<'_>,
+    job: &FileJob<'_>,
+    pseudonymiser: &Pseudonymiser,
+    now: &str,
+    version: u64,
+) -> Result<FileOutcome, FileFailure> {
     let source = job.source;
-    let fail = |error: String| FileFailure { path: job.rel.clone(), error };
+    let fail = |error: String| FileFailure {
+        path: job.rel.clone(),
+        error,
+    };
     let format = source
         .format
         .or_else(|| FileFormat::from_path(Path::new(&job.rel)))
-        .ok_or_else(|| fail("unknown file format; set `format` (csv, tsv, json, jsonl, parquet) on the source".into()))?;
+        .ok_or_else(|| {
+            fail(
+                "unknown file format; set `format` (csv, tsv, json, jsonl, parquet) on the source"
+                    .into(),
+            )
+        })?;
     let table = reader::read(&job.bytes, format, source.encoding.as_deref()).map_err(&fail)?;
     let mapper = RowMapper::new(source, &table.header).map_err(&fail)?;
     let kind = source.kind;
@@ -318,7 +396,9 @@ fn ingest_file(tx: &Transaction<'_>, job: &FileJob<'_>, pseudonymiser: &Pseudony
                         Value::Text(kind.to_string()),
                         file,
                         row,
-                        field.map(|f| Value::Text(f.to_string())).unwrap_or(Value::Null),
+                        field
+                            .map(|f| Value::Text(f.to_string()))
+                            .unwrap_or(Value::Null),
                         column.map(Value::Text).unwrap_or(Value::Null),
                         Value::Text(reason.to_string()),
                         Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
@@ -345,15 +425,25 @@ fn ingest_file(tx: &Transaction<'_>, job: &FileJob<'_>, pseudonymiser: &Pseudony
     let io_fail = |e: CoreError| fail(format!("cannot write table file: {e}"));
     let schema = raw_schema(kind);
     let raw_part = tx
-        .write_file(&kind.raw_table(), &stem, &schema, &[rows_to_batch(&schema, &accepted).map_err(io_fail)?])
+        .write_file(
+            &kind.raw_table(),
+            &stem,
+            &schema,
+            &[rows_to_batch(&schema, &accepted).map_err(io_fail)?],
+        )
         .map_err(io_fail)?;
     let quarantine_part = if quarantined.is_empty() {
         None
     } else {
         let qs = quarantine_schema();
         Some(
-            tx.write_file(QUARANTINE_TABLE, &stem, &qs, &[rows_to_batch(&qs, &quarantined).map_err(io_fail)?])
-                .map_err(io_fail)?,
+            tx.write_file(
+                QUARANTINE_TABLE,
+                &stem,
+                &qs,
+                &[rows_to_batch(&qs, &quarantined).map_err(io_fail)?],
+            )
+            .map_err(io_fail)?,
         )
     };
     let mut parts = vec![raw_part.clone()];
@@ -373,21 +463,38 @@ fn ingest_file(tx: &Transaction<'_>, job: &FileJob<'_>, pseudonymiser: &Pseudony
         ingested_at: now.to_string(),
         version,
     };
-    debug_assert_eq!(entry.rows_read, entry.rows_accepted + entry.rows_quarantined);
-    Ok(FileOutcome { entry, by_reason, raw_part, quarantine_part })
+    debug_assert_eq!(
+        entry.rows_read,
+        entry.rows_accepted + entry.rows_quarantined
+    );
+    Ok(FileOutcome {
+        entry,
+        by_reason,
+        raw_part,
+        quarantine_part,
+    })
 }
 
 /// The quarantined row as read, with personal data pseudonymised. A row whose structure is
 /// broken cannot be told apart field by field, so for kinds that carry personal data its text
 /// is withheld rather than risk a phone number in clear; the file and row say where it is.
-fn redacted_raw(record: &reader::SourceRecord, header: &[String], mapper: &RowMapper, p: &Pseudonymiser, has_pii: bool) -> String {
+fn redacted_raw(
+    record: &reader::SourceRecord,
+    header: &[String],
+    mapper: &RowMapper,
+    p: &Pseudonymiser,
+    has_pii: bool,
+) -> String {
     const MAX: usize = 2000;
     match &record.cells {
         Ok(cells) => {
             let mut obj = serde_json::Map::new();
             for (i, (name, cell)) in header.iter().zip(cells).enumerate() {
                 let v = match (cell, mapper.pii_columns.iter().find(|(c, _)| *c == i)) {
-                    (Some(c), Some((_, kind))) => p.pseudonymise(*kind, c).map(serde_json::Value::String).unwrap_or_default(),
+                    (Some(c), Some((_, kind))) => p
+                        .pseudonymise(*kind, c)
+                        .map(serde_json::Value::String)
+                        .unwrap_or_default(),
                     (Some(c), None) => serde_json::Value::String(c.clone()),
                     (None, _) => serde_json::Value::Null,
                 };
@@ -395,7 +502,10 @@ fn redacted_raw(record: &reader::SourceRecord, header: &[String], mapper: &RowMa
             }
             truncate(serde_json::Value::Object(obj).to_string(), MAX)
         }
-        Err(_) if has_pii => format!("[withheld: {} bytes of a malformed row that may hold personal data]", record.raw.len()),
+        Err(_) if has_pii => format!(
+            "[withheld: {} bytes of a malformed row that may hold personal data]",
+            record.raw.len()
+        ),
         Err(_) => truncate(record.raw.clone(), MAX),
     }
 }

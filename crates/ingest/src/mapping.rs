@@ -5,7 +5,9 @@ use chrono_tz::Tz;
 use shopfuse_core::config::SourceConfig;
 use shopfuse_core::{CanonicalField, EntityKind, FieldType, PiiKind, Value};
 
-use crate::parse::{parse_event_type, parse_integer, parse_number, parse_price, parse_rating, parse_timestamp};
+use crate::parse::{
+    parse_event_type, parse_integer, parse_number, parse_price, parse_rating, parse_timestamp,
+};
 use crate::pii::Pseudonymiser;
 use crate::preset::preset;
 
@@ -42,16 +44,26 @@ pub struct RowMapper {
 impl RowMapper {
     pub fn new(source: &SourceConfig, header: &[String]) -> Result<Self, String> {
         let zone: Tz = match source.timezone.as_deref() {
-            Some(z) => z.parse().map_err(|_| format!("unknown time zone {z:?}; use an IANA name such as Asia/Shanghai"))?,
+            Some(z) => z.parse().map_err(|_| {
+                format!("unknown time zone {z:?}; use an IANA name such as Asia/Shanghai")
+            })?,
             None => chrono_tz::UTC,
         };
         let preset_fields = match source.preset.as_deref() {
             Some(p) => Some(preset(p, source.kind).ok_or_else(|| {
-                format!("unknown preset {p:?}; built-in presets: {}", crate::preset::PRESETS.join(", "))
+                format!(
+                    "unknown preset {p:?}; built-in presets: {}",
+                    crate::preset::PRESETS.join(", ")
+                )
             })?),
             None => None,
         };
-        let find = |name: &str| header.iter().position(|h| h == name).or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)));
+        let find = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))
+        };
         let mut plans = Vec::new();
         for field in source.kind.fields() {
             let configured = source.fields.get(field.name);
@@ -78,7 +90,9 @@ impl RowMapper {
                         .unwrap_or((None, None))
                 }
             };
-            let default = configured.and_then(|c| c.default_value()).map(str::to_string);
+            let default = configured
+                .and_then(|c| c.default_value())
+                .map(str::to_string);
             if field.required && column.is_none() && default.is_none() {
                 return Err(format!(
                     "no column for required field {:?}; the header has: {}; map it with [sources.fields] {} = \"COLUMN\"",
@@ -96,12 +110,25 @@ impl RowMapper {
                 values: source.values.get(field.name).cloned(),
             });
         }
-        let pii_columns = plans.iter().filter_map(|p| Some((p.column?, p.field.pii?))).collect();
-        Ok(Self { kind: source.kind, plans, zone, default_currency: source.currency.clone(), pii_columns })
+        let pii_columns = plans
+            .iter()
+            .filter_map(|p| Some((p.column?, p.field.pii?)))
+            .collect();
+        Ok(Self {
+            kind: source.kind,
+            plans,
+            zone,
+            default_currency: source.currency.clone(),
+            pii_columns,
+        })
     }
 
     /// Parses one row into canonical values (in schema order), or says what is wrong with it.
-    pub fn map_row(&self, cells: &[Option<String>], pseudonymiser: &Pseudonymiser) -> Result<Vec<Value>, RowError> {
+    pub fn map_row(
+        &self,
+        cells: &[Option<String>],
+        pseudonymiser: &Pseudonymiser,
+    ) -> Result<Vec<Value>, RowError> {
         let mut values = Vec::with_capacity(self.plans.len());
         let mut price_currency: Option<&'static str> = None;
         for plan in &self.plans {
@@ -120,13 +147,21 @@ impl RowMapper {
             };
             let Some(text) = text else {
                 if f.required {
-                    return Err(err("missing_required", format!("{} is required but empty", f.name)));
+                    return Err(err(
+                        "missing_required",
+                        format!("{} is required but empty", f.name),
+                    ));
                 }
                 values.push(Value::Null);
                 continue;
             };
             if let Some(kind) = f.pii {
-                values.push(pseudonymiser.pseudonymise(kind, &text).map(Value::Text).unwrap_or(Value::Null));
+                values.push(
+                    pseudonymiser
+                        .pseudonymise(kind, &text)
+                        .map(Value::Text)
+                        .unwrap_or(Value::Null),
+                );
                 continue;
             }
             let invalid = |m: String| err("invalid_value", m);
@@ -142,15 +177,20 @@ impl RowMapper {
                 FieldType::Currency => {
                     let code = text.trim().to_ascii_uppercase();
                     if code.len() != 3 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
-                        return Err(invalid(format!("{text:?} is not an ISO 4217 currency code")));
+                        return Err(invalid(format!(
+                            "{text:?} is not an ISO 4217 currency code"
+                        )));
                     }
                     Value::Text(code)
                 }
                 FieldType::Timestamp => {
-                    let ts = parse_timestamp(&text, self.zone, plan.format.as_deref()).map_err(invalid)?;
+                    let ts = parse_timestamp(&text, self.zone, plan.format.as_deref())
+                        .map_err(invalid)?;
                     Value::Timestamp(ts.timestamp_micros())
                 }
-                FieldType::EventType => Value::Text(parse_event_type(&text).map_err(invalid)?.to_string()),
+                FieldType::EventType => {
+                    Value::Text(parse_event_type(&text).map_err(invalid)?.to_string())
+                }
                 FieldType::Rating => Value::Float(parse_rating(&text).map_err(invalid)?),
             };
             values.push(v);
@@ -158,7 +198,10 @@ impl RowMapper {
         // The currency column wins; else the price's own symbol; else the source's default.
         if let Some(ci) = self.kind.field_index("currency") {
             if values[ci].is_null() {
-                if let Some(c) = price_currency.map(str::to_string).or_else(|| self.default_currency.clone()) {
+                if let Some(c) = price_currency
+                    .map(str::to_string)
+                    .or_else(|| self.default_currency.clone())
+                {
                     values[ci] = Value::Text(c);
                 }
             }
@@ -189,36 +232,75 @@ mod tests {
     }
 
     fn cells(v: &[&str]) -> Vec<Option<String>> {
-        v.iter().map(|s| (!s.is_empty()).then(|| s.to_string())).collect()
+        v.iter()
+            .map(|s| (!s.is_empty()).then(|| s.to_string()))
+            .collect()
     }
 
     #[test]
     fn taobao_order_row_maps_parses_and_pseudonymises() {
-        let header: Vec<String> = ["订单编号", "买家会员名", "宝贝ID", "购买数量", "单价", "下单时间", "联系手机"]
-            .map(String::from)
-            .to_vec();
+        let header: Vec<String> = [
+            "订单编号",
+            "买家会员名",
+            "宝贝ID",
+            "购买数量",
+            "单价",
+            "下单时间",
+            "联系手机",
+        ]
+        .map(String::from)
+        .to_vec();
         let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header).unwrap();
         let p = Pseudonymiser::new(b"k");
         let row = m
-            .map_row(&cells(&["o1", "tb_ann", "L9", "2件", "¥1,299.00", "2024/03/01 12:00:00", "+86 138 0013 8000"]), &p)
+            .map_row(
+                &cells(&[
+                    "o1",
+                    "tb_ann",
+                    "L9",
+                    "2件",
+                    "¥1,299.00",
+                    "2024/03/01 12:00:00",
+                    "+86 138 0013 8000",
+                ]),
+                &p,
+            )
             .unwrap();
         let k = EntityKind::Orders;
         assert_eq!(row[k.field_index("quantity").unwrap()], Value::Int(2));
-        assert_eq!(row[k.field_index("unit_price").unwrap()], Value::Float(1299.0));
-        assert_eq!(row[k.field_index("currency").unwrap()], Value::Text("CNY".into()));
-        let phone = row[k.field_index("phone").unwrap()].as_str().unwrap().to_string();
+        assert_eq!(
+            row[k.field_index("unit_price").unwrap()],
+            Value::Float(1299.0)
+        );
+        assert_eq!(
+            row[k.field_index("currency").unwrap()],
+            Value::Text("CNY".into())
+        );
+        let phone = row[k.field_index("phone").unwrap()]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(phone.starts_with("phone:") && !phone.contains("13800138000"));
         assert_eq!(m.pii_columns, vec![(6, PiiKind::Phone)]);
     }
 
     #[test]
     fn errors_name_the_field_and_column() {
-        let header: Vec<String> = ["订单编号", "买家会员名", "宝贝ID", "单价", "下单时间"].map(String::from).to_vec();
+        let header: Vec<String> = ["订单编号", "买家会员名", "宝贝ID", "单价", "下单时间"]
+            .map(String::from)
+            .to_vec();
         let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header).unwrap();
         let p = Pseudonymiser::new(b"k");
-        let e = m.map_row(&cells(&["o1", "a", "L", "abc", "2024-01-01"]), &p).unwrap_err();
-        assert_eq!((e.field, e.column.as_deref(), e.reason), (Some("unit_price"), Some("单价"), "invalid_value"));
-        let e = m.map_row(&cells(&["", "a", "L", "1", "2024-01-01"]), &p).unwrap_err();
+        let e = m
+            .map_row(&cells(&["o1", "a", "L", "abc", "2024-01-01"]), &p)
+            .unwrap_err();
+        assert_eq!(
+            (e.field, e.column.as_deref(), e.reason),
+            (Some("unit_price"), Some("单价"), "invalid_value")
+        );
+        let e = m
+            .map_row(&cells(&["", "a", "L", "1", "2024-01-01"]), &p)
+            .unwrap_err();
         assert_eq!((e.field, e.reason), (Some("order_id"), "missing_required"));
     }
 
@@ -226,23 +308,41 @@ mod tests {
     fn missing_required_column_is_a_file_error_with_a_fix() {
         let header: Vec<String> = ["foo"].map(String::from).to_vec();
         let e = RowMapper::new(&source(EntityKind::Events, None), &header).unwrap_err();
-        assert!(e.contains("account_id") && e.contains("[sources.fields]"), "{e}");
+        assert!(
+            e.contains("account_id") && e.contains("[sources.fields]"),
+            "{e}"
+        );
     }
 
     #[test]
     fn config_mapping_values_and_defaults() {
         let mut s = source(EntityKind::Events, None);
-        s.fields.insert("account_id".into(), FieldSource::Column("user".into()));
-        s.fields.insert("listing_id".into(), FieldSource::Column("item".into()));
-        s.fields.insert("event_type".into(), FieldSource::Column("act".into()));
+        s.fields
+            .insert("account_id".into(), FieldSource::Column("user".into()));
+        s.fields
+            .insert("listing_id".into(), FieldSource::Column("item".into()));
+        s.fields
+            .insert("event_type".into(), FieldSource::Column("act".into()));
         s.fields.insert(
             "occurred_at".into(),
-            FieldSource::Spec(FieldSpec { column: Some("when".into()), format: Some("%d.%m.%Y %H:%M".into()), default: None }),
+            FieldSource::Spec(FieldSpec {
+                column: Some("when".into()),
+                format: Some("%d.%m.%Y %H:%M".into()),
+                default: None,
+            }),
         );
-        s.values.insert("event_type".into(), [("1".to_string(), "view".to_string())].into());
+        s.values.insert(
+            "event_type".into(),
+            [("1".to_string(), "view".to_string())].into(),
+        );
         let header: Vec<String> = ["user", "item", "act", "when"].map(String::from).to_vec();
         let m = RowMapper::new(&s, &header).unwrap();
-        let row = m.map_row(&cells(&["u", "i", "1", "01.03.2024 12:00"]), &Pseudonymiser::new(b"k")).unwrap();
+        let row = m
+            .map_row(
+                &cells(&["u", "i", "1", "01.03.2024 12:00"]),
+                &Pseudonymiser::new(b"k"),
+            )
+            .unwrap();
         assert_eq!(row[2], Value::Text("view".into()));
         assert_eq!(row[3], Value::Timestamp(1_709_265_600_000_000));
     }

@@ -56,7 +56,9 @@ pub fn parse_price(text: &str) -> Result<Money, String> {
         return Err(format!("negative price {text:?}"));
     }
     if rest.contains(['-', '~', '～']) {
-        return Err(format!("{text:?} is a price range; export one price per listing"));
+        return Err(format!(
+            "{text:?} is a price range; export one price per listing"
+        ));
     }
     let amount = parse_number(rest).map_err(|e| format!("price {text:?}: {e}"))?;
     if amount < 0.0 {
@@ -87,8 +89,15 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
     if t.is_empty() {
         return Err("no digits".into());
     }
-    let cleaned: String = t.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\'' | '_')).collect();
-    if !cleaned.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.') || !cleaned.chars().any(|c| c.is_ascii_digit()) {
+    let cleaned: String = t
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\'' | '_'))
+        .collect();
+    if !cleaned
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+        || !cleaned.chars().any(|c| c.is_ascii_digit())
+    {
         return Err(format!("{text:?} is not a number"));
     }
     let last_comma = cleaned.rfind(',');
@@ -124,7 +133,9 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
         }
         (None, None) => cleaned,
     };
-    let v: f64 = normalised.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let v: f64 = normalised
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
     if !v.is_finite() {
         return Err(format!("{text:?} is not a finite number"));
     }
@@ -137,7 +148,9 @@ fn is_thousands_grouped(s: &str, sep: char) -> bool {
     groups.len() >= 2
         && !groups[0].is_empty()
         && groups[0].len() <= 3
-        && groups[1..].iter().all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()))
+        && groups[1..]
+            .iter()
+            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Parses a whole count: "3", "1,200", "2件", "1.2万", "5.0".
@@ -184,18 +197,28 @@ pub fn parse_rating(text: &str) -> Result<f64, String> {
 pub fn parse_event_type(text: &str) -> Result<&'static str, String> {
     let t = text.trim().to_lowercase();
     Ok(match t.as_str() {
-        "view" | "pv" | "click" | "浏览" | "查看" | "点击" | "detail_view" | "page_view" => "view",
+        "view" | "pv" | "click" | "浏览" | "查看" | "点击" | "detail_view" | "page_view" => {
+            "view"
+        }
         "cart" | "add_to_cart" | "addtocart" | "加购" | "加入购物车" | "购物车" => "cart",
         "purchase" | "buy" | "order" | "购买" | "下单" | "成交" | "支付" => "purchase",
         "favorite" | "fav" | "wishlist" | "like" | "收藏" | "关注" => "favorite",
-        _ => return Err(format!("unknown event type {text:?}; map it in [sources.values.event_type]")),
+        _ => {
+            return Err(format!(
+                "unknown event type {text:?}; map it in [sources.values.event_type]"
+            ))
+        }
     })
 }
 
 /// Parses a timestamp to UTC. Text with an explicit offset ("Z", "+08:00", "+0800", "UTC")
 /// is taken as written; text without one is local time in `zone`. `format` (chrono syntax)
 /// is tried first when the source declares one.
-pub fn parse_timestamp(text: &str, zone: Tz, format: Option<&str>) -> Result<DateTime<Utc>, String> {
+pub fn parse_timestamp(
+    text: &str,
+    zone: Tz,
+    format: Option<&str>,
+) -> Result<DateTime<Utc>, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty timestamp".into());
@@ -215,7 +238,11 @@ pub fn parse_timestamp(text: &str, zone: Tz, format: Option<&str>) -> Result<Dat
     // Unix epoch in seconds (10 digits) or milliseconds (13 digits).
     if t.len() >= 9 && t.len() <= 13 && t.chars().all(|c| c.is_ascii_digit()) {
         let n: i64 = t.parse().map_err(|_| format!("bad epoch {t:?}"))?;
-        let secs_ms = if t.len() == 13 { (n / 1000, n % 1000) } else { (n, 0) };
+        let secs_ms = if t.len() == 13 {
+            (n / 1000, n % 1000)
+        } else {
+            (n, 0)
+        };
         return Utc
             .timestamp_opt(secs_ms.0, (secs_ms.1 * 1_000_000) as u32)
             .single()
@@ -226,14 +253,22 @@ pub fn parse_timestamp(text: &str, zone: Tz, format: Option<&str>) -> Result<Dat
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Ok(dt.with_timezone(&Utc));
     }
-    const WITH_OFFSET: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z", "%Y-%m-%d %H:%M %#z"];
+    const WITH_OFFSET: &[&str] = &[
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f %#z",
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M%#z",
+        "%Y-%m-%d %H:%M %#z",
+    ];
     for fmt in WITH_OFFSET {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Ok(dt.with_timezone(&Utc));
         }
     }
     if let Some(naive) = s.strip_suffix(" UTC").or_else(|| s.strip_suffix(" GMT")) {
-        return parse_naive(naive).map(|n| Utc.from_utc_datetime(&n)).ok_or_else(|| unrecognised(t));
+        return parse_naive(naive)
+            .map(|n| Utc.from_utc_datetime(&n))
+            .ok_or_else(|| unrecognised(t));
     }
     let naive = parse_naive(s).ok_or_else(|| unrecognised(t))?;
     local(naive, zone, t)
@@ -348,7 +383,9 @@ mod tests {
         assert_eq!(parse_event_type("加购").unwrap(), "cart");
         assert_eq!(parse_event_type("购买").unwrap(), "purchase");
         assert_eq!(parse_event_type("Add_To_Cart").unwrap(), "cart");
-        assert!(parse_event_type("teleport").unwrap_err().contains("[sources.values.event_type]"));
+        assert!(parse_event_type("teleport")
+            .unwrap_err()
+            .contains("[sources.values.event_type]"));
     }
 
     #[test]
@@ -378,7 +415,9 @@ mod tests {
             parse_timestamp("01.03.2024 12:05", sh, Some("%d.%m.%Y %H:%M")).unwrap(),
             Utc.with_ymd_and_hms(2024, 3, 1, 4, 5, 0).unwrap()
         );
-        assert!(parse_timestamp("yesterday", sh, None).unwrap_err().contains("format"));
+        assert!(parse_timestamp("yesterday", sh, None)
+            .unwrap_err()
+            .contains("format"));
         assert!(parse_timestamp("2024-02-30 10:00:00", sh, None).is_err());
     }
 

@@ -14,7 +14,9 @@ pub struct Pseudonymiser {
 
 impl Pseudonymiser {
     pub fn new(secret: &[u8]) -> Self {
-        Self { mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length") }
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"),
+        }
     }
 
     /// `None` when nothing is left after normalisation (an empty or placeholder value).
@@ -58,7 +60,9 @@ pub fn normalise(kind: PiiKind, raw: &str) -> String {
             .to_lowercase(),
         PiiKind::Address => raw
             .nfkc()
-            .filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation() && !matches!(c, '，' | '。' | '、'))
+            .filter(|c| {
+                !c.is_whitespace() && !c.is_ascii_punctuation() && !matches!(c, '，' | '。' | '、')
+            })
             .collect::<String>()
             .to_lowercase(),
     }
@@ -86,7 +90,11 @@ mod tests {
     fn phone_variants_share_one_pseudonym() {
         let p = Pseudonymiser::new(b"k");
         let a = p.pseudonymise(PiiKind::Phone, "+86 138-0013-8000").unwrap();
-        for v in ["0086 13800138000", "138 0013 8000", "１３８００１３８０００"] {
+        for v in [
+            "0086 13800138000",
+            "138 0013 8000",
+            "１３８００１３８０００",
+        ] {
             assert_eq!(p.pseudonymise(PiiKind::Phone, v).unwrap(), a, "{v}");
         }
         assert!(!a.contains("138"));
@@ -97,11 +105,17 @@ mod tests {
         let a = Pseudonymiser::new(b"k1").pseudonymise(PiiKind::Email, "A@x.com");
         let b = Pseudonymiser::new(b"k2").pseudonymise(PiiKind::Email, "a@x.com");
         assert_ne!(a, b);
-        assert_eq!(a, Pseudonymiser::new(b"k1").pseudonymise(PiiKind::Email, " a@X.com "));
+        assert_eq!(
+            a,
+            Pseudonymiser::new(b"k1").pseudonymise(PiiKind::Email, " a@X.com ")
+        );
     }
 
     #[test]
     fn empty_values_stay_empty() {
-        assert_eq!(Pseudonymiser::new(b"k").pseudonymise(PiiKind::Name, "  "), None);
+        assert_eq!(
+            Pseudonymiser::new(b"k").pseudonymise(PiiKind::Name, "  "),
+            None
+        );
     }
 }

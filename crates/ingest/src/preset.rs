@@ -182,7 +182,12 @@ pub fn preset_header(name: &str, kind: EntityKind) -> Option<Vec<(&'static str, 
     if fields.is_empty() {
         return Some(kind.fields().iter().map(|f| (f.name, f.name)).collect());
     }
-    Some(fields.iter().map(|(canonical, cols)| (*canonical, cols[0])).collect())
+    Some(
+        fields
+            .iter()
+            .map(|(canonical, cols)| (*canonical, cols[0]))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -195,11 +200,15 @@ mod tests {
             for kind in EntityKind::ALL {
                 let fields = preset(name, kind).unwrap_or_else(|| panic!("{name}/{kind} missing"));
                 for (canonical, cols) in fields {
-                    assert!(kind.field(canonical).is_some(), "{name}/{kind}: {canonical}");
+                    assert!(
+                        kind.field(canonical).is_some(),
+                        "{name}/{kind}: {canonical}"
+                    );
                     assert!(!cols.is_empty());
                 }
                 for required in kind.fields().iter().filter(|f| f.required) {
-                    let covered = fields.is_empty() || fields.iter().any(|(c, _)| *c == required.name);
+                    let covered =
+                        fields.is_empty() || fields.iter().any(|(c, _)| *c == required.name);
                     assert!(covered, "{name}/{kind} lacks required {}", required.name);
                 }
             }

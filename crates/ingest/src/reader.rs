@@ -28,11 +28,19 @@ pub struct SourceTable {
     pub encoding: String,
 }
 
-pub fn read(bytes: &[u8], format: FileFormat, encoding: Option<&str>) -> Result<SourceTable, String> {
+pub fn read(
+    bytes: &[u8],
+    format: FileFormat,
+    encoding: Option<&str>,
+) -> Result<SourceTable, String> {
     match format {
         FileFormat::Parquet => read_parquet(bytes),
         _ => {
-            let Decoded { text, encoding, had_errors } = decode(bytes, encoding)?;
+            let Decoded {
+                text,
+                encoding,
+                had_errors,
+            } = decode(bytes, encoding)?;
             let mut table = match format {
                 FileFormat::Csv => read_delimited(&text, b',')?,
                 FileFormat::Tsv => read_delimited(&text, b'\t')?,
@@ -75,7 +83,10 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
     let (mut cursor_byte, mut cursor_line) = (0usize, 1u64);
     let mut line_of = |byte: usize| {
         let byte = byte.min(text.len());
-        cursor_line += text.as_bytes()[cursor_byte..byte].iter().filter(|b| **b == b'\n').count() as u64;
+        cursor_line += text.as_bytes()[cursor_byte..byte]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
         cursor_byte = byte;
         cursor_line
     };
@@ -84,19 +95,30 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let mut start = record.position().map(|p| p.byte() as usize).unwrap_or(before);
+                let mut start = record
+                    .position()
+                    .map(|p| p.byte() as usize)
+                    .unwrap_or(before);
                 // The reported start may include the blank lines skipped before the record.
                 while matches!(text.as_bytes().get(start), Some(b'\n' | b'\r')) {
                     start += 1;
                 }
                 let end = reader.position().byte() as usize;
-                let raw = text.get(start..end).unwrap_or("").trim_end_matches(['\r', '\n']).to_string();
+                let raw = text
+                    .get(start..end)
+                    .unwrap_or("")
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
                 let row = line_of(start);
                 if record.len() == 1 && record[0].trim().is_empty() {
                     continue; // a blank line is not a row
                 }
                 let cells = if record.len() != header.len() {
-                    Err(format!("has {} fields, the header has {}", record.len(), header.len()))
+                    Err(format!(
+                        "has {} fields, the header has {}",
+                        record.len(),
+                        header.len()
+                    ))
                 } else {
                     Ok(record.iter().map(non_empty).collect())
                 };
@@ -106,11 +128,19 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
                 let end = reader.position().byte() as usize;
                 let raw = text.get(before..end).unwrap_or("").to_string();
                 let row = line_of(before);
-                records.push(SourceRecord { row, cells: Err(format!("unreadable row: {e}")), raw });
+                records.push(SourceRecord {
+                    row,
+                    cells: Err(format!("unreadable row: {e}")),
+                    raw,
+                });
             }
         }
     }
-    Ok(SourceTable { header, records, encoding: String::new() })
+    Ok(SourceTable {
+        header,
+        records,
+        encoding: String::new(),
+    })
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -129,7 +159,13 @@ fn json_cell(v: &serde_json::Value) -> Option<String> {
 }
 
 /// Lays JSON objects out on the union of their keys, in first-seen order.
-fn objects_to_table(objects: Vec<(u64, Result<serde_json::Map<String, serde_json::Value>, String>, String)>) -> SourceTable {
+fn objects_to_table(
+    objects: Vec<(
+        u64,
+        Result<serde_json::Map<String, serde_json::Value>, String>,
+        String,
+    )>,
+) -> SourceTable {
     let mut header: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for (_, obj, _) in &objects {
@@ -155,7 +191,11 @@ fn objects_to_table(objects: Vec<(u64, Result<serde_json::Map<String, serde_json
             SourceRecord { row, cells, raw }
         })
         .collect();
-    SourceTable { header, records, encoding: String::new() }
+    SourceTable {
+        header,
+        records,
+        encoding: String::new(),
+    }
 }
 
 fn read_jsonl(text: &str) -> SourceTable {
@@ -176,7 +216,8 @@ fn read_jsonl(text: &str) -> SourceTable {
 }
 
 fn read_json(text: &str) -> Result<SourceTable, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(mut m) => {
@@ -184,7 +225,12 @@ fn read_json(text: &str) -> Result<SourceTable, String> {
             let key = m.iter().find(|(_, v)| v.is_array()).map(|(k, _)| k.clone());
             match key.and_then(|k| m.remove(&k)) {
                 Some(serde_json::Value::Array(items)) => items,
-                _ => return Err("a JSON file must hold an array of objects (or an object wrapping one)".into()),
+                _ => {
+                    return Err(
+                        "a JSON file must hold an array of objects (or an object wrapping one)"
+                            .into(),
+                    )
+                }
             }
         }
         _ => return Err("a JSON file must hold an array of objects".into()),
@@ -214,26 +260,53 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
     for batch in reader {
         let batch = batch.map_err(|e| format!("unreadable Parquet: {e}"))?;
         if header.is_empty() {
-            header = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+            header = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
         }
         let columns: Vec<StringArray> = batch
             .columns()
             .iter()
             .map(|c| {
-                let s = cast(c, &DataType::Utf8).map_err(|e| format!("column cannot be read as text: {e}"))?;
-                Ok(s.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+                let s = cast(c, &DataType::Utf8)
+                    .map_err(|e| format!("column cannot be read as text: {e}"))?;
+                Ok(s.as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to Utf8")
+                    .clone())
             })
             .collect::<Result<_, String>>()?;
         for i in 0..batch.num_rows() {
             let cells: Vec<Option<String>> = columns
                 .iter()
-                .map(|c| if c.is_null(i) { None } else { non_empty(c.value(i)) })
+                .map(|c| {
+                    if c.is_null(i) {
+                        None
+                    } else {
+                        non_empty(c.value(i))
+                    }
+                })
                 .collect();
-            let raw = cells.iter().map(|c| c.as_deref().unwrap_or("")).collect::<Vec<_>>().join("\t");
-            records.push(SourceRecord { row: records.len() as u64 + 1, cells: Ok(cells), raw });
+            let raw = cells
+                .iter()
+                .map(|c| c.as_deref().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\t");
+            records.push(SourceRecord {
+                row: records.len() as u64 + 1,
+                cells: Ok(cells),
+                raw,
+            });
         }
     }
-    Ok(SourceTable { header, records, encoding: "parquet".into() })
+    Ok(SourceTable {
+        header,
+        records,
+        encoding: "parquet".into(),
+    })
 }
 
 #[cfg(test)]
@@ -247,19 +320,41 @@ mod tests {
         assert_eq!(t.records.len(), 3);
         assert_eq!(t.records[0].row, 2);
         assert_eq!(t.records[1].row, 4);
-        assert!(t.records[1].cells.as_ref().unwrap_err().contains("has 2 fields"));
+        assert!(t.records[1]
+            .cells
+            .as_ref()
+            .unwrap_err()
+            .contains("has 2 fields"));
         assert_eq!(t.records[1].raw, "4,5");
-        assert_eq!(t.records[2].cells.as_ref().unwrap()[0].as_deref(), Some("x,y"));
+        assert_eq!(
+            t.records[2].cells.as_ref().unwrap()[0].as_deref(),
+            Some("x,y")
+        );
     }
 
     #[test]
     fn jsonl_keeps_bad_lines() {
-        let t = read(b"{\"a\":1,\"b\":\"x\"}\n{oops\n{\"b\":null,\"c\":[1]}\n", FileFormat::Jsonl, None).unwrap();
+        let t = read(
+            b"{\"a\":1,\"b\":\"x\"}\n{oops\n{\"b\":null,\"c\":[1]}\n",
+            FileFormat::Jsonl,
+            None,
+        )
+        .unwrap();
         assert_eq!(t.header, ["a", "b", "c"]);
-        assert_eq!(t.records[0].cells.as_ref().unwrap(), &vec![Some("1".into()), Some("x".into()), None]);
-        assert!(t.records[1].cells.as_ref().unwrap_err().contains("invalid JSON"));
+        assert_eq!(
+            t.records[0].cells.as_ref().unwrap(),
+            &vec![Some("1".into()), Some("x".into()), None]
+        );
+        assert!(t.records[1]
+            .cells
+            .as_ref()
+            .unwrap_err()
+            .contains("invalid JSON"));
         assert_eq!(t.records[2].row, 3);
-        assert_eq!(t.records[2].cells.as_ref().unwrap()[2].as_deref(), Some("[1]"));
+        assert_eq!(
+            t.records[2].cells.as_ref().unwrap()[2].as_deref(),
+            Some("[1]")
+        );
     }
 
     #[test]

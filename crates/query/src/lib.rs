@@ -9,7 +9,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use shopfuse_core::{Project, TableStore};
 
@@ -40,7 +42,9 @@ impl QueryResult {
     }
 
     /// Rows as JSON objects, column name → value, for `--json`.
-    pub fn to_json_rows(&self) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, QueryError> {
+    pub fn to_json_rows(
+        &self,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, QueryError> {
         use arrow::util::display::{ArrayFormatter, FormatOptions};
         let mut out = Vec::with_capacity(self.num_rows());
         let opts = FormatOptions::default();
@@ -103,13 +107,22 @@ impl QueryEngine {
                 .iter()
                 .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
             let state = ctx.state();
-            let config = runtime.block_on(ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).infer_schema(&state))?;
+            let config = runtime.block_on(
+                ListingTableConfig::new_with_multi_paths(urls)
+                    .with_listing_options(options)
+                    .infer_schema(&state),
+            )?;
             ctx.register_table(name.as_str(), Arc::new(ListingTable::try_new(config)?))?;
             tables.push(name.clone());
         }
-        Ok(Self { ctx, runtime, tables })
+        Ok(Self {
+            ctx,
+            runtime,
+            tables,
+        })
     }
 
     pub fn tables(&self) -> &[String] {

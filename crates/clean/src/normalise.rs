@@ -126,7 +126,7 @@ fn bare_storage(value: f64, rest: &str) -> Option<Measure> {
         .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网' && c != '克');
     let power_of_two = value >= 1.0 && value.fract() == 0.0 && (value as u64).is_power_of_two();
     match unit {
-        'g' if ends && power_of_two && value >= 2.0 && value <= 2048.0 => {
+        'g' if ends && power_of_two && (2.0..=2048.0).contains(&value) => {
             Some(Measure { value, unit: "GB" })
         }
         't' if ends && power_of_two && value <= 16.0 => Some(Measure {

@@ -376,7 +376,7 @@ mod tests {
         let store = TableStore::at(dir.path());
         let (schema, b) = batch(3);
         let mut tx = store.begin().unwrap();
-        tx.append("t", "a", &schema, &[b.clone()]).unwrap();
+        tx.append("t", "a", &schema, std::slice::from_ref(&b)).unwrap();
         tx.commit("now".into()).unwrap();
         assert_eq!(rows(&store, "t"), 3);
 
@@ -410,7 +410,7 @@ mod tests {
         let (schema, b) = batch(2);
         for _ in 0..3 {
             let mut tx = store.begin().unwrap();
-            tx.replace("t", &schema, &[b.clone()]).unwrap();
+            tx.replace("t", &schema, std::slice::from_ref(&b)).unwrap();
             tx.commit("now".into()).unwrap();
         }
         assert_eq!(rows(&store, "t"), 2);

@@ -264,7 +264,8 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Products,
         b',',
         true,
-        lines)?;
+        lines,
+    )?;
 
     let mut by_year: BTreeMap<bool, Vec<Line>> = BTreeMap::new();
     for (_, o) in ctx.orders_on("taobao") {
@@ -331,21 +332,24 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Orders,
         b',',
         true,
-        with_bad(y2024, bad, rng))?;
+        with_bad(y2024, bad, rng),
+    )?;
     w.csv(
         "data/taobao/orders-2024-reexport.csv",
         "taobao",
         EntityKind::Orders,
         b',',
         true,
-        reexport)?;
+        reexport,
+    )?;
     w.csv(
         "data/taobao/orders-2025.csv",
         "taobao",
         EntityKind::Orders,
         b',',
         true,
-        y2025)?;
+        y2025,
+    )?;
 
     let zh_event = |t: &str| match t {
         "view" => "浏览",
@@ -388,7 +392,8 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Events,
         b',',
         true,
-        with_bad(lines, bad, rng))?;
+        with_bad(lines, bad, rng),
+    )?;
 
     let mut lines = Vec::new();
     for r in ctx
@@ -428,7 +433,8 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Reviews,
         b',',
         true,
-        lines)?;
+        lines,
+    )?;
 
     let lines = customer_lines(ctx, "taobao", |t| beijing(t, "%Y年%-m月%-d日"));
     w.csv(
@@ -437,7 +443,8 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Customers,
         b',',
         true,
-        lines)?;
+        lines,
+    )?;
     Ok(())
 }
 
@@ -453,7 +460,8 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         "jd",
         EntityKind::Products,
         lines,
-        &[])?;
+        &[],
+    )?;
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("jd") {
@@ -493,7 +501,8 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         "jd",
         EntityKind::Orders,
         with_bad(lines, bad, rng),
-        &["quantity"])?;
+        &["quantity"],
+    )?;
 
     let mut lines = Vec::new();
     for e in ctx
@@ -528,7 +537,8 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         "jd",
         EntityKind::Events,
         lines,
-        &["occurred_at"])?;
+        &["occurred_at"],
+    )?;
 
     let mut lines = Vec::new();
     for r in ctx
@@ -564,7 +574,8 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         "jd",
         EntityKind::Customers,
         lines,
-        &[])?;
+        &[],
+    )?;
     Ok(())
 }
 
@@ -581,7 +592,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Products,
         b'\t',
         false,
-        lines)?;
+        lines,
+    )?;
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("amazon") {
@@ -627,7 +639,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Orders,
         b',',
         false,
-        with_bad(lines, bad, rng))?;
+        with_bad(lines, bad, rng),
+    )?;
 
     let mut lines = Vec::new();
     for e in ctx
@@ -662,7 +675,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Events,
         b',',
         false,
-        lines)?;
+        lines,
+    )?;
 
     let mut lines = Vec::new();
     for r in ctx
@@ -696,7 +710,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Reviews,
         b',',
         false,
-        with_bad(lines, bad, rng))?;
+        with_bad(lines, bad, rng),
+    )?;
 
     let lines = customer_lines(ctx, "amazon", |t| utc(t, "%Y-%m-%d"));
     w.csv(
@@ -705,7 +720,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         EntityKind::Customers,
         b',',
         false,
-        lines)?;
+        lines,
+    )?;
     Ok(())
 }
 
@@ -841,11 +857,7 @@ fn customer_rec(p: &Person, a: &people::Account, registered: String) -> Rec {
     ])
 }
 
-fn customer_lines(
-    ctx: &Ctx,
-    platform: &str,
-    time: impl Fn(i64) -> String,
-) -> Vec<Line> {
+fn customer_lines(ctx: &Ctx, platform: &str, time: impl Fn(i64) -> String) -> Vec<Line> {
     let mut lines: Vec<Line> = ctx
         .people
         .iter()
@@ -1024,7 +1036,16 @@ isolation_forest = true
 isolation_forest_threshold = 0.7
 "#,
     );
-    let sources: &[(&str, &str, &str, &str, &str, Option<&str>)] = &[
+    // (name, platform, kind, path, timezone, default currency)
+    type SourceDecl = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    );
+    let sources: &[SourceDecl] = &[
         (
             "taobao_products",
             "taobao",

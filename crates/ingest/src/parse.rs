@@ -281,11 +281,9 @@ fn unrecognised(t: &str) -> String {
 /// Brings Chinese and slash layouts to ISO: "2024年3月1日 12时5分" → "2024-3-1 12:5".
 fn normalise_timestamp_text(t: &str) -> String {
     let mut s = t
-        .replace('年', "-")
-        .replace('月', "-")
+        .replace(['年', '月'], "-")
         .replace(['日', '号'], " ")
-        .replace(['时', '点'], ":")
-        .replace('分', ":")
+        .replace(['时', '点', '分'], ":")
         .replace('秒', "");
     if s.len() >= 10 && s.as_bytes()[4] == b'/' {
         s = s.replacen('/', "-", 2);

@@ -159,13 +159,14 @@ fn json_cell(v: &serde_json::Value) -> Option<String> {
 }
 
 /// Lays JSON objects out on the union of their keys, in first-seen order.
-fn objects_to_table(
-    objects: Vec<(
-        u64,
-        Result<serde_json::Map<String, serde_json::Value>, String>,
-        String,
-    )>,
-) -> SourceTable {
+/// (row, the object or why it could not be parsed, the raw text).
+type ParsedObject = (
+    u64,
+    Result<serde_json::Map<String, serde_json::Value>, String>,
+    String,
+);
+
+fn objects_to_table(objects: Vec<ParsedObject>) -> SourceTable {
     let mut header: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for (_, obj, _) in &objects {

@@ -376,7 +376,8 @@ mod tests {
         let store = TableStore::at(dir.path());
         let (schema, b) = batch(3);
         let mut tx = store.begin().unwrap();
-        tx.append("t", "a", &schema, std::slice::from_ref(&b)).unwrap();
+        tx.append("t", "a", &schema, std::slice::from_ref(&b))
+            .unwrap();
         tx.commit("now".into()).unwrap();
         assert_eq!(rows(&store, "t"), 3);
 

@@ -7,6 +7,7 @@
 //! - repeated event: the same account, listing and event type within a few seconds (a client
 //!   retry or double click).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use shopfuse_core::{EntityKind, Value};
@@ -41,18 +42,18 @@ pub fn remove_duplicates(
             .map(Value::render)
             .collect::<Vec<_>>()
             .join("\u{1f}");
-        match seen.get(&(r.source.as_str(), key.clone())) {
-            Some(&first) => {
+        match seen.entry((r.source.as_str(), key)) {
+            Entry::Occupied(first) => {
                 keep[i] = false;
                 removed.push(removal(
                     r,
-                    &rows[first],
+                    &rows[*first.get()],
                     "exact_duplicate",
                     "all fields equal".into(),
                 ));
             }
-            None => {
-                seen.insert((r.source.as_str(), key), i);
+            Entry::Vacant(slot) => {
+                slot.insert(i);
             }
         }
     }
@@ -103,13 +104,14 @@ pub fn remove_duplicates(
             field("occurred_at"),
         );
         let mut order: Vec<usize> = (0..rows.len()).filter(|&i| keep[i]).collect();
+        // Borrowed, not rendered: this runs inside the sort comparator for every event.
         let event_key = |i: usize| {
             let r = &rows[i];
             (
                 r.source.as_str(),
-                r.values[acc].render(),
-                r.values[lst].render(),
-                r.values[typ].render(),
+                r.values[acc].as_str(),
+                r.values[lst].as_str(),
+                r.values[typ].as_str(),
             )
         };
         order.sort_by(|&a, &b| {

@@ -162,6 +162,52 @@ impl Ctx<'_> {
     fn account(&self, person: usize, account: usize) -> &people::Account {
         &self.people[person].accounts[account]
     }
+
+    /// An order's ids and shipping fields, exported alike by every platform, plus the fields
+    /// each platform formats its own way.
+    fn order_rec(&self, o: &Order, formatted: Vec<(&'static str, String)>) -> Rec {
+        let acc = self.account(o.person, o.account);
+        let mut fields = vec![
+            ("order_id", o.order_id.clone()),
+            ("account_id", acc.account_id.clone()),
+            ("listing_id", self.listings[o.listing].listing_id.clone()),
+            ("phone", acc.phone.clone().unwrap_or_default()),
+            ("address", o.address.clone()),
+            ("city", people::CITIES[o.city].1.to_string()),
+            ("ip", o.ip.clone()),
+            ("device_id", o.device.clone()),
+            ("payment_method", o.payment.to_string()),
+        ];
+        fields.extend(formatted);
+        rec(fields)
+    }
+
+    fn event_rec(&self, e: &activity::Event, formatted: Vec<(&'static str, String)>) -> Rec {
+        let mut fields = vec![
+            (
+                "account_id",
+                self.account(e.person, e.account).account_id.clone(),
+            ),
+            ("listing_id", self.listings[e.listing].listing_id.clone()),
+            ("session_id", e.session.clone()),
+        ];
+        fields.extend(formatted);
+        rec(fields)
+    }
+
+    fn review_rec(&self, r: &activity::Review, formatted: Vec<(&'static str, String)>) -> Rec {
+        let o = &self.act.orders[r.order];
+        let mut fields = vec![
+            ("review_id", r.review_id.clone()),
+            ("listing_id", self.listings[o.listing].listing_id.clone()),
+            (
+                "account_id",
+                self.account(o.person, o.account).account_id.clone(),
+            ),
+        ];
+        fields.extend(formatted);
+        rec(fields)
+    }
 }
 
 /// Beijing local time text, the way Chinese platforms export it.
@@ -269,29 +315,22 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
 
     let mut by_year: BTreeMap<bool, Vec<Line>> = BTreeMap::new();
     for (_, o) in ctx.orders_on("taobao") {
-        let acc = ctx.account(o.person, o.account);
         let outlier = o.fraud.is_none() && rng.random_bool(0.003);
         if outlier {
             w.outlier("taobao", &o.order_id, "unit_price");
         }
-        let r = rec(vec![
-            ("order_id", o.order_id.clone()),
-            ("account_id", acc.account_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("quantity", o.quantity.to_string()),
-            (
-                "unit_price",
-                format!("{:.2}", o.unit_price * if outlier { 100.0 } else { 1.0 }),
-            ),
-            ("ordered_at", beijing(o.ordered_at, "%Y-%m-%d %H:%M:%S")),
-            ("status", zh_status(o.status).to_string()),
-            ("phone", acc.phone.clone().unwrap_or_default()),
-            ("address", o.address.clone()),
-            ("city", people::CITIES[o.city].1.to_string()),
-            ("ip", o.ip.clone()),
-            ("device_id", o.device.clone()),
-            ("payment_method", o.payment.to_string()),
-        ]);
+        let r = ctx.order_rec(
+            o,
+            vec![
+                ("quantity", o.quantity.to_string()),
+                (
+                    "unit_price",
+                    format!("{:.2}", o.unit_price * if outlier { 100.0 } else { 1.0 }),
+                ),
+                ("ordered_at", beijing(o.ordered_at, "%Y-%m-%d %H:%M:%S")),
+                ("status", zh_status(o.status).to_string()),
+            ],
+        );
         by_year
             .entry(beijing(o.ordered_at, "%Y") == "2024")
             .or_default()
@@ -364,16 +403,13 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         .iter()
         .filter(|e| ctx.account(e.person, e.account).platform == "taobao")
     {
-        let r = rec(vec![
-            (
-                "account_id",
-                ctx.account(e.person, e.account).account_id.clone(),
-            ),
-            ("listing_id", ctx.listings[e.listing].listing_id.clone()),
-            ("event_type", zh_event(e.event_type).to_string()),
-            ("occurred_at", beijing(e.at, "%Y-%m-%d %H:%M:%S")),
-            ("session_id", e.session.clone()),
-        ]);
+        let r = ctx.event_rec(
+            e,
+            vec![
+                ("event_type", zh_event(e.event_type).to_string()),
+                ("occurred_at", beijing(e.at, "%Y-%m-%d %H:%M:%S")),
+            ],
+        );
         // Double-sent events: the app retried.
         if rng.random_bool(0.01) {
             lines.push(Line::Good(r.clone()));
@@ -402,30 +438,26 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         .iter()
         .filter(|r| ctx.act.orders[r.order].platform == "taobao")
     {
-        let o = &ctx.act.orders[r.order];
         let rating = if rng.random_bool(0.5) {
             format!("{}星", r.rating)
         } else {
             "★".repeat(r.rating as usize)
         };
-        lines.push(Line::Good(rec(vec![
-            ("review_id", r.review_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            (
-                "account_id",
-                ctx.account(o.person, o.account).account_id.clone(),
-            ),
-            ("rating", rating),
-            (
-                "text",
-                if rng.random_bool(0.05) {
-                    String::new()
-                } else {
-                    r.text.clone()
-                },
-            ),
-            ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M")),
-        ])));
+        lines.push(Line::Good(ctx.review_rec(
+            r,
+            vec![
+                ("rating", rating),
+                (
+                    "text",
+                    if rng.random_bool(0.05) {
+                        String::new()
+                    } else {
+                        r.text.clone()
+                    },
+                ),
+                ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M")),
+            ],
+        )));
     }
     w.csv(
         "data/taobao/reviews.csv",
@@ -465,27 +497,20 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("jd") {
-        let acc = ctx.account(o.person, o.account);
         let quantity = if rng.random_bool(0.03) {
             String::new()
         } else {
             o.quantity.to_string()
         };
-        lines.push(Line::Good(rec(vec![
-            ("order_id", o.order_id.clone()),
-            ("account_id", acc.account_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            ("quantity", quantity),
-            ("unit_price", format!("{:.2}", o.unit_price)),
-            ("ordered_at", beijing(o.ordered_at, "%Y-%m-%d %H:%M:%S")),
-            ("status", o.status.to_string()),
-            ("phone", acc.phone.clone().unwrap_or_default()),
-            ("address", o.address.clone()),
-            ("city", people::CITIES[o.city].1.to_string()),
-            ("ip", o.ip.clone()),
-            ("device_id", o.device.clone()),
-            ("payment_method", o.payment.to_string()),
-        ])));
+        lines.push(Line::Good(ctx.order_rec(
+            o,
+            vec![
+                ("quantity", quantity),
+                ("unit_price", format!("{:.2}", o.unit_price)),
+                ("ordered_at", beijing(o.ordered_at, "%Y-%m-%d %H:%M:%S")),
+                ("status", o.status.to_string()),
+            ],
+        )));
     }
     let bad = bad_rows(
         &lines,
@@ -511,25 +536,22 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         .iter()
         .filter(|e| ctx.account(e.person, e.account).platform == "jd")
     {
-        let r = rec(vec![
-            (
-                "account_id",
-                ctx.account(e.person, e.account).account_id.clone(),
-            ),
-            ("listing_id", ctx.listings[e.listing].listing_id.clone()),
-            (
-                "event_type",
-                match e.event_type {
-                    "view" => "click",
-                    "cart" => "cart",
-                    "purchase" => "order",
-                    _ => "fav",
-                }
-                .to_string(),
-            ),
-            ("occurred_at", (e.at / 1000).to_string()),
-            ("session_id", e.session.clone()),
-        ]);
+        let r = ctx.event_rec(
+            e,
+            vec![
+                (
+                    "event_type",
+                    match e.event_type {
+                        "view" => "click",
+                        "cart" => "cart",
+                        "purchase" => "order",
+                        _ => "fav",
+                    }
+                    .to_string(),
+                ),
+                ("occurred_at", (e.at / 1000).to_string()),
+            ],
+        );
         lines.push(Line::Good(r));
     }
     w.jsonl(
@@ -547,18 +569,14 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         .iter()
         .filter(|r| ctx.act.orders[r.order].platform == "jd")
     {
-        let o = &ctx.act.orders[r.order];
-        lines.push(Line::Good(rec(vec![
-            ("review_id", r.review_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            (
-                "account_id",
-                ctx.account(o.person, o.account).account_id.clone(),
-            ),
-            ("rating", r.rating.to_string()),
-            ("text", r.text.clone()),
-            ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M:%S")),
-        ])));
+        lines.push(Line::Good(ctx.review_rec(
+            r,
+            vec![
+                ("rating", r.rating.to_string()),
+                ("text", r.text.clone()),
+                ("reviewed_at", beijing(r.at, "%Y-%m-%d %H:%M:%S")),
+            ],
+        )));
     }
     w.json_array(
         "data/jd/reviews.json",
@@ -597,35 +615,28 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
 
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("amazon") {
-        let acc = ctx.account(o.person, o.account);
         let bulk = o.fraud.is_none() && rng.random_bool(0.002);
         if bulk {
             w.outlier("amazon", &o.order_id, "quantity");
         }
-        lines.push(Line::Good(rec(vec![
-            ("order_id", o.order_id.clone()),
-            ("account_id", acc.account_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            (
-                "quantity",
-                if bulk {
-                    rng.random_range(150..400).to_string()
-                } else {
-                    o.quantity.to_string()
-                },
-            ),
-            ("unit_price", format!("{:.2}", o.unit_price)),
-            ("currency", "USD".into()),
-            // Amazon reports in the marketplace's zone with an explicit offset.
-            ("ordered_at", utc(o.ordered_at, "%Y-%m-%dT%H:%M:%S+00:00")),
-            ("status", o.status.to_string()),
-            ("phone", acc.phone.clone().unwrap_or_default()),
-            ("address", o.address.clone()),
-            ("city", people::CITIES[o.city].1.to_string()),
-            ("ip", o.ip.clone()),
-            ("device_id", o.device.clone()),
-            ("payment_method", o.payment.to_string()),
-        ])));
+        lines.push(Line::Good(ctx.order_rec(
+            o,
+            vec![
+                (
+                    "quantity",
+                    if bulk {
+                        rng.random_range(150..400).to_string()
+                    } else {
+                        o.quantity.to_string()
+                    },
+                ),
+                ("unit_price", format!("{:.2}", o.unit_price)),
+                ("currency", "USD".into()),
+                // Amazon reports in the marketplace's zone with an explicit offset.
+                ("ordered_at", utc(o.ordered_at, "%Y-%m-%dT%H:%M:%S+00:00")),
+                ("status", o.status.to_string()),
+            ],
+        )));
     }
     let bad = bad_rows(
         &lines,
@@ -649,12 +660,9 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         .iter()
         .filter(|e| ctx.account(e.person, e.account).platform == "amazon")
     {
-        lines.push(Line::Good(rec(vec![
-            (
-                "account_id",
-                ctx.account(e.person, e.account).account_id.clone(),
-            ),
-            ("listing_id", ctx.listings[e.listing].listing_id.clone()),
+        lines.push(Line::Good(ctx.event_rec(
+            e,
+            vec![
             (
                 "event_type",
                 match e.event_type {
@@ -666,8 +674,8 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
                 .to_string(),
             ),
             ("occurred_at", utc(e.at, "%Y-%m-%dT%H:%M:%SZ")),
-            ("session_id", e.session.clone()),
-        ])));
+        ],
+        )));
     }
     w.csv(
         "data/amazon/events.csv",
@@ -685,18 +693,14 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         .iter()
         .filter(|r| ctx.act.orders[r.order].platform == "amazon")
     {
-        let o = &ctx.act.orders[r.order];
-        lines.push(Line::Good(rec(vec![
-            ("review_id", r.review_id.clone()),
-            ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-            (
-                "account_id",
-                ctx.account(o.person, o.account).account_id.clone(),
-            ),
-            ("rating", format!("{}.0 out of 5 stars", r.rating)),
-            ("text", r.text.clone()),
-            ("reviewed_at", utc(r.at, "%Y-%m-%d")),
-        ])));
+        lines.push(Line::Good(ctx.review_rec(
+            r,
+            vec![
+                ("rating", format!("{}.0 out of 5 stars", r.rating)),
+                ("text", r.text.clone()),
+                ("reviewed_at", utc(r.at, "%Y-%m-%d")),
+            ],
+        )));
     }
     let bad = bad_rows(
         &lines,
@@ -762,23 +766,16 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let orders: Vec<Rec> = ctx
         .orders_on("own_shop")
         .map(|(_, o)| {
-            let acc = ctx.account(o.person, o.account);
-            rec(vec![
-                ("order_id", o.order_id.clone()),
-                ("account_id", acc.account_id.clone()),
-                ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-                ("quantity", o.quantity.to_string()),
-                ("unit_price", format!("{:.2}", o.unit_price)),
-                ("currency", "CNY".into()),
-                ("ordered_at", rfc(o.ordered_at)),
-                ("status", o.status.to_string()),
-                ("phone", acc.phone.clone().unwrap_or_default()),
-                ("address", o.address.clone()),
-                ("city", people::CITIES[o.city].1.to_string()),
-                ("ip", o.ip.clone()),
-                ("device_id", o.device.clone()),
-                ("payment_method", o.payment.to_string()),
-            ])
+            ctx.order_rec(
+                o,
+                vec![
+                    ("quantity", o.quantity.to_string()),
+                    ("unit_price", format!("{:.2}", o.unit_price)),
+                    ("currency", "CNY".into()),
+                    ("ordered_at", rfc(o.ordered_at)),
+                    ("status", o.status.to_string()),
+                ],
+            )
         })
         .collect();
     w.parquet("data/own_shop/orders.parquet", EntityKind::Orders, &orders)?;
@@ -788,16 +785,13 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         .iter()
         .filter(|e| ctx.account(e.person, e.account).platform == "own_shop")
         .map(|e| {
-            rec(vec![
-                (
-                    "account_id",
-                    ctx.account(e.person, e.account).account_id.clone(),
-                ),
-                ("listing_id", ctx.listings[e.listing].listing_id.clone()),
-                ("event_type", e.event_type.to_string()),
-                ("occurred_at", rfc(e.at)),
-                ("session_id", e.session.clone()),
-            ])
+            ctx.event_rec(
+                e,
+                vec![
+                    ("event_type", e.event_type.to_string()),
+                    ("occurred_at", rfc(e.at)),
+                ],
+            )
         })
         .collect();
     w.parquet("data/own_shop/events.parquet", EntityKind::Events, &events)?;
@@ -807,18 +801,14 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         .iter()
         .filter(|r| ctx.act.orders[r.order].platform == "own_shop")
         .map(|r| {
-            let o = &ctx.act.orders[r.order];
-            rec(vec![
-                ("review_id", r.review_id.clone()),
-                ("listing_id", ctx.listings[o.listing].listing_id.clone()),
-                (
-                    "account_id",
-                    ctx.account(o.person, o.account).account_id.clone(),
-                ),
-                ("rating", r.rating.to_string()),
-                ("text", r.text.clone()),
-                ("reviewed_at", rfc(r.at)),
-            ])
+            ctx.review_rec(
+                r,
+                vec![
+                    ("rating", r.rating.to_string()),
+                    ("text", r.text.clone()),
+                    ("reviewed_at", rfc(r.at)),
+                ],
+            )
         })
         .collect();
     w.parquet(

@@ -58,6 +58,23 @@ enum Command {
     },
     /// List tables with their row counts.
     Tables,
+    /// Measure speed on generated data, against a peer in the same run.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ingest throughput (rows/s, MB/s) on a generated data set, next to DataFusion's plain
+    /// CSV/JSON/Parquet readers on the same files.
+    Ingest {
+        #[arg(long, default_value_t = 200_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +124,9 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         } => report_quality(cli),
         Command::Sql { query } => sql(cli, query),
         Command::Tables => tables(cli),
+        Command::Bench {
+            bench: BenchCommand::Ingest { orders, seed },
+        } => bench_ingest(cli, *orders, *seed),
     }
 }
 
@@ -407,4 +427,169 @@ fn tables(cli: &Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct IngestBench {
+    rows_generated: u64,
+    /// Files both shopfuse and the peer could read: the comparison runs on these.
+    files_compared: Vec<String>,
+    /// Files the peer could not read at all (a malformed row stops its CSV/JSON readers).
+    peer_failed: Vec<(String, String)>,
+    rows: u64,
+    bytes: u64,
+    shopfuse_seconds: f64,
+    shopfuse_rows_per_second: f64,
+    peer_seconds: f64,
+    peer_rows_per_second: f64,
+    /// shopfuse time / peer time on the same files.
+    time_ratio: f64,
+    full_ingest_rows: u64,
+    full_ingest_seconds: f64,
+    full_ingest_rows_per_second: f64,
+}
+
+/// Generates a data set, then times (1) DataFusion reading each file, (2) shopfuse ingesting
+/// exactly the files the peer could read, (3) shopfuse ingesting everything, GBK and malformed
+/// files included.
+fn bench_ingest(cli: &Cli, orders: usize, seed: u64) -> Result<ExitCode> {
+    use std::time::Instant;
+    let dir = tempfile::tempdir()?;
+    let options = GenerateOptions {
+        seed,
+        products: (orders / 100).max(300),
+        customers: (orders / 6).max(100),
+        orders,
+    };
+    eprintln!("generating {orders} orders into {} …", dir.path().display());
+    let generated = shopfuse_generate::generate(dir.path(), &options)?;
+    let rows_generated: u64 = generated.files.values().map(|n| *n as u64).sum();
+
+    let full = open(dir.path())?;
+    let peer = shopfuse_query::PeerReader::new()?;
+    let (mut compared, mut peer_failed, mut kept_sources) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut peer_seconds, mut peer_rows, mut bytes) = (0.0, 0u64, 0u64);
+    for source in &full.config.sources {
+        let files = shopfuse_ingest::matching_files(&full.root, source)?;
+        let mut results = Vec::new();
+        for f in &files {
+            let started = Instant::now();
+            let outcome = peer.read(f);
+            results.push((f.clone(), outcome, started.elapsed().as_secs_f64()));
+        }
+        if results.iter().all(|(_, r, _)| r.is_ok()) {
+            for (f, r, secs) in results {
+                peer_seconds += secs;
+                peer_rows += r.unwrap_or(0);
+                bytes += std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                compared.push(
+                    f.strip_prefix(&full.root)
+                        .unwrap_or(&f)
+                        .display()
+                        .to_string(),
+                );
+            }
+            kept_sources.push(source.name.clone());
+        } else {
+            for (f, r, _) in results {
+                if let Err(e) = r {
+                    let msg: String = e
+                        .to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let msg = msg.chars().take(200).collect();
+                    peer_failed.push((
+                        f.strip_prefix(&full.root)
+                            .unwrap_or(&f)
+                            .display()
+                            .to_string(),
+                        msg,
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut subset = open(dir.path())?;
+    subset
+        .config
+        .sources
+        .retain(|s| kept_sources.contains(&s.name));
+    let bar = Bar::new(true);
+    let started = Instant::now();
+    let store = TableStore::open(&subset);
+    let mut tx = store.begin()?;
+    let ours = shopfuse_ingest::ingest(&subset, &mut tx, &bar)?;
+    drop(tx); // not committed: the full run below starts from the same empty state
+    let shopfuse_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut tx = store.begin()?;
+    let all = shopfuse_ingest::ingest(&full, &mut tx, &bar)?;
+    drop(tx);
+    let full_seconds = started.elapsed().as_secs_f64();
+
+    let report = IngestBench {
+        rows_generated,
+        files_compared: compared,
+        peer_failed,
+        rows: ours.rows_read(),
+        bytes,
+        shopfuse_seconds,
+        shopfuse_rows_per_second: ours.rows_read() as f64 / shopfuse_seconds,
+        peer_seconds,
+        peer_rows_per_second: peer_rows as f64 / peer_seconds,
+        time_ratio: shopfuse_seconds / peer_seconds,
+        full_ingest_rows: all.rows_read(),
+        full_ingest_seconds: full_seconds,
+        full_ingest_rows_per_second: all.rows_read() as f64 / full_seconds,
+    };
+    if peer_rows != report.rows {
+        bail!(
+            "the peer read {peer_rows} rows but shopfuse read {} from the same files",
+            report.rows
+        );
+    }
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "ingest benchmark: {} generated rows, {} threads",
+            rows_generated,
+            rayon_threads()
+        );
+        println!(
+            "  same {} files ({} rows, {:.1} MB):",
+            report.files_compared.len(),
+            report.rows,
+            bytes as f64 / 1e6
+        );
+        println!(
+            "    shopfuse ingest (parse, validate, pseudonymise, write Parquet) {:>7.2}s {:>10.0} rows/s",
+            shopfuse_seconds, report.shopfuse_rows_per_second
+        );
+        println!(
+            "    DataFusion plain read (infer schema, parse, materialise)      {:>7.2}s {:>10.0} rows/s",
+            peer_seconds, report.peer_rows_per_second
+        );
+        println!(
+            "    ratio shopfuse / DataFusion time: {:.2}",
+            report.time_ratio
+        );
+        for (f, e) in &report.peer_failed {
+            println!("  DataFusion could not read {f}: {e}");
+        }
+        println!(
+            "  all files (GBK, malformed rows included): {} rows in {:.2}s = {:.0} rows/s",
+            report.full_ingest_rows, full_seconds, report.full_ingest_rows_per_second
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

@@ -277,6 +277,7 @@ fn every_subcommand_has_help() {
         &["report", "quality"],
         &["sql"],
         &["tables"],
+        &["bench", "ingest"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()
@@ -300,4 +301,26 @@ fn readme_config_example_is_valid() {
         .unwrap();
     let config = shopfuse_core::ProjectConfig::parse(block, Path::new("README.md")).unwrap();
     assert_eq!(config.sources[0].preset.as_deref(), Some("taobao"));
+}
+
+#[test]
+fn ingest_bench_compares_on_the_same_files() {
+    let report = json(
+        Command::cargo_bin("shopfuse")
+            .unwrap()
+            .args(["bench", "ingest", "--orders", "600"]),
+    );
+    let compared = report["files_compared"].as_array().unwrap();
+    assert!(compared.len() >= 5, "{report}");
+    // The GBK export is among the files the peer cannot read; shopfuse reads it.
+    let failed: Vec<&str> = report["peer_failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"data/taobao/products.csv"), "{failed:?}");
+    assert!(report["rows"].as_u64().unwrap() > 0);
+    assert!(report["full_ingest_rows"].as_u64().unwrap() > report["rows"].as_u64().unwrap());
+    assert!(report["time_ratio"].as_f64().unwrap() > 0.0);
 }

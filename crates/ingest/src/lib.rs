@@ -316,7 +316,7 @@ pub fn ingest(
     })
 }
 
-fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, IngestError> {
+pub fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, IngestError> {
     let pattern = root.join(&source.path).to_string_lossy().into_owned();
     let paths = glob::glob(&pattern).map_err(|e| IngestError::Pattern {
         source_name: source.name.clone(),

@@ -149,3 +149,71 @@ impl QueryEngine {
         Ok(out)
     }
 }
+
+/// DataFusion's own CSV / NDJSON / Parquet readers (schema inference, typed columns, every
+/// row materialised): the peer that `shopfuse bench ingest` measures ingest against — the same
+/// bytes through a mature engine's plain read path, without validation, mapping,
+/// pseudonymisation or quarantine.
+pub struct PeerReader {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl PeerReader {
+    pub fn new() -> Result<Self, QueryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Runtime(e.to_string()))?;
+        Ok(Self {
+            ctx: SessionContext::new(),
+            runtime,
+        })
+    }
+
+    /// Rows read from one file; an error where the engine cannot read it (a malformed row is
+    /// enough for its CSV and JSON readers to give up on the whole file).
+    pub fn read(&self, file: &std::path::Path) -> Result<u64, QueryError> {
+        use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
+        let path = file.to_string_lossy();
+        let ext = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        self.runtime.block_on(async {
+            let df = match ext {
+                "csv" => {
+                    self.ctx
+                        .read_csv(path.as_ref(), CsvReadOptions::new())
+                        .await?
+                }
+                "tsv" => {
+                    let options = CsvReadOptions::new()
+                        .delimiter(b'\t')
+                        .file_extension(".tsv");
+                    self.ctx.read_csv(path.as_ref(), options).await?
+                }
+                "jsonl" => {
+                    let options = JsonReadOptions::default().file_extension(".jsonl");
+                    self.ctx.read_json(path.as_ref(), options).await?
+                }
+                "parquet" => {
+                    self.ctx
+                        .read_parquet(path.as_ref(), ParquetReadOptions::default())
+                        .await?
+                }
+                other => {
+                    return Err(QueryError::Runtime(format!(
+                        "the peer does not read .{other} files"
+                    )))
+                }
+            };
+            Ok(df
+                .collect()
+                .await?
+                .iter()
+                .map(|b| b.num_rows() as u64)
+                .sum())
+        })
+    }
+}

@@ -435,13 +435,18 @@ fn flag_outliers(
                         .to_string(),
                 )
             });
+            // Every small category of a source falls back to the same whole-source test: run
+            // it once per source.
+            let mut whole_source_done = std::collections::BTreeSet::new();
             for ((source, _), idx) in &groups {
                 let idx = if idx.len() >= 20 {
                     idx.clone()
-                } else {
+                } else if whole_source_done.insert(source.clone()) {
                     (0..rows.len())
                         .filter(|&i| &rows[i].source == source)
                         .collect()
+                } else {
+                    continue;
                 };
                 let values: Vec<Option<f64>> =
                     idx.iter().map(|&i| rows[i].extras[0].as_f64()).collect();

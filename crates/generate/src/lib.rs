@@ -159,6 +159,18 @@ impl Ctx<'_> {
             .enumerate()
             .filter(move |(_, o)| o.platform == platform)
     }
+    fn events_on(&self, platform: &'static str) -> impl Iterator<Item = &activity::Event> {
+        self.act
+            .events
+            .iter()
+            .filter(move |e| self.account(e.person, e.account).platform == platform)
+    }
+    fn reviews_on(&self, platform: &'static str) -> impl Iterator<Item = &activity::Review> {
+        self.act
+            .reviews
+            .iter()
+            .filter(move |r| self.act.orders[r.order].platform == platform)
+    }
     fn account(&self, person: usize, account: usize) -> &people::Account {
         &self.people[person].accounts[account]
     }
@@ -397,12 +409,7 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         _ => "收藏",
     };
     let mut lines = Vec::new();
-    for e in ctx
-        .act
-        .events
-        .iter()
-        .filter(|e| ctx.account(e.person, e.account).platform == "taobao")
-    {
+    for e in ctx.events_on("taobao") {
         let r = ctx.event_rec(
             e,
             vec![
@@ -432,12 +439,7 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
     )?;
 
     let mut lines = Vec::new();
-    for r in ctx
-        .act
-        .reviews
-        .iter()
-        .filter(|r| ctx.act.orders[r.order].platform == "taobao")
-    {
+    for r in ctx.reviews_on("taobao") {
         let rating = if rng.random_bool(0.5) {
             format!("{}星", r.rating)
         } else {
@@ -530,12 +532,7 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
     )?;
 
     let mut lines = Vec::new();
-    for e in ctx
-        .act
-        .events
-        .iter()
-        .filter(|e| ctx.account(e.person, e.account).platform == "jd")
-    {
+    for e in ctx.events_on("jd") {
         let r = ctx.event_rec(
             e,
             vec![
@@ -563,12 +560,7 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
     )?;
 
     let mut lines = Vec::new();
-    for r in ctx
-        .act
-        .reviews
-        .iter()
-        .filter(|r| ctx.act.orders[r.order].platform == "jd")
-    {
+    for r in ctx.reviews_on("jd") {
         lines.push(Line::Good(ctx.review_rec(
             r,
             vec![
@@ -654,12 +646,7 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
     )?;
 
     let mut lines = Vec::new();
-    for e in ctx
-        .act
-        .events
-        .iter()
-        .filter(|e| ctx.account(e.person, e.account).platform == "amazon")
-    {
+    for e in ctx.events_on("amazon") {
         lines.push(Line::Good(ctx.event_rec(
             e,
             vec![
@@ -687,12 +674,7 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
     )?;
 
     let mut lines = Vec::new();
-    for r in ctx
-        .act
-        .reviews
-        .iter()
-        .filter(|r| ctx.act.orders[r.order].platform == "amazon")
-    {
+    for r in ctx.reviews_on("amazon") {
         lines.push(Line::Good(ctx.review_rec(
             r,
             vec![
@@ -780,10 +762,7 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         .collect();
     w.parquet("data/own_shop/orders.parquet", EntityKind::Orders, &orders)?;
     let events: Vec<Rec> = ctx
-        .act
-        .events
-        .iter()
-        .filter(|e| ctx.account(e.person, e.account).platform == "own_shop")
+        .events_on("own_shop")
         .map(|e| {
             ctx.event_rec(
                 e,
@@ -796,10 +775,7 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         .collect();
     w.parquet("data/own_shop/events.parquet", EntityKind::Events, &events)?;
     let reviews: Vec<Rec> = ctx
-        .act
-        .reviews
-        .iter()
-        .filter(|r| ctx.act.orders[r.order].platform == "own_shop")
+        .reviews_on("own_shop")
         .map(|r| {
             ctx.review_rec(
                 r,

@@ -28,6 +28,18 @@ pub enum Line {
     Bad(Box<Line>, &'static str, String),
 }
 
+impl Line {
+    /// The record to write and whether the export cut it short; a planted bad row is written
+    /// like the line it wraps.
+    fn record(&self) -> (&Rec, bool) {
+        match self {
+            Line::Good(r) => (r, false),
+            Line::Truncated(r) => (r, true),
+            Line::Bad(inner, _, _) => inner.record(),
+        }
+    }
+}
+
 pub struct Malformed {
     pub file: String,
     pub row: usize,
@@ -150,18 +162,11 @@ impl FileWriter {
             .join(&d.to_string());
         text.push('\n');
         for line in &lines {
-            let inner = match line {
-                Line::Bad(inner, _, _) => inner.as_ref(),
-                other => other,
-            };
-            let cells = match inner {
-                Line::Good(r) => render(r),
-                Line::Truncated(r) => {
-                    let cells = render(r);
-                    cells[..cells.len() / 2].to_vec()
-                }
-                Line::Bad(..) => unreachable!("bad rows are not nested"),
-            };
+            let (r, cut_short) = line.record();
+            let mut cells = render(r);
+            if cut_short {
+                cells.truncate(cells.len() / 2);
+            }
             text.push_str(&cells.join(&d.to_string()));
             text.push('\n');
         }
@@ -213,23 +218,13 @@ impl FileWriter {
         let header = preset_header(preset, kind).expect("preset covers kind");
         let mut text = String::new();
         for line in &lines {
-            let inner = match line {
-                Line::Bad(inner, _, _) => inner.as_ref(),
-                other => other,
-            };
-            let json = match inner {
-                Line::Good(r) => Self::json_object(&header, r, numeric).to_string(),
-                Line::Truncated(r) => {
-                    let full = Self::json_object(&header, r, numeric).to_string();
-                    let cut = full
-                        .char_indices()
-                        .nth(full.chars().count() / 2)
-                        .map(|(i, _)| i)
-                        .unwrap_or(0);
-                    full[..cut].to_string()
-                }
-                Line::Bad(..) => unreachable!("bad rows are not nested"),
-            };
+            let (r, cut_short) = line.record();
+            let mut json = Self::json_object(&header, r, numeric).to_string();
+            if cut_short {
+                let half = json.chars().count() / 2;
+                let cut = json.char_indices().nth(half).map(|(i, _)| i).unwrap_or(0);
+                json.truncate(cut);
+            }
             text.push_str(&json);
             text.push('\n');
         }

@@ -5,6 +5,7 @@
 //! project configuration, row values and the transactional Parquet table store.
 
 pub mod config;
+pub mod encoder;
 pub mod error;
 pub mod progress;
 pub mod project;
@@ -13,6 +14,7 @@ pub mod store;
 pub mod value;
 
 pub use config::ProjectConfig;
+pub use encoder::{cosine, Encoder, EncoderError, Embeddings};
 pub use error::{CoreError, IoContext, Result};
 pub use progress::{NoProgress, Progress};
 pub use project::Project;

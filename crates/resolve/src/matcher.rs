@@ -1,0 +1,366 @@
+//! The learned match probability: a gradient-boosted tree model (`forust-ml`, an XGBoost-style
+//! histogram GBM in pure Rust with missing-value splits) over the pair features, with the
+//! decision threshold chosen on a validation split, and `eval pairs` on labelled benchmark
+//! files.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use forust_ml::gradientbooster::{GradientBooster, ImportanceMethod};
+use forust_ml::objective::ObjectiveType;
+use forust_ml::Matrix;
+use serde::Serialize;
+use shopfuse_core::encoder::Encoder;
+use shopfuse_core::NoProgress;
+use shopfuse_embed::EmbeddingCache;
+
+use crate::features::{self, Idf, Prepared};
+use crate::pairs::{LabelledPair, Record};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("encoding failed: {0}")]
+    Encoder(String),
+    #[error("model training failed: {0}")]
+    Train(String),
+}
+
+/// Precision, recall and F1 of a set of binary decisions.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Scores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+}
+
+impl Scores {
+    pub fn from_counts(tp: usize, fp: usize, fn_: usize) -> Self {
+        let precision = if tp + fp == 0 {
+            0.0
+        } else {
+            tp as f64 / (tp + fp) as f64
+        };
+        let recall = if tp + fn_ == 0 {
+            0.0
+        } else {
+            tp as f64 / (tp + fn_) as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Scores {
+            precision,
+            recall,
+            f1,
+            true_positives: tp,
+            false_positives: fp,
+            false_negatives: fn_,
+        }
+    }
+
+    pub fn of(probabilities: &[f64], labels: &[bool], threshold: f64) -> Self {
+        let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+        for (&p, &y) in probabilities.iter().zip(labels) {
+            match (p >= threshold, y) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                (false, false) => {}
+            }
+        }
+        Scores::from_counts(tp, fp, fn_)
+    }
+}
+
+/// The threshold with the best F1 on (probabilities, labels); ties go to the higher threshold.
+pub fn best_threshold(probabilities: &[f64], labels: &[bool]) -> (f64, Scores) {
+    let mut candidates: Vec<f64> = probabilities.to_vec();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let mut best = (0.5, Scores::of(probabilities, labels, 0.5));
+    for t in candidates {
+        let s = Scores::of(probabilities, labels, t);
+        if s.f1 > best.1.f1 || (s.f1 == best.1.f1 && t > best.0) {
+            best = (t, s);
+        }
+    }
+    best
+}
+
+/// The pair classifier: features → match probability, plus its decision threshold.
+pub struct PairModel {
+    booster: GradientBooster,
+    pub threshold: f64,
+    pub feature_names: Vec<String>,
+}
+
+fn column_major(rows: &[Vec<f64>]) -> (Vec<f64>, usize, usize) {
+    let n = rows.len();
+    let cols = rows.first().map_or(0, Vec::len);
+    let mut data = vec![0.0; n * cols];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            data[c * n + r] = *v;
+        }
+    }
+    (data, n, cols)
+}
+
+impl PairModel {
+    /// Fits on `train`, then picks the threshold with the best F1 on `valid`.
+    pub fn fit(
+        train: &[Vec<f64>],
+        train_labels: &[bool],
+        valid: &[Vec<f64>],
+        valid_labels: &[bool],
+        feature_names: Vec<String>,
+        trees: usize,
+    ) -> Result<(Self, Scores), MatchError> {
+        if !train_labels.iter().any(|&y| y) || train_labels.iter().all(|&y| y) {
+            return Err(MatchError::Invalid(
+                "the training pairs need both matches and non-matches".into(),
+            ));
+        }
+        let (data, rows, cols) = column_major(train);
+        let matrix = Matrix::new(&data, rows, cols);
+        let y: Vec<f64> = train_labels
+            .iter()
+            .map(|&b| f64::from(u8::from(b)))
+            .collect();
+        // Many shallow-ish trees with a small learning rate: robust defaults that are not tuned
+        // to any one benchmark.
+        let mut booster = GradientBooster::default()
+            .set_objective_type(ObjectiveType::LogLoss)
+            .set_iterations(trees)
+            .set_learning_rate(0.05)
+            .set_max_depth(6)
+            .set_l2(1.0)
+            .set_subsample(0.8)
+            .set_colsample_bytree(0.8)
+            .set_seed(17);
+        booster
+            .fit_unweighted(&matrix, &y, None)
+            .map_err(|e| MatchError::Train(e.to_string()))?;
+        let mut model = PairModel {
+            booster,
+            threshold: 0.5,
+            feature_names,
+        };
+        let p = model.predict(valid);
+        let (threshold, scores) = best_threshold(&p, valid_labels);
+        model.threshold = threshold;
+        Ok((model, scores))
+    }
+
+    pub fn predict(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let (data, n, cols) = column_major(rows);
+        self.booster
+            .predict(&Matrix::new(&data, n, cols), true)
+            .into_iter()
+            .map(|log_odds| 1.0 / (1.0 + (-log_odds).exp()))
+            .collect()
+    }
+}
+
+/// Turns labelled pairs into feature rows: records prepared once (tokens, embeddings), IDF over
+/// every distinct record text of all splits (labels are never looked at).
+pub struct PairFeaturizer {
+    records: Vec<Record>,
+    index: HashMap<Record, usize>,
+    prepared: Vec<Prepared>,
+    idf: Idf,
+    pub main_attr: String,
+    pub other_attrs: Vec<String>,
+}
+
+impl PairFeaturizer {
+    pub fn new(splits: &[&[LabelledPair]], encoder: &dyn Encoder) -> Result<Self, MatchError> {
+        let mut records = Vec::new();
+        let mut index = HashMap::new();
+        for split in splits {
+            for p in split.iter() {
+                for r in [&p.left, &p.right] {
+                    if !index.contains_key(r) {
+                        index.insert(r.clone(), records.len());
+                        records.push(r.clone());
+                    }
+                }
+            }
+        }
+        let first = records
+            .first()
+            .ok_or_else(|| MatchError::Invalid("no pairs".into()))?;
+        let names: Vec<String> = first.attrs.iter().map(|(a, _)| a.clone()).collect();
+        let main_attr = ["title", "name", "product_name", "product", "description"]
+            .iter()
+            .find(|n| names.iter().any(|a| a == *n))
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| names[0].clone());
+        let other_attrs: Vec<String> = names.iter().filter(|a| **a != main_attr).cloned().collect();
+
+        let main_texts: Vec<String> = records
+            .iter()
+            .map(|r| r.get(&main_attr).unwrap_or("").to_string())
+            .collect();
+        let all_texts: Vec<String> = records.iter().map(Record::text).collect();
+        let mut cache = EmbeddingCache::new(encoder);
+        let mut texts: Vec<&str> = main_texts.iter().map(String::as_str).collect();
+        texts.extend(all_texts.iter().map(String::as_str));
+        let (vectors, _) = cache
+            .embed(encoder, &texts, &NoProgress)
+            .map_err(|e| MatchError::Encoder(e.to_string()))?;
+        let n = records.len();
+        let prepared: Vec<Prepared> = (0..n)
+            .map(|i| Prepared {
+                main_tokens: features::tokenize(&main_texts[i]),
+                all_tokens: features::tokenize(&all_texts[i]),
+                main_vector: vectors.row(i).to_vec(),
+                all_vector: vectors.row(n + i).to_vec(),
+                others: other_attrs
+                    .iter()
+                    .map(|a| records[i].get(a).unwrap_or("").to_string())
+                    .collect(),
+            })
+            .collect();
+        let idf = Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice()));
+        Ok(PairFeaturizer {
+            records,
+            index,
+            prepared,
+            idf,
+            main_attr,
+            other_attrs,
+        })
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        features::feature_names(&self.other_attrs)
+    }
+
+    pub fn records(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Feature rows of `pairs`, candidate margins computed within this list.
+    pub fn featurize(&self, pairs: &[LabelledPair]) -> Vec<Vec<f64>> {
+        use rayon::prelude::*;
+        let ids: Vec<(usize, usize)> = pairs
+            .iter()
+            .map(|p| (self.index[&p.left], self.index[&p.right]))
+            .collect();
+        let mut rows: Vec<Vec<f64>> = ids
+            .par_iter()
+            .map(|&(a, b)| features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]))
+            .collect();
+        // The "all" embedding cosine and TF-IDF cosine (positions 8 and 9).
+        let sims: Vec<(f64, f64)> = rows.iter().map(|r| (r[8], r[9])).collect();
+        features::add_candidate_margins(&ids, &sims, &mut rows);
+        rows
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PairEvalReport {
+    pub train_pairs: usize,
+    pub valid_pairs: usize,
+    pub test_pairs: usize,
+    pub distinct_records: usize,
+    pub main_attribute: String,
+    pub other_attributes: Vec<String>,
+    pub features: usize,
+    pub trees: usize,
+    pub threshold: f64,
+    pub valid: Scores,
+    pub test: Scores,
+    pub seconds: f64,
+    /// The features the model leans on most (gain importance), best first.
+    pub top_features: Vec<(String, f64)>,
+}
+
+/// Trains on `train`, tunes on `valid` and scores `test`.
+pub fn eval_pairs(
+    train: &[LabelledPair],
+    valid: &[LabelledPair],
+    test: &[LabelledPair],
+    encoder: &dyn Encoder,
+    trees: usize,
+) -> Result<PairEvalReport, MatchError> {
+    let started = Instant::now();
+    let featurizer = PairFeaturizer::new(&[train, valid, test], encoder)?;
+    let labels = |p: &[LabelledPair]| p.iter().map(|p| p.is_match).collect::<Vec<_>>();
+    let (xt, xv, xs) = (
+        featurizer.featurize(train),
+        featurizer.featurize(valid),
+        featurizer.featurize(test),
+    );
+    let names = featurizer.feature_names();
+    let (model, valid_scores) = PairModel::fit(
+        &xt,
+        &labels(train),
+        &xv,
+        &labels(valid),
+        names.clone(),
+        trees,
+    )?;
+    let p = model.predict(&xs);
+    let test_scores = Scores::of(&p, &labels(test), model.threshold);
+    let importance = model
+        .booster
+        .calculate_feature_importance(ImportanceMethod::TotalGain, true);
+    let mut top: Vec<(String, f64)> = importance
+        .into_iter()
+        .map(|(i, v)| {
+            (
+                names.get(i).cloned().unwrap_or_else(|| format!("f{i}")),
+                f64::from(v),
+            )
+        })
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(8);
+    Ok(PairEvalReport {
+        train_pairs: train.len(),
+        valid_pairs: valid.len(),
+        test_pairs: test.len(),
+        distinct_records: featurizer.records(),
+        main_attribute: featurizer.main_attr.clone(),
+        other_attributes: featurizer.other_attrs.clone(),
+        features: names.len(),
+        trees,
+        threshold: model.threshold,
+        valid: valid_scores,
+        test: test_scores,
+        seconds: started.elapsed().as_secs_f64(),
+        top_features: top,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_and_threshold_choice() {
+        let p = [0.9, 0.8, 0.3, 0.2, 0.7];
+        let y = [true, true, false, false, false];
+        let s = Scores::of(&p, &y, 0.5);
+        assert_eq!(
+            (s.true_positives, s.false_positives, s.false_negatives),
+            (2, 1, 0)
+        );
+        assert!((s.f1 - 0.8).abs() < 1e-9);
+        let (t, best) = best_threshold(&p, &y);
+        assert_eq!(t, 0.8);
+        assert_eq!(best.f1, 1.0);
+    }
+}

@@ -86,7 +86,7 @@ impl Normaliser {
                     return Err("the precompiled charsmap is truncated".into());
                 }
                 let trie_size = u32::from_le_bytes(map[..4].try_into().unwrap()) as usize;
-                if trie_size % 4 != 0 || 4 + trie_size > map.len() {
+                if !trie_size.is_multiple_of(4) || 4 + trie_size > map.len() {
                     return Err(format!(
                         "the precompiled charsmap declares a {trie_size}-byte trie in {} bytes",
                         map.len()

@@ -561,6 +561,24 @@ pub fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// A fixed corpus of `n` product titles as the four platforms write them (Taobao and JD in
+/// Chinese, Amazon and the own shop in English), interleaved; same `seed`, same corpus.
+/// Benchmarks of the text encoder and of matching run on it.
+pub fn title_corpus(seed: u64, n: usize) -> Vec<String> {
+    use rand::SeedableRng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let products = build_catalogue(n.div_ceil(4).max(1), &mut rng);
+    let mut titles = Vec::with_capacity(n);
+    for p in &products {
+        titles.push(p.title_taobao(&mut rng));
+        titles.push(p.title_amazon(&mut rng));
+        titles.push(p.title_jd(&mut rng));
+        titles.push(p.title_own());
+    }
+    titles.truncate(n);
+    titles
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,22 +614,4 @@ mod tests {
         let cats: std::collections::HashSet<_> = a.iter().map(|p| p.category).collect();
         assert_eq!(cats.len(), CATEGORIES.len());
     }
-}
-
-/// A fixed corpus of `n` product titles as the four platforms write them (Taobao and JD in
-/// Chinese, Amazon and the own shop in English), interleaved; same `seed`, same corpus.
-/// Benchmarks of the text encoder and of matching run on it.
-pub fn title_corpus(seed: u64, n: usize) -> Vec<String> {
-    use rand::SeedableRng;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let products = build_catalogue(n.div_ceil(4).max(1), &mut rng);
-    let mut titles = Vec::with_capacity(n);
-    for p in &products {
-        titles.push(p.title_taobao(&mut rng));
-        titles.push(p.title_amazon(&mut rng));
-        titles.push(p.title_jd(&mut rng));
-        titles.push(p.title_own());
-    }
-    titles.truncate(n);
-    titles
 }

@@ -71,21 +71,10 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
             report.features
         );
         println!(
-            "valid: F1 {:.1} (P {:.1} R {:.1}) at threshold {:.3}",
-            100.0 * report.valid.f1,
-            100.0 * report.valid.precision,
-            100.0 * report.valid.recall,
-            report.threshold
+            "valid: {} at threshold {:.3}",
+            report.valid, report.threshold
         );
-        println!(
-            "test:  F1 {:.1}  precision {:.1}  recall {:.1}  (tp {} fp {} fn {})",
-            100.0 * report.test.f1,
-            100.0 * report.test.precision,
-            100.0 * report.test.recall,
-            report.test.true_positives,
-            report.test.false_positives,
-            report.test.false_negatives
-        );
+        println!("test:  {}", report.test);
         println!(
             "top features: {}",
             report

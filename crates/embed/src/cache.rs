@@ -6,7 +6,7 @@
 //! titles that differ only in spacing, share one entry: they tokenise identically, so they
 //! would get the same vector anyway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
@@ -135,9 +135,9 @@ impl EmbeddingCache {
         }
         let keys: Vec<String> = texts.iter().map(|t| encoder.normalise(t)).collect();
         let mut missing: Vec<usize> = Vec::new();
-        let mut pending: HashMap<&str, ()> = HashMap::new();
+        let mut pending: HashSet<&str> = HashSet::new();
         for (i, key) in keys.iter().enumerate() {
-            if !self.index.contains_key(key) && pending.insert(key.as_str(), ()).is_none() {
+            if !self.index.contains_key(key) && pending.insert(key.as_str()) {
                 missing.push(i);
             }
         }

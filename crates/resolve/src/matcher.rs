@@ -79,6 +79,22 @@ impl Scores {
     }
 }
 
+impl std::fmt::Display for Scores {
+    /// Percentages, as benchmark tables print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "F1 {:.1}  precision {:.1}  recall {:.1}  (tp {} fp {} fn {})",
+            100.0 * self.f1,
+            100.0 * self.precision,
+            100.0 * self.recall,
+            self.true_positives,
+            self.false_positives,
+            self.false_negatives
+        )
+    }
+}
+
 /// The threshold with the best F1 on (probabilities, labels); ties go to the higher threshold.
 pub fn best_threshold(probabilities: &[f64], labels: &[bool]) -> (f64, Scores) {
     let mut candidates: Vec<f64> = probabilities.to_vec();

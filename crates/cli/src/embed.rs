@@ -297,6 +297,8 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
         if !cli.quiet {
             eprintln!("shopfuse: batch {bs} …");
         }
+        // Every pass starts with an empty piece cache, as the reference starts with nothing.
+        encoder.clear_piece_cache();
         let started = Instant::now();
         let mut rows = Vec::with_capacity(refs.len() * encoder.dim());
         for chunk in refs.chunks(bs) {

@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use ndarray_npy::NpzReader;
 use rayon::prelude::*;
 use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
@@ -31,8 +32,18 @@ const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
 /// the working set (~5 MB at 1280 floats per token) stays in cache and a batch of 256 titles
 /// still splits into enough micro-batches to keep every core busy.
 const TOKEN_BUDGET: usize = 512;
-/// Tokens whose distinct pieces share one piece table; bounds its memory (≤ ~80 MB).
+/// Tokens whose distinct pieces share one piece table.
 const SUPER_BATCH_TOKENS: usize = 8192;
+/// First slot block of each branch within a piece row (orders 2, 3, 5).
+const SLOT_BASE: [usize; 3] = [0, 2, 5];
+/// Floats per piece row: the 768 projected inputs and 2 + 3 + 5 slot products.
+const PIECE_ROW: usize = 3 * CNN_DIM + 10 * CNN_DIM;
+/// Distinct pieces per parallel chunk of piece-row computation.
+const PIECE_CHUNK: usize = 256;
+/// Piece rows kept between calls (13 KB each, ~110 MB in all). Product titles reuse their
+/// pieces ("GB", brands, 手机) across batches, and a cached piece skips the projection and the
+/// first conv layer entirely.
+const PIECE_CACHE_CAP: usize = 8192;
 
 struct ConvBranch {
     order: usize,
@@ -68,6 +79,7 @@ pub struct UseM3 {
     p3: Array2<f32>,
     d3: Array2<f32>,
     eps: f32,
+    pieces: Mutex<HashMap<u32, Arc<[f32]>>>,
 }
 
 /// The default location of the model files, relative to the repository or project root.
@@ -216,6 +228,7 @@ impl UseM3 {
             table,
             proj_w,
             branches,
+            pieces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -223,42 +236,92 @@ impl UseM3 {
         &self.tokenizer
     }
 
-    /// Per distinct piece id of a super-batch: its dequantised embedding, its projected and
-    /// normalised CNN input, and that input already multiplied by every slot's block of each
-    /// branch's first conv layer. Titles repeat pieces heavily ("GB", brands, 手机), and the
-    /// first conv layer is linear in its window, so these products are computed once per
-    /// distinct piece instead of once per token: about half the multiply work disappears.
-    fn piece_table(&self, ids: &[u32]) -> PieceTable {
-        let chunks: Vec<PieceChunk> = ids
-            .par_chunks(PieceTable::CHUNK)
-            .map(|ids| {
-                let mut emb = Array2::<f32>::zeros((ids.len(), DIM));
-                for (mut row, &id) in emb.outer_iter_mut().zip(ids) {
-                    let id = id as usize;
-                    let (scale, lo) = (self.scale[id % CHUNKS], self.lo[id % CHUNKS]);
-                    let q = &self.table[id * DIM..(id + 1) * DIM];
-                    for (x, &b) in row.iter_mut().zip(q) {
-                        *x = f32::from(b) * scale + lo;
-                    }
-                }
-                let mut x = matmul(emb.view(), self.proj_w.view());
-                x += &self.proj_b;
-                layer_norm(x.view_mut(), &self.proj_ln_g, &self.proj_ln_b, self.eps);
-                let slots = self
-                    .branches
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| {
-                        matmul(
-                            x.slice(s![.., i * CNN_DIM..(i + 1) * CNN_DIM]),
-                            b.w1_slots.view(),
-                        )
-                    })
-                    .collect();
-                PieceChunk { emb, x, slots }
+    /// Empties the piece cache (benchmarks start each pass cold, like the reference).
+    pub fn clear_piece_cache(&self) {
+        self.pieces.lock().expect("piece cache lock").clear();
+    }
+
+    /// Writes piece `id`'s dequantised embedding into `out`.
+    fn embedding(&self, id: u32, out: &mut [f32]) {
+        let id = id as usize;
+        let (scale, lo) = (self.scale[id % CHUNKS], self.lo[id % CHUNKS]);
+        let q = &self.table[id * DIM..(id + 1) * DIM];
+        for (x, &b) in out.iter_mut().zip(q) {
+            *x = f32::from(b) * scale + lo;
+        }
+    }
+
+    /// Piece rows (see [`PieceTable`]) of `ids`, computed from the weights.
+    fn compute_piece_rows(&self, ids: &[u32]) -> Vec<Arc<[f32]>> {
+        let mut emb = Array2::<f32>::zeros((ids.len(), DIM));
+        for (mut row, &id) in emb.outer_iter_mut().zip(ids) {
+            self.embedding(id, row.as_slice_mut().expect("contiguous row"));
+        }
+        let mut x = matmul(emb.view(), self.proj_w.view());
+        x += &self.proj_b;
+        layer_norm(x.view_mut(), &self.proj_ln_g, &self.proj_ln_b, self.eps);
+        let slots: Vec<Array2<f32>> = self
+            .branches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                matmul(
+                    x.slice(s![.., i * CNN_DIM..(i + 1) * CNN_DIM]),
+                    b.w1_slots.view(),
+                )
             })
             .collect();
-        PieceTable { chunks }
+        (0..ids.len())
+            .map(|r| {
+                let mut row = Vec::with_capacity(PIECE_ROW);
+                row.extend(x.row(r).iter());
+                for s in &slots {
+                    row.extend(s.row(r).iter());
+                }
+                Arc::from(row)
+            })
+            .collect()
+    }
+
+    /// The piece rows of a super-batch's distinct ids: from the piece cache where present,
+    /// computed (in parallel chunks) and cached otherwise.
+    fn piece_table(&self, ids: &[u32]) -> PieceTable {
+        let mut rows: Vec<Option<Arc<[f32]>>> = {
+            let cache = self.pieces.lock().expect("piece cache lock");
+            ids.iter().map(|id| cache.get(id).cloned()).collect()
+        };
+        let missing: Vec<u32> = ids
+            .iter()
+            .zip(&rows)
+            .filter(|(_, r)| r.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let computed: Vec<Arc<[f32]>> = missing
+            .par_chunks(PIECE_CHUNK)
+            .flat_map_iter(|chunk| self.compute_piece_rows(chunk))
+            .collect();
+        {
+            let mut cache = self.pieces.lock().expect("piece cache lock");
+            // Wholesale eviction: titles of one catalogue reuse a few thousand pieces, so a
+            // full cache is rare and refilling it is cheaper than tracking recency per lookup.
+            if cache.len() + computed.len() > PIECE_CACHE_CAP {
+                cache.clear();
+            }
+            if computed.len() <= PIECE_CACHE_CAP {
+                cache.extend(missing.iter().copied().zip(computed.iter().cloned()));
+            }
+        }
+        let mut computed = computed.into_iter();
+        for r in rows.iter_mut().filter(|r| r.is_none()) {
+            *r = computed.next();
+        }
+        PieceTable {
+            ids: ids.to_vec(),
+            rows: rows
+                .into_iter()
+                .map(|r| r.expect("every piece row present"))
+                .collect(),
+        }
     }
 
     /// Encodes tokenised sentences (BOS … EOS piece ids, as rows of `table`) into `out`.
@@ -280,7 +343,8 @@ impl UseM3 {
 
         let mut feats = Array2::<f32>::zeros((tokens, FEAT_DIM));
         for (mut row, &slot) in feats.outer_iter_mut().zip(&slots) {
-            row.slice_mut(s![..DIM]).assign(&table.emb(slot));
+            let row = row.as_slice_mut().expect("contiguous row");
+            self.embedding(table.ids[slot], &mut row[..DIM]);
         }
         let branch_out: Vec<Array2<f32>> = self
             .branches
@@ -297,11 +361,11 @@ impl UseM3 {
                             continue;
                         };
                         if p >= lo && p < hi {
-                            row += &table.slot_product(i, slots[p], k);
+                            row += &ArrayView1::from(table.slot_product(i, slots[p], k));
                         }
                     }
                     row.mapv_inplace(|v| v.max(0.0));
-                    row += &table.x(slots[t]).slice(s![i * CNN_DIM..(i + 1) * CNN_DIM]);
+                    row += &ArrayView1::from(&table.x(slots[t])[i * CNN_DIM..(i + 1) * CNN_DIM]);
                 }
                 let mut c = matmul(
                     windows(h.view(), &bounds, b.order, b.left).view(),
@@ -387,32 +451,22 @@ impl UseM3 {
     }
 }
 
-struct PieceChunk {
-    emb: Array2<f32>,
-    x: Array2<f32>,
-    /// Per branch: `x`'s branch columns times each window slot's block of the first conv
-    /// weight, side by side (slot k in columns k*256 .. (k+1)*256).
-    slots: Vec<Array2<f32>>,
-}
-
+/// Per distinct piece of a super-batch (slot), one row: the projected and normalised CNN
+/// input (768 floats), then per branch that input's branch slice times each window slot's
+/// block of the branch's first conv weight (slot k of branch i at `SLOT_BASE[i] + k`).
 struct PieceTable {
-    chunks: Vec<PieceChunk>,
+    ids: Vec<u32>,
+    rows: Vec<Arc<[f32]>>,
 }
 
 impl PieceTable {
-    const CHUNK: usize = 256;
-
-    fn emb(&self, slot: usize) -> ndarray::ArrayView1<'_, f32> {
-        self.chunks[slot / Self::CHUNK].emb.row(slot % Self::CHUNK)
+    fn x(&self, slot: usize) -> &[f32] {
+        &self.rows[slot][..3 * CNN_DIM]
     }
 
-    fn x(&self, slot: usize) -> ndarray::ArrayView1<'_, f32> {
-        self.chunks[slot / Self::CHUNK].x.row(slot % Self::CHUNK)
-    }
-
-    fn slot_product(&self, branch: usize, slot: usize, k: usize) -> ndarray::ArrayView1<'_, f32> {
-        self.chunks[slot / Self::CHUNK].slots[branch]
-            .slice(s![slot % Self::CHUNK, k * CNN_DIM..(k + 1) * CNN_DIM])
+    fn slot_product(&self, branch: usize, slot: usize, k: usize) -> &[f32] {
+        let off = 3 * CNN_DIM + (SLOT_BASE[branch] + k) * CNN_DIM;
+        &self.rows[slot][off..off + CNN_DIM]
     }
 }
 

@@ -80,6 +80,20 @@ fn vectors_match_the_numpy_reference() {
 }
 
 #[test]
+fn piece_cache_does_not_change_vectors() {
+    let sentences = sentences();
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    model().clear_piece_cache();
+    let cold = model().encode(&texts).unwrap();
+    // Second pass: every piece row now comes from the cache.
+    let warm = model().encode(&texts).unwrap();
+    for i in 0..texts.len() {
+        let c = cosine(cold.row(i), warm.row(i));
+        assert!(c > 0.99999, "{:?}: cosine {c} between cold and warm", texts[i]);
+    }
+}
+
+#[test]
 fn chinese_title_is_closest_to_its_english_twin() {
     let query = "Apple iPhone 14 128GB 蓝色";
     let products = [

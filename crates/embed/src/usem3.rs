@@ -13,7 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use ndarray_npy::NpzReader;
 use rayon::prelude::*;
 use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
@@ -341,59 +341,79 @@ impl UseM3 {
             start += s.len();
         }
 
-        let mut feats = Array2::<f32>::zeros((tokens, FEAT_DIM));
-        for (mut row, &slot) in feats.outer_iter_mut().zip(&slots) {
-            let row = row.as_slice_mut().expect("contiguous row");
-            self.embedding(table.ids[slot], &mut row[..DIM]);
-        }
-        let branch_out: Vec<Array2<f32>> = self
+        // Plain slices from here: these loops run once per token and ndarray's per-call
+        // overhead on 256-float rows was a tenth of the encoder's time.
+        let branch_out: Vec<Vec<f32>> = self
             .branches
             .par_iter()
             .enumerate()
             .map(|(i, b)| {
-                // First conv layer: the sum of the precomputed slot products over the window.
-                let mut h = Array2::<f32>::zeros((tokens, CNN_DIM));
-                for (t, mut row) in h.outer_iter_mut().enumerate() {
+                let b1 = b.b1.as_slice().expect("contiguous bias");
+                // First conv layer: the sum of the precomputed slot products over the window,
+                // ReLU, plus the residual input.
+                let mut h = vec![0f32; tokens * CNN_DIM];
+                for (t, row) in h.chunks_exact_mut(CNN_DIM).enumerate() {
                     let (lo, hi) = bounds[t];
-                    row.assign(&b.b1);
+                    row.copy_from_slice(b1);
                     for k in 0..b.order {
                         let Some(p) = (t + k).checked_sub(b.left) else {
                             continue;
                         };
                         if p >= lo && p < hi {
-                            row += &ArrayView1::from(table.slot_product(i, slots[p], k));
+                            add_into(row, table.slot_product(i, slots[p], k));
                         }
                     }
-                    row.mapv_inplace(|v| v.max(0.0));
-                    row += &ArrayView1::from(&table.x(slots[t])[i * CNN_DIM..(i + 1) * CNN_DIM]);
+                    let x = &table.x(slots[t])[i * CNN_DIM..(i + 1) * CNN_DIM];
+                    for (r, &x) in row.iter_mut().zip(x) {
+                        *r = r.max(0.0) + x;
+                    }
                 }
-                let mut c = matmul(
+                let h = Array2::from_shape_vec((tokens, CNN_DIM), h).expect("h shape");
+                let c = matmul(
                     windows(h.view(), &bounds, b.order, b.left).view(),
                     b.w2.view(),
                 );
-                c += &b.b2;
-                c.mapv_inplace(|v| v.max(0.0));
-                c += &h;
+                let b2 = b.b2.as_slice().expect("contiguous bias");
+                let mut c = c.into_raw_vec_and_offset().0;
+                for (crow, hrow) in c
+                    .chunks_exact_mut(CNN_DIM)
+                    .zip(h.as_slice().expect("contiguous h").chunks_exact(CNN_DIM))
+                {
+                    for ((c, &bias), &h) in crow.iter_mut().zip(b2).zip(hrow) {
+                        *c = (*c + bias).max(0.0) + h;
+                    }
+                }
                 c
             })
             .collect();
-        for (i, c) in branch_out.iter().enumerate() {
-            let off = DIM + i * CNN_DIM;
-            feats.slice_mut(s![.., off..off + CNN_DIM]).assign(c);
-        }
-        layer_norm(feats.view_mut(), &self.ln_g, &self.ln_b, self.eps);
 
-        // The token sum commutes with the linear output projection: sum first, then project
-        // n_sentences rows instead of n_tokens.
+        // Layer norm of each token's features [embedding | branch 0 | branch 1 | branch 2],
+        // fused with the sum over the sentence's tokens: Σ_t LN(f_t) = γ ⊙ Σ_t (f_t − μ_t)/σ_t
+        // + n·β, so the token × 1280 feature matrix is never built.
         let mut sums = Array2::<f32>::zeros((sentences.len(), FEAT_DIM));
-        let mut start = 0;
-        for (mut row, s) in sums.outer_iter_mut().zip(sentences) {
-            row.assign(
-                &feats
-                    .slice(s![start..start + s.len(), ..])
-                    .sum_axis(Axis(0)),
-            );
-            start += s.len();
+        let mut feat = vec![0f32; FEAT_DIM];
+        let mut t = 0;
+        for (mut sum, s) in sums.outer_iter_mut().zip(sentences) {
+            let sum = sum.as_slice_mut().expect("contiguous row");
+            for _ in 0..s.len() {
+                self.embedding(table.ids[slots[t]], &mut feat[..DIM]);
+                for (i, c) in branch_out.iter().enumerate() {
+                    let off = DIM + i * CNN_DIM;
+                    feat[off..off + CNN_DIM].copy_from_slice(&c[t * CNN_DIM..(t + 1) * CNN_DIM]);
+                }
+                let mean = feat.iter().sum::<f32>() / FEAT_DIM as f32;
+                let var =
+                    feat.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / FEAT_DIM as f32;
+                let inv = 1.0 / (var + self.eps).sqrt();
+                for (acc, &v) in sum.iter_mut().zip(&feat) {
+                    *acc += (v - mean) * inv;
+                }
+                t += 1;
+            }
+            let n = s.len() as f32;
+            for ((acc, &g), &b) in sum.iter_mut().zip(&self.ln_g).zip(&self.ln_b) {
+                *acc = *acc * g + n * b;
+            }
         }
         let mut mean = matmul(sums.view(), self.cnn_w.view());
         for (mut row, s) in mean.outer_iter_mut().zip(sentences) {
@@ -440,7 +460,10 @@ impl UseM3 {
         // is a micro-batch of its own.
         let mut parts: Vec<(std::ops::Range<usize>, ArrayViewMut2<f32>)> = Vec::new();
         let mut rest = out;
-        for g in group_by_tokens(&sentences, TOKEN_BUDGET) {
+        // Small calls are split finer so that every core still gets two micro-batches.
+        let total: usize = sentences.iter().map(Vec::len).sum();
+        let budget = (total / (2 * rayon::current_num_threads())).clamp(64, TOKEN_BUDGET);
+        for g in group_by_tokens(&sentences, budget) {
             let (head, tail) = rest.split_at(Axis(0), g.len());
             parts.push((g, head));
             rest = tail;
@@ -559,6 +582,13 @@ fn slot_blocks(w1: &Array2<f32>, order: usize) -> Array2<f32> {
         .map(|k| w1.slice(s![k * CNN_DIM..(k + 1) * CNN_DIM, ..]))
         .collect();
     ndarray::concatenate(Axis(1), &blocks).expect("equal block shapes")
+}
+
+/// `acc += x`, element-wise.
+fn add_into(acc: &mut [f32], x: &[f32]) {
+    for (a, &x) in acc.iter_mut().zip(x) {
+        *a += x;
+    }
 }
 
 /// Layer normalisation over each row, in place.

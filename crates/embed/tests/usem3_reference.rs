@@ -87,9 +87,9 @@ fn piece_cache_does_not_change_vectors() {
     let cold = model().encode(&texts).unwrap();
     // Second pass: every piece row now comes from the cache.
     let warm = model().encode(&texts).unwrap();
-    for i in 0..texts.len() {
+    for (i, text) in texts.iter().enumerate() {
         let c = cosine(cold.row(i), warm.row(i));
-        assert!(c > 0.99999, "{:?}: cosine {c} between cold and warm", texts[i]);
+        assert!(c > 0.99999, "{text:?}: cosine {c} between cold and warm");
     }
 }
 

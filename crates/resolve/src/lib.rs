@@ -5,6 +5,7 @@
 //! `matcher` learns the match probability with gradient-boosted trees and evaluates it.
 
 pub mod features;
+pub mod learned;
 pub mod matcher;
 pub mod pairs;
 

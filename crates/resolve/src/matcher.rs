@@ -15,6 +15,7 @@ use shopfuse_core::NoProgress;
 use shopfuse_embed::EmbeddingCache;
 
 use crate::features::{self, Idf, Prepared};
+use crate::learned::{self, SparseRow};
 use crate::pairs::{LabelledPair, Record};
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +268,21 @@ impl PairFeaturizer {
         self.records.len()
     }
 
+    /// The two learned models' sparse views of `pairs`: (token rows, embedding rows).
+    pub fn learned_rows(&self, pairs: &[LabelledPair]) -> (Vec<SparseRow>, Vec<SparseRow>) {
+        use rayon::prelude::*;
+        pairs
+            .par_iter()
+            .map(|p| {
+                let (a, b) = (
+                    &self.prepared[self.index[&p.left]],
+                    &self.prepared[self.index[&p.right]],
+                );
+                (learned::token_row(a, b), learned::embedding_row(a, b))
+            })
+            .unzip()
+    }
+
     /// Feature rows of `pairs`, candidate margins computed within this list.
     pub fn featurize(&self, pairs: &[LabelledPair]) -> Vec<Vec<f64>> {
         use rayon::prelude::*;
@@ -314,12 +330,32 @@ pub fn eval_pairs(
     let started = Instant::now();
     let featurizer = PairFeaturizer::new(&[train, valid, test], encoder)?;
     let labels = |p: &[LabelledPair]| p.iter().map(|p| p.is_match).collect::<Vec<_>>();
-    let (xt, xv, xs) = (
+    let (mut xt, mut xv, mut xs) = (
         featurizer.featurize(train),
         featurizer.featurize(valid),
         featurizer.featurize(test),
     );
-    let names = featurizer.feature_names();
+    let mut names = featurizer.feature_names();
+    // The learned token and embedding models, cross-fitted on the training pairs.
+    let (tok_t, emb_t) = featurizer.learned_rows(train);
+    let (tok_v, emb_v) = featurizer.learned_rows(valid);
+    let (tok_s, emb_s) = featurizer.learned_rows(test);
+    for (name, rows_t, rows_v, rows_s) in [
+        ("learned.token_logit", &tok_t, &tok_v, &tok_s),
+        ("learned.embedding_logit", &emb_t, &emb_v, &emb_s),
+    ] {
+        let fitted = learned::cross_fit(rows_t, &labels(train), 5, 8);
+        for (x, z) in xt.iter_mut().zip(&fitted.out_of_fold) {
+            x.push(f64::from(*z));
+        }
+        for (x, r) in xv.iter_mut().zip(rows_v.iter()) {
+            x.push(f64::from(fitted.model.logit(r)));
+        }
+        for (x, r) in xs.iter_mut().zip(rows_s.iter()) {
+            x.push(f64::from(fitted.model.logit(r)));
+        }
+        names.push(name.to_string());
+    }
     let (model, valid_scores) = PairModel::fit(
         &xt,
         &labels(train),

@@ -1,0 +1,281 @@
+//! Learned similarity signals stacked under the tree model.
+//!
+//! The hand-made features say *how much* two titles differ; they cannot say *which*
+//! differences matter. "upgrade", "mac" or "2008" left unmatched usually means another
+//! product, while "software" or "inc" left unmatched means nothing, and that varies by
+//! domain. Two sparse logistic models learn it from the labelled pairs:
+//!
+//! * the token model sees the shared tokens, the unmatched tokens, pairs of unmatched tokens
+//!   (one from each side: "mac|win", "2007|2008") and the shapes of unmatched tokens
+//!   ("9.9", "aa999"), hashed into a fixed space;
+//! * the embedding model sees |u − v| and u ⊙ v of the two sentence vectors, i.e. which
+//!   directions of the multilingual space carry product identity.
+//!
+//! Their outputs enter the tree model as features. On the training pairs they are
+//! cross-fitted (each fold scored by a model that never saw it), so the trees do not learn to
+//! trust an over-fitted score.
+//!
+//! Written here rather than taken from a crate: what we need is hashed sparse features with
+//! per-coordinate adaptive steps (AdaGrad) on a few thousand pairs; the Rust crates with
+//! logistic regression (linfa-logistic, smartcore) take dense ndarray matrices and L-BFGS,
+//! which would mean a 2^20-column dense matrix.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::features::{is_number, Prepared};
+
+/// One sparse example: (feature index, value).
+pub type SparseRow = Vec<(u32, f32)>;
+
+const HASH_BITS: u32 = 20;
+/// Embedding coordinates used by the embedding model; hashed token features start after them.
+const EMBED_DIM_MAX: usize = 1024;
+const DENSE: u32 = 2 * EMBED_DIM_MAX as u32;
+
+/// Logistic regression on sparse rows, trained with AdaGrad and L2.
+#[derive(Debug, Clone)]
+pub struct SparseLogistic {
+    weights: Vec<f32>,
+    bias: f32,
+}
+
+impl SparseLogistic {
+    pub fn fit(rows: &[SparseRow], labels: &[bool], epochs: usize, l2: f32, seed: u64) -> Self {
+        let dim = rows
+            .iter()
+            .flat_map(|r| r.iter().map(|(i, _)| *i as usize + 1))
+            .max()
+            .unwrap_or(0);
+        let mut w = vec![0f32; dim];
+        let mut g2 = vec![1e-6f32; dim];
+        let (mut bias, mut bias_g2) = (0f32, 1e-6f32);
+        // Balanced classes: a positive weighs as much in total as all negatives.
+        let positives = labels.iter().filter(|&&y| y).count().max(1) as f32;
+        let negatives = (labels.len() as f32 - positives).max(1.0);
+        let (wp, wn) = (
+            labels.len() as f32 / (2.0 * positives),
+            labels.len() as f32 / (2.0 * negatives),
+        );
+        let lr = 0.1f32;
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..epochs {
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let row = &rows[i];
+                let z = bias + row.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
+                let p = sigmoid(z);
+                let y = f32::from(u8::from(labels[i]));
+                let err = (p - y) * if labels[i] { wp } else { wn };
+                for &(j, v) in row {
+                    let j = j as usize;
+                    let g = err * v + l2 * w[j];
+                    g2[j] += g * g;
+                    w[j] -= lr * g / g2[j].sqrt();
+                }
+                bias_g2 += err * err;
+                bias -= lr * err / bias_g2.sqrt();
+            }
+        }
+        SparseLogistic { weights: w, bias }
+    }
+
+    /// Log-odds of a match.
+    pub fn logit(&self, row: &SparseRow) -> f32 {
+        self.bias
+            + row
+                .iter()
+                .filter_map(|&(j, v)| self.weights.get(j as usize).map(|w| w * v))
+                .sum::<f32>()
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn hashed(feature: &str) -> u32 {
+    // SipHash with fixed zero keys: stable across runs and machines.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    feature.hash(&mut h);
+    DENSE + (h.finish() as u32 & ((1 << HASH_BITS) - 1))
+}
+
+/// Letters → a, digits → 9, runs kept to three: "cs3" → "aa9", "2008" → "999".
+fn shape(token: &str) -> String {
+    let mut out = String::new();
+    let (mut last, mut run) = (' ', 0);
+    for c in token.chars() {
+        let s = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if s == last {
+            run += 1;
+        } else {
+            (last, run) = (s, 1);
+        }
+        if run <= 3 {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The token model's view of a pair (symmetric in its two sides).
+pub fn token_row(a: &Prepared, b: &Prepared) -> SparseRow {
+    let sa: HashSet<&str> = a.main_tokens.iter().map(String::as_str).collect();
+    let sb: HashSet<&str> = b.main_tokens.iter().map(String::as_str).collect();
+    let mut only_a: Vec<&str> = sa.difference(&sb).copied().collect();
+    let mut only_b: Vec<&str> = sb.difference(&sa).copied().collect();
+    only_a.sort_unstable();
+    only_b.sort_unstable();
+    let mut feats: Vec<String> = Vec::new();
+    for t in sa.intersection(&sb) {
+        feats.push(format!("s:{t}"));
+    }
+    for t in only_a.iter().chain(&only_b) {
+        feats.push(format!("d:{t}"));
+        feats.push(format!("ds:{}", shape(t)));
+    }
+    for x in only_a.iter().take(8) {
+        for y in only_b.iter().take(8) {
+            let (p, q) = if x < y { (x, y) } else { (y, x) };
+            feats.push(format!("dp:{p}|{q}"));
+            if is_number(x) && is_number(y) {
+                feats.push("dp:number|number".into());
+            }
+        }
+    }
+    let shared = sa.intersection(&sb).count();
+    feats.push(format!("nshared:{}", shared.min(8)));
+    feats.push(format!("nonly:{}", (only_a.len() + only_b.len()).min(12)));
+    feats.push(format!(
+        "nonly_min:{}",
+        only_a.len().min(only_b.len()).min(6)
+    ));
+    let scale = 1.0 / (feats.len() as f32).sqrt();
+    let mut row: SparseRow = feats.iter().map(|f| (hashed(f), scale)).collect();
+    row.sort_unstable_by_key(|(j, _)| *j);
+    row.dedup_by_key(|(j, _)| *j);
+    row
+}
+
+/// The embedding model's view of a pair: |u − v| and u ⊙ v of the main-text vectors.
+pub fn embedding_row(a: &Prepared, b: &Prepared) -> SparseRow {
+    let (u, v) = (&a.main_vector, &b.main_vector);
+    let n = u.len().min(EMBED_DIM_MAX);
+    let mut row = Vec::with_capacity(2 * n);
+    // Scaled so a typical row has a norm near one, like the token rows.
+    let s = (n as f32).sqrt();
+    for i in 0..n {
+        row.push((i as u32, (u[i] - v[i]).abs() * s));
+    }
+    for i in 0..n {
+        row.push(((n + i) as u32, u[i] * v[i] * s));
+    }
+    row
+}
+
+/// Out-of-fold scores for the training rows and a model fitted on all of them for new rows.
+pub struct CrossFitted {
+    pub model: SparseLogistic,
+    pub out_of_fold: Vec<f32>,
+}
+
+pub fn cross_fit(rows: &[SparseRow], labels: &[bool], folds: usize, epochs: usize) -> CrossFitted {
+    use rayon::prelude::*;
+    let mut fold_of: Vec<usize> = (0..rows.len()).map(|i| i % folds).collect();
+    fold_of.shuffle(&mut ChaCha8Rng::seed_from_u64(29));
+    let per_fold: Vec<Vec<(usize, f32)>> = (0..folds)
+        .into_par_iter()
+        .map(|k| {
+            let (fit_rows, fit_labels): (Vec<SparseRow>, Vec<bool>) = rows
+                .iter()
+                .zip(labels)
+                .zip(&fold_of)
+                .filter(|(_, &f)| f != k)
+                .map(|((r, &y), _)| (r.clone(), y))
+                .unzip();
+            let model = SparseLogistic::fit(&fit_rows, &fit_labels, epochs, 1e-4, k as u64);
+            (0..rows.len())
+                .filter(|&i| fold_of[i] == k)
+                .map(|i| (i, model.logit(&rows[i])))
+                .collect()
+        })
+        .collect();
+    let mut out_of_fold = vec![0f32; rows.len()];
+    for (i, z) in per_fold.into_iter().flatten() {
+        out_of_fold[i] = z;
+    }
+    let model = SparseLogistic::fit(rows, labels, epochs, 1e-4, 99);
+    CrossFitted { model, out_of_fold }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(title: &str) -> Prepared {
+        Prepared {
+            main_tokens: crate::features::tokenize(title),
+            all_tokens: crate::features::tokenize(title),
+            main_vector: vec![0.0; 4],
+            all_vector: vec![0.0; 4],
+            others: vec![],
+        }
+    }
+
+    #[test]
+    fn shapes_generalise_codes_and_versions() {
+        assert_eq!(shape("cs3"), "aa9");
+        assert_eq!(shape("2008"), "999");
+        assert_eq!(shape("9.0"), "9.9");
+        assert_eq!(shape("photoshop"), "aaa");
+    }
+
+    #[test]
+    fn token_rows_are_symmetric() {
+        let (a, b) = (
+            prepared("adobe photoshop cs3 mac"),
+            prepared("photoshop cs3 win upgrade"),
+        );
+        assert_eq!(token_row(&a, &b), token_row(&b, &a));
+    }
+
+    #[test]
+    fn learns_which_unmatched_tokens_mean_another_product() {
+        // "upgrade" unmatched means a different product; "software" unmatched means nothing.
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..200 {
+            let base = format!("product{i} suite {}", i % 7);
+            let (other, label) = if i % 2 == 0 {
+                (format!("{base} upgrade"), false)
+            } else {
+                (format!("{base} software"), true)
+            };
+            rows.push(token_row(&prepared(&base), &prepared(&other)));
+            labels.push(label);
+        }
+        let model = SparseLogistic::fit(&rows, &labels, 10, 1e-4, 1);
+        let up = model.logit(&token_row(
+            &prepared("widget 9"),
+            &prepared("widget 9 upgrade"),
+        ));
+        let sw = model.logit(&token_row(
+            &prepared("widget 9"),
+            &prepared("widget 9 software"),
+        ));
+        assert!(up < 0.0 && sw > 0.0, "upgrade {up}, software {sw}");
+    }
+}

@@ -7,7 +7,7 @@
 //! how a pair's similarity compares with the best alternative either record has — a record
 //! usually matches at most one record of the other source.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use shopfuse_core::encoder::cosine;
 
@@ -34,6 +34,15 @@ pub fn tokenize(text: &str) -> Vec<String> {
     }
     if !cur.is_empty() {
         tokens.push(cur);
+    }
+    for t in &mut tokens {
+        // "12.0" and "12" are the same version or size.
+        if is_number(t) && t.contains('.') {
+            let trimmed = t.trim_end_matches('0').trim_end_matches('.');
+            if !trimmed.is_empty() && trimmed.len() < t.len() {
+                *t = trimmed.to_string();
+            }
+        }
     }
     tokens
 }
@@ -122,6 +131,8 @@ pub fn feature_names(other_attrs: &[String]) -> Vec<String> {
         }
     }
     for f in [
+        "soft_unmatched_best",
+        "soft_unmatched_matched_fraction",
         "codes_shared",
         "codes_conflict",
         "numbers_jaccard",
@@ -149,8 +160,10 @@ pub fn feature_names(other_attrs: &[String]) -> Vec<String> {
     names
 }
 
-fn tfidf_vector<'a>(idf: &Idf, toks: &'a [String]) -> HashMap<&'a str, f64> {
-    let mut m: HashMap<&str, f64> = HashMap::new();
+// Ordered maps and sets wherever floats are summed over them: a hash order that changes per
+// process would change the last bits of a sum, and with them the trees and the threshold.
+fn tfidf_vector<'a>(idf: &Idf, toks: &'a [String]) -> BTreeMap<&'a str, f64> {
+    let mut m: BTreeMap<&str, f64> = BTreeMap::new();
     for t in toks {
         *m.entry(t.as_str()).or_insert(0.0) += 1.0;
     }
@@ -181,12 +194,12 @@ fn bm25(idf: &Idf, a: &[String], b: &[String]) -> f64 {
     let one = |q: &[String], d: &[String]| {
         const K1: f64 = 1.2;
         const B: f64 = 0.75;
-        let mut tf: HashMap<&str, f64> = HashMap::new();
+        let mut tf: BTreeMap<&str, f64> = BTreeMap::new();
         for t in d {
             *tf.entry(t.as_str()).or_insert(0.0) += 1.0;
         }
         let norm = K1 * (1.0 - B + B * d.len() as f64 / idf.avg_len());
-        let q: HashSet<&String> = q.iter().collect();
+        let q: BTreeSet<&String> = q.iter().collect();
         let (mut score, mut best) = (0.0, 0.0);
         for t in q {
             let w = idf.weight(t);
@@ -205,14 +218,14 @@ fn bm25(idf: &Idf, a: &[String], b: &[String]) -> f64 {
 }
 
 fn set_features(idf: &Idf, a: &[String], b: &[String], out: &mut Vec<f64>) {
-    let sa: HashSet<&String> = a.iter().collect();
-    let sb: HashSet<&String> = b.iter().collect();
+    let sa: BTreeSet<&String> = a.iter().collect();
+    let sb: BTreeSet<&String> = b.iter().collect();
     let inter = sa.intersection(&sb).count() as f64;
     let union = sa.union(&sb).count() as f64;
     out.push(if union == 0.0 { 0.0 } else { inter / union });
     let min = sa.len().min(sb.len()) as f64;
     out.push(if min == 0.0 { 0.0 } else { inter / min });
-    let unmatched = |x: &HashSet<&String>, y: &HashSet<&String>| {
+    let unmatched = |x: &BTreeSet<&String>, y: &BTreeSet<&String>| {
         let total: f64 = x.iter().map(|t| idf.weight(t)).sum();
         let left: f64 = x
             .iter()
@@ -231,6 +244,57 @@ fn set_features(idf: &Idf, a: &[String], b: &[String], out: &mut Vec<f64>) {
     out.push(ua.max(ub));
     out.push(ua.min(ub));
     out.push(ma.max(mb));
+}
+
+/// Character trigrams of a token, padded so short tokens still have some.
+fn trigrams(t: &str) -> BTreeSet<[char; 3]> {
+    let chars: Vec<char> = std::iter::once(' ')
+        .chain(t.chars())
+        .chain(std::iter::once(' '))
+        .collect();
+    chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
+}
+
+/// Soft matching of the words left unmatched on both sides ("photoshp" ~ "photoshop",
+/// "adobe's" ~ "adobe"): per unmatched word of three letters or more, its best trigram
+/// Jaccard among the other side's unmatched words (0.9 for a prefix, an abbreviation). Pushes the best such similarity and the
+/// fraction of unmatched words with a close partner (≥ 0.5); NaN when either side has none.
+fn soft_features(a: &[String], b: &[String], out: &mut Vec<f64>) {
+    let sa: BTreeSet<&String> = a.iter().collect();
+    let sb: BTreeSet<&String> = b.iter().collect();
+    let words =
+        |x: &BTreeSet<&String>, y: &BTreeSet<&String>| -> Vec<(String, BTreeSet<[char; 3]>)> {
+            x.iter()
+                .filter(|t| !y.contains(*t) && t.chars().count() >= 3 && !is_number(t))
+                .map(|t| (t.to_string(), trigrams(t)))
+                .collect()
+        };
+    let (ua, ub) = (words(&sa, &sb), words(&sb, &sa));
+    if ua.is_empty() || ub.is_empty() {
+        out.extend([f64::NAN, f64::NAN]);
+        return;
+    }
+    // An abbreviation ("upg", "prof", "win") as a prefix of the other word counts as close.
+    let best = |(xw, x): &(String, BTreeSet<[char; 3]>),
+                others: &[(String, BTreeSet<[char; 3]>)]| {
+        others
+            .iter()
+            .map(|(yw, y)| {
+                if xw.starts_with(yw.as_str()) || yw.starts_with(xw.as_str()) {
+                    return 0.9;
+                }
+                let inter = x.intersection(y).count() as f64;
+                inter / ((x.len() + y.len()) as f64 - inter)
+            })
+            .fold(0.0, f64::max)
+    };
+    let bests: Vec<f64> = ua
+        .iter()
+        .map(|x| best(x, &ub))
+        .chain(ub.iter().map(|y| best(y, &ua)))
+        .collect();
+    out.push(bests.iter().copied().fold(0.0, f64::max));
+    out.push(bests.iter().filter(|&&v| v >= 0.5).count() as f64 / bests.len() as f64);
 }
 
 fn parse_number(s: &str) -> Option<f64> {
@@ -258,6 +322,7 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
         f.push(bm25(idf, ta, tb));
         set_features(idf, ta, tb, &mut f);
     }
+    soft_features(&a.main_tokens, &b.main_tokens, &mut f);
     let codes =
         |t: &[String]| -> HashSet<String> { t.iter().filter(|t| is_code(t)).cloned().collect() };
     let (ca, cb) = (codes(&a.all_tokens), codes(&b.all_tokens));
@@ -362,8 +427,12 @@ mod tests {
     #[test]
     fn tokens_split_cjk_and_keep_version_numbers() {
         assert_eq!(
-            tokenize("Adobe After Effects 7.0 (Mac) 蓝色"),
-            vec!["adobe", "after", "effects", "7.0", "mac", "蓝", "色"]
+            tokenize("Adobe After Effects 7.5 (Mac) 蓝色"),
+            vec!["adobe", "after", "effects", "7.5", "mac", "蓝", "色"]
+        );
+        assert_eq!(
+            tokenize("pcAnywhere 12.0 2.50 v2.0"),
+            vec!["pcanywhere", "12", "2.5", "v2.0"]
         );
         assert_eq!(tokenize("SM-G9910."), vec!["sm", "g9910"]);
         assert!(is_code("g9910") && is_code("cs3") && !is_code("128") && !is_code("gb"));

@@ -131,10 +131,23 @@ fn shape(token: &str) -> String {
     out
 }
 
+/// Which tokens a token model looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    /// The main text (title) only.
+    Main,
+    /// Every attribute's tokens (brand and price numbers included).
+    All,
+}
+
 /// The token model's view of a pair (symmetric in its two sides).
-pub fn token_row(a: &Prepared, b: &Prepared) -> SparseRow {
-    let sa: HashSet<&str> = a.main_tokens.iter().map(String::as_str).collect();
-    let sb: HashSet<&str> = b.main_tokens.iter().map(String::as_str).collect();
+pub fn token_row(a: &Prepared, b: &Prepared, scope: TokenScope) -> SparseRow {
+    let (ta, tb) = match scope {
+        TokenScope::Main => (&a.main_tokens, &b.main_tokens),
+        TokenScope::All => (&a.all_tokens, &b.all_tokens),
+    };
+    let sa: HashSet<&str> = ta.iter().map(String::as_str).collect();
+    let sb: HashSet<&str> = tb.iter().map(String::as_str).collect();
     let mut only_a: Vec<&str> = sa.difference(&sb).copied().collect();
     let mut only_b: Vec<&str> = sb.difference(&sa).copied().collect();
     only_a.sort_unstable();
@@ -249,7 +262,10 @@ mod tests {
             prepared("adobe photoshop cs3 mac"),
             prepared("photoshop cs3 win upgrade"),
         );
-        assert_eq!(token_row(&a, &b), token_row(&b, &a));
+        assert_eq!(
+            token_row(&a, &b, TokenScope::Main),
+            token_row(&b, &a, TokenScope::Main)
+        );
     }
 
     #[test]
@@ -264,18 +280,17 @@ mod tests {
             } else {
                 (format!("{base} software"), true)
             };
-            rows.push(token_row(&prepared(&base), &prepared(&other)));
+            rows.push(token_row(
+                &prepared(&base),
+                &prepared(&other),
+                TokenScope::Main,
+            ));
             labels.push(label);
         }
         let model = SparseLogistic::fit(&rows, &labels, 10, 1e-4, 1);
-        let up = model.logit(&token_row(
-            &prepared("widget 9"),
-            &prepared("widget 9 upgrade"),
-        ));
-        let sw = model.logit(&token_row(
-            &prepared("widget 9"),
-            &prepared("widget 9 software"),
-        ));
+        let row = |a: &str, b: &str| token_row(&prepared(a), &prepared(b), TokenScope::Main);
+        let up = model.logit(&row("widget 9", "widget 9 upgrade"));
+        let sw = model.logit(&row("widget 9", "widget 9 software"));
         assert!(up < 0.0 && sw > 0.0, "upgrade {up}, software {sw}");
     }
 }

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use forust_ml::gradientbooster::{GradientBooster, ImportanceMethod};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
@@ -15,8 +17,42 @@ use shopfuse_core::NoProgress;
 use shopfuse_embed::EmbeddingCache;
 
 use crate::features::{self, Idf, Prepared};
-use crate::learned::{self, SparseRow};
+use crate::learned::{self, SparseRow, TokenScope};
 use crate::pairs::{LabelledPair, Record};
+
+/// Tree models per bag.
+const BAGS: usize = 5;
+/// Passes of the sparse logistic models over the training pairs.
+const LEARNED_EPOCHS: usize = 12;
+
+/// How a learned model sees a pair.
+#[derive(Debug, Clone, Copy)]
+pub enum LearnedView {
+    Tokens(TokenScope),
+    Embedding,
+}
+
+impl LearnedView {
+    fn row(self, a: &Prepared, b: &Prepared) -> SparseRow {
+        match self {
+            LearnedView::Tokens(scope) => learned::token_row(a, b, scope),
+            LearnedView::Embedding => learned::embedding_row(a, b),
+        }
+    }
+}
+
+/// The learned models stacked under the trees, with their feature names.
+pub const LEARNED_MODELS: [(&str, LearnedView); 3] = [
+    (
+        "learned.title_token_logit",
+        LearnedView::Tokens(TokenScope::Main),
+    ),
+    (
+        "learned.all_token_logit",
+        LearnedView::Tokens(TokenScope::All),
+    ),
+    ("learned.embedding_logit", LearnedView::Embedding),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
@@ -113,7 +149,8 @@ pub fn best_threshold(probabilities: &[f64], labels: &[bool]) -> (f64, Scores) {
 
 /// The pair classifier: features → match probability, plus its decision threshold.
 pub struct PairModel {
-    booster: GradientBooster,
+    /// Bagged: trees grown from different row/column subsamples, probabilities averaged.
+    boosters: Vec<GradientBooster>,
     pub threshold: f64,
     pub feature_names: Vec<String>,
 }
@@ -152,21 +189,29 @@ impl PairModel {
             .map(|&b| f64::from(u8::from(b)))
             .collect();
         // Many shallow-ish trees with a small learning rate: robust defaults that are not tuned
-        // to any one benchmark.
-        let mut booster = GradientBooster::default()
-            .set_objective_type(ObjectiveType::LogLoss)
-            .set_iterations(trees)
-            .set_learning_rate(0.05)
-            .set_max_depth(6)
-            .set_l2(1.0)
-            .set_subsample(0.8)
-            .set_colsample_bytree(0.8)
-            .set_seed(17);
-        booster
-            .fit_unweighted(&matrix, &y, None)
-            .map_err(|e| MatchError::Train(e.to_string()))?;
+        // to any one benchmark. A few bags of them: one model's threshold on a validation split
+        // of a few hundred matches moves by whole F1 points between seeds; the average does not.
+        let boosters = (0..BAGS)
+            .into_par_iter()
+            .map(|bag| {
+                let mut booster = GradientBooster::default()
+                    .set_objective_type(ObjectiveType::LogLoss)
+                    .set_iterations(trees)
+                    .set_learning_rate(0.05)
+                    .set_max_depth(6)
+                    .set_l2(1.0)
+                    .set_subsample(0.8)
+                    .set_colsample_bytree(0.8)
+                    .set_seed(17 + bag as u64)
+                    .set_parallel(false);
+                booster
+                    .fit_unweighted(&matrix, &y, None)
+                    .map_err(|e| MatchError::Train(e.to_string()))?;
+                Ok(booster)
+            })
+            .collect::<Result<Vec<_>, MatchError>>()?;
         let mut model = PairModel {
-            booster,
+            boosters,
             threshold: 0.5,
             feature_names,
         };
@@ -181,11 +226,14 @@ impl PairModel {
             return Vec::new();
         }
         let (data, n, cols) = column_major(rows);
-        self.booster
-            .predict(&Matrix::new(&data, n, cols), true)
-            .into_iter()
-            .map(|log_odds| 1.0 / (1.0 + (-log_odds).exp()))
-            .collect()
+        let matrix = Matrix::new(&data, n, cols);
+        let mut mean = vec![0.0; n];
+        for booster in &self.boosters {
+            for (m, log_odds) in mean.iter_mut().zip(booster.predict(&matrix, false)) {
+                *m += 1.0 / (1.0 + (-log_odds).exp()) / self.boosters.len() as f64;
+            }
+        }
+        mean
     }
 }
 
@@ -268,28 +316,36 @@ impl PairFeaturizer {
         self.records.len()
     }
 
-    /// The two learned models' sparse views of `pairs`: (token rows, embedding rows).
-    pub fn learned_rows(&self, pairs: &[LabelledPair]) -> (Vec<SparseRow>, Vec<SparseRow>) {
-        use rayon::prelude::*;
-        pairs
-            .par_iter()
+    /// The learned models' sparse views of `pairs`, one list per model in
+    /// [`LEARNED_MODELS`] order.
+    pub fn learned_rows(&self, pairs: &[LabelledPair]) -> Vec<Vec<SparseRow>> {
+        let sides: Vec<(&Prepared, &Prepared)> = pairs
+            .iter()
             .map(|p| {
-                let (a, b) = (
+                (
                     &self.prepared[self.index[&p.left]],
                     &self.prepared[self.index[&p.right]],
-                );
-                (learned::token_row(a, b), learned::embedding_row(a, b))
+                )
             })
-            .unzip()
+            .collect();
+        LEARNED_MODELS
+            .iter()
+            .map(|(_, view)| sides.par_iter().map(|(a, b)| view.row(a, b)).collect())
+            .collect()
+    }
+
+    /// (left, right) record numbers of `pairs`.
+    pub fn pair_ids(&self, pairs: &[LabelledPair]) -> Vec<(usize, usize)> {
+        pairs
+            .iter()
+            .map(|p| (self.index[&p.left], self.index[&p.right]))
+            .collect()
     }
 
     /// Feature rows of `pairs`, candidate margins computed within this list.
     pub fn featurize(&self, pairs: &[LabelledPair]) -> Vec<Vec<f64>> {
         use rayon::prelude::*;
-        let ids: Vec<(usize, usize)> = pairs
-            .iter()
-            .map(|p| (self.index[&p.left], self.index[&p.right]))
-            .collect();
+        let ids = self.pair_ids(pairs);
         let mut rows: Vec<Vec<f64>> = ids
             .par_iter()
             .map(|&(a, b)| features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]))
@@ -337,14 +393,17 @@ pub fn eval_pairs(
     );
     let mut names = featurizer.feature_names();
     // The learned token and embedding models, cross-fitted on the training pairs.
-    let (tok_t, emb_t) = featurizer.learned_rows(train);
-    let (tok_v, emb_v) = featurizer.learned_rows(valid);
-    let (tok_s, emb_s) = featurizer.learned_rows(test);
-    for (name, rows_t, rows_v, rows_s) in [
-        ("learned.token_logit", &tok_t, &tok_v, &tok_s),
-        ("learned.embedding_logit", &emb_t, &emb_v, &emb_s),
-    ] {
-        let fitted = learned::cross_fit(rows_t, &labels(train), 5, 8);
+    let (rows_t, rows_v, rows_s) = (
+        featurizer.learned_rows(train),
+        featurizer.learned_rows(valid),
+        featurizer.learned_rows(test),
+    );
+    for (((name, _), rows_t), (rows_v, rows_s)) in LEARNED_MODELS
+        .iter()
+        .zip(&rows_t)
+        .zip(rows_v.iter().zip(&rows_s))
+    {
+        let fitted = learned::cross_fit(rows_t, &labels(train), 5, LEARNED_EPOCHS);
         for (x, z) in xt.iter_mut().zip(&fitted.out_of_fold) {
             x.push(f64::from(*z));
         }
@@ -366,9 +425,8 @@ pub fn eval_pairs(
     )?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);
-    let importance = model
-        .booster
-        .calculate_feature_importance(ImportanceMethod::TotalGain, true);
+    let importance =
+        model.boosters[0].calculate_feature_importance(ImportanceMethod::TotalGain, true);
     let mut top: Vec<(String, f64)> = importance
         .into_iter()
         .map(|(i, v)| {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use shopfuse_resolve::pairs::{read_deepmatcher, read_serialized, LabelledPair};
+use shopfuse_resolve::BlockingConfig;
 
 use crate::embed::ModelArgs;
 use crate::{print_json, Cli};
@@ -16,10 +17,15 @@ pub enum EvalCommand {
     /// precision/recall/F1 on the test split. Pair files: one `left<TAB>right<TAB>label` per
     /// line with records as `COL attr VAL value …`; or a DeepMatcher directory with --dir.
     Pairs(EvalPairsArgs),
+    /// Blocking on the same files: every distinct left record against every distinct right
+    /// record; prints pair completeness (share of labelled matches among the candidates) and
+    /// reduction ratio, overall and per blocker (identifier keys, rare tokens, HNSW neighbours).
+    Blocking(EvalBlockingArgs),
 }
 
+/// Labelled pair splits: serialized files or a DeepMatcher directory.
 #[derive(Args)]
-pub struct EvalPairsArgs {
+pub struct SplitArgs {
     #[arg(long, required_unless_present = "dir")]
     train: Option<PathBuf>,
     #[arg(long, required_unless_present = "dir")]
@@ -29,6 +35,29 @@ pub struct EvalPairsArgs {
     /// DeepMatcher layout: tableA.csv, tableB.csv, train.csv, valid.csv, test.csv.
     #[arg(long, conflicts_with_all = ["train", "valid", "test"])]
     dir: Option<PathBuf>,
+}
+
+impl SplitArgs {
+    fn load(&self) -> Result<[Vec<LabelledPair>; 3]> {
+        let load = |split: &str, file: &Option<PathBuf>| -> Result<Vec<LabelledPair>> {
+            Ok(match (&self.dir, file) {
+                (Some(dir), _) => read_deepmatcher(dir, &format!("{split}.csv"))?,
+                (None, Some(f)) => read_serialized(f)?,
+                (None, None) => bail!("--{split} FILE (or --dir DIR) is required"),
+            })
+        };
+        Ok([
+            load("train", &self.train)?,
+            load("valid", &self.valid)?,
+            load("test", &self.test)?,
+        ])
+    }
+}
+
+#[derive(Args)]
+pub struct EvalPairsArgs {
+    #[command(flatten)]
+    splits: SplitArgs,
     /// Boosting rounds of the gradient-boosted trees.
     #[arg(long, default_value_t = 400)]
     trees: usize,
@@ -39,22 +68,62 @@ pub struct EvalPairsArgs {
 pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Pairs(args) => eval_pairs(cli, args),
+        EvalCommand::Blocking(args) => eval_blocking(cli, args),
     }
 }
 
-fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
-    let load = |split: &str, file: &Option<PathBuf>| -> Result<Vec<LabelledPair>> {
-        Ok(match (&args.dir, file) {
-            (Some(dir), _) => read_deepmatcher(dir, &format!("{split}.csv"))?,
-            (None, Some(f)) => read_serialized(f)?,
-            (None, None) => bail!("--{split} FILE (or --dir DIR) is required"),
-        })
+#[derive(Args)]
+pub struct EvalBlockingArgs {
+    #[command(flatten)]
+    splits: SplitArgs,
+    /// Nearest neighbours per record and direction in the embedding index.
+    #[arg(long, default_value_t = BlockingConfig::default().knn)]
+    knn: usize,
+    /// Highest-IDF tokens per record used as blocking keys.
+    #[arg(long, default_value_t = BlockingConfig::default().rare_tokens)]
+    rare_tokens: usize,
+    /// Key blocks with more pairs than this are dropped.
+    #[arg(long, default_value_t = BlockingConfig::default().max_block_pairs)]
+    max_block_pairs: usize,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+fn eval_blocking(cli: &Cli, args: &EvalBlockingArgs) -> Result<ExitCode> {
+    let [train, valid, test] = args.splits.load()?;
+    let encoder = args.model.load(&cli.project)?;
+    let config = BlockingConfig {
+        knn: args.knn,
+        rare_tokens: args.rare_tokens,
+        max_block_pairs: args.max_block_pairs,
     };
-    let (train, valid, test) = (
-        load("train", &args.train)?,
-        load("valid", &args.valid)?,
-        load("test", &args.test)?,
-    );
+    let started = std::time::Instant::now();
+    let q = shopfuse_resolve::eval_blocking(&[&train, &valid, &test], &encoder, &config)?;
+    if cli.json {
+        print_json(&q)?;
+    } else {
+        println!(
+            "blocking: {} left × {} right records = {} pairs; {} candidates; {} labelled matches",
+            q.left_records,
+            q.right_records,
+            q.left_records * q.right_records,
+            q.candidate_pairs,
+            q.true_matches
+        );
+        println!(
+            "pair completeness {:.4}  reduction ratio {:.4}",
+            q.pair_completeness, q.reduction_ratio
+        );
+        for (name, pc, n) in &q.completeness_by_blocker {
+            println!("  {name:<10} alone: pair completeness {pc:.4} from {n} candidates");
+        }
+        println!("time: {:.1}s", started.elapsed().as_secs_f64());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
+    let [train, valid, test] = args.splits.load()?;
     let encoder = args.model.load(&cli.project)?;
     let report = shopfuse_resolve::eval_pairs(&train, &valid, &test, &encoder, args.trees)?;
     if cli.json {

@@ -1,25 +1,8 @@
 //! `shopfuse embed` end to end: vectors out, project cache filled once and reused.
 
-use std::path::Path;
-
-use assert_cmd::Command;
+mod common;
+use common::{json, shopfuse};
 use serde_json::Value;
-
-fn shopfuse(project: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("shopfuse").unwrap();
-    cmd.arg("-C").arg(project).arg("--quiet");
-    cmd
-}
-
-fn run_json(cmd: &mut Command) -> Value {
-    let out = cmd.arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn embed_writes_unit_vectors_and_a_rerun_comes_from_the_cache() {
@@ -33,7 +16,7 @@ fn embed_writes_unit_vectors_and_a_rerun_comes_from_the_cache() {
     )
     .unwrap();
     let out = project.join("vectors.jsonl");
-    let first = run_json(
+    let first = json(
         shopfuse(project)
             .args(["embed", "--input"])
             .arg(&input)
@@ -67,7 +50,7 @@ fn embed_writes_unit_vectors_and_a_rerun_comes_from_the_cache() {
     let zh_other = shopfuse_core::cosine(&vec(0), &vec(4));
     assert!(zh_en > zh_other, "{zh_en} vs {zh_other}");
 
-    let second = run_json(
+    let second = json(
         shopfuse(project)
             .args(["embed", "--input"])
             .arg(&input)
@@ -76,7 +59,7 @@ fn embed_writes_unit_vectors_and_a_rerun_comes_from_the_cache() {
     );
     assert_eq!(second["encoded"], 0, "{second}");
     assert_eq!(second["from_cache"], 5);
-    let cached = run_json(shopfuse(project).args([
+    let cached = json(shopfuse(project).args([
         "sql",
         "select model, count(*) as n from embedding_cache group by model",
     ]));

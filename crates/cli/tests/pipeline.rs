@@ -4,26 +4,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use assert_cmd::Command;
+
+mod common;
+use common::{json, shopfuse};
 use serde_json::Value;
-
-fn shopfuse(project: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("shopfuse").unwrap();
-    cmd.arg("-C")
-        .arg(project)
-        .arg("--quiet")
-        .env_remove("SHOPFUSE_CRASH_BEFORE_COMMIT");
-    cmd
-}
-
-fn json(cmd: &mut Command) -> Value {
-    let out = cmd.arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn sql(project: &Path, q: &str) -> Vec<Value> {
     json(shopfuse(project).args(["sql", q]))

@@ -1,13 +1,16 @@
 //! Resolve: decide which listings are the same real product.
 //!
+//! `blocking` proposes the candidate pairs (identifier keys, rare tokens, HNSW neighbours),
 //! `pairs` reads labelled benchmark pairs, `features` computes attribute-agnostic pair
 //! similarities (embedding, TF-IDF, BM25, token sets, codes, numbers, candidate margins),
 //! `matcher` learns the match probability with gradient-boosted trees and evaluates it.
 
+pub mod blocking;
 pub mod features;
 pub mod learned;
 pub mod matcher;
 pub mod pairs;
 
-pub use matcher::{eval_pairs, PairEvalReport, PairModel, Scores};
+pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
+pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores};
 pub use pairs::{LabelledPair, Record};

@@ -16,6 +16,7 @@ use shopfuse_core::encoder::Encoder;
 use shopfuse_core::NoProgress;
 use shopfuse_embed::EmbeddingCache;
 
+use crate::blocking::{self, BlockingConfig, BlockingQuality};
 use crate::features::{self, Idf, Prepared};
 use crate::learned::{self, SparseRow, TokenScope};
 use crate::pairs::{LabelledPair, Record};
@@ -453,6 +454,46 @@ pub fn eval_pairs(
         seconds: started.elapsed().as_secs_f64(),
         top_features: top,
     })
+}
+
+/// Blocking on a labelled benchmark: every distinct left record against every distinct right
+/// record of all splits, scored against all labelled matches.
+pub fn eval_blocking(
+    splits: &[&[LabelledPair]],
+    encoder: &dyn Encoder,
+    config: &BlockingConfig,
+) -> Result<BlockingQuality, MatchError> {
+    let featurizer = PairFeaturizer::new(splits, encoder)?;
+    let mut left_ids: Vec<usize> = Vec::new();
+    let mut right_ids: Vec<usize> = Vec::new();
+    let mut truth_ids = Vec::new();
+    for split in splits {
+        for (p, (l, r)) in split.iter().zip(featurizer.pair_ids(split)) {
+            left_ids.push(l);
+            right_ids.push(r);
+            if p.is_match {
+                truth_ids.push((l, r));
+            }
+        }
+    }
+    for ids in [&mut left_ids, &mut right_ids] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let position = |ids: &[usize], id: usize| ids.binary_search(&id).expect("listed record");
+    let truth: std::collections::BTreeSet<(usize, usize)> = truth_ids
+        .into_iter()
+        .map(|(l, r)| (position(&left_ids, l), position(&right_ids, r)))
+        .collect();
+    let left: Vec<&Prepared> = left_ids.iter().map(|&i| &featurizer.prepared[i]).collect();
+    let right: Vec<&Prepared> = right_ids.iter().map(|&i| &featurizer.prepared[i]).collect();
+    let candidates = blocking::candidate_pairs(&left, &right, &featurizer.idf, config);
+    Ok(blocking::blocking_quality(
+        &candidates,
+        &truth,
+        left.len(),
+        right.len(),
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,28 @@
+//! Helpers shared by the end-to-end tests: run the built `shopfuse` on a project.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// `shopfuse -C project --quiet`, with the crash-injection switch cleared.
+pub fn shopfuse(project: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("shopfuse").unwrap();
+    cmd.arg("-C")
+        .arg(project)
+        .arg("--quiet")
+        .env_remove("SHOPFUSE_CRASH_BEFORE_COMMIT");
+    cmd
+}
+
+/// Runs `cmd --json`, asserts success and parses stdout.
+pub fn json(cmd: &mut Command) -> Value {
+    let out = cmd.arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -1,0 +1,113 @@
+//! `shopfuse eval pairs` and `eval blocking` end to end on small synthetic pair files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+mod common;
+use common::{json, shopfuse};
+
+const BRANDS: [&str; 6] = ["Sony", "Canon", "Nikon", "Apple", "Dell", "Lenovo"];
+const KINDS: [&str; 5] = ["camera", "laptop", "monitor", "phone", "tablet"];
+
+/// Product `i`: a title on the "left" platform, a reworded one on the "right" platform.
+fn titles(i: usize) -> (String, String) {
+    let (brand, kind) = (BRANDS[i % BRANDS.len()], KINDS[i % KINDS.len()]);
+    let code = format!("X{}{}", i * 7 + 100, ["A", "B", "C"][i % 3]);
+    (
+        format!("{brand} {kind} {code} {}GB", 16 << (i % 4)),
+        format!(
+            "{code} {} {kind} {}gb new",
+            brand.to_lowercase(),
+            16 << (i % 4)
+        ),
+    )
+}
+
+fn record(title: &str, price: f64) -> String {
+    format!("COL title VAL {title} COL price VAL {price:.2}")
+}
+
+/// Pairs of products `range`: each product with its own reworded twin (a match) and with
+/// the next product's twin (a non-match).
+fn write_split(path: &Path, range: std::ops::Range<usize>) {
+    let mut text = String::new();
+    for i in range {
+        let (l, r) = titles(i);
+        let (_, other) = titles(i + 1);
+        let price = 100.0 + i as f64 * 13.0;
+        writeln!(
+            text,
+            "{}\t{}\t1",
+            record(&l, price),
+            record(&r, price * 1.05)
+        )
+        .unwrap();
+        writeln!(
+            text,
+            "{}\t{}\t0",
+            record(&l, price),
+            record(&other, price + 13.0)
+        )
+        .unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn eval_pairs_and_blocking_report_standard_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_split(&d.join("train.txt"), 0..60);
+    write_split(&d.join("valid.txt"), 60..90);
+    write_split(&d.join("test.txt"), 90..120);
+    let files = |cmd: &mut assert_cmd::Command| {
+        for split in ["train", "valid", "test"] {
+            cmd.arg(format!("--{split}"))
+                .arg(d.join(format!("{split}.txt")));
+        }
+    };
+
+    let mut cmd = shopfuse(d);
+    cmd.args(["eval", "pairs", "--trees", "50"]);
+    files(&mut cmd);
+    let report = json(&mut cmd);
+    assert_eq!(report["test_pairs"], 60);
+    let f1 = report["test"]["f1"].as_f64().unwrap();
+    assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");
+
+    let mut cmd = shopfuse(d);
+    cmd.args(["eval", "blocking"]);
+    files(&mut cmd);
+    let q = json(&mut cmd);
+    assert_eq!(q["true_matches"], 120);
+    assert_eq!(q["left_records"], 120);
+    let pc = q["pair_completeness"].as_f64().unwrap();
+    let rr = q["reduction_ratio"].as_f64().unwrap();
+    assert!(pc > 0.99, "pair completeness {pc}: {q}");
+    assert!(rr > 0.5, "reduction ratio {rr}: {q}");
+}
+
+#[test]
+fn eval_pairs_names_the_bad_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_split(&d.join("train.txt"), 0..10);
+    std::fs::write(
+        d.join("valid.txt"),
+        "COL title VAL a\tCOL title VAL b\tmaybe\n",
+    )
+    .unwrap();
+    write_split(&d.join("test.txt"), 10..20);
+    let out = shopfuse(d)
+        .args(["eval", "pairs", "--train"])
+        .arg(d.join("train.txt"))
+        .arg("--valid")
+        .arg(d.join("valid.txt"))
+        .arg("--test")
+        .arg(d.join("test.txt"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("valid.txt") && err.contains('1'), "{err}");
+}

@@ -1,0 +1,320 @@
+//! Blocking: the candidate pairs worth scoring, out of every left × right pair.
+//!
+//! Three blockers, unioned, each recording why it proposed a pair:
+//! * identifier keys: GTIN/EAN/UPC numbers (8–14 digits, leading zeros dropped) and model
+//!   codes (letters and digits mixed: "dscw120p", "g9910", and adjacent tokens joined, so
+//!   "SM-G9910" also yields "smg9910");
+//! * rare-token keys: each record's few highest-IDF tokens (CJK characters included), with
+//!   oversized blocks dropped so a common word cannot produce a cross product;
+//! * embedding neighbours: the k nearest records of the other side in the multilingual
+//!   sentence space, from an HNSW index (`instant-distance`), both directions; this is what
+//!   pairs a Chinese title with its English twin when they share no token.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use instant_distance::{Builder, HnswMap, Search};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::features::{is_code, is_number, Idf, Prepared};
+
+/// Which blocker proposed a pair (bit set).
+pub const BY_IDENTIFIER: u8 = 1;
+pub const BY_TOKEN: u8 = 2;
+pub const BY_EMBEDDING: u8 = 4;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BlockingConfig {
+    /// Nearest neighbours per record and direction in the embedding index.
+    pub knn: usize,
+    /// Rare tokens per record used as keys.
+    pub rare_tokens: usize,
+    /// Blocks with more pairs than this are dropped (too common to discriminate).
+    pub max_block_pairs: usize,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        BlockingConfig {
+            knn: 10,
+            rare_tokens: 4,
+            max_block_pairs: 400,
+        }
+    }
+}
+
+/// A candidate pair: indices into the left and right record lists, and the blockers that
+/// proposed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CandidatePair {
+    pub left: usize,
+    pub right: usize,
+    pub reasons: u8,
+}
+
+/// Identifier keys of a record: GTIN-like numbers and model codes.
+pub fn identifier_keys(tokens: &[String]) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for t in tokens {
+        if t.len() >= 8 && t.len() <= 14 && t.chars().all(|c| c.is_ascii_digit()) {
+            keys.insert(format!("gtin:{}", t.trim_start_matches('0')));
+        } else if is_code(t) && t.len() >= 4 {
+            keys.insert(format!("code:{t}"));
+        }
+    }
+    for w in tokens.windows(2) {
+        let joined = format!("{}{}", w[0], w[1]);
+        if w[0].len() <= 4 && is_code(&joined) && joined.len() >= 5 && !is_number(&w[1]) {
+            keys.insert(format!("code:{joined}"));
+        }
+    }
+    keys
+}
+
+/// The `n` highest-IDF tokens of a record (ties broken by the token, for stable keys).
+fn rare_keys(tokens: &[String], idf: &Idf, n: usize) -> Vec<String> {
+    let unique: BTreeSet<&String> = tokens
+        .iter()
+        .filter(|t| !(is_number(t) && t.len() <= 2))
+        .collect();
+    let mut scored: Vec<(f64, &String)> = unique.into_iter().map(|t| (idf.weight(t), t)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, t)| format!("tok:{t}"))
+        .collect()
+}
+
+/// Pairs of records sharing a key, blocks over `max_pairs` dropped.
+fn key_pairs(
+    left: &[Vec<String>],
+    right: &[Vec<String>],
+    max_pairs: usize,
+) -> BTreeSet<(usize, usize)> {
+    let mut blocks: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (i, keys) in left.iter().enumerate() {
+        for k in keys {
+            blocks.entry(k).or_default().0.push(i);
+        }
+    }
+    for (j, keys) in right.iter().enumerate() {
+        for k in keys {
+            blocks.entry(k).or_default().1.push(j);
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    for (l, r) in blocks.values() {
+        if l.len() * r.len() > max_pairs {
+            continue;
+        }
+        for &i in l {
+            for &j in r {
+                pairs.insert((i, j));
+            }
+        }
+    }
+    pairs
+}
+
+/// A unit vector as an HNSW point; cosine distance.
+#[derive(Clone)]
+struct UnitVector<'a>(&'a [f32]);
+
+impl instant_distance::Point for UnitVector<'_> {
+    fn distance(&self, other: &Self) -> f32 {
+        1.0 - shopfuse_core::encoder::cosine(self.0, other.0)
+    }
+}
+
+/// For each query vector, the indices of its `k` nearest `targets`.
+fn nearest(queries: &[&[f32]], targets: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
+    if targets.is_empty() || k == 0 {
+        return vec![Vec::new(); queries.len()];
+    }
+    let points: Vec<UnitVector> = targets.iter().map(|v| UnitVector(v)).collect();
+    let values: Vec<usize> = (0..targets.len()).collect();
+    let index: HnswMap<UnitVector, usize> = Builder::default()
+        .seed(7)
+        .ef_search(k.max(64))
+        .build(points, values);
+    queries
+        .par_iter()
+        .map(|q| {
+            let mut search = Search::default();
+            index
+                .search(&UnitVector(q), &mut search)
+                .take(k)
+                .map(|item| *item.value)
+                .collect()
+        })
+        .collect()
+}
+
+/// The candidate pairs between `left` and `right`, sorted, each with its reasons.
+pub fn candidate_pairs(
+    left: &[&Prepared],
+    right: &[&Prepared],
+    idf: &Idf,
+    config: &BlockingConfig,
+) -> Vec<CandidatePair> {
+    let mut reasons: HashMap<(usize, usize), u8> = HashMap::new();
+    let ids = |side: &[&Prepared]| -> Vec<Vec<String>> {
+        side.iter()
+            .map(|p| identifier_keys(&p.all_tokens).into_iter().collect())
+            .collect()
+    };
+    for p in key_pairs(&ids(left), &ids(right), config.max_block_pairs) {
+        *reasons.entry(p).or_default() |= BY_IDENTIFIER;
+    }
+    let rare = |side: &[&Prepared]| -> Vec<Vec<String>> {
+        side.iter()
+            .map(|p| rare_keys(&p.all_tokens, idf, config.rare_tokens))
+            .collect()
+    };
+    for p in key_pairs(&rare(left), &rare(right), config.max_block_pairs) {
+        *reasons.entry(p).or_default() |= BY_TOKEN;
+    }
+    let lv: Vec<&[f32]> = left.iter().map(|p| p.main_vector.as_slice()).collect();
+    let rv: Vec<&[f32]> = right.iter().map(|p| p.main_vector.as_slice()).collect();
+    for (i, near) in nearest(&lv, &rv, config.knn).into_iter().enumerate() {
+        for j in near {
+            *reasons.entry((i, j)).or_default() |= BY_EMBEDDING;
+        }
+    }
+    for (j, near) in nearest(&rv, &lv, config.knn).into_iter().enumerate() {
+        for i in near {
+            *reasons.entry((i, j)).or_default() |= BY_EMBEDDING;
+        }
+    }
+    let mut pairs: Vec<CandidatePair> = reasons
+        .into_iter()
+        .map(|((left, right), reasons)| CandidatePair {
+            left,
+            right,
+            reasons,
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+/// How well a candidate set covers the true matches.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockingQuality {
+    pub left_records: usize,
+    pub right_records: usize,
+    pub candidate_pairs: usize,
+    pub true_matches: usize,
+    /// Share of true matches among the candidates (recall of blocking).
+    pub pair_completeness: f64,
+    /// 1 − candidates / (left × right).
+    pub reduction_ratio: f64,
+    /// Pair completeness of each blocker alone: identifier, token, embedding.
+    pub completeness_by_blocker: [(String, f64, usize); 3],
+}
+
+pub fn blocking_quality(
+    candidates: &[CandidatePair],
+    truth: &BTreeSet<(usize, usize)>,
+    left_records: usize,
+    right_records: usize,
+) -> BlockingQuality {
+    let found = |mask: u8| {
+        candidates
+            .iter()
+            .filter(|c| c.reasons & mask != 0 && truth.contains(&(c.left, c.right)))
+            .count()
+    };
+    let share = |n: usize| {
+        if truth.is_empty() {
+            1.0
+        } else {
+            n as f64 / truth.len() as f64
+        }
+    };
+    let count = |mask: u8| candidates.iter().filter(|c| c.reasons & mask != 0).count();
+    let cross = (left_records * right_records).max(1) as f64;
+    BlockingQuality {
+        left_records,
+        right_records,
+        candidate_pairs: candidates.len(),
+        true_matches: truth.len(),
+        pair_completeness: share(found(u8::MAX)),
+        reduction_ratio: 1.0 - candidates.len() as f64 / cross,
+        completeness_by_blocker: [
+            (
+                "identifier".into(),
+                share(found(BY_IDENTIFIER)),
+                count(BY_IDENTIFIER),
+            ),
+            ("token".into(), share(found(BY_TOKEN)), count(BY_TOKEN)),
+            (
+                "embedding".into(),
+                share(found(BY_EMBEDDING)),
+                count(BY_EMBEDDING),
+            ),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::tokenize;
+
+    fn prepared(title: &str, vector: Vec<f32>) -> Prepared {
+        Prepared {
+            main_tokens: tokenize(title),
+            all_tokens: tokenize(title),
+            main_vector: vector,
+            all_vector: vec![],
+            others: vec![],
+        }
+    }
+
+    #[test]
+    fn identifier_keys_normalise_codes_and_gtins() {
+        let k = identifier_keys(&tokenize("Samsung Galaxy S21 SM-G9910 0012345678905"));
+        assert!(k.contains("code:g9910"), "{k:?}");
+        assert!(k.contains("code:smg9910"), "{k:?}");
+        assert!(k.contains("gtin:12345678905"), "{k:?}");
+        assert!(!k.iter().any(|k| k.contains("samsung")));
+    }
+
+    #[test]
+    fn each_blocker_finds_what_only_it_can() {
+        let docs = [
+            prepared("sony cybershot dscw120p camera", vec![1.0, 0.0, 0.0]),
+            prepared("zebra notebook", vec![0.0, 1.0, 0.0]),
+            prepared("苹果 手机", vec![0.0, 0.0, 1.0]),
+        ];
+        let others = [
+            prepared("DSC-W120P silver", vec![0.0, 0.7, 0.7]),
+            prepared("notebook zebra ruled", vec![0.6, 0.0, 0.8]),
+            prepared("apple phone", vec![0.1, 0.0, 0.99]),
+        ];
+        let all: Vec<&Prepared> = docs.iter().chain(&others).collect();
+        let idf = Idf::fit(all.iter().map(|p| p.all_tokens.as_slice()));
+        let config = BlockingConfig {
+            knn: 1,
+            ..Default::default()
+        };
+        let l: Vec<&Prepared> = docs.iter().collect();
+        let r: Vec<&Prepared> = others.iter().collect();
+        let pairs = candidate_pairs(&l, &r, &idf, &config);
+        let reason = |i, j| {
+            pairs
+                .iter()
+                .find(|c| c.left == i && c.right == j)
+                .map_or(0, |c| c.reasons)
+        };
+        assert!(reason(0, 0) & BY_IDENTIFIER != 0, "{pairs:?}");
+        assert!(reason(1, 1) & BY_TOKEN != 0, "{pairs:?}");
+        assert!(reason(2, 2) & BY_EMBEDDING != 0, "{pairs:?}");
+        let truth: BTreeSet<(usize, usize)> = [(0, 0), (1, 1), (2, 2)].into();
+        let q = blocking_quality(&pairs, &truth, 3, 3);
+        assert_eq!(q.pair_completeness, 1.0);
+        assert!(q.reduction_ratio > 0.0 && q.reduction_ratio < 1.0);
+    }
+}

@@ -1,5 +1,4 @@
 //! `shopfuse embed` end to end: vectors out, project cache filled once and reused.
-
 mod common;
 use common::{json, shopfuse};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use shopfuse_resolve::pairs::{read_deepmatcher, read_serialized, LabelledPair};
 use shopfuse_resolve::BlockingConfig;
@@ -58,6 +58,10 @@ impl SplitArgs {
 pub struct EvalPairsArgs {
     #[command(flatten)]
     splits: SplitArgs,
+    /// Write the validation pairs the model got wrong, with the features that drove each
+    /// decision, to this JSONL file (for error analysis and for labelling).
+    #[arg(long)]
+    errors: Option<PathBuf>,
     /// Boosting rounds of the gradient-boosted trees.
     #[arg(long, default_value_t = 400)]
     trees: usize,
@@ -154,6 +158,21 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
                 .join(", ")
         );
         println!("time: {:.1}s", report.seconds);
+    }
+    if let Some(path) = &args.errors {
+        let mut text = String::new();
+        for e in &report.valid_errors {
+            text.push_str(&serde_json::to_string(e)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if !cli.json {
+            println!(
+                "{} validation errors with their drivers written to {}",
+                report.valid_errors.len(),
+                path.display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -68,9 +68,17 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     };
 
     let mut cmd = shopfuse(d);
-    cmd.args(["eval", "pairs", "--trees", "50"]);
+    let errors = d.join("errors.jsonl");
+    cmd.args(["eval", "pairs", "--trees", "50", "--errors"])
+        .arg(&errors);
     files(&mut cmd);
     let report = json(&mut cmd);
+    let written = std::fs::read_to_string(&errors).unwrap();
+    let listed = report["valid_errors"].as_array().unwrap();
+    assert_eq!(written.lines().count(), listed.len());
+    for e in listed {
+        assert!(!e["drivers"].as_array().unwrap().is_empty(), "{e}");
+    }
     assert_eq!(report["test_pairs"], 60);
     let f1 = report["test"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use forust_ml::gradientbooster::{GradientBooster, ImportanceMethod};
+use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster, ImportanceMethod};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
 use serde::Serialize;
@@ -222,6 +222,44 @@ impl PairModel {
         Ok((model, scores))
     }
 
+    /// Per row, the features that moved its log-odds most (tree-path contributions averaged
+    /// over the bags): (feature, value, contribution), largest |contribution| first.
+    pub fn explain(&self, rows: &[Vec<f64>], top: usize) -> Vec<Vec<(String, f64, f64)>> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let (data, n, cols) = column_major(rows);
+        let matrix = Matrix::new(&data, n, cols);
+        // One column per feature plus the bias.
+        let width = cols + 1;
+        let mut total = vec![0.0; n * width];
+        for booster in &self.boosters {
+            let c = booster.predict_contributions(&matrix, ContributionsMethod::Average, false);
+            for (t, v) in total.iter_mut().zip(c) {
+                *t += v / self.boosters.len() as f64;
+            }
+        }
+        (0..n)
+            .map(|r| {
+                let mut drivers: Vec<(String, f64, f64)> = (0..cols)
+                    .map(|c| {
+                        (
+                            self.feature_names
+                                .get(c)
+                                .cloned()
+                                .unwrap_or_else(|| format!("f{c}")),
+                            rows[r][c],
+                            total[r * width + c],
+                        )
+                    })
+                    .collect();
+                drivers.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
+                drivers.truncate(top);
+                drivers
+            })
+            .collect()
+    }
+
     pub fn predict(&self, rows: &[Vec<f64>]) -> Vec<f64> {
         if rows.is_empty() {
             return Vec::new();
@@ -374,6 +412,19 @@ pub struct PairEvalReport {
     pub seconds: f64,
     /// The features the model leans on most (gain importance), best first.
     pub top_features: Vec<(String, f64)>,
+    /// The validation pairs the model got wrong, each with what drove its decision.
+    pub valid_errors: Vec<PairExplanation>,
+}
+
+/// Why the model scored a pair as it did: the features that moved its log-odds most.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairExplanation {
+    pub left: String,
+    pub right: String,
+    pub label: bool,
+    pub match_probability: f64,
+    /// (feature, value, contribution to the log-odds), largest |contribution| first.
+    pub drivers: Vec<(String, f64, f64)>,
 }
 
 /// Trains on `train`, tunes on `valid` and scores `test`.
@@ -426,6 +477,22 @@ pub fn eval_pairs(
     )?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);
+    let pv = model.predict(&xv);
+    let wrong: Vec<usize> = (0..valid.len())
+        .filter(|&i| (pv[i] >= model.threshold) != valid[i].is_match)
+        .collect();
+    let wrong_rows: Vec<Vec<f64>> = wrong.iter().map(|&i| xv[i].clone()).collect();
+    let valid_errors = wrong
+        .iter()
+        .zip(model.explain(&wrong_rows, 5))
+        .map(|(&i, drivers)| PairExplanation {
+            left: valid[i].left.text(),
+            right: valid[i].right.text(),
+            label: valid[i].is_match,
+            match_probability: pv[i],
+            drivers,
+        })
+        .collect();
     let importance =
         model.boosters[0].calculate_feature_importance(ImportanceMethod::TotalGain, true);
     let mut top: Vec<(String, f64)> = importance
@@ -453,6 +520,7 @@ pub fn eval_pairs(
         test: test_scores,
         seconds: started.elapsed().as_secs_f64(),
         top_features: top,
+        valid_errors,
     })
 }
 

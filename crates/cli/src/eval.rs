@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use shopfuse_resolve::pairs::{read_deepmatcher, read_serialized, LabelledPair};
-use shopfuse_resolve::BlockingConfig;
+use shopfuse_resolve::{BlockingConfig, Supervision};
 
 use crate::embed::ModelArgs;
 use crate::{print_json, Cli};
@@ -62,6 +62,11 @@ pub struct EvalPairsArgs {
     /// decision, to this JSONL file (for error analysis and for labelling).
     #[arg(long)]
     errors: Option<PathBuf>,
+    /// Ignore the training and validation labels: train on pseudo-labels read off the
+    /// similarity structure of the pairs (mutual best candidates by TF-IDF and embedding),
+    /// for users without labelled pairs. Test labels are still used to score.
+    #[arg(long)]
+    self_supervised: bool,
     /// Boosting rounds of the gradient-boosted trees.
     #[arg(long, default_value_t = 400)]
     trees: usize,
@@ -129,7 +134,18 @@ fn eval_blocking(cli: &Cli, args: &EvalBlockingArgs) -> Result<ExitCode> {
 fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
     let [train, valid, test] = args.splits.load()?;
     let encoder = args.model.load(&cli.project)?;
-    let report = shopfuse_resolve::eval_pairs(&train, &valid, &test, &encoder, args.trees)?;
+    let report = shopfuse_resolve::eval_pairs(
+        &train,
+        &valid,
+        &test,
+        &encoder,
+        args.trees,
+        if args.self_supervised {
+            Supervision::SelfSupervised
+        } else {
+            Supervision::Labelled
+        },
+    )?;
     if cli.json {
         print_json(&report)?;
     } else {
@@ -143,6 +159,9 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
             report.other_attributes,
             report.features
         );
+        if report.supervision == Supervision::SelfSupervised {
+            println!("self-supervised: trained on pseudo-labels, the files' labels only score");
+        }
         println!(
             "valid: {} at threshold {:.3}",
             report.valid, report.threshold

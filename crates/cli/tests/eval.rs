@@ -83,6 +83,15 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     let f1 = report["test"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");
 
+    // Without labels: pseudo-labels from mutual best candidates.
+    let mut cmd = shopfuse(d);
+    cmd.args(["eval", "pairs", "--trees", "50", "--self-supervised"]);
+    files(&mut cmd);
+    let report = json(&mut cmd);
+    assert_eq!(report["supervision"], "self_supervised");
+    let f1 = report["test"]["f1"].as_f64().unwrap();
+    assert!(f1 > 0.8, "self-supervised test F1 {f1}: {report}");
+
     let mut cmd = shopfuse(d);
     cmd.args(["eval", "blocking"]);
     files(&mut cmd);

@@ -12,5 +12,5 @@ pub mod matcher;
 pub mod pairs;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
-pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores};
+pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores, Supervision};
 pub use pairs::{LabelledPair, Record};

@@ -406,6 +406,7 @@ pub struct PairEvalReport {
     pub other_attributes: Vec<String>,
     pub features: usize,
     pub trees: usize,
+    pub supervision: Supervision,
     pub threshold: f64,
     pub valid: Scores,
     pub test: Scores,
@@ -427,6 +428,48 @@ pub struct PairExplanation {
     pub drivers: Vec<(String, f64, f64)>,
 }
 
+fn labels(pairs: &[LabelledPair]) -> Vec<bool> {
+    pairs.iter().map(|p| p.is_match).collect()
+}
+
+/// Where the matcher's training labels come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supervision {
+    /// The labelled pairs.
+    Labelled,
+    /// No labels: pseudo-labels from [`pseudo_labels`].
+    SelfSupervised,
+}
+
+/// Labels for unlabelled candidate pairs, from their similarity structure alone: a pair is
+/// a match when each record is the other's best candidate by TF-IDF *and* by embedding
+/// cosine, and its combined similarity is in the upper half of all pairs'; everything else
+/// is a non-match. Noisy, but the tree and token models trained on it learn which
+/// differences separate the confident matches from the rest.
+pub fn pseudo_labels(rows: &[Vec<f64>], names: &[String]) -> Vec<bool> {
+    let col = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .expect("pair feature present")
+    };
+    let margins = [
+        col("embedding_margin_left"),
+        col("embedding_margin_right"),
+        col("tfidf_margin_left"),
+        col("tfidf_margin_right"),
+    ];
+    let (emb, tfidf) = (col("all.embedding_cosine"), col("all.tfidf_cosine"));
+    let score = |r: &Vec<f64>| r[emb] + r[tfidf];
+    let mut scores: Vec<f64> = rows.iter().map(score).collect();
+    scores.sort_by(f64::total_cmp);
+    let median = scores.get(scores.len() / 2).copied().unwrap_or(0.0);
+    rows.iter()
+        .map(|r| margins.iter().all(|&m| r[m] >= 0.0) && score(r) >= median)
+        .collect()
+}
+
 /// Trains on `train`, tunes on `valid` and scores `test`.
 pub fn eval_pairs(
     train: &[LabelledPair],
@@ -434,16 +477,22 @@ pub fn eval_pairs(
     test: &[LabelledPair],
     encoder: &dyn Encoder,
     trees: usize,
+    supervision: Supervision,
 ) -> Result<PairEvalReport, MatchError> {
     let started = Instant::now();
     let featurizer = PairFeaturizer::new(&[train, valid, test], encoder)?;
-    let labels = |p: &[LabelledPair]| p.iter().map(|p| p.is_match).collect::<Vec<_>>();
     let (mut xt, mut xv, mut xs) = (
         featurizer.featurize(train),
         featurizer.featurize(valid),
         featurizer.featurize(test),
     );
     let mut names = featurizer.feature_names();
+    // Training and threshold labels: the files' own, or (self-supervised) labels read off the
+    // similarity structure of the unlabelled pairs. Test labels are only used for scoring.
+    let (train_labels, valid_labels) = match supervision {
+        Supervision::Labelled => (labels(train), labels(valid)),
+        Supervision::SelfSupervised => (pseudo_labels(&xt, &names), pseudo_labels(&xv, &names)),
+    };
     // The learned token and embedding models, cross-fitted on the training pairs.
     let (rows_t, rows_v, rows_s) = (
         featurizer.learned_rows(train),
@@ -455,7 +504,7 @@ pub fn eval_pairs(
         .zip(&rows_t)
         .zip(rows_v.iter().zip(&rows_s))
     {
-        let fitted = learned::cross_fit(rows_t, &labels(train), 5, LEARNED_EPOCHS);
+        let fitted = learned::cross_fit(rows_t, &train_labels, 5, LEARNED_EPOCHS);
         for (x, z) in xt.iter_mut().zip(&fitted.out_of_fold) {
             x.push(f64::from(*z));
         }
@@ -467,17 +516,12 @@ pub fn eval_pairs(
         }
         names.push(name.to_string());
     }
-    let (model, valid_scores) = PairModel::fit(
-        &xt,
-        &labels(train),
-        &xv,
-        &labels(valid),
-        names.clone(),
-        trees,
-    )?;
+    let (model, _) = PairModel::fit(&xt, &train_labels, &xv, &valid_labels, names.clone(), trees)?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);
     let pv = model.predict(&xv);
+    // Reported against the files' labels also when they were not used for training.
+    let valid_scores = Scores::of(&pv, &labels(valid), model.threshold);
     let wrong: Vec<usize> = (0..valid.len())
         .filter(|&i| (pv[i] >= model.threshold) != valid[i].is_match)
         .collect();
@@ -515,6 +559,7 @@ pub fn eval_pairs(
         other_attributes: featurizer.other_attrs.clone(),
         features: names.len(),
         trees,
+        supervision,
         threshold: model.threshold,
         valid: valid_scores,
         test: test_scores,
@@ -567,6 +612,29 @@ pub fn eval_blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pseudo_labels_take_mutual_best_similar_pairs() {
+        let names: Vec<String> = features::feature_names(&[]);
+        let col = |n: &str| names.iter().position(|x| x == n).unwrap();
+        let row = |sim: f64, margin: f64| {
+            let mut r = vec![0.0; names.len()];
+            r[col("all.embedding_cosine")] = sim;
+            r[col("all.tfidf_cosine")] = sim;
+            for m in [
+                "embedding_margin_left",
+                "embedding_margin_right",
+                "tfidf_margin_left",
+                "tfidf_margin_right",
+            ] {
+                r[col(m)] = margin;
+            }
+            r
+        };
+        let rows = vec![row(0.9, 0.3), row(0.8, -0.1), row(0.2, 0.1), row(0.1, -0.5)];
+        // Mutual best and similar: match; not mutual best, or too dissimilar: not.
+        assert_eq!(pseudo_labels(&rows, &names), [true, false, false, false]);
+    }
 
     #[test]
     fn scores_and_threshold_choice() {

@@ -304,7 +304,10 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
     let mut last = None;
     let mut reference: Option<HashMap<String, f64>> = None;
     let mut theirs_256 = None;
+    // The reference's inputs, written once for all rounds.
     let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("corpus.json"), serde_json::to_vec(&corpus)?)?;
+    std::fs::write(dir.path().join("reference_bench.py"), REFERENCE_SCRIPT)?;
     for round in 0..args.repeat {
         for (i, bs) in BATCH_SIZES.into_iter().enumerate() {
             if !cli.quiet {
@@ -401,8 +404,8 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One round of the numpy reference on `corpus` (all batch sizes): its sentences/s per batch
-/// size and its vectors at the last batch size.
+/// One round of the numpy reference on `corpus` (all batch sizes; `dir` holds corpus.json and
+/// reference_bench.py): its sentences/s per batch size and its vectors at the last batch size.
 fn run_reference(
     python: &Path,
     dir: &Path,
@@ -411,8 +414,6 @@ fn run_reference(
     let corpus_path = dir.join("corpus.json");
     let vectors_path = dir.join("vectors.f32");
     let script = dir.join("reference_bench.py");
-    std::fs::write(&corpus_path, serde_json::to_vec(corpus)?)?;
-    std::fs::write(&script, REFERENCE_SCRIPT)?;
     let out = std::process::Command::new(python)
         .arg(&script)
         .arg(&corpus_path)

@@ -401,10 +401,7 @@ impl UseM3 {
                     let off = DIM + i * CNN_DIM;
                     feat[off..off + CNN_DIM].copy_from_slice(&c[t * CNN_DIM..(t + 1) * CNN_DIM]);
                 }
-                let mean = feat.iter().sum::<f32>() / FEAT_DIM as f32;
-                let var =
-                    feat.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / FEAT_DIM as f32;
-                let inv = 1.0 / (var + self.eps).sqrt();
+                let (mean, inv) = mean_and_inv_std(&feat, self.eps);
                 for (acc, &v) in sum.iter_mut().zip(&feat) {
                     *acc += (v - mean) * inv;
                 }
@@ -593,15 +590,20 @@ fn add_into(acc: &mut [f32], x: &[f32]) {
 
 /// Layer normalisation over each row, in place.
 fn layer_norm(mut x: ArrayViewMut2<f32>, gamma: &Array1<f32>, beta: &Array1<f32>, eps: f32) {
-    let dim = x.ncols() as f32;
     for mut row in x.outer_iter_mut() {
-        let mean = row.sum() / dim;
-        row -= mean;
-        let var = row.dot(&row) / dim;
-        row *= 1.0 / (var + eps).sqrt();
-        row *= gamma;
-        row += beta;
+        let (mean, inv) = mean_and_inv_std(row.as_slice().expect("contiguous row"), eps);
+        for ((v, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
     }
+}
+
+/// A row's mean and 1/√(variance + eps): the two statistics of a layer norm.
+fn mean_and_inv_std(row: &[f32], eps: f32) -> (f32, f32) {
+    let dim = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / dim;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim;
+    (mean, 1.0 / (var + eps).sqrt())
 }
 
 impl Encoder for UseM3 {

@@ -358,14 +358,10 @@ impl PairFeaturizer {
     /// The learned models' sparse views of `pairs`, one list per model in
     /// [`LEARNED_MODELS`] order.
     pub fn learned_rows(&self, pairs: &[LabelledPair]) -> Vec<Vec<SparseRow>> {
-        let sides: Vec<(&Prepared, &Prepared)> = pairs
-            .iter()
-            .map(|p| {
-                (
-                    &self.prepared[self.index[&p.left]],
-                    &self.prepared[self.index[&p.right]],
-                )
-            })
+        let sides: Vec<(&Prepared, &Prepared)> = self
+            .pair_ids(pairs)
+            .into_iter()
+            .map(|(l, r)| (&self.prepared[l], &self.prepared[r]))
             .collect();
         LEARNED_MODELS
             .iter()

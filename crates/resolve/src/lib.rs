@@ -6,11 +6,14 @@
 //! `matcher` learns the match probability with gradient-boosted trees and evaluates it.
 
 pub mod blocking;
+pub mod catalogue;
+pub mod evaluate;
 pub mod features;
 pub mod learned;
 pub mod matcher;
 pub mod pairs;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
+pub use catalogue::{resolve_products, ResolveError, ResolveSummary};
 pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores, Supervision};
 pub use pairs::{LabelledPair, Record};

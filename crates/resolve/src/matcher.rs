@@ -13,7 +13,7 @@ use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
 use serde::Serialize;
 use shopfuse_core::encoder::Encoder;
-use shopfuse_core::NoProgress;
+use shopfuse_core::{NoProgress, Progress};
 use shopfuse_embed::EmbeddingCache;
 
 use crate::blocking::{self, BlockingConfig, BlockingQuality};
@@ -290,20 +290,35 @@ pub struct PairFeaturizer {
 impl PairFeaturizer {
     pub fn new(splits: &[&[LabelledPair]], encoder: &dyn Encoder) -> Result<Self, MatchError> {
         let mut records = Vec::new();
-        let mut index = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for split in splits {
             for p in split.iter() {
                 for r in [&p.left, &p.right] {
-                    if !index.contains_key(r) {
-                        index.insert(r.clone(), records.len());
+                    if seen.insert(r.clone()) {
                         records.push(r.clone());
                     }
                 }
             }
         }
+        let mut cache = EmbeddingCache::new(encoder);
+        Self::from_records(records, encoder, &mut cache, &NoProgress)
+    }
+
+    /// Prepares `records` (tokens, title and whole-record embeddings through `cache`); the
+    /// IDF is fitted on them. Record numbers are positions in `records`.
+    pub fn from_records(
+        records: Vec<Record>,
+        encoder: &dyn Encoder,
+        cache: &mut EmbeddingCache,
+        progress: &dyn Progress,
+    ) -> Result<Self, MatchError> {
+        let mut index = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            index.entry(r.clone()).or_insert(i);
+        }
         let first = records
             .first()
-            .ok_or_else(|| MatchError::Invalid("no pairs".into()))?;
+            .ok_or_else(|| MatchError::Invalid("no records".into()))?;
         let names: Vec<String> = first.attrs.iter().map(|(a, _)| a.clone()).collect();
         let main_attr = ["title", "name", "product_name", "product", "description"]
             .iter()
@@ -317,14 +332,14 @@ impl PairFeaturizer {
             .map(|r| r.get(&main_attr).unwrap_or("").to_string())
             .collect();
         let all_texts: Vec<String> = records.iter().map(Record::text).collect();
-        let mut cache = EmbeddingCache::new(encoder);
         let mut texts: Vec<&str> = main_texts.iter().map(String::as_str).collect();
         texts.extend(all_texts.iter().map(String::as_str));
         let (vectors, _) = cache
-            .embed(encoder, &texts, &NoProgress)
+            .embed(encoder, &texts, progress)
             .map_err(|e| MatchError::Encoder(e.to_string()))?;
         let n = records.len();
         let prepared: Vec<Prepared> = (0..n)
+            .into_par_iter()
             .map(|i| Prepared {
                 main_tokens: features::tokenize(&main_texts[i]),
                 all_tokens: features::tokenize(&all_texts[i]),
@@ -347,6 +362,14 @@ impl PairFeaturizer {
         })
     }
 
+    pub fn prepared(&self) -> &[Prepared] {
+        &self.prepared
+    }
+
+    pub fn idf(&self) -> &Idf {
+        &self.idf
+    }
+
     pub fn feature_names(&self) -> Vec<String> {
         features::feature_names(&self.other_attrs)
     }
@@ -358,14 +381,18 @@ impl PairFeaturizer {
     /// The learned models' sparse views of `pairs`, one list per model in
     /// [`LEARNED_MODELS`] order.
     pub fn learned_rows(&self, pairs: &[LabelledPair]) -> Vec<Vec<SparseRow>> {
-        let sides: Vec<(&Prepared, &Prepared)> = self
-            .pair_ids(pairs)
-            .into_iter()
-            .map(|(l, r)| (&self.prepared[l], &self.prepared[r]))
-            .collect();
+        self.learned_rows_of(&self.pair_ids(pairs))
+    }
+
+    /// [`Self::learned_rows`] for pairs given as record numbers.
+    pub fn learned_rows_of(&self, ids: &[(usize, usize)]) -> Vec<Vec<SparseRow>> {
         LEARNED_MODELS
             .iter()
-            .map(|(_, view)| sides.par_iter().map(|(a, b)| view.row(a, b)).collect())
+            .map(|(_, view)| {
+                ids.par_iter()
+                    .map(|&(a, b)| view.row(&self.prepared[a], &self.prepared[b]))
+                    .collect()
+            })
             .collect()
     }
 
@@ -379,16 +406,64 @@ impl PairFeaturizer {
 
     /// Feature rows of `pairs`, candidate margins computed within this list.
     pub fn featurize(&self, pairs: &[LabelledPair]) -> Vec<Vec<f64>> {
-        use rayon::prelude::*;
         let ids = self.pair_ids(pairs);
+        self.featurize_of(&ids, &ids)
+    }
+
+    /// Feature rows of the pairs `ids`; the candidate margins compare each pair with the other
+    /// pairs sharing its `margin_keys` (left key, right key): the record itself on a two-table
+    /// benchmark, (record, the other side's platform) in a many-platform project.
+    pub fn featurize_of(
+        &self,
+        ids: &[(usize, usize)],
+        margin_keys: &[(usize, usize)],
+    ) -> Vec<Vec<f64>> {
         let mut rows: Vec<Vec<f64>> = ids
             .par_iter()
             .map(|&(a, b)| features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]))
             .collect();
         // The "all" embedding cosine and TF-IDF cosine (positions 8 and 9).
         let sims: Vec<(f64, f64)> = rows.iter().map(|r| (r[8], r[9])).collect();
-        features::add_candidate_margins(&ids, &sims, &mut rows);
+        features::add_candidate_margins(margin_keys, &sims, &mut rows);
         rows
+    }
+}
+
+/// The learned token and embedding models of [`LEARNED_MODELS`], stacked as features under
+/// the trees: cross-fitted on the training pairs (out-of-fold logits, so the trees do not
+/// see overfitted scores), refitted on all of them for every other pair.
+pub struct StackedLearned {
+    models: Vec<learned::SparseLogistic>,
+}
+
+impl StackedLearned {
+    /// Fits on `train` (one row list per model) and appends the out-of-fold logits to
+    /// `train_rows`; `names` gets the learned features' names.
+    pub fn fit(
+        train: &[Vec<SparseRow>],
+        labels: &[bool],
+        train_rows: &mut [Vec<f64>],
+        names: &mut Vec<String>,
+    ) -> Self {
+        let mut models = Vec::new();
+        for ((name, _), rows) in LEARNED_MODELS.iter().zip(train) {
+            let fitted = learned::cross_fit(rows, labels, 5, LEARNED_EPOCHS);
+            for (x, z) in train_rows.iter_mut().zip(&fitted.out_of_fold) {
+                x.push(f64::from(*z));
+            }
+            models.push(fitted.model);
+            names.push(name.to_string());
+        }
+        StackedLearned { models }
+    }
+
+    /// Appends the learned logits to feature rows of pairs outside the training set.
+    pub fn extend(&self, learned_rows: &[Vec<SparseRow>], rows: &mut [Vec<f64>]) {
+        for (model, sparse) in self.models.iter().zip(learned_rows) {
+            for (x, r) in rows.iter_mut().zip(sparse) {
+                x.push(f64::from(model.logit(r)));
+            }
+        }
     }
 }
 
@@ -490,28 +565,14 @@ pub fn eval_pairs(
         Supervision::SelfSupervised => (pseudo_labels(&xt, &names), pseudo_labels(&xv, &names)),
     };
     // The learned token and embedding models, cross-fitted on the training pairs.
-    let (rows_t, rows_v, rows_s) = (
-        featurizer.learned_rows(train),
-        featurizer.learned_rows(valid),
-        featurizer.learned_rows(test),
+    let stacked = StackedLearned::fit(
+        &featurizer.learned_rows(train),
+        &train_labels,
+        &mut xt,
+        &mut names,
     );
-    for (((name, _), rows_t), (rows_v, rows_s)) in LEARNED_MODELS
-        .iter()
-        .zip(&rows_t)
-        .zip(rows_v.iter().zip(&rows_s))
-    {
-        let fitted = learned::cross_fit(rows_t, &train_labels, 5, LEARNED_EPOCHS);
-        for (x, z) in xt.iter_mut().zip(&fitted.out_of_fold) {
-            x.push(f64::from(*z));
-        }
-        for (x, r) in xv.iter_mut().zip(rows_v.iter()) {
-            x.push(f64::from(fitted.model.logit(r)));
-        }
-        for (x, r) in xs.iter_mut().zip(rows_s.iter()) {
-            x.push(f64::from(fitted.model.logit(r)));
-        }
-        names.push(name.to_string());
-    }
+    stacked.extend(&featurizer.learned_rows(valid), &mut xv);
+    stacked.extend(&featurizer.learned_rows(test), &mut xs);
     let (model, _) = PairModel::fit(&xt, &train_labels, &xv, &valid_labels, names.clone(), trees)?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);

@@ -1,0 +1,308 @@
+//! `shopfuse review …`: the human review loop of product matching. `export` writes the pairs
+//! the matcher is least sure about as a CSV with an empty `label` column; `import` reads the
+//! filled-in file back into the `review_labels` table, which the next resolve run uses as
+//! must-links / cannot-links and as training labels that override the GTIN-derived ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use shopfuse_core::value::rows_to_batch;
+use shopfuse_core::{TableStore, Value};
+use shopfuse_query::QueryEngine;
+use shopfuse_resolve::catalogue::{review_schema, ReviewLabel, REVIEW_TABLE};
+
+use crate::{chrono_now, open, print_json, Cli};
+
+#[derive(Subcommand)]
+pub enum ReviewCommand {
+    /// Write the most uncertain candidate pairs (match probability closest to the threshold,
+    /// not decided by a GTIN, not reviewed yet) as CSV with an empty `label` column.
+    Export(ExportArgs),
+    /// Read a reviewed CSV back (label: 1/0, yes/no, match/non-match; empty = skipped) into
+    /// the review_labels table; the next `shopfuse resolve` or `shopfuse run` uses them.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Where to write the CSV.
+    #[arg(long, short, default_value = "review.csv")]
+    out: PathBuf,
+    /// How many pairs.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The reviewed CSV (as written by `review export`, with `label` filled in).
+    file: PathBuf,
+}
+
+pub fn review(cli: &Cli, command: &ReviewCommand) -> Result<ExitCode> {
+    match command {
+        ReviewCommand::Export(args) => export(cli, args),
+        ReviewCommand::Import(args) => import(cli, &args.file),
+    }
+}
+
+const EXPORT_COLUMNS: [&str; 9] = [
+    "left_platform",
+    "left_listing_id",
+    "left_title",
+    "right_platform",
+    "right_listing_id",
+    "right_title",
+    "match_probability",
+    "drivers",
+    "label",
+];
+
+fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let engine = QueryEngine::open(&project)?;
+    if !engine.tables().iter().any(|t| t == "resolve_candidates") {
+        bail!(
+            "{} has no resolve_candidates table yet: run `shopfuse run` (or `shopfuse resolve`) first",
+            project.root.display()
+        );
+    }
+    let reviewed = if engine.tables().iter().any(|t| t == REVIEW_TABLE) {
+        format!(
+            "and not exists (select 1 from {REVIEW_TABLE} r where r.left_platform = c.left_platform \
+             and r.left_listing_id = c.left_listing_id and r.right_platform = c.right_platform \
+             and r.right_listing_id = c.right_listing_id)"
+        )
+    } else {
+        String::new()
+    };
+    let query = format!(
+        "select c.left_platform, c.left_listing_id, l.title as left_title, c.right_platform, \
+         c.right_listing_id, r.title as right_title, c.match_probability, c.drivers \
+         from resolve_candidates c \
+         join offers l on l.platform = c.left_platform and l.listing_id = c.left_listing_id \
+         join offers r on r.platform = c.right_platform and r.listing_id = c.right_listing_id \
+         where c.label_source <> 'gtin' {reviewed} \
+         order by abs(c.match_probability - c.threshold), c.left_platform, c.left_listing_id, \
+         c.right_platform, c.right_listing_id limit {}",
+        args.limit
+    );
+    let rows = engine.sql(&query)?.to_json_rows()?;
+    let mut w = csv::Writer::from_path(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    w.write_record(EXPORT_COLUMNS)?;
+    for row in &rows {
+        let cell = |c: &str| match row.get(c) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        };
+        let mut record: Vec<String> = EXPORT_COLUMNS[..8].iter().map(|c| cell(c)).collect();
+        record.push(String::new());
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    #[derive(Serialize)]
+    struct Exported<'a> {
+        file: &'a Path,
+        pairs: usize,
+    }
+    if cli.json {
+        print_json(&Exported {
+            file: &args.out,
+            pairs: rows.len(),
+        })?;
+    } else {
+        println!(
+            "wrote {} uncertain pairs to {}: fill in the label column (1 = same product, 0 = different) and run `shopfuse review import {}`",
+            rows.len(),
+            args.out.display(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_label(text: &str) -> Option<Option<bool>> {
+    match text.trim().to_lowercase().as_str() {
+        "" => Some(None),
+        "1" | "y" | "yes" | "true" | "match" | "same" => Some(Some(true)),
+        "0" | "n" | "no" | "false" | "non-match" | "nonmatch" | "no-match" | "different" => {
+            Some(Some(false))
+        }
+        _ => None,
+    }
+}
+
+#[derive(Serialize)]
+struct Imported {
+    file: String,
+    labels: usize,
+    matches: usize,
+    non_matches: usize,
+    skipped_empty: usize,
+    total_reviewed: usize,
+}
+
+fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let shown = file.display().to_string();
+    let mut reader =
+        csv::Reader::from_path(file).with_context(|| format!("cannot read {shown}"))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{shown}: cannot read the header line"))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .with_context(|| {
+                format!(
+                "{shown}: no `{name}` column; the file needs left_platform, left_listing_id, \
+                 right_platform, right_listing_id and label (as `shopfuse review export` writes it)"
+            )
+            })
+    };
+    let cols = [
+        column("left_platform")?,
+        column("left_listing_id")?,
+        column("right_platform")?,
+        column("right_listing_id")?,
+        column("label")?,
+    ];
+    let engine = QueryEngine::open(&project)?;
+    let known: BTreeSet<(String, String)> = engine
+        .sql("select platform, listing_id from offers")
+        .context("no offers table: run `shopfuse run` before importing reviews")?
+        .to_json_rows()?
+        .into_iter()
+        .map(|r| {
+            let s = |c: &str| {
+                r.get(c)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (s("platform"), s("listing_id"))
+        })
+        .collect();
+    let mut labels: Vec<ReviewLabel> = Vec::new();
+    let mut skipped = 0;
+    for (k, record) in reader.records().enumerate() {
+        // Line numbers as an editor shows them: the header is line 1.
+        let line = k + 2;
+        let record = record.with_context(|| format!("{shown}: line {line}: malformed CSV row"))?;
+        let cell = |i: usize| record.get(cols[i]).unwrap_or_default().trim().to_string();
+        let label = cell(4);
+        let Some(is_match) = parse_label(&label).with_context(|| {
+            format!(
+                "{shown}: line {line}, field label: {label:?} is not a label; write 1 (same product) or 0 (different), or leave it empty to skip the pair"
+            )
+        })?
+        else {
+            skipped += 1;
+            continue;
+        };
+        let left = (cell(0), cell(1));
+        let right = (cell(2), cell(3));
+        for (side, key) in [("left", &left), ("right", &right)] {
+            if !known.contains(key) {
+                bail!(
+                    "{shown}: line {line}, fields {side}_platform/{side}_listing_id: listing {}:{} is not in this project's offers; was the file exported from another project?",
+                    key.0,
+                    key.1
+                );
+            }
+        }
+        let (left, right) = if left <= right {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        labels.push(ReviewLabel {
+            left,
+            right,
+            is_match,
+        });
+    }
+
+    let store = TableStore::open(&project);
+    let mut tx = store.begin().context("cannot start a transaction")?;
+    // Earlier labels stay; a pair labelled again takes the new label.
+    let mut merged: BTreeMap<((String, String), (String, String)), (bool, String, String)> =
+        BTreeMap::new();
+    let now = chrono_now();
+    if let Some((_, batches)) = tx.read_table(REVIEW_TABLE)? {
+        for b in &batches {
+            for v in shopfuse_core::value::batch_to_rows(b)? {
+                let t = |i: usize| v[i].as_str().unwrap_or_default().to_string();
+                let y = matches!(v[4], Value::Bool(true));
+                merged.insert(((t(0), t(1)), (t(2), t(3))), (y, t(5), t(6)));
+            }
+        }
+    }
+    for l in &labels {
+        merged.insert(
+            (l.left.clone(), l.right.clone()),
+            (l.is_match, now.clone(), shown.clone()),
+        );
+    }
+    let rows: Vec<Vec<Value>> = merged
+        .iter()
+        .map(|((l, r), (y, at, f))| {
+            vec![
+                Value::Text(l.0.clone()),
+                Value::Text(l.1.clone()),
+                Value::Text(r.0.clone()),
+                Value::Text(r.1.clone()),
+                Value::Bool(*y),
+                Value::Text(at.clone()),
+                Value::Text(f.clone()),
+            ]
+        })
+        .collect();
+    let schema = review_schema();
+    tx.replace(REVIEW_TABLE, &schema, &[rows_to_batch(&schema, &rows)?])?;
+    tx.commit(now).context("cannot commit the review labels")?;
+    let summary = Imported {
+        file: shown,
+        labels: labels.len(),
+        matches: labels.iter().filter(|l| l.is_match).count(),
+        non_matches: labels.iter().filter(|l| !l.is_match).count(),
+        skipped_empty: skipped,
+        total_reviewed: rows.len(),
+    };
+    if cli.json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "imported {} labels from {} ({} same product, {} different; {} rows without a label skipped); {} reviewed pairs in the project. Run `shopfuse resolve` to use them.",
+            summary.labels,
+            summary.file,
+            summary.matches,
+            summary.non_matches,
+            summary.skipped_empty,
+            summary.total_reviewed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_label;
+
+    #[test]
+    fn labels_parse_in_the_usual_spellings() {
+        assert_eq!(parse_label(" Yes "), Some(Some(true)));
+        assert_eq!(parse_label("0"), Some(Some(false)));
+        assert_eq!(parse_label("non-match"), Some(Some(false)));
+        assert_eq!(parse_label(""), Some(None));
+        assert_eq!(parse_label("maybe"), None);
+    }
+}

@@ -1,0 +1,1568 @@
+//! The resolve stage of a project: `clean_products` → candidate pairs with match
+//! probabilities, product clusters, golden products with per-field provenance, and offers.
+//!
+//! Listings of one real product arrive from several platforms in several languages
+//! ("苹果(Apple) iPhone 14 128GB 蓝色" on JD, "Apple iPhone 14, 128GB, Blue" on Amazon), and its
+//! colour and capacity variants look almost the same. The stage
+//! 1. learns cross-language value aliases (蓝色 = blue, 苹果 = apple, 手机 = Mobile Phones)
+//!    from listings that share a GTIN, so attributes can be compared across languages;
+//! 2. proposes candidate pairs per pair of platforms (identifier keys, rare tokens, HNSW
+//!    neighbours of the title embedding);
+//! 3. learns the match probability without hand labels: pairs whose listings both carry a
+//!    GTIN are labelled by GTIN equality (weak supervision; the GTIN itself is not a feature),
+//!    reviewed pairs override them, and with neither the self-supervised pseudo-labels are used;
+//! 4. clusters with constrained average linkage: a merge needs the *average* probability over
+//!    all scored cross pairs above the threshold and no cannot-link between the two clusters
+//!    (different GTINs, a conflicting capacity or colour, two listings of one platform, a
+//!    reviewed non-match), so A~B and B~C do not chain A to C;
+//! 5. builds one golden product per cluster with configurable per-field rules and provenance.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shopfuse_core::config::{FieldRule, ResolveConfig};
+use shopfuse_core::schema::timestamp_type;
+use shopfuse_core::value::{batch_to_rows, rows_to_batch};
+use shopfuse_core::{CoreError, Encoder, Progress, Transaction, Value};
+use shopfuse_embed::EmbeddingCache;
+
+use crate::blocking::{self, BlockingConfig, BY_EMBEDDING, BY_IDENTIFIER, BY_TOKEN};
+use crate::matcher::{
+    self, MatchError, PairFeaturizer, PairModel, Scores, StackedLearned, Supervision,
+};
+use crate::pairs::Record;
+
+pub const CANDIDATES_TABLE: &str = "resolve_candidates";
+pub const CLUSTERS_TABLE: &str = "product_clusters";
+pub const GOLDEN_TABLE: &str = "golden_products";
+pub const OFFERS_TABLE: &str = "offers";
+pub const PROVENANCE_TABLE: &str = "golden_provenance";
+pub const ALIASES_TABLE: &str = "resolve_aliases";
+pub const REVIEW_TABLE: &str = "review_labels";
+
+/// Golden fields, in table order.
+pub const GOLDEN_FIELDS: [&str; 9] = [
+    "title",
+    "brand",
+    "category",
+    "model_code",
+    "gtin",
+    "color",
+    "capacity",
+    "price_base",
+    "listed_at",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Match(#[from] MatchError),
+    #[error("embedding cache: {0}")]
+    Cache(String),
+    #[error("shopfuse.toml [resolve.fields]: {0}")]
+    Config(String),
+}
+
+/// One listing of `clean_products`, with its comparison keys.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub platform: String,
+    pub listing_id: String,
+    pub title: String,
+    pub brand: Option<String>,
+    pub category: Option<String>,
+    pub model_code: Option<String>,
+    pub gtin: Option<String>,
+    pub color: Option<String>,
+    /// Canonical capacity, e.g. "128GB", "50ml" (clean's value and unit, or read off the title).
+    pub capacity: Option<String>,
+    pub price: Option<f64>,
+    pub currency: Option<String>,
+    pub price_base: Option<f64>,
+    pub stock: Option<i64>,
+    pub url: Option<String>,
+    pub listed_at: Option<i64>,
+    pub file: String,
+    pub row: i64,
+}
+
+impl Listing {
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.platform, self.listing_id)
+    }
+
+    /// The GTIN as digits without leading zeros (EAN-13 and UPC-A of one item agree).
+    pub fn gtin_key(&self) -> Option<String> {
+        let g = self.gtin.as_deref()?;
+        let digits: String = g.chars().filter(char::is_ascii_digit).collect();
+        let key = digits.trim_start_matches('0');
+        (key.len() >= 7 && digits.len() <= 14).then(|| key.to_string())
+    }
+
+    pub fn model_key(&self) -> Option<String> {
+        let m = self.model_code.as_deref()?;
+        let k: String = m
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        (!k.is_empty()).then_some(k)
+    }
+}
+
+/// Reads `clean_products` as listings, sorted by (platform, listing id).
+pub fn read_listings(tx: &Transaction<'_>) -> Result<Vec<Listing>, ResolveError> {
+    let Some((schema, batches)) = tx.read_table("clean_products")? else {
+        return Ok(Vec::new());
+    };
+    let col = |name: &str| {
+        schema
+            .index_of(name)
+            .map_err(|_| CoreError::Schema(format!("clean_products has no column {name}")))
+    };
+    let c: BTreeMap<&str, usize> = [
+        "listing_id",
+        "title",
+        "brand",
+        "category",
+        "price",
+        "currency",
+        "model_code",
+        "gtin",
+        "color",
+        "capacity",
+        "url",
+        "stock",
+        "listed_at",
+        "price_base",
+        "capacity_value",
+        "capacity_unit",
+        "_platform",
+        "_file",
+        "_row",
+    ]
+    .into_iter()
+    .map(|n| col(n).map(|i| (n, i)))
+    .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for batch in &batches {
+        for v in batch_to_rows(batch)? {
+            let text = |n: &str| {
+                v[c[n]]
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            let title = text("title").unwrap_or_default();
+            let capacity =
+                canonical_capacity(v[c["capacity_value"]].as_f64(), text("capacity_unit"))
+                    .or_else(|| capacity_in_title(&title));
+            out.push(Listing {
+                platform: text("_platform").unwrap_or_default(),
+                listing_id: text("listing_id").unwrap_or_default(),
+                brand: text("brand"),
+                category: text("category"),
+                model_code: text("model_code"),
+                gtin: text("gtin"),
+                color: text("color").map(|s| s.to_lowercase()),
+                capacity,
+                price: v[c["price"]].as_f64(),
+                currency: text("currency"),
+                price_base: v[c["price_base"]].as_f64(),
+                stock: v[c["stock"]].as_i64(),
+                url: text("url"),
+                listed_at: v[c["listed_at"]].as_i64(),
+                file: text("_file").unwrap_or_default(),
+                row: v[c["_row"]].as_i64().unwrap_or_default(),
+                title,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.platform, &a.listing_id).cmp(&(&b.platform, &b.listing_id)));
+    Ok(out)
+}
+
+fn canonical_capacity(value: Option<f64>, unit: Option<String>) -> Option<String> {
+    let (value, unit) = (value?, unit?);
+    let (value, unit) = match unit.to_lowercase().as_str() {
+        "tb" => (value * 1024.0, "GB".to_string()),
+        "mb" => (value / 1024.0, "GB".to_string()),
+        "l" => (value * 1000.0, "ml".to_string()),
+        "kg" => (value * 1000.0, "g".to_string()),
+        _ => (value, unit),
+    };
+    Some(format!("{}{unit}", format_number(value)))
+}
+
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A capacity written in the title when the field is empty ("… 256GB …", "1TB", "50 ml").
+/// A bare "G" is left alone: 256G is gigabytes on a phone and grams on a bag of coffee.
+fn capacity_in_title(title: &str) -> Option<String> {
+    let lower = title.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            let number: String = chars[start..i].iter().collect();
+            let mut j = i;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            let unit_start = j;
+            while j < chars.len() && chars[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            let unit: String = chars[unit_start..j].iter().collect();
+            if let (Ok(v), true) = (
+                number.parse::<f64>(),
+                ["gb", "tb", "ml", "kg", "l"].contains(&unit.as_str()),
+            ) {
+                let unit = match unit.as_str() {
+                    "gb" => "GB",
+                    other => other,
+                };
+                return canonical_capacity(Some(v), Some(unit.to_string()));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+fn has_cjk(s: &str) -> bool {
+    s.chars()
+        .any(|c| matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}'))
+}
+
+/// Union-find over small integer ids. Written here: twenty lines, not worth a dependency.
+struct DisjointSets(Vec<usize>);
+
+impl DisjointSets {
+    fn new(n: usize) -> Self {
+        DisjointSets((0..n).collect())
+    }
+    fn find(&mut self, x: usize) -> usize {
+        let mut r = x;
+        while self.0[r] != r {
+            r = self.0[r];
+        }
+        let mut y = x;
+        while self.0[y] != r {
+            let next = self.0[y];
+            self.0[y] = r;
+            y = next;
+        }
+        r
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.0[ra.max(rb)] = ra.min(rb);
+        }
+    }
+}
+
+/// Values of one field known to mean the same thing across languages, learned from
+/// listings that share a GTIN: "蓝色" and "blue" co-occur on the same item again and again.
+#[derive(Debug, Clone, Default)]
+pub struct Aliases {
+    /// Lower-cased value → its class's canonical value.
+    canonical: BTreeMap<String, String>,
+    /// Lower-cased value → number of GTIN links that support its class membership.
+    support: BTreeMap<String, usize>,
+}
+
+impl Aliases {
+    /// `links`: pairs of (lower-cased) values seen on two listings with one GTIN.
+    /// `counts`: how often each value occurs overall (the most frequent value names a class,
+    /// Latin script first so tables read the same in every language).
+    pub fn learn(links: &[(String, String)], counts: &BTreeMap<String, usize>) -> Self {
+        let mut together: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        let mut linked: BTreeMap<&str, usize> = BTreeMap::new();
+        for (a, b) in links {
+            if a == b {
+                continue;
+            }
+            let (x, y) = if a < b { (a, b) } else { (b, a) };
+            *together.entry((x.as_str(), y.as_str())).or_default() += 1;
+            *linked.entry(x.as_str()).or_default() += 1;
+            *linked.entry(y.as_str()).or_default() += 1;
+        }
+        let values: Vec<&str> = counts.keys().map(String::as_str).collect();
+        let id = |v: &str| values.binary_search(&v).ok();
+        let mut sets = DisjointSets::new(values.len());
+        let mut support: BTreeMap<String, usize> = BTreeMap::new();
+        // A pair of values is an alias when it is seen at least twice and makes up at least
+        // half of the cross-value links of *both* values: a wrong GTIN or a mislabelled
+        // colour now and then does not merge "blue" with "black".
+        for (&(x, y), &n) in &together {
+            if n >= 2 && 2 * n >= linked[x] && 2 * n >= linked[y] {
+                if let (Some(i), Some(j)) = (id(x), id(y)) {
+                    sets.union(i, j);
+                    *support.entry(x.to_string()).or_default() += n;
+                    *support.entry(y.to_string()).or_default() += n;
+                }
+            }
+        }
+        let mut classes: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for (i, v) in values.iter().enumerate() {
+            classes.entry(sets.find(i)).or_default().push(v);
+        }
+        let mut canonical = BTreeMap::new();
+        for members in classes.values() {
+            if members.len() < 2 {
+                continue;
+            }
+            let name = members
+                .iter()
+                .max_by_key(|v| (!has_cjk(v), counts[**v], std::cmp::Reverse(**v)))
+                .expect("non-empty class");
+            for m in members {
+                canonical.insert(m.to_string(), name.to_string());
+            }
+        }
+        Aliases { canonical, support }
+    }
+
+    /// The canonical form of `value` (itself, lower-cased, when it has no alias).
+    pub fn canonical(&self, value: &str) -> String {
+        let v = value.trim().to_lowercase();
+        self.canonical.get(&v).cloned().unwrap_or(v)
+    }
+
+    /// Whether two values of this field contradict each other. Values in different scripts
+    /// that the aliases do not relate are *unknown*, not a conflict ("海军蓝" may be "navy").
+    pub fn conflict(&self, a: &str, b: &str) -> bool {
+        let (ca, cb) = (self.canonical(a), self.canonical(b));
+        if ca == cb {
+            return false;
+        }
+        let known = |v: &str| self.canonical.contains_key(&v.trim().to_lowercase());
+        has_cjk(&ca) == has_cjk(&cb) || (known(a) && known(b))
+    }
+
+    fn rows(&self, field: &str) -> Vec<Vec<Value>> {
+        self.canonical
+            .iter()
+            .map(|(v, c)| {
+                vec![
+                    Value::Text(field.to_string()),
+                    Value::Text(v.clone()),
+                    Value::Text(c.clone()),
+                    Value::Int(self.support.get(v).copied().unwrap_or(0) as i64),
+                ]
+            })
+            .collect()
+    }
+}
+
+/// Cross-language aliases of the fields compared across platforms.
+#[derive(Debug, Clone, Default)]
+pub struct FieldAliases {
+    pub brand: Aliases,
+    pub category: Aliases,
+    pub color: Aliases,
+}
+
+impl FieldAliases {
+    pub fn learn(listings: &[Listing]) -> Self {
+        let mut by_gtin: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, l) in listings.iter().enumerate() {
+            if let Some(g) = l.gtin_key() {
+                by_gtin.entry(g).or_default().push(i);
+            }
+        }
+        let field = |get: &dyn Fn(&Listing) -> Option<&str>| {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for l in listings {
+                if let Some(v) = get(l) {
+                    *counts.entry(v.trim().to_lowercase()).or_default() += 1;
+                }
+            }
+            let mut links = Vec::new();
+            for ids in by_gtin.values() {
+                for (k, &a) in ids.iter().enumerate() {
+                    for &b in &ids[k + 1..] {
+                        if listings[a].platform == listings[b].platform {
+                            continue;
+                        }
+                        if let (Some(x), Some(y)) = (get(&listings[a]), get(&listings[b])) {
+                            links.push((x.trim().to_lowercase(), y.trim().to_lowercase()));
+                        }
+                    }
+                }
+            }
+            Aliases::learn(&links, &counts)
+        };
+        FieldAliases {
+            brand: field(&|l| l.brand.as_deref()),
+            category: field(&|l| l.category.as_deref()),
+            color: field(&|l| l.color.as_deref()),
+        }
+    }
+}
+
+/// Why two listings may never be in one cluster, or `None`.
+fn cannot_link(
+    a: &Listing,
+    b: &Listing,
+    aliases: &FieldAliases,
+    config: &ResolveConfig,
+) -> Option<&'static str> {
+    if config.one_listing_per_platform && a.platform == b.platform {
+        return Some("same platform");
+    }
+    if let (Some(x), Some(y)) = (a.gtin_key(), b.gtin_key()) {
+        if x != y {
+            return Some("different gtin");
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.capacity, &b.capacity) {
+        if !x.eq_ignore_ascii_case(y) {
+            return Some("capacity differs");
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.color, &b.color) {
+        if aliases.color.conflict(x, y) {
+            return Some("colour differs");
+        }
+    }
+    None
+}
+
+/// The record the pair features see: the title, and the attributes in canonical form so a
+/// Chinese listing's "蓝色" and an English one's "blue" compare equal. The GTIN is left out:
+/// it labels the training pairs, so as a feature it would explain them away.
+fn matcher_record(l: &Listing, aliases: &FieldAliases) -> Record {
+    let v = |o: Option<String>| o.unwrap_or_default();
+    Record {
+        attrs: vec![
+            ("title".into(), l.title.clone()),
+            (
+                "brand".into(),
+                v(l.brand.as_deref().map(|b| aliases.brand.canonical(b))),
+            ),
+            (
+                "category".into(),
+                v(l.category.as_deref().map(|c| aliases.category.canonical(c))),
+            ),
+            ("model_code".into(), v(l.model_key())),
+            (
+                "color".into(),
+                v(l.color.as_deref().map(|c| aliases.color.canonical(c))),
+            ),
+            ("capacity".into(), v(l.capacity.clone())),
+            ("price".into(), v(l.price_base.map(|p| format!("{p:.2}")))),
+        ],
+    }
+}
+
+/// A reviewed pair (from `shopfuse review import`), keyed by the two listings' keys in order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReviewLabel {
+    pub left: (String, String),
+    pub right: (String, String),
+    pub is_match: bool,
+}
+
+pub fn review_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("left_platform", DataType::Utf8, false),
+        Field::new("left_listing_id", DataType::Utf8, false),
+        Field::new("right_platform", DataType::Utf8, false),
+        Field::new("right_listing_id", DataType::Utf8, false),
+        Field::new("is_match", DataType::Boolean, false),
+        Field::new("labelled_at", DataType::Utf8, true),
+        Field::new("source_file", DataType::Utf8, true),
+    ]))
+}
+
+/// Reviewed labels in the transaction's view, in key order.
+pub fn read_review_labels(tx: &Transaction<'_>) -> Result<Vec<ReviewLabel>, ResolveError> {
+    let Some((_, batches)) = tx.read_table(REVIEW_TABLE)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for batch in &batches {
+        for v in batch_to_rows(batch)? {
+            let t = |i: usize| v[i].as_str().unwrap_or_default().to_string();
+            out.push(ReviewLabel {
+                left: (t(0), t(1)),
+                right: (t(2), t(3)),
+                is_match: matches!(v[4], Value::Bool(true)),
+            });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Figures of one resolve run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolveSummary {
+    pub listings: usize,
+    pub platforms: usize,
+    /// Cross-platform pairs that could be compared.
+    pub possible_pairs: u64,
+    pub candidate_pairs: usize,
+    pub reduction_ratio: f64,
+    pub supervision: Supervision,
+    /// Candidate pairs labelled by GTIN equality / by review.
+    pub gtin_labelled_pairs: usize,
+    pub review_labelled_pairs: usize,
+    pub threshold: f64,
+    /// The held-out part of the labelled pairs (weak labels, so an estimate).
+    pub valid: Option<Scores>,
+    pub matched_pairs: usize,
+    pub merges_refused: BTreeMap<String, usize>,
+    pub golden_products: usize,
+    pub multi_listing_products: usize,
+    pub aliases: usize,
+    pub seconds: f64,
+}
+
+struct Scored {
+    ids: Vec<(usize, usize)>,
+    reasons: Vec<u8>,
+    probability: Vec<f64>,
+    threshold: f64,
+    label_source: Vec<&'static str>,
+    drivers: Vec<String>,
+    supervision: Supervision,
+    valid: Option<Scores>,
+    gtin_labelled: usize,
+    review_labelled: usize,
+}
+
+/// Runs the stage on the transaction's `clean_products` and replaces its tables.
+pub fn resolve_products(
+    tx: &mut Transaction<'_>,
+    config: &ResolveConfig,
+    base_currency: &str,
+    encoder: &dyn Encoder,
+    progress: &dyn Progress,
+) -> Result<ResolveSummary, ResolveError> {
+    let started = Instant::now();
+    validate_rules(config)?;
+    let listings = read_listings(tx)?;
+    let reviews = read_review_labels(tx)?;
+    let aliases = FieldAliases::learn(&listings);
+    let platforms: Vec<String> = listings
+        .iter()
+        .map(|l| l.platform.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut per_platform = vec![0u64; platforms.len()];
+    let platform_of: Vec<usize> = listings
+        .iter()
+        .map(|l| {
+            platforms
+                .binary_search(&l.platform)
+                .expect("known platform")
+        })
+        .collect();
+    for &p in &platform_of {
+        per_platform[p] += 1;
+    }
+    let total: u64 = per_platform.iter().sum();
+    let possible_pairs = (total * total.saturating_sub(1) / 2)
+        - per_platform
+            .iter()
+            .map(|n| n * n.saturating_sub(1) / 2)
+            .sum::<u64>();
+
+    let scored = if listings.len() < 2 {
+        None
+    } else {
+        let mut cache = EmbeddingCache::load(tx.store(), encoder)
+            .map_err(|e| ResolveError::Cache(e.to_string()))?;
+        let records: Vec<Record> = listings
+            .iter()
+            .map(|l| matcher_record(l, &aliases))
+            .collect();
+        let featurizer = PairFeaturizer::from_records(records, encoder, &mut cache, progress)?;
+        if cache.new_entries() > 0 {
+            cache
+                .save(tx)
+                .map_err(|e| ResolveError::Cache(e.to_string()))?;
+        }
+        progress.start("resolve: candidates", platforms.len() as u64);
+        let candidates = candidates(
+            &listings,
+            &platform_of,
+            platforms.len(),
+            &featurizer,
+            &reviews,
+            config,
+        );
+        progress.finish();
+        progress.start("resolve: match probabilities", candidates.len() as u64);
+        let s = score(
+            &listings,
+            &platform_of,
+            platforms.len(),
+            &featurizer,
+            candidates,
+            &reviews,
+            config,
+        )?;
+        progress.finish();
+        Some(s)
+    };
+
+    let empty = Scored {
+        ids: Vec::new(),
+        reasons: Vec::new(),
+        probability: Vec::new(),
+        threshold: 0.5,
+        label_source: Vec::new(),
+        drivers: Vec::new(),
+        supervision: Supervision::SelfSupervised,
+        valid: None,
+        gtin_labelled: 0,
+        review_labelled: 0,
+    };
+    let scored = scored.unwrap_or(empty);
+    let clustering = cluster(&listings, &scored, &reviews, &aliases, config);
+    let golden = golden_products(&listings, &clustering, &aliases, config);
+
+    write_tables(
+        tx,
+        &listings,
+        &scored,
+        &clustering,
+        &golden,
+        &aliases,
+        base_currency,
+    )?;
+    let matched_pairs = scored
+        .ids
+        .iter()
+        .filter(|(a, b)| clustering.cluster_of[*a] == clustering.cluster_of[*b])
+        .count();
+    let aliases_n = aliases.brand.canonical.len()
+        + aliases.category.canonical.len()
+        + aliases.color.canonical.len();
+    Ok(ResolveSummary {
+        listings: listings.len(),
+        platforms: platforms.len(),
+        possible_pairs,
+        candidate_pairs: scored.ids.len(),
+        reduction_ratio: if possible_pairs == 0 {
+            0.0
+        } else {
+            1.0 - scored.ids.len() as f64 / possible_pairs as f64
+        },
+        supervision: scored.supervision,
+        gtin_labelled_pairs: scored.gtin_labelled,
+        review_labelled_pairs: scored.review_labelled,
+        threshold: scored.threshold,
+        valid: scored.valid,
+        matched_pairs,
+        merges_refused: clustering.refused.clone(),
+        golden_products: clustering.members.len(),
+        multi_listing_products: clustering.members.iter().filter(|m| m.len() > 1).count(),
+        aliases: aliases_n,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn validate_rules(config: &ResolveConfig) -> Result<(), ResolveError> {
+    for (field, rule) in &config.fields {
+        if !GOLDEN_FIELDS.contains(&field.as_str()) {
+            return Err(ResolveError::Config(format!(
+                "unknown golden field {field:?}; the fields are {}",
+                GOLDEN_FIELDS.join(", ")
+            )));
+        }
+        if *rule == FieldRule::Median && field != "price_base" {
+            return Err(ResolveError::Config(format!(
+                "{field} = \"median\": median needs a numeric field (price_base); use majority, source_priority, most_recent or most_complete"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Candidate pairs (i < j, different platforms) with the blockers that proposed them: the
+/// blockers of [`blocking::candidate_pairs`] per pair of platforms (so every listing gets its
+/// nearest neighbours on *every* other platform), equal GTINs, and every reviewed pair.
+fn candidates(
+    listings: &[Listing],
+    platform_of: &[usize],
+    platforms: usize,
+    featurizer: &PairFeaturizer,
+    reviews: &[ReviewLabel],
+    config: &ResolveConfig,
+) -> BTreeMap<(usize, usize), u8> {
+    let blocking = BlockingConfig {
+        knn: config.knn,
+        ..BlockingConfig::default()
+    };
+    let members: Vec<Vec<usize>> = (0..platforms)
+        .map(|p| {
+            (0..listings.len())
+                .filter(|&i| platform_of[i] == p)
+                .collect()
+        })
+        .collect();
+    let prepared = featurizer.prepared();
+    let mut out: BTreeMap<(usize, usize), u8> = BTreeMap::new();
+    for a in 0..platforms {
+        for b in a + 1..platforms {
+            let left: Vec<_> = members[a].iter().map(|&i| &prepared[i]).collect();
+            let right: Vec<_> = members[b].iter().map(|&i| &prepared[i]).collect();
+            for c in blocking::candidate_pairs(&left, &right, featurizer.idf(), &blocking) {
+                let (i, j) = (members[a][c.left], members[b][c.right]);
+                *out.entry((i.min(j), i.max(j))).or_default() |= c.reasons;
+            }
+        }
+    }
+    let mut by_gtin: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, l) in listings.iter().enumerate() {
+        if let Some(g) = l.gtin_key() {
+            by_gtin.entry(g).or_default().push(i);
+        }
+    }
+    for ids in by_gtin.values() {
+        for (k, &i) in ids.iter().enumerate() {
+            for &j in &ids[k + 1..] {
+                if platform_of[i] != platform_of[j] {
+                    *out.entry((i, j)).or_default() |= BY_IDENTIFIER;
+                }
+            }
+        }
+    }
+    let index: HashMap<(&str, &str), usize> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.platform.as_str(), l.listing_id.as_str()), i))
+        .collect();
+    for r in reviews {
+        if let (Some(&i), Some(&j)) = (
+            index.get(&(r.left.0.as_str(), r.left.1.as_str())),
+            index.get(&(r.right.0.as_str(), r.right.1.as_str())),
+        ) {
+            if i != j {
+                out.entry((i.min(j), i.max(j))).or_default();
+            }
+        }
+    }
+    out
+}
+
+/// A stable pseudo-random fraction of a pair, for the train/validation split.
+fn pair_fraction(a: &Listing, b: &Listing) -> f64 {
+    let digest = Sha256::digest(format!("{}|{}", a.key(), b.key()).as_bytes());
+    let x = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn score(
+    listings: &[Listing],
+    platform_of: &[usize],
+    platforms: usize,
+    featurizer: &PairFeaturizer,
+    candidates: BTreeMap<(usize, usize), u8>,
+    reviews: &[ReviewLabel],
+    config: &ResolveConfig,
+) -> Result<Scored, ResolveError> {
+    let (ids, reasons): (Vec<(usize, usize)>, Vec<u8>) = candidates.into_iter().unzip();
+    // Margins compare a pair with the other candidates of the same listing *on the same
+    // platform*: a listing has one best partner per other platform, not one overall.
+    let margin_keys: Vec<(usize, usize)> = ids
+        .iter()
+        .map(|&(i, j)| {
+            (
+                i * platforms + platform_of[j],
+                j * platforms + platform_of[i],
+            )
+        })
+        .collect();
+    let mut rows = featurizer.featurize_of(&ids, &margin_keys);
+    let mut names = featurizer.feature_names();
+    let learned_rows = featurizer.learned_rows_of(&ids);
+
+    let reviewed: HashMap<(String, String), bool> = reviews
+        .iter()
+        .map(|r| {
+            let (a, b) = (
+                format!("{}:{}", r.left.0, r.left.1),
+                format!("{}:{}", r.right.0, r.right.1),
+            );
+            ((a.clone().min(b.clone()), a.max(b)), r.is_match)
+        })
+        .collect();
+    let mut label_source = vec!["none"; ids.len()];
+    let mut labels: Vec<Option<bool>> = vec![None; ids.len()];
+    let (mut gtin_labelled, mut review_labelled) = (0, 0);
+    for (k, &(i, j)) in ids.iter().enumerate() {
+        let (a, b) = (listings[i].key(), listings[j].key());
+        if let Some(&y) = reviewed.get(&(a.clone().min(b.clone()), a.max(b))) {
+            labels[k] = Some(y);
+            label_source[k] = "review";
+            review_labelled += 1;
+        } else if let (Some(x), Some(y)) = (listings[i].gtin_key(), listings[j].gtin_key()) {
+            labels[k] = Some(x == y);
+            label_source[k] = "gtin";
+            gtin_labelled += 1;
+        }
+    }
+    let positives = labels.iter().filter(|l| **l == Some(true)).count();
+    let negatives = labels.iter().filter(|l| **l == Some(false)).count();
+    let supervision = if positives >= 10 && negatives >= 10 {
+        Supervision::Labelled
+    } else {
+        let pseudo = matcher::pseudo_labels(&rows, &names);
+        for (k, y) in pseudo.into_iter().enumerate() {
+            labels[k].get_or_insert(y);
+        }
+        Supervision::SelfSupervised
+    };
+    // Train on four fifths of the labelled pairs, choose the threshold on the rest.
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (k, &(i, j)) in ids.iter().enumerate() {
+        if labels[k].is_some() {
+            if pair_fraction(&listings[i], &listings[j]) < 0.8 {
+                train.push(k);
+            } else {
+                valid.push(k);
+            }
+        }
+    }
+    let y = |set: &[usize]| -> Vec<bool> { set.iter().map(|&k| labels[k] == Some(true)).collect() };
+    let (y_train, mut y_valid) = (y(&train), y(&valid));
+    if !(y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v)) {
+        // Too few labels to hold some out: the threshold is chosen on the training pairs.
+        valid = train.clone();
+        y_valid = y_train.clone();
+    }
+    let mut x_train: Vec<Vec<f64>> = train.iter().map(|&k| rows[k].clone()).collect();
+    let learned_train: Vec<Vec<_>> = learned_rows
+        .iter()
+        .map(|model_rows| train.iter().map(|&k| model_rows[k].clone()).collect())
+        .collect();
+    let stacked = StackedLearned::fit(&learned_train, &y_train, &mut x_train, &mut names);
+    stacked.extend(&learned_rows, &mut rows);
+    // Training pairs keep their out-of-fold logits.
+    for (t, &k) in train.iter().enumerate() {
+        rows[k] = x_train[t].clone();
+    }
+    let x_valid: Vec<Vec<f64>> = valid.iter().map(|&k| rows[k].clone()).collect();
+    let (model, valid_scores) =
+        PairModel::fit(&x_train, &y_train, &x_valid, &y_valid, names, config.trees)?;
+    let probability = model.predict(&rows);
+    let drivers = explain_pairs(&model, &rows, &probability);
+    Ok(Scored {
+        ids,
+        reasons,
+        threshold: model.threshold,
+        probability,
+        label_source,
+        drivers,
+        supervision,
+        valid: Some(valid_scores),
+        gtin_labelled,
+        review_labelled,
+    })
+}
+
+/// The three features that moved each pair's log-odds most, for pairs with some chance of
+/// matching (the rest are plainly different products and explaining them costs time).
+fn explain_pairs(model: &PairModel, rows: &[Vec<f64>], probability: &[f64]) -> Vec<String> {
+    let worth: Vec<usize> = (0..rows.len()).filter(|&k| probability[k] >= 0.1).collect();
+    let picked: Vec<Vec<f64>> = worth.iter().map(|&k| rows[k].clone()).collect();
+    let mut out = vec![String::new(); rows.len()];
+    for (&k, drivers) in worth.iter().zip(model.explain(&picked, 3)) {
+        out[k] = drivers
+            .iter()
+            .map(|(name, value, contribution)| format!("{name}={value:.3} ({contribution:+.2})"))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    out
+}
+
+/// Clusters of listings, each with the merges that built it.
+pub struct Clustering {
+    pub members: Vec<Vec<usize>>,
+    pub cluster_of: Vec<usize>,
+    /// Per cluster: "a ~ b p=0.97 (gtin)" steps in merge order.
+    pub steps: Vec<Vec<String>>,
+    /// Per cluster: the lowest probability among its scored internal pairs.
+    pub cohesion: Vec<Option<f64>>,
+    pub refused: BTreeMap<String, usize>,
+}
+
+fn cluster(
+    listings: &[Listing],
+    scored: &Scored,
+    reviews: &[ReviewLabel],
+    aliases: &FieldAliases,
+    config: &ResolveConfig,
+) -> Clustering {
+    let n = listings.len();
+    let mut score: HashMap<(usize, usize), f64> = HashMap::new();
+    for (k, &pair) in scored.ids.iter().enumerate() {
+        score.insert(pair, scored.probability[k]);
+    }
+    let index: HashMap<String, usize> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.key(), i))
+        .collect();
+    let mut forced: HashMap<(usize, usize), bool> = HashMap::new();
+    for r in reviews {
+        let (a, b) = (
+            index.get(&format!("{}:{}", r.left.0, r.left.1)),
+            index.get(&format!("{}:{}", r.right.0, r.right.1)),
+        );
+        if let (Some(&a), Some(&b)) = (a, b) {
+            forced.insert((a.min(b), a.max(b)), r.is_match);
+        }
+    }
+    // Edges: reviewed matches and equal GTINs first (must-links), then by probability.
+    let mut edges: Vec<(f64, usize, usize, &'static str)> = Vec::new();
+    for (k, &(i, j)) in scored.ids.iter().enumerate() {
+        let p = scored.probability[k];
+        let must = match forced.get(&(i, j)) {
+            Some(true) => Some("review"),
+            Some(false) => continue,
+            None => match (listings[i].gtin_key(), listings[j].gtin_key()) {
+                (Some(x), Some(y)) if x == y => Some("gtin"),
+                _ => None,
+            },
+        };
+        match must {
+            Some(why) => edges.push((2.0 + p, i, j, why)),
+            None if p >= scored.threshold => edges.push((p, i, j, "model")),
+            None => {}
+        }
+    }
+    edges.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+
+    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+    let mut owner: Vec<usize> = (0..n).collect();
+    let mut steps: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for &(weight, i, j, why) in &edges {
+        let (ci, cj) = (owner[i], owner[j]);
+        if ci == cj {
+            continue;
+        }
+        let mut conflict = None;
+        let (mut sum, mut scored_pairs, mut cross) = (0.0, 0usize, 0usize);
+        'outer: for &x in &members[ci] {
+            for &y in &members[cj] {
+                let key = (x.min(y), x.max(y));
+                if forced.get(&key) == Some(&false) {
+                    conflict = Some("reviewed non-match");
+                    break 'outer;
+                }
+                if let Some(reason) = cannot_link(&listings[x], &listings[y], aliases, config) {
+                    conflict = Some(reason);
+                    break 'outer;
+                }
+                cross += 1;
+                if let Some(p) = score.get(&key) {
+                    sum += if forced.get(&key) == Some(&true) {
+                        1.0
+                    } else {
+                        *p
+                    };
+                    scored_pairs += 1;
+                }
+            }
+        }
+        if let Some(reason) = conflict {
+            *refused.entry(reason.to_string()).or_default() += 1;
+            continue;
+        }
+        let average = if scored_pairs == 0 {
+            0.0
+        } else {
+            sum / scored_pairs as f64
+        };
+        // A model edge joins two clusters only when the listings agree on average and most
+        // cross pairs were compared at all: one strong link does not chain two groups.
+        if why == "model" && (average < scored.threshold || 2 * scored_pairs < cross) {
+            *refused.entry("weak average link".to_string()).or_default() += 1;
+            continue;
+        }
+        let (keep, gone) = if members[ci].len() >= members[cj].len() {
+            (ci, cj)
+        } else {
+            (cj, ci)
+        };
+        let moved = std::mem::take(&mut members[gone]);
+        for &m in &moved {
+            owner[m] = keep;
+        }
+        members[keep].extend(moved);
+        let mut gone_steps = std::mem::take(&mut steps[gone]);
+        steps[keep].append(&mut gone_steps);
+        let p = if weight >= 2.0 { weight - 2.0 } else { weight };
+        steps[keep].push(format!(
+            "{} ~ {}: p={p:.3}, {why}, average link {average:.3} over {scored_pairs}/{cross} pairs",
+            listings[i].key(),
+            listings[j].key()
+        ));
+    }
+    // Clusters numbered by their first listing, members in listing order: deterministic.
+    let mut clusters: Vec<(Vec<usize>, Vec<String>)> = members
+        .into_iter()
+        .zip(steps)
+        .filter(|(m, _)| !m.is_empty())
+        .map(|(mut m, s)| {
+            m.sort_unstable();
+            (m, s)
+        })
+        .collect();
+    clusters.sort_by_key(|(m, _)| m[0]);
+    let mut cluster_of = vec![0; n];
+    let mut cohesion = Vec::new();
+    for (c, (m, _)) in clusters.iter().enumerate() {
+        let mut low: Option<f64> = None;
+        for (k, &x) in m.iter().enumerate() {
+            cluster_of[x] = c;
+            for &y in &m[k + 1..] {
+                if let Some(&p) = score.get(&(x.min(y), x.max(y))) {
+                    low = Some(low.map_or(p, |l: f64| l.min(p)));
+                }
+            }
+        }
+        cohesion.push(low);
+    }
+    let (members, steps) = clusters.into_iter().unzip();
+    Clustering {
+        members,
+        cluster_of,
+        steps,
+        cohesion,
+        refused,
+    }
+}
+
+/// A golden product's fields and where each came from.
+pub struct Golden {
+    pub id: String,
+    /// Per field of [`GOLDEN_FIELDS`]: the value and the listings that supplied it.
+    pub fields: Vec<(Value, FieldRule, Vec<usize>)>,
+}
+
+fn golden_id(first: &Listing) -> String {
+    let digest = Sha256::digest(first.key().as_bytes());
+    format!("GP{}", &hex::encode(digest)[..12])
+}
+
+fn golden_products(
+    listings: &[Listing],
+    clustering: &Clustering,
+    aliases: &FieldAliases,
+    config: &ResolveConfig,
+) -> Vec<Golden> {
+    let rank = |l: &Listing| {
+        config
+            .source_priority
+            .iter()
+            .position(|p| *p == l.platform)
+            .unwrap_or(usize::MAX)
+    };
+    clustering
+        .members
+        .iter()
+        .map(|m| {
+            let fields = GOLDEN_FIELDS
+                .iter()
+                .map(|&field| {
+                    let rule = config
+                        .fields
+                        .get(field)
+                        .copied()
+                        .unwrap_or(FieldRule::Majority);
+                    // (display value, comparison key, listing) of the listings that have one.
+                    let values: Vec<(Value, String, usize)> = m
+                        .iter()
+                        .filter_map(|&i| {
+                            let l = &listings[i];
+                            let text = |v: Option<String>| {
+                                v.map(|s| (Value::Text(s.clone()), s.to_lowercase()))
+                            };
+                            let v = match field {
+                                "title" => text(Some(l.title.clone())),
+                                "brand" => {
+                                    text(l.brand.as_deref().map(|b| aliases.brand.canonical(b)))
+                                }
+                                "category" => text(
+                                    l.category.as_deref().map(|c| aliases.category.canonical(c)),
+                                ),
+                                "model_code" => l
+                                    .model_code
+                                    .clone()
+                                    .zip(l.model_key())
+                                    .map(|(v, k)| (Value::Text(v), k)),
+                                "gtin" => l
+                                    .gtin
+                                    .clone()
+                                    .zip(l.gtin_key())
+                                    .map(|(v, k)| (Value::Text(v), k)),
+                                "color" => {
+                                    text(l.color.as_deref().map(|c| aliases.color.canonical(c)))
+                                }
+                                "capacity" => text(l.capacity.clone()),
+                                "price_base" => {
+                                    l.price_base.map(|p| (Value::Float(p), format!("{p}")))
+                                }
+                                "listed_at" => {
+                                    l.listed_at.map(|t| (Value::Timestamp(t), t.to_string()))
+                                }
+                                _ => None,
+                            };
+                            v.map(|(value, key)| (value, key, i))
+                        })
+                        .collect();
+                    let (value, sources) = apply_rule(rule, &values, listings, &rank);
+                    (value, rule, sources)
+                })
+                .collect();
+            Golden {
+                id: golden_id(&listings[m[0]]),
+                fields,
+            }
+        })
+        .collect()
+}
+
+/// The golden value of one field under `rule`, and the listings that supplied it.
+fn apply_rule(
+    rule: FieldRule,
+    values: &[(Value, String, usize)],
+    listings: &[Listing],
+    rank: &dyn Fn(&Listing) -> usize,
+) -> (Value, Vec<usize>) {
+    if values.is_empty() {
+        return (Value::Null, Vec::new());
+    }
+    // Ties always go to the more trusted platform, then the smaller listing id.
+    let order =
+        |x: &(Value, String, usize)| (rank(&listings[x.2]), listings[x.2].listing_id.clone());
+    let pick = |best: &(Value, String, usize)| (best.0.clone(), vec![best.2]);
+    match rule {
+        FieldRule::SourcePriority => {
+            pick(values.iter().min_by_key(|x| order(x)).expect("non-empty"))
+        }
+        FieldRule::MostRecent => pick(
+            values
+                .iter()
+                .min_by_key(|x| (std::cmp::Reverse(listings[x.2].listed_at), order(x)))
+                .expect("non-empty"),
+        ),
+        FieldRule::MostComplete => pick(
+            values
+                .iter()
+                .min_by_key(|x| (std::cmp::Reverse(x.0.render().chars().count()), order(x)))
+                .expect("non-empty"),
+        ),
+        FieldRule::Majority => {
+            let mut votes: BTreeMap<&str, Vec<&(Value, String, usize)>> = BTreeMap::new();
+            for v in values {
+                votes.entry(v.1.as_str()).or_default().push(v);
+            }
+            let winners = votes
+                .values()
+                .min_by_key(|vs| {
+                    (
+                        std::cmp::Reverse(vs.len()),
+                        vs.iter().map(|x| order(x)).min(),
+                    )
+                })
+                .expect("non-empty");
+            let best = winners.iter().min_by_key(|x| order(x)).expect("non-empty");
+            (best.0.clone(), winners.iter().map(|x| x.2).collect())
+        }
+        FieldRule::Median => {
+            let mut nums: Vec<(f64, usize)> = values
+                .iter()
+                .filter_map(|x| x.0.as_f64().map(|v| (v, x.2)))
+                .collect();
+            if nums.is_empty() {
+                return (Value::Null, Vec::new());
+            }
+            nums.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mid = nums.len() / 2;
+            let median = if nums.len() % 2 == 1 {
+                nums[mid].0
+            } else {
+                (nums[mid - 1].0 + nums[mid].0) / 2.0
+            };
+            (Value::Float(median), nums.iter().map(|x| x.1).collect())
+        }
+    }
+}
+
+fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        fields
+            .iter()
+            .map(|(n, t, null)| Field::new(*n, t.clone(), *null))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn opt_text(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()))
+}
+
+fn blockers(reasons: u8) -> String {
+    let mut out = Vec::new();
+    for (bit, name) in [
+        (BY_IDENTIFIER, "identifier"),
+        (BY_TOKEN, "token"),
+        (BY_EMBEDDING, "embedding"),
+    ] {
+        if reasons & bit != 0 {
+            out.push(name);
+        }
+    }
+    if out.is_empty() {
+        out.push("review");
+    }
+    out.join(",")
+}
+
+fn write_tables(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    scored: &Scored,
+    clustering: &Clustering,
+    golden: &[Golden],
+    aliases: &FieldAliases,
+    base_currency: &str,
+) -> Result<(), ResolveError> {
+    use DataType::{Boolean, Float64, Int64, Utf8};
+    let ts = timestamp_type();
+
+    let s = schema(&[
+        ("left_platform", Utf8, false),
+        ("left_listing_id", Utf8, false),
+        ("right_platform", Utf8, false),
+        ("right_listing_id", Utf8, false),
+        ("blockers", Utf8, false),
+        ("match_probability", Float64, false),
+        ("threshold", Float64, false),
+        ("label_source", Utf8, false),
+        ("same_cluster", Boolean, false),
+        ("drivers", Utf8, true),
+    ]);
+    let rows: Vec<Vec<Value>> = scored
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, j))| {
+            let (a, b) = (&listings[i], &listings[j]);
+            vec![
+                text(&a.platform),
+                text(&a.listing_id),
+                text(&b.platform),
+                text(&b.listing_id),
+                Value::Text(blockers(scored.reasons[k])),
+                Value::Float(scored.probability[k]),
+                Value::Float(scored.threshold),
+                text(scored.label_source[k]),
+                Value::Bool(clustering.cluster_of[i] == clustering.cluster_of[j]),
+                if scored.drivers[k].is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(scored.drivers[k].clone())
+                },
+            ]
+        })
+        .collect();
+    tx.replace(CANDIDATES_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+
+    let s = schema(&[
+        ("golden_id", Utf8, false),
+        ("platform", Utf8, false),
+        ("listing_id", Utf8, false),
+        ("cluster_size", Int64, false),
+        ("cohesion", Float64, true),
+        ("explanation", Utf8, true),
+    ]);
+    let mut rows = Vec::new();
+    for (c, m) in clustering.members.iter().enumerate() {
+        let explanation = clustering.steps[c].join(" | ");
+        for &i in m {
+            rows.push(vec![
+                text(&golden[c].id),
+                text(&listings[i].platform),
+                text(&listings[i].listing_id),
+                Value::Int(m.len() as i64),
+                clustering.cohesion[c].map_or(Value::Null, Value::Float),
+                if explanation.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(explanation.clone())
+                },
+            ]);
+        }
+    }
+    tx.replace(CLUSTERS_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+
+    let mut cols: Vec<(&str, DataType, bool)> = vec![("golden_id", Utf8, false)];
+    for f in GOLDEN_FIELDS {
+        let t = match f {
+            "price_base" => Float64,
+            "listed_at" => ts.clone(),
+            _ => Utf8,
+        };
+        cols.push((f, t, true));
+    }
+    cols.extend([
+        ("listings", Int64, false),
+        ("platforms", Utf8, false),
+        ("min_price_base", Float64, true),
+        ("max_price_base", Float64, true),
+    ]);
+    let s = schema(&cols);
+    let mut prov = Vec::new();
+    let rows: Vec<Vec<Value>> = golden
+        .iter()
+        .zip(&clustering.members)
+        .map(|(g, m)| {
+            let mut row = vec![text(&g.id)];
+            for (f, (value, rule, sources)) in GOLDEN_FIELDS.iter().zip(&g.fields) {
+                row.push(value.clone());
+                for &i in sources {
+                    let l = &listings[i];
+                    prov.push(vec![
+                        text(&g.id),
+                        text(f),
+                        Value::Text(value.render()),
+                        Value::Text(
+                            serde_json::to_value(rule)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default(),
+                        ),
+                        text(&l.platform),
+                        text(&l.listing_id),
+                        text(&l.file),
+                        Value::Int(l.row),
+                    ]);
+                }
+            }
+            let platforms: BTreeSet<&str> =
+                m.iter().map(|&i| listings[i].platform.as_str()).collect();
+            let prices: Vec<f64> = m.iter().filter_map(|&i| listings[i].price_base).collect();
+            row.extend([
+                Value::Int(m.len() as i64),
+                Value::Text(platforms.into_iter().collect::<Vec<_>>().join(",")),
+                prices
+                    .iter()
+                    .copied()
+                    .reduce(f64::min)
+                    .map_or(Value::Null, Value::Float),
+                prices
+                    .iter()
+                    .copied()
+                    .reduce(f64::max)
+                    .map_or(Value::Null, Value::Float),
+            ]);
+            row
+        })
+        .collect();
+    tx.replace(GOLDEN_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+
+    let s = schema(&[
+        ("golden_id", Utf8, false),
+        ("field", Utf8, false),
+        ("value", Utf8, true),
+        ("rule", Utf8, false),
+        ("platform", Utf8, false),
+        ("listing_id", Utf8, false),
+        ("_file", Utf8, false),
+        ("_row", Int64, false),
+    ]);
+    tx.replace(PROVENANCE_TABLE, &s, &[rows_to_batch(&s, &prov)?])?;
+
+    let s = schema(&[
+        ("golden_id", Utf8, false),
+        ("platform", Utf8, false),
+        ("listing_id", Utf8, false),
+        ("title", Utf8, false),
+        ("price", Float64, true),
+        ("currency", Utf8, true),
+        ("price_base", Float64, true),
+        ("base_currency", Utf8, false),
+        ("stock", Int64, true),
+        ("url", Utf8, true),
+        ("listed_at", ts, true),
+        ("_file", Utf8, false),
+        ("_row", Int64, false),
+    ]);
+    let rows: Vec<Vec<Value>> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            vec![
+                text(&golden[clustering.cluster_of[i]].id),
+                text(&l.platform),
+                text(&l.listing_id),
+                text(&l.title),
+                l.price.map_or(Value::Null, Value::Float),
+                opt_text(&l.currency),
+                l.price_base.map_or(Value::Null, Value::Float),
+                text(base_currency),
+                l.stock.map_or(Value::Null, Value::Int),
+                opt_text(&l.url),
+                l.listed_at.map_or(Value::Null, Value::Timestamp),
+                text(&l.file),
+                Value::Int(l.row),
+            ]
+        })
+        .collect();
+    tx.replace(OFFERS_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+
+    let s = schema(&[
+        ("field", Utf8, false),
+        ("value", Utf8, false),
+        ("canonical", Utf8, false),
+        ("support", Int64, false),
+    ]);
+    let mut rows = aliases.brand.rows("brand");
+    rows.extend(aliases.category.rows("category"));
+    rows.extend(aliases.color.rows("color"));
+    tx.replace(ALIASES_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities_are_canonical() {
+        assert_eq!(
+            canonical_capacity(Some(1.0), Some("TB".into())).as_deref(),
+            Some("1024GB")
+        );
+        assert_eq!(
+            canonical_capacity(Some(128.0), Some("GB".into())).as_deref(),
+            Some("128GB")
+        );
+        assert_eq!(
+            capacity_in_title("Apple iPhone 14, 256GB, Blue").as_deref(),
+            Some("256GB")
+        );
+        assert_eq!(capacity_in_title("Serum 50 ml").as_deref(), Some("50ml"));
+        assert_eq!(capacity_in_title("iPhone 14 256G"), None);
+        assert_eq!(capacity_in_title("SM-G9910 5G"), None);
+    }
+
+    fn counts(values: &[&str]) -> BTreeMap<String, usize> {
+        let mut c = BTreeMap::new();
+        for v in values {
+            *c.entry(v.to_string()).or_default() += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn aliases_learn_repeated_cross_language_links_only() {
+        let link = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let links = vec![
+            link("蓝色", "blue"),
+            link("蓝色", "blue"),
+            link("blue", "蓝色"),
+            link("黑色", "black"),
+            link("黑色", "black"),
+            // One stray link from a mislabelled listing.
+            link("蓝色", "black"),
+        ];
+        let a = Aliases::learn(
+            &links,
+            &counts(&["蓝色", "blue", "blue", "黑色", "black", "white"]),
+        );
+        assert_eq!(a.canonical("蓝色"), "blue");
+        assert_eq!(a.canonical("Black"), "black");
+        assert_eq!(a.canonical("黑色"), "black");
+        assert!(!a.conflict("蓝色", "Blue"));
+        assert!(a.conflict("蓝色", "black"));
+        assert!(a.conflict("blue", "white"));
+        // Unknown across scripts: not a conflict.
+        assert!(!a.conflict("海军蓝", "white"));
+    }
+
+    #[test]
+    fn majority_and_median_rules_keep_their_sources() {
+        let l = |p: &str, id: &str| Listing {
+            platform: p.into(),
+            listing_id: id.into(),
+            title: String::new(),
+            brand: None,
+            category: None,
+            model_code: None,
+            gtin: None,
+            color: None,
+            capacity: None,
+            price: None,
+            currency: None,
+            price_base: None,
+            stock: None,
+            url: None,
+            listed_at: None,
+            file: "f".into(),
+            row: 1,
+        };
+        let listings = vec![l("amazon", "a"), l("jd", "b"), l("taobao", "c")];
+        let order = ["amazon", "jd", "taobao"];
+        let rank = |x: &Listing| order.iter().position(|p| *p == x.platform).unwrap();
+        let v = |s: &str, i: usize| (Value::Text(s.into()), s.to_lowercase(), i);
+        let (value, src) = apply_rule(
+            FieldRule::Majority,
+            &[v("blue", 0), v("Black", 1), v("black", 2)],
+            &listings,
+            &rank,
+        );
+        assert_eq!((value, src), (Value::Text("Black".into()), vec![1, 2]));
+        let (value, src) = apply_rule(
+            FieldRule::SourcePriority,
+            &[v("x", 2), v("y", 1)],
+            &listings,
+            &rank,
+        );
+        assert_eq!((value, src), (Value::Text("y".into()), vec![1]));
+        let f = |x: f64, i: usize| (Value::Float(x), format!("{x}"), i);
+        let (value, src) = apply_rule(
+            FieldRule::Median,
+            &[f(3.0, 0), f(1.0, 1), f(10.0, 2)],
+            &listings,
+            &rank,
+        );
+        assert_eq!((value, src.len()), (Value::Float(3.0), 3));
+    }
+}

@@ -1,0 +1,151 @@
+//! Product clusters against a ground truth: pairwise and cluster-level precision, recall and
+//! F1, and the two things product matching must get right across platforms: listings of one
+//! product in different languages end up together, its variants stay apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::matcher::Scores;
+
+/// One listing as the truth and the prediction see it.
+#[derive(Debug, Clone)]
+pub struct ClusteredListing {
+    pub key: String,
+    /// Predicted cluster (golden product) id.
+    pub predicted: String,
+    /// True product id.
+    pub product: String,
+    /// True product family (the variants of one model share it).
+    pub family: String,
+    /// Whether the title is written in Chinese (or another CJK script).
+    pub cjk_title: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchEvalReport {
+    pub listings: usize,
+    pub true_products: usize,
+    pub predicted_clusters: usize,
+    /// Over all pairs of listings: same true product vs same predicted cluster.
+    pub pairwise: Scores,
+    /// A cluster counts when its listings are exactly one true product's listings.
+    pub cluster: Scores,
+    /// Share of the true pairs with one Chinese and one non-Chinese title that are clustered.
+    pub cross_language_recall: f64,
+    pub cross_language_pairs: usize,
+    /// Share of pairs of different variants of one family (same model, other colour or
+    /// capacity) that are kept apart.
+    pub variants_apart: f64,
+    pub variant_pairs: usize,
+}
+
+/// Scores `listings`; each appears once.
+pub fn evaluate_clusters(listings: &[ClusteredListing]) -> MatchEvalReport {
+    let group = |f: &dyn Fn(&ClusteredListing) -> &str| {
+        let mut m: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, l) in listings.iter().enumerate() {
+            m.entry(f(l)).or_default().push(i);
+        }
+        m
+    };
+    let truth = group(&|l| l.product.as_str());
+    let predicted = group(&|l| l.predicted.as_str());
+    let families = group(&|l| l.family.as_str());
+    let pairs = |groups: &BTreeMap<&str, Vec<usize>>| -> BTreeSet<(usize, usize)> {
+        let mut out = BTreeSet::new();
+        for members in groups.values() {
+            for (k, &a) in members.iter().enumerate() {
+                for &b in &members[k + 1..] {
+                    out.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+        out
+    };
+    let (true_pairs, predicted_pairs) = (pairs(&truth), pairs(&predicted));
+    let tp = true_pairs.intersection(&predicted_pairs).count();
+    let pairwise = Scores::from_counts(tp, predicted_pairs.len() - tp, true_pairs.len() - tp);
+
+    let true_sets: BTreeSet<&Vec<usize>> = truth.values().collect();
+    let exact = predicted.values().filter(|m| true_sets.contains(m)).count();
+    let cluster = Scores::from_counts(exact, predicted.len() - exact, truth.len() - exact);
+
+    let same_cluster = |a: usize, b: usize| listings[a].predicted == listings[b].predicted;
+    let cross: Vec<&(usize, usize)> = true_pairs
+        .iter()
+        .filter(|(a, b)| listings[*a].cjk_title != listings[*b].cjk_title)
+        .collect();
+    let cross_found = cross.iter().filter(|(a, b)| same_cluster(*a, *b)).count();
+    let variant_pairs: Vec<(usize, usize)> = pairs(&families)
+        .into_iter()
+        .filter(|(a, b)| listings[*a].product != listings[*b].product)
+        .collect();
+    let apart = variant_pairs
+        .iter()
+        .filter(|(a, b)| !same_cluster(*a, *b))
+        .count();
+    let share = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
+    MatchEvalReport {
+        listings: listings.len(),
+        true_products: truth.len(),
+        predicted_clusters: predicted.len(),
+        pairwise,
+        cluster,
+        cross_language_recall: share(cross_found, cross.len()),
+        cross_language_pairs: cross.len(),
+        variants_apart: share(apart, variant_pairs.len()),
+        variant_pairs: variant_pairs.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(key: &str, predicted: &str, product: &str, family: &str, cjk: bool) -> ClusteredListing {
+        ClusteredListing {
+            key: key.into(),
+            predicted: predicted.into(),
+            product: product.into(),
+            family: family.into(),
+            cjk_title: cjk,
+        }
+    }
+
+    #[test]
+    fn pairwise_cluster_language_and_variant_scores() {
+        let listings = vec![
+            l("jd:1", "g1", "p1", "f1", true),
+            l("amazon:1", "g1", "p1", "f1", false),
+            l("own:1", "g2", "p1", "f1", false),
+            // A variant of p1, wrongly merged with p1's own-shop listing.
+            l("jd:2", "g2", "p2", "f1", true),
+            l("amazon:3", "g3", "p3", "f3", false),
+        ];
+        let r = evaluate_clusters(&listings);
+        // True pairs: (0,1) (0,2) (1,2); predicted: (0,1) (2,3).
+        assert_eq!(
+            (
+                r.pairwise.true_positives,
+                r.pairwise.false_positives,
+                r.pairwise.false_negatives
+            ),
+            (1, 1, 2)
+        );
+        // Exact clusters: g3 only.
+        assert_eq!(
+            (
+                r.cluster.true_positives,
+                r.predicted_clusters,
+                r.true_products
+            ),
+            (1, 3, 3)
+        );
+        // Cross-language true pairs: (0,1) found, (0,2) missed.
+        assert_eq!((r.cross_language_pairs, r.cross_language_recall), (2, 0.5));
+        // Variant pairs: p2 against p1's three listings; one merged.
+        assert_eq!(r.variant_pairs, 3);
+        assert!((r.variants_apart - 2.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -312,10 +312,11 @@ impl Aliases {
         let mut sets = DisjointSets::new(values.len());
         let mut support: BTreeMap<String, usize> = BTreeMap::new();
         // A pair of values is an alias when it is seen at least twice and makes up at least
-        // half of the cross-value links of *both* values: a wrong GTIN or a mislabelled
-        // colour now and then does not merge "blue" with "black".
+        // half of the cross-value links of one of the two (several Chinese names may map to
+        // one English one: 灰色 and 深空灰 both to grey): a wrong GTIN or a mislabelled colour
+        // now and then does not merge "blue" with "black", which are each other's minor links.
         for (&(x, y), &n) in &together {
-            if n >= 2 && 2 * n >= linked[x] && 2 * n >= linked[y] {
+            if n >= 2 && (2 * n >= linked[x] || 2 * n >= linked[y]) {
                 if let (Some(i), Some(j)) = (id(x), id(y)) {
                     sets.union(i, j);
                     *support.entry(x.to_string()).or_default() += n;
@@ -869,8 +870,11 @@ fn score(
         rows[k] = x_train[t].clone();
     }
     let x_valid: Vec<Vec<f64>> = valid.iter().map(|&k| rows[k].clone()).collect();
-    let (model, valid_scores) =
+    let (mut model, _) =
         PairModel::fit(&x_train, &y_train, &x_valid, &y_valid, names, config.trees)?;
+    let p_valid = model.predict(&x_valid);
+    model.threshold = matcher::plateau_threshold(&p_valid, &y_valid);
+    let valid_scores = Scores::of(&p_valid, &y_valid, model.threshold);
     let probability = model.predict(&rows);
     let drivers = explain_pairs(&model, &rows, &probability);
     Ok(Scored {

@@ -148,6 +148,34 @@ pub fn best_threshold(probabilities: &[f64], labels: &[bool]) -> (f64, Scores) {
     best
 }
 
+/// The middle of the range of thresholds that reach the best F1 on (probabilities, labels).
+/// With few validation pairs the best F1 is reached on a wide plateau; its upper end
+/// (what [`best_threshold`] returns) sits right under the least confident validation match
+/// and so misses the slightly harder matches of the data being resolved.
+pub fn plateau_threshold(probabilities: &[f64], labels: &[bool]) -> f64 {
+    let (_, best) = best_threshold(probabilities, labels);
+    let mut candidates: Vec<f64> = probabilities.to_vec();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let reaching: Vec<f64> = candidates
+        .into_iter()
+        .filter(|&t| Scores::of(probabilities, labels, t).f1 >= best.f1)
+        .collect();
+    match (reaching.first(), reaching.last()) {
+        (Some(lo), Some(hi)) => {
+            // The plateau starts just above the highest probability below `lo`.
+            let below = probabilities
+                .iter()
+                .copied()
+                .filter(|p| p < lo)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let start = if below.is_finite() { below } else { *lo };
+            (start + hi) / 2.0
+        }
+        _ => 0.5,
+    }
+}
+
 /// The pair classifier: features → match probability, plus its decision threshold.
 pub struct PairModel {
     /// Bagged: trees grown from different row/column subsamples, probabilities averaged.
@@ -706,5 +734,7 @@ mod tests {
         let (t, best) = best_threshold(&p, &y);
         assert_eq!(t, 0.8);
         assert_eq!(best.f1, 1.0);
+        // F1 = 1 for thresholds in (0.7, 0.8]: the middle of that plateau.
+        assert!((plateau_threshold(&p, &y) - 0.75).abs() < 1e-12);
     }
 }

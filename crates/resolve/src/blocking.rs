@@ -117,20 +117,59 @@ fn key_pairs(
     pairs
 }
 
-/// A unit vector as an HNSW point; cosine distance.
+/// Dot product of two f32 slices in eight independent lanes, so the compiler vectorises it
+/// (a single running sum is a dependency chain it may not reorder).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// A unit vector as an HNSW point; cosine distance (the encoder's vectors have unit length,
+/// so the cosine is the dot product).
 #[derive(Clone)]
 struct UnitVector<'a>(&'a [f32]);
 
 impl instant_distance::Point for UnitVector<'_> {
     fn distance(&self, other: &Self) -> f32 {
-        1.0 - shopfuse_core::encoder::cosine(self.0, other.0)
+        1.0 - dot(self.0, other.0)
     }
 }
+
+/// Below this many query × target pairs the neighbours are found exactly by brute force:
+/// as fast as building an index at that size, and exact, so candidates do not depend on the
+/// index's (parallel, order-dependent) construction.
+const EXACT_KNN_PAIRS: usize = 4_000_000;
 
 /// For each query vector, the indices of its `k` nearest `targets`.
 fn nearest(queries: &[&[f32]], targets: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
     if targets.is_empty() || k == 0 {
         return vec![Vec::new(); queries.len()];
+    }
+    if queries.len() * targets.len() <= EXACT_KNN_PAIRS {
+        return queries
+            .par_iter()
+            .map(|q| {
+                let mut scored: Vec<(f32, usize)> =
+                    targets.iter().enumerate().map(|(j, t)| (dot(q, t), j)).collect();
+                let k = k.min(scored.len());
+                scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                scored.truncate(k);
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                scored.into_iter().map(|(_, j)| j).collect()
+            })
+            .collect();
     }
     let points: Vec<UnitVector> = targets.iter().map(|v| UnitVector(v)).collect();
     let values: Vec<usize> = (0..targets.len()).collect();

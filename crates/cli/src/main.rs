@@ -99,6 +99,16 @@ enum BenchCommand {
     /// Sentence encoder throughput at batch sizes 1, 32 and 256 on a fixed corpus of mixed
     /// Chinese/English product titles, next to the model package's numpy reference.
     Embed(embed::BenchEmbedArgs),
+    /// The whole resolve stage (aliases, embeddings, blocking, match probabilities,
+    /// clustering, golden products, tables) on generated projects of growing size: listings/s,
+    /// seconds per phase and peak memory, each size in its own process.
+    Resolve {
+        /// Listing counts (about; the generator lists each product on two to four platforms).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +183,9 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         } => bench_ingest(cli, *orders, *seed),
         Command::Embed(args) => embed::embed(cli, args),
         Command::Eval { eval } => eval::eval(cli, eval),
+        Command::Bench {
+            bench: BenchCommand::Resolve { sizes, seed },
+        } => bench_resolve(cli, sizes, *seed),
         Command::Bench {
             bench: BenchCommand::Embed(args),
         } => embed::bench_embed(cli, args),
@@ -583,6 +596,101 @@ struct IngestBench {
 /// Generates a data set, then times (1) DataFusion reading each file, (2) shopfuse ingesting
 /// exactly the files the peer could read, (3) shopfuse ingesting everything, GBK and malformed
 /// files included.
+#[derive(Serialize)]
+struct ResolveBenchRow {
+    listings: usize,
+    candidate_pairs: usize,
+    golden_products: usize,
+    seconds: f64,
+    listings_per_second: f64,
+    peak_memory_mib: Option<f64>,
+    phases: Vec<(String, f64)>,
+}
+
+fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the shopfuse binary")?;
+    let mut rows: Vec<ResolveBenchRow> = Vec::new();
+    for &size in sizes {
+        let dir = tempfile::tempdir()?;
+        let options = GenerateOptions {
+            seed,
+            // About 3.2 listings per product.
+            products: (size * 10 / 32).max(10),
+            customers: 20,
+            orders: 100,
+        };
+        eprintln!(
+            "{size} listings: generating into {} …",
+            dir.path().display()
+        );
+        shopfuse_generate::generate(dir.path(), &options)?;
+        let stage = |args: &[&str]| -> Result<serde_json::Value> {
+            let out = std::process::Command::new(&exe)
+                .arg("-C")
+                .arg(dir.path())
+                .args(["--quiet", "--json"])
+                .args(args)
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "shopfuse {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(serde_json::from_slice(&out.stdout)?)
+        };
+        eprintln!("{size} listings: ingest and clean …");
+        stage(&["ingest"])?;
+        stage(&["clean"])?;
+        eprintln!("{size} listings: resolve …");
+        // A process of its own, so its peak memory is the stage's (plus the encoder's weights).
+        let report = stage(&["resolve"])?;
+        let r = &report["resolve"];
+        let listings = r["listings"].as_u64().unwrap_or(0) as usize;
+        let seconds = r["seconds"].as_f64().unwrap_or(f64::NAN);
+        let row = ResolveBenchRow {
+            listings,
+            candidate_pairs: r["candidate_pairs"].as_u64().unwrap_or(0) as usize,
+            golden_products: r["golden_products"].as_u64().unwrap_or(0) as usize,
+            seconds,
+            listings_per_second: listings as f64 / seconds,
+            peak_memory_mib: r["peak_memory_mib"].as_f64(),
+            phases: serde_json::from_value(r["phases"].clone()).unwrap_or_default(),
+        };
+        if !cli.json {
+            println!(
+                "{:>9} listings  {:>10} candidates  {:>8.1}s  {:>8.0} listings/s  peak {:>7.0} MiB   {}",
+                row.listings,
+                row.candidate_pairs,
+                row.seconds,
+                row.listings_per_second,
+                row.peak_memory_mib.unwrap_or(f64::NAN),
+                row.phases
+                    .iter()
+                    .map(|(p, s)| format!("{p} {s:.1}s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        rows.push(row);
+    }
+    if cli.json {
+        print_json(&rows)?;
+    } else if rows.len() > 1 {
+        // How cost grows: the exponent b of time ∝ listings^b between consecutive sizes.
+        for w in rows.windows(2) {
+            let b = (w[1].seconds / w[0].seconds).ln()
+                / (w[1].listings as f64 / w[0].listings as f64).ln();
+            println!(
+                "{} → {} listings: time grows as listings^{b:.2}",
+                w[0].listings, w[1].listings
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn bench_ingest(cli: &Cli, orders: usize, seed: u64) -> Result<ExitCode> {
     use std::time::Instant;
     let dir = tempfile::tempdir()?;

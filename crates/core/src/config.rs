@@ -287,7 +287,8 @@ fn default_source_priority() -> Vec<String> {
         .map(String::from)
         .to_vec()
 }
-fn default_field_rules() -> BTreeMap<String, FieldRule> {
+/// The rule of every golden field a project does not set in `[resolve.fields]`.
+pub fn default_field_rules() -> BTreeMap<String, FieldRule> {
     use FieldRule::*;
     BTreeMap::from(
         [

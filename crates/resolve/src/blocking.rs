@@ -147,29 +147,53 @@ impl instant_distance::Point for UnitVector<'_> {
     }
 }
 
-/// Below this many query × target pairs the neighbours are found exactly by brute force:
-/// as fast as building an index at that size, and exact, so candidates do not depend on the
-/// index's (parallel, order-dependent) construction.
-const EXACT_KNN_PAIRS: usize = 4_000_000;
+/// Below this many left × right pairs the neighbours are found exactly from the full
+/// similarity matrix (at most 128 MB): faster than building two indexes at that size, and
+/// exact, so candidates do not depend on the index's (parallel, order-dependent) construction.
+const EXACT_KNN_PAIRS: usize = 32_000_000;
+
+/// The `k` largest of `(similarity, index)`, best first; ties to the smaller index.
+fn top_k(mut scored: Vec<(f32, usize)>, k: usize) -> Vec<usize> {
+    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    let k = k.min(scored.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    scored.select_nth_unstable_by(k - 1, order);
+    scored.truncate(k);
+    scored.sort_by(order);
+    scored.into_iter().map(|(_, j)| j).collect()
+}
+
+/// Each left vector's `k` nearest right vectors and each right vector's `k` nearest left ones.
+fn nearest_both_ways(
+    left: &[&[f32]],
+    right: &[&[f32]],
+    k: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    if left.len() * right.len() > EXACT_KNN_PAIRS {
+        return (nearest(left, right, k), nearest(right, left, k));
+    }
+    // One similarity matrix serves both directions.
+    let matrix: Vec<Vec<f32>> = left
+        .par_iter()
+        .map(|l| right.iter().map(|r| dot(l, r)).collect())
+        .collect();
+    let by_left = matrix
+        .par_iter()
+        .map(|row| top_k(row.iter().copied().zip(0..).collect(), k))
+        .collect();
+    let by_right = (0..right.len())
+        .into_par_iter()
+        .map(|j| top_k(matrix.iter().map(|row| row[j]).zip(0..).collect(), k))
+        .collect();
+    (by_left, by_right)
+}
 
 /// For each query vector, the indices of its `k` nearest `targets`.
 fn nearest(queries: &[&[f32]], targets: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
     if targets.is_empty() || k == 0 {
         return vec![Vec::new(); queries.len()];
-    }
-    if queries.len() * targets.len() <= EXACT_KNN_PAIRS {
-        return queries
-            .par_iter()
-            .map(|q| {
-                let mut scored: Vec<(f32, usize)> =
-                    targets.iter().enumerate().map(|(j, t)| (dot(q, t), j)).collect();
-                let k = k.min(scored.len());
-                scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                scored.truncate(k);
-                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                scored.into_iter().map(|(_, j)| j).collect()
-            })
-            .collect();
     }
     let points: Vec<UnitVector> = targets.iter().map(|v| UnitVector(v)).collect();
     let values: Vec<usize> = (0..targets.len()).collect();
@@ -216,12 +240,13 @@ pub fn candidate_pairs(
     }
     let lv: Vec<&[f32]> = left.iter().map(|p| p.main_vector.as_slice()).collect();
     let rv: Vec<&[f32]> = right.iter().map(|p| p.main_vector.as_slice()).collect();
-    for (i, near) in nearest(&lv, &rv, config.knn).into_iter().enumerate() {
+    let (left_near, right_near) = nearest_both_ways(&lv, &rv, config.knn);
+    for (i, near) in left_near.into_iter().enumerate() {
         for j in near {
             *reasons.entry((i, j)).or_default() |= BY_EMBEDDING;
         }
     }
-    for (j, near) in nearest(&rv, &lv, config.knn).into_iter().enumerate() {
+    for (j, near) in right_near.into_iter().enumerate() {
         for i in near {
             *reasons.entry((i, j)).or_default() |= BY_EMBEDDING;
         }

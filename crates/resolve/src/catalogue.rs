@@ -538,7 +538,40 @@ pub struct ResolveSummary {
     pub golden_products: usize,
     pub multi_listing_products: usize,
     pub aliases: usize,
+    /// Seconds per phase, in order.
+    pub phases: Vec<(String, f64)>,
     pub seconds: f64,
+    /// Peak resident memory of the process so far (Linux), MiB.
+    pub peak_memory_mib: Option<f64>,
+}
+
+/// The process's peak resident set size (VmHWM), MiB; `None` where /proc is not there.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Wall-clock seconds per phase.
+struct Phases {
+    last: Instant,
+    done: Vec<(String, f64)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases {
+            last: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+    fn mark(&mut self, phase: &str) {
+        let now = Instant::now();
+        self.done
+            .push((phase.to_string(), (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 struct Scored {
@@ -563,10 +596,13 @@ pub fn resolve_products(
     progress: &dyn Progress,
 ) -> Result<ResolveSummary, ResolveError> {
     let started = Instant::now();
+    let mut phases = Phases::new();
     validate_rules(config)?;
     let listings = read_listings(tx)?;
     let reviews = read_review_labels(tx)?;
+    phases.mark("read");
     let aliases = FieldAliases::learn(&listings);
+    phases.mark("aliases");
     let platforms: Vec<String> = listings
         .iter()
         .map(|l| l.platform.clone())
@@ -607,6 +643,7 @@ pub fn resolve_products(
                 .save(tx)
                 .map_err(|e| ResolveError::Cache(e.to_string()))?;
         }
+        phases.mark("embed");
         progress.start("resolve: candidates", platforms.len() as u64);
         let candidates = candidates(
             &listings,
@@ -617,6 +654,7 @@ pub fn resolve_products(
             config,
         );
         progress.finish();
+        phases.mark("candidates");
         progress.start("resolve: match probabilities", candidates.len() as u64);
         let s = score(
             &listings,
@@ -628,6 +666,7 @@ pub fn resolve_products(
             config,
         )?;
         progress.finish();
+        phases.mark("score");
         Some(s)
     };
 
@@ -645,7 +684,9 @@ pub fn resolve_products(
     };
     let scored = scored.unwrap_or(empty);
     let clustering = cluster(&listings, &scored, &reviews, &aliases, config);
+    phases.mark("cluster");
     let golden = golden_products(&listings, &clustering, &aliases, config);
+    phases.mark("golden");
 
     write_tables(
         tx,
@@ -656,6 +697,7 @@ pub fn resolve_products(
         &aliases,
         base_currency,
     )?;
+    phases.mark("write");
     let matched_pairs = scored
         .ids
         .iter()
@@ -684,7 +726,9 @@ pub fn resolve_products(
         golden_products: clustering.members.len(),
         multi_listing_products: clustering.members.iter().filter(|m| m.len() > 1).count(),
         aliases: aliases_n,
+        phases: phases.done,
         seconds: started.elapsed().as_secs_f64(),
+        peak_memory_mib: peak_memory_mib(),
     })
 }
 
@@ -772,6 +816,9 @@ fn candidates(
     out
 }
 
+/// Most labelled pairs the matcher trains on (and a quarter of that to choose the threshold).
+const MAX_TRAIN_PAIRS: usize = 20_000;
+
 /// A stable pseudo-random fraction of a pair, for the train/validation split.
 fn pair_fraction(a: &Listing, b: &Listing) -> f64 {
     let digest = Sha256::digest(format!("{}|{}", a.key(), b.key()).as_bytes());
@@ -802,7 +849,6 @@ fn score(
         .collect();
     let mut rows = featurizer.featurize_of(&ids, &margin_keys);
     let mut names = featurizer.feature_names();
-    let learned_rows = featurizer.learned_rows_of(&ids);
 
     let reviewed: HashMap<(String, String), bool> = reviews
         .iter()
@@ -840,6 +886,18 @@ fn score(
         }
         Supervision::SelfSupervised
     };
+    let labelled: Vec<bool> = labels.iter().flatten().copied().collect();
+    if !(labelled.iter().any(|&y| y) && labelled.iter().any(|&y| !y)) {
+        return Ok(similarity_only(
+            ids,
+            reasons,
+            &rows,
+            &names,
+            label_source,
+            gtin_labelled,
+            review_labelled,
+        ));
+    }
     // Train on four fifths of the labelled pairs, choose the threshold on the rest.
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     for (k, &(i, j)) in ids.iter().enumerate() {
@@ -851,6 +909,20 @@ fn score(
             }
         }
     }
+    // Training needs a sample, not every labelled pair of a large catalogue: the lowest
+    // pair fractions (a stable random order) up to a cap.
+    let cap = |set: &mut Vec<usize>, n: usize| {
+        if set.len() > n {
+            set.sort_by(|&a, &b| {
+                let f = |k: usize| pair_fraction(&listings[ids[k].0], &listings[ids[k].1]);
+                f(a).total_cmp(&f(b))
+            });
+            set.truncate(n);
+            set.sort_unstable();
+        }
+    };
+    cap(&mut train, MAX_TRAIN_PAIRS);
+    cap(&mut valid, MAX_TRAIN_PAIRS / 4);
     let y = |set: &[usize]| -> Vec<bool> { set.iter().map(|&k| labels[k] == Some(true)).collect() };
     let (y_train, mut y_valid) = (y(&train), y(&valid));
     if !(y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v)) {
@@ -859,16 +931,21 @@ fn score(
         y_valid = y_train.clone();
     }
     let mut x_train: Vec<Vec<f64>> = train.iter().map(|&k| rows[k].clone()).collect();
-    let learned_train: Vec<Vec<_>> = learned_rows
-        .iter()
-        .map(|model_rows| train.iter().map(|&k| model_rows[k].clone()).collect())
-        .collect();
-    let stacked = StackedLearned::fit(&learned_train, &y_train, &mut x_train, &mut names);
-    stacked.extend(&learned_rows, &mut rows);
+    let train_ids: Vec<(usize, usize)> = train.iter().map(|&k| ids[k]).collect();
+    let stacked = StackedLearned::fit_on(
+        featurizer,
+        &matcher::PROJECT_LEARNED_MODELS,
+        &train_ids,
+        &y_train,
+        &mut x_train,
+        &mut names,
+    );
+    stacked.extend_on(featurizer, &ids, &mut rows);
     // Training pairs keep their out-of-fold logits.
     for (t, &k) in train.iter().enumerate() {
-        rows[k] = x_train[t].clone();
+        rows[k] = std::mem::take(&mut x_train[t]);
     }
+    let x_train: Vec<Vec<f64>> = train.iter().map(|&k| rows[k].clone()).collect();
     let x_valid: Vec<Vec<f64>> = valid.iter().map(|&k| rows[k].clone()).collect();
     let (mut model, _) =
         PairModel::fit(&x_train, &y_train, &x_valid, &y_valid, names, config.trees)?;
@@ -889,6 +966,47 @@ fn score(
         gtin_labelled,
         review_labelled,
     })
+}
+
+/// Scores without a model, for a project too small to have labels of both kinds.
+fn similarity_only(
+    ids: Vec<(usize, usize)>,
+    reasons: Vec<u8>,
+    rows: &[Vec<f64>],
+    names: &[String],
+    label_source: Vec<&'static str>,
+    gtin_labelled: usize,
+    review_labelled: usize,
+) -> Scored {
+    let col = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .expect("pair feature present")
+    };
+    let (emb, tfidf) = (col("all.embedding_cosine"), col("all.tfidf_cosine"));
+    let probability: Vec<f64> = rows.iter().map(|r| (r[emb] + r[tfidf]) / 2.0).collect();
+    let drivers = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "all.embedding_cosine={:.3}; all.tfidf_cosine={:.3}",
+                r[emb], r[tfidf]
+            )
+        })
+        .collect();
+    Scored {
+        ids,
+        reasons,
+        probability,
+        threshold: 0.8,
+        label_source,
+        drivers,
+        supervision: Supervision::Similarity,
+        valid: None,
+        gtin_labelled,
+        review_labelled,
+    }
 }
 
 /// The three features that moved each pair's log-odds most, for pairs with some chance of
@@ -1092,6 +1210,7 @@ fn golden_products(
             .position(|p| *p == l.platform)
             .unwrap_or(usize::MAX)
     };
+    let defaults = shopfuse_core::config::default_field_rules();
     clustering
         .members
         .iter()
@@ -1102,6 +1221,7 @@ fn golden_products(
                     let rule = config
                         .fields
                         .get(field)
+                        .or_else(|| defaults.get(field))
                         .copied()
                         .unwrap_or(FieldRule::Majority);
                     // (display value, comparison key, listing) of the listings that have one.

@@ -461,8 +461,16 @@ impl PairFeaturizer {
 /// the trees: cross-fitted on the training pairs (out-of-fold logits, so the trees do not
 /// see overfitted scores), refitted on all of them for every other pair.
 pub struct StackedLearned {
-    models: Vec<learned::SparseLogistic>,
+    models: Vec<(LearnedView, learned::SparseLogistic)>,
 }
+
+/// The learned models of a project's resolve stage: the token models. The embedding model's
+/// rows are dense (1024 values per pair), too heavy for hundreds of thousands of candidates,
+/// and on product listings it adds nothing the trees do not get from the cosines.
+pub const PROJECT_LEARNED_MODELS: [(&str, LearnedView); 2] = [LEARNED_MODELS[0], LEARNED_MODELS[1]];
+
+/// Pairs per chunk when learned rows are built on the fly for scoring.
+const LEARNED_CHUNK: usize = 65_536;
 
 impl StackedLearned {
     /// Fits on `train` (one row list per model) and appends the out-of-fold logits to
@@ -474,20 +482,70 @@ impl StackedLearned {
         names: &mut Vec<String>,
     ) -> Self {
         let mut models = Vec::new();
-        for ((name, _), rows) in LEARNED_MODELS.iter().zip(train) {
+        for ((name, view), rows) in LEARNED_MODELS.iter().zip(train) {
             let fitted = learned::cross_fit(rows, labels, 5, LEARNED_EPOCHS);
             for (x, z) in train_rows.iter_mut().zip(&fitted.out_of_fold) {
                 x.push(f64::from(*z));
             }
-            models.push(fitted.model);
+            models.push((*view, fitted.model));
             names.push(name.to_string());
         }
         StackedLearned { models }
     }
 
+    /// [`Self::fit`] for pairs given as record numbers, one model per view in `views`; each
+    /// view's rows exist only while its model is fitted.
+    pub fn fit_on(
+        featurizer: &PairFeaturizer,
+        views: &[(&str, LearnedView)],
+        ids: &[(usize, usize)],
+        labels: &[bool],
+        train_rows: &mut [Vec<f64>],
+        names: &mut Vec<String>,
+    ) -> Self {
+        let prepared = featurizer.prepared();
+        let mut models = Vec::new();
+        for (name, view) in views {
+            let rows: Vec<SparseRow> = ids
+                .par_iter()
+                .map(|&(a, b)| view.row(&prepared[a], &prepared[b]))
+                .collect();
+            let fitted = learned::cross_fit(&rows, labels, 5, LEARNED_EPOCHS);
+            for (x, z) in train_rows.iter_mut().zip(&fitted.out_of_fold) {
+                x.push(f64::from(*z));
+            }
+            models.push((*view, fitted.model));
+            names.push(name.to_string());
+        }
+        StackedLearned { models }
+    }
+
+    /// Appends the learned logits to the feature rows of the pairs `ids`, building the sparse
+    /// rows chunk by chunk.
+    pub fn extend_on(
+        &self,
+        featurizer: &PairFeaturizer,
+        ids: &[(usize, usize)],
+        rows: &mut [Vec<f64>],
+    ) {
+        let prepared = featurizer.prepared();
+        for (ids, rows) in ids
+            .chunks(LEARNED_CHUNK)
+            .zip(rows.chunks_mut(LEARNED_CHUNK))
+        {
+            rows.par_iter_mut().zip(ids).for_each(|(x, &(a, b))| {
+                for (view, model) in &self.models {
+                    x.push(f64::from(
+                        model.logit(&view.row(&prepared[a], &prepared[b])),
+                    ));
+                }
+            });
+        }
+    }
+
     /// Appends the learned logits to feature rows of pairs outside the training set.
     pub fn extend(&self, learned_rows: &[Vec<SparseRow>], rows: &mut [Vec<f64>]) {
-        for (model, sparse) in self.models.iter().zip(learned_rows) {
+        for ((_, model), sparse) in self.models.iter().zip(learned_rows) {
             for (x, r) in rows.iter_mut().zip(sparse) {
                 x.push(f64::from(model.logit(r)));
             }
@@ -539,6 +597,9 @@ pub enum Supervision {
     Labelled,
     /// No labels: pseudo-labels from [`pseudo_labels`].
     SelfSupervised,
+    /// Not even pseudo-labels of both kinds (a tiny project): the mean of the embedding and
+    /// TF-IDF cosines is the score, with a fixed threshold.
+    Similarity,
 }
 
 /// Labels for unlabelled candidate pairs, from their similarity structure alone: a pair is
@@ -590,7 +651,9 @@ pub fn eval_pairs(
     // similarity structure of the unlabelled pairs. Test labels are only used for scoring.
     let (train_labels, valid_labels) = match supervision {
         Supervision::Labelled => (labels(train), labels(valid)),
-        Supervision::SelfSupervised => (pseudo_labels(&xt, &names), pseudo_labels(&xv, &names)),
+        Supervision::SelfSupervised | Supervision::Similarity => {
+            (pseudo_labels(&xt, &names), pseudo_labels(&xv, &names))
+        }
     };
     // The learned token and embedding models, cross-fitted on the training pairs.
     let stacked = StackedLearned::fit(

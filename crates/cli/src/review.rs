@@ -138,6 +138,11 @@ fn parse_label(text: &str) -> Option<Option<bool>> {
     }
 }
 
+/// ((left platform, left listing id), (right platform, right listing id)).
+type PairKey = ((String, String), (String, String));
+/// (is a match, labelled at, from file).
+type Reviewed = (bool, String, String);
+
 #[derive(Serialize)]
 struct Imported {
     file: String,
@@ -234,8 +239,7 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
     let store = TableStore::open(&project);
     let mut tx = store.begin().context("cannot start a transaction")?;
     // Earlier labels stay; a pair labelled again takes the new label.
-    let mut merged: BTreeMap<((String, String), (String, String)), (bool, String, String)> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<PairKey, Reviewed> = BTreeMap::new();
     let now = chrono_now();
     if let Some((_, batches)) = tx.read_table(REVIEW_TABLE)? {
         for b in &batches {

@@ -262,6 +262,11 @@ fn every_subcommand_has_help() {
         &["sql"],
         &["tables"],
         &["bench", "ingest"],
+        &["bench", "resolve"],
+        &["resolve"],
+        &["review", "export"],
+        &["review", "import"],
+        &["eval", "match"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

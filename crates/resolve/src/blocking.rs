@@ -166,12 +166,15 @@ fn top_k(mut scored: Vec<(f32, usize)>, k: usize) -> Vec<usize> {
 }
 
 /// Each left vector's `k` nearest right vectors and each right vector's `k` nearest left ones.
-fn nearest_both_ways(
+pub fn nearest_both_ways(
     left: &[&[f32]],
     right: &[&[f32]],
     k: usize,
 ) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
-    if left.len() * right.len() > EXACT_KNN_PAIRS {
+    if k == 0 {
+        return (vec![Vec::new(); left.len()], vec![Vec::new(); right.len()]);
+    }
+    if !exact_neighbours(left.len(), right.len()) {
         return (nearest(left, right, k), nearest(right, left, k));
     }
     // One similarity matrix serves both directions.
@@ -190,28 +193,50 @@ fn nearest_both_ways(
     (by_left, by_right)
 }
 
+/// An approximate nearest-neighbour index (HNSW) over unit vectors, built once and searched
+/// from any number of query sets.
+pub struct VectorIndex<'a> {
+    index: HnswMap<UnitVector<'a>, usize>,
+}
+
+impl<'a> VectorIndex<'a> {
+    pub fn build(targets: &[&'a [f32]], k: usize) -> Self {
+        let points: Vec<UnitVector> = targets.iter().map(|v| UnitVector(v)).collect();
+        let values: Vec<usize> = (0..targets.len()).collect();
+        let index: HnswMap<UnitVector, usize> = Builder::default()
+            .seed(7)
+            .ef_search(k.max(64))
+            .build(points, values);
+        VectorIndex { index }
+    }
+
+    /// For each query vector, the positions of its `k` nearest targets.
+    pub fn search(&self, queries: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
+        queries
+            .par_iter()
+            .map(|q| {
+                let mut search = Search::default();
+                self.index
+                    .search(&UnitVector(q), &mut search)
+                    .take(k)
+                    .map(|item| *item.value)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// For each query vector, the indices of its `k` nearest `targets`.
 fn nearest(queries: &[&[f32]], targets: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
     if targets.is_empty() || k == 0 {
         return vec![Vec::new(); queries.len()];
     }
-    let points: Vec<UnitVector> = targets.iter().map(|v| UnitVector(v)).collect();
-    let values: Vec<usize> = (0..targets.len()).collect();
-    let index: HnswMap<UnitVector, usize> = Builder::default()
-        .seed(7)
-        .ef_search(k.max(64))
-        .build(points, values);
-    queries
-        .par_iter()
-        .map(|q| {
-            let mut search = Search::default();
-            index
-                .search(&UnitVector(q), &mut search)
-                .take(k)
-                .map(|item| *item.value)
-                .collect()
-        })
-        .collect()
+    VectorIndex::build(targets, k).search(queries, k)
+}
+
+/// Whether [`nearest_both_ways`] computes the exact similarity matrix for these sizes.
+pub fn exact_neighbours(left: usize, right: usize) -> bool {
+    left * right <= EXACT_KNN_PAIRS
 }
 
 /// The candidate pairs between `left` and `right`, sorted, each with its reasons.

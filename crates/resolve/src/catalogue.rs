@@ -760,8 +760,10 @@ fn candidates(
     reviews: &[ReviewLabel],
     config: &ResolveConfig,
 ) -> BTreeMap<(usize, usize), u8> {
+    // Keys per pair of platforms; the embedding neighbours below, so that each platform's
+    // index is built once however many platforms query it.
     let blocking = BlockingConfig {
-        knn: config.knn,
+        knn: 0,
         ..BlockingConfig::default()
     };
     let members: Vec<Vec<usize>> = (0..platforms)
@@ -773,13 +775,52 @@ fn candidates(
         .collect();
     let prepared = featurizer.prepared();
     let mut out: BTreeMap<(usize, usize), u8> = BTreeMap::new();
+    let mut add = |i: usize, j: usize, reasons: u8| {
+        *out.entry((i.min(j), i.max(j))).or_default() |= reasons;
+    };
+    let vectors: Vec<Vec<&[f32]>> = members
+        .iter()
+        .map(|m| {
+            m.iter()
+                .map(|&i| prepared[i].main_vector.as_slice())
+                .collect()
+        })
+        .collect();
+    let mut indexes: Vec<Option<blocking::VectorIndex>> = (0..platforms).map(|_| None).collect();
     for a in 0..platforms {
         for b in a + 1..platforms {
             let left: Vec<_> = members[a].iter().map(|&i| &prepared[i]).collect();
             let right: Vec<_> = members[b].iter().map(|&i| &prepared[i]).collect();
             for c in blocking::candidate_pairs(&left, &right, featurizer.idf(), &blocking) {
-                let (i, j) = (members[a][c.left], members[b][c.right]);
-                *out.entry((i.min(j), i.max(j))).or_default() |= c.reasons;
+                add(members[a][c.left], members[b][c.right], c.reasons);
+            }
+            let (left_near, right_near) =
+                if blocking::exact_neighbours(members[a].len(), members[b].len()) {
+                    blocking::nearest_both_ways(&vectors[a], &vectors[b], config.knn)
+                } else {
+                    for p in [a, b] {
+                        if indexes[p].is_none() {
+                            indexes[p] =
+                                Some(blocking::VectorIndex::build(&vectors[p], config.knn));
+                        }
+                    }
+                    let search = |p: usize, q: usize| {
+                        indexes[p]
+                            .as_ref()
+                            .expect("built")
+                            .search(&vectors[q], config.knn)
+                    };
+                    (search(b, a), search(a, b))
+                };
+            for (x, near) in left_near.into_iter().enumerate() {
+                for y in near {
+                    add(members[a][x], members[b][y], BY_EMBEDDING);
+                }
+            }
+            for (y, near) in right_near.into_iter().enumerate() {
+                for x in near {
+                    add(members[a][x], members[b][y], BY_EMBEDDING);
+                }
             }
         }
     }

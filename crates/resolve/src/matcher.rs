@@ -289,20 +289,26 @@ impl PairModel {
     }
 
     pub fn predict(&self, rows: &[Vec<f64>]) -> Vec<f64> {
-        if rows.is_empty() {
-            return Vec::new();
-        }
-        let (data, n, cols) = column_major(rows);
-        let matrix = Matrix::new(&data, n, cols);
-        let mut mean = vec![0.0; n];
-        for booster in &self.boosters {
-            for (m, log_odds) in mean.iter_mut().zip(booster.predict(&matrix, false)) {
-                *m += 1.0 / (1.0 + (-log_odds).exp()) / self.boosters.len() as f64;
+        // In chunks: the trees read a column-major copy, which for millions of candidate
+        // pairs would double the memory of the feature rows.
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(PREDICT_CHUNK) {
+            let (data, n, cols) = column_major(chunk);
+            let matrix = Matrix::new(&data, n, cols);
+            let mut mean = vec![0.0; n];
+            for booster in &self.boosters {
+                for (m, log_odds) in mean.iter_mut().zip(booster.predict(&matrix, false)) {
+                    *m += 1.0 / (1.0 + (-log_odds).exp()) / self.boosters.len() as f64;
+                }
             }
+            out.extend(mean);
         }
-        mean
+        out
     }
 }
+
+/// Rows per column-major copy in [`PairModel::predict`].
+const PREDICT_CHUNK: usize = 131_072;
 
 /// Turns labelled pairs into feature rows: records prepared once (tokens, embeddings), IDF over
 /// every distinct record text of all splits (labels are never looked at).

@@ -1,0 +1,196 @@
+//! Constrained average-linkage clustering of scored listing pairs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use shopfuse_core::config::ResolveConfig;
+
+use super::aliases::FieldAliases;
+use super::{Listing, ReviewLabel, Scored};
+
+/// Why two listings may never be in one cluster, or `None`.
+fn cannot_link(
+    a: &Listing,
+    b: &Listing,
+    aliases: &FieldAliases,
+    config: &ResolveConfig,
+) -> Option<&'static str> {
+    if config.one_listing_per_platform && a.platform == b.platform {
+        return Some("same platform");
+    }
+    if let (Some(x), Some(y)) = (a.gtin_key(), b.gtin_key()) {
+        if x != y {
+            return Some("different gtin");
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.capacity, &b.capacity) {
+        if !x.eq_ignore_ascii_case(y) {
+            return Some("capacity differs");
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.color, &b.color) {
+        if aliases.color.conflict(x, y) {
+            return Some("colour differs");
+        }
+    }
+    None
+}
+
+/// Clusters of listings, each with the merges that built it.
+pub struct Clustering {
+    pub members: Vec<Vec<usize>>,
+    pub cluster_of: Vec<usize>,
+    /// Per cluster: "a ~ b p=0.97 (gtin)" steps in merge order.
+    pub steps: Vec<Vec<String>>,
+    /// Per cluster: the lowest probability among its scored internal pairs.
+    pub cohesion: Vec<Option<f64>>,
+    pub refused: BTreeMap<String, usize>,
+}
+
+pub(super) fn cluster(
+    listings: &[Listing],
+    scored: &Scored,
+    reviews: &[ReviewLabel],
+    aliases: &FieldAliases,
+    config: &ResolveConfig,
+) -> Clustering {
+    let n = listings.len();
+    let mut score: HashMap<(usize, usize), f64> = HashMap::new();
+    for (k, &pair) in scored.ids.iter().enumerate() {
+        score.insert(pair, scored.probability[k]);
+    }
+    let index: HashMap<String, usize> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.key(), i))
+        .collect();
+    let mut forced: HashMap<(usize, usize), bool> = HashMap::new();
+    for r in reviews {
+        let (a, b) = (
+            index.get(&format!("{}:{}", r.left.0, r.left.1)),
+            index.get(&format!("{}:{}", r.right.0, r.right.1)),
+        );
+        if let (Some(&a), Some(&b)) = (a, b) {
+            forced.insert((a.min(b), a.max(b)), r.is_match);
+        }
+    }
+    // Edges: reviewed matches and equal GTINs first (must-links), then by probability.
+    let mut edges: Vec<(f64, usize, usize, &'static str)> = Vec::new();
+    for (k, &(i, j)) in scored.ids.iter().enumerate() {
+        let p = scored.probability[k];
+        let must = match forced.get(&(i, j)) {
+            Some(true) => Some("review"),
+            Some(false) => continue,
+            None => match (listings[i].gtin_key(), listings[j].gtin_key()) {
+                (Some(x), Some(y)) if x == y => Some("gtin"),
+                _ => None,
+            },
+        };
+        match must {
+            Some(why) => edges.push((2.0 + p, i, j, why)),
+            None if p >= scored.threshold => edges.push((p, i, j, "model")),
+            None => {}
+        }
+    }
+    edges.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+
+    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+    let mut owner: Vec<usize> = (0..n).collect();
+    let mut steps: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for &(weight, i, j, why) in &edges {
+        let (ci, cj) = (owner[i], owner[j]);
+        if ci == cj {
+            continue;
+        }
+        let mut conflict = None;
+        let (mut sum, mut scored_pairs, mut cross) = (0.0, 0usize, 0usize);
+        'outer: for &x in &members[ci] {
+            for &y in &members[cj] {
+                let key = (x.min(y), x.max(y));
+                if forced.get(&key) == Some(&false) {
+                    conflict = Some("reviewed non-match");
+                    break 'outer;
+                }
+                if let Some(reason) = cannot_link(&listings[x], &listings[y], aliases, config) {
+                    conflict = Some(reason);
+                    break 'outer;
+                }
+                cross += 1;
+                if let Some(p) = score.get(&key) {
+                    sum += if forced.get(&key) == Some(&true) {
+                        1.0
+                    } else {
+                        *p
+                    };
+                    scored_pairs += 1;
+                }
+            }
+        }
+        if let Some(reason) = conflict {
+            *refused.entry(reason.to_string()).or_default() += 1;
+            continue;
+        }
+        let average = if scored_pairs == 0 {
+            0.0
+        } else {
+            sum / scored_pairs as f64
+        };
+        // A model edge joins two clusters only when the listings agree on average and most
+        // cross pairs were compared at all: one strong link does not chain two groups.
+        if why == "model" && (average < scored.threshold || 2 * scored_pairs < cross) {
+            *refused.entry("weak average link".to_string()).or_default() += 1;
+            continue;
+        }
+        let (keep, gone) = if members[ci].len() >= members[cj].len() {
+            (ci, cj)
+        } else {
+            (cj, ci)
+        };
+        let moved = std::mem::take(&mut members[gone]);
+        for &m in &moved {
+            owner[m] = keep;
+        }
+        members[keep].extend(moved);
+        let mut gone_steps = std::mem::take(&mut steps[gone]);
+        steps[keep].append(&mut gone_steps);
+        let p = if weight >= 2.0 { weight - 2.0 } else { weight };
+        steps[keep].push(format!(
+            "{} ~ {}: p={p:.3}, {why}, average link {average:.3} over {scored_pairs}/{cross} pairs",
+            listings[i].key(),
+            listings[j].key()
+        ));
+    }
+    // Clusters numbered by their first listing, members in listing order: deterministic.
+    let mut clusters: Vec<(Vec<usize>, Vec<String>)> = members
+        .into_iter()
+        .zip(steps)
+        .filter(|(m, _)| !m.is_empty())
+        .map(|(mut m, s)| {
+            m.sort_unstable();
+            (m, s)
+        })
+        .collect();
+    clusters.sort_by_key(|(m, _)| m[0]);
+    let mut cluster_of = vec![0; n];
+    let mut cohesion = Vec::new();
+    for (c, (m, _)) in clusters.iter().enumerate() {
+        let mut low: Option<f64> = None;
+        for (k, &x) in m.iter().enumerate() {
+            cluster_of[x] = c;
+            for &y in &m[k + 1..] {
+                if let Some(&p) = score.get(&(x.min(y), x.max(y))) {
+                    low = Some(low.map_or(p, |l: f64| l.min(p)));
+                }
+            }
+        }
+        cohesion.push(low);
+    }
+    let (members, steps) = clusters.into_iter().unzip();
+    Clustering {
+        members,
+        cluster_of,
+        steps,
+        cohesion,
+        refused,
+    }
+}

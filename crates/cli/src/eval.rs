@@ -150,9 +150,7 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         };
         let title = s("title");
         listings.push(ClusteredListing {
-            cjk_title: title
-                .chars()
-                .any(|c| matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}')),
+            cjk_title: shopfuse_resolve::features::has_cjk(&title),
             key,
             predicted: s("golden_id"),
             product: product.clone(),

@@ -47,7 +47,13 @@ pub fn tokenize(text: &str) -> Vec<String> {
     tokens
 }
 
-fn is_cjk(c: char) -> bool {
+/// Whether `s` has any CJK character (a Chinese title, a Chinese colour name).
+pub fn has_cjk(s: &str) -> bool {
+    s.chars().any(is_cjk)
+}
+
+/// Chinese, Japanese or Korean script.
+pub fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{ac00}'..='\u{d7af}')
 }
 

@@ -5,11 +5,7 @@ use std::collections::BTreeMap;
 use shopfuse_core::Value;
 
 use super::Listing;
-
-pub(crate) fn has_cjk(s: &str) -> bool {
-    s.chars()
-        .any(|c| matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}'))
-}
+use crate::features::has_cjk;
 
 /// Union-find over small integer ids. Written here: twenty lines, not worth a dependency.
 struct DisjointSets(Vec<usize>);

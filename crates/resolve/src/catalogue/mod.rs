@@ -219,6 +219,8 @@ fn format_number(v: f64) -> String {
 
 /// A capacity written in the title when the field is empty ("… 256GB …", "1TB", "50 ml").
 /// A bare "G" is left alone: 256G is gigabytes on a phone and grams on a bag of coffee.
+/// Not clean's `parse_measure`: that reads a capacity *field* and takes the first measure,
+/// which in a title is often the network ("5G手机 256GB").
 fn capacity_in_title(title: &str) -> Option<String> {
     let lower = title.to_lowercase();
     let chars: Vec<char> = lower.chars().collect();
@@ -744,9 +746,14 @@ fn score(
     }
     // Train on four fifths of the labelled pairs, choose the threshold on the rest.
     let (mut train, mut valid) = (Vec::new(), Vec::new());
-    for (k, &(i, j)) in ids.iter().enumerate() {
+    // Each labelled pair's stable random fraction, hashed once: it splits and samples.
+    let fraction: HashMap<usize, f64> = (0..ids.len())
+        .filter(|&k| labels[k].is_some())
+        .map(|k| (k, pair_fraction(&listings[ids[k].0], &listings[ids[k].1])))
+        .collect();
+    for k in 0..ids.len() {
         if labels[k].is_some() {
-            if pair_fraction(&listings[i], &listings[j]) < 0.8 {
+            if fraction[&k] < 0.8 {
                 train.push(k);
             } else {
                 valid.push(k);
@@ -757,10 +764,7 @@ fn score(
     // pair fractions (a stable random order) up to a cap.
     let cap = |set: &mut Vec<usize>, n: usize| {
         if set.len() > n {
-            set.sort_by(|&a, &b| {
-                let f = |k: usize| pair_fraction(&listings[ids[k].0], &listings[ids[k].1]);
-                f(a).total_cmp(&f(b))
-            });
+            set.sort_by(|a, b| fraction[a].total_cmp(&fraction[b]));
             set.truncate(n);
             set.sort_unstable();
         }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use shopfuse_core::config::ResolveConfig;
 
 use super::aliases::FieldAliases;
-use super::{Listing, ReviewLabel, Scored};
+use super::{Listing, Scored};
 
 /// Why two listings may never be in one cluster, or `None`.
 fn cannot_link(
@@ -49,7 +49,7 @@ pub struct Clustering {
 pub(super) fn cluster(
     listings: &[Listing],
     scored: &Scored,
-    reviews: &[ReviewLabel],
+    forced: &BTreeMap<(usize, usize), bool>,
     aliases: &FieldAliases,
     config: &ResolveConfig,
 ) -> Clustering {
@@ -57,21 +57,6 @@ pub(super) fn cluster(
     let mut score: HashMap<(usize, usize), f64> = HashMap::new();
     for (k, &pair) in scored.ids.iter().enumerate() {
         score.insert(pair, scored.probability[k]);
-    }
-    let index: HashMap<String, usize> = listings
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.key(), i))
-        .collect();
-    let mut forced: HashMap<(usize, usize), bool> = HashMap::new();
-    for r in reviews {
-        let (a, b) = (
-            index.get(&format!("{}:{}", r.left.0, r.left.1)),
-            index.get(&format!("{}:{}", r.right.0, r.right.1)),
-        );
-        if let (Some(&a), Some(&b)) = (a, b) {
-            forced.insert((a.min(b), a.max(b)), r.is_match);
-        }
     }
     // Edges: reviewed matches and equal GTINs first (must-links), then by probability.
     let mut edges: Vec<(f64, usize, usize, &'static str)> = Vec::new();

@@ -324,6 +324,24 @@ pub fn read_review_labels(tx: &Transaction<'_>) -> Result<Vec<ReviewLabel>, Reso
     Ok(out)
 }
 
+/// Reviewed pairs as (smaller, larger) listing positions → is a match; labels of listings no
+/// longer in the project are ignored.
+fn reviewed_pairs(listings: &[Listing], reviews: &[ReviewLabel]) -> BTreeMap<(usize, usize), bool> {
+    let index: HashMap<(&str, &str), usize> = listings
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.platform.as_str(), l.listing_id.as_str()), i))
+        .collect();
+    let position = |key: &(String, String)| index.get(&(key.0.as_str(), key.1.as_str())).copied();
+    reviews
+        .iter()
+        .filter_map(|r| match (position(&r.left), position(&r.right)) {
+            (Some(i), Some(j)) if i != j => Some(((i.min(j), i.max(j)), r.is_match)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Figures of one resolve run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolveSummary {
@@ -407,6 +425,7 @@ pub fn resolve_products(
     validate_rules(config)?;
     let listings = read_listings(tx)?;
     let reviews = read_review_labels(tx)?;
+    let reviewed = reviewed_pairs(&listings, &reviews);
     phases.mark("read");
     let aliases = FieldAliases::learn(&listings);
     phases.mark("aliases");
@@ -457,7 +476,7 @@ pub fn resolve_products(
             &platform_of,
             platforms.len(),
             &featurizer,
-            &reviews,
+            &reviewed,
             config,
         );
         progress.finish();
@@ -469,7 +488,7 @@ pub fn resolve_products(
             platforms.len(),
             &featurizer,
             candidates,
-            &reviews,
+            &reviewed,
             config,
         )?;
         progress.finish();
@@ -490,7 +509,7 @@ pub fn resolve_products(
         review_labelled: 0,
     };
     let scored = scored.unwrap_or(empty);
-    let clustering = cluster::cluster(&listings, &scored, &reviews, &aliases, config);
+    let clustering = cluster::cluster(&listings, &scored, &reviewed, &aliases, config);
     phases.mark("cluster");
     let golden = golden::golden_products(&listings, &clustering, &aliases, config);
     phases.mark("golden");
@@ -562,7 +581,7 @@ fn candidates(
     platform_of: &[usize],
     platforms: usize,
     featurizer: &PairFeaturizer,
-    reviews: &[ReviewLabel],
+    reviewed: &BTreeMap<(usize, usize), bool>,
     config: &ResolveConfig,
 ) -> BTreeMap<(usize, usize), u8> {
     // Keys per pair of platforms; the embedding neighbours below, so that each platform's
@@ -644,20 +663,8 @@ fn candidates(
             }
         }
     }
-    let index: HashMap<(&str, &str), usize> = listings
-        .iter()
-        .enumerate()
-        .map(|(i, l)| ((l.platform.as_str(), l.listing_id.as_str()), i))
-        .collect();
-    for r in reviews {
-        if let (Some(&i), Some(&j)) = (
-            index.get(&(r.left.0.as_str(), r.left.1.as_str())),
-            index.get(&(r.right.0.as_str(), r.right.1.as_str())),
-        ) {
-            if i != j {
-                out.entry((i.min(j), i.max(j))).or_default();
-            }
-        }
+    for &pair in reviewed.keys() {
+        out.entry(pair).or_default();
     }
     out
 }
@@ -678,7 +685,7 @@ fn score(
     platforms: usize,
     featurizer: &PairFeaturizer,
     candidates: BTreeMap<(usize, usize), u8>,
-    reviews: &[ReviewLabel],
+    reviewed: &BTreeMap<(usize, usize), bool>,
     config: &ResolveConfig,
 ) -> Result<Scored, ResolveError> {
     let (ids, reasons): (Vec<(usize, usize)>, Vec<u8>) = candidates.into_iter().unzip();
@@ -696,22 +703,11 @@ fn score(
     let mut rows = featurizer.featurize_of(&ids, &margin_keys);
     let mut names = featurizer.feature_names();
 
-    let reviewed: HashMap<(String, String), bool> = reviews
-        .iter()
-        .map(|r| {
-            let (a, b) = (
-                format!("{}:{}", r.left.0, r.left.1),
-                format!("{}:{}", r.right.0, r.right.1),
-            );
-            ((a.clone().min(b.clone()), a.max(b)), r.is_match)
-        })
-        .collect();
     let mut label_source = vec!["none"; ids.len()];
     let mut labels: Vec<Option<bool>> = vec![None; ids.len()];
     let (mut gtin_labelled, mut review_labelled) = (0, 0);
     for (k, &(i, j)) in ids.iter().enumerate() {
-        let (a, b) = (listings[i].key(), listings[j].key());
-        if let Some(&y) = reviewed.get(&(a.clone().min(b.clone()), a.max(b))) {
+        if let Some(&y) = reviewed.get(&(i, j)) {
             labels[k] = Some(y);
             label_source[k] = "review";
             review_labelled += 1;

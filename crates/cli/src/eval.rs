@@ -26,11 +26,17 @@ pub enum EvalCommand {
     /// truth/product_clusters.csv): pairwise and cluster-level precision/recall/F1,
     /// cross-language recall and variant separation.
     Match(EvalMatchArgs),
+    /// Customer clusters of the project (after `shopfuse run`) against a ground truth CSV
+    /// (platform, account_id, person_id, and optionally overlap; the generator writes
+    /// truth/customer_clusters.csv): pairwise and cluster-level precision/recall/F1, overall
+    /// and per kind of overlap (shared phone/e-mail, fuzzy name and address only).
+    Identity(EvalMatchArgs),
 }
 
 #[derive(Args)]
 pub struct EvalMatchArgs {
-    /// Ground truth CSV (default: truth/product_clusters.csv in the project).
+    /// Ground truth CSV (default: truth/product_clusters.csv, or truth/customer_clusters.csv
+    /// for identity, in the project).
     #[arg(long)]
     truth: Option<PathBuf>,
 }
@@ -91,7 +97,72 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Pairs(args) => eval_pairs(cli, args),
         EvalCommand::Blocking(args) => eval_blocking(cli, args),
         EvalCommand::Match(args) => eval_match(cli, args),
+        EvalCommand::Identity(args) => eval_identity(cli, args),
     }
+}
+
+fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
+    use shopfuse_resolve::identity::evaluate::{evaluate_identity, TruthAccount};
+    use std::collections::HashMap;
+    let project = crate::open(&cli.project)?;
+    let truth_path = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| project.root.join("truth").join("customer_clusters.csv"));
+    let shown = truth_path.display().to_string();
+    let mut reader = csv::Reader::from_path(&truth_path)
+        .with_context(|| format!("cannot read the ground truth {shown}"))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).with_context(|| {
+            format!("{shown}: no `{name}` column (need platform, account_id, person_id; overlap is optional)")
+        })
+    };
+    let cols = [col("platform")?, col("account_id")?, col("person_id")?];
+    let overlap_col = headers.iter().position(|h| h == "overlap");
+    let mut truth = Vec::new();
+    for (k, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
+        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
+        truth.push(TruthAccount {
+            platform: cell(cols[0]),
+            account_id: cell(cols[1]),
+            person_id: cell(cols[2]),
+            overlap: overlap_col.map_or_else(|| "all".to_string(), cell),
+        });
+    }
+    let store = shopfuse_core::TableStore::open(&project);
+    let accounts = store
+        .read_rows(shopfuse_resolve::identity::ACCOUNTS_TABLE)?
+        .context("no customer_accounts table in the project: run `shopfuse run` first")?;
+    let predicted: HashMap<(String, String), String> = accounts
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                (accounts.text(r, "platform")?, accounts.text(r, "account_id")?),
+                accounts.text(r, "customer_id")?,
+            ))
+        })
+        .collect();
+    let report = evaluate_identity(&truth, &predicted);
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{} accounts scored: {} true people, {} predicted customers ({} truth accounts not in the project)",
+            report.accounts, report.true_people, report.predicted_customers, report.accounts_missing
+        );
+        println!("pairwise: {}", report.pairwise);
+        println!(
+            "clusters: {}  (a customer counts when it is exactly one person's accounts)",
+            report.cluster
+        );
+        for (kind, scores) in &report.by_overlap {
+            println!("  {kind:<11} pairwise: {scores}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {

@@ -17,7 +17,8 @@ use shopfuse_core::{Progress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_ingest::IngestSummary;
 use shopfuse_query::QueryEngine;
-use shopfuse_resolve::ResolveSummary;
+use shopfuse_learn::ProfileSummary;
+use shopfuse_resolve::{IdentitySummary, ResolveSummary};
 
 #[derive(Parser)]
 #[command(
@@ -45,7 +46,8 @@ enum Command {
     Init,
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(GenerateArgs),
-    /// Run the whole pipeline (ingest, clean, resolve) as one atomic commit.
+    /// Run the whole pipeline (ingest, clean, product resolution, customer identity and
+    /// profiles) as one atomic commit.
     Run,
     /// Ingest new and changed source files only.
     Ingest,
@@ -54,6 +56,10 @@ enum Command {
     /// Re-run product resolution on the clean listings: candidate pairs, match
     /// probabilities, clusters, golden products, offers, provenance (uses reviewed labels).
     Resolve,
+    /// Re-run customer identity resolution (identity graph of platform accounts → one
+    /// customer id per person) and rebuild the unified customer profiles (RFM, interests,
+    /// segments).
+    Identity,
     /// The human review loop of product matching.
     Review {
         #[command(subcommand)]
@@ -116,6 +122,24 @@ enum ReportCommand {
     /// Per-source data quality: rows, nulls per field, invalid, quarantined by reason,
     /// duplicates, outliers.
     Quality,
+    /// Customers and their spend per segment (or per number of platforms used); with
+    /// --dp-epsilon, differentially private (Laplace noise on counts and sums) for sharing
+    /// outside.
+    Customers(CustomerReportArgs),
+}
+
+#[derive(Args)]
+struct CustomerReportArgs {
+    /// Privacy budget of this release; without it the figures are exact (internal use only).
+    #[arg(long)]
+    dp_epsilon: Option<f64>,
+    /// Each customer's spend is clipped to this amount (base currency) before summing: the
+    /// sensitivity of the sums. Choose it from domain knowledge, not from the data.
+    #[arg(long, default_value_t = 20_000.0)]
+    dp_clip: f64,
+    /// Group by segment or by number of platforms used.
+    #[arg(long, value_parser = ["segment", "platforms"], default_value = "segment")]
+    by: String,
 }
 
 #[derive(Args)]
@@ -172,10 +196,20 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 ..Stages::NONE
             },
         ),
+        Command::Identity => run(
+            cli,
+            Stages {
+                identity: true,
+                ..Stages::NONE
+            },
+        ),
         Command::Review { review } => review::review(cli, review),
         Command::Report {
             report: ReportCommand::Quality,
         } => report_quality(cli),
+        Command::Report {
+            report: ReportCommand::Customers(args),
+        } => report_customers(cli, args),
         Command::Sql { query } => sql(cli, query),
         Command::Tables => tables(cli),
         Command::Bench {
@@ -320,6 +354,8 @@ struct RunReport {
     ingest: Option<IngestSummary>,
     clean: Option<CleanSummary>,
     resolve: Option<ResolveSummary>,
+    identity: Option<IdentitySummary>,
+    profiles: Option<ProfileSummary>,
     balanced: bool,
 }
 
@@ -329,6 +365,8 @@ struct Stages {
     ingest: bool,
     clean: bool,
     resolve: bool,
+    /// Customer identity and the profiles built on it.
+    identity: bool,
 }
 
 impl Stages {
@@ -336,11 +374,13 @@ impl Stages {
         ingest: true,
         clean: true,
         resolve: true,
+        identity: true,
     };
     const NONE: Stages = Stages {
         ingest: false,
         clean: false,
         resolve: false,
+        identity: false,
     };
 }
 
@@ -382,6 +422,15 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
     } else {
         None
     };
+    let (identity, profiles) = if stages.identity {
+        let identity = shopfuse_resolve::resolve_customers(&mut tx, &project.config.identity, &bar)
+            .context("customer identity resolution failed")?;
+        let profiles =
+            shopfuse_learn::build_profiles(&mut tx).context("customer profiles failed")?;
+        (Some(identity), Some(profiles))
+    } else {
+        (None, None)
+    };
     let version = tx.version();
     tx.commit(chrono_now()).context("cannot commit the run")?;
 
@@ -395,6 +444,8 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
         ingest,
         clean,
         resolve,
+        identity,
+        profiles,
         balanced,
     };
     if cli.json {
@@ -522,10 +573,115 @@ fn print_run(r: &RunReport) {
             x.aliases
         );
     }
+    if let Some(x) = &r.identity {
+        println!(
+            "\nidentity: {:.2}s · {} accounts → {} customers ({} on several platforms)",
+            x.seconds, x.accounts, x.customers, x.multi_platform_customers
+        );
+        let refused: Vec<String> = x
+            .refused_merges
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        println!(
+            "  {} candidate pairs; {} deterministic links (personal phone/e-mail), {} probabilistic; merges refused: {}",
+            x.candidate_pairs,
+            x.deterministic_links,
+            x.probabilistic_links,
+            if refused.is_empty() { "none".to_string() } else { refused.join(", ") }
+        );
+        println!(
+            "  shared keys (no evidence): {} phones, {} e-mails, {} addresses, {} devices; match prior {:.4} after {} EM iterations",
+            x.shared_keys.phones,
+            x.shared_keys.emails,
+            x.shared_keys.houses,
+            x.shared_keys.devices,
+            x.match_prior,
+            x.em_iterations
+        );
+    }
+    if let Some(p) = &r.profiles {
+        let segments: Vec<String> = p
+            .segments
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        println!(
+            "  profiles: {} customers, {} with orders; segments: {}",
+            p.customers,
+            p.customers_with_orders,
+            segments.join(", ")
+        );
+    }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",
         r.project
     );
+}
+
+fn report_customers(cli: &Cli, args: &CustomerReportArgs) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let store = TableStore::open(&project);
+    let table = store
+        .read_rows(shopfuse_learn::CUSTOMERS_TABLE)?
+        .context("no customers table yet: run `shopfuse run` first")?;
+    let customers: Vec<(String, usize, f64)> = table
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                table.text(r, "segment").unwrap_or_default(),
+                table
+                    .text(r, "platforms")
+                    .map_or(0, |p| p.split(',').count()),
+                table.f64(r, "monetary_base").unwrap_or(0.0),
+            )
+        })
+        .collect();
+    let platforms: std::collections::BTreeSet<&str> = project
+        .config
+        .sources
+        .iter()
+        .map(|s| s.platform.as_str())
+        .collect();
+    let grouping = match args.by.as_str() {
+        "platforms" => shopfuse_learn::ReportGrouping::Platforms,
+        _ => shopfuse_learn::ReportGrouping::Segment,
+    };
+    let report = shopfuse_learn::customer_report(
+        &customers,
+        grouping,
+        platforms.len(),
+        args.dp_epsilon,
+        args.dp_clip,
+        &mut rand::rng(),
+    )?;
+    if cli.json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let base = &project.config.project.base_currency;
+    println!("customers by {} · {}", report.grouping, report.note);
+    if let (Some(bc), Some(bs)) = (report.count_noise_scale, report.sum_noise_scale) {
+        println!("  Laplace noise scale: counts {bc:.2}, sums {bs:.2} {base}");
+    }
+    println!(
+        "  {:<16} {:>10} {:>16} {:>12}",
+        report.grouping,
+        "customers",
+        format!("spend ({base})"),
+        "mean"
+    );
+    for g in &report.groups {
+        println!(
+            "  {:<16} {:>10.0} {:>16.2} {:>12}",
+            g.group,
+            g.customers,
+            g.monetary_sum,
+            g.monetary_mean.map_or("-".to_string(), |m| format!("{m:.2}"))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report_quality(cli: &Cli) -> Result<ExitCode> {

@@ -22,6 +22,66 @@ pub struct ProjectConfig {
     pub clean: CleanConfig,
     #[serde(default)]
     pub resolve: ResolveConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// Personal data beyond the built-in fields (name, phone, e-mail, address).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// More text fields to pseudonymise at ingest, as KIND.FIELD (e.g. "orders.ip").
+    #[serde(default)]
+    pub pii: Vec<String>,
+}
+
+impl PrivacyConfig {
+    /// The fields of `kind` this project marks as personal.
+    pub fn marked(&self, kind: EntityKind) -> Vec<String> {
+        self.pii
+            .iter()
+            .filter_map(|k| k.split_once('.'))
+            .filter(|(k, _)| k.parse::<EntityKind>().ok() == Some(kind))
+            .map(|(_, f)| f.to_string())
+            .collect()
+    }
+}
+
+/// Customer identity resolution (`[identity]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// A person holds at most one account per platform: two accounts of one platform are
+    /// never linked (switch off for platforms where people keep several accounts).
+    #[serde(default = "default_true")]
+    pub one_account_per_platform: bool,
+    /// A phone, e-mail or address held by more accounts than this is shared (a family
+    /// phone, a shop or parcel-locker address): it neither links accounts by itself nor
+    /// proposes candidate pairs.
+    #[serde(default = "default_max_key_accounts")]
+    pub max_key_accounts: usize,
+    /// Match probability from which a probabilistic link joins two accounts.
+    #[serde(default = "default_identity_threshold")]
+    pub threshold: f64,
+}
+
+fn default_max_key_accounts() -> usize {
+    6
+}
+fn default_identity_threshold() -> f64 {
+    0.9
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            one_account_per_platform: true,
+            max_key_accounts: default_max_key_accounts(),
+            threshold: default_identity_threshold(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -406,6 +466,12 @@ impl ProjectConfig {
                 )));
             }
             for field in s.fields.keys().chain(s.values.keys()) {
+                if let Some((from, _)) = s.kind.field(field).and_then(|f| f.derived) {
+                    return Err(err(format!(
+                        "source {:?}: {field:?} is computed at ingest from {from:?} and cannot be mapped to a column",
+                        s.name
+                    )));
+                }
                 if s.kind.field(field).is_none() {
                     let known: Vec<_> = s.kind.fields().iter().map(|f| f.name).collect();
                     return Err(err(format!(
@@ -433,6 +499,35 @@ impl ProjectConfig {
             }
             MissingPolicy::parse(policy)
                 .map_err(|e| err(format!("[clean.missing] {key:?}: {e}")))?;
+        }
+        for key in &self.privacy.pii {
+            let (kind, field) = key.split_once('.').ok_or_else(|| {
+                err(format!(
+                    "[privacy] pii entry {key:?} must be KIND.FIELD, e.g. orders.ip"
+                ))
+            })?;
+            let kind: EntityKind = kind
+                .parse()
+                .map_err(|e: String| err(format!("[privacy] pii {key:?}: {e}")))?;
+            match kind.field(field) {
+                None => {
+                    return Err(err(format!(
+                        "[privacy] pii {key:?}: {kind} has no field {field:?}"
+                    )))
+                }
+                Some(f) if f.ty != crate::schema::FieldType::Text || f.derived.is_some() => {
+                    return Err(err(format!(
+                        "[privacy] pii {key:?}: only text fields read from a source can be pseudonymised"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if !(0.0..1.0).contains(&self.identity.threshold) || self.identity.max_key_accounts < 2 {
+            return Err(err(format!(
+                "[identity] threshold must be in [0, 1) (is {}) and max_key_accounts at least 2 (is {})",
+                self.identity.threshold, self.identity.max_key_accounts
+            )));
         }
         for (cur, rate) in &self.currency.rates {
             if !(rate.is_finite() && *rate > 0.0) {

@@ -18,6 +18,6 @@ pub use encoder::{cosine, Embeddings, Encoder, EncoderError};
 pub use error::{CoreError, IoContext, Result};
 pub use progress::{NoProgress, Progress};
 pub use project::Project;
-pub use schema::{CanonicalField, EntityKind, FieldType, PiiKind};
+pub use schema::{CanonicalField, EntityKind, FieldType, PiiFeature, PiiKind};
 pub use store::{Manifest, TableStore, Transaction};
 pub use value::Value;

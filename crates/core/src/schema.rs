@@ -152,6 +152,28 @@ pub enum PiiKind {
     Phone,
     Email,
     Address,
+    /// A field the project's `[privacy] pii` list marks as personal.
+    Marked,
+}
+
+/// A matching feature computed at ingest from a personal field's clear text, so that
+/// identity resolution can compare fragments without the text ever being stored: each
+/// fragment is a keyed hash, several are separated by spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiFeature {
+    /// Surname and given-name (or whitespace-separated) tokens of a name.
+    NameTokens,
+    /// The last four digits of a phone, which survive masking ("138****8000").
+    PhoneTail,
+    /// The mailbox part of an e-mail, which people reuse across providers.
+    EmailUser,
+    /// District (区/县) of an address.
+    AddressArea,
+    /// District and road (路/街/道).
+    AddressStreet,
+    /// District, road and house number (号): one building.
+    AddressHouse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,6 +183,9 @@ pub struct CanonicalField {
     pub required: bool,
     /// Set for fields that are pseudonymised at ingest.
     pub pii: Option<PiiKind>,
+    /// Set for fields no source column feeds: computed at ingest from the clear text of
+    /// another field of the row.
+    pub derived: Option<(&'static str, PiiFeature)>,
 }
 
 const fn f(name: &'static str, ty: FieldType, required: bool) -> CanonicalField {
@@ -169,6 +194,7 @@ const fn f(name: &'static str, ty: FieldType, required: bool) -> CanonicalField 
         ty,
         required,
         pii: None,
+        derived: None,
     }
 }
 
@@ -178,6 +204,17 @@ const fn pii(name: &'static str, kind: PiiKind) -> CanonicalField {
         ty: FieldType::Text,
         required: false,
         pii: Some(kind),
+        derived: None,
+    }
+}
+
+const fn derived(name: &'static str, from: &'static str, feature: PiiFeature) -> CanonicalField {
+    CanonicalField {
+        name,
+        ty: FieldType::Text,
+        required: false,
+        pii: None,
+        derived: Some((from, feature)),
     }
 }
 
@@ -241,6 +278,12 @@ pub const CUSTOMER_FIELDS: &[CanonicalField] = &[
     pii("address", PiiKind::Address),
     f("city", Text, false),
     f("registered_at", Timestamp, false),
+    derived("name_tokens", "name", PiiFeature::NameTokens),
+    derived("phone_tail", "phone", PiiFeature::PhoneTail),
+    derived("email_user", "email", PiiFeature::EmailUser),
+    derived("address_area", "address", PiiFeature::AddressArea),
+    derived("address_street", "address", PiiFeature::AddressStreet),
+    derived("address_house", "address", PiiFeature::AddressHouse),
 ];
 
 /// Columns every row carries back to the exact place it came from.
@@ -283,6 +326,11 @@ mod tests {
                     kind.field(k).unwrap().required,
                     "{kind} key {k} must be required"
                 );
+            }
+            for field in kind.fields() {
+                if let Some((from, _)) = field.derived {
+                    assert!(kind.field(from).unwrap().pii.is_some(), "{}", field.name);
+                }
             }
             let t = kind.time_field().unwrap();
             assert_eq!(kind.field(t).unwrap().ty, FieldType::Timestamp);

@@ -138,6 +138,16 @@ impl TableStore {
         self.read_at(&self.manifest()?, table)
     }
 
+    /// A committed table row by row with named columns; `None` when it does not exist.
+    pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
+        match self.read_table(table)? {
+            Some((schema, batches)) => Ok(Some(crate::value::NamedRows::from_batches(
+                &schema, &batches,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
     /// Starts a write. Only one writer at a time: a second one fails until the first ends.
     pub fn begin(&self) -> Result<Transaction<'_>> {
         std::fs::create_dir_all(&self.state_dir).at(&self.state_dir)?;
@@ -207,6 +217,16 @@ impl<'s> Transaction<'s> {
     /// A table as this transaction will commit it, including its own uncommitted writes.
     pub fn read_table(&self, table: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
         self.store.read_at(&self.next, table)
+    }
+
+    /// A table as [`Self::read_table`] sees it, row by row with named columns.
+    pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
+        match self.read_table(table)? {
+            Some((schema, batches)) => Ok(Some(crate::value::NamedRows::from_batches(
+                &schema, &batches,
+            )?)),
+            None => Ok(None),
+        }
     }
 
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.

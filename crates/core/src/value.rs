@@ -193,6 +193,51 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
     Ok(rows)
 }
 
+/// A table read row by row, with its columns looked up by name: what the stages that work
+/// on whole entities (identity, profiles) read.
+pub struct NamedRows {
+    pub columns: std::collections::HashMap<String, usize>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl NamedRows {
+    pub fn from_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name().clone(), i))
+            .collect();
+        let mut rows = Vec::new();
+        for batch in batches {
+            rows.extend(batch_to_rows(batch)?);
+        }
+        Ok(Self { columns, rows })
+    }
+
+    fn get<'r>(&self, row: &'r [Value], name: &str) -> Option<&'r Value> {
+        self.columns.get(name).map(|&i| &row[i])
+    }
+
+    /// Trimmed text, `None` when null, empty or the column is absent.
+    pub fn text(&self, row: &[Value], name: &str) -> Option<String> {
+        self.get(row, name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn f64(&self, row: &[Value], name: &str) -> Option<f64> {
+        self.get(row, name).and_then(Value::as_f64)
+    }
+
+    /// Integers and timestamps (microseconds).
+    pub fn i64(&self, row: &[Value], name: &str) -> Option<i64> {
+        self.get(row, name).and_then(Value::as_i64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

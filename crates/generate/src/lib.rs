@@ -90,6 +90,11 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
     let products = build_catalogue(options.products, &mut rng);
     let listings = activity::build_listings(&products, start, &mut rng);
     let mut people = build_people(options.customers, category_names().len(), start, &mut rng);
+    // Their own stream, so shared keys do not reshuffle the rest of the data set.
+    people::share_household_keys(
+        &mut people,
+        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x5eed_f00d),
+    );
     let calendar = Calendar::new(start, PERIOD_DAYS);
     let activity = activity::simulate(
         &products,

@@ -304,6 +304,46 @@ pub fn build_people(
         .collect()
 }
 
+/// Keys that several people hold, which identity resolution must not chain through: a
+/// family phone that one relative's account also lists, and parcel-station addresses that
+/// neighbours in one district all ship to.
+pub fn share_household_keys(people: &mut [Person], rng: &mut ChaCha8Rng) {
+    let n = people.len();
+    if n < 2 {
+        return;
+    }
+    for _ in 0..n / 40 {
+        let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+        if a == b {
+            continue;
+        }
+        let family_phone = phone_variant(&people[a].phone.clone(), rng);
+        let accounts = &mut people[b].accounts;
+        let k = rng.random_range(0..accounts.len());
+        accounts[k].phone = Some(family_phone);
+    }
+    for station in 0..(n / 400).max(1) {
+        let city = rng.random_range(0..CITIES.len());
+        let (province, city_name, districts, _) = CITIES[city];
+        let city_part = if province.ends_with('市') {
+            String::new()
+        } else {
+            format!("{city_name}市")
+        };
+        let address = format!(
+            "{province}{city_part}{}{}{}号菜鸟驿站",
+            districts.choose(rng).expect("district"),
+            STREETS.choose(rng).expect("street"),
+            100 + station
+        );
+        for _ in 0..rng.random_range(8..16) {
+            let person = &mut people[rng.random_range(0..n)];
+            let k = rng.random_range(0..person.accounts.len());
+            person.accounts[k].address = address.clone();
+        }
+    }
+}
+
 trait CaseVariant {
     fn to_uppercase_some(&self, rng: &mut ChaCha8Rng) -> String;
 }

@@ -135,6 +135,8 @@ fn ingest_files_schema() -> SchemaRef {
 
 struct FileJob<'a> {
     source: &'a SourceConfig,
+    /// Fields of the source's kind that `[privacy] pii` marks as personal.
+    marked: Vec<String>,
     rel: String,
     bytes: Vec<u8>,
     sha: String,
@@ -176,7 +178,8 @@ pub fn ingest(
             .get(&source.name)
             .cloned()
             .unwrap_or_default();
-        let fingerprint = source.fingerprint();
+        let marked = project.config.privacy.marked(source.kind);
+        let fingerprint = source_fingerprint(source, &marked);
         for path in &files {
             let rel = relative(&project.root, path);
             let bytes = match std::fs::read(path) {
@@ -198,6 +201,7 @@ pub fn ingest(
                 }
                 _ => jobs.push(FileJob {
                     source,
+                    marked: marked.clone(),
                     rel,
                     bytes,
                     sha,
@@ -338,6 +342,15 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
+/// What shapes a file's parsed rows: the source's mapping, the canonical fields of its kind
+/// (so a new derived field re-ingests old files) and the fields marked as personal.
+fn source_fingerprint(source: &SourceConfig, marked: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let fields: Vec<&str> = source.kind.fields().iter().map(|f| f.name).collect();
+    let text = format!("{}|{}|{}", source.fingerprint(), fields.join(","), marked.join(","));
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
 fn ingest_file(
     tx: &Transaction<'_>,
     job: &FileJob<'_>,
@@ -360,9 +373,9 @@ fn ingest_file(
             )
         })?;
     let table = reader::read(&job.bytes, format, source.encoding.as_deref()).map_err(&fail)?;
-    let mapper = RowMapper::new(source, &table.header).map_err(&fail)?;
+    let mapper = RowMapper::new(source, &table.header, &job.marked).map_err(&fail)?;
     let kind = source.kind;
-    let has_pii = kind.fields().iter().any(|f| f.pii.is_some());
+    let has_pii = kind.fields().iter().any(|f| f.pii.is_some()) || !job.marked.is_empty();
 
     let mapped: Vec<Result<Vec<Value>, Vec<Value>>> = table
         .records
@@ -454,7 +467,7 @@ fn ingest_file(
         kind: kind.to_string(),
         path: job.rel.clone(),
         content_sha256: job.sha.clone(),
-        config_fingerprint: source.fingerprint(),
+        config_fingerprint: source_fingerprint(source, &job.marked),
         encoding: table.encoding.clone(),
         rows_read: table.records.len() as u64,
         rows_accepted: accepted.len() as u64,

@@ -23,6 +23,8 @@ pub struct RowError {
 #[derive(Debug, Clone)]
 struct FieldPlan {
     field: &'static CanonicalField,
+    /// Built-in personal data, or a field the project marks as such.
+    pii: Option<PiiKind>,
     column: Option<usize>,
     column_name: Option<String>,
     format: Option<String>,
@@ -42,7 +44,8 @@ pub struct RowMapper {
 }
 
 impl RowMapper {
-    pub fn new(source: &SourceConfig, header: &[String]) -> Result<Self, String> {
+    /// `marked` lists the fields of the source's kind that `[privacy] pii` marks as personal.
+    pub fn new(source: &SourceConfig, header: &[String], marked: &[String]) -> Result<Self, String> {
         let zone: Tz = match source.timezone.as_deref() {
             Some(z) => z.parse().map_err(|_| {
                 format!("unknown time zone {z:?}; use an IANA name such as Asia/Shanghai")
@@ -66,6 +69,24 @@ impl RowMapper {
         };
         let mut plans = Vec::new();
         for field in source.kind.fields() {
+            let pii = field.pii.or_else(|| {
+                marked
+                    .iter()
+                    .any(|m| m == field.name)
+                    .then_some(PiiKind::Marked)
+            });
+            if field.derived.is_some() {
+                plans.push(FieldPlan {
+                    field,
+                    pii,
+                    column: None,
+                    column_name: None,
+                    format: None,
+                    default: None,
+                    values: None,
+                });
+                continue;
+            }
             let configured = source.fields.get(field.name);
             let (column, column_name) = match configured.and_then(|c| c.column()) {
                 Some(col) => match find(col) {
@@ -103,6 +124,7 @@ impl RowMapper {
             }
             plans.push(FieldPlan {
                 field,
+                pii,
                 column,
                 column_name,
                 format: configured.and_then(|c| c.format()).map(str::to_string),
@@ -112,7 +134,7 @@ impl RowMapper {
         }
         let pii_columns = plans
             .iter()
-            .filter_map(|p| Some((p.column?, p.field.pii?)))
+            .filter_map(|p| Some((p.column?, p.pii?)))
             .collect();
         Ok(Self {
             kind: source.kind,
@@ -131,8 +153,19 @@ impl RowMapper {
     ) -> Result<Vec<Value>, RowError> {
         let mut values = Vec::with_capacity(self.plans.len());
         let mut price_currency: Option<&'static str> = None;
+        // Clear text of this row's personal fields, for the derived matching features; it
+        // lives only as long as this call.
+        let mut clear: Vec<(&'static str, String)> = Vec::new();
         for plan in &self.plans {
             let f = plan.field;
+            if let Some((from, feature)) = f.derived {
+                let derived = clear
+                    .iter()
+                    .find(|(name, _)| *name == from)
+                    .and_then(|(_, text)| pseudonymiser.derive(feature, text));
+                values.push(derived.map(Value::Text).unwrap_or(Value::Null));
+                continue;
+            }
             let cell = plan.column.and_then(|i| cells.get(i).cloned().flatten());
             let text = match (cell, &plan.values) {
                 (Some(c), Some(map)) => Some(map.get(&c).cloned().unwrap_or(c)),
@@ -155,13 +188,16 @@ impl RowMapper {
                 values.push(Value::Null);
                 continue;
             };
-            if let Some(kind) = f.pii {
+            if let Some(kind) = plan.pii {
                 values.push(
                     pseudonymiser
                         .pseudonymise(kind, &text)
                         .map(Value::Text)
                         .unwrap_or(Value::Null),
                 );
+                if f.pii.is_some() {
+                    clear.push((f.name, text));
+                }
                 continue;
             }
             let invalid = |m: String| err("invalid_value", m);
@@ -250,7 +286,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header).unwrap();
+        let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header, &[]).unwrap();
         let p = Pseudonymiser::new(b"k");
         let row = m
             .map_row(
@@ -289,7 +325,7 @@ mod tests {
         let header: Vec<String> = ["订单编号", "买家会员名", "宝贝ID", "单价", "下单时间"]
             .map(String::from)
             .to_vec();
-        let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header).unwrap();
+        let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header, &[]).unwrap();
         let p = Pseudonymiser::new(b"k");
         let e = m
             .map_row(&cells(&["o1", "a", "L", "abc", "2024-01-01"]), &p)
@@ -307,7 +343,7 @@ mod tests {
     #[test]
     fn missing_required_column_is_a_file_error_with_a_fix() {
         let header: Vec<String> = ["foo"].map(String::from).to_vec();
-        let e = RowMapper::new(&source(EntityKind::Events, None), &header).unwrap_err();
+        let e = RowMapper::new(&source(EntityKind::Events, None), &header, &[]).unwrap_err();
         assert!(
             e.contains("account_id") && e.contains("[sources.fields]"),
             "{e}"
@@ -336,7 +372,7 @@ mod tests {
             [("1".to_string(), "view".to_string())].into(),
         );
         let header: Vec<String> = ["user", "item", "act", "when"].map(String::from).to_vec();
-        let m = RowMapper::new(&s, &header).unwrap();
+        let m = RowMapper::new(&s, &header, &[]).unwrap();
         let row = m
             .map_row(
                 &cells(&["u", "i", "1", "01.03.2024 12:00"]),

@@ -9,11 +9,13 @@ pub mod blocking;
 pub mod catalogue;
 pub mod evaluate;
 pub mod features;
+pub mod identity;
 pub mod learned;
 pub mod matcher;
 pub mod pairs;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
 pub use catalogue::{resolve_products, ResolveError, ResolveSummary};
+pub use identity::{resolve_customers, IdentitySummary};
 pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores, Supervision};
 pub use pairs::{LabelledPair, Record};

@@ -20,7 +20,7 @@
 mod aliases;
 mod cluster;
 mod golden;
-mod tables;
+pub(crate) mod tables;
 
 pub use aliases::{Aliases, FieldAliases};
 pub use cluster::Clustering;

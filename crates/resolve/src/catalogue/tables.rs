@@ -14,7 +14,7 @@ use super::golden::Golden;
 use super::*;
 use crate::blocking::{BY_EMBEDDING, BY_IDENTIFIER, BY_TOKEN};
 
-fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
+pub(crate) fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
     Arc::new(Schema::new(
         fields
             .iter()
@@ -23,11 +23,11 @@ fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
     ))
 }
 
-fn text(s: &str) -> Value {
+pub(crate) fn text(s: &str) -> Value {
     Value::Text(s.to_string())
 }
 
-fn opt_text(s: &Option<String>) -> Value {
+pub(crate) fn opt_text(s: &Option<String>) -> Value {
     s.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()))
 }
 

@@ -1,0 +1,146 @@
+//! Customer clusters against a ground truth: pairwise and exact-cluster precision, recall
+//! and F1, overall and per kind of overlap between a person's accounts (a shared phone or
+//! e-mail, or only a similar name and address).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::matcher::Scores;
+
+/// One account as the truth sees it.
+#[derive(Debug, Clone)]
+pub struct TruthAccount {
+    pub platform: String,
+    pub account_id: String,
+    pub person_id: String,
+    /// How this person's accounts overlap: shared_key, fuzzy, single.
+    pub overlap: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityEvalReport {
+    pub accounts: usize,
+    /// Truth accounts the project does not have (quarantined at ingest): each counts as a
+    /// customer of its own.
+    pub accounts_missing: usize,
+    pub true_people: usize,
+    pub predicted_customers: usize,
+    pub pairwise: Scores,
+    /// A customer counts when its accounts are exactly one person's accounts.
+    pub cluster: Scores,
+    /// Pairwise scores where a pair belongs to an overlap kind when either of its accounts'
+    /// people has it (a wrong link between kinds counts against both).
+    pub by_overlap: BTreeMap<String, Scores>,
+}
+
+/// `predicted` maps (platform, account_id) to a customer id.
+pub fn evaluate_identity(
+    truth: &[TruthAccount],
+    predicted: &HashMap<(String, String), String>,
+) -> IdentityEvalReport {
+    let mut accounts_missing = 0;
+    let predicted_of: Vec<String> = truth
+        .iter()
+        .map(|t| {
+            predicted
+                .get(&(t.platform.clone(), t.account_id.clone()))
+                .cloned()
+                .unwrap_or_else(|| {
+                    accounts_missing += 1;
+                    format!("missing:{}:{}", t.platform, t.account_id)
+                })
+        })
+        .collect();
+    let groups = |key: &dyn Fn(usize) -> String| {
+        let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for i in 0..truth.len() {
+            m.entry(key(i)).or_default().push(i);
+        }
+        m
+    };
+    let people = groups(&|i| truth[i].person_id.clone());
+    let customers = groups(&|i| predicted_of[i].clone());
+    let pairs = |g: &BTreeMap<String, Vec<usize>>| {
+        let mut out = BTreeSet::new();
+        for m in g.values() {
+            for (k, &a) in m.iter().enumerate() {
+                for &b in &m[k + 1..] {
+                    out.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+        out
+    };
+    let (true_pairs, predicted_pairs) = (pairs(&people), pairs(&customers));
+    let score = |keep: &dyn Fn(&(usize, usize)) -> bool| {
+        let t: BTreeSet<_> = true_pairs.iter().filter(|p| keep(p)).collect();
+        let p: BTreeSet<_> = predicted_pairs.iter().filter(|p| keep(p)).collect();
+        let tp = t.intersection(&p).count();
+        Scores::from_counts(tp, p.len() - tp, t.len() - tp)
+    };
+    let pairwise = score(&|_| true);
+    let kinds: BTreeSet<&str> = truth.iter().map(|t| t.overlap.as_str()).collect();
+    let by_overlap = kinds
+        .into_iter()
+        .filter(|k| *k != "single")
+        .map(|k| {
+            (
+                k.to_string(),
+                score(&|&(a, b)| truth[a].overlap == k || truth[b].overlap == k),
+            )
+        })
+        .collect();
+    let true_sets: BTreeSet<&Vec<usize>> = people.values().collect();
+    let exact = customers.values().filter(|m| true_sets.contains(m)).count();
+    IdentityEvalReport {
+        accounts: truth.len(),
+        accounts_missing,
+        true_people: people.len(),
+        predicted_customers: customers.len(),
+        pairwise,
+        cluster: Scores::from_counts(exact, customers.len() - exact, people.len() - exact),
+        by_overlap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(platform: &str, id: &str, person: &str, overlap: &str) -> TruthAccount {
+        TruthAccount {
+            platform: platform.into(),
+            account_id: id.into(),
+            person_id: person.into(),
+            overlap: overlap.into(),
+        }
+    }
+
+    #[test]
+    fn scores_split_by_overlap_kind() {
+        let truth = vec![
+            t("tb", "a", "P1", "shared_key"),
+            t("jd", "b", "P1", "shared_key"),
+            t("tb", "c", "P2", "fuzzy"),
+            t("jd", "d", "P2", "fuzzy"),
+            t("tb", "e", "P3", "single"),
+        ];
+        let predicted: HashMap<(String, String), String> = [
+            (("tb", "a"), "X"),
+            (("jd", "b"), "X"),
+            (("tb", "c"), "Y"),
+            (("jd", "d"), "Z"),
+        ]
+        .into_iter()
+        .map(|((p, a), c)| ((p.to_string(), a.to_string()), c.to_string()))
+        .collect();
+        let r = evaluate_identity(&truth, &predicted);
+        assert_eq!(r.accounts_missing, 1);
+        assert_eq!(r.pairwise.true_positives, 1);
+        assert_eq!(r.pairwise.false_negatives, 1);
+        assert_eq!(r.by_overlap["shared_key"].f1, 1.0);
+        assert_eq!(r.by_overlap["fuzzy"].recall, 0.0);
+        assert_eq!(r.cluster.true_positives, 2); // P1 and the single P3
+    }
+}

@@ -1,0 +1,749 @@
+//! Customer identity resolution: `clean_customers` (and the phones and devices of
+//! `clean_orders`) → an identity graph of linked platform accounts → one customer id per
+//! person.
+//!
+//! Only pseudonyms reach this stage: keyed hashes of the normalised phone, e-mail, name and
+//! address, plus the fragments ingest derived from them (name parts, phone tail, mailbox,
+//! district/street/house of the address). The stage
+//! 1. finds the keys several people hold — a phone, e-mail, house or device on more accounts
+//!    than `[identity] max_key_accounts`, or on two accounts of one platform (a family phone,
+//!    a parcel station, a brushing ring's phone): they are no evidence either way;
+//! 2. links accounts deterministically on a personal phone or e-mail, unless the names
+//!    clearly differ (then the pair is only scored);
+//! 3. proposes candidate pairs from blocking keys (name, house, phone, e-mail, mailbox,
+//!    device, street and name part, phone tail and city) and scores them with a
+//!    Fellegi–Sunter model estimated from the data (`model`);
+//! 4. clusters with constrained average linkage: two groups of accounts merge only when the
+//!    average match probability over *all* their cross pairs reaches the threshold and no two
+//!    of their accounts are on one platform, so a shared phone cannot chain two households.
+
+pub mod evaluate;
+pub mod model;
+mod tables;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shopfuse_core::config::IdentityConfig;
+use shopfuse_core::value::NamedRows;
+use shopfuse_core::{Progress, Transaction, Value};
+
+use crate::catalogue::ResolveError;
+pub use model::{Comparison, FellegiSunter, Gamma, COMPARISONS};
+
+pub const LINKS_TABLE: &str = "identity_links";
+pub const ACCOUNTS_TABLE: &str = "customer_accounts";
+pub const PARAMETERS_TABLE: &str = "identity_parameters";
+
+/// Blocks larger than this propose no pairs: such a key (a placeholder phone, a very common
+/// name) would cost quadratic work and say little.
+const MAX_BLOCK: usize = 60;
+const RANDOM_PAIRS: usize = 200_000;
+
+/// One platform account, as pseudonyms and derived fragments.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub platform: String,
+    pub account_id: String,
+    pub name: Option<String>,
+    pub name_tokens: Vec<String>,
+    /// The account's phone and the phones of its orders.
+    pub phones: Vec<String>,
+    pub phone_tails: Vec<String>,
+    pub email: Option<String>,
+    pub email_user: Option<String>,
+    pub area: Option<String>,
+    pub street: Option<String>,
+    pub house: Option<String>,
+    pub city: Option<String>,
+    /// Devices its orders were placed from.
+    pub devices: Vec<String>,
+    pub registered_at: Option<i64>,
+    pub file: String,
+    pub row: i64,
+}
+
+impl Account {
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.platform, self.account_id)
+    }
+}
+
+fn fragments(t: &NamedRows, row: &[Value], name: &str) -> Vec<String> {
+    t.text(row, name)
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The accounts of `clean_customers`, with their orders' phones and devices.
+pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, ResolveError> {
+    let Some(c) = tx.read_rows("clean_customers")? else {
+        return Ok(Vec::new());
+    };
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut position: HashMap<(String, String), usize> = HashMap::new();
+    for row in &c.rows {
+        let platform = c.text(row, "_platform").unwrap_or_default();
+        let Some(account_id) = c.text(row, "account_id") else {
+            continue;
+        };
+        let key = (platform.clone(), account_id.clone());
+        if position.contains_key(&key) {
+            continue; // one account exported by two sources of a platform
+        }
+        position.insert(key, accounts.len());
+        accounts.push(Account {
+            platform,
+            account_id,
+            name: c.text(row, "name"),
+            name_tokens: fragments(&c, row, "name_tokens"),
+            phones: c.text(row, "phone").into_iter().collect(),
+            phone_tails: fragments(&c, row, "phone_tail"),
+            email: c.text(row, "email"),
+            email_user: c.text(row, "email_user"),
+            area: c.text(row, "address_area"),
+            street: c.text(row, "address_street"),
+            house: c.text(row, "address_house"),
+            city: c.text(row, "city").map(|s| s.to_lowercase()),
+            devices: Vec::new(),
+            registered_at: c.i64(row, "registered_at"),
+            file: c.text(row, "_file").unwrap_or_default(),
+            row: c.i64(row, "_row").unwrap_or(0),
+        });
+    }
+    if let Some(o) = tx.read_rows("clean_orders")? {
+        for row in &o.rows {
+            let (Some(platform), Some(account_id)) =
+                (o.text(row, "_platform"), o.text(row, "account_id"))
+            else {
+                continue;
+            };
+            let Some(&i) = position.get(&(platform, account_id)) else {
+                continue;
+            };
+            let a = &mut accounts[i];
+            if let Some(phone) = o.text(row, "phone") {
+                if !a.phones.contains(&phone) {
+                    a.phones.push(phone);
+                }
+            }
+            if let Some(device) = o.text(row, "device_id") {
+                if !a.devices.contains(&device) {
+                    a.devices.push(device);
+                }
+            }
+        }
+    }
+    for a in &mut accounts {
+        a.phones.sort();
+        a.devices.sort();
+    }
+    Ok(accounts)
+}
+
+/// How many accounts hold each key value, and which values several people hold.
+pub struct KeyStats {
+    holders: HashMap<String, usize>,
+    shared: HashSet<String>,
+    accounts: usize,
+}
+
+impl KeyStats {
+    pub fn new(accounts: &[Account], config: &IdentityConfig) -> Self {
+        let mut by_platform: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
+        let mut holders: HashMap<String, usize> = HashMap::new();
+        for a in accounts {
+            let mut keys: Vec<&str> = Vec::new();
+            keys.extend(a.phones.iter().map(String::as_str));
+            keys.extend(a.email.as_deref());
+            keys.extend(a.house.as_deref());
+            keys.extend(a.devices.iter().map(String::as_str));
+            keys.extend(a.name.as_deref());
+            keys.sort_unstable();
+            keys.dedup();
+            for k in keys {
+                *holders.entry(k.to_string()).or_default() += 1;
+                *by_platform
+                    .entry(k)
+                    .or_default()
+                    .entry(a.platform.as_str())
+                    .or_default() += 1;
+            }
+        }
+        let shared = by_platform
+            .iter()
+            // Names are compared with their frequency, never treated as shared keys.
+            .filter(|(k, _)| !k.starts_with("name:"))
+            .filter(|(k, platforms)| {
+                holders[**k] > config.max_key_accounts
+                    || (config.one_account_per_platform && platforms.values().any(|&n| n > 1))
+            })
+            .map(|(k, _)| k.to_string())
+            .collect();
+        Self {
+            holders,
+            shared,
+            accounts: accounts.len().max(1),
+        }
+    }
+
+    pub fn is_shared(&self, key: &str) -> bool {
+        self.shared.contains(key)
+    }
+
+    pub fn shared_count(&self, prefix: &str) -> usize {
+        self.shared.iter().filter(|k| k.starts_with(prefix)).count()
+    }
+
+    fn frequency(&self, key: &str) -> f64 {
+        self.holders.get(key).copied().unwrap_or(1) as f64 / self.accounts as f64
+    }
+}
+
+/// Level of a multi-valued key comparison: `Some(Ok(tf))` on agreement over a personal key,
+/// `Some(Err(()))` on agreement only over shared keys (no evidence), `None` otherwise.
+fn agree(a: &[String], b: &[String], stats: &KeyStats) -> Option<Result<f64, ()>> {
+    let common: Vec<&String> = a.iter().filter(|k| b.contains(k)).collect();
+    if common.is_empty() {
+        return None;
+    }
+    common
+        .iter()
+        .filter(|k| !stats.is_shared(k))
+        .map(|k| stats.frequency(k))
+        .min_by(f64::total_cmp)
+        .map_or(Some(Err(())), |tf| Some(Ok(tf)))
+}
+
+fn shares(a: &[String], b: &[String]) -> bool {
+    a.iter().any(|x| b.contains(x))
+}
+
+/// The comparison vector of two accounts.
+pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
+    let mut g = Gamma::default();
+    let set = |g: &mut Gamma, c: Comparison, level: u8, tf: Option<f64>| {
+        let i = COMPARISONS.iter().position(|x| *x == c).expect("comparison");
+        g.level[i] = Some(level);
+        g.term_frequency[i] = tf;
+    };
+    if let (Some(x), Some(y)) = (&a.name, &b.name) {
+        if x == y {
+            set(&mut g, Comparison::Name, 0, Some(stats.frequency(x)));
+        } else if shares(&a.name_tokens, &b.name_tokens) {
+            set(&mut g, Comparison::Name, 1, None);
+        } else {
+            set(&mut g, Comparison::Name, 2, None);
+        }
+    }
+    let key_level = |g: &mut Gamma,
+                     c: Comparison,
+                     full: (&[String], &[String]),
+                     part: (&[String], &[String])| {
+        match agree(full.0, full.1, stats) {
+            Some(Ok(tf)) => set(g, c, 0, Some(tf)),
+            Some(Err(())) => {}
+            None if !part.0.is_empty() && !part.1.is_empty() => {
+                set(g, c, if shares(part.0, part.1) { 1 } else { 2 }, None)
+            }
+            None if !full.0.is_empty() && !full.1.is_empty() => set(g, c, 2, None),
+            None => {}
+        }
+    };
+    key_level(
+        &mut g,
+        Comparison::Phone,
+        (&a.phones, &b.phones),
+        (&a.phone_tails, &b.phone_tails),
+    );
+    let (ae, be) = (
+        a.email.iter().cloned().collect::<Vec<_>>(),
+        b.email.iter().cloned().collect::<Vec<_>>(),
+    );
+    let (au, bu) = (
+        a.email_user.iter().cloned().collect::<Vec<_>>(),
+        b.email_user.iter().cloned().collect::<Vec<_>>(),
+    );
+    key_level(&mut g, Comparison::Email, (&ae, &be), (&au, &bu));
+    let any_address = |x: &Account| x.house.is_some() || x.street.is_some() || x.area.is_some();
+    if any_address(a) && any_address(b) {
+        match (&a.house, &b.house) {
+            (Some(x), Some(y)) if x == y => {
+                if !stats.is_shared(x) {
+                    set(&mut g, Comparison::Address, 0, Some(stats.frequency(x)));
+                }
+            }
+            _ if a.street.is_some() && a.street == b.street => {
+                set(&mut g, Comparison::Address, 1, None)
+            }
+            _ if a.area.is_some() && a.area == b.area => set(&mut g, Comparison::Address, 2, None),
+            _ => set(&mut g, Comparison::Address, 3, None),
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.city, &b.city) {
+        set(&mut g, Comparison::City, u8::from(x != y), None);
+    }
+    if !a.devices.is_empty() && !b.devices.is_empty() {
+        match agree(&a.devices, &b.devices, stats) {
+            Some(Ok(tf)) => set(&mut g, Comparison::Device, 0, Some(tf)),
+            Some(Err(())) => {}
+            None => set(&mut g, Comparison::Device, 1, None),
+        }
+    }
+    g
+}
+
+fn level_of(g: &Gamma, c: Comparison) -> Option<u8> {
+    g.level[COMPARISONS.iter().position(|x| *x == c).expect("comparison")]
+}
+
+/// Why two accounts are linked without scoring, if they are: a personal phone or e-mail in
+/// common, and names that do not clearly differ.
+fn deterministic_reason(g: &Gamma) -> Option<&'static str> {
+    if level_of(g, Comparison::Name) == Some(2) {
+        return None;
+    }
+    match (
+        level_of(g, Comparison::Phone) == Some(0),
+        level_of(g, Comparison::Email) == Some(0),
+    ) {
+        (true, true) => Some("same phone and e-mail"),
+        (true, false) => Some("same phone"),
+        (false, true) => Some("same e-mail"),
+        (false, false) => None,
+    }
+}
+
+/// Candidate pairs: accounts that share a blocking key (and, by default, are on different
+/// platforms).
+fn candidate_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize, usize)> {
+    let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in accounts.iter().enumerate() {
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(a.name.clone());
+        keys.extend(a.house.clone());
+        keys.extend(a.phones.iter().cloned());
+        keys.extend(a.email.clone());
+        keys.extend(a.email_user.clone());
+        keys.extend(a.devices.iter().cloned());
+        if let Some(street) = &a.street {
+            keys.extend(a.name_tokens.iter().map(|t| format!("{street}+{t}")));
+        }
+        if let Some(city) = &a.city {
+            keys.extend(a.phone_tails.iter().map(|t| format!("{t}+{city}")));
+        }
+        for k in keys {
+            blocks.entry(k).or_default().push(i);
+        }
+    }
+    let mut pairs: HashSet<(usize, usize)> = HashSet::new();
+    for members in blocks.values() {
+        if members.len() > MAX_BLOCK {
+            continue;
+        }
+        for (k, &i) in members.iter().enumerate() {
+            for &j in &members[k + 1..] {
+                if i != j
+                    && !(config.one_account_per_platform
+                        && accounts[i].platform == accounts[j].platform)
+                {
+                    pairs.insert((i.min(j), i.max(j)));
+                }
+            }
+        }
+    }
+    let mut pairs: Vec<(usize, usize)> = pairs.into_iter().collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+fn random_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize, usize)> {
+    let n = accounts.len();
+    if n < 2 {
+        return Vec::new();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x1d_e7_17);
+    let wanted = RANDOM_PAIRS.min(n * (n - 1) / 2);
+    let mut out = Vec::with_capacity(wanted);
+    let mut tries = 0;
+    while out.len() < wanted && tries < wanted * 4 {
+        tries += 1;
+        let (i, j) = (rng.random_range(0..n), rng.random_range(0..n));
+        if i == j
+            || (config.one_account_per_platform && accounts[i].platform == accounts[j].platform)
+        {
+            continue;
+        }
+        out.push((i.min(j), i.max(j)));
+    }
+    out
+}
+
+/// One scored candidate pair.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub left: usize,
+    pub right: usize,
+    pub gamma: Gamma,
+    pub match_weight: f64,
+    /// 1 for a deterministic link, else the model's probability.
+    pub match_probability: f64,
+    pub deterministic: Option<&'static str>,
+}
+
+impl Link {
+    /// "same phone", or the comparisons that drove the score, strongest first.
+    pub fn reason(&self, model: &FellegiSunter) -> String {
+        if let Some(why) = self.deterministic {
+            return why.to_string();
+        }
+        let mut parts = model.contributions(&self.gamma);
+        parts.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+        parts
+            .iter()
+            .map(|c| format!("{} {:+.1}", c.level, c.weight))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Customers: groups of account positions, with the merges that built them.
+pub struct Customers {
+    pub members: Vec<Vec<usize>>,
+    pub customer_of: Vec<usize>,
+    pub steps: Vec<Vec<String>>,
+    /// Per customer: the lowest probability over its pairs of accounts.
+    pub cohesion: Vec<Option<f64>>,
+    pub refused: BTreeMap<String, usize>,
+}
+
+fn cluster(
+    accounts: &[Account],
+    links: &[Link],
+    model: &FellegiSunter,
+    stats: &KeyStats,
+    config: &IdentityConfig,
+) -> Customers {
+    let known: HashMap<(usize, usize), f64> = links
+        .iter()
+        .map(|l| ((l.left, l.right), l.match_probability))
+        .collect();
+    let probability = |x: usize, y: usize| -> f64 {
+        let key = (x.min(y), x.max(y));
+        known.get(&key).copied().unwrap_or_else(|| {
+            model.match_probability(&compare(&accounts[key.0], &accounts[key.1], stats))
+        })
+    };
+    let mut edges: Vec<&Link> = links
+        .iter()
+        .filter(|l| l.match_probability >= config.threshold)
+        .collect();
+    edges.sort_by(|a, b| {
+        b.match_probability
+            .total_cmp(&a.match_probability)
+            .then(b.match_weight.total_cmp(&a.match_weight))
+            .then((a.left, a.right).cmp(&(b.left, b.right)))
+    });
+    let n = accounts.len();
+    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+    let mut owner: Vec<usize> = (0..n).collect();
+    let mut steps: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for link in edges {
+        let (ci, cj) = (owner[link.left], owner[link.right]);
+        if ci == cj {
+            continue;
+        }
+        let same_platform = members[ci].iter().any(|&x| {
+            members[cj]
+                .iter()
+                .any(|&y| accounts[x].platform == accounts[y].platform)
+        });
+        if config.one_account_per_platform && same_platform {
+            *refused.entry("same platform".into()).or_default() += 1;
+            continue;
+        }
+        let cross: Vec<f64> = members[ci]
+            .iter()
+            .flat_map(|&x| members[cj].iter().map(move |&y| (x, y)))
+            .map(|(x, y)| probability(x, y))
+            .collect();
+        let average = cross.iter().sum::<f64>() / cross.len() as f64;
+        if average < config.threshold {
+            *refused.entry("weak average link".into()).or_default() += 1;
+            continue;
+        }
+        let how = match link.deterministic {
+            Some(why) => why.to_string(),
+            None => format!("p={:.3}", link.match_probability),
+        };
+        let step = format!(
+            "{} ~ {}: {how}{}",
+            accounts[link.left].key(),
+            accounts[link.right].key(),
+            if cross.len() > 1 {
+                format!(", average link {average:.2} over {} pairs", cross.len())
+            } else {
+                String::new()
+            }
+        );
+        let (keep, gone) = (ci.min(cj), ci.max(cj));
+        let moved = std::mem::take(&mut members[gone]);
+        for &x in &moved {
+            owner[x] = keep;
+        }
+        members[keep].extend(moved);
+        let moved_steps = std::mem::take(&mut steps[gone]);
+        steps[keep].extend(moved_steps);
+        steps[keep].push(step);
+    }
+    let mut groups: Vec<(Vec<usize>, Vec<String>)> = members
+        .into_iter()
+        .zip(steps)
+        .filter(|(m, _)| !m.is_empty())
+        .map(|(mut m, s)| {
+            m.sort_unstable();
+            (m, s)
+        })
+        .collect();
+    groups.sort();
+    let mut customer_of = vec![0; n];
+    let mut cohesion = Vec::with_capacity(groups.len());
+    for (c, (m, _)) in groups.iter().enumerate() {
+        let mut lowest: Option<f64> = None;
+        for (k, &x) in m.iter().enumerate() {
+            customer_of[x] = c;
+            for &y in &m[k + 1..] {
+                let p = probability(x, y);
+                lowest = Some(lowest.map_or(p, |l: f64| l.min(p)));
+            }
+        }
+        cohesion.push(lowest);
+    }
+    let (members, steps) = groups.into_iter().unzip();
+    Customers {
+        members,
+        customer_of,
+        steps,
+        cohesion,
+        refused,
+    }
+}
+
+/// A customer's id: stable while its first account (in platform:account order) stays in it.
+pub fn customer_id(accounts: &[Account], members: &[usize]) -> String {
+    let first = members
+        .iter()
+        .map(|&i| accounts[i].key())
+        .min()
+        .unwrap_or_default();
+    format!("CU{}", &hex::encode(Sha256::digest(first.as_bytes()))[..12])
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SharedKeys {
+    pub phones: usize,
+    pub emails: usize,
+    pub houses: usize,
+    pub devices: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdentitySummary {
+    pub accounts: usize,
+    pub customers: usize,
+    pub multi_platform_customers: usize,
+    pub candidate_pairs: usize,
+    pub deterministic_links: usize,
+    pub probabilistic_links: usize,
+    /// Links at or above the threshold that clustering refused, by reason.
+    pub refused_merges: BTreeMap<String, usize>,
+    pub shared_keys: SharedKeys,
+    pub match_prior: f64,
+    pub em_iterations: usize,
+    pub seconds: f64,
+}
+
+/// Runs identity resolution on the transaction's clean tables and writes the identity graph
+/// (`identity_links`), the account → customer map (`customer_accounts`) and the estimated
+/// model (`identity_parameters`).
+pub fn resolve_customers(
+    tx: &mut Transaction<'_>,
+    config: &IdentityConfig,
+    progress: &dyn Progress,
+) -> Result<IdentitySummary, ResolveError> {
+    let started = Instant::now();
+    progress.start("identity", 4);
+    let accounts = read_accounts(tx)?;
+    let stats = KeyStats::new(&accounts, config);
+    progress.advance(1);
+
+    let pairs = candidate_pairs(&accounts, config);
+    let gammas: Vec<Gamma> = pairs
+        .iter()
+        .map(|&(i, j)| compare(&accounts[i], &accounts[j], &stats))
+        .collect();
+    let random: Vec<Gamma> = random_pairs(&accounts, config)
+        .iter()
+        .map(|&(i, j)| compare(&accounts[i], &accounts[j], &stats))
+        .collect();
+    let seeds: Vec<Gamma> = gammas
+        .iter()
+        .filter(|g| deterministic_reason(g).is_some())
+        .copied()
+        .collect();
+    let model = FellegiSunter::estimate(&random, &gammas, &seeds);
+    progress.advance(1);
+
+    let links: Vec<Link> = pairs
+        .iter()
+        .zip(&gammas)
+        .map(|(&(left, right), g)| {
+            let deterministic = deterministic_reason(g);
+            Link {
+                left,
+                right,
+                gamma: *g,
+                match_weight: model.match_weight(g),
+                match_probability: if deterministic.is_some() {
+                    1.0
+                } else {
+                    model.match_probability(g)
+                },
+                deterministic,
+            }
+        })
+        .collect();
+    let customers = cluster(&accounts, &links, &model, &stats, config);
+    progress.advance(1);
+    tables::write_tables(tx, &accounts, &links, &customers, &model, config)?;
+    progress.advance(1);
+    progress.finish();
+
+    Ok(IdentitySummary {
+        accounts: accounts.len(),
+        customers: customers.members.len(),
+        multi_platform_customers: customers.members.iter().filter(|m| m.len() > 1).count(),
+        candidate_pairs: links.len(),
+        deterministic_links: links.iter().filter(|l| l.deterministic.is_some()).count(),
+        probabilistic_links: links
+            .iter()
+            .filter(|l| l.deterministic.is_none() && l.match_probability >= config.threshold)
+            .count(),
+        refused_merges: customers.refused.clone(),
+        shared_keys: SharedKeys {
+            phones: stats.shared_count("phone:"),
+            emails: stats.shared_count("email:"),
+            houses: stats.shared_count("house:"),
+            devices: stats.shared.len()
+                - stats.shared_count("phone:")
+                - stats.shared_count("email:")
+                - stats.shared_count("house:"),
+        },
+        match_prior: model.prior,
+        em_iterations: model.iterations,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(platform: &str, id: &str, name: &str, phone: &str, house: &str) -> Account {
+        Account {
+            platform: platform.into(),
+            account_id: id.into(),
+            name: Some(format!("name:{name}")),
+            name_tokens: vec![format!("nametok:{name}")],
+            phones: (!phone.is_empty())
+                .then(|| format!("phone:{phone}"))
+                .into_iter()
+                .collect(),
+            house: Some(format!("house:{house}")),
+            street: Some(format!("street:{house}")),
+            area: Some("area:x".into()),
+            city: Some("beijing".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_family_phone_does_not_chain_two_people() {
+        // Wang holds phone 1 on taobao and jd; Li's amazon account lists the same phone.
+        let accounts = vec![
+            account("taobao", "a", "wang", "1", "h1"),
+            account("jd", "b", "wang", "1", "h1"),
+            account("amazon", "c", "li", "1", "h2"),
+        ];
+        let config = IdentityConfig::default();
+        let stats = KeyStats::new(&accounts, &config);
+        let same = compare(&accounts[0], &accounts[1], &stats);
+        assert_eq!(deterministic_reason(&same), Some("same phone"));
+        let family = compare(&accounts[0], &accounts[2], &stats);
+        assert_eq!(deterministic_reason(&family), None);
+    }
+
+    #[test]
+    fn a_key_on_two_accounts_of_one_platform_is_shared() {
+        let accounts = vec![
+            account("taobao", "a", "wang", "9", "locker"),
+            account("taobao", "b", "li", "8", "locker"),
+            account("jd", "c", "zhao", "7", "locker"),
+        ];
+        let stats = KeyStats::new(&accounts, &IdentityConfig::default());
+        assert!(stats.is_shared("house:locker"));
+        assert!(!stats.is_shared("phone:9"));
+        // A shared house is no evidence: the address comparison is left out.
+        let g = compare(&accounts[0], &accounts[2], &stats);
+        assert_eq!(level_of(&g, Comparison::Address), None);
+        assert_eq!(level_of(&g, Comparison::Name), Some(2));
+    }
+
+    #[test]
+    fn average_linkage_refuses_a_group_that_only_one_pair_joins() {
+        let accounts = vec![
+            account("taobao", "a", "wang", "1", "h1"),
+            account("jd", "b", "wang", "1", "h1"),
+            account("amazon", "c", "li", "", "h9"),
+        ];
+        let config = IdentityConfig::default();
+        let stats = KeyStats::new(&accounts, &config);
+        let model = FellegiSunter::estimate(&[], &[], &[]);
+        // b ~ c scored high by mistake; a ~ c is what the model says (different people).
+        let links = vec![
+            Link {
+                left: 0,
+                right: 1,
+                gamma: Gamma::default(),
+                match_weight: 20.0,
+                match_probability: 1.0,
+                deterministic: Some("same phone"),
+            },
+            Link {
+                left: 1,
+                right: 2,
+                gamma: Gamma::default(),
+                match_weight: 10.0,
+                match_probability: 0.95,
+                deterministic: None,
+            },
+            Link {
+                left: 0,
+                right: 2,
+                gamma: Gamma::default(),
+                match_weight: -10.0,
+                match_probability: 0.01,
+                deterministic: None,
+            },
+        ];
+        let customers = cluster(&accounts, &links, &model, &stats, &config);
+        assert_eq!(customers.members.len(), 2);
+        assert_eq!(customers.refused.get("weak average link"), Some(&1));
+        assert_eq!(customers.customer_of[0], customers.customer_of[1]);
+    }
+}

@@ -140,7 +140,10 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         .iter()
         .filter_map(|r| {
             Some((
-                (accounts.text(r, "platform")?, accounts.text(r, "account_id")?),
+                (
+                    accounts.text(r, "platform")?,
+                    accounts.text(r, "account_id")?,
+                ),
                 accounts.text(r, "customer_id")?,
             ))
         })

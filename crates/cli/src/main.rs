@@ -16,8 +16,8 @@ use shopfuse_clean::CleanSummary;
 use shopfuse_core::{Progress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_ingest::IngestSummary;
-use shopfuse_query::QueryEngine;
 use shopfuse_learn::ProfileSummary;
+use shopfuse_query::QueryEngine;
 use shopfuse_resolve::{IdentitySummary, ResolveSummary};
 
 #[derive(Parser)]
@@ -601,11 +601,7 @@ fn print_run(r: &RunReport) {
         );
     }
     if let Some(p) = &r.profiles {
-        let segments: Vec<String> = p
-            .segments
-            .iter()
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect();
+        let segments: Vec<String> = p.segments.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!(
             "  profiles: {} customers, {} with orders; segments: {}",
             p.customers,
@@ -678,7 +674,8 @@ fn report_customers(cli: &Cli, args: &CustomerReportArgs) -> Result<ExitCode> {
             g.group,
             g.customers,
             g.monetary_sum,
-            g.monetary_mean.map_or("-".to_string(), |m| format!("{m:.2}"))
+            g.monetary_mean
+                .map_or("-".to_string(), |m| format!("{m:.2}"))
         );
     }
     Ok(ExitCode::SUCCESS)

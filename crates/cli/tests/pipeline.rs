@@ -267,6 +267,9 @@ fn every_subcommand_has_help() {
         &["review", "export"],
         &["review", "import"],
         &["eval", "match"],
+        &["eval", "identity"],
+        &["identity"],
+        &["report", "customers"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

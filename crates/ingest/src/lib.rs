@@ -347,7 +347,12 @@ fn relative(root: &Path, path: &Path) -> String {
 fn source_fingerprint(source: &SourceConfig, marked: &[String]) -> String {
     use sha2::{Digest, Sha256};
     let fields: Vec<&str> = source.kind.fields().iter().map(|f| f.name).collect();
-    let text = format!("{}|{}|{}", source.fingerprint(), fields.join(","), marked.join(","));
+    let text = format!(
+        "{}|{}|{}",
+        source.fingerprint(),
+        fields.join(","),
+        marked.join(",")
+    );
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 

@@ -45,7 +45,11 @@ pub struct RowMapper {
 
 impl RowMapper {
     /// `marked` lists the fields of the source's kind that `[privacy] pii` marks as personal.
-    pub fn new(source: &SourceConfig, header: &[String], marked: &[String]) -> Result<Self, String> {
+    pub fn new(
+        source: &SourceConfig,
+        header: &[String],
+        marked: &[String],
+    ) -> Result<Self, String> {
         let zone: Tz = match source.timezone.as_deref() {
             Some(z) => z.parse().map_err(|_| {
                 format!("unknown time zone {z:?}; use an IANA name such as Asia/Shanghai")

@@ -309,7 +309,12 @@ mod tests {
     fn name_notes_spaces_and_traditional_forms_do_not_change_a_name() {
         let p = Pseudonymiser::new(b"k");
         let a = p.pseudonymise(PiiKind::Name, "欧阳一诺").unwrap();
-        for v in ["欧阳 一诺", "欧阳一诺（收）", "歐陽一諾", " 欧阳一诺 (home)"] {
+        for v in [
+            "欧阳 一诺",
+            "欧阳一诺（收）",
+            "歐陽一諾",
+            " 欧阳一诺 (home)",
+        ] {
             assert_eq!(p.pseudonymise(PiiKind::Name, v).unwrap(), a, "{v}");
         }
         assert_eq!(name_tokens("欧阳一诺"), vec!["s:欧阳", "g:一诺"]);
@@ -340,7 +345,9 @@ mod tests {
         assert_ne!(parse_address("朝阳区建国路6号").house(), beijing.house());
         assert_eq!(parse_address("朝阳区建国路6号").street(), beijing.street());
         assert_eq!(
-            parse_address("新疆维吾尔自治区乌鲁木齐市天山区解放路1号").district.as_deref(),
+            parse_address("新疆维吾尔自治区乌鲁木齐市天山区解放路1号")
+                .district
+                .as_deref(),
             Some("天山区")
         );
         // Without Chinese place markers the whole address is the house key.

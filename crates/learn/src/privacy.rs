@@ -103,7 +103,12 @@ pub fn customer_report(
     for c in customers {
         if let Some(g) = group_of(c) {
             counts[g] += 1.0;
-            sums[g] += c.2.clamp(0.0, clip);
+            // Clipping bounds the sensitivity; exact internal figures need no bound.
+            sums[g] += if epsilon.is_some() {
+                c.2.clamp(0.0, clip)
+            } else {
+                c.2
+            };
         }
     }
     let (count_scale, sum_scale) = match epsilon {
@@ -184,16 +189,41 @@ mod tests {
     #[test]
     fn exact_report_counts_every_customer_once_and_clips_sums() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let r =
-            customer_report(&customers(), ReportGrouping::Segment, 4, None, 500.0, &mut rng)
-                .unwrap();
+        let r = customer_report(
+            &customers(),
+            ReportGrouping::Segment,
+            4,
+            None,
+            500.0,
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(r.groups.len(), SEGMENTS.len());
         assert_eq!(r.groups.iter().map(|g| g.customers).sum::<f64>(), 1000.0);
-        // The billionaire adds at most the clip.
-        assert_eq!(r.groups[0].monetary_sum, 500.0 + 333.0 * 100.0);
+        assert_eq!(r.groups[0].monetary_sum, 1e9 + 333.0 * 100.0);
+        // Under differential privacy the billionaire adds at most the clip (noise of scale
+        // 2·500/1e6 is far below the rounding).
+        let dp = customer_report(
+            &customers(),
+            ReportGrouping::Segment,
+            4,
+            Some(1e6),
+            500.0,
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(dp.groups[0].monetary_sum, 500.0 + 333.0 * 100.0);
+        assert_eq!(dp.groups[0].customers, 334.0);
         assert_eq!(r.groups[8].customers, 0.0);
-        let p = customer_report(&customers(), ReportGrouping::Platforms, 4, None, 500.0, &mut rng)
-            .unwrap();
+        let p = customer_report(
+            &customers(),
+            ReportGrouping::Platforms,
+            4,
+            None,
+            500.0,
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(p.groups.len(), 4);
         assert_eq!(p.groups[0].customers, 500.0);
     }
@@ -201,9 +231,15 @@ mod tests {
     #[test]
     fn noisy_report_stays_near_the_truth_and_differs_between_releases() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let exact =
-            customer_report(&customers(), ReportGrouping::Segment, 4, None, 500.0, &mut rng)
-                .unwrap();
+        let exact = customer_report(
+            &customers(),
+            ReportGrouping::Segment,
+            4,
+            None,
+            500.0,
+            &mut rng,
+        )
+        .unwrap();
         let a = customer_report(
             &customers(),
             ReportGrouping::Segment,
@@ -237,6 +273,8 @@ mod tests {
             a.groups.iter().map(|g| g.customers).collect::<Vec<_>>(),
             b.groups.iter().map(|g| g.customers).collect::<Vec<_>>()
         );
-        assert!(customer_report(&[], ReportGrouping::Segment, 4, Some(0.0), 1.0, &mut rng).is_err());
+        assert!(
+            customer_report(&[], ReportGrouping::Segment, 4, Some(0.0), 1.0, &mut rng).is_err()
+        );
     }
 }

@@ -55,9 +55,11 @@ fn event_weight(event_type: &str) -> f64 {
 /// Orders that did not stay sold, in the statuses platforms export (English and Chinese).
 pub fn is_cancelled(status: &str) -> bool {
     let s = status.to_lowercase();
-    ["refund", "cancel", "return", "closed", "退款", "取消", "关闭", "退货"]
-        .iter()
-        .any(|w| s.contains(w))
+    [
+        "refund", "cancel", "return", "closed", "退款", "取消", "关闭", "退货",
+    ]
+    .iter()
+    .any(|w| s.contains(w))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,7 +141,9 @@ pub struct ProfileSummary {
 
 /// Category of each (platform, listing): the golden product's where resolved, else the
 /// listing's own.
-fn listing_categories(tx: &Transaction<'_>) -> Result<HashMap<(String, String), String>, LearnError> {
+fn listing_categories(
+    tx: &Transaction<'_>,
+) -> Result<HashMap<(String, String), String>, LearnError> {
     let mut out = HashMap::new();
     if let Some(p) = tx.read_rows("clean_products")? {
         for row in &p.rows {

@@ -227,7 +227,10 @@ fn shares(a: &[String], b: &[String]) -> bool {
 pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
     let mut g = Gamma::default();
     let set = |g: &mut Gamma, c: Comparison, level: u8, tf: Option<f64>| {
-        let i = COMPARISONS.iter().position(|x| *x == c).expect("comparison");
+        let i = COMPARISONS
+            .iter()
+            .position(|x| *x == c)
+            .expect("comparison");
         g.level[i] = Some(level);
         g.term_frequency[i] = tf;
     };
@@ -298,7 +301,10 @@ pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
 }
 
 fn level_of(g: &Gamma, c: Comparison) -> Option<u8> {
-    g.level[COMPARISONS.iter().position(|x| *x == c).expect("comparison")]
+    g.level[COMPARISONS
+        .iter()
+        .position(|x| *x == c)
+        .expect("comparison")]
 }
 
 /// Why two accounts are linked without scoring, if they are: a personal phone or e-mail in

@@ -227,12 +227,7 @@ impl FellegiSunter {
 
     /// log2 odds of a match: the prior plus every comparison's contribution.
     pub fn match_weight(&self, g: &Gamma) -> f64 {
-        self.prior_weight()
-            + self
-                .contributions(g)
-                .iter()
-                .map(|c| c.weight)
-                .sum::<f64>()
+        self.prior_weight() + self.contributions(g).iter().map(|c| c.weight).sum::<f64>()
     }
 
     pub fn match_probability(&self, g: &Gamma) -> f64 {

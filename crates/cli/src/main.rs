@@ -591,12 +591,13 @@ fn print_run(r: &RunReport) {
             if refused.is_empty() { "none".to_string() } else { refused.join(", ") }
         );
         println!(
-            "  shared keys (no evidence): {} phones, {} e-mails, {} addresses, {} devices; match prior {:.4} after {} EM iterations",
+            "  shared keys (no evidence): {} phones, {} e-mails, {} addresses, {} devices; match prior {:.2e} per account pair ({:.3} of candidates) after {} EM iterations",
             x.shared_keys.phones,
             x.shared_keys.emails,
             x.shared_keys.houses,
             x.shared_keys.devices,
             x.match_prior,
+            x.candidate_match_share,
             x.em_iterations
         );
     }

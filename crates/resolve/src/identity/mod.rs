@@ -569,7 +569,9 @@ pub struct IdentitySummary {
     /// Links at or above the threshold that clustering refused, by reason.
     pub refused_merges: BTreeMap<String, usize>,
     pub shared_keys: SharedKeys,
+    /// Prior that two random accounts are one person, and the share of candidates that are.
     pub match_prior: f64,
+    pub candidate_match_share: f64,
     pub em_iterations: usize,
     pub seconds: f64,
 }
@@ -602,7 +604,19 @@ pub fn resolve_customers(
         .filter(|g| deterministic_reason(g).is_some())
         .copied()
         .collect();
-    let model = FellegiSunter::estimate(&random, &gammas, &seeds);
+    let all_pairs = {
+        let n = accounts.len() as f64;
+        let mut per_platform: HashMap<&str, f64> = HashMap::new();
+        for a in &accounts {
+            *per_platform.entry(a.platform.as_str()).or_default() += 1.0;
+        }
+        if config.one_account_per_platform {
+            (n * n - per_platform.values().map(|k| k * k).sum::<f64>()) / 2.0
+        } else {
+            n * (n - 1.0) / 2.0
+        }
+    };
+    let model = FellegiSunter::estimate(&random, &gammas, &seeds, all_pairs);
     progress.advance(1);
 
     let links: Vec<Link> = pairs
@@ -651,6 +665,7 @@ pub fn resolve_customers(
                 - stats.shared_count("house:"),
         },
         match_prior: model.prior,
+        candidate_match_share: model.candidate_prior,
         em_iterations: model.iterations,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -719,7 +734,7 @@ mod tests {
         ];
         let config = IdentityConfig::default();
         let stats = KeyStats::new(&accounts, &config);
-        let model = FellegiSunter::estimate(&[], &[], &[]);
+        let model = FellegiSunter::estimate(&[], &[], &[], 1.0);
         // b ~ c scored high by mistake; a ~ c is what the model says (different people).
         let links = vec![
             Link {

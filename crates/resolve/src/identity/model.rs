@@ -77,8 +77,13 @@ pub struct Gamma {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FellegiSunter {
-    /// Prior probability that a candidate pair is a match.
+    /// Prior probability that two random accounts (on different platforms) are one
+    /// person: the expected matches among the candidates over all pairs. The u-probabilities
+    /// are rates among random pairs, so the prior must be too; the candidates' own match
+    /// rate would count the blocking key's agreement twice.
     pub prior: f64,
+    /// Share of the candidate pairs that match, as EM estimated it.
+    pub candidate_prior: f64,
     pub m: Vec<Vec<f64>>,
     pub u: Vec<Vec<f64>>,
     /// EM iterations until the parameters stopped moving.
@@ -123,8 +128,14 @@ fn level_counts(gammas: &[Gamma], weights: &[f64], comparison: usize) -> Vec<f64
 impl FellegiSunter {
     /// `random` are comparison vectors of random account pairs (nearly all non-matches),
     /// `candidates` those of the blocked pairs, `seeds` those of pairs known to match (by a
-    /// personal key; their key comparisons are not used as evidence of themselves).
-    pub fn estimate(random: &[Gamma], candidates: &[Gamma], seeds: &[Gamma]) -> Self {
+    /// personal key; their key comparisons are not used as evidence of themselves);
+    /// `all_pairs` is the number of account pairs that could match.
+    pub fn estimate(
+        random: &[Gamma],
+        candidates: &[Gamma],
+        seeds: &[Gamma],
+        all_pairs: f64,
+    ) -> Self {
         let ones = |n: usize| vec![1.0; n];
         let u: Vec<Vec<f64>> = (0..COMPARISONS.len())
             .map(|c| normalised(&level_counts(random, &ones(random.len()), c)))
@@ -151,6 +162,7 @@ impl FellegiSunter {
             .collect();
         let mut model = Self {
             prior: 0.1,
+            candidate_prior: 0.1,
             m,
             u,
             iterations: 0,
@@ -188,6 +200,12 @@ impl FellegiSunter {
                 break;
             }
         }
+        let expected_matches: f64 = candidates
+            .iter()
+            .map(|g| model.probability_without_tf(g))
+            .sum();
+        model.candidate_prior = model.prior;
+        model.prior = (expected_matches / all_pairs.max(candidates.len() as f64)).clamp(1e-12, 0.5);
         model
     }
 
@@ -257,11 +275,11 @@ mod tests {
 
     #[test]
     fn em_separates_matches_from_look_alikes() {
-        // Random pairs: different everything, sometimes the same city.
+        // Random pairs: one in a hundred shares a (common) name, one in eight a city.
         let random: Vec<Gamma> = (0..1000)
             .map(|i| {
                 gamma([
-                    Some(2),
+                    Some(if i % 100 == 0 { 0 } else { 2 }),
                     Some(2),
                     Some(2),
                     Some(3),
@@ -270,20 +288,36 @@ mod tests {
                 ])
             })
             .collect();
-        // Candidates: 100 matches (same name and house, other phone) and 400 namesakes.
+        // Candidates: 100 matches (same name, house and city, another phone) and 400
+        // namesakes elsewhere (a quarter of them in the same city).
         let mut candidates: Vec<Gamma> = (0..100)
             .map(|_| gamma([Some(0), Some(2), None, Some(0), Some(0), None]))
             .collect();
-        candidates.extend(
-            (0..400).map(|i| gamma([Some(0), Some(2), None, Some(3), Some((i % 2) as u8), None])),
-        );
+        candidates.extend((0..400).map(|i| {
+            gamma([
+                Some(0),
+                Some(2),
+                None,
+                Some(3),
+                Some(u8::from(i % 4 != 0)),
+                None,
+            ])
+        }));
         let seeds: Vec<Gamma> = (0..50)
             .map(|_| gamma([Some(0), Some(0), None, Some(0), Some(0), None]))
             .collect();
-        let model = FellegiSunter::estimate(&random, &candidates, &seeds);
-        assert!((model.prior - 0.2).abs() < 0.05, "prior {}", model.prior);
+        let model = FellegiSunter::estimate(&random, &candidates, &seeds, 500.0);
+        // 100 matches and 100 same-city namesakes that the fields cannot tell apart.
+        assert!(
+            (0.15..0.45).contains(&model.candidate_prior),
+            "prior {}",
+            model.candidate_prior
+        );
+        // Over ten times as many possible pairs, the prior is ten times lower.
+        let wide = FellegiSunter::estimate(&random, &candidates, &seeds, 5000.0);
+        assert!((wide.prior * 10.0 - model.prior).abs() < 1e-6);
         let matching = model.match_probability(&candidates[0]);
-        let namesake = model.match_probability(&candidates[200]);
+        let namesake = model.match_probability(&candidates[201]);
         assert!(matching > 0.99 && namesake < 0.01, "{matching} {namesake}");
         // A rare name is stronger evidence than a common one.
         let mut rare = candidates[0];
@@ -295,7 +329,7 @@ mod tests {
 
     #[test]
     fn missing_fields_are_no_evidence() {
-        let model = FellegiSunter::estimate(&[], &[], &[]);
+        let model = FellegiSunter::estimate(&[], &[], &[], 1.0);
         let empty = gamma([None; 6]);
         assert!((model.match_probability(&empty) - model.prior).abs() < 1e-9);
         assert!(model.contributions(&empty).is_empty());

@@ -101,6 +101,35 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
     }
 }
 
+/// A ground-truth CSV, per row: the cells of the `required` columns and of the `optional`
+/// one (when the file has it). Errors name the file, the missing column and the line.
+fn read_truth<const N: usize>(
+    path: &std::path::Path,
+    required: [&str; N],
+    optional: &str,
+    need: &str,
+) -> Result<Vec<([String; N], Option<String>)>> {
+    let shown = path.display().to_string();
+    let mut reader = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot read the ground truth {shown}"))?;
+    let headers = reader.headers()?.clone();
+    let mut cols = [0; N];
+    for (c, name) in cols.iter_mut().zip(required) {
+        *c = headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{shown}: no `{name}` column ({need})"))?;
+    }
+    let optional_col = headers.iter().position(|h| h == optional);
+    let mut rows = Vec::new();
+    for (k, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
+        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
+        rows.push((cols.map(cell), optional_col.map(cell)));
+    }
+    Ok(rows)
+}
+
 fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
     use shopfuse_resolve::identity::evaluate::{evaluate_identity, TruthAccount};
     use std::collections::HashMap;
@@ -109,28 +138,22 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         .truth
         .clone()
         .unwrap_or_else(|| project.root.join("truth").join("customer_clusters.csv"));
-    let shown = truth_path.display().to_string();
-    let mut reader = csv::Reader::from_path(&truth_path)
-        .with_context(|| format!("cannot read the ground truth {shown}"))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).with_context(|| {
-            format!("{shown}: no `{name}` column (need platform, account_id, person_id; overlap is optional)")
-        })
-    };
-    let cols = [col("platform")?, col("account_id")?, col("person_id")?];
-    let overlap_col = headers.iter().position(|h| h == "overlap");
-    let mut truth = Vec::new();
-    for (k, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
-        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
-        truth.push(TruthAccount {
-            platform: cell(cols[0]),
-            account_id: cell(cols[1]),
-            person_id: cell(cols[2]),
-            overlap: overlap_col.map_or_else(|| "all".to_string(), cell),
-        });
-    }
+    let truth: Vec<TruthAccount> = read_truth(
+        &truth_path,
+        ["platform", "account_id", "person_id"],
+        "overlap",
+        "need platform, account_id, person_id; overlap is optional",
+    )?
+    .into_iter()
+    .map(
+        |([platform, account_id, person_id], overlap)| TruthAccount {
+            platform,
+            account_id,
+            person_id,
+            overlap: overlap.unwrap_or_else(|| "all".to_string()),
+        },
+    )
+    .collect();
     let store = shopfuse_core::TableStore::open(&project);
     let accounts = store
         .read_rows(shopfuse_resolve::identity::ACCOUNTS_TABLE)?
@@ -176,29 +199,15 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         .truth
         .clone()
         .unwrap_or_else(|| project.root.join("truth").join("product_clusters.csv"));
-    let shown = truth_path.display().to_string();
-    let mut reader = csv::Reader::from_path(&truth_path)
-        .with_context(|| format!("cannot read the ground truth {shown}"))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).with_context(|| {
-            format!(
-                "{shown}: no `{name}` column (need platform, listing_id, product_id, family_id)"
-            )
-        })
-    };
-    let cols = [col("platform")?, col("listing_id")?, col("product_id")?];
-    let family_col = headers.iter().position(|h| h == "family_id");
     let mut truth: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (k, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
-        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
-        let product = cell(cols[2]);
-        let family = family_col.map_or_else(|| product.clone(), cell);
-        truth.insert(
-            format!("{}:{}", cell(cols[0]), cell(cols[1])),
-            (product, family),
-        );
+    for ([platform, listing, product], family) in read_truth(
+        &truth_path,
+        ["platform", "listing_id", "product_id"],
+        "family_id",
+        "need platform, listing_id, product_id, family_id",
+    )? {
+        let family = family.unwrap_or_else(|| product.clone());
+        truth.insert(format!("{platform}:{listing}"), (product, family));
     }
     let engine = shopfuse_query::QueryEngine::open(&project)?;
     let rows = engine

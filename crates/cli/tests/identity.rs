@@ -12,7 +12,7 @@ use shopfuse_core::config::FileFormat;
 use shopfuse_core::{Project, TableStore};
 
 mod common;
-use common::{json, shopfuse};
+use common::{json, shopfuse, sql};
 
 fn generated_project(dir: &Path) -> String {
     Command::cargo_bin("shopfuse")
@@ -148,13 +148,6 @@ fn clear_values(project: &Path) -> Vec<String> {
     values.sort();
     values.dedup();
     values
-}
-
-fn sql(project: &Path, q: &str) -> Vec<Value> {
-    json(shopfuse(project).args(["sql", q]))
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 #[test]

@@ -6,15 +6,8 @@ use std::path::Path;
 use assert_cmd::Command;
 
 mod common;
-use common::{json, shopfuse};
+use common::{json, shopfuse, sql};
 use serde_json::Value;
-
-fn sql(project: &Path, q: &str) -> Vec<Value> {
-    json(shopfuse(project).args(["sql", q]))
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 fn generate(dir: &Path) -> Value {
     json(

@@ -4,17 +4,9 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::Value;
 
 mod common;
-use common::{json, shopfuse};
-
-fn sql(project: &Path, q: &str) -> Vec<Value> {
-    json(shopfuse(project).args(["sql", q]))
-        .as_array()
-        .unwrap()
-        .clone()
-}
+use common::{json, shopfuse, sql};
 
 fn generated_project(dir: &Path) {
     Command::cargo_bin("shopfuse")

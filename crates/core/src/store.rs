@@ -140,12 +140,13 @@ impl TableStore {
 
     /// A committed table row by row with named columns; `None` when it does not exist.
     pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
-        match self.read_table(table)? {
-            Some((schema, batches)) => Ok(Some(crate::value::NamedRows::from_batches(
-                &schema, &batches,
-            )?)),
-            None => Ok(None),
-        }
+        self.rows_at(&self.manifest()?, table)
+    }
+
+    fn rows_at(&self, manifest: &Manifest, table: &str) -> Result<Option<crate::value::NamedRows>> {
+        self.read_at(manifest, table)?
+            .map(|(schema, batches)| crate::value::NamedRows::from_batches(&schema, &batches))
+            .transpose()
     }
 
     /// Starts a write. Only one writer at a time: a second one fails until the first ends.
@@ -221,12 +222,7 @@ impl<'s> Transaction<'s> {
 
     /// A table as [`Self::read_table`] sees it, row by row with named columns.
     pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
-        match self.read_table(table)? {
-            Some((schema, batches)) => Ok(Some(crate::value::NamedRows::from_batches(
-                &schema, &batches,
-            )?)),
-            None => Ok(None),
-        }
+        self.store.rows_at(&self.next, table)
     }
 
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.

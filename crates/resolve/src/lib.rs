@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod features;
 pub mod identity;
 pub mod learned;
+pub mod linkage;
 pub mod matcher;
 pub mod pairs;
 

@@ -26,3 +26,11 @@ pub fn json(cmd: &mut Command) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `shopfuse sql QUERY --json` rows.
+pub fn sql(project: &Path, query: &str) -> Vec<Value> {
+    json(shopfuse(project).args(["sql", query]))
+        .as_array()
+        .unwrap()
+        .clone()
+}

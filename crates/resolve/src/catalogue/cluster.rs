@@ -6,6 +6,7 @@ use shopfuse_core::config::ResolveConfig;
 
 use super::aliases::FieldAliases;
 use super::{Listing, Scored};
+use crate::linkage::{Clustering, Merges};
 
 /// Why two listings may never be in one cluster, or `None`.
 fn cannot_link(
@@ -33,17 +34,6 @@ fn cannot_link(
         }
     }
     None
-}
-
-/// Clusters of listings, each with the merges that built it.
-pub struct Clustering {
-    pub members: Vec<Vec<usize>>,
-    pub cluster_of: Vec<usize>,
-    /// Per cluster: "a ~ b p=0.97 (gtin)" steps in merge order.
-    pub steps: Vec<Vec<String>>,
-    /// Per cluster: the lowest probability among its scored internal pairs.
-    pub cohesion: Vec<Option<f64>>,
-    pub refused: BTreeMap<String, usize>,
 }
 
 pub(super) fn cluster(
@@ -78,19 +68,16 @@ pub(super) fn cluster(
     }
     edges.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
 
-    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let mut owner: Vec<usize> = (0..n).collect();
-    let mut steps: Vec<Vec<String>> = vec![Vec::new(); n];
-    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    let mut groups = Merges::singletons(n);
     for &(weight, i, j, why) in &edges {
-        let (ci, cj) = (owner[i], owner[j]);
+        let (ci, cj) = (groups.group_of(i), groups.group_of(j));
         if ci == cj {
             continue;
         }
         let mut conflict = None;
         let (mut sum, mut scored_pairs, mut cross) = (0.0, 0usize, 0usize);
-        'outer: for &x in &members[ci] {
-            for &y in &members[cj] {
+        'outer: for &x in groups.members(ci) {
+            for &y in groups.members(cj) {
                 let key = (x.min(y), x.max(y));
                 if forced.get(&key) == Some(&false) {
                     conflict = Some("reviewed non-match");
@@ -112,7 +99,7 @@ pub(super) fn cluster(
             }
         }
         if let Some(reason) = conflict {
-            *refused.entry(reason.to_string()).or_default() += 1;
+            groups.refuse(reason);
             continue;
         }
         let average = if scored_pairs == 0 {
@@ -123,59 +110,21 @@ pub(super) fn cluster(
         // A model edge joins two clusters only when the listings agree on average and most
         // cross pairs were compared at all: one strong link does not chain two groups.
         if why == "model" && (average < scored.threshold || 2 * scored_pairs < cross) {
-            *refused.entry("weak average link".to_string()).or_default() += 1;
+            groups.refuse("weak average link");
             continue;
         }
-        let (keep, gone) = if members[ci].len() >= members[cj].len() {
+        let (keep, gone) = if groups.members(ci).len() >= groups.members(cj).len() {
             (ci, cj)
         } else {
             (cj, ci)
         };
-        let moved = std::mem::take(&mut members[gone]);
-        for &m in &moved {
-            owner[m] = keep;
-        }
-        members[keep].extend(moved);
-        let mut gone_steps = std::mem::take(&mut steps[gone]);
-        steps[keep].append(&mut gone_steps);
         let p = if weight >= 2.0 { weight - 2.0 } else { weight };
-        steps[keep].push(format!(
+        let step = format!(
             "{} ~ {}: p={p:.3}, {why}, average link {average:.3} over {scored_pairs}/{cross} pairs",
             listings[i].key(),
             listings[j].key()
-        ));
+        );
+        groups.merge(keep, gone, step);
     }
-    // Clusters numbered by their first listing, members in listing order: deterministic.
-    let mut clusters: Vec<(Vec<usize>, Vec<String>)> = members
-        .into_iter()
-        .zip(steps)
-        .filter(|(m, _)| !m.is_empty())
-        .map(|(mut m, s)| {
-            m.sort_unstable();
-            (m, s)
-        })
-        .collect();
-    clusters.sort_by_key(|(m, _)| m[0]);
-    let mut cluster_of = vec![0; n];
-    let mut cohesion = Vec::new();
-    for (c, (m, _)) in clusters.iter().enumerate() {
-        let mut low: Option<f64> = None;
-        for (k, &x) in m.iter().enumerate() {
-            cluster_of[x] = c;
-            for &y in &m[k + 1..] {
-                if let Some(&p) = score.get(&(x.min(y), x.max(y))) {
-                    low = Some(low.map_or(p, |l: f64| l.min(p)));
-                }
-            }
-        }
-        cohesion.push(low);
-    }
-    let (members, steps) = clusters.into_iter().unzip();
-    Clustering {
-        members,
-        cluster_of,
-        steps,
-        cohesion,
-        refused,
-    }
+    groups.finish(|x, y| score.get(&(x, y)).copied())
 }

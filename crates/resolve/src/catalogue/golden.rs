@@ -7,8 +7,8 @@ use shopfuse_core::config::{FieldRule, ResolveConfig};
 use shopfuse_core::Value;
 
 use super::aliases::FieldAliases;
-use super::cluster::Clustering;
 use super::{Listing, GOLDEN_FIELDS};
+use crate::linkage::Clustering;
 
 /// A golden product's fields and where each came from.
 pub struct Golden {

@@ -22,8 +22,8 @@ mod cluster;
 mod golden;
 pub(crate) mod tables;
 
+pub use crate::linkage::Clustering;
 pub use aliases::{Aliases, FieldAliases};
-pub use cluster::Clustering;
 pub use golden::Golden;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

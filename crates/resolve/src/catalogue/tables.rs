@@ -9,10 +9,10 @@ use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{Transaction, Value};
 
 use super::aliases::FieldAliases;
-use super::cluster::Clustering;
 use super::golden::Golden;
 use super::*;
 use crate::blocking::{BY_EMBEDDING, BY_IDENTIFIER, BY_TOKEN};
+use crate::linkage::Clustering;
 
 pub(crate) fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
     Arc::new(Schema::new(

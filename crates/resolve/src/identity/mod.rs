@@ -33,6 +33,7 @@ use shopfuse_core::value::NamedRows;
 use shopfuse_core::{Progress, Transaction, Value};
 
 use crate::catalogue::ResolveError;
+use crate::linkage::{Clustering, Merges};
 pub use model::{Comparison, FellegiSunter, Gamma, COMPARISONS};
 
 pub const LINKS_TABLE: &str = "identity_links";
@@ -417,23 +418,13 @@ impl Link {
     }
 }
 
-/// Customers: groups of account positions, with the merges that built them.
-pub struct Customers {
-    pub members: Vec<Vec<usize>>,
-    pub customer_of: Vec<usize>,
-    pub steps: Vec<Vec<String>>,
-    /// Per customer: the lowest probability over its pairs of accounts.
-    pub cohesion: Vec<Option<f64>>,
-    pub refused: BTreeMap<String, usize>,
-}
-
 fn cluster(
     accounts: &[Account],
     links: &[Link],
     model: &FellegiSunter,
     stats: &KeyStats,
     config: &IdentityConfig,
-) -> Customers {
+) -> Clustering {
     let known: HashMap<(usize, usize), f64> = links
         .iter()
         .map(|l| ((l.left, l.right), l.match_probability))
@@ -454,33 +445,29 @@ fn cluster(
             .then(b.match_weight.total_cmp(&a.match_weight))
             .then((a.left, a.right).cmp(&(b.left, b.right)))
     });
-    let n = accounts.len();
-    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let mut owner: Vec<usize> = (0..n).collect();
-    let mut steps: Vec<Vec<String>> = vec![Vec::new(); n];
-    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    let mut groups = Merges::singletons(accounts.len());
     for link in edges {
-        let (ci, cj) = (owner[link.left], owner[link.right]);
+        let (ci, cj) = (groups.group_of(link.left), groups.group_of(link.right));
         if ci == cj {
             continue;
         }
-        let same_platform = members[ci].iter().any(|&x| {
-            members[cj]
-                .iter()
+        let (a, b) = (groups.members(ci), groups.members(cj));
+        let same_platform = a.iter().any(|&x| {
+            b.iter()
                 .any(|&y| accounts[x].platform == accounts[y].platform)
         });
         if config.one_account_per_platform && same_platform {
-            *refused.entry("same platform".into()).or_default() += 1;
+            groups.refuse("same platform");
             continue;
         }
-        let cross: Vec<f64> = members[ci]
+        let cross: Vec<f64> = a
             .iter()
-            .flat_map(|&x| members[cj].iter().map(move |&y| (x, y)))
+            .flat_map(|&x| b.iter().map(move |&y| (x, y)))
             .map(|(x, y)| probability(x, y))
             .collect();
         let average = cross.iter().sum::<f64>() / cross.len() as f64;
         if average < config.threshold {
-            *refused.entry("weak average link".into()).or_default() += 1;
+            groups.refuse("weak average link");
             continue;
         }
         let how = match link.deterministic {
@@ -497,47 +484,9 @@ fn cluster(
                 String::new()
             }
         );
-        let (keep, gone) = (ci.min(cj), ci.max(cj));
-        let moved = std::mem::take(&mut members[gone]);
-        for &x in &moved {
-            owner[x] = keep;
-        }
-        members[keep].extend(moved);
-        let moved_steps = std::mem::take(&mut steps[gone]);
-        steps[keep].extend(moved_steps);
-        steps[keep].push(step);
+        groups.merge(ci.min(cj), ci.max(cj), step);
     }
-    let mut groups: Vec<(Vec<usize>, Vec<String>)> = members
-        .into_iter()
-        .zip(steps)
-        .filter(|(m, _)| !m.is_empty())
-        .map(|(mut m, s)| {
-            m.sort_unstable();
-            (m, s)
-        })
-        .collect();
-    groups.sort();
-    let mut customer_of = vec![0; n];
-    let mut cohesion = Vec::with_capacity(groups.len());
-    for (c, (m, _)) in groups.iter().enumerate() {
-        let mut lowest: Option<f64> = None;
-        for (k, &x) in m.iter().enumerate() {
-            customer_of[x] = c;
-            for &y in &m[k + 1..] {
-                let p = probability(x, y);
-                lowest = Some(lowest.map_or(p, |l: f64| l.min(p)));
-            }
-        }
-        cohesion.push(lowest);
-    }
-    let (members, steps) = groups.into_iter().unzip();
-    Customers {
-        members,
-        customer_of,
-        steps,
-        cohesion,
-        refused,
-    }
+    groups.finish(|x, y| Some(probability(x, y)))
 }
 
 /// A customer's id: stable while its first account (in platform:account order) stays in it.
@@ -624,15 +573,16 @@ pub fn resolve_customers(
         .zip(&gammas)
         .map(|(&(left, right), g)| {
             let deterministic = deterministic_reason(g);
+            let match_weight = model.match_weight(g);
             Link {
                 left,
                 right,
                 gamma: *g,
-                match_weight: model.match_weight(g),
+                match_weight,
                 match_probability: if deterministic.is_some() {
                     1.0
                 } else {
-                    model.match_probability(g)
+                    model::probability(match_weight)
                 },
                 deterministic,
             }
@@ -765,6 +715,6 @@ mod tests {
         let customers = cluster(&accounts, &links, &model, &stats, &config);
         assert_eq!(customers.members.len(), 2);
         assert_eq!(customers.refused.get("weak average link"), Some(&1));
-        assert_eq!(customers.customer_of[0], customers.customer_of[1]);
+        assert_eq!(customers.cluster_of[0], customers.cluster_of[1]);
     }
 }

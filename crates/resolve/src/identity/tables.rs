@@ -8,12 +8,13 @@ use shopfuse_core::{Transaction, Value};
 
 use super::*;
 use crate::catalogue::tables::{opt_text, schema, text};
+use crate::linkage::Clustering;
 
 pub(super) fn write_tables(
     tx: &mut Transaction<'_>,
     accounts: &[Account],
     links: &[Link],
-    customers: &Customers,
+    customers: &Clustering,
     model: &FellegiSunter,
     config: &IdentityConfig,
 ) -> Result<(), ResolveError> {
@@ -54,7 +55,7 @@ pub(super) fn write_tables(
                 Value::Float(l.match_probability),
                 Value::Float(config.threshold),
                 text(&l.reason(model)),
-                Value::Bool(customers.customer_of[l.left] == customers.customer_of[l.right]),
+                Value::Bool(customers.cluster_of[l.left] == customers.cluster_of[l.right]),
             ]
         })
         .collect();

@@ -31,6 +31,11 @@ pub enum EvalCommand {
     /// truth/customer_clusters.csv): pairwise and cluster-level precision/recall/F1, overall
     /// and per kind of overlap (shared phone/e-mail, fuzzy name and address only).
     Identity(EvalMatchArgs),
+    /// Recommendation models side by side on held-out purchases (temporal or leave-last-out
+    /// split): Recall@10/20, NDCG@10/20, HitRate@10, coverage, and the cross-platform lift
+    /// (each platform's purchases predicted from its own behaviour vs from all platforms).
+    /// With --ratings, on a public user,item,rating,timestamp file instead.
+    Recs(crate::recs::EvalRecsArgs),
 }
 
 #[derive(Args)]
@@ -95,6 +100,7 @@ pub struct EvalPairsArgs {
 pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Pairs(args) => eval_pairs(cli, args),
+        EvalCommand::Recs(args) => crate::recs::eval_recs(cli, args),
         EvalCommand::Blocking(args) => eval_blocking(cli, args),
         EvalCommand::Match(args) => eval_match(cli, args),
         EvalCommand::Identity(args) => eval_identity(cli, args),

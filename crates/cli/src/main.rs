@@ -2,6 +2,7 @@
 
 mod embed;
 mod eval;
+mod recs;
 mod review;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use shopfuse_clean::CleanSummary;
 use shopfuse_core::{Progress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_ingest::IngestSummary;
+use shopfuse_learn::recs::RecsSummary;
 use shopfuse_learn::ProfileSummary;
 use shopfuse_query::QueryEngine;
 use shopfuse_resolve::{IdentitySummary, ResolveSummary};
@@ -47,7 +49,7 @@ enum Command {
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(GenerateArgs),
     /// Run the whole pipeline (ingest, clean, product resolution, customer identity and
-    /// profiles) as one atomic commit.
+    /// profiles, recommendations) as one atomic commit.
     Run,
     /// Ingest new and changed source files only.
     Ingest,
@@ -60,6 +62,14 @@ enum Command {
     /// customer id per person) and rebuild the unified customer profiles (RFM, interests,
     /// segments).
     Identity,
+    /// Train models: `train recs` (recommendations for every customer, with reasons).
+    Train {
+        #[command(subcommand)]
+        train: recs::TrainCommand,
+    },
+    /// A customer's recommended products with the reason for each (after `train recs` or
+    /// `run`).
+    Recommend(recs::RecommendArgs),
     /// The human review loop of product matching.
     Review {
         #[command(subcommand)]
@@ -108,6 +118,9 @@ enum BenchCommand {
     /// The whole resolve stage (aliases, embeddings, blocking, match probabilities,
     /// clustering, golden products, tables) on generated projects of growing size: listings/s,
     /// seconds per phase and peak memory, each size in its own process.
+    /// Recommendation models on synthetic implicit feedback (INTERACTIONSxITEMS): training
+    /// seconds and top-10 lists per second for popularity, item-kNN, EASE, iALS, hybrid.
+    Recs(recs::BenchRecsArgs),
     Resolve {
         /// Listing counts (about; the generator lists each product on two to four platforms).
         #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
@@ -217,6 +230,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         } => bench_ingest(cli, *orders, *seed),
         Command::Embed(args) => embed::embed(cli, args),
         Command::Eval { eval } => eval::eval(cli, eval),
+        Command::Train { train } => recs::train(cli, train),
+        Command::Recommend(args) => recs::recommend(cli, args),
+        Command::Bench {
+            bench: BenchCommand::Recs(args),
+        } => recs::bench_recs(cli, args),
         Command::Bench {
             bench: BenchCommand::Resolve { sizes, seed },
         } => bench_resolve(cli, sizes, *seed),
@@ -356,6 +374,7 @@ struct RunReport {
     resolve: Option<ResolveSummary>,
     identity: Option<IdentitySummary>,
     profiles: Option<ProfileSummary>,
+    recs: Option<RecsSummary>,
     balanced: bool,
 }
 
@@ -367,6 +386,8 @@ struct Stages {
     resolve: bool,
     /// Customer identity and the profiles built on it.
     identity: bool,
+    /// Recommendations (on golden products and unified customers).
+    recs: bool,
 }
 
 impl Stages {
@@ -375,12 +396,14 @@ impl Stages {
         clean: true,
         resolve: true,
         identity: true,
+        recs: true,
     };
     const NONE: Stages = Stages {
         ingest: false,
         clean: false,
         resolve: false,
         identity: false,
+        recs: false,
     };
 }
 
@@ -407,14 +430,18 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
     } else {
         None
     };
-    let resolve = if stages.resolve {
-        let encoder = project_encoder(&project)?;
+    let encoder = if stages.resolve || stages.recs {
+        Some(project_encoder(&project)?)
+    } else {
+        None
+    };
+    let resolve = if let (true, Some(encoder)) = (stages.resolve, &encoder) {
         Some(
             shopfuse_resolve::resolve_products(
                 &mut tx,
                 &project.config.resolve,
                 &project.config.project.base_currency,
-                &encoder,
+                encoder,
                 &bar,
             )
             .context("product resolution failed")?,
@@ -431,6 +458,14 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
     } else {
         (None, None)
     };
+    let recs = if let (true, Some(encoder)) = (stages.recs, &encoder) {
+        Some(
+            recs::train_in(&project, &store, &mut tx, encoder, &bar)
+                .context("training recommendations failed")?,
+        )
+    } else {
+        None
+    };
     let version = tx.version();
     tx.commit(chrono_now()).context("cannot commit the run")?;
 
@@ -446,6 +481,7 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
         resolve,
         identity,
         profiles,
+        recs,
         balanced,
     };
     if cli.json {
@@ -609,6 +645,9 @@ fn print_run(r: &RunReport) {
             p.customers_with_orders,
             segments.join(", ")
         );
+    }
+    if let Some(s) = &r.recs {
+        recs::print_summary(s);
     }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",

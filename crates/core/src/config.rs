@@ -26,6 +26,69 @@ pub struct ProjectConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub recs: RecsConfig,
+}
+
+/// What a recommendation may not suggest again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecsExclusion {
+    /// Everything may be suggested again (consumables, repeat purchases).
+    None,
+    /// Golden products the customer bought on any platform.
+    Bought,
+    /// Bought products and their colour/capacity variants (another colour of the phone
+    /// they just bought is not a useful suggestion).
+    BoughtAndVariants,
+}
+
+/// Recommendations (`[recs]`): how behaviour becomes interaction strength, and the models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecsConfig {
+    /// Weight of one event of each type; an order counts as a purchase.
+    pub view_weight: f64,
+    pub favorite_weight: f64,
+    pub cart_weight: f64,
+    pub purchase_weight: f64,
+    /// An interaction's weight halves every this many days before the training cut-off.
+    pub half_life_days: f64,
+    pub exclude: RecsExclusion,
+    /// iALS: latent factors, sweeps, L2 regularisation and confidence scale.
+    pub factors: usize,
+    pub iterations: usize,
+    pub regularization: f64,
+    pub alpha: f64,
+    /// EASE's L2 regularisation (its one hyper-parameter).
+    pub ease_lambda: f64,
+    /// EASE holds a dense items × items matrix; above this many items item-kNN replaces it.
+    pub max_ease_items: usize,
+    /// Item-kNN: neighbours kept per item.
+    pub neighbours: usize,
+    /// Recommendations stored per customer by `train recs` (`recommend -k` reads at most this).
+    pub store_k: usize,
+}
+
+impl Default for RecsConfig {
+    fn default() -> Self {
+        Self {
+            view_weight: 1.0,
+            favorite_weight: 2.0,
+            cart_weight: 3.0,
+            purchase_weight: 5.0,
+            half_life_days: 180.0,
+            exclude: RecsExclusion::BoughtAndVariants,
+            factors: 48,
+            iterations: 10,
+            regularization: 1.0,
+            alpha: 10.0,
+            ease_lambda: 50.0,
+            max_ease_items: 20_000,
+            neighbours: 100,
+            store_k: 50,
+        }
+    }
 }
 
 /// Personal data beyond the built-in fields (name, phone, e-mail, address).
@@ -522,6 +585,23 @@ impl ProjectConfig {
                 }
                 Some(_) => {}
             }
+        }
+        let r = &self.recs;
+        if r.factors == 0
+            || r.iterations == 0
+            || r.store_k == 0
+            || r.neighbours == 0
+            || !(r.half_life_days > 0.0)
+            || !(r.ease_lambda > 0.0)
+            || !(r.regularization > 0.0)
+            || !(r.alpha >= 0.0)
+            || [r.view_weight, r.favorite_weight, r.cart_weight, r.purchase_weight]
+                .iter()
+                .any(|w| !(*w >= 0.0))
+        {
+            return Err(err(
+                "[recs] factors, iterations, neighbours and store_k must be at least 1, half_life_days, ease_lambda and regularization above 0, alpha and the event weights not negative".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.identity.threshold) || self.identity.max_key_accounts < 2 {
             return Err(err(format!(

@@ -51,7 +51,11 @@ pub struct EvalRecsArgs {
 #[derive(Args)]
 pub struct BenchRecsArgs {
     /// Sizes as INTERACTIONSxITEMS.
-    #[arg(long, value_delimiter = ',', default_value = "10000x1000,100000x10000,1000000x100000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000x1000,100000x10000,1000000x100000"
+    )]
     sizes: Vec<String>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -179,7 +183,10 @@ pub fn eval_recs(cli: &Cli, args: &EvalRecsArgs) -> Result<ExitCode> {
         "last" => SplitKind::LeaveLastOut,
         _ => {
             if !(args.test_share > 0.0 && args.test_share < 1.0) {
-                bail!("--test-share must be between 0 and 1 (is {})", args.test_share);
+                bail!(
+                    "--test-share must be between 0 and 1 (is {})",
+                    args.test_share
+                );
             }
             SplitKind::Temporal {
                 test_share: args.test_share,
@@ -236,7 +243,14 @@ fn print_evaluation(e: &RecsEvaluation, source: &str, seconds: f64) {
     );
     println!(
         "\n{:<11} {:>9} {:>9} {:>8} {:>8} {:>10} {:>11} {:>7}",
-        "model", "Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "HitRate@10", "Coverage@10", "fit s"
+        "model",
+        "Recall@10",
+        "Recall@20",
+        "NDCG@10",
+        "NDCG@20",
+        "HitRate@10",
+        "Coverage@10",
+        "fit s"
     );
     for m in &e.models {
         let x = &m.metrics;
@@ -267,22 +281,38 @@ fn print_evaluation(e: &RecsEvaluation, source: &str, seconds: f64) {
     println!("\ncross-platform lift: trained on one platform's behaviour vs on all platforms, scored on that platform's held-out purchases");
     for p in &e.lift {
         println!(
-            "\n{} · {} users with a held-out purchase there ({} of them with no earlier behaviour on {})",
-            p.platform, p.users, p.cold_on_platform, p.platform
+            "\n{} · {} users with a held-out purchase there; {} light there (at most {} products touched on {} before), {} with no earlier behaviour there",
+            p.platform,
+            p.users,
+            p.light_users,
+            shopfuse_learn::recs::evaluate::LIGHT_USER_ITEMS,
+            p.platform,
+            p.cold_on_platform
         );
         println!(
-            "  {:<11} {:>14} {:>11} {:>8} {:>16} {:>13}",
-            "model", "NDCG@10 single", "NDCG@10 all", "lift", "Recall@10 single", "Recall@10 all"
+            "  {:<11} {:>14} {:>11} {:>8} {:>16} {:>13}   {:>12} {:>9} {:>8}",
+            "model",
+            "NDCG@10 single",
+            "NDCG@10 all",
+            "lift",
+            "Recall@10 single",
+            "Recall@10 all",
+            "light single",
+            "light all",
+            "lift"
         );
         for r in &p.models {
             println!(
-                "  {:<11} {:>14.4} {:>11.4} {:>+7.1}% {:>16.4} {:>13.4}",
+                "  {:<11} {:>14.4} {:>11.4} {:>+7.1}% {:>16.4} {:>13.4}   {:>12.4} {:>9.4} {:>+7.1}%",
                 r.model,
                 r.ndcg_10_single,
                 r.ndcg_10_all,
                 r.ndcg_10_lift_pct,
                 r.recall_10_single,
-                r.recall_10_all
+                r.recall_10_all,
+                r.ndcg_10_single_light,
+                r.ndcg_10_all_light,
+                r.ndcg_10_lift_pct_light
             );
         }
     }
@@ -300,14 +330,20 @@ pub fn bench_recs(cli: &Cli, args: &BenchRecsArgs) -> Result<ExitCode> {
     for size in &args.sizes {
         let Some((n, m)) = size
             .split_once('x')
-            .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
+            .and_then(|(a, b)| {
+                Some((
+                    a.trim().parse::<usize>().ok()?,
+                    b.trim().parse::<usize>().ok()?,
+                ))
+            })
             .filter(|(n, m)| *n >= 100 && *m >= 10)
         else {
             bail!("--sizes wants INTERACTIONSxITEMS pairs like 10000x1000 (at least 100x10), not {size:?}");
         };
         let rows = shopfuse_learn::recs::bench::bench_size(n, m, &config, args.seed, |r| {
             if !cli.json {
-                let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+                let f =
+                    |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
                 println!(
                     "{:>12} {:>8} {:>8}  {:<11} {:>9} {:>10}{}",
                     r.interactions,
@@ -316,7 +352,10 @@ pub fn bench_recs(cli: &Cli, args: &BenchRecsArgs) -> Result<ExitCode> {
                     r.model,
                     f(r.fit_seconds, 2),
                     f(r.recs_per_second, 0),
-                    r.note.as_ref().map(|n| format!("  {n}")).unwrap_or_default()
+                    r.note
+                        .as_ref()
+                        .map(|n| format!("  {n}"))
+                        .unwrap_or_default()
                 );
             }
         })?;
@@ -327,7 +366,7 @@ pub fn bench_recs(cli: &Cli, args: &BenchRecsArgs) -> Result<ExitCode> {
     } else {
         println!(
             "({} threads; iALS {} factors × {} sweeps, item-kNN {} neighbours, EASE λ {})",
-            rayon::current_num_threads(),
+            crate::rayon_threads(),
             config.factors,
             config.iterations,
             config.neighbours,

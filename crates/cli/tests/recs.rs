@@ -19,7 +19,7 @@ fn generated_project(dir: &Path) {
             "--seed",
             "11",
             "--products",
-            "80",
+            "200",
             "--customers",
             "1200",
             "--orders",
@@ -58,22 +58,25 @@ fn recommendations_beat_popularity_and_gain_from_other_platforms() {
         );
     }
     assert!(eval["test_users"].as_u64().unwrap() > 100, "{eval}");
-    // The platform with the most held-out buyers: the hybrid trained on all platforms beats
-    // the one trained on that platform alone.
+    // Over the platforms' held-out buyers together, the hybrid trained on all platforms
+    // beats the one trained on each platform alone (per platform the samples are small).
     let lift = eval["lift"].as_array().unwrap();
-    let biggest = lift
-        .iter()
-        .max_by_key(|p| p["users"].as_u64().unwrap())
-        .expect("a platform with held-out purchases");
-    let hybrid = biggest["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["model"] == "hybrid")
-        .unwrap();
+    assert!(lift.len() >= 3, "{eval}");
+    let (mut all, mut single) = (0.0, 0.0);
+    for p in lift {
+        let users = p["users"].as_f64().unwrap();
+        let hybrid = p["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == "hybrid")
+            .unwrap();
+        all += users * hybrid["ndcg_10_all"].as_f64().unwrap();
+        single += users * hybrid["ndcg_10_single"].as_f64().unwrap();
+    }
     assert!(
-        hybrid["ndcg_10_all"].as_f64().unwrap() > hybrid["ndcg_10_single"].as_f64().unwrap(),
-        "{biggest}"
+        all > single,
+        "pooled NDCG@10 all {all} ≤ single {single}: {lift:?}"
     );
 
     // Stored top lists: every customer has one, without what they bought.
@@ -97,7 +100,9 @@ fn recommendations_beat_popularity_and_gain_from_other_platforms() {
     assert_eq!(recs.len(), 5);
     let bought: HashSet<String> = sql(
         project,
-        &format!("select golden_id from interactions where customer_id = '{buyer}' and purchases > 0"),
+        &format!(
+            "select golden_id from interactions where customer_id = '{buyer}' and purchases > 0"
+        ),
     )
     .iter()
     .map(|r| r["golden_id"].as_str().unwrap().to_string())
@@ -171,7 +176,10 @@ fn public_ratings_files_are_evaluated_with_leave_last_out() {
             .arg(&file),
     );
     assert_eq!(eval["users"], 40);
-    assert_eq!(eval["items"], 20, "the 1-star ratings are not positive feedback");
+    assert_eq!(
+        eval["items"], 20,
+        "the 1-star ratings are not positive feedback"
+    );
     let models = eval["models"].as_array().unwrap();
     assert!(ndcg(models, "ease") > ndcg(models, "popularity"), "{eval}");
     assert!(eval["lift"].as_array().unwrap().is_empty());

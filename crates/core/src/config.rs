@@ -39,7 +39,9 @@ pub enum RecsExclusion {
     /// Golden products the customer bought on any platform.
     Bought,
     /// Bought products and their colour/capacity variants (another colour of the phone
-    /// they just bought is not a useful suggestion).
+    /// they just bought is not a useful suggestion). Not the default: shoppers do buy a
+    /// sibling variant (a second capacity, a gift in another colour), and on the generated
+    /// data this costs about a tenth of NDCG@10.
     BoughtAndVariants,
 }
 
@@ -78,12 +80,14 @@ impl Default for RecsConfig {
             cart_weight: 3.0,
             purchase_weight: 5.0,
             half_life_days: 180.0,
-            exclude: RecsExclusion::BoughtAndVariants,
-            factors: 48,
+            exclude: RecsExclusion::Bought,
+            // Chosen on a generated project of seed 3 (not the demo's 42): strong L2 keeps
+            // iALS and EASE from memorising the heavy buyers.
+            factors: 32,
             iterations: 10,
-            regularization: 1.0,
+            regularization: 50.0,
             alpha: 10.0,
-            ease_lambda: 50.0,
+            ease_lambda: 200.0,
             max_ease_items: 20_000,
             neighbours: 100,
             store_k: 50,
@@ -595,9 +599,14 @@ impl ProjectConfig {
             || !(r.ease_lambda > 0.0)
             || !(r.regularization > 0.0)
             || !(r.alpha >= 0.0)
-            || [r.view_weight, r.favorite_weight, r.cart_weight, r.purchase_weight]
-                .iter()
-                .any(|w| !(*w >= 0.0))
+            || [
+                r.view_weight,
+                r.favorite_weight,
+                r.cart_weight,
+                r.purchase_weight,
+            ]
+            .iter()
+            .any(|w| !(*w >= 0.0))
         {
             return Err(err(
                 "[recs] factors, iterations, neighbours and store_k must be at least 1, half_life_days, ease_lambda and regularization above 0, alpha and the event weights not negative".into(),

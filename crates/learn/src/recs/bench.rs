@@ -119,8 +119,10 @@ pub fn bench_size(
         }
         let started = Instant::now();
         let model = if name == "hybrid" {
-            Some(Box::new(fit_hybrid(&x, &xt, &log, config, &[1.0, 0.5, 0.0, 0.05])?)
-                as Box<dyn super::Recommender>)
+            Some(
+                Box::new(fit_hybrid(&x, &xt, &log, config, &[1.0, 0.5, 0.0, 0.05])?)
+                    as Box<dyn super::Recommender>,
+            )
         } else {
             fit(name, &x, &xt, &log, config)?
         };

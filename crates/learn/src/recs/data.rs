@@ -113,7 +113,10 @@ pub struct InteractionLog {
 
 impl InteractionLog {
     pub fn platform_index(&self, name: &str) -> Option<u16> {
-        self.platforms.iter().position(|p| p == name).map(|p| p as u16)
+        self.platforms
+            .iter()
+            .position(|p| p == name)
+            .map(|p| p as u16)
     }
 
     /// The latest interaction time (the "now" of the data, so re-runs give the same result).
@@ -170,8 +173,7 @@ fn platform_id(platforms: &mut Vec<String>, name: &str) -> u16 {
 pub type ReadTable<'a> = &'a dyn Fn(&str) -> Result<Option<NamedRows>, CoreError>;
 
 fn required(read: ReadTable<'_>, table: &str, hint: &str) -> Result<NamedRows, LearnError> {
-    read(table)?
-        .ok_or_else(|| LearnError::Missing(format!("no {table} table: {hint}")))
+    read(table)?.ok_or_else(|| LearnError::Missing(format!("no {table} table: {hint}")))
 }
 
 impl InteractionLog {

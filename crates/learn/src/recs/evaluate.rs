@@ -19,6 +19,7 @@
 //! a popularity tie-break a million times smaller than their own range).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -254,7 +255,14 @@ pub fn measure(
 }
 
 /// The models `eval recs` compares, by name, in the order reports list them.
-pub const MODELS: [&str; 6] = ["popularity", "item-knn", "ease", "ials", "content", "hybrid"];
+pub const MODELS: [&str; 6] = [
+    "popularity",
+    "item-knn",
+    "ease",
+    "ials",
+    "content",
+    "hybrid",
+];
 
 /// Fits the named model (not the hybrid) on `x`; `None` when it cannot run here (EASE over
 /// too many items, content without title vectors).
@@ -312,7 +320,7 @@ pub fn fit_hybrid(
     for (part, &w) in HYBRID_PARTS.iter().zip(weights) {
         if w > 0.0 {
             if let Some(m) = fit_part(part, x, xt, log, config)? {
-                parts.push((m, w));
+                parts.push((Arc::from(m), w));
             }
         }
     }
@@ -402,9 +410,8 @@ pub fn tune_hybrid(
                         scores.fill(0.0);
                         for (p, ps) in part_scores.iter().enumerate() {
                             if let (Some(ps), true) = (ps, w[p] > 0.0) {
-                                for (s, v) in scores
-                                    .iter_mut()
-                                    .zip(&ps[k * n_items..(k + 1) * n_items])
+                                for (s, v) in
+                                    scores.iter_mut().zip(&ps[k * n_items..(k + 1) * n_items])
                                 {
                                     *s += w[p] * v;
                                 }
@@ -444,6 +451,22 @@ pub struct LiftRow {
     pub recall_10_all: f64,
     /// NDCG@10 of the all-platform model over the single-platform one, minus one, in %.
     pub ndcg_10_lift_pct: f64,
+    /// The same for the light users of the platform.
+    pub ndcg_10_single_light: f64,
+    pub ndcg_10_all_light: f64,
+    pub ndcg_10_lift_pct_light: f64,
+}
+
+/// At most this many products touched on a platform before the cut-off make a shopper
+/// light there: the people a single platform knows least about.
+pub const LIGHT_USER_ITEMS: usize = 3;
+
+fn lift_pct(all: f64, single: f64) -> f64 {
+    if single > 0.0 {
+        100.0 * (all / single - 1.0)
+    } else {
+        0.0
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -453,6 +476,8 @@ pub struct PlatformLift {
     /// Of them, users with no behaviour on this platform before the cut-off (cold there,
     /// known elsewhere).
     pub cold_on_platform: usize,
+    /// Of them, users with at most [`LIGHT_USER_ITEMS`] products touched on this platform.
+    pub light_users: usize,
     pub models: Vec<LiftRow>,
 }
 
@@ -501,10 +526,15 @@ pub fn evaluate_log(
 
     let mut models = Vec::new();
     let mut fitted: Vec<(String, Box<dyn Recommender>)> = Vec::new();
+    let mut all_hybrid: Option<Hybrid> = None;
     for name in MODELS {
         let started = Instant::now();
         let model = if name == "hybrid" {
-            Some(Box::new(fit_hybrid(&x, &xt, log, config, &weights)?) as Box<dyn Recommender>)
+            let h = fit_hybrid(&x, &xt, log, config, &weights)?;
+            all_hybrid = Some(Hybrid {
+                parts: h.parts.clone(),
+            });
+            Some(Box::new(h) as Box<dyn Recommender>)
         } else {
             fit(name, &x, &xt, log, config)?
         };
@@ -534,14 +564,23 @@ pub fn evaluate_log(
             if on_p.len() < 20 {
                 continue;
             }
-            let train_p: Vec<Interaction> =
-                s.train.iter().filter(|i| i.platform == p).copied().collect();
+            let train_p: Vec<Interaction> = s
+                .train
+                .iter()
+                .filter(|i| i.platform == p)
+                .copied()
+                .collect();
             let xp = TrainMatrix::build(n_users, n_items, train_p.iter(), config, s.now);
             let xpt = xp.transpose();
             let pop_p = Popularity::fit(&xp).normalised();
             let excl_p = Exclusions::new(n_users, &log.catalog, train_p.iter(), config.exclude);
             let offered = |i: usize| log.catalog.offered(i, p);
             let cold = on_p.keys().filter(|u| !has_row(&xp, **u)).count();
+            let light: BTreeMap<u32, HashSet<u32>> = on_p
+                .iter()
+                .filter(|(u, _)| xp.row(**u as usize).0.len() <= LIGHT_USER_ITEMS)
+                .map(|(u, t)| (*u, t.clone()))
+                .collect();
             let mut rows = Vec::new();
             for (name, all_model) in &fitted {
                 let single: Option<Box<dyn Recommender>> = if name == "hybrid" {
@@ -550,32 +589,36 @@ pub fn evaluate_log(
                     fit(name, &xp, &xpt, log, config)?
                 };
                 let Some(single) = single else { continue };
-                let a = measure(
-                    all_model.as_ref(),
-                    &x,
-                    &on_p,
-                    &popularity,
-                    &exclusions,
-                    &offered,
-                );
+                // Ranking one platform's shelf, both blends use that platform's popularity.
+                let contextual = match &all_hybrid {
+                    Some(h) if name == "hybrid" => Some(h.with_popularity_of(&xp)),
+                    _ => None,
+                };
+                let all_model: &dyn Recommender = match &contextual {
+                    Some(h) => h,
+                    None => all_model.as_ref(),
+                };
+                let a = measure(all_model, &x, &on_p, &pop_p, &exclusions, &offered);
                 let b = measure(single.as_ref(), &xp, &on_p, &pop_p, &excl_p, &offered);
+                let al = measure(all_model, &x, &light, &pop_p, &exclusions, &offered);
+                let bl = measure(single.as_ref(), &xp, &light, &pop_p, &excl_p, &offered);
                 rows.push(LiftRow {
                     model: name.clone(),
                     ndcg_10_single: b.ndcg_10,
                     ndcg_10_all: a.ndcg_10,
                     recall_10_single: b.recall_10,
                     recall_10_all: a.recall_10,
-                    ndcg_10_lift_pct: if b.ndcg_10 > 0.0 {
-                        100.0 * (a.ndcg_10 / b.ndcg_10 - 1.0)
-                    } else {
-                        0.0
-                    },
+                    ndcg_10_lift_pct: lift_pct(a.ndcg_10, b.ndcg_10),
+                    ndcg_10_single_light: bl.ndcg_10,
+                    ndcg_10_all_light: al.ndcg_10,
+                    ndcg_10_lift_pct_light: lift_pct(al.ndcg_10, bl.ndcg_10),
                 });
             }
             lift.push(PlatformLift {
                 platform: platform.clone(),
                 users: on_p.len(),
                 cold_on_platform: cold,
+                light_users: light.len(),
                 models: rows,
             });
         }

@@ -15,6 +15,8 @@
 //! few lines over our CSR layout and no crate does them better; the dense algebra (inverse,
 //! factor solves, Gram of the factors) is faer's.
 
+use std::sync::Arc;
+
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};
 use rand::{Rng, SeedableRng};
@@ -268,7 +270,11 @@ impl Ease {
         }
         let p = gram
             .llt(Side::Lower)
-            .map_err(|e| LearnError::Invalid(format!("EASE: XᵀX + λI is not positive definite ({e:?}); raise [recs] ease_lambda")))?
+            .map_err(|e| {
+                LearnError::Invalid(format!(
+                    "EASE: XᵀX + λI is not positive definite ({e:?}); raise [recs] ease_lambda"
+                ))
+            })?
             .inverse();
         drop(gram);
         let mut b = vec![0f32; n * n];
@@ -336,35 +342,33 @@ impl Ials {
             gram[(d, d)] += config.regularization;
         }
         let mut out = vec![0f32; rows.n_users * f];
-        out.par_chunks_mut(f)
-            .enumerate()
-            .for_each(|(r, target)| {
-                let (cols, values) = rows.row(r);
-                if cols.is_empty() {
-                    return;
-                }
-                let mut a = gram.clone();
-                let mut b = Mat::<f64>::zeros(f, 1);
-                for (&c, &x) in cols.iter().zip(values) {
-                    let y = &fixed[c as usize * f..(c as usize + 1) * f];
-                    let conf = 1.0 + config.alpha * x as f64;
-                    for p in 0..f {
-                        let yp = y[p] as f64;
-                        b[(p, 0)] += conf * yp;
-                        let s = (conf - 1.0) * yp;
-                        for q in 0..f {
-                            a[(p, q)] += s * y[q] as f64;
-                        }
+        out.par_chunks_mut(f).enumerate().for_each(|(r, target)| {
+            let (cols, values) = rows.row(r);
+            if cols.is_empty() {
+                return;
+            }
+            let mut a = gram.clone();
+            let mut b = Mat::<f64>::zeros(f, 1);
+            for (&c, &x) in cols.iter().zip(values) {
+                let y = &fixed[c as usize * f..(c as usize + 1) * f];
+                let conf = 1.0 + config.alpha * x as f64;
+                for p in 0..f {
+                    let yp = y[p] as f64;
+                    b[(p, 0)] += conf * yp;
+                    let s = (conf - 1.0) * yp;
+                    for q in 0..f {
+                        a[(p, q)] += s * y[q] as f64;
                     }
                 }
-                // A is the Gram of real vectors plus λI: positive definite.
-                if let Ok(llt) = a.llt(Side::Lower) {
-                    let solved = llt.solve(&b);
-                    for (p, t) in target.iter_mut().enumerate() {
-                        *t = solved[(p, 0)] as f32;
-                    }
+            }
+            // A is the Gram of real vectors plus λI: positive definite.
+            if let Ok(llt) = a.llt(Side::Lower) {
+                let solved = llt.solve(&b);
+                for (p, t) in target.iter_mut().enumerate() {
+                    *t = solved[(p, 0)] as f32;
                 }
-            });
+            }
+        });
         out
     }
 
@@ -433,7 +437,30 @@ impl Recommender for Content {
 
 /// A weighted blend of other models, each normalised per user to a maximum of 1.
 pub struct Hybrid {
-    pub parts: Vec<(Box<dyn Recommender>, f32)>,
+    pub parts: Vec<(Arc<dyn Recommender>, f32)>,
+}
+
+impl Hybrid {
+    /// The same blend with its popularity part counted on `context` (e.g. one platform's
+    /// behaviour, when ranking that platform's shelf).
+    pub fn with_popularity_of(&self, context: &TrainMatrix) -> Hybrid {
+        Hybrid {
+            parts: self
+                .parts
+                .iter()
+                .map(|(m, w)| {
+                    if m.name() == "popularity" {
+                        (
+                            Arc::new(Popularity::fit(context)) as Arc<dyn Recommender>,
+                            *w,
+                        )
+                    } else {
+                        (m.clone(), *w)
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Recommender for Hybrid {
@@ -458,7 +485,7 @@ impl Recommender for Hybrid {
     }
     /// The item-to-item view of the heaviest part that has one.
     fn support(&self, i: usize, j: usize) -> Option<f32> {
-        let mut parts: Vec<&(Box<dyn Recommender>, f32)> =
+        let mut parts: Vec<&(Arc<dyn Recommender>, f32)> =
             self.parts.iter().filter(|p| p.1 > 0.0).collect();
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
         parts.iter().find_map(|(m, _)| m.support(i, j))
@@ -491,7 +518,9 @@ mod tests {
         model.score(8, items, values, &mut out);
         let top = crate::recs::top_k(&out, 2, |i| i == 0);
         assert_eq!(
-            top.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+            top.iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
             [1, 2].into(),
             "{} scores {out:?}",
             model.name()

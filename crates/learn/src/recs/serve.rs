@@ -29,7 +29,7 @@ pub fn platform_label(platform: &str) -> String {
         "taobao" => "Taobao".into(),
         "jd" => "JD".into(),
         "amazon" => "Amazon".into(),
-        "own" => "our shop".into(),
+        "own" | "own_shop" => "our shop".into(),
         "app" => "the app".into(),
         other => other.to_string(),
     }
@@ -114,7 +114,12 @@ pub fn train_recs(
         }
         b
     };
-    let exclusions = Exclusions::new(n_users, &log.catalog, log.interactions.iter(), config.exclude);
+    let exclusions = Exclusions::new(
+        n_users,
+        &log.catalog,
+        log.interactions.iter(),
+        config.exclude,
+    );
     let cells = cells(log);
     let k = config.store_k.min(n_items);
     let everything = |_: usize| true;
@@ -268,7 +273,11 @@ fn write_interactions(
             ]
         })
         .collect();
-    tx.replace(INTERACTIONS_TABLE, &schema, &[rows_to_batch(&schema, &rows)?])?;
+    tx.replace(
+        INTERACTIONS_TABLE,
+        &schema,
+        &[rows_to_batch(&schema, &rows)?],
+    )?;
     Ok(())
 }
 
@@ -288,7 +297,9 @@ pub fn read_recommendations(
     k: usize,
 ) -> Result<Vec<Recommendation>, LearnError> {
     let table = read(RECOMMENDATIONS_TABLE)?.ok_or_else(|| {
-        LearnError::Missing("no recommendations yet: run `shopfuse train recs` (or `shopfuse run`) first".into())
+        LearnError::Missing(
+            "no recommendations yet: run `shopfuse train recs` (or `shopfuse run`) first".into(),
+        )
     })?;
     let mut out: Vec<Recommendation> = table
         .rows
@@ -336,8 +347,7 @@ pub fn offer_titles(
     let mut titles = vec![Vec::new(); log.catalog.len()];
     if let Some(offers) = read("offers")? {
         for row in &offers.rows {
-            if let (Some(g), Some(t)) = (offers.text(row, "golden_id"), offers.text(row, "title"))
-            {
+            if let (Some(g), Some(t)) = (offers.text(row, "golden_id"), offers.text(row, "title")) {
                 if let Some(&i) = index.get(g.as_str()) {
                     titles[i].push(t);
                 }

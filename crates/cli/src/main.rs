@@ -460,7 +460,7 @@ fn run(cli: &Cli, stages: Stages) -> Result<ExitCode> {
     };
     let recs = if let (true, Some(encoder)) = (stages.recs, &encoder) {
         Some(
-            recs::train_in(&project, &store, &mut tx, encoder, &bar)
+            recs::train_in(&project, &mut tx, encoder, &bar)
                 .context("training recommendations failed")?,
         )
     } else {

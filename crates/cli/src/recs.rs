@@ -63,24 +63,17 @@ pub struct BenchRecsArgs {
 
 /// The project's interaction log with title vectors for the content model: each golden
 /// product's offer titles (Chinese and English) encoded through the embedding cache and
-/// averaged. New cache entries are written into `tx`.
+/// averaged; the caller keeps the cache's new vectors (or not).
 pub fn project_log(
-    store: &TableStore,
-    tx: &mut Transaction<'_>,
+    read: shopfuse_learn::recs::data::ReadTable<'_>,
+    cache: &mut EmbeddingCache,
     encoder: &dyn Encoder,
     bar: &Bar,
 ) -> Result<InteractionLog> {
-    let (mut log, titles) = {
-        let read = |t: &str| tx.read_rows(t);
-        let log = InteractionLog::from_project(&read)?;
-        let titles = serve::offer_titles(&read, &log)?;
-        (log, titles)
-    };
+    let mut log = InteractionLog::from_project(read)?;
+    let titles = serve::offer_titles(read, &log)?;
     let flat: Vec<&str> = titles.iter().flatten().map(String::as_str).collect();
-    let mut cache = EmbeddingCache::load(store, encoder)
-        .context("cannot read the project's embedding cache")?;
     let (vectors, _) = cache.embed(encoder, &flat, bar)?;
-    cache.save(tx)?;
     let mut items = Embeddings::zeros(titles.len(), vectors.dim());
     let mut at = 0;
     for (i, t) in titles.iter().enumerate() {
@@ -99,12 +92,17 @@ pub fn project_log(
 /// The recommendation stage of a run, inside the caller's transaction.
 pub fn train_in(
     project: &Project,
-    store: &TableStore,
     tx: &mut Transaction<'_>,
     encoder: &dyn Encoder,
     bar: &Bar,
 ) -> Result<RecsSummary> {
-    let log = project_log(store, tx, encoder, bar)?;
+    let mut cache = EmbeddingCache::load_in(tx, encoder)
+        .context("cannot read the project's embedding cache")?;
+    let log = {
+        let read = |t: &str| tx.read_rows(t);
+        project_log(&read, &mut cache, encoder, bar)?
+    };
+    cache.save(tx)?;
     Ok(shopfuse_learn::recs::train_recs(
         tx,
         &log,
@@ -145,7 +143,7 @@ pub fn train(cli: &Cli, command: &TrainCommand) -> Result<ExitCode> {
             let encoder = project_encoder(&project)?;
             let bar = Bar::new(cli.quiet || cli.json);
             let mut tx = store.begin().context("cannot start a run")?;
-            let summary = train_in(&project, &store, &mut tx, &encoder, &bar)
+            let summary = train_in(&project, &mut tx, &encoder, &bar)
                 .context("training recommendations failed")?;
             tx.commit(crate::chrono_now())
                 .context("cannot commit the recommendations")?;
@@ -207,11 +205,12 @@ pub fn eval_recs(cli: &Cli, args: &EvalRecsArgs) -> Result<ExitCode> {
             let store = TableStore::open(&project);
             let encoder = project_encoder(&project)?;
             let bar = Bar::new(cli.quiet || cli.json);
-            // Embeddings missing from the cache are encoded but not kept: evaluation
-            // writes nothing.
-            let mut tx = store.begin()?;
-            let log = project_log(&store, &mut tx, &encoder, &bar)?;
-            drop(tx);
+            // Vectors missing from the cache are encoded but not kept: evaluation writes
+            // nothing.
+            let read = |t: &str| store.read_rows(t);
+            let mut cache = EmbeddingCache::load(&store, &encoder)
+                .context("cannot read the project's embedding cache")?;
+            let log = project_log(&read, &mut cache, &encoder, &bar)?;
             (
                 log,
                 project.config.recs.clone(),

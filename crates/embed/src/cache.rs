@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
-use shopfuse_core::{CoreError, Progress, TableStore, Transaction};
+use shopfuse_core::{CoreError, Manifest, Progress, TableStore, Transaction};
 
 pub const TABLE: &str = "embedding_cache";
 /// More files than this in the table and the next save rewrites it as one file.
@@ -68,10 +68,23 @@ impl EmbeddingCache {
 
     /// The committed entries of `encoder`'s model in `store`.
     pub fn load(store: &TableStore, encoder: &dyn Encoder) -> Result<Self, CacheError> {
+        Self::load_at(store, &store.manifest()?, encoder)
+    }
+
+    /// The entries as `tx` will commit them, so vectors an earlier stage of the same run
+    /// encoded are not encoded (and stored) twice.
+    pub fn load_in(tx: &Transaction, encoder: &dyn Encoder) -> Result<Self, CacheError> {
+        Self::load_at(tx.store(), &tx.next, encoder)
+    }
+
+    fn load_at(
+        store: &TableStore,
+        manifest: &Manifest,
+        encoder: &dyn Encoder,
+    ) -> Result<Self, CacheError> {
         let mut cache = Self::new(encoder);
-        let manifest = store.manifest()?;
-        cache.files_loaded = store.table_files(&manifest, TABLE).len();
-        let Some((_, batches)) = store.read_table(TABLE)? else {
+        cache.files_loaded = store.table_files(manifest, TABLE).len();
+        let Some((_, batches)) = store.read_at(manifest, TABLE)? else {
             return Ok(cache);
         };
         for batch in &batches {

@@ -591,22 +591,25 @@ impl ProjectConfig {
             }
         }
         let r = &self.recs;
+        // Written so that NaN fails too.
+        let positive = |v: f64| v > 0.0;
+        let non_negative = |v: f64| v >= 0.0;
         if r.factors == 0
             || r.iterations == 0
             || r.store_k == 0
             || r.neighbours == 0
-            || !(r.half_life_days > 0.0)
-            || !(r.ease_lambda > 0.0)
-            || !(r.regularization > 0.0)
-            || !(r.alpha >= 0.0)
+            || !positive(r.half_life_days)
+            || !positive(r.ease_lambda)
+            || !positive(r.regularization)
+            || !non_negative(r.alpha)
             || [
                 r.view_weight,
                 r.favorite_weight,
                 r.cart_weight,
                 r.purchase_weight,
             ]
-            .iter()
-            .any(|w| !(*w >= 0.0))
+            .into_iter()
+            .any(|w| !non_negative(w))
         {
             return Err(err(
                 "[recs] factors, iterations, neighbours and store_k must be at least 1, half_life_days, ease_lambda and regularization above 0, alpha and the event weights not negative".into(),

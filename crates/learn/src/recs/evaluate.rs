@@ -26,7 +26,9 @@ use serde::Serialize;
 use shopfuse_core::config::{RecsConfig, RecsExclusion};
 
 use super::data::{Action, Catalog, Interaction, InteractionLog};
-use super::models::{Content, Ease, Hybrid, Ials, ItemKnn, Popularity, Recommender, TrainMatrix};
+use super::models::{
+    scale_to_unit_max, Content, Ease, Hybrid, Ials, ItemKnn, Popularity, Recommender, TrainMatrix,
+};
 use super::top_k;
 use crate::LearnError;
 
@@ -160,10 +162,9 @@ pub fn rank(
 ) -> Vec<usize> {
     let (items, values) = x.row(user);
     model.score(user, items, values, scores);
-    let max = scores.iter().fold(0f32, |m, s| m.max(s.abs()));
-    let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
+    scale_to_unit_max(scores);
     for (s, p) in scores.iter_mut().zip(popularity) {
-        *s = *s * scale + 1e-6 * p;
+        *s += 1e-6 * p;
     }
     top_k(scores, k, |i| !candidate(i) || exclusions.contains(user, i))
 }
@@ -383,10 +384,7 @@ pub fn tune_hybrid(
                     let out = &mut all[k * n_items..(k + 1) * n_items];
                     let (items, values) = x.row(u as usize);
                     m.score(u as usize, items, values, out);
-                    let max = out.iter().fold(0f32, |a, s| a.max(s.abs()));
-                    if max > 0.0 {
-                        out.iter_mut().for_each(|s| *s /= max);
-                    }
+                    scale_to_unit_max(out);
                 }
                 all
             })

@@ -125,6 +125,15 @@ impl TrainMatrix {
     }
 }
 
+/// Scales `scores` so that the largest magnitude is 1 (all zeros stay zeros): how the hybrid
+/// and the evaluation put models with different score ranges on one footing.
+pub fn scale_to_unit_max(scores: &mut [f32]) {
+    let max = scores.iter().fold(0f32, |m, s| m.max(s.abs()));
+    if max > 0.0 {
+        scores.iter_mut().for_each(|s| *s /= max);
+    }
+}
+
 pub trait Recommender: Send + Sync {
     fn name(&self) -> &'static str;
 
@@ -475,11 +484,9 @@ impl Recommender for Hybrid {
                 continue;
             }
             model.score(user, items, values, &mut part);
-            let max = part.iter().fold(0f32, |m, s| m.max(s.abs()));
-            if max > 0.0 {
-                for (o, s) in out.iter_mut().zip(&part) {
-                    *o += w * s / max;
-                }
+            scale_to_unit_max(&mut part);
+            for (o, s) in out.iter_mut().zip(&part) {
+                *o += w * s;
             }
         }
     }

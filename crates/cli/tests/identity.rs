@@ -12,27 +12,10 @@ use shopfuse_core::config::FileFormat;
 use shopfuse_core::{Project, TableStore};
 
 mod common;
-use common::{json, shopfuse, sql};
+use common::{generate, json, shopfuse, sql};
 
 fn generated_project(dir: &Path) -> String {
-    Command::cargo_bin("shopfuse")
-        .unwrap()
-        .args([
-            "--quiet",
-            "generate",
-            "--seed",
-            "5",
-            "--products",
-            "40",
-            "--customers",
-            "500",
-            "--orders",
-            "2000",
-            "--out",
-        ])
-        .arg(dir)
-        .assert()
-        .success();
+    generate(dir, 5, 40, 500, 2000);
     // Without --quiet, so the progress and summary lines are scanned too.
     let out = Command::cargo_bin("shopfuse")
         .unwrap()

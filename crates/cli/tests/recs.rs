@@ -8,27 +8,10 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod common;
-use common::{json, shopfuse, sql};
+use common::{generate, json, shopfuse, sql};
 
 fn generated_project(dir: &Path) {
-    Command::cargo_bin("shopfuse")
-        .unwrap()
-        .args([
-            "--quiet",
-            "generate",
-            "--seed",
-            "11",
-            "--products",
-            "200",
-            "--customers",
-            "1200",
-            "--orders",
-            "8000",
-            "--out",
-        ])
-        .arg(dir)
-        .assert()
-        .success();
+    generate(dir, 11, 200, 1200, 8000);
     shopfuse(dir).arg("run").assert().success();
 }
 

@@ -3,30 +3,11 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
 mod common;
-use common::{json, shopfuse, sql};
+use common::{generate, json, shopfuse, sql};
 
 fn generated_project(dir: &Path) {
-    Command::cargo_bin("shopfuse")
-        .unwrap()
-        .args([
-            "--quiet",
-            "generate",
-            "--seed",
-            "11",
-            "--products",
-            "90",
-            "--customers",
-            "100",
-            "--orders",
-            "300",
-            "--out",
-        ])
-        .arg(dir)
-        .assert()
-        .success();
+    generate(dir, 11, 90, 100, 300);
     shopfuse(dir).arg("run").assert().success();
 }
 

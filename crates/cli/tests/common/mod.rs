@@ -34,3 +34,19 @@ pub fn sql(project: &Path, query: &str) -> Vec<Value> {
         .unwrap()
         .clone()
 }
+
+/// `shopfuse generate` of a project with the given seed and sizes into `dir` (quiet).
+pub fn generate(dir: &Path, seed: u64, products: usize, customers: usize, orders: usize) {
+    Command::cargo_bin("shopfuse")
+        .unwrap()
+        .arg("--quiet")
+        .arg("generate")
+        .args(["--seed", &seed.to_string()])
+        .args(["--products", &products.to_string()])
+        .args(["--customers", &customers.to_string()])
+        .args(["--orders", &orders.to_string()])
+        .arg("--out")
+        .arg(dir)
+        .assert()
+        .success();
+}

@@ -293,6 +293,15 @@ pub fn fit(
 /// iALS, content and popularity.
 pub const HYBRID_PARTS: [&str; 4] = ["ease-or-knn", "ials", "content", "popularity"];
 
+/// Blend weights by part name, for reports.
+pub fn hybrid_weight_map(weights: [f32; 4]) -> BTreeMap<String, f32> {
+    HYBRID_PARTS
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| (p.to_string(), w))
+        .collect()
+}
+
 fn fit_part(
     part: &str,
     x: &TrainMatrix,
@@ -631,11 +640,7 @@ pub fn evaluate_log(
         train_interactions: s.train.len(),
         test_users: targets.len(),
         cold_test_users: all_targets.len() - targets.len(),
-        hybrid_weights: HYBRID_PARTS
-            .iter()
-            .zip(weights)
-            .map(|(p, w)| (p.to_string(), w))
-            .collect(),
+        hybrid_weights: hybrid_weight_map(weights),
         validation_ndcg_10,
         models,
         lift,

@@ -16,7 +16,7 @@ use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{Transaction, Value};
 
 use super::data::{Action, InteractionLog, LogSummary, ReadTable};
-use super::evaluate::{fit_hybrid, rank, tune_hybrid, Exclusions, SplitKind, HYBRID_PARTS};
+use super::evaluate::{fit_hybrid, hybrid_weight_map, rank, tune_hybrid, Exclusions, SplitKind};
 use super::models::{Popularity, Recommender, TrainMatrix};
 use crate::LearnError;
 
@@ -187,11 +187,7 @@ pub fn train_recs(
         customers_with_history: (0..n_users).filter(|&u| !x.row(u).0.is_empty()).count(),
         items: n_items,
         recommendations,
-        hybrid_weights: HYBRID_PARTS
-            .iter()
-            .zip(weights)
-            .map(|(p, w)| (p.to_string(), w))
-            .collect(),
+        hybrid_weights: hybrid_weight_map(weights),
         validation_ndcg_10,
         seconds: started.elapsed().as_secs_f64(),
     })

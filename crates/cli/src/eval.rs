@@ -306,6 +306,7 @@ fn eval_blocking(cli: &Cli, args: &EvalBlockingArgs) -> Result<ExitCode> {
         knn: args.knn,
         rare_tokens: args.rare_tokens,
         max_block_pairs: args.max_block_pairs,
+        ..BlockingConfig::default()
     };
     let started = std::time::Instant::now();
     let q = shopfuse_resolve::eval_blocking(&[&train, &valid, &test], &encoder, &config)?;

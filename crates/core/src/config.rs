@@ -404,6 +404,10 @@ pub struct ResolveConfig {
     /// Nearest neighbours per listing and other platform in the title-embedding index.
     #[serde(default = "default_knn")]
     pub knn: usize,
+    /// Candidates kept per listing and other platform (the most similar by embedding and
+    /// TF-IDF cosine, from either side), besides identifier and reviewed pairs.
+    #[serde(default = "default_max_candidates_per_platform")]
+    pub max_candidates_per_platform: usize,
     /// Trees per bag of the pair model.
     #[serde(default = "default_trees")]
     pub trees: usize,
@@ -435,6 +439,9 @@ pub fn default_field_rules() -> BTreeMap<String, FieldRule> {
 fn default_knn() -> usize {
     10
 }
+fn default_max_candidates_per_platform() -> usize {
+    5
+}
 fn default_trees() -> usize {
     300
 }
@@ -446,6 +453,7 @@ impl Default for ResolveConfig {
             one_listing_per_platform: true,
             fields: default_field_rules(),
             knn: default_knn(),
+            max_candidates_per_platform: default_max_candidates_per_platform(),
             trees: default_trees(),
         }
     }
@@ -549,6 +557,12 @@ impl ProjectConfig {
                     )));
                 }
             }
+        }
+        if self.resolve.max_candidates_per_platform < 2 {
+            return Err(err(format!(
+                "[resolve] max_candidates_per_platform = {}: keep at least 2 (a pair is compared with the best other candidate of its listings)",
+                self.resolve.max_candidates_per_platform
+            )));
         }
         for (key, policy) in &self.clean.missing {
             let (kind, field) = key.split_once('.').ok_or_else(|| {

@@ -4,8 +4,10 @@
 //! * identifier keys: GTIN/EAN/UPC numbers (8–14 digits, leading zeros dropped) and model
 //!   codes (letters and digits mixed: "dscw120p", "g9910", and adjacent tokens joined, so
 //!   "SM-G9910" also yields "smg9910");
-//! * rare-token keys: each record's few highest-IDF tokens (CJK characters included), with
-//!   oversized blocks dropped so a common word cannot produce a cross product;
+//! * rare-token keys: each record's few highest-IDF tokens (CJK characters included);
+//!   an oversized block of either key kind is narrowed to embedding neighbours inside it (so
+//!   a common word cannot produce a cross product, yet "Lancome … Gen223" still meets
+//!   "兰蔻 … Gen223" when a thousand listings say Gen223), and such pairs count as token pairs;
 //! * embedding neighbours: the k nearest records of the other side in the multilingual
 //!   sentence space, from an HNSW index (`instant-distance`), both directions; this is what
 //!   pairs a Chinese title with its English twin when they share no token.
@@ -29,8 +31,10 @@ pub struct BlockingConfig {
     pub knn: usize,
     /// Rare tokens per record used as keys.
     pub rare_tokens: usize,
-    /// Blocks with more pairs than this are dropped (too common to discriminate).
+    /// Blocks with more pairs than this are narrowed to embedding neighbours within them.
     pub max_block_pairs: usize,
+    /// Neighbours per record and direction inside a narrowed block.
+    pub refine_k: usize,
 }
 
 impl Default for BlockingConfig {
@@ -39,6 +43,7 @@ impl Default for BlockingConfig {
             knn: 10,
             rare_tokens: 4,
             max_block_pairs: 400,
+            refine_k: 3,
         }
     }
 }
@@ -86,12 +91,20 @@ fn rare_keys(tokens: &[String], idf: &Idf, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Pairs of records sharing a key, blocks over `max_pairs` dropped.
+/// Pairs of records sharing a key. A block of more than `max_pairs` pairs (a key too common
+/// to decide anything alone: a generation number shared across brands, a frequent word) is
+/// narrowed rather than dropped: each record in it is paired with its `refine_k` nearest
+/// records of the other side *within the block* by embedding, so "Lancome … Gen223" still meets
+/// "兰蔻 … Gen223" though a thousand listings say Gen223. Blocks with more than
+/// [`MAX_REFINED_SIDE`] records on a side say nothing and are dropped. Returns the pairs of
+/// whole blocks and the pairs found inside narrowed ones.
 fn key_pairs(
     left: &[Vec<String>],
     right: &[Vec<String>],
+    vectors: (&[&[f32]], &[&[f32]]),
     max_pairs: usize,
-) -> BTreeSet<(usize, usize)> {
+    refine_k: usize,
+) -> (BTreeSet<(usize, usize)>, BTreeSet<(usize, usize)>) {
     let mut blocks: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for (i, keys) in left.iter().enumerate() {
         for k in keys {
@@ -103,19 +116,34 @@ fn key_pairs(
             blocks.entry(k).or_default().1.push(j);
         }
     }
-    let mut pairs = BTreeSet::new();
+    let (mut pairs, mut narrowed) = (BTreeSet::new(), BTreeSet::new());
     for (l, r) in blocks.values() {
-        if l.len() * r.len() > max_pairs {
+        if l.is_empty() || r.is_empty() {
             continue;
         }
-        for &i in l {
-            for &j in r {
-                pairs.insert((i, j));
+        if l.len() * r.len() <= max_pairs {
+            for &i in l {
+                for &j in r {
+                    pairs.insert((i, j));
+                }
+            }
+        } else if refine_k > 0 && l.len().max(r.len()) <= MAX_REFINED_SIDE {
+            let lv: Vec<&[f32]> = l.iter().map(|&i| vectors.0[i]).collect();
+            let rv: Vec<&[f32]> = r.iter().map(|&j| vectors.1[j]).collect();
+            let (by_left, by_right) = nearest_both_ways(&lv, &rv, refine_k);
+            for (x, near) in by_left.into_iter().enumerate() {
+                narrowed.extend(near.into_iter().map(|y| (l[x], r[y])));
+            }
+            for (y, near) in by_right.into_iter().enumerate() {
+                narrowed.extend(near.into_iter().map(|x| (l[x], r[y])));
             }
         }
     }
-    pairs
+    (pairs, narrowed)
 }
+
+/// Largest side of a key block that is narrowed by embedding neighbours instead of dropped.
+const MAX_REFINED_SIDE: usize = 2_000;
 
 /// Dot product of two f32 slices in eight independent lanes, so the compiler vectorises it
 /// (a single running sum is a dependency chain it may not reorder).
@@ -205,7 +233,10 @@ impl<'a> VectorIndex<'a> {
         let values: Vec<usize> = (0..targets.len()).collect();
         let index: HnswMap<UnitVector, usize> = Builder::default()
             .seed(7)
-            .ef_search(k.max(64))
+            // Lower than the crate's 100: a candidate generator needs the match among the
+            // k nearest, not the exact k nearest, and construction cost grows with it.
+            .ef_construction(48)
+            .ef_search(k.max(48))
             .build(points, values);
         VectorIndex { index }
     }
@@ -224,6 +255,66 @@ impl<'a> VectorIndex<'a> {
             })
             .collect()
     }
+}
+
+/// Sentence vectors projected onto their leading principal directions, for the neighbour
+/// index of a large catalogue. Every HNSW step computes distances, and at a million listings
+/// those dominate the stage; the leading components of the (uncentred) second-moment matrix
+/// keep the dot products that decide who is near whom, at a quarter of the cost. The index
+/// only proposes candidates: their similarity is then taken on the full vectors.
+pub struct Projection {
+    /// `dims` rows of the input dimension, strongest direction first.
+    basis: Vec<Vec<f32>>,
+}
+
+/// Vectors the projection is fitted on (an even sample of them beyond this many).
+const PROJECTION_SAMPLE: usize = 20_000;
+
+impl Projection {
+    /// The `dims` leading directions of `vectors` (all of them when `dims` ≥ their dimension).
+    pub fn fit(vectors: &[&[f32]], dims: usize) -> Self {
+        let d = vectors.first().map_or(0, |v| v.len());
+        if vectors.is_empty() || d == 0 {
+            return Projection { basis: Vec::new() };
+        }
+        let step = vectors.len().div_ceil(PROJECTION_SAMPLE).max(1);
+        let sample: Vec<&[f32]> = vectors.iter().step_by(step).copied().collect();
+        let x = faer::Mat::<f64>::from_fn(sample.len(), d, |i, j| f64::from(sample[i][j]));
+        let moment = x.transpose() * &x;
+        let basis = match moment.self_adjoint_eigen(faer::Side::Lower) {
+            // Eigenvalues ascend: the last columns are the strongest directions.
+            Ok(eigen) => {
+                let u = eigen.U();
+                (0..dims.min(d))
+                    .map(|k| (0..d).map(|j| u[(j, d - 1 - k)] as f32).collect())
+                    .collect()
+            }
+            // No decomposition (it does not fail on a symmetric matrix, but never guess):
+            // the identity keeps the full vectors.
+            Err(_) => (0..d)
+                .map(|k| (0..d).map(|j| f32::from(u8::from(j == k))).collect())
+                .collect(),
+        };
+        Projection { basis }
+    }
+
+    pub fn apply(&self, v: &[f32]) -> Vec<f32> {
+        self.basis.iter().map(|b| dot(b, v)).collect()
+    }
+}
+
+/// Of each query's proposed neighbours (`near[q]`, positions in `targets`), the `k` with the
+/// largest dot product with the query.
+pub fn rerank(
+    queries: &[&[f32]],
+    targets: &[&[f32]],
+    near: Vec<Vec<usize>>,
+    k: usize,
+) -> Vec<Vec<usize>> {
+    near.into_par_iter()
+        .zip(queries)
+        .map(|(near, q)| top_k(near.into_iter().map(|j| (dot(q, targets[j]), j)).collect(), k))
+        .collect()
 }
 
 /// For each query vector, the indices of its `k` nearest `targets`.
@@ -252,19 +343,39 @@ pub fn candidate_pairs(
             .map(|p| identifier_keys(&p.all_tokens).into_iter().collect())
             .collect()
     };
-    for p in key_pairs(&ids(left), &ids(right), config.max_block_pairs) {
+    let lv: Vec<&[f32]> = left.iter().map(|p| p.main_vector.as_slice()).collect();
+    let rv: Vec<&[f32]> = right.iter().map(|p| p.main_vector.as_slice()).collect();
+    let vectors = (lv.as_slice(), rv.as_slice());
+    // A shared identifier is strong evidence; a shared token inside a narrowed block (an
+    // identifier-like token too common to be one) is only as strong as a rare token.
+    let (whole, narrowed) = key_pairs(
+        &ids(left),
+        &ids(right),
+        vectors,
+        config.max_block_pairs,
+        config.refine_k,
+    );
+    for p in whole {
         *reasons.entry(p).or_default() |= BY_IDENTIFIER;
+    }
+    for p in narrowed {
+        *reasons.entry(p).or_default() |= BY_TOKEN;
     }
     let rare = |side: &[&Prepared]| -> Vec<Vec<String>> {
         side.iter()
             .map(|p| rare_keys(&p.all_tokens, idf, config.rare_tokens))
             .collect()
     };
-    for p in key_pairs(&rare(left), &rare(right), config.max_block_pairs) {
+    let (whole, narrowed) = key_pairs(
+        &rare(left),
+        &rare(right),
+        vectors,
+        config.max_block_pairs,
+        config.refine_k,
+    );
+    for p in whole.into_iter().chain(narrowed) {
         *reasons.entry(p).or_default() |= BY_TOKEN;
     }
-    let lv: Vec<&[f32]> = left.iter().map(|p| p.main_vector.as_slice()).collect();
-    let rv: Vec<&[f32]> = right.iter().map(|p| p.main_vector.as_slice()).collect();
     let (left_near, right_near) = nearest_both_ways(&lv, &rv, config.knn);
     for (i, near) in left_near.into_iter().enumerate() {
         for j in near {

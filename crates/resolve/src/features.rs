@@ -377,6 +377,69 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
     f
 }
 
+/// The two similarities the candidate margins compare: the whole-record embedding cosine and
+/// TF-IDF cosine (the same values as `all.embedding_cosine` and `all.tfidf_cosine`).
+pub fn margin_sims(idf: &Idf, a: &Prepared, b: &Prepared) -> (f64, f64) {
+    (
+        f64::from(cosine(&a.all_vector, &b.all_vector)),
+        tfidf_cosine(idf, &a.all_tokens, &b.all_tokens),
+    )
+}
+
+/// The best and second-best similarity each record has among its candidates, so a pair can be
+/// compared with the best *other* candidate of either record. Built once over all candidate
+/// pairs, then asked per pair, so feature rows can be made chunk by chunk.
+pub struct CandidateMargins {
+    /// By left key (embedding, TF-IDF), by right key (embedding, TF-IDF): top two values.
+    left: HashMap<usize, [(f64, f64); 2]>,
+    right: HashMap<usize, [(f64, f64); 2]>,
+}
+
+impl CandidateMargins {
+    /// `keys[i]` = the (left, right) keys pair i is compared under; `sims[i]` = its
+    /// (embedding cosine, TF-IDF cosine).
+    pub fn new(keys: &[(usize, usize)], sims: &[(f64, f64)]) -> Self {
+        fn push(top: &mut (f64, f64), v: f64) {
+            if v > top.0 {
+                *top = (v, top.0);
+            } else if v > top.1 {
+                top.1 = v;
+            }
+        }
+        let empty = [(f64::NEG_INFINITY, f64::NEG_INFINITY); 2];
+        let (mut left, mut right) = (HashMap::new(), HashMap::new());
+        for (&(l, r), &(emb, tfidf)) in keys.iter().zip(sims) {
+            for (table, key) in [(&mut left, l), (&mut right, r)] {
+                let e: &mut [(f64, f64); 2] = table.entry(key).or_insert(empty);
+                push(&mut e[0], emb);
+                push(&mut e[1], tfidf);
+            }
+        }
+        CandidateMargins { left, right }
+    }
+
+    /// A pair's similarity minus the best other candidate's, for its left and right key and
+    /// each similarity (embedding left, embedding right, TF-IDF left, TF-IDF right); 0 where
+    /// the record has no other candidate.
+    pub fn of(&self, key: (usize, usize), sim: (f64, f64)) -> [f64; 4] {
+        let margin = |top: (f64, f64), v: f64| {
+            let other = if v >= top.0 { top.1 } else { top.0 };
+            if other.is_finite() {
+                v - other
+            } else {
+                0.0
+            }
+        };
+        let (l, r) = (self.left[&key.0], self.right[&key.1]);
+        [
+            margin(l[0], sim.0),
+            margin(r[0], sim.0),
+            margin(l[1], sim.1),
+            margin(r[1], sim.1),
+        ]
+    }
+}
+
 /// Appends, to each pair's features, how its embedding and TF-IDF similarity compare with the
 /// best other candidate of its left and of its right record among `pairs` (0 when there is no
 /// other candidate). `sims[i]` = (embedding cosine, tfidf cosine) of pair i.
@@ -385,44 +448,9 @@ pub fn add_candidate_margins(
     sims: &[(f64, f64)],
     features: &mut [Vec<f64>],
 ) {
-    let best = |key: &dyn Fn(usize) -> usize, which: &dyn Fn(&(f64, f64)) -> f64| {
-        // Top two values per record, so a pair compares with the best *other* candidate.
-        let mut top: HashMap<usize, (f64, f64)> = HashMap::new();
-        for (i, s) in sims.iter().enumerate() {
-            let v = which(s);
-            let e = top
-                .entry(key(i))
-                .or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
-            if v > e.0 {
-                *e = (v, e.0);
-            } else if v > e.1 {
-                e.1 = v;
-            }
-        }
-        top
-    };
-    let left = |i: usize| pairs[i].0;
-    let right = |i: usize| pairs[i].1;
-    let emb = |s: &(f64, f64)| s.0;
-    let tfidf = |s: &(f64, f64)| s.1;
-    let tables = [
-        (best(&left, &emb), 0usize),
-        (best(&right, &emb), 1),
-        (best(&left, &tfidf), 2),
-        (best(&right, &tfidf), 3),
-    ];
-    for (i, f) in features.iter_mut().enumerate() {
-        for (table, which) in &tables {
-            let key = if which % 2 == 0 {
-                pairs[i].0
-            } else {
-                pairs[i].1
-            };
-            let v = if *which < 2 { sims[i].0 } else { sims[i].1 };
-            let (b1, b2) = table[&key];
-            let other = if v >= b1 { b2 } else { b1 };
-            f.push(if other.is_finite() { v - other } else { 0.0 });
-        }
+    let margins = CandidateMargins::new(pairs, sims);
+    for ((f, &key), &sim) in features.iter_mut().zip(pairs).zip(sims) {
+        f.extend(margins.of(key, sim));
     }
 }
 

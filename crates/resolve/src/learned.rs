@@ -20,8 +20,7 @@
 //! logistic regression (linfa-logistic, smartcore) take dense ndarray matrices and L-BFGS,
 //! which would mean a 2^20-column dense matrix.
 
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -100,10 +99,19 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 fn hashed(feature: &str) -> u32 {
-    // SipHash with fixed zero keys: stable across runs and machines.
+    hashed_parts(&[feature])
+}
+
+/// [`hashed`] of the concatenation of `parts`, without building it: SipHash reads its input
+/// as one byte stream, so writing the parts one after another hashes the same bytes (and
+/// `str`'s trailing 0xff once at the end, as `str::hash` writes it).
+fn hashed_parts(parts: &[&str]) -> u32 {
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
-    feature.hash(&mut h);
+    for p in parts {
+        h.write(p.as_bytes());
+    }
+    h.write_u8(0xff);
     DENSE + (h.finish() as u32 & ((1 << HASH_BITS) - 1))
 }
 
@@ -141,43 +149,67 @@ pub enum TokenScope {
 }
 
 /// The token model's view of a pair (symmetric in its two sides).
-pub fn token_row(a: &Prepared, b: &Prepared, scope: TokenScope) -> SparseRow {
+pub fn token_row<'a>(a: &'a Prepared, b: &'a Prepared, scope: TokenScope) -> SparseRow {
     let (ta, tb) = match scope {
         TokenScope::Main => (&a.main_tokens, &b.main_tokens),
         TokenScope::All => (&a.all_tokens, &b.all_tokens),
     };
-    let sa: HashSet<&str> = ta.iter().map(String::as_str).collect();
-    let sb: HashSet<&str> = tb.iter().map(String::as_str).collect();
-    let mut only_a: Vec<&str> = sa.difference(&sb).copied().collect();
-    let mut only_b: Vec<&str> = sb.difference(&sa).copied().collect();
-    only_a.sort_unstable();
-    only_b.sort_unstable();
-    let mut feats: Vec<String> = Vec::new();
-    for t in sa.intersection(&sb) {
-        feats.push(format!("s:{t}"));
+    // Sorted unique tokens and a merge: per-pair hash sets and formatted feature strings
+    // were most of the cost of scoring a large catalogue's candidates.
+    let unique = |t: &'a [String]| -> Vec<&'a str> {
+        let mut v: Vec<&str> = t.iter().map(String::as_str).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (sa, sb) = (unique(ta), unique(tb));
+    let (mut shared, mut only_a, mut only_b) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < sa.len() || j < sb.len() {
+        match (sa.get(i), sb.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                shared.push(*x);
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_a.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                only_a.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                only_b.push(*y);
+                j += 1;
+            }
+            (None, None) => unreachable!("loop condition"),
+        }
+    }
+    let mut feats: Vec<u32> = Vec::new();
+    for t in &shared {
+        feats.push(hashed_parts(&["s:", t]));
     }
     for t in only_a.iter().chain(&only_b) {
-        feats.push(format!("d:{t}"));
-        feats.push(format!("ds:{}", shape(t)));
+        feats.push(hashed_parts(&["d:", t]));
+        feats.push(hashed_parts(&["ds:", &shape(t)]));
     }
     for x in only_a.iter().take(8) {
         for y in only_b.iter().take(8) {
             let (p, q) = if x < y { (x, y) } else { (y, x) };
-            feats.push(format!("dp:{p}|{q}"));
+            feats.push(hashed_parts(&["dp:", p, "|", q]));
             if is_number(x) && is_number(y) {
-                feats.push("dp:number|number".into());
+                feats.push(hashed("dp:number|number"));
             }
         }
     }
-    let shared = sa.intersection(&sb).count();
-    feats.push(format!("nshared:{}", shared.min(8)));
-    feats.push(format!("nonly:{}", (only_a.len() + only_b.len()).min(12)));
-    feats.push(format!(
-        "nonly_min:{}",
-        only_a.len().min(only_b.len()).min(6)
-    ));
+    let count = |prefix: &str, n: usize| hashed_parts(&[prefix, &n.to_string()]);
+    feats.push(count("nshared:", shared.len().min(8)));
+    feats.push(count("nonly:", (only_a.len() + only_b.len()).min(12)));
+    feats.push(count("nonly_min:", only_a.len().min(only_b.len()).min(6)));
     let scale = 1.0 / (feats.len() as f32).sqrt();
-    let mut row: SparseRow = feats.iter().map(|f| (hashed(f), scale)).collect();
+    let mut row: SparseRow = feats.into_iter().map(|f| (f, scale)).collect();
     row.sort_unstable_by_key(|(j, _)| *j);
     row.dedup_by_key(|(j, _)| *j);
     row
@@ -237,6 +269,7 @@ pub fn cross_fit(rows: &[SparseRow], labels: &[bool], folds: usize, epochs: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::Hash;
 
     fn prepared(title: &str) -> Prepared {
         Prepared {
@@ -254,6 +287,19 @@ mod tests {
         assert_eq!(shape("2008"), "999");
         assert_eq!(shape("9.0"), "9.9");
         assert_eq!(shape("photoshop"), "aaa");
+    }
+
+    #[test]
+    fn hashing_parts_equals_hashing_the_joined_string() {
+        #[allow(deprecated)]
+        let joined = |s: &str| {
+            let mut h = std::hash::SipHasher::new();
+            s.hash(&mut h);
+            DENSE + (h.finish() as u32 & ((1 << HASH_BITS) - 1))
+        };
+        assert_eq!(hashed_parts(&["dp:", "mac", "|", "win"]), joined("dp:mac|win"));
+        assert_eq!(hashed("s:蓝"), joined("s:蓝"));
+        assert_ne!(hashed_parts(&["d:", "ab"]), hashed_parts(&["d:", "a"]));
     }
 
     #[test]

@@ -461,6 +461,33 @@ impl PairFeaturizer {
         features::add_candidate_margins(margin_keys, &sims, &mut rows);
         rows
     }
+
+    /// The (embedding cosine, TF-IDF cosine) the candidate margins compare, per pair.
+    pub fn margin_sims_of(&self, ids: &[(usize, usize)]) -> Vec<(f64, f64)> {
+        ids.par_iter()
+            .map(|&(a, b)| features::margin_sims(&self.idf, &self.prepared[a], &self.prepared[b]))
+            .collect()
+    }
+
+    /// Feature rows of some of the pairs, with margins against all candidates (`margins`,
+    /// built over every pair), so a large candidate set can be featurised chunk by chunk.
+    pub fn featurize_with(
+        &self,
+        ids: &[(usize, usize)],
+        margin_keys: &[(usize, usize)],
+        margins: &features::CandidateMargins,
+    ) -> Vec<Vec<f64>> {
+        ids.par_iter()
+            .zip(margin_keys)
+            .map(|(&(a, b), &key)| {
+                let mut row =
+                    features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]);
+                let sim = (row[8], row[9]);
+                row.extend(margins.of(key, sim));
+                row
+            })
+            .collect()
+    }
 }
 
 /// The learned token and embedding models of [`LEARNED_MODELS`], stacked as features under
@@ -627,12 +654,24 @@ pub fn pseudo_labels(rows: &[Vec<f64>], names: &[String]) -> Vec<bool> {
         col("tfidf_margin_right"),
     ];
     let (emb, tfidf) = (col("all.embedding_cosine"), col("all.tfidf_cosine"));
-    let score = |r: &Vec<f64>| r[emb] + r[tfidf];
-    let mut scores: Vec<f64> = rows.iter().map(score).collect();
+    let sims: Vec<(f64, f64)> = rows.iter().map(|r| (r[emb], r[tfidf])).collect();
+    let mutual_best: Vec<bool> = rows
+        .iter()
+        .map(|r| margins.iter().all(|&m| r[m] >= 0.0))
+        .collect();
+    pseudo_labels_of(&sims, &mutual_best)
+}
+
+/// [`pseudo_labels`] from each pair's (embedding cosine, TF-IDF cosine) and whether all four
+/// of its candidate margins are non-negative.
+pub fn pseudo_labels_of(sims: &[(f64, f64)], mutual_best: &[bool]) -> Vec<bool> {
+    let score = |s: &(f64, f64)| s.0 + s.1;
+    let mut scores: Vec<f64> = sims.iter().map(score).collect();
     scores.sort_by(f64::total_cmp);
     let median = scores.get(scores.len() / 2).copied().unwrap_or(0.0);
-    rows.iter()
-        .map(|r| margins.iter().all(|&m| r[m] >= 0.0) && score(r) >= median)
+    sims.iter()
+        .zip(mutual_best)
+        .map(|(s, &best)| best && score(s) >= median)
         .collect()
 }
 

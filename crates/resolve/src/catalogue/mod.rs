@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_core::config::{FieldRule, ResolveConfig};
@@ -39,6 +40,7 @@ use shopfuse_core::{CoreError, Encoder, Progress, Transaction, Value};
 use shopfuse_embed::EmbeddingCache;
 
 use crate::blocking::{self, BlockingConfig, BY_EMBEDDING, BY_IDENTIFIER};
+use crate::features::CandidateMargins;
 use crate::matcher::{
     self, MatchError, PairFeaturizer, PairModel, Scores, StackedLearned, Supervision,
 };
@@ -479,18 +481,18 @@ pub fn resolve_products(
             &reviewed,
             config,
         );
-        progress.finish();
-        phases.mark("candidates");
-        progress.start("resolve: match probabilities", candidates.len() as u64);
-        let s = score(
-            &listings,
+        let candidates = prune_candidates(
+            candidates,
             &platform_of,
             platforms.len(),
             &featurizer,
-            candidates,
             &reviewed,
-            config,
-        )?;
+            config.max_candidates_per_platform,
+        );
+        progress.finish();
+        phases.mark("candidates");
+        progress.start("resolve: match probabilities", candidates.ids.len() as u64);
+        let s = score(&listings, &featurizer, candidates, &reviewed, config, progress)?;
         progress.finish();
         phases.mark("score");
         Some(s)
@@ -610,6 +612,30 @@ fn candidates(
                 .collect()
         })
         .collect();
+    // Platforms too large for the exact similarity matrix are searched through HNSW indexes
+    // over the vectors' leading principal components.
+    let needs_index = (0..platforms).any(|a| {
+        (a + 1..platforms)
+            .any(|b| !blocking::exact_neighbours(members[a].len(), members[b].len()))
+    });
+    let projected: Vec<Vec<Vec<f32>>> = if needs_index {
+        let all: Vec<&[f32]> = prepared.iter().map(|p| p.main_vector.as_slice()).collect();
+        let projection = blocking::Projection::fit(&all, INDEX_DIMENSIONS);
+        members
+            .iter()
+            .map(|m| {
+                m.par_iter()
+                    .map(|&i| projection.apply(&prepared[i].main_vector))
+                    .collect()
+            })
+            .collect()
+    } else {
+        vec![Vec::new(); platforms]
+    };
+    let projected: Vec<Vec<&[f32]>> = projected
+        .iter()
+        .map(|p| p.iter().map(Vec::as_slice).collect())
+        .collect();
     let mut indexes: Vec<Option<blocking::VectorIndex>> = (0..platforms).map(|_| None).collect();
     for a in 0..platforms {
         for b in a + 1..platforms {
@@ -625,14 +651,18 @@ fn candidates(
                     for p in [a, b] {
                         if indexes[p].is_none() {
                             indexes[p] =
-                                Some(blocking::VectorIndex::build(&vectors[p], config.knn));
+                                Some(blocking::VectorIndex::build(&projected[p], config.knn));
                         }
                     }
+                    // Twice the neighbours from the projected index, the best half kept by
+                    // the full vectors: the projection blurs the small differences (a
+                    // colour, a capacity) that order a family's variants.
                     let search = |p: usize, q: usize| {
-                        indexes[p]
+                        let near = indexes[p]
                             .as_ref()
                             .expect("built")
-                            .search(&vectors[q], config.knn)
+                            .search(&projected[q], 2 * config.knn);
+                        blocking::rerank(&vectors[q], &vectors[p], near, config.knn)
                     };
                     (search(b, a), search(a, b))
                 };
@@ -669,8 +699,101 @@ fn candidates(
     out
 }
 
+/// Candidate pairs in key order, with what the scorer needs of each besides its features.
+struct Candidates {
+    ids: Vec<(usize, usize)>,
+    reasons: Vec<u8>,
+    /// (left listing, right listing's platform), (right listing, left listing's platform):
+    /// margins compare a pair with the other candidates of the same listing *on the same
+    /// platform*, since a listing has one best partner per other platform, not one overall.
+    margin_keys: Vec<(usize, usize)>,
+    /// (whole-record embedding cosine, TF-IDF cosine).
+    sims: Vec<(f64, f64)>,
+}
+
+/// Keeps, of the blockers' candidates, the `per_platform` most similar (embedding + TF-IDF
+/// cosine) of each listing on each other platform, seen from either side, plus every pair an
+/// identifier proposed and every reviewed pair. The blockers are generous on purpose (ten
+/// embedding neighbours each way, rare-token blocks), which on a catalogue of near-identical
+/// variants means 30+ candidates per listing; past the first few, a candidate is almost never
+/// the listing's match, yet every one costs the full feature and model work. The top two of
+/// each listing are always kept, so the candidate margins are the same as without pruning.
+fn prune_candidates(
+    candidates: BTreeMap<(usize, usize), u8>,
+    platform_of: &[usize],
+    platforms: usize,
+    featurizer: &PairFeaturizer,
+    reviewed: &BTreeMap<(usize, usize), bool>,
+    per_platform: usize,
+) -> Candidates {
+    let (ids, reasons): (Vec<(usize, usize)>, Vec<u8>) = candidates.into_iter().unzip();
+    let margin_keys: Vec<(usize, usize)> = ids
+        .iter()
+        .map(|&(i, j)| {
+            (
+                i * platforms + platform_of[j],
+                j * platforms + platform_of[i],
+            )
+        })
+        .collect();
+    let sims = featurizer.margin_sims_of(&ids);
+    let mut keep: Vec<bool> = ids
+        .iter()
+        .zip(&reasons)
+        .map(|(pair, r)| r & BY_IDENTIFIER != 0 || reviewed.contains_key(pair))
+        .collect();
+    let score = |k: usize| sims[k].0 + sims[k].1;
+    for side in 0..2 {
+        let key = |k: usize| {
+            if side == 0 {
+                margin_keys[k].0
+            } else {
+                margin_keys[k].1
+            }
+        };
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            key(a)
+                .cmp(&key(b))
+                .then(score(b).total_cmp(&score(a)))
+                .then(a.cmp(&b))
+        });
+        let mut rank = 0;
+        for (n, &k) in order.iter().enumerate() {
+            rank = if n > 0 && key(order[n - 1]) == key(k) {
+                rank + 1
+            } else {
+                0
+            };
+            if rank < per_platform {
+                keep[k] = true;
+            }
+        }
+    }
+    let mut out = Candidates {
+        ids: Vec::new(),
+        reasons: Vec::new(),
+        margin_keys: Vec::new(),
+        sims: Vec::new(),
+    };
+    for k in (0..ids.len()).filter(|&k| keep[k]) {
+        out.ids.push(ids[k]);
+        out.reasons.push(reasons[k]);
+        out.margin_keys.push(margin_keys[k]);
+        out.sims.push(sims[k]);
+    }
+    out
+}
+
+/// Dimensions of the vectors in the neighbour index (of the encoder's 512).
+const INDEX_DIMENSIONS: usize = 128;
+
 /// Most labelled pairs the matcher trains on (and a quarter of that to choose the threshold).
 const MAX_TRAIN_PAIRS: usize = 20_000;
+
+/// Candidate pairs featurised, scored and explained at a time: the feature rows of a
+/// million-listing catalogue's candidates would not fit in memory at once.
+const SCORE_CHUNK: usize = 65_536;
 
 /// A stable pseudo-random fraction of a pair, for the train/validation split.
 fn pair_fraction(a: &Listing, b: &Listing) -> f64 {
@@ -681,26 +804,19 @@ fn pair_fraction(a: &Listing, b: &Listing) -> f64 {
 
 fn score(
     listings: &[Listing],
-    platform_of: &[usize],
-    platforms: usize,
     featurizer: &PairFeaturizer,
-    candidates: BTreeMap<(usize, usize), u8>,
+    candidates: Candidates,
     reviewed: &BTreeMap<(usize, usize), bool>,
     config: &ResolveConfig,
+    progress: &dyn Progress,
 ) -> Result<Scored, ResolveError> {
-    let (ids, reasons): (Vec<(usize, usize)>, Vec<u8>) = candidates.into_iter().unzip();
-    // Margins compare a pair with the other candidates of the same listing *on the same
-    // platform*: a listing has one best partner per other platform, not one overall.
-    let margin_keys: Vec<(usize, usize)> = ids
-        .iter()
-        .map(|&(i, j)| {
-            (
-                i * platforms + platform_of[j],
-                j * platforms + platform_of[i],
-            )
-        })
-        .collect();
-    let mut rows = featurizer.featurize_of(&ids, &margin_keys);
+    let Candidates {
+        ids,
+        reasons,
+        margin_keys,
+        sims,
+    } = candidates;
+    let margins = CandidateMargins::new(&margin_keys, &sims);
     let mut names = featurizer.feature_names();
 
     let mut label_source = vec!["none"; ids.len()];
@@ -722,7 +838,10 @@ fn score(
     let supervision = if positives >= 10 && negatives >= 10 {
         Supervision::Labelled
     } else {
-        let pseudo = matcher::pseudo_labels(&rows, &names);
+        let mutual_best: Vec<bool> = (0..ids.len())
+            .map(|k| margins.of(margin_keys[k], sims[k]).iter().all(|&m| m >= 0.0))
+            .collect();
+        let pseudo = matcher::pseudo_labels_of(&sims, &mutual_best);
         for (k, y) in pseudo.into_iter().enumerate() {
             labels[k].get_or_insert(y);
         }
@@ -733,8 +852,7 @@ fn score(
         return Ok(similarity_only(
             ids,
             reasons,
-            &rows,
-            &names,
+            &sims,
             label_source,
             gtin_labelled,
             review_labelled,
@@ -774,8 +892,15 @@ fn score(
         valid = train.clone();
         y_valid = y_train.clone();
     }
-    let mut x_train: Vec<Vec<f64>> = train.iter().map(|&k| rows[k].clone()).collect();
-    let train_ids: Vec<(usize, usize)> = train.iter().map(|&k| ids[k]).collect();
+    let rows_of = |set: &[usize]| {
+        let set_ids: Vec<(usize, usize)> = set.iter().map(|&k| ids[k]).collect();
+        let set_keys: Vec<(usize, usize)> = set.iter().map(|&k| margin_keys[k]).collect();
+        (
+            featurizer.featurize_with(&set_ids, &set_keys, &margins),
+            set_ids,
+        )
+    };
+    let (mut x_train, train_ids) = rows_of(&train);
     let stacked = StackedLearned::fit_on(
         featurizer,
         &matcher::PROJECT_LEARNED_MODELS,
@@ -784,20 +909,40 @@ fn score(
         &mut x_train,
         &mut names,
     );
-    stacked.extend_on(featurizer, &ids, &mut rows);
-    // Training pairs keep their out-of-fold logits.
-    for (t, &k) in train.iter().enumerate() {
-        rows[k] = std::mem::take(&mut x_train[t]);
+    let (mut x_valid, valid_ids) = rows_of(&valid);
+    stacked.extend_on(featurizer, &valid_ids, &mut x_valid);
+    // A pair both trained and validated on (too few labels) keeps its out-of-fold logits.
+    let train_position: HashMap<usize, usize> =
+        train.iter().enumerate().map(|(t, &k)| (k, t)).collect();
+    for (v, k) in valid.iter().enumerate() {
+        if let Some(&t) = train_position.get(k) {
+            x_valid[v] = x_train[t].clone();
+        }
     }
-    let x_train: Vec<Vec<f64>> = train.iter().map(|&k| rows[k].clone()).collect();
-    let x_valid: Vec<Vec<f64>> = valid.iter().map(|&k| rows[k].clone()).collect();
     let (mut model, _) =
         PairModel::fit(&x_train, &y_train, &x_valid, &y_valid, names, config.trees)?;
     let p_valid = model.predict(&x_valid);
     model.threshold = matcher::plateau_threshold(&p_valid, &y_valid);
     let valid_scores = Scores::of(&p_valid, &y_valid, model.threshold);
-    let probability = model.predict(&rows);
-    let drivers = explain_pairs(&model, &rows, &probability);
+    drop(x_valid);
+
+    let mut probability = Vec::with_capacity(ids.len());
+    let mut drivers = Vec::with_capacity(ids.len());
+    for start in (0..ids.len()).step_by(SCORE_CHUNK) {
+        let end = (start + SCORE_CHUNK).min(ids.len());
+        let mut rows = featurizer.featurize_with(&ids[start..end], &margin_keys[start..end], &margins);
+        stacked.extend_on(featurizer, &ids[start..end], &mut rows);
+        // Training pairs keep their out-of-fold logits.
+        for (offset, row) in rows.iter_mut().enumerate() {
+            if let Some(&t) = train_position.get(&(start + offset)) {
+                *row = x_train[t].clone();
+            }
+        }
+        let p = model.predict(&rows);
+        drivers.extend(explain_pairs(&model, &rows, &p));
+        probability.extend(p);
+        progress.advance((end - start) as u64);
+    }
     Ok(Scored {
         ids,
         reasons,
@@ -816,28 +961,15 @@ fn score(
 fn similarity_only(
     ids: Vec<(usize, usize)>,
     reasons: Vec<u8>,
-    rows: &[Vec<f64>],
-    names: &[String],
+    sims: &[(f64, f64)],
     label_source: Vec<&'static str>,
     gtin_labelled: usize,
     review_labelled: usize,
 ) -> Scored {
-    let col = |n: &str| {
-        names
-            .iter()
-            .position(|x| x == n)
-            .expect("pair feature present")
-    };
-    let (emb, tfidf) = (col("all.embedding_cosine"), col("all.tfidf_cosine"));
-    let probability: Vec<f64> = rows.iter().map(|r| (r[emb] + r[tfidf]) / 2.0).collect();
-    let drivers = rows
+    let probability: Vec<f64> = sims.iter().map(|(emb, tfidf)| (emb + tfidf) / 2.0).collect();
+    let drivers = sims
         .iter()
-        .map(|r| {
-            format!(
-                "all.embedding_cosine={:.3}; all.tfidf_cosine={:.3}",
-                r[emb], r[tfidf]
-            )
-        })
+        .map(|(emb, tfidf)| format!("all.embedding_cosine={emb:.3}; all.tfidf_cosine={tfidf:.3}"))
         .collect();
     Scored {
         ids,

@@ -146,8 +146,29 @@ fn key_pairs(
 const MAX_REFINED_SIDE: usize = 2_000;
 
 /// Dot product of two f32 slices in eight independent lanes, so the compiler vectorises it
-/// (a single running sum is a dependency chain it may not reorder).
+/// (a single running sum is a dependency chain it may not reorder). The neighbour search of a
+/// large catalogue is mostly this function, so where the CPU has AVX2 the same code runs
+/// compiled for it (one 256-bit register per eight lanes; the same sums in the same order, so
+/// the same result bit for bit).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

@@ -334,7 +334,12 @@ pub fn rerank(
 ) -> Vec<Vec<usize>> {
     near.into_par_iter()
         .zip(queries)
-        .map(|(near, q)| top_k(near.into_iter().map(|j| (dot(q, targets[j]), j)).collect(), k))
+        .map(|(near, q)| {
+            top_k(
+                near.into_iter().map(|j| (dot(q, targets[j]), j)).collect(),
+                k,
+            )
+        })
         .collect()
 }
 
@@ -537,5 +542,61 @@ mod tests {
         let q = blocking_quality(&pairs, &truth, 3, 3);
         assert_eq!(q.pair_completeness, 1.0);
         assert!(q.reduction_ratio > 0.0 && q.reduction_ratio < 1.0);
+    }
+
+    #[test]
+    fn an_oversized_block_is_narrowed_to_neighbours_inside_it() {
+        // 30 × 30 records share "gen223" (900 pairs > 400): not a cross product, and not
+        // dropped either: each record meets its nearest partner inside the block.
+        let unit = |i: usize| {
+            let a = i as f32 * 0.05;
+            vec![a.cos(), a.sin(), 0.0]
+        };
+        let left: Vec<Prepared> = (0..30)
+            .map(|i| prepared(&format!("lancome serum gen223 l{i}"), unit(i)))
+            .collect();
+        let right: Vec<Prepared> = (0..30)
+            .map(|i| prepared(&format!("兰蔻 精华 gen223 r{i}"), unit(i)))
+            .collect();
+        let all: Vec<&Prepared> = left.iter().chain(&right).collect();
+        let idf = Idf::fit(all.iter().map(|p| p.all_tokens.as_slice()));
+        let config = BlockingConfig {
+            knn: 0,
+            refine_k: 1,
+            ..Default::default()
+        };
+        let l: Vec<&Prepared> = left.iter().collect();
+        let r: Vec<&Prepared> = right.iter().collect();
+        let pairs = candidate_pairs(&l, &r, &idf, &config);
+        for i in 0..30 {
+            let c = pairs.iter().find(|c| c.left == i && c.right == i);
+            assert!(c.is_some_and(|c| c.reasons == BY_TOKEN), "{i}: {pairs:?}");
+        }
+        assert!(pairs.len() <= 60, "{} pairs", pairs.len());
+        // Without narrowing the block is dropped and nothing is found.
+        let dropped = BlockingConfig {
+            refine_k: 0,
+            ..config
+        };
+        assert!(candidate_pairs(&l, &r, &idf, &dropped).is_empty());
+    }
+
+    #[test]
+    fn projection_keeps_the_dot_products_of_the_leading_directions() {
+        // Vectors in a 2-dimensional subspace of 6 dimensions: two directions keep every dot.
+        let vectors: Vec<Vec<f32>> = (0..50)
+            .map(|i| {
+                let (a, b) = ((i as f32 * 0.3).cos(), (i as f32 * 0.7).sin());
+                vec![a, b, a - b, 0.0, 2.0 * b, 0.0]
+            })
+            .collect();
+        let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        let projection = Projection::fit(&refs, 2);
+        for (u, v) in [(0, 1), (3, 17), (40, 41)] {
+            let (pu, pv) = (projection.apply(&vectors[u]), projection.apply(&vectors[v]));
+            assert_eq!(pu.len(), 2);
+            let (full, reduced) = (dot(&vectors[u], &vectors[v]), dot(&pu, &pv));
+            assert!((full - reduced).abs() < 1e-3, "{full} vs {reduced}");
+        }
     }
 }

@@ -297,7 +297,10 @@ mod tests {
             s.hash(&mut h);
             DENSE + (h.finish() as u32 & ((1 << HASH_BITS) - 1))
         };
-        assert_eq!(hashed_parts(&["dp:", "mac", "|", "win"]), joined("dp:mac|win"));
+        assert_eq!(
+            hashed_parts(&["dp:", "mac", "|", "win"]),
+            joined("dp:mac|win")
+        );
         assert_eq!(hashed("s:蓝"), joined("s:蓝"));
         assert_ne!(hashed_parts(&["d:", "ab"]), hashed_parts(&["d:", "a"]));
     }

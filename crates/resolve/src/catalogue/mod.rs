@@ -492,7 +492,14 @@ pub fn resolve_products(
         progress.finish();
         phases.mark("candidates");
         progress.start("resolve: match probabilities", candidates.ids.len() as u64);
-        let s = score(&listings, &featurizer, candidates, &reviewed, config, progress)?;
+        let s = score(
+            &listings,
+            &featurizer,
+            candidates,
+            &reviewed,
+            config,
+            progress,
+        )?;
         progress.finish();
         phases.mark("score");
         Some(s)
@@ -615,8 +622,7 @@ fn candidates(
     // Platforms too large for the exact similarity matrix are searched through HNSW indexes
     // over the vectors' leading principal components.
     let needs_index = (0..platforms).any(|a| {
-        (a + 1..platforms)
-            .any(|b| !blocking::exact_neighbours(members[a].len(), members[b].len()))
+        (a + 1..platforms).any(|b| !blocking::exact_neighbours(members[a].len(), members[b].len()))
     });
     let projected: Vec<Vec<Vec<f32>>> = if needs_index {
         let all: Vec<&[f32]> = prepared.iter().map(|p| p.main_vector.as_slice()).collect();
@@ -742,32 +748,12 @@ fn prune_candidates(
         .zip(&reasons)
         .map(|(pair, r)| r & BY_IDENTIFIER != 0 || reviewed.contains_key(pair))
         .collect();
-    let score = |k: usize| sims[k].0 + sims[k].1;
-    for side in 0..2 {
-        let key = |k: usize| {
-            if side == 0 {
-                margin_keys[k].0
-            } else {
-                margin_keys[k].1
-            }
-        };
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            key(a)
-                .cmp(&key(b))
-                .then(score(b).total_cmp(&score(a)))
-                .then(a.cmp(&b))
-        });
-        let mut rank = 0;
-        for (n, &k) in order.iter().enumerate() {
-            rank = if n > 0 && key(order[n - 1]) == key(k) {
-                rank + 1
-            } else {
-                0
-            };
-            if rank < per_platform {
-                keep[k] = true;
-            }
+    let score: Vec<f64> = sims.iter().map(|s| s.0 + s.1).collect();
+    let left: Vec<usize> = margin_keys.iter().map(|k| k.0).collect();
+    let right: Vec<usize> = margin_keys.iter().map(|k| k.1).collect();
+    for keys in [&left, &right] {
+        for k in most_similar_per_key(keys, &score, per_platform) {
+            keep[k] = true;
         }
     }
     let mut out = Candidates {
@@ -787,6 +773,31 @@ fn prune_candidates(
 
 /// Dimensions of the vectors in the neighbour index (of the encoder's 512).
 const INDEX_DIMENSIONS: usize = 128;
+
+/// The positions of the `n` highest `score`s among the pairs of each key (ties to the
+/// earlier pair).
+fn most_similar_per_key(keys: &[usize], score: &[f64], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        keys[a]
+            .cmp(&keys[b])
+            .then(score[b].total_cmp(&score[a]))
+            .then(a.cmp(&b))
+    });
+    let mut out = Vec::new();
+    let mut rank = 0;
+    for (m, &k) in order.iter().enumerate() {
+        rank = if m > 0 && keys[order[m - 1]] == keys[k] {
+            rank + 1
+        } else {
+            0
+        };
+        if rank < n {
+            out.push(k);
+        }
+    }
+    out
+}
 
 /// Most labelled pairs the matcher trains on (and a quarter of that to choose the threshold).
 const MAX_TRAIN_PAIRS: usize = 20_000;
@@ -839,7 +850,12 @@ fn score(
         Supervision::Labelled
     } else {
         let mutual_best: Vec<bool> = (0..ids.len())
-            .map(|k| margins.of(margin_keys[k], sims[k]).iter().all(|&m| m >= 0.0))
+            .map(|k| {
+                margins
+                    .of(margin_keys[k], sims[k])
+                    .iter()
+                    .all(|&m| m >= 0.0)
+            })
             .collect();
         let pseudo = matcher::pseudo_labels_of(&sims, &mutual_best);
         for (k, y) in pseudo.into_iter().enumerate() {
@@ -930,7 +946,8 @@ fn score(
     let mut drivers = Vec::with_capacity(ids.len());
     for start in (0..ids.len()).step_by(SCORE_CHUNK) {
         let end = (start + SCORE_CHUNK).min(ids.len());
-        let mut rows = featurizer.featurize_with(&ids[start..end], &margin_keys[start..end], &margins);
+        let mut rows =
+            featurizer.featurize_with(&ids[start..end], &margin_keys[start..end], &margins);
         stacked.extend_on(featurizer, &ids[start..end], &mut rows);
         // Training pairs keep their out-of-fold logits.
         for (offset, row) in rows.iter_mut().enumerate() {
@@ -966,7 +983,10 @@ fn similarity_only(
     gtin_labelled: usize,
     review_labelled: usize,
 ) -> Scored {
-    let probability: Vec<f64> = sims.iter().map(|(emb, tfidf)| (emb + tfidf) / 2.0).collect();
+    let probability: Vec<f64> = sims
+        .iter()
+        .map(|(emb, tfidf)| (emb + tfidf) / 2.0)
+        .collect();
     let drivers = sims
         .iter()
         .map(|(emb, tfidf)| format!("all.embedding_cosine={emb:.3}; all.tfidf_cosine={tfidf:.3}"))
@@ -1022,5 +1042,19 @@ mod tests {
         assert_eq!(capacity_in_title("Serum 50 ml").as_deref(), Some("50ml"));
         assert_eq!(capacity_in_title("iPhone 14 256G"), None);
         assert_eq!(capacity_in_title("SM-G9910 5G"), None);
+    }
+
+    #[test]
+    fn pruning_keeps_the_most_similar_pairs_of_each_key() {
+        // Key 7 has four candidates, key 9 one.
+        let keys = [7, 9, 7, 7, 7];
+        let score = [0.2, 0.1, 0.9, 0.5, 0.9];
+        let mut kept = most_similar_per_key(&keys, &score, 2);
+        kept.sort_unstable();
+        // Key 7: the two 0.9s (a tie, both within two); key 9: its only pair.
+        assert_eq!(kept, [1, 2, 4]);
+        let mut kept = most_similar_per_key(&keys, &score, 3);
+        kept.sort_unstable();
+        assert_eq!(kept, [1, 2, 3, 4]);
     }
 }

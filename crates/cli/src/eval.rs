@@ -198,7 +198,7 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
 }
 
 fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
-    use shopfuse_resolve::evaluate::{evaluate_clusters, ClusteredListing};
+    use shopfuse_resolve::evaluate::{evaluate_candidates, evaluate_clusters, ClusteredListing};
     use std::collections::BTreeMap;
     let project = crate::open(&cli.project)?;
     let truth_path = args
@@ -248,16 +248,32 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
     }
     let missing = truth.len() - listings.len();
     let report = evaluate_clusters(&listings);
+    let candidates: Vec<(String, String)> = engine
+        .sql(&format!(
+            "select left_platform || ':' || left_listing_id as l, \
+             right_platform || ':' || right_listing_id as r from {}",
+            shopfuse_resolve::catalogue::CANDIDATES_TABLE
+        ))?
+        .to_json_rows()?
+        .iter()
+        .map(|r| {
+            let s = |c: &str| r[c].as_str().unwrap_or_default().to_string();
+            (s("l"), s("r"))
+        })
+        .collect();
+    let blocking = evaluate_candidates(&listings, &candidates);
     if cli.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
             #[serde(flatten)]
             report: &'a shopfuse_resolve::evaluate::MatchEvalReport,
+            blocking: &'a shopfuse_resolve::evaluate::CandidateEvalReport,
             truth_listings_not_in_project: usize,
             project_listings_not_in_truth: usize,
         }
         print_json(&Out {
             report: &report,
+            blocking: &blocking,
             truth_listings_not_in_project: missing,
             project_listings_not_in_truth: unknown,
         })?;
@@ -277,6 +293,13 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
             report.cross_language_pairs,
             report.variants_apart,
             report.variant_pairs
+        );
+        println!(
+            "candidates: pair completeness {:.4} ({} true cross-platform pairs), reduction ratio {:.4} ({} candidate pairs)",
+            blocking.pair_completeness,
+            blocking.true_pairs,
+            blocking.reduction_ratio,
+            blocking.candidate_pairs
         );
     }
     Ok(ExitCode::SUCCESS)

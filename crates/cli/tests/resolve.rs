@@ -26,6 +26,15 @@ fn resolve_clusters_match_the_truth_and_reviews_are_used() {
     );
     assert!(eval["variants_apart"].as_f64().unwrap() >= 0.99, "{eval}");
     assert_eq!(eval["truth_listings_not_in_project"], 0, "{eval}");
+    let blocking = &eval["blocking"];
+    assert!(
+        blocking["pair_completeness"].as_f64().unwrap() >= 0.95,
+        "{blocking}"
+    );
+    assert!(
+        blocking["reduction_ratio"].as_f64().unwrap() > 0.9,
+        "{blocking}"
+    );
 
     // Every listing is one offer of one golden product; every golden field value has a source.
     let count = |q: &str| sql(project, q)[0]["n"].as_i64().unwrap();

@@ -99,6 +99,73 @@ pub fn evaluate_clusters(listings: &[ClusteredListing]) -> MatchEvalReport {
     }
 }
 
+/// How well the candidate pairs cover the true matches across platforms.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateEvalReport {
+    pub candidate_pairs: usize,
+    /// Pairs of listings of one true product on different platforms.
+    pub true_pairs: usize,
+    /// Share of `true_pairs` among the candidates (recall of blocking and pruning).
+    pub pair_completeness: f64,
+    /// 1 − candidates / all cross-platform pairs of the scored listings.
+    pub reduction_ratio: f64,
+}
+
+/// Scores `candidates` (pairs of listing keys, "platform:listing_id") against the truth of
+/// `listings`; a listing's platform is its key up to the first colon.
+pub fn evaluate_candidates(
+    listings: &[ClusteredListing],
+    candidates: &[(String, String)],
+) -> CandidateEvalReport {
+    let platform = |key: &str| key.split(':').next().unwrap_or_default().to_string();
+    let mut by_product: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut per_platform: BTreeMap<String, u64> = BTreeMap::new();
+    for l in listings {
+        by_product.entry(&l.product).or_default().push(&l.key);
+        *per_platform.entry(platform(&l.key)).or_default() += 1;
+    }
+    let ordered = |a: &str, b: &str| {
+        if a <= b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        }
+    };
+    let mut truth = BTreeSet::new();
+    for keys in by_product.values() {
+        for (k, a) in keys.iter().enumerate() {
+            for b in &keys[k + 1..] {
+                if platform(a) != platform(b) {
+                    truth.insert(ordered(a, b));
+                }
+            }
+        }
+    }
+    let candidates: BTreeSet<(String, String)> =
+        candidates.iter().map(|(a, b)| ordered(a, b)).collect();
+    let found = truth.iter().filter(|p| candidates.contains(*p)).count();
+    let total: u64 = per_platform.values().sum();
+    let possible = total * total.saturating_sub(1) / 2
+        - per_platform
+            .values()
+            .map(|n| n * n.saturating_sub(1) / 2)
+            .sum::<u64>();
+    CandidateEvalReport {
+        candidate_pairs: candidates.len(),
+        true_pairs: truth.len(),
+        pair_completeness: if truth.is_empty() {
+            1.0
+        } else {
+            found as f64 / truth.len() as f64
+        },
+        reduction_ratio: if possible == 0 {
+            0.0
+        } else {
+            1.0 - candidates.len() as f64 / possible as f64
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +214,17 @@ mod tests {
         // Variant pairs: p2 against p1's three listings; one merged.
         assert_eq!(r.variant_pairs, 3);
         assert!((r.variants_apart - 2.0 / 3.0).abs() < 1e-12);
+
+        // Cross-platform true pairs: (jd:1, amazon:1), (jd:1, own:1), (amazon:1, own:1).
+        let candidates = [
+            ("amazon:1".to_string(), "jd:1".to_string()),
+            ("own:1".to_string(), "amazon:1".to_string()),
+            ("jd:2".to_string(), "amazon:3".to_string()),
+        ];
+        let c = evaluate_candidates(&listings, &candidates);
+        assert_eq!((c.true_pairs, c.candidate_pairs), (3, 3));
+        assert!((c.pair_completeness - 2.0 / 3.0).abs() < 1e-12);
+        // 5 listings on jd (2), amazon (2), own (1): 10 pairs, 2 within a platform.
+        assert!((c.reduction_ratio - (1.0 - 3.0 / 8.0)).abs() < 1e-12);
     }
 }

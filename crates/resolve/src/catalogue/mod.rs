@@ -471,6 +471,9 @@ pub fn resolve_products(
                 .save(tx)
                 .map_err(|e| ResolveError::Cache(e.to_string()))?;
         }
+        // Every vector is in the featurizer now; at a million listings the cache's own copy
+        // is gigabytes the scoring below needs.
+        drop(cache);
         phases.mark("embed");
         progress.start("resolve: candidates", platforms.len() as u64);
         let candidates = candidates(

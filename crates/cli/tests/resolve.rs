@@ -32,7 +32,7 @@ fn resolve_clusters_match_the_truth_and_reviews_are_used() {
         "{blocking}"
     );
     assert!(
-        blocking["reduction_ratio"].as_f64().unwrap() > 0.9,
+        blocking["reduction_ratio"].as_f64().unwrap() > 0.8,
         "{blocking}"
     );
 

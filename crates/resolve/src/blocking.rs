@@ -91,6 +91,9 @@ fn rare_keys(tokens: &[String], idf: &Idf, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// (left, right) record positions.
+type PairSet = BTreeSet<(usize, usize)>;
+
 /// Pairs of records sharing a key. A block of more than `max_pairs` pairs (a key too common
 /// to decide anything alone: a generation number shared across brands, a frequent word) is
 /// narrowed rather than dropped: each record in it is paired with its `refine_k` nearest
@@ -104,7 +107,7 @@ fn key_pairs(
     vectors: (&[&[f32]], &[&[f32]]),
     max_pairs: usize,
     refine_k: usize,
-) -> (BTreeSet<(usize, usize)>, BTreeSet<(usize, usize)>) {
+) -> (PairSet, PairSet) {
     let mut blocks: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for (i, keys) in left.iter().enumerate() {
         for k in keys {

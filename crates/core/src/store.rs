@@ -234,6 +234,21 @@ impl<'s> Transaction<'s> {
         schema: &SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<String> {
+        self.write_file_streamed(table, stem, schema, batches.iter().cloned().map(Ok), false)
+    }
+
+    /// [`Self::write_file`] from batches made one at a time; with `row_group_per_batch` each
+    /// is flushed as its own row group before the next is made, so a table larger than memory
+    /// allows twice (a million-listing embedding cache) is never held as Arrow and Parquet at
+    /// once.
+    pub fn write_file_streamed(
+        &self,
+        table: &str,
+        stem: &str,
+        schema: &SchemaRef,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+        row_group_per_batch: bool,
+    ) -> Result<String> {
         let rel = format!("{table}/{stem}.v{}.parquet", self.next.version);
         let path = self.store.tables_dir.join(&rel);
         let dir = path.parent().expect("table dir");
@@ -246,7 +261,10 @@ impl<'s> Transaction<'s> {
                 .build();
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
             for b in batches {
-                writer.write(b)?;
+                writer.write(&b?)?;
+                if row_group_per_batch {
+                    writer.flush()?;
+                }
             }
             let file = writer.into_inner()?;
             file.sync_all().at(&tmp)?;

@@ -17,6 +17,8 @@ use shopfuse_core::{CoreError, Manifest, Progress, TableStore, Transaction};
 pub const TABLE: &str = "embedding_cache";
 /// More files than this in the table and the next save rewrites it as one file.
 const MAX_FILES: usize = 16;
+/// Cache entries per row group when saving.
+const SAVE_CHUNK: usize = 65_536;
 /// Texts encoded per encoder call (and per progress step) when filling the cache.
 const ENCODE_CHUNK: usize = 1024;
 
@@ -213,34 +215,50 @@ impl EmbeddingCache {
                 return Ok(());
             }
         }
-        let batch = self.batch(self.first_new, &schema)?;
-        tx.append(
+        // In slices of SAVE_CHUNK entries, each its own row group: one Arrow copy of a
+        // million-listing cache plus Parquet's buffered row group would double its memory.
+        let starts = (self.first_new..self.keys.len()).step_by(SAVE_CHUNK);
+        let rel = tx.write_file_streamed(
             TABLE,
             &format!("{}-{}", self.model, self.first_new),
             &schema,
-            &[batch],
+            starts.map(|from| {
+                self.batch_range(from, (from + SAVE_CHUNK).min(self.keys.len()), &schema)
+            }),
+            true,
         )?;
+        tx.add_file(TABLE, rel);
         self.files_loaded += 1;
         self.first_new = self.keys.len();
         Ok(())
     }
 
     fn batch(&self, from: usize, schema: &SchemaRef) -> Result<RecordBatch, CacheError> {
-        let n = self.keys.len() - from;
+        Ok(self.batch_range(from, self.keys.len(), schema)?)
+    }
+
+    /// Entries `from..to` as one batch.
+    fn batch_range(
+        &self,
+        from: usize,
+        to: usize,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, CoreError> {
+        let n = to - from;
         let models: ArrayRef = Arc::new(StringArray::from(vec![self.model.as_str(); n]));
         let texts: ArrayRef = Arc::new(StringArray::from_iter_values(
-            self.keys[from..].iter().map(String::as_str),
+            self.keys[from..to].iter().map(String::as_str),
         ));
-        let values = Float32Array::from(self.vectors[from * self.dim..].to_vec());
+        let values = Float32Array::from(self.vectors[from * self.dim..to * self.dim].to_vec());
         let item = Arc::new(Field::new("item", DataType::Float32, false));
         let vectors: ArrayRef = Arc::new(
             FixedSizeListArray::try_new(item, self.dim as i32, Arc::new(values), None)
                 .map_err(CoreError::from)?,
         );
-        Ok(
-            RecordBatch::try_new(schema.clone(), vec![models, texts, vectors])
-                .map_err(CoreError::from)?,
-        )
+        Ok(RecordBatch::try_new(
+            schema.clone(),
+            vec![models, texts, vectors],
+        )?)
     }
 }
 

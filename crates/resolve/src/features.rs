@@ -386,6 +386,12 @@ pub fn margin_sims(idf: &Idf, a: &Prepared, b: &Prepared) -> (f64, f64) {
     )
 }
 
+/// [`margin_sims`] read off a row of [`pair_features`], where they are `all.embedding_cosine`
+/// and `all.tfidf_cosine` (positions 8 and 9).
+pub fn margin_sims_in_row(row: &[f64]) -> (f64, f64) {
+    (row[8], row[9])
+}
+
 /// The best and second-best similarity each record has among its candidates, so a pair can be
 /// compared with the best *other* candidate of either record. Built once over all candidate
 /// pairs, then asked per pair, so feature rows can be made chunk by chunk.
@@ -457,6 +463,22 @@ pub fn add_candidate_margins(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn margin_similarities_are_the_rows_whole_record_cosines() {
+        let prepared = |text: &str, v: Vec<f32>| Prepared {
+            main_tokens: tokenize(text),
+            all_tokens: tokenize(&format!("{text} brand")),
+            main_vector: v.clone(),
+            all_vector: v,
+            others: vec![],
+        };
+        let a = prepared("apple iphone 14 blue", vec![1.0, 0.0, 0.0]);
+        let b = prepared("apple iphone 14 蓝色", vec![0.6, 0.8, 0.0]);
+        let idf = Idf::fit([a.all_tokens.as_slice(), b.all_tokens.as_slice()]);
+        let row = pair_features(&idf, &a, &b);
+        assert_eq!(margin_sims_in_row(&row), margin_sims(&idf, &a, &b));
+    }
 
     #[test]
     fn tokens_split_cjk_and_keep_version_numbers() {

@@ -456,8 +456,10 @@ impl PairFeaturizer {
             .par_iter()
             .map(|&(a, b)| features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]))
             .collect();
-        // The "all" embedding cosine and TF-IDF cosine (positions 8 and 9).
-        let sims: Vec<(f64, f64)> = rows.iter().map(|r| (r[8], r[9])).collect();
+        let sims: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| features::margin_sims_in_row(r))
+            .collect();
         features::add_candidate_margins(margin_keys, &sims, &mut rows);
         rows
     }
@@ -482,7 +484,7 @@ impl PairFeaturizer {
             .map(|(&(a, b), &key)| {
                 let mut row =
                     features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]);
-                let sim = (row[8], row[9]);
+                let sim = features::margin_sims_in_row(&row);
                 row.extend(margins.of(key, sim));
                 row
             })

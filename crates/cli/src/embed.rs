@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use shopfuse_core::{Project, TableStore};
-use shopfuse_embed::{cosine, EmbeddingCache, Embeddings, Encoder, UseM3};
+use shopfuse_embed::{cosine, EmbeddingCache, Embeddings, Encoder, MiniLm, UseM3};
 
 use crate::{chrono_now, print_json, rayon_threads, Bar, Cli};
 
@@ -58,8 +58,36 @@ pub struct EmbedArgs {
     /// Do not read or write the project's embedding cache.
     #[arg(long)]
     no_cache: bool,
+    /// The encoder: USE multilingual v3 (512 dimensions, Chinese and English in one space) or
+    /// the English all-MiniLM-L6-v2 (384 dimensions).
+    #[arg(long, value_enum, default_value_t = EncoderChoice::Usem3)]
+    encoder: EncoderChoice,
     #[command(flatten)]
     model: ModelArgs,
+    /// Directory holding the MiniLM config.json, tokenizer.json and model.safetensors
+    /// (default: $SHOPFUSE_MODELS/minilm, then models/minilm under the project, the working
+    /// directory or the source tree).
+    #[arg(long)]
+    minilm_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderChoice {
+    Usem3,
+    Minilm,
+}
+
+/// The MiniLM encoder from `dir`, else from where [`shopfuse_embed::minilm::find_dir`] finds
+/// it under `root` or the working directory.
+pub fn load_minilm(dir: Option<&Path>, root: &Path) -> Result<MiniLm> {
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            shopfuse_embed::minilm::find_dir(&[root, &cwd])?
+        }
+    };
+    Ok(MiniLm::load(&dir)?)
 }
 
 #[derive(Serialize)]
@@ -92,16 +120,20 @@ pub fn embed(cli: &Cli, args: &EmbedArgs) -> Result<ExitCode> {
     let root = project
         .as_ref()
         .map_or_else(|| cli.project.clone(), |p| p.root.clone());
-    let encoder = args.model.load(&root)?;
+    let encoder: Box<dyn Encoder> = match args.encoder {
+        EncoderChoice::Usem3 => Box::new(args.model.load(&root)?),
+        EncoderChoice::Minilm => Box::new(load_minilm(args.minilm_dir.as_deref(), &root)?),
+    };
+    let encoder = encoder.as_ref();
     let bar = Bar::new(cli.quiet);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let started = Instant::now();
     let (vectors, stats, cache) = match &project {
         Some(project) => {
             let store = TableStore::open(project);
-            let mut cache = EmbeddingCache::load(&store, &encoder)
+            let mut cache = EmbeddingCache::load(&store, encoder)
                 .context("cannot read the project's embedding cache")?;
-            let (vectors, stats) = cache.embed(&encoder, &refs, &bar)?;
+            let (vectors, stats) = cache.embed(encoder, &refs, &bar)?;
             if cache.new_entries() > 0 {
                 let mut tx = store.begin()?;
                 cache.save(&mut tx)?;
@@ -111,8 +143,8 @@ pub fn embed(cli: &Cli, args: &EmbedArgs) -> Result<ExitCode> {
             (vectors, stats, Some(project.root.display().to_string()))
         }
         None => {
-            let mut cache = EmbeddingCache::new(&encoder);
-            let (vectors, stats) = cache.embed(&encoder, &refs, &bar)?;
+            let mut cache = EmbeddingCache::new(encoder);
+            let (vectors, stats) = cache.embed(encoder, &refs, &bar)?;
             (vectors, stats, None)
         }
     };

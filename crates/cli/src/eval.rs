@@ -10,6 +10,7 @@ use shopfuse_resolve::{BlockingConfig, Supervision};
 
 use crate::embed::ModelArgs;
 use crate::{print_json, Cli};
+use shopfuse_embed::Encoder;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -95,6 +96,22 @@ pub struct EvalPairsArgs {
     trees: usize,
     #[command(flatten)]
     model: ModelArgs,
+    /// A second sentence encoder whose cosines and learned model join the features: the
+    /// English all-MiniLM-L6-v2 (stronger than the multilingual encoder on English-only
+    /// records), or none.
+    #[arg(long, value_enum, default_value_t = SecondEncoder::Minilm)]
+    second_encoder: SecondEncoder,
+    /// Directory holding the MiniLM config.json, tokenizer.json and model.safetensors
+    /// (default: $SHOPFUSE_MODELS/minilm, then models/minilm under the project, the working
+    /// directory or the source tree).
+    #[arg(long)]
+    minilm_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecondEncoder {
+    Minilm,
+    None,
 }
 
 pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
@@ -359,11 +376,19 @@ fn eval_blocking(cli: &Cli, args: &EvalBlockingArgs) -> Result<ExitCode> {
 fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
     let [train, valid, test] = args.splits.load()?;
     let encoder = args.model.load(&cli.project)?;
+    let second = match args.second_encoder {
+        SecondEncoder::None => None,
+        SecondEncoder::Minilm => Some(crate::embed::load_minilm(
+            args.minilm_dir.as_deref(),
+            &cli.project,
+        )?),
+    };
     let report = shopfuse_resolve::eval_pairs(
         &train,
         &valid,
         &test,
         &encoder,
+        second.as_ref().map(|e| e as &dyn Encoder),
         args.trees,
         if args.self_supervised {
             Supervision::SelfSupervised
@@ -384,6 +409,7 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
             report.other_attributes,
             report.features
         );
+        println!("encoders: {}", report.encoders.join(" + "));
         if report.supervision == Supervision::SelfSupervised {
             println!("self-supervised: trained on pseudo-labels, the files' labels only score");
         }

@@ -798,6 +798,7 @@ struct ResolveBenchRow {
     listings_per_second: f64,
     peak_memory_mib: Option<f64>,
     phases: Vec<(String, f64)>,
+    phase_peak_memory_mib: Vec<(String, f64)>,
 }
 
 fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64) -> Result<ExitCode> {
@@ -850,6 +851,8 @@ fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64) -> Result<ExitCode> {
             listings_per_second: listings as f64 / seconds,
             peak_memory_mib: r["peak_memory_mib"].as_f64(),
             phases: serde_json::from_value(r["phases"].clone()).unwrap_or_default(),
+            phase_peak_memory_mib: serde_json::from_value(r["phase_peak_memory_mib"].clone())
+                .unwrap_or_default(),
         };
         if !cli.json {
             println!(
@@ -861,7 +864,15 @@ fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64) -> Result<ExitCode> {
                 row.peak_memory_mib.unwrap_or(f64::NAN),
                 row.phases
                     .iter()
-                    .map(|(p, s)| format!("{p} {s:.1}s"))
+                    .map(|(p, s)| {
+                        let peak = row
+                            .phase_peak_memory_mib
+                            .iter()
+                            .find(|(q, _)| q == p)
+                            .map(|(_, m)| format!(" ≤{m:.0} MiB"))
+                            .unwrap_or_default();
+                        format!("{p} {s:.1}s{peak}")
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             );

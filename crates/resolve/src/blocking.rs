@@ -497,8 +497,7 @@ mod tests {
             main_tokens: tokenize(title),
             all_tokens: tokenize(title),
             main_vector: vector,
-            all_vector: vec![],
-            others: vec![],
+            ..Prepared::default()
         }
     }
 

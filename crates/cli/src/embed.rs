@@ -38,6 +38,28 @@ impl ModelArgs {
     }
 }
 
+#[derive(Args)]
+pub struct MiniLmArgs {
+    /// Directory holding the MiniLM config.json, tokenizer.json and model.safetensors
+    /// (default: $SHOPFUSE_MODELS/minilm, then models/minilm under the project, the working
+    /// directory or the source tree).
+    #[arg(long)]
+    minilm_dir: Option<PathBuf>,
+}
+
+impl MiniLmArgs {
+    pub fn load(&self, project_root: &Path) -> Result<MiniLm> {
+        let dir = match &self.minilm_dir {
+            Some(d) => d.clone(),
+            None => {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+                shopfuse_embed::minilm::find_dir(&[project_root, &cwd])?
+            }
+        };
+        Ok(MiniLm::load(&dir)?)
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VectorFormat {
     Jsonl,
@@ -64,11 +86,8 @@ pub struct EmbedArgs {
     encoder: EncoderChoice,
     #[command(flatten)]
     model: ModelArgs,
-    /// Directory holding the MiniLM config.json, tokenizer.json and model.safetensors
-    /// (default: $SHOPFUSE_MODELS/minilm, then models/minilm under the project, the working
-    /// directory or the source tree).
-    #[arg(long)]
-    minilm_dir: Option<PathBuf>,
+    #[command(flatten)]
+    minilm: MiniLmArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,17 +98,6 @@ pub enum EncoderChoice {
 
 /// The MiniLM encoder from `dir`, else from where [`shopfuse_embed::minilm::find_dir`] finds
 /// it under `root` or the working directory.
-pub fn load_minilm(dir: Option<&Path>, root: &Path) -> Result<MiniLm> {
-    let dir = match dir {
-        Some(d) => d.to_path_buf(),
-        None => {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            shopfuse_embed::minilm::find_dir(&[root, &cwd])?
-        }
-    };
-    Ok(MiniLm::load(&dir)?)
-}
-
 #[derive(Serialize)]
 struct EmbedSummary {
     model: String,
@@ -122,7 +130,7 @@ pub fn embed(cli: &Cli, args: &EmbedArgs) -> Result<ExitCode> {
         .map_or_else(|| cli.project.clone(), |p| p.root.clone());
     let encoder: Box<dyn Encoder> = match args.encoder {
         EncoderChoice::Usem3 => Box::new(args.model.load(&root)?),
-        EncoderChoice::Minilm => Box::new(load_minilm(args.minilm_dir.as_deref(), &root)?),
+        EncoderChoice::Minilm => Box::new(args.minilm.load(&root)?),
     };
     let encoder = encoder.as_ref();
     let bar = Bar::new(cli.quiet);

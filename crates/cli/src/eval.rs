@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use shopfuse_resolve::pairs::{read_deepmatcher, read_serialized, LabelledPair};
 use shopfuse_resolve::{BlockingConfig, CandidateScope, PairEvalSettings, Supervision};
 
-use crate::embed::ModelArgs;
+use crate::embed::{MiniLmArgs, ModelArgs};
 use crate::{print_json, Cli};
 use shopfuse_embed::Encoder;
 
@@ -108,11 +108,8 @@ pub struct EvalPairsArgs {
     /// it and 79.1 without (test 80.5 and 77.7), for six times the run time.
     #[arg(long, value_enum, default_value_t = SecondEncoder::None)]
     second_encoder: SecondEncoder,
-    /// Directory holding the MiniLM config.json, tokenizer.json and model.safetensors
-    /// (default: $SHOPFUSE_MODELS/minilm, then models/minilm under the project, the working
-    /// directory or the source tree).
-    #[arg(long)]
-    minilm_dir: Option<PathBuf>,
+    #[command(flatten)]
+    minilm: MiniLmArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -391,10 +388,7 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
     let encoder = args.model.load(&cli.project)?;
     let second = match args.second_encoder {
         SecondEncoder::None => None,
-        SecondEncoder::Minilm => Some(crate::embed::load_minilm(
-            args.minilm_dir.as_deref(),
-            &cli.project,
-        )?),
+        SecondEncoder::Minilm => Some(args.minilm.load(&cli.project)?),
     };
     let report = shopfuse_resolve::eval_pairs(
         &train,

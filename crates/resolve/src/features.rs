@@ -465,20 +465,6 @@ impl CandidateMargins {
     }
 }
 
-/// Appends, to each pair's features, how its embedding and TF-IDF similarity compare with the
-/// best other candidate of its left and of its right record among `pairs` (0 when there is no
-/// other candidate). `sims[i]` = (embedding cosine, tfidf cosine) of pair i.
-pub fn add_candidate_margins(
-    pairs: &[(usize, usize)],
-    sims: &[(f64, f64)],
-    features: &mut [Vec<f64>],
-) {
-    let margins = CandidateMargins::new(pairs, sims);
-    for ((f, &key), &sim) in features.iter_mut().zip(pairs).zip(sims) {
-        f.extend(margins.of(key, sim));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,8 +520,12 @@ mod tests {
     fn margins_compare_with_the_best_other_candidate() {
         let pairs = [(0, 10), (0, 11), (1, 10)];
         let sims = [(0.9, 0.8), (0.5, 0.4), (0.7, 0.7)];
-        let mut f = vec![Vec::new(); 3];
-        add_candidate_margins(&pairs, &sims, &mut f);
+        let margins = CandidateMargins::new(&pairs, &sims);
+        let f: Vec<[f64; 4]> = pairs
+            .iter()
+            .zip(&sims)
+            .map(|(&key, &sim)| margins.of(key, sim))
+            .collect();
         assert!((f[0][0] - 0.4).abs() < 1e-9, "{:?}", f[0]); // left 0: 0.9 vs 0.5
         assert!((f[1][0] + 0.4).abs() < 1e-9);
         assert!((f[0][1] - 0.2).abs() < 1e-9); // right 10: 0.9 vs 0.7

@@ -468,32 +468,6 @@ impl PairFeaturizer {
             .collect()
     }
 
-    /// Feature rows of `pairs`, candidate margins computed within this list.
-    pub fn featurize(&self, pairs: &[LabelledPair]) -> Vec<Vec<f64>> {
-        let ids = self.pair_ids(pairs);
-        self.featurize_of(&ids, &ids)
-    }
-
-    /// Feature rows of the pairs `ids`; the candidate margins compare each pair with the other
-    /// pairs sharing its `margin_keys` (left key, right key): the record itself on a two-table
-    /// benchmark, (record, the other side's platform) in a many-platform project.
-    pub fn featurize_of(
-        &self,
-        ids: &[(usize, usize)],
-        margin_keys: &[(usize, usize)],
-    ) -> Vec<Vec<f64>> {
-        let mut rows: Vec<Vec<f64>> = ids
-            .par_iter()
-            .map(|&(a, b)| features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]))
-            .collect();
-        let sims: Vec<(f64, f64)> = rows
-            .iter()
-            .map(|r| features::margin_sims_in_row(r))
-            .collect();
-        features::add_candidate_margins(margin_keys, &sims, &mut rows);
-        rows
-    }
-
     /// The (embedding cosine, TF-IDF cosine) the candidate margins compare, per pair.
     pub fn margin_sims_of(&self, ids: &[(usize, usize)]) -> Vec<(f64, f64)> {
         ids.par_iter()
@@ -767,19 +741,20 @@ pub fn eval_pairs(
     } = settings;
     let started = Instant::now();
     let featurizer = PairFeaturizer::new(&[train, valid, test], encoder, second_encoder)?;
-    let (mut xt, mut xv, mut xs) = match candidates {
-        CandidateScope::EachFile => (
-            featurizer.featurize(train),
-            featurizer.featurize(valid),
-            featurizer.featurize(test),
-        ),
-        CandidateScope::AllFiles => {
-            let ids = [train, valid, test].map(|split| featurizer.pair_ids(split));
-            let margins = featurizer.candidate_margins(ids.iter().flatten().copied());
-            let [t, v, s] = ids.map(|ids| featurizer.featurize_with(&ids, &ids, &margins));
-            (t, v, s)
-        }
-    };
+    let ids = [train, valid, test].map(|split| featurizer.pair_ids(split));
+    let all_files = (candidates == CandidateScope::AllFiles)
+        .then(|| featurizer.candidate_margins(ids.iter().flatten().copied()));
+    let [mut xt, mut xv, mut xs] = ids.each_ref().map(|ids| {
+        let each_file;
+        let margins = match &all_files {
+            Some(margins) => margins,
+            None => {
+                each_file = featurizer.candidate_margins(ids.iter().copied());
+                &each_file
+            }
+        };
+        featurizer.featurize_with(ids, ids, margins)
+    });
     let mut names = featurizer.feature_names();
     // Training and threshold labels: the files' own, or (self-supervised) labels read off the
     // similarity structure of the unlabelled pairs. Test labels are only used for scoring.
@@ -793,13 +768,13 @@ pub fn eval_pairs(
     let stacked = StackedLearned::fit_on(
         &featurizer,
         &featurizer.learned_views(),
-        &featurizer.pair_ids(train),
+        &ids[0],
         &train_labels,
         &mut xt,
         &mut names,
     );
-    stacked.extend_on(&featurizer, &featurizer.pair_ids(valid), &mut xv);
-    stacked.extend_on(&featurizer, &featurizer.pair_ids(test), &mut xs);
+    stacked.extend_on(&featurizer, &ids[1], &mut xv);
+    stacked.extend_on(&featurizer, &ids[2], &mut xs);
     let (model, _) = PairModel::fit(&xt, &train_labels, &xv, &valid_labels, names.clone(), trees)?;
     let p = model.predict(&xs);
     let test_scores = Scores::of(&p, &labels(test), model.threshold);

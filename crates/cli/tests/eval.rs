@@ -66,13 +66,16 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
                 .arg(d.join(format!("{split}.txt")));
         }
     };
+    // `eval pairs --trees 50` on the three files with `options`, its JSON report.
+    let eval_pairs = |options: &[&str]| {
+        let mut cmd = shopfuse(d);
+        cmd.args(["eval", "pairs", "--trees", "50"]).args(options);
+        files(&mut cmd);
+        json(&mut cmd)
+    };
 
-    let mut cmd = shopfuse(d);
     let errors = d.join("errors.jsonl");
-    cmd.args(["eval", "pairs", "--trees", "50", "--errors"])
-        .arg(&errors);
-    files(&mut cmd);
-    let report = json(&mut cmd);
+    let report = eval_pairs(&["--errors", errors.to_str().unwrap()]);
     let written = std::fs::read_to_string(&errors).unwrap();
     let listed = report["valid_errors"].as_array().unwrap();
     assert_eq!(written.lines().count(), listed.len());
@@ -85,17 +88,7 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     assert!(f1 > 0.9, "test F1 {f1} on an easy synthetic task: {report}");
 
     // Margins within each file only: same features, another candidate context.
-    let mut cmd = shopfuse(d);
-    cmd.args([
-        "eval",
-        "pairs",
-        "--trees",
-        "50",
-        "--candidate-scope",
-        "each-file",
-    ]);
-    files(&mut cmd);
-    let each_file = json(&mut cmd);
+    let each_file = eval_pairs(&["--candidate-scope", "each-file"]);
     assert_eq!(each_file["candidates"], "each_file");
     assert_eq!(each_file["features"], report["features"]);
     let f1 = each_file["test"]["f1"].as_f64().unwrap();
@@ -103,17 +96,7 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
 
     // With the English MiniLM encoder as a second one: its two cosines and its learned model
     // join the features.
-    let mut cmd = shopfuse(d);
-    cmd.args([
-        "eval",
-        "pairs",
-        "--trees",
-        "50",
-        "--second-encoder",
-        "minilm",
-    ]);
-    files(&mut cmd);
-    let with_second = json(&mut cmd);
+    let with_second = eval_pairs(&["--second-encoder", "minilm"]);
     assert_eq!(
         with_second["encoders"].as_array().unwrap().len(),
         2,
@@ -130,10 +113,7 @@ fn eval_pairs_and_blocking_report_standard_metrics() {
     );
 
     // Without labels: pseudo-labels from mutual best candidates.
-    let mut cmd = shopfuse(d);
-    cmd.args(["eval", "pairs", "--trees", "50", "--self-supervised"]);
-    files(&mut cmd);
-    let report = json(&mut cmd);
+    let report = eval_pairs(&["--self-supervised"]);
     assert_eq!(report["supervision"], "self_supervised");
     let f1 = report["test"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.8, "self-supervised test F1 {f1}: {report}");

@@ -27,14 +27,28 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self, project_root: &Path) -> Result<UseM3> {
-        let dir = match &self.model_dir {
-            Some(d) => d.clone(),
-            None => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-                shopfuse_embed::find_usem3_dir(&[project_root, &cwd])?
-            }
-        };
+        let dir = model_dir(
+            &self.model_dir,
+            project_root,
+            shopfuse_embed::find_usem3_dir,
+        )?;
         Ok(UseM3::open(&dir)?)
+    }
+}
+
+/// The directory given on the command line, else the first of the encoder's default places
+/// (`find`) under the project or the working directory.
+fn model_dir(
+    given: &Option<PathBuf>,
+    project_root: &Path,
+    find: fn(&[&Path]) -> Result<PathBuf, shopfuse_embed::EncoderError>,
+) -> Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.clone()),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            Ok(find(&[project_root, &cwd])?)
+        }
     }
 }
 
@@ -49,13 +63,11 @@ pub struct MiniLmArgs {
 
 impl MiniLmArgs {
     pub fn load(&self, project_root: &Path) -> Result<MiniLm> {
-        let dir = match &self.minilm_dir {
-            Some(d) => d.clone(),
-            None => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-                shopfuse_embed::minilm::find_dir(&[project_root, &cwd])?
-            }
-        };
+        let dir = model_dir(
+            &self.minilm_dir,
+            project_root,
+            shopfuse_embed::minilm::find_dir,
+        )?;
         Ok(MiniLm::load(&dir)?)
     }
 }

@@ -324,6 +324,8 @@ struct EmbedBench {
     sentences: usize,
     tokens: usize,
     threads: usize,
+    /// SIMD level of the matrix kernels on this CPU (see `shopfuse_embed::simd_level`).
+    simd: &'static str,
     model_load_seconds: f64,
     rows: Vec<EmbedBenchRow>,
     /// Lowest cosine between shopfuse's and the reference's vector of the same title.
@@ -419,6 +421,7 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
         sentences: corpus.len(),
         tokens,
         threads: rayon_threads(),
+        simd: shopfuse_embed::simd_level(),
         model_load_seconds,
         rows,
         min_cosine_to_reference: min_cosine,
@@ -427,8 +430,13 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
         print_json(&report)?;
     } else {
         println!(
-            "embed benchmark: {} ({} titles, {} tokens, mixed Chinese/English), {} threads, model load {:.2}s",
-            report.model, report.sentences, report.tokens, report.threads, report.model_load_seconds
+            "embed benchmark: {} ({} titles, {} tokens, mixed Chinese/English), {} threads, {} kernels, model load {:.2}s",
+            report.model,
+            report.sentences,
+            report.tokens,
+            report.threads,
+            report.simd,
+            report.model_load_seconds
         );
         println!(
             "{:>6}  {:>16}  {:>16}  {:>8}",

@@ -16,14 +16,14 @@ pub mod outliers;
 pub mod quality;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, SchemaRef};
 use rayon::prelude::*;
 use serde::Serialize;
 use shopfuse_core::config::MissingPolicy;
-use shopfuse_core::schema::{FieldType, PROVENANCE_FIELDS};
+use shopfuse_core::schema::{canonical_columns, provenance_columns, FieldType};
+use shopfuse_core::table::{Column, ColumnType, TableDef};
 use shopfuse_core::value::{batch_to_rows, rows_to_batch};
 use shopfuse_core::{CoreError, EntityKind, Progress, Project, Transaction, Value};
 
@@ -32,8 +32,6 @@ use crate::normalise::{
 };
 use crate::outliers::{univariate_outliers, IsolationForest};
 use crate::quality::{FieldQuality, QualityReport, SourceQuality};
-
-pub const REMOVED_TABLE: &str = "clean_removed";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanError {
@@ -84,53 +82,114 @@ pub struct Removal {
 
 /// Columns derived by the clean stage, after the canonical ones.
 pub fn extra_fields(kind: EntityKind) -> Vec<Field> {
-    let f = |n: &str, t: DataType| Field::new(n, t, true);
+    extra_columns(kind)
+        .iter()
+        .map(|c| Field::new(c.name.as_ref(), c.ty.arrow_type(0), c.nullable))
+        .collect()
+}
+
+fn extra_columns(kind: EntityKind) -> Vec<Column> {
+    let f = |n: &str, t: ColumnType, doc: &str| Column::new(n, t, true, doc);
     match kind {
         EntityKind::Products => vec![
-            f("price_base", DataType::Float64),
-            f("capacity_value", DataType::Float64),
-            f("capacity_unit", DataType::Utf8),
+            f(
+                "price_base",
+                ColumnType::Float,
+                "Price in the base currency.",
+            ),
+            f(
+                "capacity_value",
+                ColumnType::Float,
+                "Capacity as a number in the canonical unit (GB, ml, g …).",
+            ),
+            f(
+                "capacity_unit",
+                ColumnType::Text,
+                "The canonical unit of capacity_value.",
+            ),
         ],
         EntityKind::Orders => vec![
-            f("unit_price_base", DataType::Float64),
-            f("amount_base", DataType::Float64),
+            f(
+                "unit_price_base",
+                ColumnType::Float,
+                "Unit price in the base currency.",
+            ),
+            f(
+                "amount_base",
+                ColumnType::Float,
+                "quantity × unit price in the base currency.",
+            ),
         ],
         _ => vec![],
     }
 }
 
-/// Schema of `clean_<kind>`: canonical fields, derived fields, quality marks, provenance.
-pub fn clean_schema(kind: EntityKind) -> SchemaRef {
-    let mut fields: Vec<Field> = kind
-        .fields()
-        .iter()
-        .map(|f| Field::new(f.name, f.ty.arrow_type(), !f.required))
-        .collect();
-    fields.extend(extra_fields(kind));
-    fields.push(Field::new("_imputed", DataType::Utf8, true));
-    fields.push(Field::new("_outlier", DataType::Boolean, false));
-    fields.push(Field::new("_outlier_reasons", DataType::Utf8, true));
-    fields.extend(
-        PROVENANCE_FIELDS
-            .iter()
-            .map(|(n, t)| Field::new(*n, t.clone(), false)),
-    );
-    Arc::new(Schema::new(fields))
+/// The declaration of `clean_<kind>`: canonical fields (normalised), derived fields, quality
+/// marks, provenance.
+pub fn clean_table_def(kind: EntityKind) -> TableDef {
+    let mut columns = canonical_columns(kind);
+    columns.extend(extra_columns(kind));
+    columns.extend([
+        Column::new(
+            "_imputed",
+            ColumnType::Text,
+            true,
+            "Fields whose missing value a [clean.missing] policy filled, comma-separated.",
+        ),
+        Column::new(
+            "_outlier",
+            ColumnType::Bool,
+            false,
+            "Whether the row is flagged as an outlier (kept, not removed).",
+        ),
+        Column::new(
+            "_outlier_reasons",
+            ColumnType::Text,
+            true,
+            "Why it is flagged: the field and method (IQR, z-score, isolation forest), comma-separated.",
+        ),
+    ]);
+    columns.extend(provenance_columns());
+    TableDef::new(
+        kind.clean_table(),
+        format!(
+            "One row per {kind} record after normalisation, de-duplication and outlier flagging."
+        ),
+        columns,
+    )
 }
 
+/// Schema of `clean_<kind>`.
+pub fn clean_schema(kind: EntityKind) -> SchemaRef {
+    clean_table_def(kind).schema()
+}
+
+shopfuse_core::table! {
+    /// One row per row clean removed as a duplicate, and the row kept in its place.
+    pub mod clean_removed("clean_removed") {
+        /// The `[[sources]]` entry of the removed row.
+        source: Text;
+        /// Its entity kind.
+        kind: Text;
+        /// Its file.
+        file: Text;
+        /// Its row.
+        row: Int;
+        /// The file of the row kept instead.
+        kept_file: Text;
+        /// The row kept instead.
+        kept_row: Int;
+        /// exact_duplicate, same_key or repeated_event (a double-sent event).
+        reason: Text;
+        /// What matched.
+        detail: Text;
+    }
+}
+
+pub const REMOVED_TABLE: &str = clean_removed::NAME;
+
 pub fn removed_schema() -> SchemaRef {
-    let t = |n: &str| Field::new(n, DataType::Utf8, false);
-    let i = |n: &str| Field::new(n, DataType::Int64, false);
-    Arc::new(Schema::new(vec![
-        t("source"),
-        t("kind"),
-        t("file"),
-        i("row"),
-        t("kept_file"),
-        i("kept_row"),
-        t("reason"),
-        t("detail"),
-    ]))
+    clean_removed::TABLE.schema()
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -74,45 +74,30 @@ const UNITS: &[(&[&str], &str, f64)] = &[
 /// else as grams.
 pub fn parse_measure(raw: &str) -> Option<Measure> {
     let text = normalise_text(raw)?.to_lowercase();
-    let bytes: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == '.') {
-                i += 1;
-            }
-            let number: String = bytes[start..i].iter().collect();
-            let mut j = i;
-            while j < bytes.len() && bytes[j] == ' ' {
-                j += 1;
-            }
-            let rest: String = bytes[j..].iter().collect();
-            if let Ok(value) = number.parse::<f64>() {
-                if let Some(m) = bare_storage(value, &rest) {
-                    return Some(m);
-                }
-                for (spellings, unit, factor) in UNITS {
-                    for s in *spellings {
-                        if let Some(after) = rest.strip_prefix(s) {
-                            // "5g网络" is a network generation, "128gb" is storage: the unit must
-                            // end the token.
-                            let ends = after
-                                .chars()
-                                .next()
-                                .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网');
-                            if ends && value > 0.0 {
-                                return Some(Measure {
-                                    value: round6(value * factor),
-                                    unit,
-                                });
-                            }
-                        }
+    for (number, rest) in shopfuse_core::text::numbers_with_rest(&text) {
+        let Ok(value) = number.parse::<f64>() else {
+            continue;
+        };
+        if let Some(m) = bare_storage(value, rest) {
+            return Some(m);
+        }
+        for (spellings, unit, factor) in UNITS {
+            for s in *spellings {
+                if let Some(after) = rest.strip_prefix(s) {
+                    // "5g网络" is a network generation, "128gb" is storage: the unit must end
+                    // the token.
+                    let ends = after
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '网');
+                    if ends && value > 0.0 {
+                        return Some(Measure {
+                            value: round6(value * factor),
+                            unit,
+                        });
                     }
                 }
             }
-        } else {
-            i += 1;
         }
     }
     None

@@ -4,17 +4,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 use shopfuse_core::value::{batch_to_rows, rows_to_batch};
 use shopfuse_core::{CoreError, EntityKind, Project, TableStore, Transaction, Value};
 
+use shopfuse_ingest::quarantine;
+
 use crate::{unconverted_price, Removal, WorkRow};
 
-pub const SOURCES_TABLE: &str = "quality_sources";
-pub const FIELDS_TABLE: &str = "quality_fields";
+pub const SOURCES_TABLE: &str = quality_sources::NAME;
+pub const FIELDS_TABLE: &str = quality_fields::NAME;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
@@ -158,13 +159,17 @@ pub(crate) fn finish(
             }));
         }
     }
-    if let Some((schema, batches)) = tx.read_table("quarantine")? {
+    if let Some((schema, batches)) = tx.read_table(quarantine::NAME)? {
         let col = |n: &str| {
             schema
                 .index_of(n)
                 .map_err(|_| CoreError::Schema(format!("quarantine has no column {n}")))
         };
-        let (src, field, reason) = (col("source")?, col("field")?, col("reason")?);
+        let (src, field, reason) = (
+            col(quarantine::source)?,
+            col(quarantine::field)?,
+            col(quarantine::reason)?,
+        );
         let mut invalid: HashMap<(String, String), u64> = HashMap::new();
         for batch in &batches {
             for row in batch_to_rows(batch)? {
@@ -196,35 +201,62 @@ pub(crate) fn finish(
     Ok(QualityReport { sources })
 }
 
+shopfuse_core::table! {
+    /// One row per source: its row accounting from ingest to clean.
+    pub mod quality_sources("quality_sources") {
+        /// The `[[sources]]` entry.
+        source: Text;
+        /// Its platform.
+        platform: Text;
+        /// Its entity kind.
+        kind: Text;
+        /// Rows read from its files, over every file ingested so far.
+        rows_read: Int;
+        /// Rows accepted into raw_<kind>.
+        rows_accepted: Int;
+        /// Rows quarantined.
+        rows_quarantined: Int;
+        /// Quarantined rows per reason, as a JSON object.
+        quarantined_by_reason: Text;
+        /// Rows clean removed as duplicates.
+        duplicates_removed: Int;
+        /// Removed duplicates per reason, as a JSON object.
+        duplicates_by_reason: Text;
+        /// Rows in clean_<kind>.
+        rows_clean: Int;
+        /// Rows flagged as outliers.
+        outliers: Int;
+        /// Outliers per reason, as a JSON object.
+        outliers_by_reason: Text;
+        /// Prices in a currency without a rate in `[currency.rates]`.
+        unconverted_prices: Int;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per source and canonical field: missing and invalid values.
+    pub mod quality_fields("quality_fields") {
+        /// The `[[sources]]` entry.
+        source: Text;
+        /// The canonical field.
+        field: Text;
+        /// Rows where it is missing after ingest.
+        nulls: Int;
+        /// nulls / accepted rows.
+        null_share: Float;
+        /// Rows quarantined because this field's value could not be parsed.
+        invalid: Int;
+        /// Missing values a `[clean.missing]` policy filled.
+        imputed: Int;
+    }
+}
+
 fn sources_schema() -> SchemaRef {
-    let t = |n: &str| Field::new(n, DataType::Utf8, false);
-    let i = |n: &str| Field::new(n, DataType::Int64, false);
-    Arc::new(Schema::new(vec![
-        t("source"),
-        t("platform"),
-        t("kind"),
-        i("rows_read"),
-        i("rows_accepted"),
-        i("rows_quarantined"),
-        t("quarantined_by_reason"),
-        i("duplicates_removed"),
-        t("duplicates_by_reason"),
-        i("rows_clean"),
-        i("outliers"),
-        t("outliers_by_reason"),
-        i("unconverted_prices"),
-    ]))
+    quality_sources::TABLE.schema()
 }
 
 fn fields_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, false),
-        Field::new("field", DataType::Utf8, false),
-        Field::new("nulls", DataType::Int64, false),
-        Field::new("null_share", DataType::Float64, false),
-        Field::new("invalid", DataType::Int64, false),
-        Field::new("imputed", DataType::Int64, false),
-    ]))
+    quality_fields::TABLE.schema()
 }
 
 impl QualityReport {

@@ -15,7 +15,8 @@ use serde::Serialize;
 use shopfuse_core::{Project, TableStore};
 use shopfuse_embed::{cosine, EmbeddingCache, Embeddings, Encoder, MiniLm, UseM3};
 
-use crate::{chrono_now, print_json, rayon_threads, Bar, Cli};
+use crate::{chrono_now, print_json, Bar, Cli};
+use shopfuse_pipeline::bench::threads as rayon_threads;
 
 #[derive(Args)]
 pub struct ModelArgs {

@@ -164,7 +164,7 @@ fn read_truth<const N: usize>(
 }
 
 fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
-    use shopfuse_resolve::identity::evaluate::{evaluate_identity, TruthAccount};
+    use shopfuse_identity::evaluate::{evaluate_identity, TruthAccount};
     use std::collections::HashMap;
     let project = crate::open(&cli.project)?;
     let truth_path = args
@@ -189,7 +189,7 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
     .collect();
     let store = shopfuse_core::TableStore::open(&project);
     let accounts = store
-        .read_rows(shopfuse_resolve::identity::ACCOUNTS_TABLE)?
+        .read_rows(shopfuse_identity::customer_accounts::NAME)?
         .context("no customer_accounts table in the project: run `shopfuse run` first")?;
     let predicted: HashMap<(String, String), String> = accounts
         .rows
@@ -225,7 +225,6 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
 }
 
 fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
-    use shopfuse_resolve::evaluate::{evaluate_candidates, evaluate_clusters, ClusteredListing};
     use std::collections::BTreeMap;
     let project = crate::open(&cli.project)?;
     let truth_path = args
@@ -242,68 +241,14 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         let family = family.unwrap_or_else(|| product.clone());
         truth.insert(format!("{platform}:{listing}"), (product, family));
     }
-    let engine = shopfuse_query::QueryEngine::open(&project)?;
-    let rows = engine
-        .sql(
-            "select c.platform, c.listing_id, c.golden_id, o.title from product_clusters c \
-             join offers o on o.platform = c.platform and o.listing_id = c.listing_id",
-        )
-        .context("no product clusters in the project: run `shopfuse run` first")?
-        .to_json_rows()?;
-    let mut listings = Vec::new();
-    let mut unknown = 0;
-    for r in &rows {
-        let s = |c: &str| {
-            r.get(c)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let key = format!("{}:{}", s("platform"), s("listing_id"));
-        let Some((product, family)) = truth.get(&key) else {
-            unknown += 1;
-            continue;
-        };
-        let title = s("title");
-        listings.push(ClusteredListing {
-            cjk_title: shopfuse_resolve::features::has_cjk(&title),
-            key,
-            predicted: s("golden_id"),
-            product: product.clone(),
-            family: family.clone(),
-        });
-    }
-    let missing = truth.len() - listings.len();
-    let report = evaluate_clusters(&listings);
-    let candidates: Vec<(String, String)> = engine
-        .sql(&format!(
-            "select left_platform || ':' || left_listing_id as l, \
-             right_platform || ':' || right_listing_id as r from {}",
-            shopfuse_resolve::catalogue::CANDIDATES_TABLE
-        ))?
-        .to_json_rows()?
-        .iter()
-        .map(|r| {
-            let s = |c: &str| r[c].as_str().unwrap_or_default().to_string();
-            (s("l"), s("r"))
-        })
-        .collect();
-    let blocking = evaluate_candidates(&listings, &candidates);
+    let store = shopfuse_core::TableStore::open(&project);
+    let evaluation = shopfuse_resolve::evaluate::evaluate_project(&store, &truth)?
+        .context("no product clusters in the project: run `shopfuse run` first")?;
+    let (report, blocking) = (&evaluation.report, &evaluation.blocking);
+    let missing = evaluation.truth_listings_not_in_project;
+    let unknown = evaluation.project_listings_not_in_truth;
     if cli.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            #[serde(flatten)]
-            report: &'a shopfuse_resolve::evaluate::MatchEvalReport,
-            blocking: &'a shopfuse_resolve::evaluate::CandidateEvalReport,
-            truth_listings_not_in_project: usize,
-            project_listings_not_in_truth: usize,
-        }
-        print_json(&Out {
-            report: &report,
-            blocking: &blocking,
-            truth_listings_not_in_project: missing,
-            project_listings_not_in_truth: unknown,
-        })?;
+        print_json(&evaluation)?;
     } else {
         println!(
             "{} listings scored: {} true products, {} predicted clusters ({} truth listings not in the project, {} project listings not in the truth)",

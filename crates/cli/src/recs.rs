@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use shopfuse_core::{Embeddings, Encoder, Project, TableStore, Transaction};
+use shopfuse_core::TableStore;
 use shopfuse_embed::EmbeddingCache;
 use shopfuse_learn::recs::evaluate::RecsEvaluation;
 use shopfuse_learn::recs::{serve, InteractionLog, RecsSummary, SplitKind};
+use shopfuse_pipeline::stages::project_log;
 
-use crate::{open, print_json, project_encoder, Bar, Cli};
+use crate::{open, print_json, Bar, Cli};
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
@@ -61,55 +62,6 @@ pub struct BenchRecsArgs {
     seed: u64,
 }
 
-/// The project's interaction log with title vectors for the content model: each golden
-/// product's offer titles (Chinese and English) encoded through the embedding cache and
-/// averaged; the caller keeps the cache's new vectors (or not).
-pub fn project_log(
-    read: shopfuse_learn::recs::data::ReadTable<'_>,
-    cache: &mut EmbeddingCache,
-    encoder: &dyn Encoder,
-    bar: &Bar,
-) -> Result<InteractionLog> {
-    let mut log = InteractionLog::from_project(read)?;
-    let titles = serve::offer_titles(read, &log)?;
-    let flat: Vec<&str> = titles.iter().flatten().map(String::as_str).collect();
-    let (vectors, _) = cache.embed(encoder, &flat, bar)?;
-    let mut items = Embeddings::zeros(titles.len(), vectors.dim());
-    let mut at = 0;
-    for (i, t) in titles.iter().enumerate() {
-        let row = items.row_mut(i);
-        for k in 0..t.len() {
-            for (r, v) in row.iter_mut().zip(vectors.row(at + k)) {
-                *r += v / t.len() as f32;
-            }
-        }
-        at += t.len();
-    }
-    log.item_vectors = Some(items);
-    Ok(log)
-}
-
-/// The recommendation stage of a run, inside the caller's transaction.
-pub fn train_in(
-    project: &Project,
-    tx: &mut Transaction<'_>,
-    encoder: &dyn Encoder,
-    bar: &Bar,
-) -> Result<RecsSummary> {
-    let mut cache = EmbeddingCache::load_in(tx, encoder)
-        .context("cannot read the project's embedding cache")?;
-    let log = {
-        let read = |t: &str| tx.read_rows(t);
-        project_log(&read, &mut cache, encoder, bar)?
-    };
-    cache.save(tx)?;
-    Ok(shopfuse_learn::recs::train_recs(
-        tx,
-        &log,
-        &project.config.recs,
-    )?)
-}
-
 pub fn print_summary(s: &RecsSummary) {
     println!(
         "\nrecommendations: {} interactions ({} from orders, {} from events; {} rows not linked to a customer or golden product, {} refunded/cancelled orders left out) · {} customers ({} with history) × {} golden products · {} stored in {:.1}s",
@@ -138,21 +90,8 @@ pub fn print_summary(s: &RecsSummary) {
 pub fn train(cli: &Cli, command: &TrainCommand) -> Result<ExitCode> {
     match command {
         TrainCommand::Recs => {
-            let project = open(&cli.project)?;
-            let store = TableStore::open(&project);
-            let encoder = project_encoder(&project)?;
-            let bar = Bar::new(cli.quiet || cli.json);
-            let mut tx = store.begin().context("cannot start a run")?;
-            let summary = train_in(&project, &mut tx, &encoder, &bar)
-                .context("training recommendations failed")?;
-            tx.commit(crate::chrono_now())
-                .context("cannot commit the recommendations")?;
-            if cli.json {
-                print_json(&summary)?;
-            } else {
-                print_summary(&summary);
-            }
-            Ok(ExitCode::SUCCESS)
+            let selection = shopfuse_pipeline::Selection::Only(vec!["recs".into()]);
+            crate::run::run(cli, selection, true)
         }
     }
 }
@@ -203,7 +142,7 @@ pub fn eval_recs(cli: &Cli, args: &EvalRecsArgs) -> Result<ExitCode> {
         None => {
             let project = open(&cli.project)?;
             let store = TableStore::open(&project);
-            let encoder = project_encoder(&project)?;
+            let encoder = shopfuse_pipeline::project_encoder(&project)?;
             let bar = Bar::new(cli.quiet || cli.json);
             // Vectors missing from the cache are encoded but not kept: evaluation writes
             // nothing.
@@ -365,7 +304,7 @@ pub fn bench_recs(cli: &Cli, args: &BenchRecsArgs) -> Result<ExitCode> {
     } else {
         println!(
             "({} threads; iALS {} factors × {} sweeps, item-kNN {} neighbours, EASE λ {})",
-            crate::rayon_threads(),
+            shopfuse_pipeline::bench::threads(),
             config.factors,
             config.iterations,
             config.neighbours,

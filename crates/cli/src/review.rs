@@ -3,19 +3,21 @@
 //! filled-in file back into the `review_labels` table, which the next resolve run uses as
 //! must-links / cannot-links and as training labels that override the GTIN-derived ones.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use shopfuse_core::value::rows_to_batch;
-use shopfuse_core::{TableStore, Value};
+use shopfuse_core::TableStore;
 use shopfuse_query::QueryEngine;
-use shopfuse_resolve::catalogue::{review_schema, ReviewLabel, REVIEW_TABLE};
+use shopfuse_resolve::catalogue::{offers, review_labels, ReviewLabel};
+use shopfuse_resolve::review::{merge_review_labels, parse_label};
 
 use crate::{chrono_now, open, print_json, Cli};
+
+const REVIEW_TABLE: &str = review_labels::NAME;
 
 #[derive(Subcommand)]
 pub enum ReviewCommand {
@@ -127,22 +129,6 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_label(text: &str) -> Option<Option<bool>> {
-    match text.trim().to_lowercase().as_str() {
-        "" => Some(None),
-        "1" | "y" | "yes" | "true" | "match" | "same" => Some(Some(true)),
-        "0" | "n" | "no" | "false" | "non-match" | "nonmatch" | "no-match" | "different" => {
-            Some(Some(false))
-        }
-        _ => None,
-    }
-}
-
-/// ((left platform, left listing id), (right platform, right listing id)).
-type PairKey = ((String, String), (String, String));
-/// (is a match, labelled at, from file).
-type Reviewed = (bool, String, String);
-
 #[derive(Serialize)]
 struct Imported {
     file: String,
@@ -180,20 +166,18 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
         column("right_listing_id")?,
         column("label")?,
     ];
-    let engine = QueryEngine::open(&project)?;
-    let known: BTreeSet<(String, String)> = engine
-        .sql("select platform, listing_id from offers")
-        .context("no offers table: run `shopfuse run` before importing reviews")?
-        .to_json_rows()?
-        .into_iter()
-        .map(|r| {
-            let s = |c: &str| {
-                r.get(c)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            (s("platform"), s("listing_id"))
+    let store = TableStore::open(&project);
+    let offers = store
+        .read_rows(offers::NAME)?
+        .context("no offers table: run `shopfuse run` before importing reviews")?;
+    let known: BTreeSet<(String, String)> = offers
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                offers.text(r, offers::platform)?,
+                offers.text(r, offers::listing_id)?,
+            ))
         })
         .collect();
     let mut labels: Vec<ReviewLabel> = Vec::new();
@@ -236,42 +220,9 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
         });
     }
 
-    let store = TableStore::open(&project);
     let mut tx = store.begin().context("cannot start a transaction")?;
-    // Earlier labels stay; a pair labelled again takes the new label.
-    let mut merged: BTreeMap<PairKey, Reviewed> = BTreeMap::new();
     let now = chrono_now();
-    if let Some((_, batches)) = tx.read_table(REVIEW_TABLE)? {
-        for b in &batches {
-            for v in shopfuse_core::value::batch_to_rows(b)? {
-                let t = |i: usize| v[i].as_str().unwrap_or_default().to_string();
-                let y = matches!(v[4], Value::Bool(true));
-                merged.insert(((t(0), t(1)), (t(2), t(3))), (y, t(5), t(6)));
-            }
-        }
-    }
-    for l in &labels {
-        merged.insert(
-            (l.left.clone(), l.right.clone()),
-            (l.is_match, now.clone(), shown.clone()),
-        );
-    }
-    let rows: Vec<Vec<Value>> = merged
-        .iter()
-        .map(|((l, r), (y, at, f))| {
-            vec![
-                Value::Text(l.0.clone()),
-                Value::Text(l.1.clone()),
-                Value::Text(r.0.clone()),
-                Value::Text(r.1.clone()),
-                Value::Bool(*y),
-                Value::Text(at.clone()),
-                Value::Text(f.clone()),
-            ]
-        })
-        .collect();
-    let schema = review_schema();
-    tx.replace(REVIEW_TABLE, &schema, &[rows_to_batch(&schema, &rows)?])?;
+    let total_reviewed = merge_review_labels(&mut tx, &labels, &now, &shown)?;
     tx.commit(now).context("cannot commit the review labels")?;
     let summary = Imported {
         file: shown,
@@ -279,7 +230,7 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
         matches: labels.iter().filter(|l| l.is_match).count(),
         non_matches: labels.iter().filter(|l| !l.is_match).count(),
         skipped_empty: skipped,
-        total_reviewed: rows.len(),
+        total_reviewed,
     };
     if cli.json {
         print_json(&summary)?;
@@ -295,18 +246,4 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_label;
-
-    #[test]
-    fn labels_parse_in_the_usual_spellings() {
-        assert_eq!(parse_label(" Yes "), Some(Some(true)));
-        assert_eq!(parse_label("0"), Some(Some(false)));
-        assert_eq!(parse_label("non-match"), Some(Some(false)));
-        assert_eq!(parse_label(""), Some(None));
-        assert_eq!(parse_label("maybe"), None);
-    }
 }

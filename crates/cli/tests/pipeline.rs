@@ -117,6 +117,18 @@ fn generate_run_query_rerun_crash_and_resume() {
     let removed = sql(project, "select count(*) as n from clean_removed where reason in ('exact_duplicate', 'same_key') and source = 'taobao_orders'");
     assert!(removed[0]["n"].as_u64().unwrap() > 0);
 
+    // Every table the run wrote is declared, and stored as declared.
+    let store = shopfuse_core::TableStore::at(project);
+    let dictionary = shopfuse_pipeline::Pipeline::standard().dictionary();
+    for table in store.manifest().unwrap().tables.keys() {
+        let (_, declared) = dictionary
+            .iter()
+            .find(|(_, d)| d.name == *table)
+            .unwrap_or_else(|| panic!("the run wrote {table}, which no stage declares"));
+        let (schema, _) = store.read_table(table).unwrap().unwrap();
+        declared.check(&schema).unwrap();
+    }
+
     // Re-running changes no table.
     let before = json(shopfuse(project).arg("tables"));
     let rerun = json(shopfuse(project).arg("run"));
@@ -126,6 +138,18 @@ fn generate_run_query_rerun_crash_and_resume() {
         .iter()
         .all(|s| s["files_ingested"] == 0));
     assert_eq!(json(shopfuse(project).arg("tables")), before);
+    assert_eq!(
+        statuses(&rerun),
+        [
+            ("ingest", "ran"),
+            ("clean", "skipped"),
+            ("resolve", "skipped"),
+            ("identity", "skipped"),
+            ("profiles", "skipped"),
+            ("recs", "skipped")
+        ],
+        "an unchanged project does no stage work"
+    );
 
     // A new file in a glob, then a crash before commit: the committed state stays as it was.
     let raw = std::fs::read(project.join("data/taobao/orders-2025.csv")).unwrap();
@@ -171,6 +195,37 @@ fn generate_run_query_rerun_crash_and_resume() {
         before["raw_orders"].as_u64().unwrap() + 3
     );
     assert_eq!(after["quarantine"], before["quarantine"]);
+    // Only what depends on the orders ran again: clean rewrote clean_products with the same
+    // rows, so product resolution was skipped.
+    assert_eq!(
+        statuses(&resumed),
+        [
+            ("ingest", "ran"),
+            ("clean", "ran"),
+            ("resolve", "skipped"),
+            ("identity", "ran"),
+            ("profiles", "ran"),
+            ("recs", "ran")
+        ]
+    );
+    // The incremental result is the full run's result, table by table, byte for byte.
+    let incremental = table_contents(project);
+    let forced = json(shopfuse(project).args(["run", "--force"]));
+    assert!(statuses(&forced).iter().all(|(_, s)| *s == "ran"));
+    assert_eq!(table_contents(project), incremental);
+    let stages = json(shopfuse(project).arg("stages"));
+    assert_eq!(stages.as_array().unwrap().len(), 6);
+    let only = json(shopfuse(project).args(["run", "--only", "profiles,identity"]));
+    assert_eq!(
+        statuses(&only),
+        [("identity", "skipped"), ("profiles", "skipped")]
+    );
+    let unknown = shopfuse(project)
+        .args(["run", "--from", "fuse"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no stage named \"fuse\""));
 
     // The quality report, as JSON and as text.
     let quality = json(shopfuse(project).args(["report", "quality"]));
@@ -188,6 +243,39 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(text.status.success());
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("source taobao_orders (taobao orders)") && !text.contains("UNBALANCED"));
+}
+
+/// (stage, status) of each stage of a run's JSON report.
+fn statuses(run: &Value) -> Vec<(&str, &str)> {
+    run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect()
+}
+
+/// Each table's file content hashes, from the committed manifest (the embedding cache, a
+/// cache, left out).
+fn table_contents(project: &Path) -> Vec<(String, Vec<String>)> {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(project.join(".shopfuse/manifest.json")).unwrap())
+            .unwrap();
+    manifest["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(table, _)| *table != "embedding_cache")
+        .map(|(table, files)| {
+            let hashes = files
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| manifest["file_sha256"][f.as_str().unwrap()].to_string())
+                .collect();
+            (table.clone(), hashes)
+        })
+        .collect()
 }
 
 #[test]

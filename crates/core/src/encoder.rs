@@ -55,20 +55,7 @@ impl Embeddings {
     }
 }
 
-/// Cosine similarity; 0 when either vector is all zeros.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        dot += f64::from(*x) * f64::from(*y);
-        na += f64::from(*x) * f64::from(*x);
-        nb += f64::from(*y) * f64::from(*y);
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        (dot / (na.sqrt() * nb.sqrt())) as f32
-    }
-}
+pub use crate::vector::cosine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use crate::table::{Column, ColumnType, TableDef};
+
 /// What a source file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +190,60 @@ pub struct CanonicalField {
     pub derived: Option<(&'static str, PiiFeature)>,
 }
 
+impl CanonicalField {
+    /// One line for the data dictionary.
+    pub fn doc(&self) -> String {
+        if let Some((from, feature)) = self.derived {
+            return format!(
+                "Keyed hashes of the {feature:?} fragments of the clear {from}, derived at ingest for identity matching (space-separated)."
+            );
+        }
+        if self.pii.is_some() {
+            return format!(
+                "The normalised {} as a keyed hash (HMAC-SHA-256 with the project secret); never stored in clear.",
+                self.name
+            );
+        }
+        let what = match self.name {
+            "listing_id" => "The listing's id on its platform.",
+            "title" => "The listing's title as the platform shows it.",
+            "brand" => "Brand as listed.",
+            "category" => "Category as listed.",
+            "price" => "Price in `currency`.",
+            "currency" => {
+                "ISO currency of the prices (the source's default when the export has none)."
+            }
+            "model_code" => "Manufacturer model code.",
+            "gtin" => "GTIN / EAN / UPC.",
+            "color" => "Colour as listed.",
+            "capacity" => "Capacity or size as listed (\"256G\", \"50ml\").",
+            "url" => "The listing's page.",
+            "stock" => "Units in stock.",
+            "listed_at" => "When the listing went up.",
+            "order_id" => "The order's id on its platform.",
+            "account_id" => "The buyer's or user's account id on the platform.",
+            "quantity" => "Units ordered.",
+            "unit_price" => "Price per unit in `currency`.",
+            "ordered_at" => "When the order was placed.",
+            "status" => "Order status as exported (paid, completed, refunded, 交易成功 …).",
+            "city" => "City.",
+            "ip" => "IP address the order came from (pseudonymise it with `[privacy] pii`).",
+            "device_id" => "Device fingerprint of the order.",
+            "payment_method" => "Payment method.",
+            "event_type" => "view, cart, purchase or favorite.",
+            "occurred_at" => "When the event happened.",
+            "session_id" => "The platform's session id.",
+            "review_id" => "The review's id on its platform.",
+            "rating" => "Stars, 1–5.",
+            "text" => "The review text.",
+            "reviewed_at" => "When the review was written.",
+            "registered_at" => "When the account was registered.",
+            _ => "Canonical field.",
+        };
+        what.to_string()
+    }
+}
+
 const fn f(name: &'static str, ty: FieldType, required: bool) -> CanonicalField {
     CanonicalField {
         name,
@@ -296,17 +352,61 @@ pub const PROVENANCE_FIELDS: &[(&str, DataType)] = &[
 
 /// Schema of `raw_<kind>`: canonical fields, then provenance.
 pub fn raw_schema(kind: EntityKind) -> SchemaRef {
-    let mut fields: Vec<Field> = kind
-        .fields()
+    raw_table_def(kind).schema()
+}
+
+/// The declaration of `raw_<kind>`: the kind's canonical fields as ingest parsed them, then
+/// provenance.
+pub fn raw_table_def(kind: EntityKind) -> TableDef {
+    let mut columns = canonical_columns(kind);
+    columns.extend(provenance_columns());
+    TableDef::new(
+        kind.raw_table(),
+        format!(
+            "One row per accepted source row of kind {kind}, on the canonical schema, as ingest parsed it (personal data already pseudonymised)."
+        ),
+        columns,
+    )
+}
+
+/// The kind's canonical fields as declared columns.
+pub fn canonical_columns(kind: EntityKind) -> Vec<Column> {
+    kind.fields()
         .iter()
-        .map(|f| Field::new(f.name, f.ty.arrow_type(), !f.required))
-        .collect();
-    fields.extend(
-        PROVENANCE_FIELDS
+        .map(|f| {
+            let ty =
+                ColumnType::of_arrow(&f.ty.arrow_type()).expect("canonical types are column types");
+            Column::new(f.name, ty, !f.required, f.doc())
+        })
+        .collect()
+}
+
+/// `_source, _platform, _file, _row` as declared columns.
+pub fn provenance_columns() -> Vec<Column> {
+    let doc = |name: &str| match name {
+        "_source" => "The `[[sources]]` entry the row came from.",
+        "_platform" => "The platform of that source.",
+        "_file" => "The source file, relative to the project.",
+        _ => "The row's line in that file (as an editor shows it).",
+    };
+    PROVENANCE_FIELDS
+        .iter()
+        .map(|(n, t)| {
+            let ty = ColumnType::of_arrow(t).expect("provenance types are column types");
+            Column::new(*n, ty, false, doc(n))
+        })
+        .collect()
+}
+
+/// An Arrow schema from `(name, type, nullable)` triples: the one way the stages spell out
+/// the schema of a table they write.
+pub fn arrow_schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        fields
             .iter()
-            .map(|(n, t)| Field::new(*n, t.clone(), false)),
-    );
-    Arc::new(Schema::new(fields))
+            .map(|(n, t, null)| Field::new(*n, t.clone(), *null))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The currency field that goes with a price field of the same kind.

@@ -58,6 +58,43 @@ pub struct Manifest {
     /// Source name → file path → what was ingested from it.
     #[serde(default)]
     pub ingested: BTreeMap<String, BTreeMap<String, IngestedFile>>,
+    /// Table file (relative to `tables/`) → SHA-256 of its bytes, recorded as it was written:
+    /// what a table *holds*, independent of which run wrote it, so a stage that rewrites a
+    /// table with the same rows does not make the stages after it run again.
+    #[serde(default)]
+    pub file_sha256: BTreeMap<String, String>,
+    /// Stage name → the inputs it last ran on; a stage whose inputs are unchanged is skipped.
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageRecord>,
+}
+
+/// What a stage ran on the last time it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Hash of the stage's settings and of the content of every table it reads.
+    pub fingerprint: String,
+    /// The version whose commit holds the stage's results.
+    pub version: u64,
+    /// The tables the stage wrote; if one of them is gone the stage runs again.
+    pub outputs: Vec<String>,
+}
+
+impl Manifest {
+    /// A fingerprint of `table`'s content: the hashes of its files in read order, `None` when
+    /// the table does not exist. Files from before content hashes were recorded count by name.
+    pub fn table_fingerprint(&self, table: &str) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let files = self.tables.get(table)?;
+        let mut hasher = Sha256::new();
+        for f in files {
+            match self.file_sha256.get(f) {
+                Some(sha) => hasher.update(sha.as_bytes()),
+                None => hasher.update(format!("file:{f}").as_bytes()),
+            }
+            hasher.update(b"\n");
+        }
+        Some(hex::encode(hasher.finalize()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +199,7 @@ impl TableStore {
         Ok(Transaction {
             store: self,
             next,
+            written: Default::default(),
             _lock: lock,
         })
     }
@@ -202,6 +240,9 @@ pub struct Transaction<'s> {
     store: &'s TableStore,
     /// The manifest as it will be committed.
     pub next: Manifest,
+    /// Content hashes of the files this transaction wrote (written from several threads at
+    /// once by ingest, hence the lock); moved into `next` as the files join tables.
+    written: std::sync::Mutex<BTreeMap<String, String>>,
     _lock: Lock,
 }
 
@@ -259,15 +300,24 @@ impl<'s> Transaction<'s> {
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .build();
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+            let hashing = HashingWriter {
+                inner: file,
+                hasher: sha2::Sha256::default(),
+            };
+            let mut writer = ArrowWriter::try_new(hashing, schema.clone(), Some(props))?;
             for b in batches {
                 writer.write(&b?)?;
                 if row_group_per_batch {
                     writer.flush()?;
                 }
             }
-            let file = writer.into_inner()?;
-            file.sync_all().at(&tmp)?;
+            let hashing = writer.into_inner()?;
+            hashing.inner.sync_all().at(&tmp)?;
+            let sha = hex::encode(sha2::Digest::finalize(hashing.hasher));
+            self.written
+                .lock()
+                .expect("no panic while holding the lock")
+                .insert(rel.clone(), sha);
         }
         std::fs::rename(&tmp, &path).at(&path)?;
         Ok(rel)
@@ -326,12 +376,34 @@ impl<'s> Transaction<'s> {
         Ok(())
     }
 
+    /// A fingerprint of `table` as this transaction will commit it (see
+    /// [`Manifest::table_fingerprint`]), its own writes included.
+    pub fn table_fingerprint(&mut self, table: &str) -> Option<String> {
+        self.record_hashes();
+        self.next.table_fingerprint(table)
+    }
+
+    /// Moves the hashes of written files that are now part of a table into `next`, and drops
+    /// the hashes of files no table refers to any more.
+    fn record_hashes(&mut self) {
+        let written = std::mem::take(
+            &mut *self
+                .written
+                .lock()
+                .expect("no panic while holding the lock"),
+        );
+        self.next.file_sha256.extend(written);
+        let live: BTreeSet<&String> = self.next.tables.values().flatten().collect();
+        self.next.file_sha256.retain(|f, _| live.contains(f));
+    }
+
     /// Makes every change visible at once: the manifest is replaced by an atomic rename.
     pub fn commit(mut self, committed_at: String) -> Result<Manifest> {
         if std::env::var_os(CRASH_BEFORE_COMMIT_ENV).is_some() {
             eprintln!("{CRASH_BEFORE_COMMIT_ENV} is set: aborting before commit");
             std::process::abort();
         }
+        self.record_hashes();
         self.next.committed_at = Some(committed_at);
         let path = self.store.state_dir.join(MANIFEST);
         let tmp = path.with_extension("json.tmp");
@@ -348,6 +420,25 @@ impl<'s> Transaction<'s> {
         }
         self.store.collect_garbage(&self.next)?;
         Ok(self.next.clone())
+    }
+}
+
+/// Passes bytes on to a file and hashes them on the way, so a file's content hash costs no
+/// second read.
+struct HashingWriter {
+    inner: File,
+    hasher: sha2::Sha256,
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -466,6 +557,35 @@ mod tests {
         assert!(e.to_string().contains("bad row"), "{e}");
         drop(tx);
         assert_eq!(rows(&store, "t"), 10);
+    }
+
+    #[test]
+    fn a_table_rewritten_with_the_same_rows_keeps_its_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, b) = batch(3);
+        let mut tx = store.begin().unwrap();
+        tx.replace("t", &schema, std::slice::from_ref(&b)).unwrap();
+        let first = tx.table_fingerprint("t").unwrap();
+        tx.commit("1".into()).unwrap();
+
+        let mut tx = store.begin().unwrap();
+        tx.replace("t", &schema, std::slice::from_ref(&b)).unwrap();
+        assert_eq!(
+            tx.table_fingerprint("t").unwrap(),
+            first,
+            "same rows, new file"
+        );
+        let (_, b4) = batch(4);
+        tx.replace("t", &schema, &[b4]).unwrap();
+        assert_ne!(tx.table_fingerprint("t").unwrap(), first);
+        assert_eq!(tx.table_fingerprint("missing"), None);
+        let committed = tx.commit("2".into()).unwrap();
+        assert_eq!(
+            committed.file_sha256.len(),
+            1,
+            "hashes of dropped files are dropped"
+        );
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub enum Value {
 }
 
 impl Value {
+    pub fn text(s: &str) -> Value {
+        Value::Text(s.to_string())
+    }
+
+    /// `Null` for `None`.
+    pub fn opt_text(s: &Option<String>) -> Value {
+        s.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()))
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -235,6 +244,13 @@ impl NamedRows {
     /// Integers and timestamps (microseconds).
     pub fn i64(&self, row: &[Value], name: &str) -> Option<i64> {
         self.get(row, name).and_then(Value::as_i64)
+    }
+
+    pub fn bool(&self, row: &[Value], name: &str) -> Option<bool> {
+        match self.get(row, name) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
     }
 }
 

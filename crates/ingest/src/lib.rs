@@ -15,10 +15,9 @@ pub mod reader;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -30,9 +29,6 @@ use shopfuse_core::{CoreError, EntityKind, Progress, Project, Transaction, Value
 
 use crate::mapping::RowMapper;
 use crate::pii::Pseudonymiser;
-
-pub const QUARANTINE_TABLE: &str = "quarantine";
-pub const INGEST_FILES_TABLE: &str = "ingest_files";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -99,42 +95,77 @@ impl IngestSummary {
     }
 }
 
+shopfuse_core::table! {
+    /// One row per rejected source row: where it was and why, so nothing is lost (rows read =
+    /// rows accepted + rows quarantined). Rows of kinds with personal data keep no raw text.
+    pub mod quarantine("quarantine") {
+        /// The `[[sources]]` entry.
+        source: Text;
+        /// Its platform.
+        platform: Text;
+        /// Its entity kind.
+        kind: Text;
+        /// The source file, relative to the project.
+        file: Text;
+        /// The line an editor shows.
+        row: Int;
+        /// The canonical field that failed, when one did.
+        field: Text null;
+        /// The source column of that field.
+        column: Text null;
+        /// invalid_value, missing_required or malformed_row.
+        reason: Text;
+        /// What was wrong and how to fix it.
+        message: Text;
+        /// The raw line (empty for kinds with personal data).
+        raw: Text;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per ingested source file: its content hash (what makes re-runs incremental)
+    /// and its row accounting.
+    pub mod ingest_files("ingest_files") {
+        /// The `[[sources]]` entry.
+        source: Text;
+        /// Its platform.
+        platform: Text;
+        /// Its entity kind.
+        kind: Text;
+        /// The file, relative to the project.
+        path: Text;
+        /// SHA-256 of the file's bytes when ingested.
+        content_sha256: Text;
+        /// The encoding it was read with (detected or declared).
+        encoding: Text;
+        /// Rows read.
+        rows_read: Int;
+        /// Rows accepted into raw_<kind>.
+        rows_accepted: Int;
+        /// Rows quarantined.
+        rows_quarantined: Int;
+        /// When it was ingested (RFC 3339).
+        ingested_at: Text;
+        /// The store version that ingested it.
+        version: Int;
+    }
+}
+
+pub const QUARANTINE_TABLE: &str = quarantine::NAME;
+pub const INGEST_FILES_TABLE: &str = ingest_files::NAME;
+
 pub fn quarantine_schema() -> SchemaRef {
-    let text = |n: &str, nullable| Field::new(n, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("source", false),
-        text("platform", false),
-        text("kind", false),
-        text("file", false),
-        Field::new("row", DataType::Int64, false),
-        text("field", true),
-        text("column", true),
-        text("reason", false),
-        text("message", false),
-        text("raw", false),
-    ]))
+    quarantine::TABLE.schema()
 }
 
 fn ingest_files_schema() -> SchemaRef {
-    let text = |n: &str| Field::new(n, DataType::Utf8, false);
-    let int = |n: &str| Field::new(n, DataType::Int64, false);
-    Arc::new(Schema::new(vec![
-        text("source"),
-        text("platform"),
-        text("kind"),
-        text("path"),
-        text("content_sha256"),
-        text("encoding"),
-        int("rows_read"),
-        int("rows_accepted"),
-        int("rows_quarantined"),
-        text("ingested_at"),
-        int("version"),
-    ]))
+    ingest_files::TABLE.schema()
 }
 
 struct FileJob<'a> {
     source: &'a SourceConfig,
+    /// Position of `source` in `[[sources]]`.
+    source_index: usize,
     /// Fields of the source's kind that `[privacy] pii` marks as personal.
     marked: Vec<String>,
     rel: String,
@@ -160,10 +191,46 @@ pub fn ingest(
     let started = Instant::now();
     let pseudonymiser = Pseudonymiser::new(&project.secret()?);
     let now = chrono::Utc::now().to_rfc3339();
+    let (mut summaries, jobs) = plan(project, tx)?;
+    let bytes_read: u64 = jobs.iter().map(|j| j.bytes.len() as u64).sum();
+    progress.start("ingest (bytes)", bytes_read);
+    let version = tx.version();
+    let tx_ref: &Transaction = tx;
+    let outcomes: Vec<(usize, Result<FileOutcome, FileFailure>)> = jobs
+        .par_iter()
+        .map(|job| {
+            let out = ingest_file(tx_ref, job, &pseudonymiser, &now, version);
+            progress.advance(job.bytes.len() as u64);
+            (job.source_index, out)
+        })
+        .collect();
+    progress.finish();
+    for (index, outcome) in outcomes {
+        let source = &project.config.sources[index];
+        record_outcome(tx, source, &mut summaries[index], outcome);
+    }
+    ensure_tables(project, tx)?;
+    write_ingest_files_table(tx)?;
+    add_totals(tx, &mut summaries);
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: u64 = summaries.iter().map(|s| s.rows_read).sum();
+    Ok(IngestSummary {
+        sources: summaries,
+        bytes_read,
+        seconds,
+        rows_per_second: rows as f64 / seconds.max(1e-9),
+    })
+}
+
+/// Reads every source's matching files and keeps those whose bytes or mapping changed since
+/// they were last ingested; one summary per source, in `[[sources]]` order.
+fn plan<'p>(
+    project: &'p Project,
+    tx: &Transaction<'_>,
+) -> Result<(Vec<SourceSummary>, Vec<FileJob<'p>>), IngestError> {
     let mut summaries: Vec<SourceSummary> = Vec::new();
     let mut jobs: Vec<FileJob> = Vec::new();
-
-    for source in &project.config.sources {
+    for (source_index, source) in project.config.sources.iter().enumerate() {
         let mut summary = SourceSummary {
             source: source.name.clone(),
             platform: source.platform.clone(),
@@ -201,6 +268,7 @@ pub fn ingest(
                 }
                 _ => jobs.push(FileJob {
                     source,
+                    source_index,
                     marked: marked.clone(),
                     rel,
                     bytes,
@@ -216,67 +284,54 @@ pub fn ingest(
             .collect();
         summaries.push(summary);
     }
+    Ok((summaries, jobs))
+}
 
-    let bytes_read: u64 = jobs.iter().map(|j| j.bytes.len() as u64).sum();
-    progress.start("ingest (bytes)", bytes_read);
-    let version = tx.version();
-    let tx_ref: &Transaction = tx;
-    let outcomes: Vec<(usize, Result<FileOutcome, FileFailure>)> = jobs
-        .par_iter()
-        .map(|job| {
-            let index = project
-                .config
-                .sources
-                .iter()
-                .position(|s| s.name == job.source.name)
-                .expect("job source");
-            let out = ingest_file(tx_ref, job, &pseudonymiser, &now, version);
-            progress.advance(job.bytes.len() as u64);
-            (index, out)
-        })
-        .collect();
-    progress.finish();
-
-    for (index, outcome) in outcomes {
-        let summary = &mut summaries[index];
-        let source = &project.config.sources[index];
-        match outcome {
-            Err(failure) => summary.files_failed.push(failure),
-            Ok(out) => {
-                let kind = source.kind;
-                // A file rewritten in place: what it contributed before is replaced.
-                if let Some(prev) = tx
-                    .next
-                    .ingested
-                    .get(&source.name)
-                    .and_then(|m| m.get(&out.entry.path))
-                    .cloned()
-                {
-                    tx.remove_files(&kind.raw_table(), &prev.parts);
-                    tx.remove_files(QUARANTINE_TABLE, &prev.parts);
-                }
-                tx.add_file(&kind.raw_table(), out.raw_part);
-                if let Some(q) = out.quarantine_part {
-                    tx.add_file(QUARANTINE_TABLE, q);
-                }
-                summary.files_ingested += 1;
-                summary.rows_read += out.entry.rows_read;
-                summary.rows_accepted += out.entry.rows_accepted;
-                summary.rows_quarantined += out.entry.rows_quarantined;
-                for (reason, n) in out.by_reason {
-                    *summary.quarantined_by_reason.entry(reason).or_default() += n;
-                }
-                tx.next
-                    .ingested
-                    .entry(source.name.clone())
-                    .or_default()
-                    .insert(out.entry.path.clone(), out.entry);
-            }
-        }
+/// Adds one file's parts to the tables (replacing what an earlier version of the file
+/// contributed) and its counts to its source's summary.
+fn record_outcome(
+    tx: &mut Transaction<'_>,
+    source: &SourceConfig,
+    summary: &mut SourceSummary,
+    outcome: Result<FileOutcome, FileFailure>,
+) {
+    let out = match outcome {
+        Err(failure) => return summary.files_failed.push(failure),
+        Ok(out) => out,
+    };
+    let kind = source.kind;
+    // A file rewritten in place: what it contributed before is replaced.
+    if let Some(prev) = tx
+        .next
+        .ingested
+        .get(&source.name)
+        .and_then(|m| m.get(&out.entry.path))
+        .cloned()
+    {
+        tx.remove_files(&kind.raw_table(), &prev.parts);
+        tx.remove_files(QUARANTINE_TABLE, &prev.parts);
     }
+    tx.add_file(&kind.raw_table(), out.raw_part);
+    if let Some(q) = out.quarantine_part {
+        tx.add_file(QUARANTINE_TABLE, q);
+    }
+    summary.files_ingested += 1;
+    summary.rows_read += out.entry.rows_read;
+    summary.rows_accepted += out.entry.rows_accepted;
+    summary.rows_quarantined += out.entry.rows_quarantined;
+    for (reason, n) in out.by_reason {
+        *summary.quarantined_by_reason.entry(reason).or_default() += n;
+    }
+    tx.next
+        .ingested
+        .entry(source.name.clone())
+        .or_default()
+        .insert(out.entry.path.clone(), out.entry);
+}
 
-    // Every declared kind and the quarantine exist as tables, even when empty, so SQL over
-    // them answers 0 rather than "table not found".
+/// Every declared kind and the quarantine exist as tables, even when empty, so SQL over
+/// them answers 0 rather than "table not found".
+fn ensure_tables(project: &Project, tx: &mut Transaction<'_>) -> Result<(), CoreError> {
     let kinds: std::collections::BTreeSet<EntityKind> =
         project.config.sources.iter().map(|s| s.kind).collect();
     for kind in kinds {
@@ -299,9 +354,12 @@ pub fn ingest(
             &[rows_to_batch(&schema, &[])?],
         )?;
     }
-    write_ingest_files_table(tx)?;
+    Ok(())
+}
 
-    for summary in &mut summaries {
+/// Each source's totals over every file ingested so far.
+fn add_totals(tx: &Transaction<'_>, summaries: &mut [SourceSummary]) {
+    for summary in summaries {
         if let Some(files) = tx.next.ingested.get(&summary.source) {
             for f in files.values() {
                 summary.total_rows_read += f.rows_read;
@@ -310,14 +368,6 @@ pub fn ingest(
             }
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let rows: u64 = summaries.iter().map(|s| s.rows_read).sum();
-    Ok(IngestSummary {
-        sources: summaries,
-        bytes_read,
-        seconds,
-        rows_per_second: rows as f64 / seconds.max(1e-9),
-    })
 }
 
 pub fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>, IngestError> {

@@ -1,23 +1,25 @@
 //! Learn: models and aggregates on the fused data.
 //!
-//! `profile` builds the unified customer table (one row per person across platforms: RFM,
-//! category interests, segment); `privacy` releases aggregates of it with differential
-//! privacy for sharing outside the company; `recs` learns recommendations from every
-//! platform's behaviour joined on customer and golden product.
+//! `privacy` releases aggregates of the unified customer table (built by `shopfuse-identity`)
+//! with differential privacy for sharing outside the company; `recs` learns recommendations
+//! from every platform's behaviour joined on customer and golden product.
 
 pub mod privacy;
-pub mod profile;
 pub mod recs;
 
 pub use privacy::{customer_report, DpReport, ReportGrouping};
-pub use profile::{build_profiles, ProfileSummary, CUSTOMERS_TABLE};
 
+/// What can stop training, evaluation or a report.
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {
+    /// Reading or writing a table failed; the source names the file.
     #[error(transparent)]
     Core(#[from] shopfuse_core::CoreError),
+    /// A table the model needs is not there yet; the message says what to run first.
     #[error("{0}")]
     Missing(String),
+    /// A setting, a ratings file row or an argument is out of range; the message names it
+    /// and the fix.
     #[error("{0}")]
     Invalid(String),
 }

@@ -21,8 +21,8 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::profile::SEGMENTS;
 use crate::LearnError;
+use shopfuse_identity::SEGMENTS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportGrouping {

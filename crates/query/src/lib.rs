@@ -15,14 +15,24 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use shopfuse_core::{Project, TableStore};
 
+/// What can stop a query.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The project's manifest or a table file could not be read.
     #[error(transparent)]
     Core(#[from] shopfuse_core::CoreError),
+    /// DataFusion rejected or failed the query (the message names the table or column).
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
-    #[error("{0}")]
-    Runtime(String),
+    /// A result could not be formatted.
+    #[error("cannot format the result")]
+    Format(#[from] arrow::error::ArrowError),
+    /// The peer reader was given a file of a format it does not read.
+    #[error("the peer does not read .{0} files")]
+    UnknownFormat(String),
+    /// The query runtime's threads could not be started.
+    #[error("cannot start the query runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 pub struct QueryResult {
@@ -36,9 +46,7 @@ impl QueryResult {
     }
 
     pub fn to_pretty(&self) -> Result<String, QueryError> {
-        Ok(arrow::util::pretty::pretty_format_batches(&self.batches)
-            .map_err(|e| QueryError::Runtime(e.to_string()))?
-            .to_string())
+        Ok(arrow::util::pretty::pretty_format_batches(&self.batches)?.to_string())
     }
 
     /// Rows as JSON objects, column name → value, for `--json`.
@@ -53,8 +61,7 @@ impl QueryResult {
                 .columns()
                 .iter()
                 .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-                .collect::<Result<_, _>>()
-                .map_err(|e| QueryError::Runtime(e.to_string()))?;
+                .collect::<Result<_, _>>()?;
             for row in 0..batch.num_rows() {
                 let mut obj = serde_json::Map::new();
                 for (ci, field) in batch.schema().fields().iter().enumerate() {
@@ -94,7 +101,7 @@ impl QueryEngine {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| QueryError::Runtime(e.to_string()))?;
+            .map_err(QueryError::Runtime)?;
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         let mut tables = Vec::new();
@@ -143,7 +150,17 @@ impl QueryEngine {
         let mut out = Vec::new();
         for t in &self.tables {
             let r = self.sql(&format!("SELECT count(*) AS n FROM \"{t}\""))?;
-            let n = r.to_json_rows()?[0]["n"].as_u64().unwrap_or(0);
+            let n = r
+                .batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .find_map(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .map(|a| a.value(0) as u64)
+                })
+                .unwrap_or(0);
             out.push((t.clone(), n));
         }
         Ok(out)
@@ -164,7 +181,7 @@ impl PeerReader {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| QueryError::Runtime(e.to_string()))?;
+            .map_err(QueryError::Runtime)?;
         Ok(Self {
             ctx: SessionContext::new(),
             runtime,
@@ -202,11 +219,7 @@ impl PeerReader {
                         .read_parquet(path.as_ref(), ParquetReadOptions::default())
                         .await?
                 }
-                other => {
-                    return Err(QueryError::Runtime(format!(
-                        "the peer does not read .{other} files"
-                    )))
-                }
+                other => return Err(QueryError::UnknownFormat(other.to_string())),
             };
             Ok(df
                 .collect()

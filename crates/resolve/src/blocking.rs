@@ -148,45 +148,7 @@ fn key_pairs(
 /// Largest side of a key block that is narrowed by embedding neighbours instead of dropped.
 const MAX_REFINED_SIDE: usize = 2_000;
 
-/// Dot product of two f32 slices in eight independent lanes, so the compiler vectorises it
-/// (a single running sum is a dependency chain it may not reorder). The neighbour search of a
-/// large catalogue is mostly this function, so where the CPU has AVX2 the same code runs
-/// compiled for it (one 256-bit register per eight lanes; the same sums in the same order, so
-/// the same result bit for bit).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { dot_avx2(a, b) };
-        }
-    }
-    dot_lanes(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_lanes(a, b)
-}
-
-#[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
+pub use shopfuse_core::vector::dot;
 
 /// A unit vector as an HNSW point; cosine distance (the encoder's vectors have unit length,
 /// so the cosine is the dot product).
@@ -204,18 +166,7 @@ impl instant_distance::Point for UnitVector<'_> {
 /// exact, so candidates do not depend on the index's (parallel, order-dependent) construction.
 const EXACT_KNN_PAIRS: usize = 32_000_000;
 
-/// The `k` largest of `(similarity, index)`, best first; ties to the smaller index.
-fn top_k(mut scored: Vec<(f32, usize)>, k: usize) -> Vec<usize> {
-    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    let k = k.min(scored.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    scored.select_nth_unstable_by(k - 1, order);
-    scored.truncate(k);
-    scored.sort_by(order);
-    scored.into_iter().map(|(_, j)| j).collect()
-}
+use shopfuse_core::vector::top_k_of as top_k;
 
 /// Each left vector's `k` nearest right vectors and each right vector's `k` nearest left ones.
 pub fn nearest_both_ways(

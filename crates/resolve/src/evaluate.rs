@@ -5,8 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use shopfuse_core::metrics::{exact_cluster_scores, group_by, pair_scores, pairs_within, Scores};
+use shopfuse_core::TableStore;
 
-use crate::matcher::Scores;
+use crate::catalogue::{offers, product_clusters, resolve_candidates, ResolveError};
 
 /// One listing as the truth and the prediction see it.
 #[derive(Debug, Clone)]
@@ -40,36 +42,109 @@ pub struct MatchEvalReport {
     pub variant_pairs: usize,
 }
 
+/// A project's clusters and candidates scored against a ground truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectMatchEval {
+    #[serde(flatten)]
+    pub report: MatchEvalReport,
+    pub blocking: CandidateEvalReport,
+    pub truth_listings_not_in_project: usize,
+    pub project_listings_not_in_truth: usize,
+}
+
+/// Scores the committed `product_clusters` (titles from `offers`) and `resolve_candidates`
+/// against `truth`: "platform:listing_id" → (product id, family id). `None` when the project
+/// has no clusters yet.
+pub fn evaluate_project(
+    store: &TableStore,
+    truth: &BTreeMap<String, (String, String)>,
+) -> Result<Option<ProjectMatchEval>, ResolveError> {
+    let (Some(clusters), Some(offer_rows)) = (
+        store.read_rows(product_clusters::NAME)?,
+        store.read_rows(offers::NAME)?,
+    ) else {
+        return Ok(None);
+    };
+    let key = |t: &shopfuse_core::value::NamedRows, row: &[shopfuse_core::Value]| {
+        format!(
+            "{}:{}",
+            t.text(row, offers::platform).unwrap_or_default(),
+            t.text(row, offers::listing_id).unwrap_or_default()
+        )
+    };
+    let titles: BTreeMap<String, String> = offer_rows
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                key(&offer_rows, row),
+                offer_rows.text(row, offers::title).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut listings = Vec::new();
+    let mut unknown = 0;
+    for row in &clusters.rows {
+        let key = key(&clusters, row);
+        let (Some(title), Some((product, family))) = (titles.get(&key), truth.get(&key)) else {
+            unknown += usize::from(titles.contains_key(&key));
+            continue;
+        };
+        listings.push(ClusteredListing {
+            cjk_title: crate::features::has_cjk(title),
+            predicted: clusters
+                .text(row, product_clusters::golden_id)
+                .unwrap_or_default(),
+            key,
+            product: product.clone(),
+            family: family.clone(),
+        });
+    }
+    let candidates: Vec<(String, String)> = match store.read_rows(resolve_candidates::NAME)? {
+        None => Vec::new(),
+        Some(c) => c
+            .rows
+            .iter()
+            .map(|row| {
+                let side = |platform: &str, listing: &str| {
+                    format!(
+                        "{}:{}",
+                        c.text(row, platform).unwrap_or_default(),
+                        c.text(row, listing).unwrap_or_default()
+                    )
+                };
+                (
+                    side(
+                        resolve_candidates::left_platform,
+                        resolve_candidates::left_listing_id,
+                    ),
+                    side(
+                        resolve_candidates::right_platform,
+                        resolve_candidates::right_listing_id,
+                    ),
+                )
+            })
+            .collect(),
+    };
+    Ok(Some(ProjectMatchEval {
+        report: evaluate_clusters(&listings),
+        blocking: evaluate_candidates(&listings, &candidates),
+        truth_listings_not_in_project: truth.len() - listings.len(),
+        project_listings_not_in_truth: unknown,
+    }))
+}
+
 /// Scores `listings`; each appears once.
 pub fn evaluate_clusters(listings: &[ClusteredListing]) -> MatchEvalReport {
-    let group = |f: &dyn Fn(&ClusteredListing) -> &str| {
-        let mut m: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, l) in listings.iter().enumerate() {
-            m.entry(f(l)).or_default().push(i);
-        }
-        m
-    };
+    let group =
+        |f: &dyn Fn(&ClusteredListing) -> &str| group_by(listings.len(), |i| f(&listings[i]));
     let truth = group(&|l| l.product.as_str());
     let predicted = group(&|l| l.predicted.as_str());
     let families = group(&|l| l.family.as_str());
-    let pairs = |groups: &BTreeMap<&str, Vec<usize>>| -> BTreeSet<(usize, usize)> {
-        let mut out = BTreeSet::new();
-        for members in groups.values() {
-            for (k, &a) in members.iter().enumerate() {
-                for &b in &members[k + 1..] {
-                    out.insert((a.min(b), a.max(b)));
-                }
-            }
-        }
-        out
-    };
+    let pairs = pairs_within;
     let (true_pairs, predicted_pairs) = (pairs(&truth), pairs(&predicted));
-    let tp = true_pairs.intersection(&predicted_pairs).count();
-    let pairwise = Scores::from_counts(tp, predicted_pairs.len() - tp, true_pairs.len() - tp);
-
-    let true_sets: BTreeSet<&Vec<usize>> = truth.values().collect();
-    let exact = predicted.values().filter(|m| true_sets.contains(m)).count();
-    let cluster = Scores::from_counts(exact, predicted.len() - exact, truth.len() - exact);
+    let pairwise = pair_scores(&true_pairs, &predicted_pairs);
+    let cluster = exact_cluster_scores(&truth, &predicted);
 
     let same_cluster = |a: usize, b: usize| listings[a].predicted == listings[b].predicted;
     let cross: Vec<&(usize, usize)> = true_pairs

@@ -9,15 +9,13 @@ pub mod blocking;
 pub mod catalogue;
 pub mod evaluate;
 pub mod features;
-pub mod identity;
 pub mod learned;
-pub mod linkage;
 pub mod matcher;
 pub mod pairs;
+pub mod review;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
 pub use catalogue::{resolve_products, ResolveError, ResolveSummary};
-pub use identity::{resolve_customers, IdentitySummary};
 pub use matcher::{
     eval_blocking, eval_pairs, CandidateScope, PairEvalReport, PairEvalSettings, PairModel, Scores,
     Supervision,

@@ -13,6 +13,7 @@ use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
 use serde::Serialize;
 use shopfuse_core::encoder::Encoder;
+pub use shopfuse_core::metrics::Scores;
 use shopfuse_core::{NoProgress, Progress};
 use shopfuse_embed::EmbeddingCache;
 
@@ -64,82 +65,19 @@ pub const SECOND_ENCODER_LEARNED_MODEL: (&str, LearnedView) = (
     LearnedView::SecondEmbedding,
 );
 
+/// What can stop the matcher.
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
+    /// The labelled pairs cannot train or evaluate a model (no positives, a split without
+    /// pairs …); the message says which and what to supply.
     #[error("{0}")]
     Invalid(String),
-    #[error("encoding failed: {0}")]
-    Encoder(String),
-    #[error("model training failed: {0}")]
-    Train(String),
-}
-
-/// Precision, recall and F1 of a set of binary decisions.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct Scores {
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub true_positives: usize,
-    pub false_positives: usize,
-    pub false_negatives: usize,
-}
-
-impl Scores {
-    pub fn from_counts(tp: usize, fp: usize, fn_: usize) -> Self {
-        let precision = if tp + fp == 0 {
-            0.0
-        } else {
-            tp as f64 / (tp + fp) as f64
-        };
-        let recall = if tp + fn_ == 0 {
-            0.0
-        } else {
-            tp as f64 / (tp + fn_) as f64
-        };
-        let f1 = if precision + recall == 0.0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
-        };
-        Scores {
-            precision,
-            recall,
-            f1,
-            true_positives: tp,
-            false_positives: fp,
-            false_negatives: fn_,
-        }
-    }
-
-    pub fn of(probabilities: &[f64], labels: &[bool], threshold: f64) -> Self {
-        let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-        for (&p, &y) in probabilities.iter().zip(labels) {
-            match (p >= threshold, y) {
-                (true, true) => tp += 1,
-                (true, false) => fp += 1,
-                (false, true) => fn_ += 1,
-                (false, false) => {}
-            }
-        }
-        Scores::from_counts(tp, fp, fn_)
-    }
-}
-
-impl std::fmt::Display for Scores {
-    /// Percentages, as benchmark tables print them.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "F1 {:.1}  precision {:.1}  recall {:.1}  (tp {} fp {} fn {})",
-            100.0 * self.f1,
-            100.0 * self.precision,
-            100.0 * self.recall,
-            self.true_positives,
-            self.false_positives,
-            self.false_negatives
-        )
-    }
+    /// A record's text could not be encoded or cached.
+    #[error("encoding the records failed")]
+    Encoder(#[from] shopfuse_embed::cache::CacheError),
+    /// The gradient-boosted trees could not be fitted.
+    #[error("model training failed")]
+    Train(#[source] forust_ml::errors::ForustError),
 }
 
 /// The threshold with the best F1 on (probabilities, labels); ties go to the higher threshold.
@@ -244,7 +182,7 @@ impl PairModel {
                     .set_parallel(false);
                 booster
                     .fit_unweighted(&matrix, &y, None)
-                    .map_err(|e| MatchError::Train(e.to_string()))?;
+                    .map_err(MatchError::Train)?;
                 Ok(booster)
             })
             .collect::<Result<Vec<_>, MatchError>>()?;
@@ -535,9 +473,7 @@ fn embed_both(
         .chain(all_texts)
         .map(String::as_str)
         .collect();
-    let (mut main, _) = cache
-        .embed_each(encoder, &texts, progress)
-        .map_err(|e| MatchError::Encoder(e.to_string()))?;
+    let (mut main, _) = cache.embed_each(encoder, &texts, progress)?;
     let all = main.split_off(main_texts.len());
     Ok((main, all))
 }

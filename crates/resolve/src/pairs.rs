@@ -140,11 +140,9 @@ pub fn read_serialized(path: &Path) -> Result<Vec<LabelledPair>, PairsError> {
 }
 
 fn parse_label(s: &str) -> Result<bool, String> {
-    match s.trim() {
-        "1" | "1.0" | "true" | "True" => Ok(true),
-        "0" | "0.0" | "false" | "False" => Ok(false),
-        other => Err(format!("label must be 0 or 1, found {other:?}")),
-    }
+    crate::review::parse_label(s)
+        .flatten()
+        .ok_or_else(|| format!("label must be 0 or 1, found {:?}", s.trim()))
 }
 
 /// Reads a DeepMatcher-layout directory: `tableA.csv`, `tableB.csv` (first column `id`) and

@@ -8,8 +8,10 @@ use shopfuse_core::config::RecsConfig;
 use shopfuse_core::value::NamedRows;
 use shopfuse_core::{CoreError, Embeddings, Value};
 
-use crate::profile::is_cancelled;
 use crate::LearnError;
+use shopfuse_core::EntityKind;
+use shopfuse_identity::{customer_accounts, is_cancelled, CustomerIndex};
+use shopfuse_resolve::catalogue::{golden_products, product_clusters};
 
 /// Kinds of behaviour, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -172,6 +174,149 @@ fn platform_id(platforms: &mut Vec<String>, name: &str) -> u16 {
 /// Reads a table of the project (a store's committed state or an open transaction's).
 pub type ReadTable<'a> = &'a dyn Fn(&str) -> Result<Option<NamedRows>, CoreError>;
 
+/// Maps a project row's (platform, account) to its user and (platform, listing) to its item.
+struct RowKeys {
+    account_user: HashMap<(String, String), u32>,
+    listing_item: HashMap<(String, String), u32>,
+}
+
+impl RowKeys {
+    /// (platform, user, item) of an order or event row, if both are known.
+    fn lookup(&self, t: &NamedRows, row: &[Value]) -> Option<(String, u32, u32)> {
+        let platform = t.text(row, "_platform")?;
+        let user = *self
+            .account_user
+            .get(&(platform.clone(), t.text(row, "account_id")?))?;
+        let item = *self
+            .listing_item
+            .get(&(platform.clone(), t.text(row, "listing_id")?))?;
+        Some((platform, user, item))
+    }
+}
+
+/// The golden products as items (with their variant families and the platforms offering
+/// them), and the item of each (platform, listing).
+fn project_catalog(
+    golden: &NamedRows,
+    clusters: &NamedRows,
+    platforms: &mut Vec<String>,
+) -> (Catalog, HashMap<(String, String), u32>) {
+    use golden_products as gp;
+    let mut catalog = Catalog::default();
+    let mut item_index: HashMap<String, u32> = HashMap::new();
+    let mut families: HashMap<String, u32> = HashMap::new();
+    for row in &golden.rows {
+        let Some(id) = golden.text(row, gp::golden_id) else {
+            continue;
+        };
+        let title = golden.text(row, gp::title).unwrap_or_default();
+        let key = variant_family_key(
+            golden.text(row, gp::brand).as_deref(),
+            &title,
+            golden.text(row, gp::color).as_deref(),
+            golden.text(row, gp::capacity).as_deref(),
+        );
+        let next = families.len() as u32;
+        catalog.family.push(*families.entry(key).or_insert(next));
+        item_index.insert(id.clone(), catalog.ids.len() as u32);
+        catalog.ids.push(id);
+        catalog.titles.push(title);
+        catalog.offered_on.push(0);
+    }
+    let mut listing_item: HashMap<(String, String), u32> = HashMap::new();
+    for row in &clusters.rows {
+        let (Some(g), Some(platform), Some(listing)) = (
+            clusters.text(row, product_clusters::golden_id),
+            clusters.text(row, product_clusters::platform),
+            clusters.text(row, product_clusters::listing_id),
+        ) else {
+            continue;
+        };
+        let Some(&item) = item_index.get(&g) else {
+            continue;
+        };
+        let p = platform_id(platforms, &platform);
+        if p < 64 {
+            catalog.offered_on[item as usize] |= 1u64 << p;
+        }
+        listing_item.insert((platform, listing), item);
+    }
+    (catalog, listing_item)
+}
+
+/// Purchases from the orders (refunds and cancellations left out); returns the platforms that
+/// have orders, whose purchase events are then left out so a purchase counts once.
+fn order_interactions(
+    orders: &NamedRows,
+    keys: &RowKeys,
+    platforms: &mut Vec<String>,
+    interactions: &mut Vec<Interaction>,
+    summary: &mut LogSummary,
+) -> HashSet<String> {
+    let mut platforms_with_orders = HashSet::new();
+    for row in &orders.rows {
+        if let Some(p) = orders.text(row, "_platform") {
+            platforms_with_orders.insert(p);
+        }
+        if orders.text(row, "status").is_some_and(|s| is_cancelled(&s)) {
+            summary.cancelled_orders += 1;
+            continue;
+        }
+        let (Some((platform, user, item)), Some(at)) =
+            (keys.lookup(orders, row), orders.i64(row, "ordered_at"))
+        else {
+            summary.skipped += 1;
+            continue;
+        };
+        interactions.push(Interaction {
+            user,
+            item,
+            platform: platform_id(platforms, &platform),
+            action: Action::Purchase,
+            at,
+        });
+        summary.from_orders += 1;
+    }
+    platforms_with_orders
+}
+
+/// Views, favourites, carts and (on platforms without orders) purchases from the events.
+fn event_interactions(
+    events: &NamedRows,
+    keys: &RowKeys,
+    platforms_with_orders: &HashSet<String>,
+    platforms: &mut Vec<String>,
+    (interactions, summary): (&mut Vec<Interaction>, &mut LogSummary),
+) {
+    for row in &events.rows {
+        let Some(action) = events
+            .text(row, "event_type")
+            .and_then(|e| Action::parse(&e))
+        else {
+            summary.skipped += 1;
+            continue;
+        };
+        let (Some((platform, user, item)), Some(at)) =
+            (keys.lookup(events, row), events.i64(row, "occurred_at"))
+        else {
+            summary.skipped += 1;
+            continue;
+        };
+        if action == Action::Purchase && platforms_with_orders.contains(&platform) {
+            summary.purchase_events_replaced_by_orders += 1;
+            continue;
+        }
+        interactions.push(Interaction {
+            user,
+            item,
+            platform: platform_id(platforms, &platform),
+            action,
+            at,
+        });
+        summary.from_events += 1;
+    }
+}
+
 fn required(read: ReadTable<'_>, table: &str, hint: &str) -> Result<NamedRows, LearnError> {
     read(table)?.ok_or_else(|| LearnError::Missing(format!("no {table} table: {hint}")))
 }
@@ -181,132 +326,37 @@ impl InteractionLog {
     /// `clean_events` of the transaction's project.
     pub fn from_project(read: ReadTable<'_>) -> Result<InteractionLog, LearnError> {
         let hint = "run `shopfuse run` first";
-        let accounts = required(read, "customer_accounts", hint)?;
-        let golden = required(read, "golden_products", hint)?;
-        let clusters = required(read, "product_clusters", hint)?;
+        let accounts = required(read, customer_accounts::NAME, hint)?;
+        let golden = required(read, golden_products::NAME, hint)?;
+        let clusters = required(read, product_clusters::NAME, hint)?;
 
-        let mut platforms: Vec<String> = Vec::new();
-        let mut users: Vec<String> = Vec::new();
-        let mut user_index: HashMap<String, u32> = HashMap::new();
-        let mut account_user: HashMap<(String, String), u32> = HashMap::new();
-        for row in &accounts.rows {
-            let (Some(id), Some(platform), Some(account)) = (
-                accounts.text(row, "customer_id"),
-                accounts.text(row, "platform"),
-                accounts.text(row, "account_id"),
-            ) else {
-                continue;
-            };
-            platform_id(&mut platforms, &platform);
-            let u = *user_index.entry(id.clone()).or_insert_with(|| {
-                users.push(id);
-                (users.len() - 1) as u32
-            });
-            account_user.insert((platform, account), u);
-        }
-
-        let mut catalog = Catalog::default();
-        let mut item_index: HashMap<String, u32> = HashMap::new();
-        let mut families: HashMap<String, u32> = HashMap::new();
-        for row in &golden.rows {
-            let Some(id) = golden.text(row, "golden_id") else {
-                continue;
-            };
-            let title = golden.text(row, "title").unwrap_or_default();
-            let key = variant_family_key(
-                golden.text(row, "brand").as_deref(),
-                &title,
-                golden.text(row, "color").as_deref(),
-                golden.text(row, "capacity").as_deref(),
-            );
-            let next = families.len() as u32;
-            catalog.family.push(*families.entry(key).or_insert(next));
-            item_index.insert(id.clone(), catalog.ids.len() as u32);
-            catalog.ids.push(id);
-            catalog.titles.push(title);
-            catalog.offered_on.push(0);
-        }
-        let mut listing_item: HashMap<(String, String), u32> = HashMap::new();
-        for row in &clusters.rows {
-            let (Some(g), Some(platform), Some(listing)) = (
-                clusters.text(row, "golden_id"),
-                clusters.text(row, "platform"),
-                clusters.text(row, "listing_id"),
-            ) else {
-                continue;
-            };
-            let Some(&item) = item_index.get(&g) else {
-                continue;
-            };
-            let p = platform_id(&mut platforms, &platform);
-            if p < 64 {
-                catalog.offered_on[item as usize] |= 1u64 << p;
-            }
-            listing_item.insert((platform, listing), item);
-        }
-
+        let index = CustomerIndex::from_accounts(&accounts);
+        let mut platforms = index.platforms.clone();
+        let (catalog, listing_item) = project_catalog(&golden, &clusters, &mut platforms);
+        let keys = RowKeys {
+            account_user: index
+                .customer_of
+                .into_iter()
+                .map(|(account, c)| (account, c as u32))
+                .collect(),
+            listing_item,
+        };
+        let users = index.ids;
         let mut summary = LogSummary::default();
         let mut interactions = Vec::new();
         let mut platforms_with_orders: HashSet<String> = HashSet::new();
-        let lookup = |t: &NamedRows, row: &[Value]| -> Option<(String, u32, u32)> {
-            let platform = t.text(row, "_platform")?;
-            let user = *account_user.get(&(platform.clone(), t.text(row, "account_id")?))?;
-            let item = *listing_item.get(&(platform.clone(), t.text(row, "listing_id")?))?;
-            Some((platform, user, item))
-        };
-        if let Some(orders) = read("clean_orders")? {
-            for row in &orders.rows {
-                if let Some(p) = orders.text(row, "_platform") {
-                    platforms_with_orders.insert(p);
-                }
-                if orders.text(row, "status").is_some_and(|s| is_cancelled(&s)) {
-                    summary.cancelled_orders += 1;
-                    continue;
-                }
-                let (Some((platform, user, item)), Some(at)) =
-                    (lookup(&orders, row), orders.i64(row, "ordered_at"))
-                else {
-                    summary.skipped += 1;
-                    continue;
-                };
-                interactions.push(Interaction {
-                    user,
-                    item,
-                    platform: platform_id(&mut platforms, &platform),
-                    action: Action::Purchase,
-                    at,
-                });
-                summary.from_orders += 1;
-            }
+        if let Some(orders) = read(&EntityKind::Orders.clean_table())? {
+            platforms_with_orders = order_interactions(
+                &orders,
+                &keys,
+                &mut platforms,
+                &mut interactions,
+                &mut summary,
+            );
         }
-        if let Some(events) = read("clean_events")? {
-            for row in &events.rows {
-                let Some(action) = events
-                    .text(row, "event_type")
-                    .and_then(|e| Action::parse(&e))
-                else {
-                    summary.skipped += 1;
-                    continue;
-                };
-                let (Some((platform, user, item)), Some(at)) =
-                    (lookup(&events, row), events.i64(row, "occurred_at"))
-                else {
-                    summary.skipped += 1;
-                    continue;
-                };
-                if action == Action::Purchase && platforms_with_orders.contains(&platform) {
-                    summary.purchase_events_replaced_by_orders += 1;
-                    continue;
-                }
-                interactions.push(Interaction {
-                    user,
-                    item,
-                    platform: platform_id(&mut platforms, &platform),
-                    action,
-                    at,
-                });
-                summary.from_events += 1;
-            }
+        if let Some(events) = read(&EntityKind::Events.clean_table())? {
+            let sink = (&mut interactions, &mut summary);
+            event_interactions(&events, &keys, &platforms_with_orders, &mut platforms, sink);
         }
         interactions.sort_by_key(|i| (i.at, i.user, i.item, i.platform, i.action));
         summary.interactions = interactions.len();

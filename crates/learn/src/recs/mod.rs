@@ -23,30 +23,4 @@ pub use evaluate::{evaluate_log, RecsEvaluation, SplitKind};
 pub use models::{Recommender, TrainMatrix};
 pub use serve::{read_recommendations, train_recs, RecsSummary, RECOMMENDATIONS_TABLE};
 
-/// The `k` best candidates of `scores` (highest first, ties by index), skipping `excluded`.
-pub fn top_k(scores: &[f32], k: usize, excluded: impl Fn(usize) -> bool) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..scores.len())
-        .filter(|&i| !excluded(i) && scores[i].is_finite())
-        .collect();
-    let by_score = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
-    if idx.len() > k {
-        idx.select_nth_unstable_by(k, by_score);
-        idx.truncate(k);
-    }
-    idx.sort_by(by_score);
-    idx
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn top_k_orders_by_score_and_skips_exclusions() {
-        let s = [0.1, 0.9, 0.5, 0.9, f32::NAN, 0.7];
-        assert_eq!(top_k(&s, 3, |_| false), vec![1, 3, 5]);
-        assert_eq!(top_k(&s, 3, |i| i == 1), vec![3, 5, 2]);
-        assert_eq!(top_k(&s, 10, |_| false), vec![1, 3, 5, 2, 0]);
-        assert!(top_k(&s, 0, |_| false).is_empty());
-    }
-}
+pub use shopfuse_core::vector::top_k;

@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use shopfuse_core::config::RecsConfig;
+use shopfuse_core::vector::dot;
 use shopfuse_core::Embeddings;
 
 use super::data::Interaction;
@@ -400,10 +401,6 @@ impl Recommender for Ials {
     fn support(&self, i: usize, j: usize) -> Option<f32> {
         Some(dot(self.item(i), self.item(j)))
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 pub struct Content {

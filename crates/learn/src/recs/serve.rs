@@ -4,24 +4,68 @@
 //! batch recommendations are, so a lookup needs no model in memory).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 use serde::Serialize;
 use shopfuse_core::config::RecsConfig;
-use shopfuse_core::schema::timestamp_type;
 use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{Transaction, Value};
+use shopfuse_resolve::catalogue::offers;
 
 use super::data::{Action, InteractionLog, LogSummary, ReadTable};
 use super::evaluate::{fit_hybrid, hybrid_weight_map, rank, tune_hybrid, Exclusions, SplitKind};
 use super::models::{Popularity, Recommender, TrainMatrix};
 use crate::LearnError;
 
-pub const RECOMMENDATIONS_TABLE: &str = "recommendations";
-pub const INTERACTIONS_TABLE: &str = "interactions";
+shopfuse_core::table! {
+    /// One row per customer and recommended golden product, best first, with the reason.
+    pub mod recommendations("recommendations") {
+        /// Unified customer id.
+        customer_id: Text;
+        /// 1 = best.
+        rank: Int;
+        /// The recommended golden product.
+        golden_id: Text;
+        /// Its title.
+        title: Text;
+        /// The hybrid model's score.
+        score: Float;
+        /// The history item that supports it most ("bought “…” on JD"), or why a popular item.
+        reason: Text;
+        /// The model that produced the list (hybrid, or popularity for customers without
+        /// history).
+        model: Text;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per customer and golden product they touched: the interaction log the models
+    /// learn from, counted per event type across platforms.
+    pub mod interactions("interactions") {
+        /// Unified customer id.
+        customer_id: Text;
+        /// Golden product id.
+        golden_id: Text;
+        /// Views on any platform.
+        views: Int;
+        /// Favourites.
+        favorites: Int;
+        /// Add-to-carts.
+        carts: Int;
+        /// Purchases (orders; refunds and cancellations left out).
+        purchases: Int;
+        /// Platforms the interactions came from, comma-separated.
+        platforms: Text;
+        /// First interaction.
+        first_at: Timestamp;
+        /// Last interaction.
+        last_at: Timestamp;
+    }
+}
+
+pub const RECOMMENDATIONS_TABLE: &str = recommendations::NAME;
+pub const INTERACTIONS_TABLE: &str = interactions::NAME;
 
 /// How platforms are named in reasons.
 pub fn platform_label(platform: &str) -> String {
@@ -152,15 +196,7 @@ pub fn train_recs(
         .collect();
 
     write_interactions(tx, log, &cells)?;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("rank", DataType::Int64, false),
-        Field::new("golden_id", DataType::Utf8, false),
-        Field::new("title", DataType::Utf8, false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("model", DataType::Utf8, false),
-    ]));
+    let schema = recommendations::TABLE.schema();
     let mut rows = Vec::new();
     for (u, recs) in per_user.iter().enumerate() {
         for (r, (i, score, reason)) in recs.iter().enumerate() {
@@ -229,24 +265,7 @@ fn write_interactions(
     log: &InteractionLog,
     cells: &BTreeMap<(u32, u32), Cell>,
 ) -> Result<(), LearnError> {
-    use DataType::{Int64, Utf8};
-    let ts = timestamp_type();
-    let schema = Arc::new(Schema::new(
-        [
-            ("customer_id", Utf8, false),
-            ("golden_id", Utf8, false),
-            ("views", Int64, false),
-            ("favorites", Int64, false),
-            ("carts", Int64, false),
-            ("purchases", Int64, false),
-            ("platforms", Utf8, false),
-            ("first_at", ts.clone(), false),
-            ("last_at", ts, false),
-        ]
-        .into_iter()
-        .map(|(n, t, null)| Field::new(n, t, null))
-        .collect::<Vec<_>>(),
-    ));
+    let schema = interactions::TABLE.schema();
     let rows: Vec<Vec<Value>> = cells
         .iter()
         .map(|((u, i), c)| {
@@ -341,9 +360,12 @@ pub fn offer_titles(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     let mut titles = vec![Vec::new(); log.catalog.len()];
-    if let Some(offers) = read("offers")? {
+    if let Some(offers) = read(offers::NAME)? {
         for row in &offers.rows {
-            if let (Some(g), Some(t)) = (offers.text(row, "golden_id"), offers.text(row, "title")) {
+            if let (Some(g), Some(t)) = (
+                offers.text(row, offers::golden_id),
+                offers.text(row, offers::title),
+            ) {
                 if let Some(&i) = index.get(g.as_str()) {
                     titles[i].push(t);
                 }

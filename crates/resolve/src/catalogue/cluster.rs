@@ -6,7 +6,7 @@ use shopfuse_core::config::ResolveConfig;
 
 use super::aliases::FieldAliases;
 use super::{Listing, Scored};
-use crate::linkage::{Clustering, Merges};
+use shopfuse_core::linkage::{Clustering, Merges};
 
 /// Why two listings may never be in one cluster, or `None`.
 fn cannot_link(

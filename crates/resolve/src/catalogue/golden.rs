@@ -8,7 +8,7 @@ use shopfuse_core::Value;
 
 use super::aliases::FieldAliases;
 use super::{Listing, GOLDEN_FIELDS};
-use crate::linkage::Clustering;
+use shopfuse_core::linkage::Clustering;
 
 /// A golden product's fields and where each came from.
 pub struct Golden {

@@ -22,21 +22,20 @@ mod cluster;
 mod golden;
 pub(crate) mod tables;
 
-pub use crate::linkage::Clustering;
 pub use aliases::{Aliases, FieldAliases};
 pub use golden::Golden;
+pub use shopfuse_core::linkage::Clustering;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_core::config::{FieldRule, ResolveConfig};
 use shopfuse_core::value::batch_to_rows;
-use shopfuse_core::{CoreError, Encoder, Progress, Transaction, Value};
+use shopfuse_core::{CoreError, Encoder, EntityKind, Progress, Transaction};
 use shopfuse_embed::EmbeddingCache;
 
 use crate::blocking::{self, BlockingConfig, BY_EMBEDDING, BY_IDENTIFIER};
@@ -46,13 +45,10 @@ use crate::matcher::{
 };
 use crate::pairs::Record;
 
-pub const CANDIDATES_TABLE: &str = "resolve_candidates";
-pub const CLUSTERS_TABLE: &str = "product_clusters";
-pub const GOLDEN_TABLE: &str = "golden_products";
-pub const OFFERS_TABLE: &str = "offers";
-pub const PROVENANCE_TABLE: &str = "golden_provenance";
-pub const ALIASES_TABLE: &str = "resolve_aliases";
-pub const REVIEW_TABLE: &str = "review_labels";
+pub use tables::{
+    golden_products, golden_provenance, offers, product_clusters, resolve_aliases,
+    resolve_candidates, review_labels,
+};
 
 /// Golden fields, in table order.
 pub const GOLDEN_FIELDS: [&str; 9] = [
@@ -69,12 +65,16 @@ pub const GOLDEN_FIELDS: [&str; 9] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    /// Reading or writing a table failed; the source names the file.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The matcher could not be trained or applied.
     #[error(transparent)]
     Match(#[from] MatchError),
-    #[error("embedding cache: {0}")]
-    Cache(String),
+    /// The project's embedding cache could not be read or written.
+    #[error("embedding cache")]
+    Cache(#[from] shopfuse_embed::cache::CacheError),
+    /// A `[resolve.fields]` rule does not fit its field; the message names both.
     #[error("shopfuse.toml [resolve.fields]: {0}")]
     Config(String),
 }
@@ -128,7 +128,7 @@ impl Listing {
 
 /// Reads `clean_products` as listings, sorted by (platform, listing id).
 pub fn read_listings(tx: &Transaction<'_>) -> Result<Vec<Listing>, ResolveError> {
-    let Some((schema, batches)) = tx.read_table("clean_products")? else {
+    let Some((schema, batches)) = tx.read_table(&EntityKind::Products.clean_table())? else {
         return Ok(Vec::new());
     };
     let col = |name: &str| {
@@ -225,36 +225,17 @@ fn format_number(v: f64) -> String {
 /// which in a title is often the network ("5G手机 256GB").
 fn capacity_in_title(title: &str) -> Option<String> {
     let lower = title.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-            let number: String = chars[start..i].iter().collect();
-            let mut j = i;
-            while j < chars.len() && chars[j] == ' ' {
-                j += 1;
-            }
-            let unit_start = j;
-            while j < chars.len() && chars[j].is_ascii_alphabetic() {
-                j += 1;
-            }
-            let unit: String = chars[unit_start..j].iter().collect();
-            if let (Ok(v), true) = (
-                number.parse::<f64>(),
-                ["gb", "tb", "ml", "kg", "l"].contains(&unit.as_str()),
-            ) {
-                let unit = match unit.as_str() {
-                    "gb" => "GB",
-                    other => other,
-                };
-                return canonical_capacity(Some(v), Some(unit.to_string()));
-            }
-        } else {
-            i += 1;
+    for (number, rest) in shopfuse_core::text::numbers_with_rest(&lower) {
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        if let (Ok(v), true) = (
+            number.parse::<f64>(),
+            ["gb", "tb", "ml", "kg", "l"].contains(&unit),
+        ) {
+            let unit = if unit == "gb" { "GB" } else { unit };
+            return canonical_capacity(Some(v), Some(unit.to_string()));
         }
     }
     None
@@ -295,35 +276,15 @@ pub struct ReviewLabel {
 }
 
 pub fn review_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("left_platform", DataType::Utf8, false),
-        Field::new("left_listing_id", DataType::Utf8, false),
-        Field::new("right_platform", DataType::Utf8, false),
-        Field::new("right_listing_id", DataType::Utf8, false),
-        Field::new("is_match", DataType::Boolean, false),
-        Field::new("labelled_at", DataType::Utf8, true),
-        Field::new("source_file", DataType::Utf8, true),
-    ]))
+    review_labels::TABLE.schema()
 }
 
 /// Reviewed labels in the transaction's view, in key order.
 pub fn read_review_labels(tx: &Transaction<'_>) -> Result<Vec<ReviewLabel>, ResolveError> {
-    let Some((_, batches)) = tx.read_table(REVIEW_TABLE)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for batch in &batches {
-        for v in batch_to_rows(batch)? {
-            let t = |i: usize| v[i].as_str().unwrap_or_default().to_string();
-            out.push(ReviewLabel {
-                left: (t(0), t(1)),
-                right: (t(2), t(3)),
-                is_match: matches!(v[4], Value::Bool(true)),
-            });
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(crate::review::read_reviewed(tx)?
+        .into_iter()
+        .map(|r| r.label)
+        .collect())
 }
 
 /// Reviewed pairs as (smaller, larger) listing positions → is a match; labels of listings no
@@ -421,6 +382,24 @@ struct Scored {
     review_labelled: usize,
 }
 
+impl Scored {
+    /// Fewer than two listings: nothing to score.
+    fn empty() -> Self {
+        Scored {
+            ids: Vec::new(),
+            reasons: Vec::new(),
+            probability: Vec::new(),
+            threshold: 0.5,
+            label_source: Vec::new(),
+            drivers: Vec::new(),
+            supervision: Supervision::SelfSupervised,
+            valid: None,
+            gtin_labelled: 0,
+            review_labelled: 0,
+        }
+    }
+}
+
 /// Runs the stage on the transaction's `clean_products` and replaces its tables.
 pub fn resolve_products(
     tx: &mut Transaction<'_>,
@@ -438,102 +417,23 @@ pub fn resolve_products(
     phases.mark("read");
     let aliases = FieldAliases::learn(&listings);
     phases.mark("aliases");
-    let platforms: Vec<String> = listings
-        .iter()
-        .map(|l| l.platform.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut per_platform = vec![0u64; platforms.len()];
-    let platform_of: Vec<usize> = listings
-        .iter()
-        .map(|l| {
-            platforms
-                .binary_search(&l.platform)
-                .expect("known platform")
-        })
-        .collect();
-    for &p in &platform_of {
-        per_platform[p] += 1;
-    }
-    let total: u64 = per_platform.iter().sum();
-    let possible_pairs = (total * total.saturating_sub(1) / 2)
-        - per_platform
-            .iter()
-            .map(|n| n * n.saturating_sub(1) / 2)
-            .sum::<u64>();
-
+    let platforms = PlatformIndex::of(&listings);
     let scored = if listings.len() < 2 {
-        None
+        Scored::empty()
     } else {
-        let mut cache = EmbeddingCache::load(tx.store(), encoder)
-            .map_err(|e| ResolveError::Cache(e.to_string()))?;
-        let records: Vec<Record> = listings
-            .iter()
-            .map(|l| matcher_record(l, &aliases))
-            .collect();
-        let featurizer = PairFeaturizer::from_records(&records, encoder, &mut cache, progress)?;
-        drop(records);
-        if cache.new_entries() > 0 {
-            cache
-                .save(tx)
-                .map_err(|e| ResolveError::Cache(e.to_string()))?;
-        }
-        // Every vector is in the featurizer now; at a million listings the cache's own copy
-        // is gigabytes the scoring below needs.
-        drop(cache);
-        phases.mark("embed");
-        progress.start("resolve: candidates", platforms.len() as u64);
-        let candidates = candidates(
-            &listings,
-            &platform_of,
-            platforms.len(),
-            &featurizer,
-            &reviewed,
+        let context = MatchContext {
+            listings: &listings,
+            platforms: &platforms,
+            aliases: &aliases,
+            reviewed: &reviewed,
             config,
-        );
-        let candidates = prune_candidates(
-            candidates,
-            &platform_of,
-            platforms.len(),
-            &featurizer,
-            &reviewed,
-            config.max_candidates_per_platform,
-        );
-        progress.finish();
-        phases.mark("candidates");
-        progress.start("resolve: match probabilities", candidates.ids.len() as u64);
-        let s = score(
-            &listings,
-            &featurizer,
-            candidates,
-            &reviewed,
-            config,
-            progress,
-        )?;
-        progress.finish();
-        phases.mark("score");
-        Some(s)
+        };
+        match_pairs(tx, &context, encoder, progress, &mut phases)?
     };
-
-    let empty = Scored {
-        ids: Vec::new(),
-        reasons: Vec::new(),
-        probability: Vec::new(),
-        threshold: 0.5,
-        label_source: Vec::new(),
-        drivers: Vec::new(),
-        supervision: Supervision::SelfSupervised,
-        valid: None,
-        gtin_labelled: 0,
-        review_labelled: 0,
-    };
-    let scored = scored.unwrap_or(empty);
     let clustering = cluster::cluster(&listings, &scored, &reviewed, &aliases, config);
     phases.mark("cluster");
     let golden = golden::golden_products(&listings, &clustering, &aliases, config);
     phases.mark("golden");
-
     tables::write_tables(
         tx,
         &listings,
@@ -544,37 +444,162 @@ pub fn resolve_products(
         base_currency,
     )?;
     phases.mark("write");
-    let matched_pairs = scored
-        .ids
-        .iter()
-        .filter(|(a, b)| clustering.cluster_of[*a] == clustering.cluster_of[*b])
-        .count();
     let aliases_n = aliases.brand.len() + aliases.category.len() + aliases.color.len();
-    Ok(ResolveSummary {
-        listings: listings.len(),
-        platforms: platforms.len(),
-        possible_pairs,
-        candidate_pairs: scored.ids.len(),
-        reduction_ratio: if possible_pairs == 0 {
-            0.0
-        } else {
-            1.0 - scored.ids.len() as f64 / possible_pairs as f64
-        },
-        supervision: scored.supervision,
-        gtin_labelled_pairs: scored.gtin_labelled,
-        review_labelled_pairs: scored.review_labelled,
-        threshold: scored.threshold,
-        valid: scored.valid,
-        matched_pairs,
-        merges_refused: clustering.refused.clone(),
-        golden_products: clustering.members.len(),
-        multi_listing_products: clustering.members.iter().filter(|m| m.len() > 1).count(),
-        aliases: aliases_n,
-        phases: phases.done,
-        phase_peak_memory_mib: phases.peaks,
-        seconds: started.elapsed().as_secs_f64(),
-        peak_memory_mib: peak_memory_mib(),
-    })
+    let mut summary = ResolveSummary::of(&listings, &platforms, &scored, &clustering, aliases_n);
+    summary.phases = phases.done;
+    summary.phase_peak_memory_mib = phases.peaks;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.peak_memory_mib = peak_memory_mib();
+    Ok(summary)
+}
+
+/// The platforms of the listings (sorted), each listing's platform position, and how many
+/// cross-platform pairs there are.
+struct PlatformIndex {
+    names: Vec<String>,
+    of_listing: Vec<usize>,
+    possible_pairs: u64,
+}
+
+impl PlatformIndex {
+    fn of(listings: &[Listing]) -> Self {
+        let names: Vec<String> = listings
+            .iter()
+            .map(|l| l.platform.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let of_listing: Vec<usize> = listings
+            .iter()
+            .map(|l| names.binary_search(&l.platform).expect("known platform"))
+            .collect();
+        let mut per_platform = vec![0u64; names.len()];
+        for &p in &of_listing {
+            per_platform[p] += 1;
+        }
+        let total: u64 = per_platform.iter().sum();
+        let possible_pairs = (total * total.saturating_sub(1) / 2)
+            - per_platform
+                .iter()
+                .map(|n| n * n.saturating_sub(1) / 2)
+                .sum::<u64>();
+        Self {
+            names,
+            of_listing,
+            possible_pairs,
+        }
+    }
+}
+
+/// What matching reads besides the transaction.
+struct MatchContext<'a> {
+    listings: &'a [Listing],
+    platforms: &'a PlatformIndex,
+    aliases: &'a FieldAliases,
+    reviewed: &'a BTreeMap<(usize, usize), bool>,
+    config: &'a ResolveConfig,
+}
+
+/// Embeds the listings (through the project's cache), proposes and prunes candidate pairs,
+/// and scores them: the embed, candidates and score phases.
+fn match_pairs(
+    tx: &mut Transaction<'_>,
+    c: &MatchContext<'_>,
+    encoder: &dyn Encoder,
+    progress: &dyn Progress,
+    phases: &mut Phases,
+) -> Result<Scored, ResolveError> {
+    let mut cache = EmbeddingCache::load(tx.store(), encoder)?;
+    let records: Vec<Record> = c
+        .listings
+        .iter()
+        .map(|l| matcher_record(l, c.aliases))
+        .collect();
+    let featurizer = PairFeaturizer::from_records(&records, encoder, &mut cache, progress)?;
+    drop(records);
+    if cache.new_entries() > 0 {
+        cache.save(tx)?;
+    }
+    // Every vector is in the featurizer now; at a million listings the cache's own copy is
+    // gigabytes the scoring below needs.
+    drop(cache);
+    phases.mark("embed");
+    let n_platforms = c.platforms.names.len();
+    progress.start("resolve: candidates", n_platforms as u64);
+    let of_listing = &c.platforms.of_listing;
+    let proposed = candidates(
+        c.listings,
+        of_listing,
+        n_platforms,
+        &featurizer,
+        c.reviewed,
+        c.config,
+    );
+    let kept = prune_candidates(
+        proposed,
+        of_listing,
+        n_platforms,
+        &featurizer,
+        c.reviewed,
+        c.config.max_candidates_per_platform,
+    );
+    progress.finish();
+    phases.mark("candidates");
+    progress.start("resolve: match probabilities", kept.ids.len() as u64);
+    let scored = score(
+        c.listings,
+        &featurizer,
+        kept,
+        c.reviewed,
+        c.config,
+        progress,
+    )?;
+    progress.finish();
+    phases.mark("score");
+    Ok(scored)
+}
+
+impl ResolveSummary {
+    /// The run's figures; timings are filled in by the caller.
+    fn of(
+        listings: &[Listing],
+        platforms: &PlatformIndex,
+        scored: &Scored,
+        clustering: &Clustering,
+        aliases: usize,
+    ) -> Self {
+        let possible_pairs = platforms.possible_pairs;
+        let matched_pairs = scored
+            .ids
+            .iter()
+            .filter(|(a, b)| clustering.cluster_of[*a] == clustering.cluster_of[*b])
+            .count();
+        ResolveSummary {
+            listings: listings.len(),
+            platforms: platforms.names.len(),
+            possible_pairs,
+            candidate_pairs: scored.ids.len(),
+            reduction_ratio: if possible_pairs == 0 {
+                0.0
+            } else {
+                1.0 - scored.ids.len() as f64 / possible_pairs as f64
+            },
+            supervision: scored.supervision,
+            gtin_labelled_pairs: scored.gtin_labelled,
+            review_labelled_pairs: scored.review_labelled,
+            threshold: scored.threshold,
+            valid: scored.valid,
+            matched_pairs,
+            merges_refused: clustering.refused.clone(),
+            golden_products: clustering.members.len(),
+            multi_listing_products: clustering.members.iter().filter(|m| m.len() > 1).count(),
+            aliases,
+            phases: Vec::new(),
+            phase_peak_memory_mib: Vec::new(),
+            seconds: 0.0,
+            peak_memory_mib: None,
+        }
+    }
 }
 
 fn validate_rules(config: &ResolveConfig) -> Result<(), ResolveError> {
@@ -840,28 +865,91 @@ fn score(
         sims,
     } = candidates;
     let margins = CandidateMargins::new(&margin_keys, &sims);
-    let mut names = featurizer.feature_names();
-
-    let mut label_source = vec!["none"; ids.len()];
-    let mut labels: Vec<Option<bool>> = vec![None; ids.len()];
-    let (mut gtin_labelled, mut review_labelled) = (0, 0);
-    for (k, &(i, j)) in ids.iter().enumerate() {
-        if let Some(&y) = reviewed.get(&(i, j)) {
-            labels[k] = Some(y);
-            label_source[k] = "review";
-            review_labelled += 1;
-        } else if let (Some(x), Some(y)) = (listings[i].gtin_key(), listings[j].gtin_key()) {
-            labels[k] = Some(x == y);
-            label_source[k] = "gtin";
-            gtin_labelled += 1;
-        }
+    let mut known = PairLabels::of(listings, &ids, reviewed);
+    let supervision = known.supervise(&margins, &margin_keys, &sims);
+    let labels = &known.labels;
+    let labelled: Vec<bool> = labels.iter().flatten().copied().collect();
+    if !(labelled.iter().any(|&y| y) && labelled.iter().any(|&y| !y)) {
+        return Ok(similarity_only(
+            ids,
+            reasons,
+            &sims,
+            known.source,
+            known.gtin,
+            known.review,
+        ));
     }
-    let positives = labels.iter().filter(|l| **l == Some(true)).count();
-    let negatives = labels.iter().filter(|l| **l == Some(false)).count();
-    let supervision = if positives >= 10 && negatives >= 10 {
-        Supervision::Labelled
-    } else {
-        let mutual_best: Vec<bool> = (0..ids.len())
+    let split = TrainValid::of(listings, &ids, labels);
+    let pairs = PairRows {
+        featurizer,
+        ids: &ids,
+        margin_keys: &margin_keys,
+        margins: &margins,
+    };
+    let trained = train(&pairs, &split, config)?;
+    let (probability, drivers) = score_in_chunks(&pairs, &trained, progress);
+    Ok(Scored {
+        ids,
+        reasons,
+        threshold: trained.model.threshold,
+        probability,
+        label_source: known.source,
+        drivers,
+        supervision,
+        valid: Some(trained.valid_scores),
+        gtin_labelled: known.gtin,
+        review_labelled: known.review,
+    })
+}
+
+/// Each candidate pair's label where one is known (reviewed, else GTIN equality).
+struct PairLabels {
+    labels: Vec<Option<bool>>,
+    source: Vec<&'static str>,
+    gtin: usize,
+    review: usize,
+}
+
+impl PairLabels {
+    fn of(
+        listings: &[Listing],
+        ids: &[(usize, usize)],
+        reviewed: &BTreeMap<(usize, usize), bool>,
+    ) -> Self {
+        let mut out = PairLabels {
+            labels: vec![None; ids.len()],
+            source: vec!["none"; ids.len()],
+            gtin: 0,
+            review: 0,
+        };
+        for (k, &(i, j)) in ids.iter().enumerate() {
+            if let Some(&y) = reviewed.get(&(i, j)) {
+                out.labels[k] = Some(y);
+                out.source[k] = "review";
+                out.review += 1;
+            } else if let (Some(x), Some(y)) = (listings[i].gtin_key(), listings[j].gtin_key()) {
+                out.labels[k] = Some(x == y);
+                out.source[k] = "gtin";
+                out.gtin += 1;
+            }
+        }
+        out
+    }
+
+    /// Supervised when there are ten labels of each kind; else the unlabelled pairs get
+    /// pseudo-labels (mutual best candidates by TF-IDF and embedding).
+    fn supervise(
+        &mut self,
+        margins: &CandidateMargins,
+        margin_keys: &[(usize, usize)],
+        sims: &[(f64, f64)],
+    ) -> Supervision {
+        let positives = self.labels.iter().filter(|l| **l == Some(true)).count();
+        let negatives = self.labels.iter().filter(|l| **l == Some(false)).count();
+        if positives >= 10 && negatives >= 10 {
+            return Supervision::Labelled;
+        }
+        let mutual_best: Vec<bool> = (0..self.labels.len())
             .map(|k| {
                 margins
                     .of(margin_keys[k], sims[k])
@@ -869,121 +957,179 @@ fn score(
                     .all(|&m| m >= 0.0)
             })
             .collect();
-        let pseudo = matcher::pseudo_labels_of(&sims, &mutual_best);
+        let pseudo = matcher::pseudo_labels_of(sims, &mutual_best);
         for (k, y) in pseudo.into_iter().enumerate() {
-            labels[k].get_or_insert(y);
+            self.labels[k].get_or_insert(y);
         }
         Supervision::SelfSupervised
-    };
-    let labelled: Vec<bool> = labels.iter().flatten().copied().collect();
-    if !(labelled.iter().any(|&y| y) && labelled.iter().any(|&y| !y)) {
-        return Ok(similarity_only(
-            ids,
-            reasons,
-            &sims,
-            label_source,
-            gtin_labelled,
-            review_labelled,
-        ));
     }
-    // Train on four fifths of the labelled pairs, choose the threshold on the rest.
-    let (mut train, mut valid) = (Vec::new(), Vec::new());
-    // Each labelled pair's stable random fraction, hashed once: it splits and samples.
-    let fraction: HashMap<usize, f64> = (0..ids.len())
-        .filter(|&k| labels[k].is_some())
-        .map(|k| (k, pair_fraction(&listings[ids[k].0], &listings[ids[k].1])))
-        .collect();
-    for k in 0..ids.len() {
-        if labels[k].is_some() {
-            if fraction[&k] < 0.8 {
-                train.push(k);
-            } else {
-                valid.push(k);
+}
+
+/// The labelled pairs split four fifths for training, one fifth for the threshold, by each
+/// pair's stable random fraction, and capped.
+struct TrainValid {
+    train: Vec<usize>,
+    valid: Vec<usize>,
+    y_train: Vec<bool>,
+    y_valid: Vec<bool>,
+}
+
+impl TrainValid {
+    fn of(listings: &[Listing], ids: &[(usize, usize)], labels: &[Option<bool>]) -> Self {
+        let (mut train, mut valid) = (Vec::new(), Vec::new());
+        // Each labelled pair's stable random fraction, hashed once: it splits and samples.
+        let fraction: HashMap<usize, f64> = (0..ids.len())
+            .filter(|&k| labels[k].is_some())
+            .map(|k| (k, pair_fraction(&listings[ids[k].0], &listings[ids[k].1])))
+            .collect();
+        for k in 0..ids.len() {
+            if labels[k].is_some() {
+                if fraction[&k] < 0.8 {
+                    train.push(k);
+                } else {
+                    valid.push(k);
+                }
             }
         }
-    }
-    // Training needs a sample, not every labelled pair of a large catalogue: the lowest
-    // pair fractions (a stable random order) up to a cap.
-    let cap = |set: &mut Vec<usize>, n: usize| {
-        if set.len() > n {
-            set.sort_by(|a, b| fraction[a].total_cmp(&fraction[b]));
-            set.truncate(n);
-            set.sort_unstable();
+        // Training needs a sample, not every labelled pair of a large catalogue: the lowest
+        // pair fractions (a stable random order) up to a cap.
+        let cap = |set: &mut Vec<usize>, n: usize| {
+            if set.len() > n {
+                set.sort_by(|a, b| fraction[a].total_cmp(&fraction[b]));
+                set.truncate(n);
+                set.sort_unstable();
+            }
+        };
+        cap(&mut train, MAX_TRAIN_PAIRS);
+        cap(&mut valid, MAX_TRAIN_PAIRS / 4);
+        let y =
+            |set: &[usize]| -> Vec<bool> { set.iter().map(|&k| labels[k] == Some(true)).collect() };
+        let (y_train, mut y_valid) = (y(&train), y(&valid));
+        if !(y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v)) {
+            // Too few labels to hold some out: the threshold is chosen on the training pairs.
+            valid = train.clone();
+            y_valid = y_train.clone();
         }
-    };
-    cap(&mut train, MAX_TRAIN_PAIRS);
-    cap(&mut valid, MAX_TRAIN_PAIRS / 4);
-    let y = |set: &[usize]| -> Vec<bool> { set.iter().map(|&k| labels[k] == Some(true)).collect() };
-    let (y_train, mut y_valid) = (y(&train), y(&valid));
-    if !(y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v)) {
-        // Too few labels to hold some out: the threshold is chosen on the training pairs.
-        valid = train.clone();
-        y_valid = y_train.clone();
+        TrainValid {
+            train,
+            valid,
+            y_train,
+            y_valid,
+        }
     }
-    let rows_of = |set: &[usize]| {
-        let set_ids: Vec<(usize, usize)> = set.iter().map(|&k| ids[k]).collect();
-        let set_keys: Vec<(usize, usize)> = set.iter().map(|&k| margin_keys[k]).collect();
+}
+
+/// What featurises candidate pairs by position.
+struct PairRows<'a> {
+    featurizer: &'a PairFeaturizer,
+    ids: &'a [(usize, usize)],
+    margin_keys: &'a [(usize, usize)],
+    margins: &'a CandidateMargins,
+}
+
+impl PairRows<'_> {
+    fn rows_of(&self, set: &[usize]) -> (Vec<Vec<f64>>, Vec<(usize, usize)>) {
+        let set_ids: Vec<(usize, usize)> = set.iter().map(|&k| self.ids[k]).collect();
+        let set_keys: Vec<(usize, usize)> = set.iter().map(|&k| self.margin_keys[k]).collect();
         (
-            featurizer.featurize_with(&set_ids, &set_keys, &margins),
+            self.featurizer
+                .featurize_with(&set_ids, &set_keys, self.margins),
             set_ids,
         )
-    };
-    let (mut x_train, train_ids) = rows_of(&train);
+    }
+}
+
+/// The fitted matcher: the stacked learned models, the trees with their threshold, and the
+/// training pairs' rows (which keep their out-of-fold logits when scored).
+struct Trained {
+    stacked: StackedLearned,
+    model: PairModel,
+    valid_scores: Scores,
+    x_train: Vec<Vec<f64>>,
+    train_position: HashMap<usize, usize>,
+}
+
+fn train(
+    pairs: &PairRows<'_>,
+    split: &TrainValid,
+    config: &ResolveConfig,
+) -> Result<Trained, ResolveError> {
+    let mut names = pairs.featurizer.feature_names();
+    let (mut x_train, train_ids) = pairs.rows_of(&split.train);
     let stacked = StackedLearned::fit_on(
-        featurizer,
+        pairs.featurizer,
         &matcher::PROJECT_LEARNED_MODELS,
         &train_ids,
-        &y_train,
+        &split.y_train,
         &mut x_train,
         &mut names,
     );
-    let (mut x_valid, valid_ids) = rows_of(&valid);
-    stacked.extend_on(featurizer, &valid_ids, &mut x_valid);
+    let (mut x_valid, valid_ids) = pairs.rows_of(&split.valid);
+    stacked.extend_on(pairs.featurizer, &valid_ids, &mut x_valid);
     // A pair both trained and validated on (too few labels) keeps its out-of-fold logits.
-    let train_position: HashMap<usize, usize> =
-        train.iter().enumerate().map(|(t, &k)| (k, t)).collect();
-    for (v, k) in valid.iter().enumerate() {
+    let train_position: HashMap<usize, usize> = split
+        .train
+        .iter()
+        .enumerate()
+        .map(|(t, &k)| (k, t))
+        .collect();
+    for (v, k) in split.valid.iter().enumerate() {
         if let Some(&t) = train_position.get(k) {
             x_valid[v] = x_train[t].clone();
         }
     }
-    let (mut model, _) =
-        PairModel::fit(&x_train, &y_train, &x_valid, &y_valid, names, config.trees)?;
+    let (mut model, _) = PairModel::fit(
+        &x_train,
+        &split.y_train,
+        &x_valid,
+        &split.y_valid,
+        names,
+        config.trees,
+    )?;
     let p_valid = model.predict(&x_valid);
-    model.threshold = matcher::plateau_threshold(&p_valid, &y_valid);
-    let valid_scores = Scores::of(&p_valid, &y_valid, model.threshold);
-    drop(x_valid);
+    model.threshold = matcher::plateau_threshold(&p_valid, &split.y_valid);
+    let valid_scores = Scores::of(&p_valid, &split.y_valid, model.threshold);
+    Ok(Trained {
+        stacked,
+        model,
+        valid_scores,
+        x_train,
+        train_position,
+    })
+}
 
+/// Every candidate pair's probability and drivers, featurised a chunk at a time so memory
+/// holds one chunk of rows, not all of them.
+fn score_in_chunks(
+    pairs: &PairRows<'_>,
+    trained: &Trained,
+    progress: &dyn Progress,
+) -> (Vec<f64>, Vec<String>) {
+    let ids = pairs.ids;
     let mut probability = Vec::with_capacity(ids.len());
     let mut drivers = Vec::with_capacity(ids.len());
     for start in (0..ids.len()).step_by(SCORE_CHUNK) {
         let end = (start + SCORE_CHUNK).min(ids.len());
-        let mut rows =
-            featurizer.featurize_with(&ids[start..end], &margin_keys[start..end], &margins);
-        stacked.extend_on(featurizer, &ids[start..end], &mut rows);
+        let mut rows = pairs.featurizer.featurize_with(
+            &ids[start..end],
+            &pairs.margin_keys[start..end],
+            pairs.margins,
+        );
+        trained
+            .stacked
+            .extend_on(pairs.featurizer, &ids[start..end], &mut rows);
         // Training pairs keep their out-of-fold logits.
         for (offset, row) in rows.iter_mut().enumerate() {
-            if let Some(&t) = train_position.get(&(start + offset)) {
-                *row = x_train[t].clone();
+            if let Some(&t) = trained.train_position.get(&(start + offset)) {
+                *row = trained.x_train[t].clone();
             }
         }
-        let p = model.predict(&rows);
-        drivers.extend(explain_pairs(&model, &rows, &p));
+        let p = trained.model.predict(&rows);
+        drivers.extend(explain_pairs(&trained.model, &rows, &p));
         probability.extend(p);
         progress.advance((end - start) as u64);
     }
-    Ok(Scored {
-        ids,
-        reasons,
-        threshold: model.threshold,
-        probability,
-        label_source,
-        drivers,
-        supervision,
-        valid: Some(valid_scores),
-        gtin_labelled,
-        review_labelled,
-    })
+    (probability, drivers)
 }
 
 /// Scores without a model, for a project too small to have labels of both kinds.

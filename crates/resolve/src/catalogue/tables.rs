@@ -1,10 +1,8 @@
 //! The stage's tables: candidates, clusters, golden products, provenance, offers, aliases.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use shopfuse_core::schema::timestamp_type;
+use arrow::datatypes::SchemaRef;
 use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{Transaction, Value};
 
@@ -12,23 +10,14 @@ use super::aliases::FieldAliases;
 use super::golden::Golden;
 use super::*;
 use crate::blocking::{BY_EMBEDDING, BY_IDENTIFIER, BY_TOKEN};
-use crate::linkage::Clustering;
+use shopfuse_core::linkage::Clustering;
 
-pub(crate) fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
-    Arc::new(Schema::new(
-        fields
-            .iter()
-            .map(|(n, t, null)| Field::new(*n, t.clone(), *null))
-            .collect::<Vec<_>>(),
-    ))
+fn text(s: &str) -> Value {
+    Value::text(s)
 }
 
-pub(crate) fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-
-pub(crate) fn opt_text(s: &Option<String>) -> Value {
-    s.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()))
+fn opt_text(s: &Option<String>) -> Value {
+    Value::opt_text(s)
 }
 
 fn blockers(reasons: u8) -> String {
@@ -81,6 +70,176 @@ fn replace_streamed(
     Ok(())
 }
 
+shopfuse_core::table! {
+    /// One row per candidate pair of listings on different platforms: its match probability,
+    /// how it was proposed and what drove the decision.
+    pub mod resolve_candidates("resolve_candidates") {
+        /// Platform of the first listing.
+        left_platform: Text;
+        /// The first listing's id on its platform.
+        left_listing_id: Text;
+        /// Platform of the second listing.
+        right_platform: Text;
+        /// The second listing's id on its platform.
+        right_listing_id: Text;
+        /// The blockers that proposed the pair: identifier, token, embedding (or review).
+        blockers: Text;
+        /// The matcher's probability that both listings are one product.
+        match_probability: Float;
+        /// The run's match threshold (middle of the best-F1 plateau on held-out pairs).
+        threshold: Float;
+        /// Where the pair's label came from: gtin, review, or none (scored only).
+        label_source: Text;
+        /// Whether the clustering put both listings into one golden product.
+        same_cluster: Bool;
+        /// The three features that moved the probability most.
+        drivers: Text null;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per listing: the golden product (cluster) it belongs to.
+    pub mod product_clusters("product_clusters") {
+        /// Golden product id (GP…).
+        golden_id: Text;
+        /// The listing's platform.
+        platform: Text;
+        /// The listing's id on its platform.
+        listing_id: Text;
+        /// Listings in the cluster.
+        cluster_size: Int;
+        /// Lowest match probability among the cluster's scored internal pairs.
+        cohesion: Float null;
+        /// The merges that built the cluster, in order.
+        explanation: Text null;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per golden product: the fused record of one real product across platforms,
+    /// each field chosen by its `[resolve.fields]` rule (see golden_provenance).
+    pub mod golden_products("golden_products") {
+        /// Golden product id (GP…).
+        golden_id: Text;
+        /// Title, from the most trusted source by default.
+        title: Text null;
+        /// Brand (majority by default).
+        brand: Text null;
+        /// Category.
+        category: Text null;
+        /// Manufacturer model code.
+        model_code: Text null;
+        /// GTIN / EAN / UPC.
+        gtin: Text null;
+        /// Colour, in canonical form.
+        color: Text null;
+        /// Capacity, in canonical form ("256GB").
+        capacity: Text null;
+        /// Price in the base currency (median of the offers by default).
+        price_base: Float null;
+        /// Listing date (most recent by default).
+        listed_at: Timestamp null;
+        /// Listings fused into the product.
+        listings: Int;
+        /// Platforms it is listed on, comma-separated.
+        platforms: Text;
+        /// Lowest offer price in the base currency.
+        min_price_base: Float null;
+        /// Highest offer price in the base currency.
+        max_price_base: Float null;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per golden product field and listing that supplied its value.
+    pub mod golden_provenance("golden_provenance") {
+        /// Golden product id.
+        golden_id: Text;
+        /// The golden field (title, brand, …).
+        field: Text;
+        /// The chosen value, as text.
+        value: Text null;
+        /// The rule that chose it (source_priority, majority, median, …).
+        rule: Text;
+        /// Platform of the supplying listing.
+        platform: Text;
+        /// The supplying listing's id.
+        listing_id: Text;
+        /// Source file of the listing's row.
+        _file: Text;
+        /// Row of that file.
+        _row: Int;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per listing: what each platform offers a golden product at.
+    pub mod offers("offers") {
+        /// Golden product id.
+        golden_id: Text;
+        /// The listing's platform.
+        platform: Text;
+        /// The listing's id on its platform.
+        listing_id: Text;
+        /// The listing's own title (Chinese or English).
+        title: Text;
+        /// Price in the listing's currency.
+        price: Float null;
+        /// The listing's currency.
+        currency: Text null;
+        /// Price in the base currency.
+        price_base: Float null;
+        /// The project's base currency.
+        base_currency: Text;
+        /// Units in stock.
+        stock: Int null;
+        /// The listing's page.
+        url: Text null;
+        /// When it was listed.
+        listed_at: Timestamp null;
+        /// Source file of the listing's row.
+        _file: Text;
+        /// Row of that file.
+        _row: Int;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per learned value alias: a platform's spelling and the canonical value it
+    /// means (蓝色 = blue), learned from listings linked by GTIN.
+    pub mod resolve_aliases("resolve_aliases") {
+        /// brand, category or color.
+        field: Text;
+        /// The spelling as listings write it.
+        value: Text;
+        /// The canonical value.
+        canonical: Text;
+        /// Linked listing pairs that support the alias.
+        support: Int;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per reviewed candidate pair (`shopfuse review import`): a must-link or
+    /// cannot-link and a training label on the next run.
+    pub mod review_labels("review_labels") {
+        /// Platform of the first listing.
+        left_platform: Text;
+        /// The first listing's id.
+        left_listing_id: Text;
+        /// Platform of the second listing.
+        right_platform: Text;
+        /// The second listing's id.
+        right_listing_id: Text;
+        /// The reviewer's decision.
+        is_match: Bool;
+        /// When it was imported.
+        labelled_at: Text null;
+        /// The file it was imported from.
+        source_file: Text null;
+    }
+}
+
 pub(super) fn write_tables(
     tx: &mut Transaction<'_>,
     listings: &[Listing],
@@ -90,53 +249,60 @@ pub(super) fn write_tables(
     aliases: &FieldAliases,
     base_currency: &str,
 ) -> Result<(), ResolveError> {
-    use DataType::{Boolean, Float64, Int64, Utf8};
-    let ts = timestamp_type();
+    write_candidates(tx, listings, scored, clustering)?;
+    write_clusters(tx, listings, clustering, golden)?;
+    write_golden(tx, listings, clustering, golden)?;
+    write_provenance(tx, listings, golden)?;
+    write_offers(tx, listings, clustering, golden, base_currency)?;
+    write_aliases(tx, aliases)
+}
 
-    let s = schema(&[
-        ("left_platform", Utf8, false),
-        ("left_listing_id", Utf8, false),
-        ("right_platform", Utf8, false),
-        ("right_listing_id", Utf8, false),
-        ("blockers", Utf8, false),
-        ("match_probability", Float64, false),
-        ("threshold", Float64, false),
-        ("label_source", Utf8, false),
-        ("same_cluster", Boolean, false),
-        ("drivers", Utf8, true),
-    ]);
-    replace_streamed(tx, CANDIDATES_TABLE, &s, scored.ids.len(), |k, out| {
-        let (i, j) = scored.ids[k];
-        let (a, b) = (&listings[i], &listings[j]);
-        out.push(vec![
-            text(&a.platform),
-            text(&a.listing_id),
-            text(&b.platform),
-            text(&b.listing_id),
-            Value::Text(blockers(scored.reasons[k])),
-            Value::Float(scored.probability[k]),
-            Value::Float(scored.threshold),
-            text(scored.label_source[k]),
-            Value::Bool(clustering.cluster_of[i] == clustering.cluster_of[j]),
-            if scored.drivers[k].is_empty() {
-                Value::Null
-            } else {
-                Value::Text(scored.drivers[k].clone())
-            },
-        ]);
-    })?;
-
-    let s = schema(&[
-        ("golden_id", Utf8, false),
-        ("platform", Utf8, false),
-        ("listing_id", Utf8, false),
-        ("cluster_size", Int64, false),
-        ("cohesion", Float64, true),
-        ("explanation", Utf8, true),
-    ]);
+fn write_candidates(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    scored: &Scored,
+    clustering: &Clustering,
+) -> Result<(), ResolveError> {
+    let s = resolve_candidates::TABLE.schema();
     replace_streamed(
         tx,
-        CLUSTERS_TABLE,
+        resolve_candidates::NAME,
+        &s,
+        scored.ids.len(),
+        |k, out| {
+            let (i, j) = scored.ids[k];
+            let (a, b) = (&listings[i], &listings[j]);
+            out.push(vec![
+                text(&a.platform),
+                text(&a.listing_id),
+                text(&b.platform),
+                text(&b.listing_id),
+                Value::Text(blockers(scored.reasons[k])),
+                Value::Float(scored.probability[k]),
+                Value::Float(scored.threshold),
+                text(scored.label_source[k]),
+                Value::Bool(clustering.cluster_of[i] == clustering.cluster_of[j]),
+                if scored.drivers[k].is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(scored.drivers[k].clone())
+                },
+            ]);
+        },
+    )?;
+    Ok(())
+}
+
+fn write_clusters(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    clustering: &Clustering,
+    golden: &[Golden],
+) -> Result<(), ResolveError> {
+    let s = product_clusters::TABLE.schema();
+    replace_streamed(
+        tx,
+        product_clusters::NAME,
         &s,
         clustering.members.len(),
         |c, rows| {
@@ -158,24 +324,17 @@ pub(super) fn write_tables(
             }
         },
     )?;
+    Ok(())
+}
 
-    let mut cols: Vec<(&str, DataType, bool)> = vec![("golden_id", Utf8, false)];
-    for f in GOLDEN_FIELDS {
-        let t = match f {
-            "price_base" => Float64,
-            "listed_at" => ts.clone(),
-            _ => Utf8,
-        };
-        cols.push((f, t, true));
-    }
-    cols.extend([
-        ("listings", Int64, false),
-        ("platforms", Utf8, false),
-        ("min_price_base", Float64, true),
-        ("max_price_base", Float64, true),
-    ]);
-    let s = schema(&cols);
-    replace_streamed(tx, GOLDEN_TABLE, &s, golden.len(), |c, rows| {
+fn write_golden(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    clustering: &Clustering,
+    golden: &[Golden],
+) -> Result<(), ResolveError> {
+    let s = golden_products::TABLE.schema();
+    replace_streamed(tx, golden_products::NAME, &s, golden.len(), |c, rows| {
         let (g, m) = (&golden[c], &clustering.members[c]);
         let mut row = vec![text(&g.id)];
         // One column per golden field, as the schema lists them.
@@ -203,18 +362,16 @@ pub(super) fn write_tables(
         ]);
         rows.push(row);
     })?;
+    Ok(())
+}
 
-    let s = schema(&[
-        ("golden_id", Utf8, false),
-        ("field", Utf8, false),
-        ("value", Utf8, true),
-        ("rule", Utf8, false),
-        ("platform", Utf8, false),
-        ("listing_id", Utf8, false),
-        ("_file", Utf8, false),
-        ("_row", Int64, false),
-    ]);
-    replace_streamed(tx, PROVENANCE_TABLE, &s, golden.len(), |c, prov| {
+fn write_provenance(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    golden: &[Golden],
+) -> Result<(), ResolveError> {
+    let s = golden_provenance::TABLE.schema();
+    replace_streamed(tx, golden_provenance::NAME, &s, golden.len(), |c, prov| {
         let g = &golden[c];
         for (f, (value, rule, sources)) in GOLDEN_FIELDS.iter().zip(&g.fields) {
             let rule = serde_json::to_value(rule)
@@ -236,23 +393,18 @@ pub(super) fn write_tables(
             }
         }
     })?;
+    Ok(())
+}
 
-    let s = schema(&[
-        ("golden_id", Utf8, false),
-        ("platform", Utf8, false),
-        ("listing_id", Utf8, false),
-        ("title", Utf8, false),
-        ("price", Float64, true),
-        ("currency", Utf8, true),
-        ("price_base", Float64, true),
-        ("base_currency", Utf8, false),
-        ("stock", Int64, true),
-        ("url", Utf8, true),
-        ("listed_at", ts, true),
-        ("_file", Utf8, false),
-        ("_row", Int64, false),
-    ]);
-    replace_streamed(tx, OFFERS_TABLE, &s, listings.len(), |i, rows| {
+fn write_offers(
+    tx: &mut Transaction<'_>,
+    listings: &[Listing],
+    clustering: &Clustering,
+    golden: &[Golden],
+    base_currency: &str,
+) -> Result<(), ResolveError> {
+    let s = offers::TABLE.schema();
+    replace_streamed(tx, offers::NAME, &s, listings.len(), |i, rows| {
         let l = &listings[i];
         rows.push(vec![
             text(&golden[clustering.cluster_of[i]].id),
@@ -270,16 +422,29 @@ pub(super) fn write_tables(
             Value::Int(l.row),
         ]);
     })?;
+    Ok(())
+}
 
-    let s = schema(&[
-        ("field", Utf8, false),
-        ("value", Utf8, false),
-        ("canonical", Utf8, false),
-        ("support", Int64, false),
-    ]);
+fn write_aliases(tx: &mut Transaction<'_>, aliases: &FieldAliases) -> Result<(), ResolveError> {
+    let s = resolve_aliases::TABLE.schema();
     let mut rows = aliases.brand.rows("brand");
     rows.extend(aliases.category.rows("category"));
     rows.extend(aliases.color.rows("color"));
-    tx.replace(ALIASES_TABLE, &s, &[rows_to_batch(&s, &rows)?])?;
+    tx.replace(resolve_aliases::NAME, &s, &[rows_to_batch(&s, &rows)?])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_fields_are_the_declared_columns_after_the_id() {
+        let table = golden_products::TABLE;
+        let columns: Vec<&str> = table.columns[1..=GOLDEN_FIELDS.len()]
+            .iter()
+            .map(|c| c.name.as_ref())
+            .collect();
+        assert_eq!(columns, GOLDEN_FIELDS);
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::matcher::Scores;
+use shopfuse_core::metrics::{exact_cluster_scores, group_by, pair_scores, pairs_within, Scores};
 
 /// One account as the truth sees it.
 #[derive(Debug, Clone)]
@@ -52,32 +52,14 @@ pub fn evaluate_identity(
                 })
         })
         .collect();
-    let groups = |key: &dyn Fn(usize) -> String| {
-        let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for i in 0..truth.len() {
-            m.entry(key(i)).or_default().push(i);
-        }
-        m
-    };
-    let people = groups(&|i| truth[i].person_id.clone());
-    let customers = groups(&|i| predicted_of[i].clone());
-    let pairs = |g: &BTreeMap<String, Vec<usize>>| {
-        let mut out = BTreeSet::new();
-        for m in g.values() {
-            for (k, &a) in m.iter().enumerate() {
-                for &b in &m[k + 1..] {
-                    out.insert((a.min(b), a.max(b)));
-                }
-            }
-        }
-        out
-    };
-    let (true_pairs, predicted_pairs) = (pairs(&people), pairs(&customers));
+    let people = group_by(truth.len(), |i| truth[i].person_id.clone());
+    let customers = group_by(truth.len(), |i| predicted_of[i].clone());
+    let (true_pairs, predicted_pairs) = (pairs_within(&people), pairs_within(&customers));
     let score = |keep: &dyn Fn(&(usize, usize)) -> bool| {
-        let t: BTreeSet<_> = true_pairs.iter().filter(|p| keep(p)).collect();
-        let p: BTreeSet<_> = predicted_pairs.iter().filter(|p| keep(p)).collect();
-        let tp = t.intersection(&p).count();
-        Scores::from_counts(tp, p.len() - tp, t.len() - tp)
+        let kept = |pairs: &BTreeSet<(usize, usize)>| -> BTreeSet<(usize, usize)> {
+            pairs.iter().filter(|p| keep(p)).copied().collect()
+        };
+        pair_scores(&kept(&true_pairs), &kept(&predicted_pairs))
     };
     let pairwise = score(&|_| true);
     let kinds: BTreeSet<&str> = truth.iter().map(|t| t.overlap.as_str()).collect();
@@ -91,15 +73,13 @@ pub fn evaluate_identity(
             )
         })
         .collect();
-    let true_sets: BTreeSet<&Vec<usize>> = people.values().collect();
-    let exact = customers.values().filter(|m| true_sets.contains(m)).count();
     IdentityEvalReport {
         accounts: truth.len(),
         accounts_missing,
         true_people: people.len(),
         predicted_customers: customers.len(),
         pairwise,
-        cluster: Scores::from_counts(exact, customers.len() - exact, people.len() - exact),
+        cluster: exact_cluster_scores(&people, &customers),
         by_overlap,
     }
 }

@@ -1,4 +1,4 @@
-//! Customer identity resolution: `clean_customers` (and the phones and devices of
+//! Customer identity: `clean_customers` (and the phones and devices of
 //! `clean_orders`) → an identity graph of linked platform accounts → one customer id per
 //! person.
 //!
@@ -17,9 +17,24 @@
 //!    average match probability over *all* their cross pairs reaches the threshold and no two
 //!    of their accounts are on one platform, so a shared phone cannot chain two households.
 
+//!
+//! The crate also builds on that graph the unified customer table (`profile`: RFM across
+//! platforms, category interests on golden categories, segments) — the second stage of the
+//! customer view, `profiles`, kept beside identity because it is the one place that turns
+//! accounts into customers.
+//!
+//! Why a crate of its own: the identity graph is the correctness base of every per-customer
+//! feature (recommendations, risk, propensity); it shares nothing with product matching but
+//! the bookkeeping of average linkage and the accuracy metrics, both in `shopfuse-core`.
+
 pub mod evaluate;
 pub mod model;
-mod tables;
+pub mod profile;
+pub mod tables;
+
+pub use profile::{
+    build_profiles, customers, is_cancelled, CustomerIndex, ProfileSummary, SEGMENTS,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -30,15 +45,28 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_core::config::IdentityConfig;
 use shopfuse_core::value::NamedRows;
-use shopfuse_core::{Progress, Transaction, Value};
+use shopfuse_core::{EntityKind, Progress, Transaction, Value};
 
-use crate::catalogue::ResolveError;
-use crate::linkage::{Clustering, Merges};
 pub use model::{Comparison, FellegiSunter, Gamma, COMPARISONS};
+use shopfuse_core::linkage::{Clustering, Merges};
+use shopfuse_core::CoreError;
 
-pub const LINKS_TABLE: &str = "identity_links";
-pub const ACCOUNTS_TABLE: &str = "customer_accounts";
-pub const PARAMETERS_TABLE: &str = "identity_parameters";
+/// What can stop the identity and profile stages.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading or writing a table failed; the source names the file.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// A table this stage reads has not been written yet.
+    #[error("no {table} table yet: {fix}")]
+    MissingTable {
+        table: &'static str,
+        /// What to run first.
+        fix: &'static str,
+    },
+}
+
+pub use tables::{customer_accounts, identity_links, identity_parameters};
 
 /// Blocks larger than this propose no pairs: such a key (a placeholder phone, a very common
 /// name) would cost quadratic work and say little.
@@ -81,8 +109,8 @@ fn fragments(t: &NamedRows, row: &[Value], name: &str) -> Vec<String> {
 }
 
 /// The accounts of `clean_customers`, with their orders' phones and devices.
-pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, ResolveError> {
-    let Some(c) = tx.read_rows("clean_customers")? else {
+pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, IdentityError> {
+    let Some(c) = tx.read_rows(&EntityKind::Customers.clean_table())? else {
         return Ok(Vec::new());
     };
     let mut accounts: Vec<Account> = Vec::new();
@@ -116,7 +144,7 @@ pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, ResolveError>
             row: c.i64(row, "_row").unwrap_or(0),
         });
     }
-    if let Some(o) = tx.read_rows("clean_orders")? {
+    if let Some(o) = tx.read_rows(&EntityKind::Orders.clean_table())? {
         for row in &o.rows {
             let (Some(platform), Some(account_id)) =
                 (o.text(row, "_platform"), o.text(row, "account_id"))
@@ -532,7 +560,7 @@ pub fn resolve_customers(
     tx: &mut Transaction<'_>,
     config: &IdentityConfig,
     progress: &dyn Progress,
-) -> Result<IdentitySummary, ResolveError> {
+) -> Result<IdentitySummary, IdentityError> {
     let started = Instant::now();
     progress.start("identity", 4);
     let accounts = read_accounts(tx)?;

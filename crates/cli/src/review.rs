@@ -3,7 +3,6 @@
 //! filled-in file back into the `review_labels` table, which the next resolve run uses as
 //! must-links / cannot-links and as training labels that override the GTIN-derived ones.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,8 +11,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use shopfuse_core::TableStore;
 use shopfuse_query::QueryEngine;
-use shopfuse_resolve::catalogue::{offers, review_labels, ReviewLabel};
-use shopfuse_resolve::review::{merge_review_labels, parse_label};
+use shopfuse_resolve::catalogue::review_labels;
+use shopfuse_resolve::review::{known_listings, merge_review_labels, read_review_file, ReviewFile};
 
 use crate::{chrono_now, open, print_json, Cli};
 
@@ -142,84 +141,10 @@ struct Imported {
 fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let shown = file.display().to_string();
-    let mut reader =
-        csv::Reader::from_path(file).with_context(|| format!("cannot read {shown}"))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{shown}: cannot read the header line"))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .with_context(|| {
-                format!(
-                "{shown}: no `{name}` column; the file needs left_platform, left_listing_id, \
-                 right_platform, right_listing_id and label (as `shopfuse review export` writes it)"
-            )
-            })
-    };
-    let cols = [
-        column("left_platform")?,
-        column("left_listing_id")?,
-        column("right_platform")?,
-        column("right_listing_id")?,
-        column("label")?,
-    ];
     let store = TableStore::open(&project);
-    let offers = store
-        .read_rows(offers::NAME)?
+    let known = known_listings(&store)?
         .context("no offers table: run `shopfuse run` before importing reviews")?;
-    let known: BTreeSet<(String, String)> = offers
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                offers.text(r, offers::platform)?,
-                offers.text(r, offers::listing_id)?,
-            ))
-        })
-        .collect();
-    let mut labels: Vec<ReviewLabel> = Vec::new();
-    let mut skipped = 0;
-    for (k, record) in reader.records().enumerate() {
-        // Line numbers as an editor shows them: the header is line 1.
-        let line = k + 2;
-        let record = record.with_context(|| format!("{shown}: line {line}: malformed CSV row"))?;
-        let cell = |i: usize| record.get(cols[i]).unwrap_or_default().trim().to_string();
-        let label = cell(4);
-        let Some(is_match) = parse_label(&label).with_context(|| {
-            format!(
-                "{shown}: line {line}, field label: {label:?} is not a label; write 1 (same product) or 0 (different), or leave it empty to skip the pair"
-            )
-        })?
-        else {
-            skipped += 1;
-            continue;
-        };
-        let left = (cell(0), cell(1));
-        let right = (cell(2), cell(3));
-        for (side, key) in [("left", &left), ("right", &right)] {
-            if !known.contains(key) {
-                bail!(
-                    "{shown}: line {line}, fields {side}_platform/{side}_listing_id: listing {}:{} is not in this project's offers; was the file exported from another project?",
-                    key.0,
-                    key.1
-                );
-            }
-        }
-        let (left, right) = if left <= right {
-            (left, right)
-        } else {
-            (right, left)
-        };
-        labels.push(ReviewLabel {
-            left,
-            right,
-            is_match,
-        });
-    }
-
+    let ReviewFile { labels, skipped } = read_review_file(file, &known)?;
     let mut tx = store.begin().context("cannot start a transaction")?;
     let now = chrono_now();
     let total_reviewed = merge_review_labels(&mut tx, &labels, &now, &shown)?;

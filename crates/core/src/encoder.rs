@@ -57,15 +57,43 @@ impl Embeddings {
 
 pub use crate::vector::cosine;
 
+/// A cause an encoder passes on (I/O, the tensor library, the tokenizer).
+pub type EncoderCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What can stop a sentence encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
+    /// A model file is missing, unreadable or not the model's; `message` says which and what
+    /// to do, `source` is the underlying failure where there is one.
     #[error("{path}: cannot load the model: {message}")]
     Load {
         path: std::path::PathBuf,
         message: String,
+        #[source]
+        source: Option<EncoderCause>,
     },
-    #[error("encoding failed: {0}")]
-    Encode(String),
+    /// The model failed on its input.
+    #[error("{model}: encoding failed")]
+    Encode {
+        model: String,
+        #[source]
+        source: EncoderCause,
+    },
+}
+
+impl EncoderError {
+    /// A load error with its cause.
+    pub fn load(
+        path: impl Into<std::path::PathBuf>,
+        message: impl Into<String>,
+        source: impl Into<EncoderCause>,
+    ) -> Self {
+        EncoderError::Load {
+            path: path.into(),
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// A sentence encoder: maps texts to L2-normalised vectors of a fixed dimension.

@@ -21,7 +21,7 @@ pub mod value;
 pub mod vector;
 
 pub use config::ProjectConfig;
-pub use encoder::{cosine, Embeddings, Encoder, EncoderError};
+pub use encoder::{cosine, Embeddings, Encoder, EncoderCause, EncoderError};
 pub use error::{CoreError, IoContext, Result};
 pub use progress::{NoProgress, Progress};
 pub use project::Project;

@@ -98,5 +98,6 @@ pub fn find_model_dir(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        source: None,
     })
 }

@@ -16,7 +16,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
+use shopfuse_core::encoder::{Embeddings, Encoder, EncoderCause, EncoderError};
 
 pub const MODEL_ID: &str = "all-minilm-l6-v2";
 pub const DEFAULT_MODEL_DIR: &str = "models/minilm";
@@ -36,16 +36,17 @@ pub struct MiniLm {
 impl MiniLm {
     /// Loads the model from `dir` (holding [`MODEL_FILES`]).
     pub fn load(dir: &Path) -> Result<Self, EncoderError> {
-        let load_err = |file: &str, message: String| EncoderError::Load {
-            path: dir.join(file),
-            message,
+        let load_err = |file: &str, e: EncoderCause| {
+            EncoderError::load(dir.join(file), "not this model's file", e)
         };
-        let read =
-            |file: &str| std::fs::read(dir.join(file)).map_err(|e| load_err(file, e.to_string()));
+        let read = |file: &str| {
+            std::fs::read(dir.join(file))
+                .map_err(|e| EncoderError::load(dir.join(file), "cannot read it", e))
+        };
         let config: Config = serde_json::from_slice(&read("config.json")?)
-            .map_err(|e| load_err("config.json", e.to_string()))?;
+            .map_err(|e| load_err("config.json", e.into()))?;
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
-            .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
+            .map_err(|e| load_err("tokenizer.json", e))?;
         // The packaged tokenizer pads every text to 128 tokens and cuts at 128; the model was
         // trained with 256 and padding to the batch's longest is all attention needs.
         tokenizer.with_padding(Some(PaddingParams {
@@ -57,12 +58,12 @@ impl MiniLm {
                 max_length: MAX_TOKENS,
                 ..TruncationParams::default()
             }))
-            .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
+            .map_err(|e| load_err("tokenizer.json", e))?;
         let weights = read("model.safetensors")?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| load_err("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| load_err("model.safetensors", e.to_string()))?;
+            .map_err(|e| load_err("model.safetensors", e.into()))?;
+        let model =
+            BertModel::load(vb, &config).map_err(|e| load_err("model.safetensors", e.into()))?;
         Ok(MiniLm {
             model,
             tokenizer,
@@ -71,11 +72,14 @@ impl MiniLm {
     }
 
     fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
-        let err = |e: String| EncoderError::Encode(format!("{MODEL_ID}: {e}"));
+        let err = |source: EncoderCause| EncoderError::Encode {
+            model: MODEL_ID.to_string(),
+            source,
+        };
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
         let width = encodings.first().map_or(0, |e| e.len());
         let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
             encodings
@@ -85,8 +89,7 @@ impl MiniLm {
         };
         let shape = (texts.len(), width);
         let device = &self.model.device;
-        let tensor =
-            |v: Vec<u32>| Tensor::from_vec(v, shape, device).map_err(|e| err(e.to_string()));
+        let tensor = |v: Vec<u32>| Tensor::from_vec(v, shape, device).map_err(|e| err(e.into()));
         let ids = tensor(flat(&|e| e.get_ids()))?;
         let types = tensor(flat(&|e| e.get_type_ids()))?;
         let mask = tensor(flat(&|e| e.get_attention_mask()))?;
@@ -103,8 +106,8 @@ impl MiniLm {
                 .clamp(1e-12, f64::INFINITY)?;
             mean.broadcast_div(&norm)
         })()
-        .map_err(|e| err(e.to_string()))?;
-        pooled.to_vec2::<f32>().map_err(|e| err(e.to_string()))
+        .map_err(|e| err(e.into()))?;
+        pooled.to_vec2::<f32>().map_err(|e| err(e.into()))
     }
 }
 

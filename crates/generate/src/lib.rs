@@ -28,8 +28,24 @@ use crate::write::{FileWriter, Line, Rec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("{path}: {message}")]
-    Write { path: PathBuf, message: String },
+    /// A file of the data set could not be written.
+    #[error("{path}: cannot write it")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A Parquet file of the own shop could not be encoded.
+    #[error("{path}: cannot encode it as Parquet")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Text outside GBK was put into a GBK file (a generator bug).
+    #[error("{path}: text has characters outside GBK; the generator must only put GBK-safe text in GBK files")]
+    NotGbk { path: PathBuf },
+    /// The options cannot make a data set (the message says which and why).
     #[error("{0}")]
     Invalid(String),
 }

@@ -73,9 +73,9 @@ impl FileWriter {
 
     fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), GenerateError> {
         let path = self.root.join(rel);
-        let err = |e: std::io::Error| GenerateError::Write {
+        let err = |source: std::io::Error| GenerateError::Write {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -173,9 +173,8 @@ impl FileWriter {
         let bytes = if gbk {
             let (bytes, _, had_errors) = encoding_rs::GBK.encode(&text);
             if had_errors {
-                return Err(GenerateError::Write {
+                return Err(GenerateError::NotGbk {
                     path: self.root.join(rel),
-                    message: "text has characters outside GBK; the generator must only put GBK-safe text in GBK files".into(),
                 });
             }
             bytes.into_owned()
@@ -267,9 +266,9 @@ impl FileWriter {
         recs: &[Rec],
     ) -> Result<(), GenerateError> {
         let path = self.root.join(rel);
-        let err = |m: String| GenerateError::Write {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| GenerateError::Parquet {
             path: path.clone(),
-            message: m,
+            source: e,
         };
         let mut fields = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
@@ -306,12 +305,12 @@ impl FileWriter {
             });
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         let mut buf = Vec::new();
         let mut writer =
-            ArrowWriter::try_new(&mut buf, batch.schema(), None).map_err(|e| err(e.to_string()))?;
-        writer.write(&batch).map_err(|e| err(e.to_string()))?;
-        writer.close().map_err(|e| err(e.to_string()))?;
+            ArrowWriter::try_new(&mut buf, batch.schema(), None).map_err(|e| err(e.into()))?;
+        writer.write(&batch).map_err(|e| err(e.into()))?;
+        writer.close().map_err(|e| err(e.into()))?;
         self.put(rel, &buf)?;
         self.rows_per_file.insert(rel.to_string(), recs.len());
         Ok(())

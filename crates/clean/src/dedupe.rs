@@ -20,48 +20,90 @@ pub fn remove_duplicates(
     rows: Vec<WorkRow>,
     event_window_secs: i64,
 ) -> (Vec<WorkRow>, Vec<Removal>) {
-    let mut removed = Vec::new();
-    let mut keep = vec![true; rows.len()];
-    let removal = |dup: &WorkRow, kept: &WorkRow, reason: &'static str, detail: String| Removal {
-        source: dup.source.clone(),
+    let mut pass = Pass {
         kind,
-        file: dup.file.clone(),
-        row: dup.row,
-        kept_file: kept.file.clone(),
-        kept_row: kept.row,
-        reason,
-        detail,
+        rows: &rows,
+        keep: vec![true; rows.len()],
+        removed: Vec::new(),
     };
+    pass.exact_duplicates();
+    if let Some(key_field) = kind.key_field() {
+        pass.same_key(key_field);
+    } else if kind == EntityKind::Events {
+        pass.repeated_events(event_window_secs);
+    }
+    let Pass {
+        keep, mut removed, ..
+    } = pass;
+    removed.sort_by(|a, b| (&a.source, &a.file, a.row).cmp(&(&b.source, &b.file, b.row)));
+    let kept = rows
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r)
+        .collect();
+    (kept, removed)
+}
 
-    // Exact duplicates.
-    let mut seen: HashMap<(&str, String), usize> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        let key = r
-            .values
-            .iter()
-            .map(Value::render)
-            .collect::<Vec<_>>()
-            .join("\u{1f}");
-        match seen.entry((r.source.as_str(), key)) {
-            Entry::Occupied(first) => {
-                keep[i] = false;
-                removed.push(removal(
-                    r,
-                    &rows[*first.get()],
-                    "exact_duplicate",
-                    "all fields equal".into(),
-                ));
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(i);
+/// The rows of one kind, which of them are still kept, and what was removed so far.
+struct Pass<'r> {
+    kind: EntityKind,
+    rows: &'r [WorkRow],
+    keep: Vec<bool>,
+    removed: Vec<Removal>,
+}
+
+impl Pass<'_> {
+    /// Drops row `dup` as a duplicate of row `kept`.
+    fn remove(&mut self, dup: usize, kept: usize, reason: &'static str, detail: String) {
+        let (d, k) = (&self.rows[dup], &self.rows[kept]);
+        self.keep[dup] = false;
+        self.removed.push(Removal {
+            source: d.source.clone(),
+            kind: self.kind,
+            file: d.file.clone(),
+            row: d.row,
+            kept_file: k.file.clone(),
+            kept_row: k.row,
+            reason,
+            detail,
+        });
+    }
+
+    /// Every canonical field equal within a source: the first row stays.
+    fn exact_duplicates(&mut self) {
+        let rows = self.rows;
+        let mut seen: HashMap<(&str, String), usize> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let key = r
+                .values
+                .iter()
+                .map(Value::render)
+                .collect::<Vec<_>>()
+                .join("\u{1f}");
+            match seen.entry((r.source.as_str(), key)) {
+                Entry::Occupied(first) => {
+                    self.remove(
+                        i,
+                        *first.get(),
+                        "exact_duplicate",
+                        "all fields equal".into(),
+                    );
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
             }
         }
     }
 
-    if let Some(key_field) = kind.key_field() {
+    /// One key (listing, order, review, account id) twice in a source: the most complete row
+    /// stays; on a tie the first exported one.
+    fn same_key(&mut self, key_field: &str) {
+        let (rows, kind) = (self.rows, self.kind);
         let k = kind.field_index(key_field).expect("key field");
         let mut groups: HashMap<(&str, String), Vec<usize>> = HashMap::new();
-        for (i, r) in rows.iter().enumerate().filter(|(i, _)| keep[*i]) {
+        for (i, r) in rows.iter().enumerate().filter(|(i, _)| self.keep[*i]) {
             if let Some(id) = r.values[k].as_str() {
                 groups
                     .entry((r.source.as_str(), id.to_string()))
@@ -71,15 +113,13 @@ pub fn remove_duplicates(
         }
         let mut groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
         groups.sort();
+        let completeness = |i: usize| rows[i].values.iter().filter(|v| !v.is_null()).count();
         for group in groups {
-            // Most complete wins; on a tie the first exported row stays.
-            let completeness = |i: usize| rows[i].values.iter().filter(|v| !v.is_null()).count();
             let best = *group
                 .iter()
                 .max_by_key(|&&i| (completeness(i), std::cmp::Reverse(i)))
                 .expect("non-empty");
             for &i in group.iter().filter(|&&i| i != best) {
-                keep[i] = false;
                 let differing: Vec<&str> = kind
                     .fields()
                     .iter()
@@ -87,15 +127,16 @@ pub fn remove_duplicates(
                     .filter(|(_, (a, b))| a != b)
                     .map(|(f, _)| f.name)
                     .collect();
-                removed.push(removal(
-                    &rows[i],
-                    &rows[best],
-                    "same_key",
-                    format!("{key_field} repeated; differs in {}", differing.join(", ")),
-                ));
+                let detail = format!("{key_field} repeated; differs in {}", differing.join(", "));
+                self.remove(i, best, "same_key", detail);
             }
         }
-    } else if kind == EntityKind::Events {
+    }
+
+    /// The same account, listing and event type within `window_secs` of the event kept
+    /// before it (a client retry or double click).
+    fn repeated_events(&mut self, window_secs: i64) {
+        let (rows, kind) = (self.rows, self.kind);
         let field = |name| kind.field_index(name).expect("event field");
         let (acc, lst, typ, at) = (
             field("account_id"),
@@ -103,7 +144,7 @@ pub fn remove_duplicates(
             field("event_type"),
             field("occurred_at"),
         );
-        let mut order: Vec<usize> = (0..rows.len()).filter(|&i| keep[i]).collect();
+        let mut order: Vec<usize> = (0..rows.len()).filter(|&i| self.keep[i]).collect();
         // Borrowed, not rendered: this runs inside the sort comparator for every event.
         let event_key = |i: usize| {
             let r = &rows[i];
@@ -114,33 +155,22 @@ pub fn remove_duplicates(
                 r.values[typ].as_str(),
             )
         };
+        let time = |i: usize| rows[i].values[at].as_i64();
         order.sort_by(|&a, &b| {
             event_key(a)
                 .cmp(&event_key(b))
-                .then(
-                    rows[a].values[at]
-                        .as_i64()
-                        .cmp(&rows[b].values[at].as_i64()),
-                )
+                .then(time(a).cmp(&time(b)))
                 .then(a.cmp(&b))
         });
-        let window_us = event_window_secs * 1_000_000;
+        let window_us = window_secs * 1_000_000;
         let mut anchor: Option<usize> = None;
         for &i in &order {
-            if let Some(a) = anchor {
-                let (ta, ti) = (rows[a].values[at].as_i64(), rows[i].values[at].as_i64());
-                if let (Some(ta), Some(ti)) = (ta, ti) {
+            if let (Some(a), Some(ti)) = (anchor, time(i)) {
+                if let Some(ta) = time(a) {
                     if event_key(a) == event_key(i) && ti - ta <= window_us {
-                        keep[i] = false;
-                        removed.push(removal(
-                            &rows[i],
-                            &rows[a],
-                            "repeated_event",
-                            format!(
-                                "same account, listing and type {:.1}s later",
-                                (ti - ta) as f64 / 1e6
-                            ),
-                        ));
+                        let later = (ti - ta) as f64 / 1e6;
+                        let detail = format!("same account, listing and type {later:.1}s later");
+                        self.remove(i, a, "repeated_event", detail);
                         continue;
                     }
                 }
@@ -148,15 +178,6 @@ pub fn remove_duplicates(
             anchor = Some(i);
         }
     }
-
-    removed.sort_by(|a, b| (&a.source, &a.file, a.row).cmp(&(&b.source, &b.file, b.row)));
-    let kept = rows
-        .into_iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(r, _)| r)
-        .collect();
-    (kept, removed)
 }
 
 #[cfg(test)]

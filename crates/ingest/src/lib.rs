@@ -429,10 +429,58 @@ fn ingest_file(
         })?;
     let table = reader::read(&job.bytes, format, source.encoding.as_deref()).map_err(&fail)?;
     let mapper = RowMapper::new(source, &table.header, &job.marked).map_err(&fail)?;
+    let rows = map_records(job, &table, &mapper, pseudonymiser);
+    let (raw_part, quarantine_part) =
+        write_parts(tx, job, &rows).map_err(|e| fail(format!("cannot write table file: {e}")))?;
+    let mut parts = vec![raw_part.clone()];
+    parts.extend(quarantine_part.clone());
+    let entry = IngestedFile {
+        source: source.name.clone(),
+        platform: source.platform.clone(),
+        kind: source.kind.to_string(),
+        path: job.rel.clone(),
+        content_sha256: job.sha.clone(),
+        config_fingerprint: source_fingerprint(source, &job.marked),
+        encoding: table.encoding.clone(),
+        rows_read: table.records.len() as u64,
+        rows_accepted: rows.accepted.len() as u64,
+        rows_quarantined: rows.quarantined.len() as u64,
+        parts,
+        ingested_at: now.to_string(),
+        version,
+    };
+    debug_assert_eq!(
+        entry.rows_read,
+        entry.rows_accepted + entry.rows_quarantined
+    );
+    Ok(FileOutcome {
+        entry,
+        by_reason: rows.by_reason,
+        raw_part,
+        quarantine_part,
+    })
+}
+
+/// A file's rows: accepted (canonical fields, then provenance), quarantined (quarantine
+/// columns), and the quarantined count per reason.
+struct MappedRows {
+    accepted: Vec<Vec<Value>>,
+    quarantined: Vec<Vec<Value>>,
+    by_reason: BTreeMap<String, u64>,
+}
+
+/// Maps every record onto the canonical schema (in parallel); a record that does not map is
+/// quarantined with its field, column, reason and message.
+fn map_records(
+    job: &FileJob<'_>,
+    table: &reader::SourceTable,
+    mapper: &RowMapper,
+    pseudonymiser: &Pseudonymiser,
+) -> MappedRows {
+    let source = job.source;
     let kind = source.kind;
     let has_pii = kind.fields().iter().any(|f| f.pii.is_some()) || !job.marked.is_empty();
-
-    let mapped: Vec<Result<Vec<Value>, Vec<Value>>> = table
+    let mapped: Vec<Result<Vec<Value>, (&'static str, Vec<Value>)>> = table
         .records
         .par_iter()
         .map(|record| {
@@ -450,97 +498,67 @@ fn ingest_file(
                     .map_row(cells, pseudonymiser)
                     .map_err(|e| (e.field, e.column, e.reason, e.message)),
             };
-            match result {
+            let (field, column, reason, message) = match result {
                 Ok(mut values) => {
                     values.extend(provenance());
-                    Ok(values)
+                    return Ok(values);
                 }
-                Err((field, column, reason, message)) => {
-                    let raw = redacted_raw(record, &table.header, &mapper, pseudonymiser, has_pii);
-                    let [src, platform, file, row] = provenance();
-                    Err(vec![
-                        src,
-                        platform,
-                        Value::Text(kind.to_string()),
-                        file,
-                        row,
-                        field
-                            .map(|f| Value::Text(f.to_string()))
-                            .unwrap_or(Value::Null),
-                        column.map(Value::Text).unwrap_or(Value::Null),
-                        Value::Text(reason.to_string()),
-                        Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
-                        Value::Text(raw),
-                    ])
-                }
-            }
+                Err(e) => e,
+            };
+            let raw = redacted_raw(record, &table.header, mapper, pseudonymiser, has_pii);
+            let [src, platform, file, row] = provenance();
+            // In the order of the quarantine table's columns.
+            let quarantined = vec![
+                src,
+                platform,
+                Value::Text(kind.to_string()),
+                file,
+                row,
+                field.map_or(Value::Null, |f| Value::Text(f.to_string())),
+                column.map_or(Value::Null, Value::Text),
+                Value::Text(reason.to_string()),
+                Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
+                Value::Text(raw),
+            ];
+            Err((reason, quarantined))
         })
         .collect();
-    let mut accepted = Vec::with_capacity(mapped.len());
-    let mut quarantined = Vec::new();
-    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows = MappedRows {
+        accepted: Vec::with_capacity(mapped.len()),
+        quarantined: Vec::new(),
+        by_reason: BTreeMap::new(),
+    };
     for m in mapped {
         match m {
-            Ok(v) => accepted.push(v),
-            Err(q) => {
-                *by_reason.entry(q[7].render()).or_default() += 1;
-                quarantined.push(q);
+            Ok(v) => rows.accepted.push(v),
+            Err((reason, q)) => {
+                *rows.by_reason.entry(reason.to_string()).or_default() += 1;
+                rows.quarantined.push(q);
             }
         }
     }
+    rows
+}
 
-    let stem = format!("{}--{}", source.name, &job.sha[..16]);
-    let io_fail = |e: CoreError| fail(format!("cannot write table file: {e}"));
+/// Writes the file's accepted rows as a part of `raw_<kind>` and its quarantined rows (if
+/// any) as a part of `quarantine`; the parts join their tables when the outcome is recorded.
+fn write_parts(
+    tx: &Transaction<'_>,
+    job: &FileJob<'_>,
+    rows: &MappedRows,
+) -> Result<(String, Option<String>), CoreError> {
+    let kind = job.source.kind;
+    let stem = format!("{}--{}", job.source.name, &job.sha[..16]);
     let schema = raw_schema(kind);
-    let raw_part = tx
-        .write_file(
-            &kind.raw_table(),
-            &stem,
-            &schema,
-            &[rows_to_batch(&schema, &accepted).map_err(io_fail)?],
-        )
-        .map_err(io_fail)?;
-    let quarantine_part = if quarantined.is_empty() {
-        None
-    } else {
-        let qs = quarantine_schema();
-        Some(
-            tx.write_file(
-                QUARANTINE_TABLE,
-                &stem,
-                &qs,
-                &[rows_to_batch(&qs, &quarantined).map_err(io_fail)?],
-            )
-            .map_err(io_fail)?,
-        )
-    };
-    let mut parts = vec![raw_part.clone()];
-    parts.extend(quarantine_part.clone());
-    let entry = IngestedFile {
-        source: source.name.clone(),
-        platform: source.platform.clone(),
-        kind: kind.to_string(),
-        path: job.rel.clone(),
-        content_sha256: job.sha.clone(),
-        config_fingerprint: source_fingerprint(source, &job.marked),
-        encoding: table.encoding.clone(),
-        rows_read: table.records.len() as u64,
-        rows_accepted: accepted.len() as u64,
-        rows_quarantined: quarantined.len() as u64,
-        parts,
-        ingested_at: now.to_string(),
-        version,
-    };
-    debug_assert_eq!(
-        entry.rows_read,
-        entry.rows_accepted + entry.rows_quarantined
-    );
-    Ok(FileOutcome {
-        entry,
-        by_reason,
-        raw_part,
-        quarantine_part,
-    })
+    let batch = rows_to_batch(&schema, &rows.accepted)?;
+    let raw_part = tx.write_file(&kind.raw_table(), &stem, &schema, &[batch])?;
+    if rows.quarantined.is_empty() {
+        return Ok((raw_part, None));
+    }
+    let qs = quarantine_schema();
+    let batch = rows_to_batch(&qs, &rows.quarantined)?;
+    let quarantine_part = tx.write_file(QUARANTINE_TABLE, &stem, &qs, &[batch])?;
+    Ok((raw_part, Some(quarantine_part)))
 }
 
 /// The quarantined row as read, with personal data pseudonymised. A row whose structure is

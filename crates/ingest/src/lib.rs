@@ -461,6 +461,9 @@ fn ingest_file(
     })
 }
 
+/// A rejected row: its reason and its quarantine columns.
+type QuarantinedRow = (&'static str, Vec<Value>);
+
 /// A file's rows: accepted (canonical fields, then provenance), quarantined (quarantine
 /// columns), and the quarantined count per reason.
 struct MappedRows {
@@ -480,7 +483,7 @@ fn map_records(
     let source = job.source;
     let kind = source.kind;
     let has_pii = kind.fields().iter().any(|f| f.pii.is_some()) || !job.marked.is_empty();
-    let mapped: Vec<Result<Vec<Value>, (&'static str, Vec<Value>)>> = table
+    let mapped: Vec<Result<Vec<Value>, QuarantinedRow>> = table
         .records
         .par_iter()
         .map(|record| {

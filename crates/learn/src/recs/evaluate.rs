@@ -523,114 +523,25 @@ pub fn evaluate_log(
     let n_users = log.users.len();
     let n_items = log.catalog.len();
     let x = TrainMatrix::build(n_users, n_items, s.train.iter(), config, s.now);
-    let xt = x.transpose();
     let (weights, validation_ndcg_10) = tune_hybrid(log, &s.train, kind, config)?;
     let all_targets = targets_by_user(&s.targets, |_| true);
     let targets = targets_by_user(&s.targets, |t| has_row(&x, t.0));
-    let popularity = Popularity::fit(&x).normalised();
     let exclusions = Exclusions::new(n_users, &log.catalog, s.train.iter(), config.exclude);
-    let everything = |_: usize| true;
-
-    let mut models = Vec::new();
-    let mut fitted: Vec<(String, Box<dyn Recommender>)> = Vec::new();
-    let mut all_hybrid: Option<Hybrid> = None;
-    for name in MODELS {
-        let started = Instant::now();
-        let model = if name == "hybrid" {
-            let h = fit_hybrid(&x, &xt, log, config, &weights)?;
-            all_hybrid = Some(Hybrid {
-                parts: h.parts.clone(),
-            });
-            Some(Box::new(h) as Box<dyn Recommender>)
-        } else {
-            fit(name, &x, &xt, log, config)?
-        };
-        let Some(model) = model else { continue };
-        let fit_seconds = started.elapsed().as_secs_f64();
-        let metrics = measure(
-            model.as_ref(),
-            &x,
-            &targets,
-            &popularity,
-            &exclusions,
-            &everything,
-        );
-        models.push(ModelMetrics {
-            model: name.to_string(),
-            fit_seconds,
-            metrics,
-        });
-        fitted.push((name.to_string(), model));
-    }
-
+    let ctx = EvalContext {
+        log,
+        config,
+        split: &s,
+        x: &x,
+        weights: &weights,
+        exclusions: &exclusions,
+    };
+    let fitted = ctx.fit_all(&targets)?;
     let mut lift = Vec::new();
     if log.platforms.len() > 1 {
         for (p, platform) in log.platforms.iter().enumerate() {
-            let p = p as u16;
-            let on_p = targets_by_user(&s.targets, |t| t.2 == p && has_row(&x, t.0));
-            if on_p.len() < 20 {
-                continue;
-            }
-            let train_p: Vec<Interaction> = s
-                .train
-                .iter()
-                .filter(|i| i.platform == p)
-                .copied()
-                .collect();
-            let xp = TrainMatrix::build(n_users, n_items, train_p.iter(), config, s.now);
-            let xpt = xp.transpose();
-            let pop_p = Popularity::fit(&xp).normalised();
-            let excl_p = Exclusions::new(n_users, &log.catalog, train_p.iter(), config.exclude);
-            let offered = |i: usize| log.catalog.offered(i, p);
-            let cold = on_p.keys().filter(|u| !has_row(&xp, **u)).count();
-            let light: BTreeMap<u32, HashSet<u32>> = on_p
-                .iter()
-                .filter(|(u, _)| xp.row(**u as usize).0.len() <= LIGHT_USER_ITEMS)
-                .map(|(u, t)| (*u, t.clone()))
-                .collect();
-            let mut rows = Vec::new();
-            for (name, all_model) in &fitted {
-                let single: Option<Box<dyn Recommender>> = if name == "hybrid" {
-                    Some(Box::new(fit_hybrid(&xp, &xpt, log, config, &weights)?))
-                } else {
-                    fit(name, &xp, &xpt, log, config)?
-                };
-                let Some(single) = single else { continue };
-                // Ranking one platform's shelf, both blends use that platform's popularity.
-                let contextual = match &all_hybrid {
-                    Some(h) if name == "hybrid" => Some(h.with_popularity_of(&xp)),
-                    _ => None,
-                };
-                let all_model: &dyn Recommender = match &contextual {
-                    Some(h) => h,
-                    None => all_model.as_ref(),
-                };
-                let a = measure(all_model, &x, &on_p, &pop_p, &exclusions, &offered);
-                let b = measure(single.as_ref(), &xp, &on_p, &pop_p, &excl_p, &offered);
-                let al = measure(all_model, &x, &light, &pop_p, &exclusions, &offered);
-                let bl = measure(single.as_ref(), &xp, &light, &pop_p, &excl_p, &offered);
-                rows.push(LiftRow {
-                    model: name.clone(),
-                    ndcg_10_single: b.ndcg_10,
-                    ndcg_10_all: a.ndcg_10,
-                    recall_10_single: b.recall_10,
-                    recall_10_all: a.recall_10,
-                    ndcg_10_lift_pct: lift_pct(a.ndcg_10, b.ndcg_10),
-                    ndcg_10_single_light: bl.ndcg_10,
-                    ndcg_10_all_light: al.ndcg_10,
-                    ndcg_10_lift_pct_light: lift_pct(al.ndcg_10, bl.ndcg_10),
-                });
-            }
-            lift.push(PlatformLift {
-                platform: platform.clone(),
-                users: on_p.len(),
-                cold_on_platform: cold,
-                light_users: light.len(),
-                models: rows,
-            });
+            lift.extend(ctx.platform_lift(p as u16, platform, &fitted)?);
         }
     }
-
     Ok(RecsEvaluation {
         split: kind,
         exclusion: config.exclude,
@@ -642,9 +553,144 @@ pub fn evaluate_log(
         cold_test_users: all_targets.len() - targets.len(),
         hybrid_weights: hybrid_weight_map(weights),
         validation_ndcg_10,
-        models,
+        models: fitted.metrics,
         lift,
     })
+}
+
+/// What every part of one evaluation shares: the log, the split, the training matrix of all
+/// platforms, the hybrid's blend and the exclusions.
+struct EvalContext<'a> {
+    log: &'a InteractionLog,
+    config: &'a RecsConfig,
+    split: &'a Split,
+    x: &'a TrainMatrix,
+    weights: &'a [f32; 4],
+    exclusions: &'a Exclusions,
+}
+
+/// The models fitted on all platforms, with their metrics.
+struct Fitted {
+    metrics: Vec<ModelMetrics>,
+    models: Vec<(String, Box<dyn Recommender>)>,
+    hybrid: Option<Hybrid>,
+}
+
+impl EvalContext<'_> {
+    /// Fits every model on all platforms' behaviour and measures it on `targets`.
+    fn fit_all(&self, targets: &BTreeMap<u32, HashSet<u32>>) -> Result<Fitted, LearnError> {
+        let (x, log, config) = (self.x, self.log, self.config);
+        let xt = x.transpose();
+        let popularity = Popularity::fit(x).normalised();
+        let everything = |_: usize| true;
+        let mut fitted = Fitted {
+            metrics: Vec::new(),
+            models: Vec::new(),
+            hybrid: None,
+        };
+        for name in MODELS {
+            let started = Instant::now();
+            let model = if name == "hybrid" {
+                let h = fit_hybrid(x, &xt, log, config, self.weights)?;
+                fitted.hybrid = Some(Hybrid {
+                    parts: h.parts.clone(),
+                });
+                Some(Box::new(h) as Box<dyn Recommender>)
+            } else {
+                fit(name, x, &xt, log, config)?
+            };
+            let Some(model) = model else { continue };
+            let fit_seconds = started.elapsed().as_secs_f64();
+            let metrics = measure(
+                model.as_ref(),
+                x,
+                targets,
+                &popularity,
+                self.exclusions,
+                &everything,
+            );
+            fitted.metrics.push(ModelMetrics {
+                model: name.to_string(),
+                fit_seconds,
+                metrics,
+            });
+            fitted.models.push((name.to_string(), model));
+        }
+        Ok(fitted)
+    }
+
+    /// Platform `p`'s held-out purchases predicted by each model trained on `p`'s behaviour
+    /// only and on all platforms; `None` when `p` has fewer than 20 such users.
+    fn platform_lift(
+        &self,
+        p: u16,
+        platform: &str,
+        fitted: &Fitted,
+    ) -> Result<Option<PlatformLift>, LearnError> {
+        let (x, log, config, s) = (self.x, self.log, self.config, self.split);
+        let on_p = targets_by_user(&s.targets, |t| t.2 == p && has_row(x, t.0));
+        if on_p.len() < 20 {
+            return Ok(None);
+        }
+        let train_p: Vec<Interaction> = s
+            .train
+            .iter()
+            .filter(|i| i.platform == p)
+            .copied()
+            .collect();
+        let (n_users, n_items) = (log.users.len(), log.catalog.len());
+        let xp = TrainMatrix::build(n_users, n_items, train_p.iter(), config, s.now);
+        let xpt = xp.transpose();
+        let pop_p = Popularity::fit(&xp).normalised();
+        let excl_p = Exclusions::new(n_users, &log.catalog, train_p.iter(), config.exclude);
+        let offered = |i: usize| log.catalog.offered(i, p);
+        let cold = on_p.keys().filter(|u| !has_row(&xp, **u)).count();
+        let light: BTreeMap<u32, HashSet<u32>> = on_p
+            .iter()
+            .filter(|(u, _)| xp.row(**u as usize).0.len() <= LIGHT_USER_ITEMS)
+            .map(|(u, t)| (*u, t.clone()))
+            .collect();
+        let mut rows = Vec::new();
+        for (name, all_model) in &fitted.models {
+            let single: Option<Box<dyn Recommender>> = if name == "hybrid" {
+                Some(Box::new(fit_hybrid(&xp, &xpt, log, config, self.weights)?))
+            } else {
+                fit(name, &xp, &xpt, log, config)?
+            };
+            let Some(single) = single else { continue };
+            // Ranking one platform's shelf, both blends use that platform's popularity.
+            let contextual = match &fitted.hybrid {
+                Some(h) if name == "hybrid" => Some(h.with_popularity_of(&xp)),
+                _ => None,
+            };
+            let all_model: &dyn Recommender = match &contextual {
+                Some(h) => h,
+                None => all_model.as_ref(),
+            };
+            let a = measure(all_model, x, &on_p, &pop_p, self.exclusions, &offered);
+            let b = measure(single.as_ref(), &xp, &on_p, &pop_p, &excl_p, &offered);
+            let al = measure(all_model, x, &light, &pop_p, self.exclusions, &offered);
+            let bl = measure(single.as_ref(), &xp, &light, &pop_p, &excl_p, &offered);
+            rows.push(LiftRow {
+                model: name.clone(),
+                ndcg_10_single: b.ndcg_10,
+                ndcg_10_all: a.ndcg_10,
+                recall_10_single: b.recall_10,
+                recall_10_all: a.recall_10,
+                ndcg_10_lift_pct: lift_pct(a.ndcg_10, b.ndcg_10),
+                ndcg_10_single_light: bl.ndcg_10,
+                ndcg_10_all_light: al.ndcg_10,
+                ndcg_10_lift_pct_light: lift_pct(al.ndcg_10, bl.ndcg_10),
+            });
+        }
+        Ok(Some(PlatformLift {
+            platform: platform.to_string(),
+            users: on_p.len(),
+            cold_on_platform: cold,
+            light_users: light.len(),
+            models: rows,
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -476,126 +476,149 @@ fn flag_outliers(
     rows: &mut [WorkRow],
     config: &shopfuse_core::config::OutlierConfig,
 ) {
-    let flag = |rows: &mut [WorkRow], idx: &[usize], reason: &str| {
-        for &i in idx {
-            rows[i].outlier_reasons.push(reason.to_string());
-        }
-    };
     match kind {
-        EntityKind::Products => {
-            // Prices differ by orders of magnitude between categories; compare within a
-            // source's category when it has enough listings, else within the source.
-            let groups = group_indices(rows, |r| {
-                (
-                    r.source.clone(),
-                    r.get(kind, "category")
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            });
-            // Every small category of a source falls back to the same whole-source test: run
-            // it once per source.
-            let mut whole_source_done = std::collections::BTreeSet::new();
-            for ((source, _), idx) in &groups {
-                let idx = if idx.len() >= 20 {
-                    idx.clone()
-                } else if whole_source_done.insert(source.clone()) {
-                    (0..rows.len())
-                        .filter(|&i| &rows[i].source == source)
-                        .collect()
-                } else {
-                    continue;
-                };
-                let values: Vec<Option<f64>> =
-                    idx.iter().map(|&i| rows[i].extras[0].as_f64()).collect();
-                let hits: Vec<usize> = univariate_outliers(&values, config)
-                    .into_iter()
-                    .map(|j| idx[j])
-                    .collect();
-                let hits: Vec<usize> = hits
-                    .into_iter()
-                    .filter(|&i| !rows[i].outlier_reasons.iter().any(|r| r == "price"))
-                    .collect();
-                flag(rows, &hits, "price");
-            }
-        }
+        EntityKind::Products => flag_product_prices(rows, config),
         EntityKind::Orders => {
-            // Price against what the same listing usually sells for: a 100× order price is an
-            // outlier even when the catalogue as a whole spans that range.
-            let by_listing = group_indices(rows, |r| {
-                (
-                    r.source.clone(),
-                    r.get(kind, "listing_id")
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            });
-            let mut ratio = vec![1.0f64; rows.len()];
-            for idx in by_listing.values() {
-                let mut prices: Vec<f64> = idx
-                    .iter()
-                    .filter_map(|&i| rows[i].extras[0].as_f64())
-                    .collect();
-                if prices.len() < 3 {
-                    continue;
-                }
-                prices.sort_by(f64::total_cmp);
-                let median = outliers::quantile(&prices, 0.5);
-                for &i in idx {
-                    if let Some(p) = rows[i].extras[0].as_f64() {
-                        if median > 0.0 {
-                            ratio[i] = p / median;
-                        }
-                    }
-                }
-            }
+            let ratio = price_vs_listing(rows);
             let off: Vec<usize> = (0..rows.len())
                 .filter(|&i| ratio[i] > 5.0 || ratio[i] < 0.2)
                 .collect();
             flag(rows, &off, "price_vs_listing");
-            for source in sources(rows) {
-                let idx: Vec<usize> = (0..rows.len())
-                    .filter(|&i| rows[i].source == source)
-                    .collect();
-                let values: Vec<Option<f64>> = idx
-                    .iter()
-                    .map(|&i| rows[i].get(kind, "quantity").as_f64())
-                    .collect();
-                let hits: Vec<usize> = univariate_outliers(&values, config)
-                    .into_iter()
-                    .map(|j| idx[j])
-                    .collect();
-                flag(rows, &hits, "quantity");
-            }
+            flag_quantities(rows, config);
             if config.isolation_forest && rows.len() >= 64 {
-                let features: Vec<Vec<f64>> = rows
-                    .iter()
-                    .zip(&ratio)
-                    .map(|(r, ratio)| {
-                        let hour = r
-                            .get(kind, "ordered_at")
-                            .as_i64()
-                            .map(|t| ((t / 3_600_000_000) % 24) as f64);
-                        vec![
-                            r.extras[0].as_f64().unwrap_or(0.0).ln_1p(),
-                            r.get(kind, "quantity").as_f64().unwrap_or(1.0).ln_1p(),
-                            ratio.ln(),
-                            hour.unwrap_or(12.0),
-                        ]
-                    })
-                    .collect();
-                let forest = IsolationForest::fit(&features, 100, 256, FOREST_SEED);
-                let scores: Vec<f64> = features.par_iter().map(|f| forest.score(f)).collect();
-                let hits: Vec<usize> = (0..rows.len())
-                    .filter(|&i| scores[i] > config.isolation_forest_threshold)
-                    .collect();
-                flag(rows, &hits, "isolation_forest");
+                flag_isolated_orders(rows, &ratio, config);
             }
         }
         _ => {}
     }
+}
+
+fn flag(rows: &mut [WorkRow], idx: &[usize], reason: &str) {
+    for &i in idx {
+        rows[i].outlier_reasons.push(reason.to_string());
+    }
+}
+
+/// Listing prices: prices differ by orders of magnitude between categories, so they are
+/// compared within a source's category when it has enough listings, else within the source.
+fn flag_product_prices(rows: &mut [WorkRow], config: &shopfuse_core::config::OutlierConfig) {
+    let kind = EntityKind::Products;
+    let groups = group_indices(rows, |r| {
+        (
+            r.source.clone(),
+            r.get(kind, "category")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    });
+    // Every small category of a source falls back to the same whole-source test: run it once
+    // per source.
+    let mut whole_source_done = std::collections::BTreeSet::new();
+    for ((source, _), idx) in &groups {
+        let idx = if idx.len() >= 20 {
+            idx.clone()
+        } else if whole_source_done.insert(source.clone()) {
+            (0..rows.len())
+                .filter(|&i| &rows[i].source == source)
+                .collect()
+        } else {
+            continue;
+        };
+        let values: Vec<Option<f64>> = idx.iter().map(|&i| rows[i].extras[0].as_f64()).collect();
+        let hits: Vec<usize> = univariate_outliers(&values, config)
+            .into_iter()
+            .map(|j| idx[j])
+            .filter(|&i| !rows[i].outlier_reasons.iter().any(|r| r == "price"))
+            .collect();
+        flag(rows, &hits, "price");
+    }
+}
+
+/// Each order's price against what the same listing usually sells for (1 where unknown): a
+/// 100× order price is an outlier even when the catalogue as a whole spans that range.
+fn price_vs_listing(rows: &[WorkRow]) -> Vec<f64> {
+    let kind = EntityKind::Orders;
+    let by_listing = group_indices(rows, |r| {
+        (
+            r.source.clone(),
+            r.get(kind, "listing_id")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    });
+    let mut ratio = vec![1.0f64; rows.len()];
+    for idx in by_listing.values() {
+        let mut prices: Vec<f64> = idx
+            .iter()
+            .filter_map(|&i| rows[i].extras[0].as_f64())
+            .collect();
+        if prices.len() < 3 {
+            continue;
+        }
+        prices.sort_by(f64::total_cmp);
+        let median = outliers::quantile(&prices, 0.5);
+        for &i in idx {
+            if let Some(p) = rows[i].extras[0].as_f64() {
+                if median > 0.0 {
+                    ratio[i] = p / median;
+                }
+            }
+        }
+    }
+    ratio
+}
+
+/// Order quantities, within each source.
+fn flag_quantities(rows: &mut [WorkRow], config: &shopfuse_core::config::OutlierConfig) {
+    let kind = EntityKind::Orders;
+    for source in sources(rows) {
+        let idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].source == source)
+            .collect();
+        let values: Vec<Option<f64>> = idx
+            .iter()
+            .map(|&i| rows[i].get(kind, "quantity").as_f64())
+            .collect();
+        let hits: Vec<usize> = univariate_outliers(&values, config)
+            .into_iter()
+            .map(|j| idx[j])
+            .collect();
+        flag(rows, &hits, "quantity");
+    }
+}
+
+/// Orders an isolation forest isolates quickly on (log price, log quantity, log price ratio to
+/// the listing, hour of day): unusual combinations no single field shows.
+fn flag_isolated_orders(
+    rows: &mut [WorkRow],
+    ratio: &[f64],
+    config: &shopfuse_core::config::OutlierConfig,
+) {
+    let kind = EntityKind::Orders;
+    let features: Vec<Vec<f64>> = rows
+        .iter()
+        .zip(ratio)
+        .map(|(r, ratio)| {
+            let hour = r
+                .get(kind, "ordered_at")
+                .as_i64()
+                .map(|t| ((t / 3_600_000_000) % 24) as f64);
+            vec![
+                r.extras[0].as_f64().unwrap_or(0.0).ln_1p(),
+                r.get(kind, "quantity").as_f64().unwrap_or(1.0).ln_1p(),
+                ratio.ln(),
+                hour.unwrap_or(12.0),
+            ]
+        })
+        .collect();
+    let forest = IsolationForest::fit(&features, 100, 256, FOREST_SEED);
+    let scores: Vec<f64> = features.par_iter().map(|f| forest.score(f)).collect();
+    let hits: Vec<usize> = (0..rows.len())
+        .filter(|&i| scores[i] > config.isolation_forest_threshold)
+        .collect();
+    flag(rows, &hits, "isolation_forest");
 }
 
 /// Seed of the isolation forest: fixed, so runs are reproducible.

@@ -386,13 +386,19 @@ impl<'s> Transaction<'s> {
     /// Moves the hashes of written files that are now part of a table into `next`, and drops
     /// the hashes of files no table refers to any more.
     fn record_hashes(&mut self) {
-        let written = std::mem::take(
-            &mut *self
-                .written
-                .lock()
-                .expect("no panic while holding the lock"),
-        );
-        self.next.file_sha256.extend(written);
+        let live: BTreeSet<&String> = self.next.tables.values().flatten().collect();
+        let mut written = self
+            .written
+            .lock()
+            .expect("no panic while holding the lock");
+        // A file written but not yet added to its table keeps waiting for it.
+        let (joined, waiting): (BTreeMap<String, String>, BTreeMap<String, String>) =
+            std::mem::take(&mut *written)
+                .into_iter()
+                .partition(|(f, _)| live.contains(f));
+        *written = waiting;
+        drop(written);
+        self.next.file_sha256.extend(joined);
         let live: BTreeSet<&String> = self.next.tables.values().flatten().collect();
         self.next.file_sha256.retain(|f, _| live.contains(f));
     }
@@ -586,6 +592,19 @@ mod tests {
             1,
             "hashes of dropped files are dropped"
         );
+    }
+
+    #[test]
+    fn a_file_added_after_a_fingerprint_keeps_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, b) = batch(2);
+        let mut tx = store.begin().unwrap();
+        let rel = tx.write_file("t", "a", &schema, &[b]).unwrap();
+        assert_eq!(tx.table_fingerprint("t"), None);
+        tx.add_file("t", rel.clone());
+        let committed = tx.commit("1".into()).unwrap();
+        assert!(committed.file_sha256.contains_key(&rel));
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub fn bench_embed(
     let mut reference: Option<HashMap<String, f64>> = None;
     let mut theirs_256 = None;
     // The reference's inputs, written once for all rounds.
-    let dir = tempfile::tempdir().map_err(bench_io("cannot make a temporary directory"))?;
+    let dir =
+        tempfile::tempdir().map_err(super::bench_error("cannot make a temporary directory"))?;
     write_reference_inputs(dir.path(), &corpus)?;
     for round in 0..options.repeat {
         for (i, bs) in BATCH_SIZES.into_iter().enumerate() {
@@ -156,13 +157,9 @@ fn bench_rows(ours: &[f64], reference: Option<&HashMap<String, f64>>) -> Vec<Emb
 fn write_reference_inputs(dir: &Path, corpus: &[String]) -> Result<(), PipelineError> {
     let corpus_json = serde_json::to_vec(corpus).expect("strings serialise");
     std::fs::write(dir.join("corpus.json"), corpus_json)
-        .map_err(bench_io("cannot write the reference's corpus"))?;
+        .map_err(super::bench_error("cannot write the reference's corpus"))?;
     std::fs::write(dir.join("reference_bench.py"), REFERENCE_SCRIPT)
-        .map_err(bench_io("cannot write the reference script"))
-}
-
-fn bench_io(what: &'static str) -> impl FnOnce(std::io::Error) -> PipelineError {
-    super::bench_error(what)
+        .map_err(super::bench_error("cannot write the reference script"))
 }
 
 fn failed(what: String) -> PipelineError {
@@ -204,8 +201,8 @@ fn run_reference(
             what: "unreadable output from the numpy reference".into(),
             source: Some(Box::new(e)),
         })?;
-    let bytes =
-        std::fs::read(&vectors_path).map_err(bench_io("cannot read the reference's vectors"))?;
+    let bytes = std::fs::read(&vectors_path)
+        .map_err(super::bench_error("cannot read the reference's vectors"))?;
     let theirs: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))

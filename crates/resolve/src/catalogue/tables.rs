@@ -12,14 +12,6 @@ use super::*;
 use crate::blocking::{BY_EMBEDDING, BY_IDENTIFIER, BY_TOKEN};
 use shopfuse_core::linkage::Clustering;
 
-fn text(s: &str) -> Value {
-    Value::text(s)
-}
-
-fn opt_text(s: &Option<String>) -> Value {
-    Value::opt_text(s)
-}
-
 fn blockers(reasons: u8) -> String {
     let mut out = Vec::new();
     for (bit, name) in [
@@ -273,14 +265,14 @@ fn write_candidates(
             let (i, j) = scored.ids[k];
             let (a, b) = (&listings[i], &listings[j]);
             out.push(vec![
-                text(&a.platform),
-                text(&a.listing_id),
-                text(&b.platform),
-                text(&b.listing_id),
+                Value::text(&a.platform),
+                Value::text(&a.listing_id),
+                Value::text(&b.platform),
+                Value::text(&b.listing_id),
                 Value::Text(blockers(scored.reasons[k])),
                 Value::Float(scored.probability[k]),
                 Value::Float(scored.threshold),
-                text(scored.label_source[k]),
+                Value::text(scored.label_source[k]),
                 Value::Bool(clustering.cluster_of[i] == clustering.cluster_of[j]),
                 if scored.drivers[k].is_empty() {
                     Value::Null
@@ -310,9 +302,9 @@ fn write_clusters(
             let explanation = clustering.steps[c].join(" | ");
             for &i in m {
                 rows.push(vec![
-                    text(&golden[c].id),
-                    text(&listings[i].platform),
-                    text(&listings[i].listing_id),
+                    Value::text(&golden[c].id),
+                    Value::text(&listings[i].platform),
+                    Value::text(&listings[i].listing_id),
                     Value::Int(m.len() as i64),
                     clustering.cohesion[c].map_or(Value::Null, Value::Float),
                     if explanation.is_empty() {
@@ -336,7 +328,7 @@ fn write_golden(
     let s = golden_products::TABLE.schema();
     replace_streamed(tx, golden_products::NAME, &s, golden.len(), |c, rows| {
         let (g, m) = (&golden[c], &clustering.members[c]);
-        let mut row = vec![text(&g.id)];
+        let mut row = vec![Value::text(&g.id)];
         // One column per golden field, as the schema lists them.
         row.extend(
             GOLDEN_FIELDS
@@ -381,13 +373,13 @@ fn write_provenance(
             for &i in sources {
                 let l = &listings[i];
                 prov.push(vec![
-                    text(&g.id),
-                    text(f),
+                    Value::text(&g.id),
+                    Value::text(f),
                     Value::Text(value.render()),
                     Value::Text(rule.clone()),
-                    text(&l.platform),
-                    text(&l.listing_id),
-                    text(&l.file),
+                    Value::text(&l.platform),
+                    Value::text(&l.listing_id),
+                    Value::text(&l.file),
                     Value::Int(l.row),
                 ]);
             }
@@ -407,18 +399,18 @@ fn write_offers(
     replace_streamed(tx, offers::NAME, &s, listings.len(), |i, rows| {
         let l = &listings[i];
         rows.push(vec![
-            text(&golden[clustering.cluster_of[i]].id),
-            text(&l.platform),
-            text(&l.listing_id),
-            text(&l.title),
+            Value::text(&golden[clustering.cluster_of[i]].id),
+            Value::text(&l.platform),
+            Value::text(&l.listing_id),
+            Value::text(&l.title),
             l.price.map_or(Value::Null, Value::Float),
-            opt_text(&l.currency),
+            Value::opt_text(&l.currency),
             l.price_base.map_or(Value::Null, Value::Float),
-            text(base_currency),
+            Value::text(base_currency),
             l.stock.map_or(Value::Null, Value::Int),
-            opt_text(&l.url),
+            Value::opt_text(&l.url),
             l.listed_at.map_or(Value::Null, Value::Timestamp),
-            text(&l.file),
+            Value::text(&l.file),
             Value::Int(l.row),
         ]);
     })?;

@@ -228,6 +228,54 @@ fn ip_in(city: usize, rng: &mut ChaCha8Rng) -> String {
     )
 }
 
+/// Listings by (platform, category), so a shopper picks from what their platform sells in the
+/// category they feel like, weighted by the product's popularity.
+struct Shelves<'a> {
+    products: &'a [Product],
+    listings: &'a [Listing],
+    by_platform_category: Vec<Vec<Vec<usize>>>,
+}
+
+impl<'a> Shelves<'a> {
+    fn new(products: &'a [Product], listings: &'a [Listing], n_categories: usize) -> Self {
+        let mut by_platform_category = vec![vec![Vec::new(); n_categories]; PLATFORMS.len()];
+        for (li, l) in listings.iter().enumerate() {
+            let pi = PLATFORMS
+                .iter()
+                .position(|p| *p == l.platform)
+                .expect("known platform");
+            by_platform_category[pi][products[l.product].category].push(li);
+        }
+        Self {
+            products,
+            listings,
+            by_platform_category,
+        }
+    }
+
+    fn pick(&self, platform: &str, category: usize, rng: &mut ChaCha8Rng) -> Option<usize> {
+        let pi = PLATFORMS.iter().position(|p| *p == platform)?;
+        let shelf = &self.by_platform_category[pi][category];
+        let weights: Vec<f64> = shelf
+            .iter()
+            .map(|&li| self.products[self.listings[li].product].popularity)
+            .collect();
+        let w = WeightedIndex::new(&weights).ok()?;
+        Some(shelf[w.sample(rng)])
+    }
+}
+
+/// Session numbers shared by purchase paths and browsing, so every session id is unique.
+#[derive(Default)]
+struct Sessions(usize);
+
+impl Sessions {
+    fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("s{:08}", self.0)
+    }
+}
+
 pub fn simulate(
     products: &[Product],
     listings: &[Listing],
@@ -237,118 +285,161 @@ pub fn simulate(
     rng: &mut ChaCha8Rng,
 ) -> Activity {
     let n_categories = people.first().map(|p| p.category_taste.len()).unwrap_or(0);
-    // listings by (platform, category), with popularity weights.
-    let mut shelves: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); n_categories]; PLATFORMS.len()];
-    for (li, l) in listings.iter().enumerate() {
-        let pi = PLATFORMS
-            .iter()
-            .position(|p| *p == l.platform)
-            .expect("known platform");
-        shelves[pi][products[l.product].category].push(li);
-    }
-    let pick_listing = |platform: &str, category: usize, rng: &mut ChaCha8Rng| -> Option<usize> {
-        let pi = PLATFORMS.iter().position(|p| *p == platform)?;
-        let shelf = &shelves[pi][category];
-        let weights: Vec<f64> = shelf
-            .iter()
-            .map(|&li| products[listings[li].product].popularity)
-            .collect();
-        let w = WeightedIndex::new(&weights).ok()?;
-        Some(shelf[w.sample(rng)])
-    };
+    let shelves = Shelves::new(products, listings, n_categories);
     let person_pick =
         WeightedIndex::new(people.iter().map(|p| p.activity)).expect("positive activity");
-    let payments_cn = ["支付宝", "微信支付", "花呗", "银行卡"];
-    let mut orders = Vec::with_capacity(n_orders);
-    let mut events = Vec::new();
-    let mut session_no = 0usize;
-
+    let mut sessions = Sessions::default();
     let fraud_target = (n_orders as f64 * 0.02).round() as usize;
     let legit = n_orders.saturating_sub(fraud_target);
-    while orders.len() < legit {
+    let (mut orders, mut events) = purchases(
+        &shelves,
+        people,
+        &person_pick,
+        legit,
+        (calendar, &mut sessions),
+        rng,
+    );
+    // Browsing without buying, in the same tastes: the signal recommendations learn from.
+    events.extend(browsing(
+        &shelves,
+        people,
+        &person_pick,
+        n_orders * 2,
+        (calendar, &mut sessions),
+        rng,
+    ));
+    inject_fraud(
+        listings,
+        people,
+        &mut orders,
+        &mut events,
+        fraud_target,
+        calendar,
+        rng,
+    );
+    let reviews = reviews(products, listings, &orders, rng);
+    Activity {
+        orders,
+        events,
+        reviews,
+    }
+}
+
+/// `count` legitimate orders, each with the path to it: views, maybe a cart, the purchase.
+fn purchases(
+    shelves: &Shelves,
+    people: &[Person],
+    person_pick: &WeightedIndex<f64>,
+    count: usize,
+    (calendar, sessions): (&Calendar, &mut Sessions),
+    rng: &mut ChaCha8Rng,
+) -> (Vec<Order>, Vec<Event>) {
+    let mut orders = Vec::with_capacity(count);
+    let mut events = Vec::new();
+    while orders.len() < count {
         let person = person_pick.sample(rng);
         let p = &people[person];
         let account = rng.random_range(0..p.accounts.len());
         let platform = p.accounts[account].platform;
         let taste = WeightedIndex::new(&p.category_taste).expect("taste");
-        let Some(listing) = (0..5).find_map(|_| pick_listing(platform, taste.sample(rng), rng))
+        let Some(listing) = (0..5).find_map(|_| shelves.pick(platform, taste.sample(rng), rng))
         else {
             continue;
         };
         let at = calendar.sample(rng);
-        let l = &listings[listing];
         let quantity = if rng.random_bool(0.85) {
             1
         } else {
             rng.random_range(2..4)
         };
-        session_no += 1;
-        let session = format!("s{session_no:08}");
-        // The path to the purchase: views, maybe a cart, then the purchase itself.
-        for k in 0..rng.random_range(1..4) {
-            events.push(Event {
-                person,
-                account,
-                listing,
-                event_type: "view",
-                at: at - (k + 1) * rng.random_range(60..1800) * 1_000_000,
-                session: session.clone(),
-            });
-        }
-        if rng.random_bool(0.5) {
-            events.push(Event {
-                person,
-                account,
-                listing,
-                event_type: "cart",
-                at: at - rng.random_range(10..600) * 1_000_000,
-                session: session.clone(),
-            });
-        }
-        events.push(Event {
+        let session = sessions.next();
+        let event = |event_type, at| Event {
             person,
             account,
             listing,
-            event_type: "purchase",
+            event_type,
             at,
             session: session.clone(),
-        });
-        orders.push(Order {
-            platform,
-            order_id: order_id(platform, orders.len() + 1),
-            person,
-            account,
-            listing,
-            quantity,
-            unit_price: round2(l.price * rng.random_range(0.97..1.0)),
-            ordered_at: at,
-            status: ["completed", "completed", "completed", "shipped", "refunded"]
-                [rng.random_range(0..5)],
-            address: p.accounts[account].address.clone(),
-            city: p.city,
-            ip: ip_in(p.city, rng),
-            device: p.devices.choose(rng).expect("device").clone(),
-            payment: if platform == "amazon" {
-                "credit_card"
-            } else {
-                payments_cn.choose(rng).expect("payment")
-            },
-            fraud: None,
-        });
+        };
+        for k in 0..rng.random_range(1..4) {
+            events.push(event(
+                "view",
+                at - (k + 1) * rng.random_range(60..1800) * 1_000_000,
+            ));
+        }
+        if rng.random_bool(0.5) {
+            events.push(event("cart", at - rng.random_range(10..600) * 1_000_000));
+        }
+        events.push(event("purchase", at));
+        let n = orders.len() + 1;
+        let price = shelves.listings[listing].price;
+        orders.push(legit_order(
+            p,
+            (person, account, listing),
+            (n, at),
+            (quantity, price),
+            rng,
+        ));
     }
+    (orders, events)
+}
 
-    // Browsing without buying, in the same tastes: the signal recommendations learn from.
-    let browse = n_orders * 2;
-    for _ in 0..browse {
+/// The order row of a legitimate purchase: the account's own address, a device the person
+/// owns, an IP in their city, the platform's usual payment methods.
+fn legit_order(
+    p: &Person,
+    (person, account, listing): (usize, usize, usize),
+    (n, at): (usize, i64),
+    (quantity, list_price): (i64, f64),
+    rng: &mut ChaCha8Rng,
+) -> Order {
+    let platform = p.accounts[account].platform;
+    Order {
+        platform,
+        order_id: order_id(platform, n),
+        person,
+        account,
+        listing,
+        quantity,
+        unit_price: round2(list_price * rng.random_range(0.97..1.0)),
+        ordered_at: at,
+        status: ["completed", "completed", "completed", "shipped", "refunded"]
+            [rng.random_range(0..5)],
+        address: p.accounts[account].address.clone(),
+        city: p.city,
+        ip: ip_in(p.city, rng),
+        device: p.devices.choose(rng).expect("device").clone(),
+        payment: if platform == "amazon" {
+            "credit_card"
+        } else {
+            ["支付宝", "微信支付", "花呗", "银行卡"]
+                .choose(rng)
+                .expect("payment")
+        },
+        fraud: None,
+    }
+}
+
+/// `count` browsing attempts (views, carts, favourites without a purchase).
+fn browsing(
+    shelves: &Shelves,
+    people: &[Person],
+    person_pick: &WeightedIndex<f64>,
+    count: usize,
+    (calendar, sessions): (&Calendar, &mut Sessions),
+    rng: &mut ChaCha8Rng,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for _ in 0..count {
         let person = person_pick.sample(rng);
         let p = &people[person];
         let account = rng.random_range(0..p.accounts.len());
         let taste = WeightedIndex::new(&p.category_taste).expect("taste");
-        let Some(listing) = pick_listing(p.accounts[account].platform, taste.sample(rng), rng)
+        let Some(listing) = shelves.pick(p.accounts[account].platform, taste.sample(rng), rng)
         else {
             continue;
         };
-        session_no += 1;
+        let session = sessions.next();
         let at = calendar.sample(rng);
         let kind = if rng.random_bool(0.08) {
             "favorite"
@@ -363,20 +454,20 @@ pub fn simulate(
             listing,
             event_type: kind,
             at,
-            session: format!("s{session_no:08}"),
+            session,
         });
     }
+    events
+}
 
-    inject_fraud(
-        listings,
-        people,
-        &mut orders,
-        &mut events,
-        fraud_target,
-        calendar,
-        rng,
-    );
-
+/// A quarter of buyers leave a review whose rating follows product quality; every brushing
+/// order leaves five stars.
+fn reviews(
+    products: &[Product],
+    listings: &[Listing],
+    orders: &[Order],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Review> {
     let mut reviews = Vec::new();
     for (oi, o) in orders.iter().enumerate() {
         let brushing = o.fraud == Some("brushing");
@@ -401,11 +492,7 @@ pub fn simulate(
             at: o.ordered_at + rng.random_range(2..15) * DAY_US,
         });
     }
-    Activity {
-        orders,
-        events,
-        reviews,
-    }
+    reviews
 }
 
 /// Brushing rings (刷单: fresh accounts on one device buying one listing again and again,
@@ -432,120 +519,173 @@ fn inject_fraud(
         };
         let device = format!("dev-{:08x}", rng.random::<u32>());
         let city = rng.random_range(0..CITIES.len());
-        let ip = ip_in(city, rng);
-        let t0 = calendar.sample(rng);
+        // Field initialisers run in the order written: the ring's IP, then its start.
+        let ring = BrushingRing {
+            platform,
+            listing,
+            device,
+            city,
+            ip: ip_in(city, rng),
+            t0: calendar.sample(rng),
+        };
+        made += ring.run(listings, people, orders, events, rng);
+    }
+    let real_people = people.iter().filter(|p| p.activity > 0.0).count();
+    while made < target && real_people > 0 {
+        let person = rng.random_range(0..real_people);
+        if let Some(order) = account_takeover(listings, people, person, orders.len(), calendar, rng)
+        {
+            orders.push(order);
+            made += 1;
+        }
+    }
+}
+
+/// 刷单: four to seven fresh accounts on one device and IP, each buying one listing two to
+/// four times within two days.
+struct BrushingRing {
+    platform: &'static str,
+    listing: usize,
+    device: String,
+    city: usize,
+    ip: String,
+    t0: i64,
+}
+
+impl BrushingRing {
+    /// Adds the ring's people, orders and events; returns the number of orders.
+    fn run(
+        &self,
+        listings: &[Listing],
+        people: &mut Vec<Person>,
+        orders: &mut Vec<Order>,
+        events: &mut Vec<Event>,
+        rng: &mut ChaCha8Rng,
+    ) -> usize {
+        let mut made = 0;
         for _ in 0..rng.random_range(4..8) {
             let person = people.len();
-            let serial = 900_000 + person;
-            let name = format!("刷{}", serial % 1000);
-            people.push(Person {
-                person_id: format!("U{:06}", person + 1),
-                name: name.clone(),
-                phone: format!("170{:08}", serial),
-                email: format!("z{serial}@163.com"),
-                city,
-                address: format!("{}{}", CITIES[city].0, CITIES[city].2[0]),
-                overlap: Overlap::Single,
-                category_taste: vec![],
-                activity: 0.0,
-                devices: vec![device.clone()],
-                accounts: vec![Account {
-                    platform,
-                    account_id: format!(
-                        "{}_{serial}",
-                        if platform == "taobao" { "tbx" } else { "jdx" }
-                    ),
-                    name,
-                    phone: Some(format!("170{:08}", serial)),
-                    email: None,
-                    address: format!(
-                        "{}{}{}号",
-                        CITIES[city].0,
-                        CITIES[city].2[0],
-                        rng.random_range(1..99)
-                    ),
-                    registered_at: t0 - rng.random_range(1..5) * DAY_US,
-                }],
-            });
+            people.push(self.fresh_person(person, rng));
             for _ in 0..rng.random_range(2..5) {
-                let at = t0 + rng.random_range(0..48 * 3600) * 1_000_000;
+                let at = self.t0 + rng.random_range(0..48 * 3600) * 1_000_000;
                 events.push(Event {
                     person,
                     account: 0,
-                    listing,
+                    listing: self.listing,
                     event_type: "purchase",
                     at,
                     session: format!("b{}", orders.len()),
                 });
                 orders.push(Order {
-                    platform,
-                    order_id: order_id(platform, orders.len() + 1),
+                    platform: self.platform,
+                    order_id: order_id(self.platform, orders.len() + 1),
                     person,
                     account: 0,
-                    listing,
+                    listing: self.listing,
                     quantity: 1,
-                    unit_price: round2(listings[listing].price * rng.random_range(0.85..0.95)),
+                    unit_price: round2(listings[self.listing].price * rng.random_range(0.85..0.95)),
                     ordered_at: at,
                     status: "completed",
                     address: people[person].accounts[0].address.clone(),
-                    city,
-                    ip: ip.clone(),
-                    device: device.clone(),
+                    city: self.city,
+                    ip: self.ip.clone(),
+                    device: self.device.clone(),
                     payment: "银行卡",
                     fraud: Some("brushing"),
                 });
                 made += 1;
             }
         }
+        made
     }
-    let real_people = people.iter().filter(|p| p.activity > 0.0).count();
-    while made < target && real_people > 0 {
-        let person = rng.random_range(0..real_people);
-        let account = rng.random_range(0..people[person].accounts.len());
-        let platform = people[person].accounts[account].platform;
-        let mut on_platform: Vec<usize> = (0..listings.len())
-            .filter(|&i| listings[i].platform == platform)
-            .collect();
-        on_platform.sort_by(|a, b| listings[*b].price.total_cmp(&listings[*a].price));
-        let Some(&listing) = on_platform
-            .iter()
-            .take(10)
-            .collect::<Vec<_>>()
-            .choose(rng)
-            .copied()
-        else {
-            continue;
-        };
-        let other_city = (people[person].city + rng.random_range(1..CITIES.len())) % CITIES.len();
-        let at = calendar.sample(rng) / DAY_US * DAY_US + rng.random_range(18..21) * HOUR_US; // 02:00–05:00 Beijing
-        orders.push(Order {
-            platform,
-            order_id: order_id(platform, orders.len() + 1),
-            person,
-            account,
-            listing,
-            quantity: rng.random_range(2..5),
-            unit_price: listings[listing].price,
-            ordered_at: at,
-            status: "completed",
-            address: format!(
-                "{}{}{}号",
-                CITIES[other_city].0,
-                CITIES[other_city].2[0],
-                rng.random_range(1..99)
-            ),
-            city: other_city,
-            ip: ip_in(other_city, rng),
-            device: format!("dev-{:08x}", rng.random::<u32>()),
-            payment: if platform == "amazon" {
-                "credit_card"
-            } else {
-                "银行卡"
-            },
-            fraud: Some("account_takeover"),
-        });
-        made += 1;
+
+    /// A throwaway person with one account registered a few days before the ring starts.
+    fn fresh_person(&self, person: usize, rng: &mut ChaCha8Rng) -> Person {
+        let (platform, city) = (self.platform, self.city);
+        let serial = 900_000 + person;
+        let name = format!("刷{}", serial % 1000);
+        Person {
+            person_id: format!("U{:06}", person + 1),
+            name: name.clone(),
+            phone: format!("170{:08}", serial),
+            email: format!("z{serial}@163.com"),
+            city,
+            address: format!("{}{}", CITIES[city].0, CITIES[city].2[0]),
+            overlap: Overlap::Single,
+            category_taste: vec![],
+            activity: 0.0,
+            devices: vec![self.device.clone()],
+            accounts: vec![Account {
+                platform,
+                account_id: format!(
+                    "{}_{serial}",
+                    if platform == "taobao" { "tbx" } else { "jdx" }
+                ),
+                name,
+                phone: Some(format!("170{:08}", serial)),
+                email: None,
+                address: format!(
+                    "{}{}{}号",
+                    CITIES[city].0,
+                    CITIES[city].2[0],
+                    rng.random_range(1..99)
+                ),
+                registered_at: self.t0 - rng.random_range(1..5) * DAY_US,
+            }],
+        }
     }
+}
+
+/// An existing account suddenly ordering one of its platform's ten dearest listings at night,
+/// shipped to another city from a new device. `None` when the platform sells nothing.
+fn account_takeover(
+    listings: &[Listing],
+    people: &[Person],
+    person: usize,
+    orders_so_far: usize,
+    calendar: &Calendar,
+    rng: &mut ChaCha8Rng,
+) -> Option<Order> {
+    let account = rng.random_range(0..people[person].accounts.len());
+    let platform = people[person].accounts[account].platform;
+    let mut on_platform: Vec<usize> = (0..listings.len())
+        .filter(|&i| listings[i].platform == platform)
+        .collect();
+    on_platform.sort_by(|a, b| listings[*b].price.total_cmp(&listings[*a].price));
+    let &listing = on_platform
+        .iter()
+        .take(10)
+        .collect::<Vec<_>>()
+        .choose(rng)
+        .copied()?;
+    let other_city = (people[person].city + rng.random_range(1..CITIES.len())) % CITIES.len();
+    let at = calendar.sample(rng) / DAY_US * DAY_US + rng.random_range(18..21) * HOUR_US; // 02:00–05:00 Beijing
+    Some(Order {
+        platform,
+        order_id: order_id(platform, orders_so_far + 1),
+        person,
+        account,
+        listing,
+        quantity: rng.random_range(2..5),
+        unit_price: listings[listing].price,
+        ordered_at: at,
+        status: "completed",
+        address: format!(
+            "{}{}{}号",
+            CITIES[other_city].0,
+            CITIES[other_city].2[0],
+            rng.random_range(1..99)
+        ),
+        city: other_city,
+        ip: ip_in(other_city, rng),
+        device: format!("dev-{:08x}", rng.random::<u32>()),
+        payment: if platform == "amazon" {
+            "credit_card"
+        } else {
+            "银行卡"
+        },
+        fraud: Some("account_takeover"),
+    })
 }
 
 fn review_text(platform: &str, rating: u8, brushing: bool, rng: &mut ChaCha8Rng) -> String {

@@ -325,6 +325,28 @@ fn product_rec(ctx: &Ctx, l: &Listing, rng: &mut ChaCha8Rng, zh: bool, price_tex
 }
 
 fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
+    taobao_products(ctx, w, rng)?;
+    taobao_orders(ctx, w, rng)?;
+    taobao_events(ctx, w, rng)?;
+    taobao_reviews(ctx, w, rng)?;
+    let lines = customer_lines(ctx, "taobao", |t| beijing(t, "%Y年%-m月%-d日"));
+    w.csv(
+        "data/taobao/customers.csv",
+        "taobao",
+        EntityKind::Customers,
+        b',',
+        true,
+        lines,
+    )?;
+    Ok(())
+}
+
+/// Taobao listings as CSV, with prices like `￥1,299` and a few typed with two extra zeros.
+fn taobao_products(
+    ctx: &Ctx,
+    w: &mut FileWriter,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), GenerateError> {
     let mut lines: Vec<Line> = Vec::new();
     for l in ctx.listings_on("taobao") {
         // A few prices typed with two extra zeros: outliers the clean stage must flag.
@@ -345,7 +367,11 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         true,
         lines,
     )?;
+    Ok(())
+}
 
+/// Taobao orders split by year; 2024 exported twice, overlapping, with status changes between.
+fn taobao_orders(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
     let mut by_year: BTreeMap<bool, Vec<Line>> = BTreeMap::new();
     for (_, o) in ctx.orders_on("taobao") {
         let outlier = o.fraud.is_none() && rng.random_bool(0.003);
@@ -422,7 +448,11 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         true,
         y2025,
     )?;
+    Ok(())
+}
 
+/// Taobao behaviour events with Chinese event names and some double-sent by app retries.
+fn taobao_events(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
     let zh_event = |t: &str| match t {
         "view" => "浏览",
         "cart" => "加购",
@@ -458,7 +488,15 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         true,
         with_bad(lines, bad, rng),
     )?;
+    Ok(())
+}
 
+/// Taobao reviews rated as `5星` or `★★★★★`, a few with the text missing.
+fn taobao_reviews(
+    ctx: &Ctx,
+    w: &mut FileWriter,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for r in ctx.reviews_on("taobao") {
         let rating = if rng.random_bool(0.5) {
@@ -490,20 +528,27 @@ fn write_taobao(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         true,
         lines,
     )?;
-
-    let lines = customer_lines(ctx, "taobao", |t| beijing(t, "%Y年%-m月%-d日"));
-    w.csv(
-        "data/taobao/customers.csv",
-        "taobao",
-        EntityKind::Customers,
-        b',',
-        true,
-        lines,
-    )?;
     Ok(())
 }
 
 fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
+    jd_products(ctx, w, rng)?;
+    jd_orders(ctx, w, rng)?;
+    jd_events(ctx, w)?;
+    jd_reviews(ctx, w)?;
+    let lines = customer_lines(ctx, "jd", |t| beijing(t, "%Y/%m/%d %H:%M:%S"));
+    w.jsonl(
+        "data/jd/customers.jsonl",
+        "jd",
+        EntityKind::Customers,
+        lines,
+        &[],
+    )?;
+    Ok(())
+}
+
+/// JD listings as JSON lines.
+fn jd_products(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for l in ctx.listings_on("jd") {
         let mut r = product_rec(ctx, l, rng, true, format!("{:.2}", l.price));
@@ -517,7 +562,11 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         lines,
         &[],
     )?;
+    Ok(())
+}
 
+/// JD orders as JSON lines, a few without a quantity.
+fn jd_orders(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("jd") {
         let quantity = if rng.random_bool(0.03) {
@@ -551,7 +600,11 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         with_bad(lines, bad, rng),
         &["quantity"],
     )?;
+    Ok(())
+}
 
+/// JD events with JD's own event names and epoch-millisecond times.
+fn jd_events(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for e in ctx.events_on("jd") {
         let r = ctx.event_rec(
@@ -579,7 +632,11 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         lines,
         &["occurred_at"],
     )?;
+    Ok(())
+}
 
+/// JD reviews as one JSON array.
+fn jd_reviews(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for r in ctx.reviews_on("jd") {
         lines.push(Line::Good(ctx.review_rec(
@@ -598,19 +655,32 @@ fn write_jd(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), G
         lines,
         &["rating"],
     )?;
-
-    let lines = customer_lines(ctx, "jd", |t| beijing(t, "%Y/%m/%d %H:%M:%S"));
-    w.jsonl(
-        "data/jd/customers.jsonl",
-        "jd",
-        EntityKind::Customers,
-        lines,
-        &[],
-    )?;
     Ok(())
 }
 
 fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
+    amazon_products(ctx, w, rng)?;
+    amazon_orders(ctx, w, rng)?;
+    amazon_events(ctx, w)?;
+    amazon_reviews(ctx, w, rng)?;
+    let lines = customer_lines(ctx, "amazon", |t| utc(t, "%Y-%m-%d"));
+    w.csv(
+        "data/amazon/customers.csv",
+        "amazon",
+        EntityKind::Customers,
+        b',',
+        false,
+        lines,
+    )?;
+    Ok(())
+}
+
+/// Amazon listings as TSV without a header, prices in US$.
+fn amazon_products(
+    ctx: &Ctx,
+    w: &mut FileWriter,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for l in ctx.listings_on("amazon") {
         let mut r = product_rec(ctx, l, rng, false, format!("US${:.2}", l.price));
@@ -625,7 +695,11 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         false,
         lines,
     )?;
+    Ok(())
+}
 
+/// Amazon orders in UTC with a few bulk quantities (outliers).
+fn amazon_orders(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for (_, o) in ctx.orders_on("amazon") {
         let bulk = o.fraud.is_none() && rng.random_bool(0.002);
@@ -665,7 +739,11 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         false,
         with_bad(lines, bad, rng),
     )?;
+    Ok(())
+}
 
+/// Amazon events with Amazon's event names.
+fn amazon_events(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for e in ctx.events_on("amazon") {
         lines.push(Line::Good(ctx.event_rec(
@@ -693,7 +771,15 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         false,
         lines,
     )?;
+    Ok(())
+}
 
+/// Amazon reviews rated as `5.0 out of 5 stars`.
+fn amazon_reviews(
+    ctx: &Ctx,
+    w: &mut FileWriter,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), GenerateError> {
     let mut lines = Vec::new();
     for r in ctx.reviews_on("amazon") {
         lines.push(Line::Good(ctx.review_rec(
@@ -719,20 +805,11 @@ fn write_amazon(ctx: &Ctx, w: &mut FileWriter, rng: &mut ChaCha8Rng) -> Result<(
         false,
         with_bad(lines, bad, rng),
     )?;
-
-    let lines = customer_lines(ctx, "amazon", |t| utc(t, "%Y-%m-%d"));
-    w.csv(
-        "data/amazon/customers.csv",
-        "amazon",
-        EntityKind::Customers,
-        b',',
-        false,
-        lines,
-    )?;
     Ok(())
 }
 
-fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
+/// The own shop's listings as Parquet: clean English fields, every identifier present.
+fn own_shop_products(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
     let rfc = |us: i64| utc(us, "%Y-%m-%dT%H:%M:%SZ");
     let products: Vec<Rec> = ctx
         .listings_on("own_shop")
@@ -766,6 +843,12 @@ fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         EntityKind::Products,
         &products,
     )?;
+    Ok(())
+}
+
+fn write_own_shop(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
+    own_shop_products(ctx, w)?;
+    let rfc = |us: i64| utc(us, "%Y-%m-%dT%H:%M:%SZ");
     let orders: Vec<Rec> = ctx
         .orders_on("own_shop")
         .map(|(_, o)| {

@@ -212,36 +212,9 @@ pub fn build_people(
                 GIVEN.choose(rng).expect("given")
             );
             let city = rng.random_range(0..CITIES.len());
-            let (province, city_name, districts, _) = CITIES[city];
-            let address = format!(
-                "{province}{}{}{}{}号",
-                if province.ends_with('市') {
-                    String::new()
-                } else {
-                    format!("{city_name}市")
-                },
-                districts.choose(rng).expect("district"),
-                STREETS.choose(rng).expect("street"),
-                rng.random_range(1..300)
-            );
-            // Tastes: one or two favourite categories carry most of the weight.
-            let mut taste: Vec<f64> = (0..n_categories)
-                .map(|_| rng.random_range(0.02..0.15))
-                .collect();
-            for _ in 0..rng.random_range(1..=2) {
-                taste[rng.random_range(0..n_categories)] += rng.random_range(1.0..3.0);
-            }
-            let total: f64 = taste.iter().sum();
-            taste.iter_mut().for_each(|t| *t /= total);
-            let mut platforms: Vec<&'static str> = Vec::new();
-            for (p, share) in PLATFORMS.iter().zip([0.75, 0.55, 0.35, 0.3]) {
-                if rng.random_bool(share) {
-                    platforms.push(p);
-                }
-            }
-            if platforms.is_empty() {
-                platforms.push(PLATFORMS[rng.random_range(0..PLATFORMS.len())]);
-            }
+            let address = home_address(city, rng);
+            let taste = category_taste(n_categories, rng);
+            let platforms = platforms_used(rng);
             let overlap = if platforms.len() == 1 {
                 Overlap::Single
             } else if rng.random_bool(0.6) {
@@ -251,43 +224,7 @@ pub fn build_people(
             };
             let phone_main = phone(rng);
             let email_main = email(rng, i);
-            let accounts = platforms
-                .iter()
-                .map(|platform| {
-                    serial += 1;
-                    let (phone_acc, email_acc) = match overlap {
-                        Overlap::SharedKey | Overlap::Single => {
-                            let shared_phone = rng.random_bool(0.8);
-                            (
-                                Some(phone_variant(&phone_main, rng)),
-                                if shared_phone && rng.random_bool(0.5) {
-                                    None
-                                } else {
-                                    Some(email_main.to_uppercase_some(rng))
-                                },
-                            )
-                        }
-                        // Different number (work phone, old SIM) or none; a different mailbox.
-                        Overlap::Fuzzy => (
-                            rng.random_bool(0.6).then(|| phone(rng)),
-                            rng.random_bool(0.5).then(|| email(rng, 100_000 + serial)),
-                        ),
-                    };
-                    Account {
-                        platform,
-                        account_id: account_id(platform, serial, rng),
-                        name: name_variant(&name, rng),
-                        phone: phone_acc,
-                        email: email_acc,
-                        address: address_variant(&address, rng),
-                        registered_at: start - rng.random_range(30..1500) * 86_400_000_000,
-                    }
-                })
-                .collect();
-            let devices = (0..rng.random_range(1..=2))
-                .map(|_| format!("dev-{:08x}", rng.random::<u32>()))
-                .collect();
-            Person {
+            let person = Person {
                 person_id: format!("U{:06}", i + 1),
                 name,
                 phone: phone_main,
@@ -296,12 +233,109 @@ pub fn build_people(
                 address,
                 overlap,
                 category_taste: taste,
+                activity: 0.0,
+                devices: Vec::new(),
+                accounts: Vec::new(),
+            };
+            let accounts = platforms
+                .iter()
+                .map(|&platform| {
+                    serial += 1;
+                    platform_account(&person, platform, serial, start, rng)
+                })
+                .collect();
+            let devices = (0..rng.random_range(1..=2))
+                .map(|_| format!("dev-{:08x}", rng.random::<u32>()))
+                .collect();
+            Person {
                 activity: rng.random_range(0.2f64..1.0).powi(3) * 4.0 + 0.1,
                 devices,
                 accounts,
+                ..person
             }
         })
         .collect()
+}
+
+/// Province, city (unless the province is a city itself), district, street and house number.
+fn home_address(city: usize, rng: &mut ChaCha8Rng) -> String {
+    let (province, city_name, districts, _) = CITIES[city];
+    format!(
+        "{province}{}{}{}{}号",
+        if province.ends_with('市') {
+            String::new()
+        } else {
+            format!("{city_name}市")
+        },
+        districts.choose(rng).expect("district"),
+        STREETS.choose(rng).expect("street"),
+        rng.random_range(1..300)
+    )
+}
+
+/// Tastes: one or two favourite categories carry most of the weight.
+fn category_taste(n_categories: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let mut taste: Vec<f64> = (0..n_categories)
+        .map(|_| rng.random_range(0.02..0.15))
+        .collect();
+    for _ in 0..rng.random_range(1..=2) {
+        taste[rng.random_range(0..n_categories)] += rng.random_range(1.0..3.0);
+    }
+    let total: f64 = taste.iter().sum();
+    taste.iter_mut().for_each(|t| *t /= total);
+    taste
+}
+
+/// The platforms a person holds accounts on (at least one).
+fn platforms_used(rng: &mut ChaCha8Rng) -> Vec<&'static str> {
+    let mut platforms: Vec<&'static str> = Vec::new();
+    for (p, share) in PLATFORMS.iter().zip([0.75, 0.55, 0.35, 0.3]) {
+        if rng.random_bool(share) {
+            platforms.push(p);
+        }
+    }
+    if platforms.is_empty() {
+        platforms.push(PLATFORMS[rng.random_range(0..PLATFORMS.len())]);
+    }
+    platforms
+}
+
+/// One account of `person` on `platform`: the same phone (maybe reformatted) and mailbox
+/// when the person's accounts share keys, a different number and mailbox when they are fuzzy.
+fn platform_account(
+    person: &Person,
+    platform: &'static str,
+    serial: usize,
+    start: i64,
+    rng: &mut ChaCha8Rng,
+) -> Account {
+    let (phone_acc, email_acc) = match person.overlap {
+        Overlap::SharedKey | Overlap::Single => {
+            let shared_phone = rng.random_bool(0.8);
+            (
+                Some(phone_variant(&person.phone, rng)),
+                if shared_phone && rng.random_bool(0.5) {
+                    None
+                } else {
+                    Some(person.email.to_uppercase_some(rng))
+                },
+            )
+        }
+        // Different number (work phone, old SIM) or none; a different mailbox.
+        Overlap::Fuzzy => (
+            rng.random_bool(0.6).then(|| phone(rng)),
+            rng.random_bool(0.5).then(|| email(rng, 100_000 + serial)),
+        ),
+    };
+    Account {
+        platform,
+        account_id: account_id(platform, serial, rng),
+        name: name_variant(&person.name, rng),
+        phone: phone_acc,
+        email: email_acc,
+        address: address_variant(&person.address, rng),
+        registered_at: start - rng.random_range(30..1500) * 86_400_000_000,
+    }
 }
 
 /// Keys that several people hold, which identity resolution must not chain through: a

@@ -35,8 +35,10 @@ use crate::quality::{FieldQuality, QualityReport, SourceQuality};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanError {
+    /// Reading a raw table or writing a clean one failed; the source names the file.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A `[clean.missing]` policy does not fit its field; `reason` says why and what fits.
     #[error("{config}: [clean.missing] \"{key}\" = \"{policy}\": {reason}")]
     Policy {
         config: String,
@@ -272,7 +274,19 @@ pub fn clean(
         all_removed.extend(removed);
     }
 
-    let removed_rows: Vec<Vec<Value>> = all_removed
+    write_removed(tx, &all_removed)?;
+    let quality = quality::finish(project, tx, quality_sources, quality_fields)?;
+    quality.write(tx)?;
+    Ok(CleanSummary {
+        kinds,
+        seconds: started.elapsed().as_secs_f64(),
+        quality,
+    })
+}
+
+/// Replaces `clean_removed` with every row removed as a duplicate.
+fn write_removed(tx: &mut Transaction<'_>, removed: &[Removal]) -> Result<(), CleanError> {
+    let removed_rows: Vec<Vec<Value>> = removed
         .iter()
         .map(|r| {
             vec![
@@ -293,14 +307,7 @@ pub fn clean(
         &schema,
         &[rows_to_batch(&schema, &removed_rows)?],
     )?;
-
-    let quality = quality::finish(project, tx, quality_sources, quality_fields)?;
-    quality.write(tx)?;
-    Ok(CleanSummary {
-        kinds,
-        seconds: started.elapsed().as_secs_f64(),
-        quality,
-    })
+    Ok(())
 }
 
 /// (kind, field, policy) for every configured policy other than `leave`, validated against the

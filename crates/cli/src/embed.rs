@@ -11,10 +11,10 @@ use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, Stri
 use arrow::datatypes::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use shopfuse_core::{Project, TableStore};
-use shopfuse_embed::{EmbeddingCache, Embeddings, Encoder, MiniLm, UseM3};
+use shopfuse_core::Project;
+use shopfuse_embed::{Embeddings, Encoder, MiniLm, UseM3};
 
-use crate::{chrono_now, print_json, Bar, Cli};
+use crate::{print_json, Bar, Cli};
 use shopfuse_pipeline::bench::{self, embed::EmbedBenchOptions};
 
 #[derive(Args)]
@@ -27,28 +27,10 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self, project_root: &Path) -> Result<UseM3> {
-        let dir = model_dir(
-            &self.model_dir,
+        Ok(shopfuse_pipeline::usem3_encoder(
+            self.model_dir.as_deref(),
             project_root,
-            shopfuse_embed::find_usem3_dir,
-        )?;
-        Ok(UseM3::open(&dir)?)
-    }
-}
-
-/// The directory given on the command line, else the first of the encoder's default places
-/// (`find`) under the project or the working directory.
-fn model_dir(
-    given: &Option<PathBuf>,
-    project_root: &Path,
-    find: fn(&[&Path]) -> Result<PathBuf, shopfuse_embed::EncoderError>,
-) -> Result<PathBuf> {
-    match given {
-        Some(d) => Ok(d.clone()),
-        None => {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            Ok(find(&[project_root, &cwd])?)
-        }
+        )?)
     }
 }
 
@@ -63,12 +45,10 @@ pub struct MiniLmArgs {
 
 impl MiniLmArgs {
     pub fn load(&self, project_root: &Path) -> Result<MiniLm> {
-        let dir = model_dir(
-            &self.minilm_dir,
+        Ok(shopfuse_pipeline::minilm_encoder(
+            self.minilm_dir.as_deref(),
             project_root,
-            shopfuse_embed::minilm::find_dir,
-        )?;
-        Ok(MiniLm::load(&dir)?)
+        )?)
     }
 }
 
@@ -108,8 +88,7 @@ pub enum EncoderChoice {
     Minilm,
 }
 
-/// The MiniLM encoder from `dir`, else from where [`shopfuse_embed::minilm::find_dir`] finds
-/// it under `root` or the working directory.
+/// What `shopfuse embed` prints (`--json` with `--output`).
 #[derive(Serialize)]
 struct EmbedSummary {
     model: String,
@@ -148,46 +127,10 @@ pub fn embed(cli: &Cli, args: &EmbedArgs) -> Result<ExitCode> {
     let bar = Bar::new(cli.quiet);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let (vectors, stats, cache) = match &project {
-        Some(project) => {
-            let store = TableStore::open(project);
-            let mut cache = EmbeddingCache::load(&store, encoder)
-                .context("cannot read the project's embedding cache")?;
-            let (vectors, stats) = cache.embed(encoder, &refs, &bar)?;
-            if cache.new_entries() > 0 {
-                let mut tx = store.begin()?;
-                cache.save(&mut tx)?;
-                tx.commit(chrono_now())
-                    .context("cannot commit the embedding cache")?;
-            }
-            (vectors, stats, Some(project.root.display().to_string()))
-        }
-        None => {
-            let mut cache = EmbeddingCache::new(encoder);
-            let (vectors, stats) = cache.embed(encoder, &refs, &bar)?;
-            (vectors, stats, None)
-        }
-    };
+    let (vectors, stats) = shopfuse_pipeline::embed_texts(project.as_ref(), encoder, &refs, &bar)?;
     let seconds = started.elapsed().as_secs_f64();
-    match (&args.output, format) {
-        (Some(path), VectorFormat::Parquet) => write_parquet(path, &texts, &vectors)?,
-        (Some(path), VectorFormat::Jsonl) => {
-            let tmp = path.with_extension("jsonl.tmp");
-            let file = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            write_jsonl(&mut w, &texts, &vectors)?;
-            w.into_inner()?.sync_all()?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        (None, _) => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            write_jsonl(&mut w, &texts, &vectors)?;
-            w.flush()?;
-        }
-    }
+    write_vectors(args.output.as_deref(), format, &texts, &vectors)?;
+    let cache = project.as_ref().map(|p| p.root.display().to_string());
     let summary = EmbedSummary {
         model: encoder.model_id().to_string(),
         texts: stats.texts,
@@ -200,23 +143,51 @@ pub fn embed(cli: &Cli, args: &EmbedArgs) -> Result<ExitCode> {
     if cli.json && args.output.is_some() {
         print_json(&summary)?;
     } else if !cli.quiet {
-        {
-            eprintln!(
-                "embedded {} texts with {} in {:.2}s ({:.0} texts/s): {} from the cache, {} encoded{}",
-                summary.texts,
-                summary.model,
-                summary.seconds,
-                summary.texts_per_second,
-                summary.from_cache,
-                summary.encoded,
-                match &summary.cache {
-                    Some(p) => format!(" (cache in {p})"),
-                    None => " (no project: no cache)".to_string(),
-                }
-            );
-        }
+        eprintln!(
+            "embedded {} texts with {} in {:.2}s ({:.0} texts/s): {} from the cache, {} encoded{}",
+            summary.texts,
+            summary.model,
+            summary.seconds,
+            summary.texts_per_second,
+            summary.from_cache,
+            summary.encoded,
+            match &summary.cache {
+                Some(p) => format!(" (cache in {p})"),
+                None => " (no project: no cache)".to_string(),
+            }
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The vectors as Parquet or JSON lines to `output` (written to a temporary file and
+/// renamed, so a failed run leaves no half file), or JSON lines on stdout.
+fn write_vectors(
+    output: Option<&Path>,
+    format: VectorFormat,
+    texts: &[String],
+    vectors: &Embeddings,
+) -> Result<()> {
+    match (output, format) {
+        (Some(path), VectorFormat::Parquet) => write_parquet(path, texts, vectors)?,
+        (Some(path), VectorFormat::Jsonl) => {
+            let tmp = path.with_extension("jsonl.tmp");
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            write_jsonl(&mut w, texts, vectors)?;
+            w.into_inner()?.sync_all()?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        (None, _) => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            write_jsonl(&mut w, texts, vectors)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
 }
 
 fn read_texts(input: Option<&Path>) -> Result<Vec<String>> {

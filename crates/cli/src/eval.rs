@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use shopfuse_resolve::pairs::{read_deepmatcher, read_serialized, LabelledPair};
-use shopfuse_resolve::{BlockingConfig, CandidateScope, PairEvalSettings, Supervision};
+use shopfuse_resolve::{
+    BlockingConfig, CandidateScope, PairEvalReport, PairEvalSettings, Supervision,
+};
 
 use crate::embed::{MiniLmArgs, ModelArgs};
 use crate::{print_json, Cli};
@@ -357,42 +359,7 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
     if cli.json {
         print_json(&report)?;
     } else {
-        println!(
-            "pairs: train {} · valid {} · test {} ({} distinct records, matching on `{}` + {:?}, {} features)",
-            report.train_pairs,
-            report.valid_pairs,
-            report.test_pairs,
-            report.distinct_records,
-            report.main_attribute,
-            report.other_attributes,
-            report.features
-        );
-        println!("encoders: {}", report.encoders.join(" + "));
-        println!(
-            "candidate margins over: {}",
-            match report.candidates {
-                CandidateScope::AllFiles => "all pairs of the three files (labels unread)",
-                CandidateScope::EachFile => "the pairs of each file alone",
-            }
-        );
-        if report.supervision == Supervision::SelfSupervised {
-            println!("self-supervised: trained on pseudo-labels, the files' labels only score");
-        }
-        println!(
-            "valid: {} at threshold {:.3}",
-            report.valid, report.threshold
-        );
-        println!("test:  {}", report.test);
-        println!(
-            "top features: {}",
-            report
-                .top_features
-                .iter()
-                .map(|(n, v)| format!("{n} {v:.2}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        println!("time: {:.1}s", report.seconds);
+        print_pair_report(&report);
     }
     if let Some(path) = &args.errors {
         let mut text = String::new();
@@ -410,4 +377,43 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_pair_report(report: &PairEvalReport) {
+    println!(
+        "pairs: train {} · valid {} · test {} ({} distinct records, matching on `{}` + {:?}, {} features)",
+        report.train_pairs,
+        report.valid_pairs,
+        report.test_pairs,
+        report.distinct_records,
+        report.main_attribute,
+        report.other_attributes,
+        report.features
+    );
+    println!("encoders: {}", report.encoders.join(" + "));
+    println!(
+        "candidate margins over: {}",
+        match report.candidates {
+            CandidateScope::AllFiles => "all pairs of the three files (labels unread)",
+            CandidateScope::EachFile => "the pairs of each file alone",
+        }
+    );
+    if report.supervision == Supervision::SelfSupervised {
+        println!("self-supervised: trained on pseudo-labels, the files' labels only score");
+    }
+    println!(
+        "valid: {} at threshold {:.3}",
+        report.valid, report.threshold
+    );
+    println!("test:  {}", report.test);
+    println!(
+        "top features: {}",
+        report
+            .top_features
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("time: {:.1}s", report.seconds);
 }

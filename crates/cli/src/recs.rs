@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use shopfuse_core::TableStore;
 use shopfuse_embed::EmbeddingCache;
-use shopfuse_learn::recs::evaluate::RecsEvaluation;
+use shopfuse_learn::recs::evaluate::{PlatformLift, RecsEvaluation};
 use shopfuse_learn::recs::{serve, InteractionLog, RecsSummary, SplitKind};
 use shopfuse_pipeline::stages::project_log;
 
@@ -213,11 +213,16 @@ fn print_evaluation(e: &RecsEvaluation, source: &str, seconds: f64) {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if e.lift.is_empty() {
+    print_lift(&e.lift);
+}
+
+/// The cross-platform lift tables, one per platform.
+fn print_lift(lift: &[PlatformLift]) {
+    if lift.is_empty() {
         return;
     }
     println!("\ncross-platform lift: trained on one platform's behaviour vs on all platforms, scored on that platform's held-out purchases");
-    for p in &e.lift {
+    for p in lift {
         println!(
             "\n{} · {} users with a held-out purchase there; {} light there (at most {} products touched on {} before), {} with no earlier behaviour there",
             p.platform,

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use shopfuse_core::value::{NamedRows, Value};
 use shopfuse_core::TableStore;
 use shopfuse_query::QueryEngine;
 use shopfuse_resolve::catalogue::review_labels;
@@ -92,16 +93,14 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
          c.right_platform, c.right_listing_id limit {}",
         args.limit
     );
-    let rows = engine.sql(&query)?.to_json_rows()?;
+    let result = engine.sql(&query)?;
+    let pairs = NamedRows::from_batches(&result.schema, &result.batches)?;
+    let rows = &pairs.rows;
     let mut w = csv::Writer::from_path(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     w.write_record(EXPORT_COLUMNS)?;
-    for row in &rows {
-        let cell = |c: &str| match row.get(c) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Null) | None => String::new(),
-            Some(v) => v.to_string(),
-        };
+    for row in rows {
+        let cell = |c: &str| pairs.value(row, c).map(Value::render).unwrap_or_default();
         let mut record: Vec<String> = EXPORT_COLUMNS[..8].iter().map(|c| cell(c)).collect();
         record.push(String::new());
         w.write_record(&record)?;

@@ -528,10 +528,16 @@ impl ProjectConfig {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let err = |message: String| CoreError::Config {
-            path: path.into(),
-            message,
-        };
+        self.validate_sources(path)?;
+        self.validate_stage_settings(path)?;
+        self.validate_clean(path)?;
+        self.validate_privacy(path)?;
+        self.validate_recs(path)
+    }
+
+    /// Source names unique; every mapped field a field of its kind and read, not computed.
+    fn validate_sources(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
             if !names.insert(s.name.as_str()) {
@@ -558,12 +564,12 @@ impl ProjectConfig {
                 }
             }
         }
-        if self.resolve.max_candidates_per_platform < 2 {
-            return Err(err(format!(
-                "[resolve] max_candidates_per_platform = {}: keep at least 2 (a pair is compared with the best other candidate of its listings)",
-                self.resolve.max_candidates_per_platform
-            )));
-        }
+        Ok(())
+    }
+
+    /// `[clean.missing]` keys are KIND.FIELD of a real field, with a known policy.
+    fn validate_clean(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
         for (key, policy) in &self.clean.missing {
             let (kind, field) = key.split_once('.').ok_or_else(|| {
                 err(format!(
@@ -581,6 +587,12 @@ impl ProjectConfig {
             MissingPolicy::parse(policy)
                 .map_err(|e| err(format!("[clean.missing] {key:?}: {e}")))?;
         }
+        Ok(())
+    }
+
+    /// `[privacy] pii` entries are text fields read from a source.
+    fn validate_privacy(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
         for key in &self.privacy.pii {
             let (kind, field) = key.split_once('.').ok_or_else(|| {
                 err(format!(
@@ -604,6 +616,37 @@ impl ProjectConfig {
                 Some(_) => {}
             }
         }
+        Ok(())
+    }
+
+    /// `[resolve]`, `[identity]` and `[currency.rates]` values in their ranges.
+    fn validate_stage_settings(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
+        if self.resolve.max_candidates_per_platform < 2 {
+            return Err(err(format!(
+                "[resolve] max_candidates_per_platform = {}: keep at least 2 (a pair is compared with the best other candidate of its listings)",
+                self.resolve.max_candidates_per_platform
+            )));
+        }
+        if !(0.0..1.0).contains(&self.identity.threshold) || self.identity.max_key_accounts < 2 {
+            return Err(err(format!(
+                "[identity] threshold must be in [0, 1) (is {}) and max_key_accounts at least 2 (is {})",
+                self.identity.threshold, self.identity.max_key_accounts
+            )));
+        }
+        for (cur, rate) in &self.currency.rates {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(err(format!(
+                    "[currency.rates] {cur} = {rate}: a rate must be a positive number"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[recs]` sizes at least 1, rates positive, weights not negative (NaN fails).
+    fn validate_recs(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
         let r = &self.recs;
         // Written so that NaN fails too.
         let positive = |v: f64| v > 0.0;
@@ -629,19 +672,6 @@ impl ProjectConfig {
                 "[recs] factors, iterations, neighbours and store_k must be at least 1, half_life_days, ease_lambda and regularization above 0, alpha and the event weights not negative".into(),
             ));
         }
-        if !(0.0..1.0).contains(&self.identity.threshold) || self.identity.max_key_accounts < 2 {
-            return Err(err(format!(
-                "[identity] threshold must be in [0, 1) (is {}) and max_key_accounts at least 2 (is {})",
-                self.identity.threshold, self.identity.max_key_accounts
-            )));
-        }
-        for (cur, rate) in &self.currency.rates {
-            if !(rate.is_finite() && *rate > 0.0) {
-                return Err(err(format!(
-                    "[currency.rates] {cur} = {rate}: a rate must be a positive number"
-                )));
-            }
-        }
         Ok(())
     }
 
@@ -651,6 +681,14 @@ impl ProjectConfig {
             .get(&format!("{kind}.{field}"))
             .and_then(|p| MissingPolicy::parse(p).ok())
             .unwrap_or(MissingPolicy::Leave)
+    }
+}
+
+/// The error for an invalid setting in the project file at `path`.
+fn invalid(path: &Path) -> impl Fn(String) -> CoreError + '_ {
+    move |message| CoreError::Config {
+        path: path.into(),
+        message,
     }
 }
 

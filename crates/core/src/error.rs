@@ -1,22 +1,30 @@
 use std::path::PathBuf;
 
+/// What the shared layer can fail on: files, the project file, table schemas and the store.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
+    /// Reading or writing `path` failed.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `shopfuse.toml` at `path` is invalid; the message names the setting and the fix.
     #[error("{path}: invalid configuration: {message}")]
     Config { path: PathBuf, message: String },
+    /// Rows or batches do not fit a table's declared schema (a missing column, a wrong type).
     #[error("schema mismatch: {0}")]
     Schema(String),
+    /// The manifest, lock or a table's files are not in a state the store can use.
     #[error("table store: {0}")]
     Store(String),
+    /// Arrow rejected a batch.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A Parquet file could not be written or read.
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The manifest or a JSON file could not be (de)serialised.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }

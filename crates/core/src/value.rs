@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int64Array,
-    Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    Int64Builder, LargeStringArray, RecordBatch, StringArray, StringBuilder, StringViewArray,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 
 use crate::error::{CoreError, Result};
 
@@ -77,81 +77,7 @@ impl Value {
 pub fn rows_to_batch(schema: &SchemaRef, rows: &[Vec<Value>]) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
-        fn cell<'r>(r: &'r [Value], i: usize, name: &str) -> Result<&'r Value> {
-            r.get(i)
-                .ok_or_else(|| CoreError::Schema(format!("row has no value for column {name}")))
-        }
-        let type_error = |v: &Value| {
-            CoreError::Schema(format!(
-                "column {} is {} but got {:?}",
-                field.name(),
-                field.data_type(),
-                v
-            ))
-        };
-        let array: ArrayRef = match field.data_type() {
-            DataType::Utf8 => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-                for r in rows {
-                    match cell(r, i, field.name())? {
-                        Value::Null => b.append_null(),
-                        Value::Text(s) => b.append_value(s),
-                        other => b.append_value(other.render()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for r in rows {
-                    match cell(r, i, field.name())? {
-                        Value::Null => b.append_null(),
-                        Value::Int(v) => b.append_value(*v),
-                        other => return Err(type_error(other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::with_capacity(rows.len());
-                for r in rows {
-                    match cell(r, i, field.name())? {
-                        Value::Null => b.append_null(),
-                        Value::Float(v) => b.append_value(*v),
-                        Value::Int(v) => b.append_value(*v as f64),
-                        other => return Err(type_error(other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(rows.len());
-                for r in rows {
-                    match cell(r, i, field.name())? {
-                        Value::Null => b.append_null(),
-                        Value::Bool(v) => b.append_value(*v),
-                        other => return Err(type_error(other)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-                let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len());
-                for r in rows {
-                    match cell(r, i, field.name())? {
-                        Value::Null => b.append_null(),
-                        Value::Timestamp(v) => b.append_value(*v),
-                        other => return Err(type_error(other)),
-                    }
-                }
-                Arc::new(b.finish().with_timezone_opt(tz.clone()))
-            }
-            other => {
-                return Err(CoreError::Schema(format!(
-                    "unsupported column type {other}"
-                )))
-            }
-        };
+        let array = column_array(field, i, rows)?;
         if !field.is_nullable() && array.null_count() > 0 {
             return Err(CoreError::Schema(format!(
                 "column {} must not be null",
@@ -161,6 +87,87 @@ pub fn rows_to_batch(schema: &SchemaRef, rows: &[Vec<Value>]) -> Result<RecordBa
         columns.push(array);
     }
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Column `i` of `rows` as an Arrow array of `field`'s type; a value of another type is an
+/// error naming the column (except integers in a float column, and anything in a text one).
+fn column_array(field: &Field, i: usize, rows: &[Vec<Value>]) -> Result<ArrayRef> {
+    fn cell<'r>(r: &'r [Value], i: usize, name: &str) -> Result<&'r Value> {
+        r.get(i)
+            .ok_or_else(|| CoreError::Schema(format!("row has no value for column {name}")))
+    }
+    let type_error = |v: &Value| {
+        CoreError::Schema(format!(
+            "column {} is {} but got {:?}",
+            field.name(),
+            field.data_type(),
+            v
+        ))
+    };
+    let array: ArrayRef = match field.data_type() {
+        DataType::Utf8 => {
+            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+            for r in rows {
+                match cell(r, i, field.name())? {
+                    Value::Null => b.append_null(),
+                    Value::Text(s) => b.append_value(s),
+                    other => b.append_value(other.render()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            for r in rows {
+                match cell(r, i, field.name())? {
+                    Value::Null => b.append_null(),
+                    Value::Int(v) => b.append_value(*v),
+                    other => return Err(type_error(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(rows.len());
+            for r in rows {
+                match cell(r, i, field.name())? {
+                    Value::Null => b.append_null(),
+                    Value::Float(v) => b.append_value(*v),
+                    Value::Int(v) => b.append_value(*v as f64),
+                    other => return Err(type_error(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(rows.len());
+            for r in rows {
+                match cell(r, i, field.name())? {
+                    Value::Null => b.append_null(),
+                    Value::Bool(v) => b.append_value(*v),
+                    other => return Err(type_error(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len());
+            for r in rows {
+                match cell(r, i, field.name())? {
+                    Value::Null => b.append_null(),
+                    Value::Timestamp(v) => b.append_value(*v),
+                    other => return Err(type_error(other)),
+                }
+            }
+            Arc::new(b.finish().with_timezone_opt(tz.clone()))
+        }
+        other => {
+            return Err(CoreError::Schema(format!(
+                "unsupported column type {other}"
+            )))
+        }
+    };
+    Ok(array)
 }
 
 /// Reads every row of `batch` back into values, column by column in schema order.
@@ -186,6 +193,11 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
         }
         match array.data_type() {
             DataType::Utf8 => push!(StringArray, |v: &str| Value::Text(v.to_string())),
+            // What a SQL query over Parquet returns for text columns.
+            DataType::Utf8View => push!(StringViewArray, |v: &str| Value::Text(v.to_string())),
+            DataType::LargeUtf8 => {
+                push!(LargeStringArray, |v: &str| Value::Text(v.to_string()))
+            }
             DataType::Int64 => push!(Int64Array, Value::Int),
             DataType::Float64 => push!(Float64Array, Value::Float),
             DataType::Boolean => push!(BooleanArray, Value::Bool),
@@ -224,13 +236,14 @@ impl NamedRows {
         Ok(Self { columns, rows })
     }
 
-    fn get<'r>(&self, row: &'r [Value], name: &str) -> Option<&'r Value> {
+    /// The value of column `name` in `row`; `None` when the table has no such column.
+    pub fn value<'r>(&self, row: &'r [Value], name: &str) -> Option<&'r Value> {
         self.columns.get(name).map(|&i| &row[i])
     }
 
     /// Trimmed text, `None` when null, empty or the column is absent.
     pub fn text(&self, row: &[Value], name: &str) -> Option<String> {
-        self.get(row, name)
+        self.value(row, name)
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -238,16 +251,16 @@ impl NamedRows {
     }
 
     pub fn f64(&self, row: &[Value], name: &str) -> Option<f64> {
-        self.get(row, name).and_then(Value::as_f64)
+        self.value(row, name).and_then(Value::as_f64)
     }
 
     /// Integers and timestamps (microseconds).
     pub fn i64(&self, row: &[Value], name: &str) -> Option<i64> {
-        self.get(row, name).and_then(Value::as_i64)
+        self.value(row, name).and_then(Value::as_i64)
     }
 
     pub fn bool(&self, row: &[Value], name: &str) -> Option<bool> {
-        match self.get(row, name) {
+        match self.value(row, name) {
             Some(Value::Bool(b)) => Some(*b),
             _ => None,
         }

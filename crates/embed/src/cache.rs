@@ -24,10 +24,14 @@ const ENCODE_CHUNK: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// Reading or writing the cache table failed.
     #[error(transparent)]
     Store(#[from] CoreError),
+    /// The encoder failed on a text the cache did not have.
     #[error(transparent)]
     Encoder(#[from] EncoderError),
+    /// The cache table's columns are not what this version writes (delete the table to
+    /// rebuild it).
     #[error("table {TABLE}: {0}")]
     Layout(String),
 }

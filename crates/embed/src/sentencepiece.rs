@@ -31,6 +31,13 @@ const SPACE_SYMBOL: &str = "\u{2581}";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
+    /// The model file could not be read.
+    #[error("{path}: cannot read it (run scripts/fetch-models.sh to download the model)")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file is not a SentencePiece unigram model this tokenizer reads.
     #[error("{path}: {message}")]
     Model { path: String, message: String },
 }
@@ -203,16 +210,14 @@ pub struct UnigramTokenizer {
 
 impl UnigramTokenizer {
     pub fn open(path: &Path) -> Result<Self, TokenizerError> {
-        let err = |message: String| TokenizerError::Model {
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|message| TokenizerError::Model {
             path: path.display().to_string(),
             message,
-        };
-        let bytes = std::fs::read(path).map_err(|e| {
-            err(format!(
-                "{e} (run scripts/fetch-models.sh to download the model)"
-            ))
-        })?;
-        Self::from_bytes(&bytes).map_err(err)
+        })
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {

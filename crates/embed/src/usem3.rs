@@ -91,6 +91,55 @@ struct Weights {
 }
 
 impl Weights {
+    /// The 8-bit embedding table: chunk c holds the rows of piece ids c, c + 17, c + 34, …,
+    /// interleaved back here so that a piece's row is at `id * DIM`.
+    fn quantised_table(&mut self, vocab_size: usize) -> Result<Vec<u8>, EncoderError> {
+        let rows_per_chunk = vocab_size.div_ceil(CHUNKS);
+        let mut table = vec![0u8; rows_per_chunk * CHUNKS * DIM];
+        for c in 0..CHUNKS {
+            let name = format!("q{}", c + 1);
+            let q: Array2<u8> = self
+                .npz
+                .by_name(&name)
+                .map_err(|e| self.err(format!("array {name}: {e}")))?;
+            if q.dim() != (rows_per_chunk, DIM) {
+                return Err(self.err(format!(
+                    "array {name} has shape {:?}, expected ({rows_per_chunk}, {DIM}) for a {}-piece vocabulary",
+                    q.dim(),
+                    vocab_size
+                )));
+            }
+            for (r, row) in q.outer_iter().enumerate() {
+                let id = r * CHUNKS + c;
+                table[id * DIM..(id + 1) * DIM].copy_from_slice(row.as_slice().expect("row"));
+            }
+        }
+        Ok(table)
+    }
+
+    /// The three conv branches, with their input projections concatenated into one matrix.
+    fn conv_branches(&mut self) -> Result<(Array2<f32>, Vec<ConvBranch>), EncoderError> {
+        let mut proj_cols = Vec::new();
+        let mut branches = Vec::new();
+        for (order, left) in ORDERS {
+            proj_cols.push(self.matrix(&format!("proj{order}"), DIM, CNN_DIM)?);
+            branches.push(ConvBranch {
+                order,
+                left,
+                w1_slots: slot_blocks(
+                    &self.matrix(&format!("w1_{order}"), order * CNN_DIM, CNN_DIM)?,
+                    order,
+                ),
+                b1: self.vector(&format!("b1_{order}"), CNN_DIM)?,
+                w2: self.matrix(&format!("w2_{order}"), order * CNN_DIM, CNN_DIM)?,
+                b2: self.vector(&format!("b2_{order}"), CNN_DIM)?,
+            });
+        }
+        let views: Vec<_> = proj_cols.iter().map(|m| m.view()).collect();
+        let proj_w = ndarray::concatenate(Axis(1), &views).expect("same row count");
+        Ok((proj_w, branches))
+    }
+
     fn err(&self, message: impl std::fmt::Display) -> EncoderError {
         EncoderError::Load {
             path: self.path.clone(),
@@ -159,28 +208,7 @@ impl UseM3 {
             NpzReader::new(file).map_err(|e| EncoderError::load(&path, "not an npz archive", e))?;
         let mut w = Weights { path, npz };
 
-        let rows_per_chunk = tokenizer.vocab_size().div_ceil(CHUNKS);
-        // Chunk c holds the rows of piece ids c, c + 17, c + 34, …; interleave them back so a
-        // piece's row is at `id * DIM`.
-        let mut table = vec![0u8; rows_per_chunk * CHUNKS * DIM];
-        for c in 0..CHUNKS {
-            let name = format!("q{}", c + 1);
-            let q: Array2<u8> = w
-                .npz
-                .by_name(&name)
-                .map_err(|e| w.err(format!("array {name}: {e}")))?;
-            if q.dim() != (rows_per_chunk, DIM) {
-                return Err(w.err(format!(
-                    "array {name} has shape {:?}, expected ({rows_per_chunk}, {DIM}) for a {}-piece vocabulary",
-                    q.dim(),
-                    tokenizer.vocab_size()
-                )));
-            }
-            for (r, row) in q.outer_iter().enumerate() {
-                let id = r * CHUNKS + c;
-                table[id * DIM..(id + 1) * DIM].copy_from_slice(row.as_slice().expect("row"));
-            }
-        }
+        let table = w.quantised_table(tokenizer.vocab_size())?;
         let scale = w.vector("scale", CHUNKS)?;
         let lo = w.vector("lo", CHUNKS)?;
         let eps: ndarray::Array0<f64> = w
@@ -188,24 +216,7 @@ impl UseM3 {
             .by_name("eps")
             .map_err(|e| w.err(format!("array eps: {e}")))?;
 
-        let mut proj_cols = Vec::new();
-        let mut branches = Vec::new();
-        for (order, left) in ORDERS {
-            proj_cols.push(w.matrix(&format!("proj{order}"), DIM, CNN_DIM)?);
-            branches.push(ConvBranch {
-                order,
-                left,
-                w1_slots: slot_blocks(
-                    &w.matrix(&format!("w1_{order}"), order * CNN_DIM, CNN_DIM)?,
-                    order,
-                ),
-                b1: w.vector(&format!("b1_{order}"), CNN_DIM)?,
-                w2: w.matrix(&format!("w2_{order}"), order * CNN_DIM, CNN_DIM)?,
-                b2: w.vector(&format!("b2_{order}"), CNN_DIM)?,
-            });
-        }
-        let views: Vec<_> = proj_cols.iter().map(|m| m.view()).collect();
-        let proj_w = ndarray::concatenate(Axis(1), &views).expect("same row count");
+        let (proj_w, branches) = w.conv_branches()?;
 
         Ok(UseM3 {
             proj_b: w.concat_vectors("proj_b", CNN_DIM)?,
@@ -340,11 +351,24 @@ impl UseM3 {
             bounds.extend(std::iter::repeat_n((start, start + s.len()), s.len()));
             start += s.len();
         }
+        let branch_out = self.branch_outputs(&slots, &bounds, table);
+        let mean = self.pooled_features(sentences, &slots, table, &branch_out);
+        out.assign(&self.head(mean));
+    }
 
+    /// The three CNN branches over every token (two conv layers with residuals each), one
+    /// `tokens × CNN_DIM` matrix per branch. `bounds[t]` is token `t`'s sentence span, so
+    /// windows never cross sentences.
+    fn branch_outputs(
+        &self,
+        slots: &[usize],
+        bounds: &[(usize, usize)],
+        table: &PieceTable,
+    ) -> Vec<Vec<f32>> {
+        let tokens = slots.len();
         // Plain slices from here: these loops run once per token and ndarray's per-call
         // overhead on 256-float rows was a tenth of the encoder's time.
-        let branch_out: Vec<Vec<f32>> = self
-            .branches
+        self.branches
             .par_iter()
             .enumerate()
             .map(|(i, b)| {
@@ -370,7 +394,7 @@ impl UseM3 {
                 }
                 let h = Array2::from_shape_vec((tokens, CNN_DIM), h).expect("h shape");
                 let c = matmul(
-                    windows(h.view(), &bounds, b.order, b.left).view(),
+                    windows(h.view(), bounds, b.order, b.left).view(),
                     b.w2.view(),
                 );
                 let b2 = b.b2.as_slice().expect("contiguous bias");
@@ -385,8 +409,18 @@ impl UseM3 {
                 }
                 c
             })
-            .collect();
+            .collect()
+    }
 
+    /// Each sentence's layer-normed token features summed, projected by the CNN output layer
+    /// and scaled by 1/√length.
+    fn pooled_features(
+        &self,
+        sentences: &[Vec<usize>],
+        slots: &[usize],
+        table: &PieceTable,
+        branch_out: &[Vec<f32>],
+    ) -> Array2<f32> {
         // Layer norm of each token's features [embedding | branch 0 | branch 1 | branch 2],
         // fused with the sum over the sentence's tokens: Σ_t LN(f_t) = γ ⊙ Σ_t (f_t − μ_t)/σ_t
         // + n·β, so the token × 1280 feature matrix is never built.
@@ -418,7 +452,11 @@ impl UseM3 {
             row.scaled_add(len, &self.cnn_b);
             row *= 1.0 / len.sqrt();
         }
+        mean
+    }
 
+    /// The feed-forward head with its skip connections, tanh, and unit length.
+    fn head(&self, mean: Array2<f32>) -> Array2<f32> {
         let relu = |v: f32| v.max(0.0);
         let y0 = matmul(mean.view(), self.d0.view()).mapv_into(relu);
         let mut y1 = matmul(mean.view(), self.p1.view());
@@ -432,7 +470,7 @@ impl UseM3 {
             let norm2 = row.dot(&row).max(self.eps);
             row *= 1.0 / norm2.sqrt();
         }
-        out.assign(&z);
+        z
     }
 
     /// Encodes one super-batch of tokenised texts into `out`.

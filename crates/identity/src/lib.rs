@@ -581,41 +581,11 @@ pub fn resolve_customers(
         .filter(|g| deterministic_reason(g).is_some())
         .copied()
         .collect();
-    let all_pairs = {
-        let n = accounts.len() as f64;
-        let mut per_platform: HashMap<&str, f64> = HashMap::new();
-        for a in &accounts {
-            *per_platform.entry(a.platform.as_str()).or_default() += 1.0;
-        }
-        if config.one_account_per_platform {
-            (n * n - per_platform.values().map(|k| k * k).sum::<f64>()) / 2.0
-        } else {
-            n * (n - 1.0) / 2.0
-        }
-    };
+    let all_pairs = comparable_pairs(&accounts, config);
     let model = FellegiSunter::estimate(&random, &gammas, &seeds, all_pairs);
     progress.advance(1);
 
-    let links: Vec<Link> = pairs
-        .iter()
-        .zip(&gammas)
-        .map(|(&(left, right), g)| {
-            let deterministic = deterministic_reason(g);
-            let match_weight = model.match_weight(g);
-            Link {
-                left,
-                right,
-                gamma: *g,
-                match_weight,
-                match_probability: if deterministic.is_some() {
-                    1.0
-                } else {
-                    model::probability(match_weight)
-                },
-                deterministic,
-            }
-        })
-        .collect();
+    let links = scored_links(&pairs, &gammas, &model);
     let customers = cluster(&accounts, &links, &model, &stats, config);
     progress.advance(1);
     tables::write_tables(tx, &accounts, &links, &customers, &model, config)?;
@@ -647,6 +617,46 @@ pub fn resolve_customers(
         em_iterations: model.iterations,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// How many account pairs could be the same person at all: every pair, or only pairs on
+/// different platforms when a person holds one account per platform. EM's prior needs it.
+fn comparable_pairs(accounts: &[Account], config: &IdentityConfig) -> f64 {
+    let n = accounts.len() as f64;
+    let mut per_platform: HashMap<&str, f64> = HashMap::new();
+    for a in accounts {
+        *per_platform.entry(a.platform.as_str()).or_default() += 1.0;
+    }
+    if config.one_account_per_platform {
+        (n * n - per_platform.values().map(|k| k * k).sum::<f64>()) / 2.0
+    } else {
+        n * (n - 1.0) / 2.0
+    }
+}
+
+/// Each candidate pair with its comparison vector, match weight and probability (1 for a
+/// deterministic link).
+fn scored_links(pairs: &[(usize, usize)], gammas: &[Gamma], model: &FellegiSunter) -> Vec<Link> {
+    pairs
+        .iter()
+        .zip(gammas)
+        .map(|(&(left, right), g)| {
+            let deterministic = deterministic_reason(g);
+            let match_weight = model.match_weight(g);
+            Link {
+                left,
+                right,
+                gamma: *g,
+                match_weight,
+                match_probability: if deterministic.is_some() {
+                    1.0
+                } else {
+                    model::probability(match_weight)
+                },
+                deterministic,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

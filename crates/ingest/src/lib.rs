@@ -32,13 +32,15 @@ use crate::pii::Pseudonymiser;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// Writing a raw table or the quarantine failed; the source names the file.
     #[error(transparent)]
     Core(#[from] CoreError),
-    #[error("source {source_name:?}: bad path pattern {pattern:?}: {message}")]
+    /// A `[[sources]]` path is not a valid glob pattern.
+    #[error("source {source_name:?}: bad path pattern {pattern:?}")]
     Pattern {
         source_name: String,
         pattern: String,
-        message: String,
+        source: glob::PatternError,
     },
 }
 
@@ -375,7 +377,7 @@ pub fn matching_files(root: &Path, source: &SourceConfig) -> Result<Vec<PathBuf>
     let paths = glob::glob(&pattern).map_err(|e| IngestError::Pattern {
         source_name: source.name.clone(),
         pattern: source.path.clone(),
-        message: e.to_string(),
+        source: e,
     })?;
     let mut files: Vec<PathBuf> = paths
         .filter_map(|p| p.ok())

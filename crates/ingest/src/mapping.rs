@@ -9,7 +9,7 @@ use crate::parse::{
     parse_event_type, parse_integer, parse_number, parse_price, parse_rating, parse_timestamp,
 };
 use crate::pii::Pseudonymiser;
-use crate::preset::preset;
+use crate::preset::{preset, PresetFields};
 
 /// Why a row was rejected; `field` is the canonical field at fault, if one is.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,88 @@ struct FieldPlan {
     format: Option<String>,
     default: Option<String>,
     values: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl FieldPlan {
+    /// Where `field` comes from in a file with `header`: the configured column, else the
+    /// preset's column names, else the field's own name (case-insensitive as a fallback).
+    fn new(
+        field: &'static CanonicalField,
+        source: &SourceConfig,
+        header: &[String],
+        marked: &[String],
+        preset_fields: Option<PresetFields>,
+    ) -> Result<Self, String> {
+        let pii = field.pii.or_else(|| {
+            marked
+                .iter()
+                .any(|m| m == field.name)
+                .then_some(PiiKind::Marked)
+        });
+        if field.derived.is_some() {
+            return Ok(FieldPlan {
+                field,
+                pii,
+                column: None,
+                column_name: None,
+                format: None,
+                default: None,
+                values: None,
+            });
+        }
+        let configured = source.fields.get(field.name);
+        let (column, column_name) = match configured.and_then(|c| c.column()) {
+            Some(col) => match find_column(header, col) {
+                Some(i) => (Some(i), Some(col.to_string())),
+                None => {
+                    return Err(format!(
+                    "[sources.fields] maps {} to column {col:?}, which is not in the header ({})",
+                    field.name,
+                    header.join(", ")
+                ))
+                }
+            },
+            None => {
+                let candidates = preset_fields
+                    .and_then(|p| p.iter().find(|(c, _)| *c == field.name))
+                    .map(|(_, cols)| *cols)
+                    .unwrap_or(&[]);
+                candidates
+                    .iter()
+                    .chain(std::iter::once(&field.name))
+                    .find_map(|c| find_column(header, c).map(|i| (Some(i), Some(c.to_string()))))
+                    .unwrap_or((None, None))
+            }
+        };
+        let default = configured
+            .and_then(|c| c.default_value())
+            .map(str::to_string);
+        if field.required && column.is_none() && default.is_none() {
+            return Err(format!(
+                "no column for required field {:?}; the header has: {}; map it with [sources.fields] {} = \"COLUMN\"",
+                field.name,
+                header.join(", "),
+                field.name
+            ));
+        }
+        Ok(FieldPlan {
+            field,
+            pii,
+            column,
+            column_name,
+            format: configured.and_then(|c| c.format()).map(str::to_string),
+            default,
+            values: source.values.get(field.name).cloned(),
+        })
+    }
+}
+
+/// The position of column `name` in `header`: exact match first, then ASCII case-insensitive.
+fn find_column(header: &[String], name: &str) -> Option<usize> {
+    header
+        .iter()
+        .position(|h| h == name)
+        .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))
 }
 
 /// A source's mapping resolved against one file's header.
@@ -65,77 +147,12 @@ impl RowMapper {
             })?),
             None => None,
         };
-        let find = |name: &str| {
-            header
-                .iter()
-                .position(|h| h == name)
-                .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))
-        };
-        let mut plans = Vec::new();
-        for field in source.kind.fields() {
-            let pii = field.pii.or_else(|| {
-                marked
-                    .iter()
-                    .any(|m| m == field.name)
-                    .then_some(PiiKind::Marked)
-            });
-            if field.derived.is_some() {
-                plans.push(FieldPlan {
-                    field,
-                    pii,
-                    column: None,
-                    column_name: None,
-                    format: None,
-                    default: None,
-                    values: None,
-                });
-                continue;
-            }
-            let configured = source.fields.get(field.name);
-            let (column, column_name) = match configured.and_then(|c| c.column()) {
-                Some(col) => match find(col) {
-                    Some(i) => (Some(i), Some(col.to_string())),
-                    None => {
-                        return Err(format!(
-                            "[sources.fields] maps {} to column {col:?}, which is not in the header ({})",
-                            field.name,
-                            header.join(", ")
-                        ))
-                    }
-                },
-                None => {
-                    let candidates = preset_fields
-                        .and_then(|p| p.iter().find(|(c, _)| *c == field.name))
-                        .map(|(_, cols)| *cols)
-                        .unwrap_or(&[]);
-                    candidates
-                        .iter()
-                        .chain(std::iter::once(&field.name))
-                        .find_map(|c| find(c).map(|i| (Some(i), Some(c.to_string()))))
-                        .unwrap_or((None, None))
-                }
-            };
-            let default = configured
-                .and_then(|c| c.default_value())
-                .map(str::to_string);
-            if field.required && column.is_none() && default.is_none() {
-                return Err(format!(
-                    "no column for required field {:?}; the header has: {}; map it with [sources.fields] {} = \"COLUMN\"",
-                    field.name,
-                    header.join(", "),
-                    field.name
-                ));
-            }
-            plans.push(FieldPlan {
-                field,
-                pii,
-                column,
-                column_name,
-                format: configured.and_then(|c| c.format()).map(str::to_string),
-                default,
-                values: source.values.get(field.name).cloned(),
-            });
-        }
+        let plans = source
+            .kind
+            .fields()
+            .iter()
+            .map(|field| FieldPlan::new(field, source, header, marked, preset_fields))
+            .collect::<Result<Vec<_>, String>>()?;
         let pii_columns = plans
             .iter()
             .filter_map(|p| Some((p.column?, p.pii?)))
@@ -204,35 +221,10 @@ impl RowMapper {
                 }
                 continue;
             }
-            let invalid = |m: String| err("invalid_value", m);
-            let v = match f.ty {
-                FieldType::Text => Value::Text(text),
-                FieldType::Integer => Value::Int(parse_integer(&text).map_err(invalid)?),
-                FieldType::Decimal => Value::Float(parse_number(&text).map_err(invalid)?),
-                FieldType::Price => {
-                    let m = parse_price(&text).map_err(invalid)?;
-                    price_currency = m.currency;
-                    Value::Float(m.amount)
-                }
-                FieldType::Currency => {
-                    let code = text.trim().to_ascii_uppercase();
-                    if code.len() != 3 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
-                        return Err(invalid(format!(
-                            "{text:?} is not an ISO 4217 currency code"
-                        )));
-                    }
-                    Value::Text(code)
-                }
-                FieldType::Timestamp => {
-                    let ts = parse_timestamp(&text, self.zone, plan.format.as_deref())
-                        .map_err(invalid)?;
-                    Value::Timestamp(ts.timestamp_micros())
-                }
-                FieldType::EventType => {
-                    Value::Text(parse_event_type(&text).map_err(invalid)?.to_string())
-                }
-                FieldType::Rating => Value::Float(parse_rating(&text).map_err(invalid)?),
-            };
+            let (v, currency) = self
+                .parse_typed(plan, text)
+                .map_err(|m| err("invalid_value", m))?;
+            price_currency = currency.or(price_currency);
             values.push(v);
         }
         // The currency column wins; else the price's own symbol; else the source's default.
@@ -247,6 +239,40 @@ impl RowMapper {
             }
         }
         Ok(values)
+    }
+
+    /// `text` parsed as the plan's field type; a price also returns the currency its symbol
+    /// names (`￥`, `US$`), if any.
+    fn parse_typed(
+        &self,
+        plan: &FieldPlan,
+        text: String,
+    ) -> Result<(Value, Option<&'static str>), String> {
+        let mut price_currency = None;
+        let v = match plan.field.ty {
+            FieldType::Text => Value::Text(text),
+            FieldType::Integer => Value::Int(parse_integer(&text)?),
+            FieldType::Decimal => Value::Float(parse_number(&text)?),
+            FieldType::Price => {
+                let m = parse_price(&text)?;
+                price_currency = m.currency;
+                Value::Float(m.amount)
+            }
+            FieldType::Currency => {
+                let code = text.trim().to_ascii_uppercase();
+                if code.len() != 3 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
+                    return Err(format!("{text:?} is not an ISO 4217 currency code"));
+                }
+                Value::Text(code)
+            }
+            FieldType::Timestamp => {
+                let ts = parse_timestamp(&text, self.zone, plan.format.as_deref())?;
+                Value::Timestamp(ts.timestamp_micros())
+            }
+            FieldType::EventType => Value::Text(parse_event_type(&text)?.to_string()),
+            FieldType::Rating => Value::Float(parse_rating(&text)?),
+        };
+        Ok((v, price_currency))
     }
 }
 

@@ -78,18 +78,7 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
     }
     let mut records = Vec::new();
     let mut record = csv::StringRecord::new();
-    // The csv crate's line counter skips blank lines; count newlines ourselves so the row
-    // number in an error is the line an editor shows.
-    let (mut cursor_byte, mut cursor_line) = (0usize, 1u64);
-    let mut line_of = |byte: usize| {
-        let byte = byte.min(text.len());
-        cursor_line += text.as_bytes()[cursor_byte..byte]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        cursor_byte = byte;
-        cursor_line
-    };
+    let mut lines = LineCounter::new(text);
     loop {
         let before = reader.position().byte() as usize;
         match reader.read_record(&mut record) {
@@ -109,7 +98,7 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
                     .unwrap_or("")
                     .trim_end_matches(['\r', '\n'])
                     .to_string();
-                let row = line_of(start);
+                let row = lines.line_of(start);
                 if record.len() == 1 && record[0].trim().is_empty() {
                     continue; // a blank line is not a row
                 }
@@ -127,7 +116,7 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
             Err(e) => {
                 let end = reader.position().byte() as usize;
                 let raw = text.get(before..end).unwrap_or("").to_string();
-                let row = line_of(before);
+                let row = lines.line_of(before);
                 records.push(SourceRecord {
                     row,
                     cells: Err(format!("unreadable row: {e}")),
@@ -141,6 +130,36 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
         records,
         encoding: String::new(),
     })
+}
+
+/// Line numbers of byte offsets, counted forward from the last offset asked. The csv
+/// crate's line counter skips blank lines; counting newlines ourselves makes the row number
+/// in an error the line an editor shows.
+struct LineCounter<'a> {
+    text: &'a str,
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of `byte`; offsets must not decrease between calls.
+    fn line_of(&mut self, byte: usize) -> u64 {
+        let byte = byte.min(self.text.len());
+        self.line += self.text.as_bytes()[self.byte..byte]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        self.byte = byte;
+        self.line
+    }
 }
 
 fn non_empty(s: &str) -> Option<String> {

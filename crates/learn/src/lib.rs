@@ -15,9 +15,9 @@ pub enum LearnError {
     /// Reading or writing a table failed; the source names the file.
     #[error(transparent)]
     Core(#[from] shopfuse_core::CoreError),
-    /// A table the model needs is not there yet; the message says what to run first.
-    #[error("{0}")]
-    Missing(String),
+    /// A table the model needs is not there yet; `run` is the command that writes it.
+    #[error("no {table} table yet: run `{run}` first")]
+    Missing { table: String, run: &'static str },
     /// A setting, a ratings file row or an argument is out of range; the message names it
     /// and the fix.
     #[error("{0}")]

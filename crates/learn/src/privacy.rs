@@ -74,43 +74,9 @@ pub fn customer_report(
     clip: f64,
     rng: &mut impl Rng,
 ) -> Result<DpReport, LearnError> {
-    if let Some(e) = epsilon {
-        if !(e.is_finite() && e > 0.0) {
-            return Err(LearnError::Invalid(format!(
-                "--dp-epsilon must be a positive number (is {e}); 0.1–1 is usual for a public release"
-            )));
-        }
-    }
-    if !(clip.is_finite() && clip > 0.0) {
-        return Err(LearnError::Invalid(format!(
-            "--dp-clip must be a positive amount in the base currency (is {clip})"
-        )));
-    }
-    let domain: Vec<String> = match grouping {
-        ReportGrouping::Segment => SEGMENTS.iter().map(|s| s.to_string()).collect(),
-        ReportGrouping::Platforms => (1..=platforms.max(1))
-            .map(|n| format!("{n} platform{}", if n == 1 { "" } else { "s" }))
-            .collect(),
-    };
-    let group_of = |(segment, used, _): &(String, usize, f64)| -> Option<usize> {
-        match grouping {
-            ReportGrouping::Segment => domain.iter().position(|d| d == segment),
-            ReportGrouping::Platforms => Some(used.clamp(&1, &platforms.max(1)) - 1),
-        }
-    };
-    let mut counts = vec![0.0; domain.len()];
-    let mut sums = vec![0.0; domain.len()];
-    for c in customers {
-        if let Some(g) = group_of(c) {
-            counts[g] += 1.0;
-            // Clipping bounds the sensitivity; exact internal figures need no bound.
-            sums[g] += if epsilon.is_some() {
-                c.2.clamp(0.0, clip)
-            } else {
-                c.2
-            };
-        }
-    }
+    check_privacy_settings(epsilon, clip)?;
+    let domain = grouping.domain(platforms);
+    let (counts, sums) = grouped_totals(customers, grouping, &domain, platforms, epsilon, clip);
     let (count_scale, sum_scale) = match epsilon {
         Some(e) => (Some(2.0 / e), Some(2.0 * clip / e)),
         None => (None, None),
@@ -154,6 +120,67 @@ pub fn customer_report(
         groups,
         note,
     })
+}
+
+/// Refuses a privacy budget or clipping bound that is not a positive number.
+fn check_privacy_settings(epsilon: Option<f64>, clip: f64) -> Result<(), LearnError> {
+    if let Some(e) = epsilon {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(LearnError::Invalid(format!(
+                "--dp-epsilon must be a positive number (is {e}); 0.1–1 is usual for a public release"
+            )));
+        }
+    }
+    if !(clip.is_finite() && clip > 0.0) {
+        return Err(LearnError::Invalid(format!(
+            "--dp-clip must be a positive amount in the base currency (is {clip})"
+        )));
+    }
+    Ok(())
+}
+
+impl ReportGrouping {
+    /// Every group the report shows, including empty ones (the domain is public; which groups
+    /// are non-empty is not).
+    fn domain(self, platforms: usize) -> Vec<String> {
+        match self {
+            ReportGrouping::Segment => SEGMENTS.iter().map(|s| s.to_string()).collect(),
+            ReportGrouping::Platforms => (1..=platforms.max(1))
+                .map(|n| format!("{n} platform{}", if n == 1 { "" } else { "s" }))
+                .collect(),
+        }
+    }
+}
+
+/// Customers and monetary value per group of `domain`, before noise.
+fn grouped_totals(
+    customers: &[(String, usize, f64)],
+    grouping: ReportGrouping,
+    domain: &[String],
+    platforms: usize,
+    epsilon: Option<f64>,
+    clip: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let group_of = |(segment, used, _): &(String, usize, f64)| -> Option<usize> {
+        match grouping {
+            ReportGrouping::Segment => domain.iter().position(|d| d == segment),
+            ReportGrouping::Platforms => Some(used.clamp(&1, &platforms.max(1)) - 1),
+        }
+    };
+    let mut counts = vec![0.0; domain.len()];
+    let mut sums = vec![0.0; domain.len()];
+    for c in customers {
+        if let Some(g) = group_of(c) {
+            counts[g] += 1.0;
+            // Clipping bounds the sensitivity; exact internal figures need no bound.
+            sums[g] += if epsilon.is_some() {
+                c.2.clamp(0.0, clip)
+            } else {
+                c.2
+            };
+        }
+    }
+    (counts, sums)
 }
 
 #[cfg(test)]

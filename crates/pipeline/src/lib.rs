@@ -25,12 +25,14 @@
 
 pub mod bench;
 mod context;
+mod embed;
 mod error;
 mod pipeline;
 mod stage;
 pub mod stages;
 
-pub use context::{project_encoder, StageContext};
+pub use context::{minilm_encoder, project_encoder, usem3_encoder, StageContext};
+pub use embed::embed_texts;
 pub use error::PipelineError;
 pub use pipeline::{Pipeline, RunOptions, RunReport, Selection, StageOutcome, StageStatus};
 pub use stage::{Stage, StageInfo, StageSummary, EXTERNAL_INPUTS};

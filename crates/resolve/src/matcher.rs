@@ -717,34 +717,8 @@ pub fn eval_pairs(
     let pv = model.predict(&xv);
     // Reported against the files' labels also when they were not used for training.
     let valid_scores = Scores::of(&pv, &labels(valid), model.threshold);
-    let wrong: Vec<usize> = (0..valid.len())
-        .filter(|&i| (pv[i] >= model.threshold) != valid[i].is_match)
-        .collect();
-    let wrong_rows: Vec<Vec<f64>> = wrong.iter().map(|&i| xv[i].clone()).collect();
-    let valid_errors = wrong
-        .iter()
-        .zip(model.explain(&wrong_rows, 5))
-        .map(|(&i, drivers)| PairExplanation {
-            left: valid[i].left.text(),
-            right: valid[i].right.text(),
-            label: valid[i].is_match,
-            match_probability: pv[i],
-            drivers,
-        })
-        .collect();
-    let importance =
-        model.boosters[0].calculate_feature_importance(ImportanceMethod::TotalGain, true);
-    let mut top: Vec<(String, f64)> = importance
-        .into_iter()
-        .map(|(i, v)| {
-            (
-                names.get(i).cloned().unwrap_or_else(|| format!("f{i}")),
-                f64::from(v),
-            )
-        })
-        .collect();
-    top.sort_by(|a, b| b.1.total_cmp(&a.1));
-    top.truncate(8);
+    let valid_errors = misclassified(&model, valid, &xv, &pv);
+    let top = top_features(&model, &names, 8);
     Ok(PairEvalReport {
         train_pairs: train.len(),
         valid_pairs: valid.len(),
@@ -767,6 +741,48 @@ pub fn eval_pairs(
         top_features: top,
         valid_errors,
     })
+}
+
+/// The validation pairs the model gets wrong, each with the features that drove its score.
+fn misclassified(
+    model: &PairModel,
+    valid: &[LabelledPair],
+    xv: &[Vec<f64>],
+    pv: &[f64],
+) -> Vec<PairExplanation> {
+    let wrong: Vec<usize> = (0..valid.len())
+        .filter(|&i| (pv[i] >= model.threshold) != valid[i].is_match)
+        .collect();
+    let wrong_rows: Vec<Vec<f64>> = wrong.iter().map(|&i| xv[i].clone()).collect();
+    wrong
+        .iter()
+        .zip(model.explain(&wrong_rows, 5))
+        .map(|(&i, drivers)| PairExplanation {
+            left: valid[i].left.text(),
+            right: valid[i].right.text(),
+            label: valid[i].is_match,
+            match_probability: pv[i],
+            drivers,
+        })
+        .collect()
+}
+
+/// The `n` features with the most total gain in the first booster.
+fn top_features(model: &PairModel, names: &[String], n: usize) -> Vec<(String, f64)> {
+    let importance =
+        model.boosters[0].calculate_feature_importance(ImportanceMethod::TotalGain, true);
+    let mut top: Vec<(String, f64)> = importance
+        .into_iter()
+        .map(|(i, v)| {
+            (
+                names.get(i).cloned().unwrap_or_else(|| format!("f{i}")),
+                f64::from(v),
+            )
+        })
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(n);
+    top
 }
 
 /// Blocking on a labelled benchmark: every distinct left record against every distinct right

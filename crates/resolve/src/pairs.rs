@@ -41,11 +41,13 @@ pub struct LabelledPair {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PairsError {
+    /// A pairs or tables file could not be read.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A line of a pairs file is malformed; the message says what was expected.
     #[error("{path}: line {line}: {message}")]
     Line {
         path: PathBuf,

@@ -317,18 +317,20 @@ fn event_interactions(
     }
 }
 
-fn required(read: ReadTable<'_>, table: &str, hint: &str) -> Result<NamedRows, LearnError> {
-    read(table)?.ok_or_else(|| LearnError::Missing(format!("no {table} table: {hint}")))
+fn required(read: ReadTable<'_>, table: &str) -> Result<NamedRows, LearnError> {
+    read(table)?.ok_or_else(|| LearnError::Missing {
+        table: table.to_string(),
+        run: "shopfuse run",
+    })
 }
 
 impl InteractionLog {
     /// Reads `customer_accounts`, `golden_products`, `product_clusters`, `clean_orders` and
     /// `clean_events` of the transaction's project.
     pub fn from_project(read: ReadTable<'_>) -> Result<InteractionLog, LearnError> {
-        let hint = "run `shopfuse run` first";
-        let accounts = required(read, customer_accounts::NAME, hint)?;
-        let golden = required(read, golden_products::NAME, hint)?;
-        let clusters = required(read, product_clusters::NAME, hint)?;
+        let accounts = required(read, customer_accounts::NAME)?;
+        let golden = required(read, golden_products::NAME)?;
+        let clusters = required(read, product_clusters::NAME)?;
 
         let index = CustomerIndex::from_accounts(&accounts);
         let mut platforms = index.platforms.clone();
@@ -399,38 +401,9 @@ impl InteractionLog {
             if line.is_empty() {
                 continue;
             }
-            let fields: Vec<&str> = if line.contains("::") {
-                line.split("::").collect()
-            } else if line.contains('\t') {
-                line.split('\t').collect()
-            } else {
-                line.split(',').collect()
+            let Some((user, item, rating, at)) = parse_rating_line(line, n, source)? else {
+                continue; // a header line
             };
-            let bad = |field: &str, why: String| {
-                LearnError::Invalid(format!(
-                    "{source}, line {}, field {field}: {why} (expected user,item,rating[,timestamp])",
-                    n + 1
-                ))
-            };
-            if fields.len() < 3 {
-                return Err(bad("rating", format!("only {} field(s)", fields.len())));
-            }
-            let rating = match fields[2].trim().parse::<f64>() {
-                Ok(r) if r.is_finite() => r,
-                _ if n == 0 => continue, // a header line
-                _ => return Err(bad("rating", format!("{:?} is not a number", fields[2]))),
-            };
-            let at = match fields.get(3).map(|t| t.trim()) {
-                None | Some("") => n as i64,
-                Some(t) => t
-                    .parse::<f64>()
-                    .map(|s| (s * 1e6) as i64)
-                    .map_err(|_| bad("timestamp", format!("{t:?} is not a number")))?,
-            };
-            let (user, item) = (fields[0].trim(), fields[1].trim());
-            if user.is_empty() || item.is_empty() {
-                return Err(bad("user/item", "empty id".into()));
-            }
             if rating < min_rating {
                 summary.skipped += 1;
                 continue;
@@ -473,6 +446,49 @@ impl InteractionLog {
             summary,
         })
     }
+}
+
+/// One line of a ratings file (`::`, tab or comma separated: user, item, rating and an
+/// optional timestamp in seconds); `None` for a header line. Without a timestamp, the line
+/// number orders the interactions.
+fn parse_rating_line<'a>(
+    line: &'a str,
+    n: usize,
+    source: &str,
+) -> Result<Option<(&'a str, &'a str, f64, i64)>, LearnError> {
+    let fields: Vec<&str> = if line.contains("::") {
+        line.split("::").collect()
+    } else if line.contains('\t') {
+        line.split('\t').collect()
+    } else {
+        line.split(',').collect()
+    };
+    let bad = |field: &str, why: String| {
+        LearnError::Invalid(format!(
+            "{source}, line {}, field {field}: {why} (expected user,item,rating[,timestamp])",
+            n + 1
+        ))
+    };
+    if fields.len() < 3 {
+        return Err(bad("rating", format!("only {} field(s)", fields.len())));
+    }
+    let rating = match fields[2].trim().parse::<f64>() {
+        Ok(r) if r.is_finite() => r,
+        _ if n == 0 => return Ok(None),
+        _ => return Err(bad("rating", format!("{:?} is not a number", fields[2]))),
+    };
+    let at = match fields.get(3).map(|t| t.trim()) {
+        None | Some("") => n as i64,
+        Some(t) => t
+            .parse::<f64>()
+            .map(|s| (s * 1e6) as i64)
+            .map_err(|_| bad("timestamp", format!("{t:?} is not a number")))?,
+    };
+    let (user, item) = (fields[0].trim(), fields[1].trim());
+    if user.is_empty() || item.is_empty() {
+        return Err(bad("user/item", "empty id".into()));
+    }
+    Ok(Some((user, item, rating, at)))
 }
 
 #[cfg(test)]

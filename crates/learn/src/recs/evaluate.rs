@@ -399,11 +399,18 @@ pub fn tune_hybrid(
             })
         })
         .collect();
+    let grid = HybridGrid {
+        users: &users,
+        part_scores: &part_scores,
+        popularity: &popularity,
+        exclusions: &exclusions,
+        targets: &targets,
+        n_items,
+    };
     let grid_a = [0.0f32, 0.5, 1.0];
     let grid_c = [0.0f32, 0.1, 0.25, 0.5];
     let grid_p = [0.0f32, 0.05, 0.2];
     let mut best = (default, -1.0f64);
-    let mut scores = vec![0f32; n_items];
     for &wa in &grid_a {
         for &wb in &grid_a {
             for &wc in &grid_c {
@@ -412,25 +419,7 @@ pub fn tune_hybrid(
                     if w.iter().all(|x| *x == 0.0) {
                         continue;
                     }
-                    let mut total = 0.0;
-                    for (k, &u) in users.iter().enumerate() {
-                        scores.fill(0.0);
-                        for (p, ps) in part_scores.iter().enumerate() {
-                            if let (Some(ps), true) = (ps, w[p] > 0.0) {
-                                for (s, v) in
-                                    scores.iter_mut().zip(&ps[k * n_items..(k + 1) * n_items])
-                                {
-                                    *s += w[p] * v;
-                                }
-                            }
-                        }
-                        for (s, p) in scores.iter_mut().zip(&popularity) {
-                            *s += 1e-6 * p;
-                        }
-                        let r = top_k(&scores, 10, |i| exclusions.contains(u as usize, i));
-                        total += ndcg(&r, &targets[&u], 10);
-                    }
-                    let mean = total / users.len() as f64;
+                    let mean = grid.mean_ndcg_10(w);
                     if mean > best.1 + 1e-9 {
                         best = (w, mean);
                     }
@@ -439,6 +428,44 @@ pub fn tune_hybrid(
         }
     }
     Ok(best)
+}
+
+/// The validation users' scores from each hybrid part, computed once, so that each weight
+/// vector of the grid only re-weights them.
+struct HybridGrid<'a> {
+    users: &'a [u32],
+    /// Per part (None when the part is off): `users.len() × n_items` scores, each user's row
+    /// scaled to a maximum of 1.
+    part_scores: &'a [Option<Vec<f32>>],
+    popularity: &'a [f32],
+    exclusions: &'a Exclusions,
+    targets: &'a BTreeMap<u32, HashSet<u32>>,
+    n_items: usize,
+}
+
+impl HybridGrid<'_> {
+    /// NDCG@10 over the validation users of the hybrid with weights `w`.
+    fn mean_ndcg_10(&self, w: [f32; 4]) -> f64 {
+        let n_items = self.n_items;
+        let mut scores = vec![0f32; n_items];
+        let mut total = 0.0;
+        for (k, &u) in self.users.iter().enumerate() {
+            scores.fill(0.0);
+            for (p, ps) in self.part_scores.iter().enumerate() {
+                if let (Some(ps), true) = (ps, w[p] > 0.0) {
+                    for (s, v) in scores.iter_mut().zip(&ps[k * n_items..(k + 1) * n_items]) {
+                        *s += w[p] * v;
+                    }
+                }
+            }
+            for (s, p) in scores.iter_mut().zip(self.popularity) {
+                *s += 1e-6 * p;
+            }
+            let r = top_k(&scores, 10, |i| self.exclusions.contains(u as usize, i));
+            total += ndcg(&r, &self.targets[&u], 10);
+        }
+        total / self.users.len() as f64
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -148,16 +148,7 @@ pub fn train_recs(
     let model = fit_hybrid(&x, &xt, log, config, &weights)?;
     let popularity = Popularity::fit(&x);
     let pop_norm = popularity.normalised();
-    let buyers = {
-        let mut b = vec![0usize; n_items];
-        let mut seen = std::collections::HashSet::new();
-        for i in log.interactions.iter() {
-            if i.action == Action::Purchase && seen.insert((i.user, i.item)) {
-                b[i.item as usize] += 1;
-            }
-        }
-        b
-    };
+    let buyers = buyers_per_item(log);
     let exclusions = Exclusions::new(
         n_users,
         &log.catalog,
@@ -196,6 +187,37 @@ pub fn train_recs(
         .collect();
 
     write_interactions(tx, log, &cells)?;
+    let recommendations = write_recommendations(tx, log, &per_user)?;
+    Ok(RecsSummary {
+        log: log.summary.clone(),
+        customers: n_users,
+        customers_with_history: (0..n_users).filter(|&u| !x.row(u).0.is_empty()).count(),
+        items: n_items,
+        recommendations,
+        hybrid_weights: hybrid_weight_map(weights),
+        validation_ndcg_10,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Distinct buyers of each item.
+fn buyers_per_item(log: &InteractionLog) -> Vec<usize> {
+    let mut buyers = vec![0usize; log.catalog.len()];
+    let mut seen = std::collections::HashSet::new();
+    for i in log.interactions.iter() {
+        if i.action == Action::Purchase && seen.insert((i.user, i.item)) {
+            buyers[i.item as usize] += 1;
+        }
+    }
+    buyers
+}
+
+/// Replaces `recommendations` with each customer's ranked list; returns the row count.
+fn write_recommendations(
+    tx: &mut Transaction<'_>,
+    log: &InteractionLog,
+    per_user: &[Vec<(usize, f32, String)>],
+) -> Result<usize, LearnError> {
     let schema = recommendations::TABLE.schema();
     let mut rows = Vec::new();
     for (u, recs) in per_user.iter().enumerate() {
@@ -211,22 +233,12 @@ pub fn train_recs(
             ]);
         }
     }
-    let recommendations = rows.len();
     tx.replace(
         RECOMMENDATIONS_TABLE,
         &schema,
         &[rows_to_batch(&schema, &rows)?],
     )?;
-    Ok(RecsSummary {
-        log: log.summary.clone(),
-        customers: n_users,
-        customers_with_history: (0..n_users).filter(|&u| !x.row(u).0.is_empty()).count(),
-        items: n_items,
-        recommendations,
-        hybrid_weights: hybrid_weight_map(weights),
-        validation_ndcg_10,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(rows.len())
 }
 
 /// Why item `i` is recommended to `u`: the history item that supports it most, quoted with
@@ -311,10 +323,9 @@ pub fn read_recommendations(
     customer: &str,
     k: usize,
 ) -> Result<Vec<Recommendation>, LearnError> {
-    let table = read(RECOMMENDATIONS_TABLE)?.ok_or_else(|| {
-        LearnError::Missing(
-            "no recommendations yet: run `shopfuse train recs` (or `shopfuse run`) first".into(),
-        )
+    let table = read(RECOMMENDATIONS_TABLE)?.ok_or_else(|| LearnError::Missing {
+        table: RECOMMENDATIONS_TABLE.to_string(),
+        run: "shopfuse run",
     })?;
     let mut out: Vec<Recommendation> = table
         .rows

@@ -39,7 +39,7 @@ use shopfuse_core::{CoreError, Encoder, EntityKind, Progress, Transaction};
 use shopfuse_embed::EmbeddingCache;
 
 use crate::blocking::{self, BlockingConfig, BY_EMBEDDING, BY_IDENTIFIER};
-use crate::features::CandidateMargins;
+use crate::features::{CandidateMargins, Prepared};
 use crate::matcher::{
     self, MatchError, PairFeaturizer, PairModel, Scores, StackedLearned, Supervision,
 };
@@ -648,38 +648,8 @@ fn candidates(
     let mut add = |i: usize, j: usize, reasons: u8| {
         *out.entry((i.min(j), i.max(j))).or_default() |= reasons;
     };
-    let vectors: Vec<Vec<&[f32]>> = members
-        .iter()
-        .map(|m| {
-            m.iter()
-                .map(|&i| prepared[i].main_vector.as_slice())
-                .collect()
-        })
-        .collect();
-    // Platforms too large for the exact similarity matrix are searched through HNSW indexes
-    // over the vectors' leading principal components.
-    let needs_index = (0..platforms).any(|a| {
-        (a + 1..platforms).any(|b| !blocking::exact_neighbours(members[a].len(), members[b].len()))
-    });
-    let projected: Vec<Vec<Vec<f32>>> = if needs_index {
-        let all: Vec<&[f32]> = prepared.iter().map(|p| p.main_vector.as_slice()).collect();
-        let projection = blocking::Projection::fit(&all, INDEX_DIMENSIONS);
-        members
-            .iter()
-            .map(|m| {
-                m.par_iter()
-                    .map(|&i| projection.apply(&prepared[i].main_vector))
-                    .collect()
-            })
-            .collect()
-    } else {
-        vec![Vec::new(); platforms]
-    };
-    let projected: Vec<Vec<&[f32]>> = projected
-        .iter()
-        .map(|p| p.iter().map(Vec::as_slice).collect())
-        .collect();
-    let mut indexes: Vec<Option<blocking::VectorIndex>> = (0..platforms).map(|_| None).collect();
+    let projected = projected_vectors(&members, prepared);
+    let mut neighbours = EmbeddingNeighbours::new(&members, prepared, &projected, config.knn);
     for a in 0..platforms {
         for b in a + 1..platforms {
             let left: Vec<_> = members[a].iter().map(|&i| &prepared[i]).collect();
@@ -687,28 +657,7 @@ fn candidates(
             for c in blocking::candidate_pairs(&left, &right, featurizer.idf(), &blocking) {
                 add(members[a][c.left], members[b][c.right], c.reasons);
             }
-            let (left_near, right_near) =
-                if blocking::exact_neighbours(members[a].len(), members[b].len()) {
-                    blocking::nearest_both_ways(&vectors[a], &vectors[b], config.knn)
-                } else {
-                    for p in [a, b] {
-                        if indexes[p].is_none() {
-                            indexes[p] =
-                                Some(blocking::VectorIndex::build(&projected[p], config.knn));
-                        }
-                    }
-                    // Twice the neighbours from the projected index, the best half kept by
-                    // the full vectors: the projection blurs the small differences (a
-                    // colour, a capacity) that order a family's variants.
-                    let search = |p: usize, q: usize| {
-                        let near = indexes[p]
-                            .as_ref()
-                            .expect("built")
-                            .search(&projected[q], 2 * config.knn);
-                        blocking::rerank(&vectors[q], &vectors[p], near, config.knn)
-                    };
-                    (search(b, a), search(a, b))
-                };
+            let (left_near, right_near) = neighbours.between(a, b);
             for (x, near) in left_near.into_iter().enumerate() {
                 for y in near {
                     add(members[a][x], members[b][y], BY_EMBEDDING);
@@ -721,6 +670,19 @@ fn candidates(
             }
         }
     }
+    add_equal_gtins(listings, platform_of, &mut out);
+    for &pair in reviewed.keys() {
+        out.entry(pair).or_default();
+    }
+    out
+}
+
+/// Every cross-platform pair of listings carrying the same GTIN.
+fn add_equal_gtins(
+    listings: &[Listing],
+    platform_of: &[usize],
+    out: &mut BTreeMap<(usize, usize), u8>,
+) {
     let mut by_gtin: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, l) in listings.iter().enumerate() {
         if let Some(g) = l.gtin_key() {
@@ -736,10 +698,88 @@ fn candidates(
             }
         }
     }
-    for &pair in reviewed.keys() {
-        out.entry(pair).or_default();
+}
+
+/// The listings' vectors reduced to their leading principal components, per platform, when
+/// some pair of platforms is too large for the exact similarity matrix; empty otherwise.
+fn projected_vectors(members: &[Vec<usize>], prepared: &[Prepared]) -> Vec<Vec<Vec<f32>>> {
+    let platforms = members.len();
+    let needs_index = (0..platforms).any(|a| {
+        (a + 1..platforms).any(|b| !blocking::exact_neighbours(members[a].len(), members[b].len()))
+    });
+    if !needs_index {
+        return vec![Vec::new(); platforms];
     }
-    out
+    let all: Vec<&[f32]> = prepared.iter().map(|p| p.main_vector.as_slice()).collect();
+    let projection = blocking::Projection::fit(&all, INDEX_DIMENSIONS);
+    members
+        .iter()
+        .map(|m| {
+            m.par_iter()
+                .map(|&i| projection.apply(&prepared[i].main_vector))
+                .collect()
+        })
+        .collect()
+}
+
+/// Nearest neighbours by title embedding between two platforms' listings: an exact
+/// similarity matrix where both are small enough, otherwise HNSW indexes over the
+/// [`projected_vectors`], built once per platform however many platforms query it.
+struct EmbeddingNeighbours<'a> {
+    vectors: Vec<Vec<&'a [f32]>>,
+    projected: Vec<Vec<&'a [f32]>>,
+    indexes: Vec<Option<blocking::VectorIndex<'a>>>,
+    knn: usize,
+}
+
+impl<'a> EmbeddingNeighbours<'a> {
+    fn new(
+        members: &[Vec<usize>],
+        prepared: &'a [Prepared],
+        projected: &'a [Vec<Vec<f32>>],
+        knn: usize,
+    ) -> Self {
+        Self {
+            vectors: members
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .map(|&i| prepared[i].main_vector.as_slice())
+                        .collect()
+                })
+                .collect(),
+            projected: projected
+                .iter()
+                .map(|p| p.iter().map(Vec::as_slice).collect())
+                .collect(),
+            indexes: (0..members.len()).map(|_| None).collect(),
+            knn,
+        }
+    }
+
+    /// For each listing of platform `a` its neighbours on `b`, and the other way round.
+    fn between(&mut self, a: usize, b: usize) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+        let knn = self.knn;
+        if blocking::exact_neighbours(self.vectors[a].len(), self.vectors[b].len()) {
+            return blocking::nearest_both_ways(&self.vectors[a], &self.vectors[b], knn);
+        }
+        for p in [a, b] {
+            if self.indexes[p].is_none() {
+                self.indexes[p] = Some(blocking::VectorIndex::build(&self.projected[p], knn));
+            }
+        }
+        // Twice the neighbours from the projected index, the best half kept by the full
+        // vectors: the projection blurs the small differences (a colour, a capacity) that
+        // order a family's variants.
+        let search = |p: usize, q: usize| {
+            let near = self.indexes[p]
+                .as_ref()
+                .expect("built")
+                .search(&self.projected[q], 2 * knn);
+            blocking::rerank(&self.vectors[q], &self.vectors[p], near, knn)
+        };
+        (search(b, a), search(a, b))
+    }
 }
 
 /// Candidate pairs in key order, with what the scorer needs of each besides its features.

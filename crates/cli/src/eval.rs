@@ -166,8 +166,7 @@ fn read_truth<const N: usize>(
 }
 
 fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
-    use shopfuse_identity::evaluate::{evaluate_identity, TruthAccount};
-    use std::collections::HashMap;
+    use shopfuse_identity::evaluate::{evaluate_project, TruthAccount};
     let project = crate::open(&cli.project)?;
     let truth_path = args
         .truth
@@ -190,25 +189,11 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
     )
     .collect();
     let store = shopfuse_core::TableStore::open(&project);
-    let accounts = store
-        .read_rows(shopfuse_identity::customer_accounts::NAME)?
+    let evaluation = evaluate_project(&store, &truth)?
         .context("no customer_accounts table in the project: run `shopfuse run` first")?;
-    let predicted: HashMap<(String, String), String> = accounts
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                (
-                    accounts.text(r, "platform")?,
-                    accounts.text(r, "account_id")?,
-                ),
-                accounts.text(r, "customer_id")?,
-            ))
-        })
-        .collect();
-    let report = evaluate_identity(&truth, &predicted);
+    let (report, candidates) = (&evaluation.report, &evaluation.candidates);
     if cli.json {
-        print_json(&report)?;
+        print_json(&evaluation)?;
     } else {
         println!(
             "{} accounts scored: {} true people, {} predicted customers ({} truth accounts not in the project)",
@@ -222,6 +207,14 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         for (kind, scores) in &report.by_overlap {
             println!("  {kind:<11} pairwise: {scores}");
         }
+        println!(
+            "candidates: pair completeness {:.4} ({} of {} true pairs scored), reduction ratio {:.6} ({} candidate pairs)",
+            candidates.pair_completeness,
+            candidates.true_pairs_proposed,
+            candidates.true_pairs,
+            candidates.reduction_ratio,
+            candidates.candidate_pairs
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,7 +91,7 @@ pub fn train(cli: &Cli, command: &TrainCommand) -> Result<ExitCode> {
     match command {
         TrainCommand::Recs => {
             let selection = shopfuse_pipeline::Selection::Only(vec!["recs".into()]);
-            crate::run::run(cli, selection, true)
+            crate::run::forced(cli, selection)
         }
     }
 }

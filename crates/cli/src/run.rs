@@ -19,10 +19,22 @@ pub struct RunArgs {
     /// Run the selected stages even when their inputs are unchanged.
     #[arg(long)]
     pub force: bool,
+    /// Forget every table (review labels and the embedding cache are kept when intact) and
+    /// rebuild them all from the sources: the way back when files under tables/ were deleted.
+    #[arg(long, conflicts_with_all = ["only", "from"])]
+    pub rebuild: bool,
 }
 
 impl RunArgs {
-    pub fn selection(&self) -> Selection {
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            selection: self.selection(),
+            force: self.force || self.rebuild,
+            rebuild: self.rebuild,
+        }
+    }
+
+    fn selection(&self) -> Selection {
         match (&self.from, self.only.is_empty()) {
             (Some(stage), _) => Selection::From(stage.clone()),
             (None, false) => Selection::Only(self.only.clone()),
@@ -31,10 +43,21 @@ impl RunArgs {
     }
 }
 
-pub fn run(cli: &Cli, selection: Selection, force: bool) -> Result<ExitCode> {
+/// The selected stages run even if their inputs are unchanged: the single-stage commands.
+pub fn forced(cli: &Cli, selection: Selection) -> Result<ExitCode> {
+    run(
+        cli,
+        RunOptions {
+            selection,
+            force: true,
+            rebuild: false,
+        },
+    )
+}
+
+pub fn run(cli: &Cli, options: RunOptions) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let bar = Bar::new(cli.quiet || cli.json);
-    let options = RunOptions { selection, force };
     let report = Pipeline::standard()
         .run(&project, &options, &bar)
         .context("the run failed; nothing was committed")?;
@@ -105,6 +128,13 @@ fn print_run(r: &RunReport) {
             ran.join(", ")
         }
     );
+    if !r.forgotten.is_empty() {
+        println!(
+            "rebuilt from the sources: forgot {} table(s) first ({})",
+            r.forgotten.len(),
+            r.forgotten.join(", ")
+        );
+    }
     for stage in r.skipped() {
         println!("{stage}: inputs unchanged, skipped");
     }

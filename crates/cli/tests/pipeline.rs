@@ -227,6 +227,22 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no stage named \"fuse\""));
 
+    // The tables folder deleted behind shopfuse's back: a clear error naming the way back,
+    // and `run --rebuild` gives every table its rows again.
+    let counts = json(shopfuse(project).arg("tables"));
+    std::fs::remove_dir_all(project.join("tables")).unwrap();
+    let damaged = shopfuse(project).arg("run").output().unwrap();
+    assert!(!damaged.status.success());
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        stderr.contains("are missing") && stderr.contains("shopfuse run --rebuild"),
+        "{stderr}"
+    );
+    let rebuilt = json(shopfuse(project).args(["run", "--rebuild"]));
+    assert!(statuses(&rebuilt).iter().all(|(_, s)| *s == "ran"));
+    assert!(!rebuilt["forgotten"].as_array().unwrap().is_empty());
+    assert_eq!(json(shopfuse(project).arg("tables")), counts);
+
     // The quality report, as JSON and as text.
     let quality = json(shopfuse(project).args(["report", "quality"]));
     let q_sources = quality["sources"].as_array().unwrap();

@@ -124,9 +124,10 @@ pub struct IdentityConfig {
     /// never linked (switch off for platforms where people keep several accounts).
     #[serde(default = "default_true")]
     pub one_account_per_platform: bool,
-    /// A phone, e-mail or address held by more accounts than this is shared (a family
-    /// phone, a shop or parcel-locker address): it neither links accounts by itself nor
-    /// proposes candidate pairs.
+    /// A phone, e-mail or device held by more accounts than this is shared (a family phone,
+    /// a brushing ring's device) and is no evidence; an address held by more is shared only
+    /// when nearly each of its accounts has another name (a parcel station), else it stays
+    /// evidence weighted by its frequency.
     #[serde(default = "default_max_key_accounts")]
     pub max_key_accounts: usize,
     /// Match probability from which a probabilistic link joins two accounts.

@@ -18,6 +18,14 @@ pub enum CoreError {
     /// The manifest, lock or a table's files are not in a state the store can use.
     #[error("table store: {0}")]
     Store(String),
+    /// Files the committed manifest lists are gone (the tables folder was changed outside
+    /// shopfuse); nothing can be read or written safely until the tables are rebuilt.
+    #[error("{count} table file(s) listed in {manifest} are missing (first: {first}): the tables folder was changed outside shopfuse; run `shopfuse run --rebuild` to rebuild every table from the sources")]
+    MissingFiles {
+        manifest: PathBuf,
+        count: usize,
+        first: PathBuf,
+    },
     /// Arrow rejected a batch.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

@@ -150,7 +150,12 @@ impl TableStore {
         let mut schema = None;
         let mut batches = Vec::new();
         for path in self.table_files(manifest, table) {
-            let file = File::open(&path).at(&path)?;
+            let file = match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(self.missing_files_error(manifest, path))
+                }
+                opened => opened.at(&path)?,
+            };
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
                 .with_batch_size(65_536)
                 .build()?;
@@ -187,21 +192,95 @@ impl TableStore {
     }
 
     /// Starts a write. Only one writer at a time: a second one fails until the first ends.
+    /// Fails with [`CoreError::MissingFiles`] when files the manifest lists are gone.
     pub fn begin(&self) -> Result<Transaction<'_>> {
+        let (lock, committed) = self.lock_and_read()?;
+        self.check_files(&committed)?;
+        Ok(self.transaction(lock, committed))
+    }
+
+    /// Commits a manifest that forgets every table but those in `keep` whose files are all
+    /// present, every stage record and every ingested-file record, then starts a write on it:
+    /// the transaction a rebuild from the sources runs in. The forgetting is its own commit,
+    /// so readers that go through the committed manifest (the embedding cache) see the same
+    /// tables as the rebuild; if the rebuild then fails, the next run rebuilds. Returns the
+    /// transaction with the names of the tables forgotten.
+    pub fn begin_rebuild(
+        &self,
+        keep: &[&str],
+        committed_at: String,
+    ) -> Result<(Transaction<'_>, Vec<String>)> {
+        let (lock, committed) = self.lock_and_read()?;
+        let intact = |files: &Vec<String>| files.iter().all(|f| self.tables_dir.join(f).is_file());
+        let mut rebuilt = Manifest {
+            version: committed.version,
+            committed_at: committed.committed_at.clone(),
+            ..Manifest::default()
+        };
+        let mut forgotten = Vec::new();
+        for (table, files) in &committed.tables {
+            if keep.contains(&table.as_str()) && intact(files) {
+                rebuilt.tables.insert(table.clone(), files.clone());
+                for f in files {
+                    if let Some(sha) = committed.file_sha256.get(f) {
+                        rebuilt.file_sha256.insert(f.clone(), sha.clone());
+                    }
+                }
+            } else {
+                forgotten.push(table.clone());
+            }
+        }
+        self.transaction(lock, rebuilt).commit(committed_at)?;
+        Ok((self.begin()?, forgotten))
+    }
+
+    /// The lock, the committed manifest, and the files of a run that died before its commit
+    /// cleared (they are unreachable).
+    fn lock_and_read(&self) -> Result<(Lock, Manifest)> {
         std::fs::create_dir_all(&self.state_dir).at(&self.state_dir)?;
         std::fs::create_dir_all(&self.tables_dir).at(&self.tables_dir)?;
         let lock = Lock::acquire(self.state_dir.join(LOCK))?;
         let committed = self.manifest()?;
-        // Files of a run that died before its commit are unreachable; clear them.
         self.collect_garbage(&committed)?;
-        let mut next = committed.clone();
+        Ok((lock, committed))
+    }
+
+    fn transaction(&self, lock: Lock, committed: Manifest) -> Transaction<'_> {
+        let mut next = committed;
         next.version += 1;
-        Ok(Transaction {
+        Transaction {
             store: self,
             next,
             written: Default::default(),
             _lock: lock,
-        })
+        }
+    }
+
+    fn missing_files_error(&self, manifest: &Manifest, first: PathBuf) -> CoreError {
+        CoreError::MissingFiles {
+            manifest: self.state_dir.join(MANIFEST),
+            count: self.missing_files(manifest).len().max(1),
+            first,
+        }
+    }
+
+    /// Fails with [`CoreError::MissingFiles`] when a file `manifest` lists is not on disk.
+    pub fn check_files(&self, manifest: &Manifest) -> Result<()> {
+        match self.missing_files(manifest).into_iter().next() {
+            Some(first) => Err(self.missing_files_error(manifest, first)),
+            None => Ok(()),
+        }
+    }
+
+    /// Files `manifest` lists that are not on disk.
+    pub fn missing_files(&self, manifest: &Manifest) -> Vec<PathBuf> {
+        manifest
+            .tables
+            .values()
+            .flatten()
+            .map(|f| self.tables_dir.join(f))
+            .filter(|p| !p.is_file())
+            .collect()
     }
 
     fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {

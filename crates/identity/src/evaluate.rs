@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
+use shopfuse_core::{CoreError, TableStore};
+
+use crate::tables::{customer_accounts, identity_links};
 
 use shopfuse_core::metrics::{exact_cluster_scores, group_by, pair_scores, pairs_within, Scores};
 
@@ -32,6 +35,109 @@ pub struct IdentityEvalReport {
     /// Pairwise scores where a pair belongs to an overlap kind when either of its accounts'
     /// people has it (a wrong link between kinds counts against both).
     pub by_overlap: BTreeMap<String, Scores>,
+}
+
+/// How well blocking proposed the true pairs: the share of true account pairs among the
+/// scored candidates (pair completeness) and the share of all pairs never compared
+/// (reduction ratio), as `eval match` reports for products.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateScores {
+    pub true_pairs: usize,
+    pub true_pairs_proposed: usize,
+    pub candidate_pairs: usize,
+    pub pair_completeness: f64,
+    pub reduction_ratio: f64,
+}
+
+/// A project's customers against a truth: the cluster scores and, from `identity_links`,
+/// the candidate scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityEvaluation {
+    #[serde(flatten)]
+    pub report: IdentityEvalReport,
+    pub candidates: CandidateScores,
+}
+
+type AccountKey = (String, String);
+
+/// Reads `customer_accounts` and `identity_links` of the committed project and scores them
+/// against `truth`; `None` when the identity stage has not run.
+pub fn evaluate_project(
+    store: &TableStore,
+    truth: &[TruthAccount],
+) -> Result<Option<IdentityEvaluation>, CoreError> {
+    let Some(accounts) = store.read_rows(customer_accounts::NAME)? else {
+        return Ok(None);
+    };
+    let predicted: HashMap<AccountKey, String> = accounts
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let key = (
+                accounts.text(r, customer_accounts::platform)?,
+                accounts.text(r, customer_accounts::account_id)?,
+            );
+            Some((key, accounts.text(r, customer_accounts::customer_id)?))
+        })
+        .collect();
+    let report = evaluate_identity(truth, &predicted);
+    let links = store.read_rows(identity_links::NAME)?;
+    let proposed: Vec<(AccountKey, AccountKey)> = links
+        .iter()
+        .flat_map(|l| {
+            l.rows.iter().filter_map(|r| {
+                let side = |platform, id| Some((l.text(r, platform)?, l.text(r, id)?));
+                Some((
+                    side(
+                        identity_links::left_platform,
+                        identity_links::left_account_id,
+                    )?,
+                    side(
+                        identity_links::right_platform,
+                        identity_links::right_account_id,
+                    )?,
+                ))
+            })
+        })
+        .collect();
+    let candidates = candidate_scores(truth, &proposed);
+    Ok(Some(IdentityEvaluation { report, candidates }))
+}
+
+/// Pair completeness and reduction ratio of the `proposed` account pairs.
+fn candidate_scores(
+    truth: &[TruthAccount],
+    proposed: &[(AccountKey, AccountKey)],
+) -> CandidateScores {
+    let index: HashMap<(&str, &str), usize> = truth
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.platform.as_str(), t.account_id.as_str()), i))
+        .collect();
+    let at = |(p, a): &AccountKey| index.get(&(p.as_str(), a.as_str())).copied();
+    let proposed_pairs: BTreeSet<(usize, usize)> = proposed
+        .iter()
+        .filter_map(|(l, r)| {
+            let (i, j) = (at(l)?, at(r)?);
+            Some((i.min(j), i.max(j)))
+        })
+        .collect();
+    let people = group_by(truth.len(), |i| truth[i].person_id.clone());
+    let true_pairs = pairs_within(&people);
+    let found = true_pairs.intersection(&proposed_pairs).count();
+    let n = truth.len() as f64;
+    let all_pairs = (n * (n - 1.0) / 2.0).max(1.0);
+    CandidateScores {
+        true_pairs: true_pairs.len(),
+        true_pairs_proposed: found,
+        candidate_pairs: proposed.len(),
+        pair_completeness: if true_pairs.is_empty() {
+            1.0
+        } else {
+            found as f64 / true_pairs.len() as f64
+        },
+        reduction_ratio: 1.0 - proposed.len() as f64 / all_pairs,
+    }
 }
 
 /// `predicted` maps (platform, account_id) to a customer id.

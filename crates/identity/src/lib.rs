@@ -5,9 +5,13 @@
 //! Only pseudonyms reach this stage: keyed hashes of the normalised phone, e-mail, name and
 //! address, plus the fragments ingest derived from them (name parts, phone tail, mailbox,
 //! district/street/house of the address). The stage
-//! 1. finds the keys several people hold — a phone, e-mail, house or device on more accounts
-//!    than `[identity] max_key_accounts`, or on two accounts of one platform (a family phone,
-//!    a parcel station, a brushing ring's phone): they are no evidence either way;
+//! 1. finds the keys several people hold — a phone, e-mail or device on more accounts than
+//!    `[identity] max_key_accounts`, or on two accounts of one platform (a family phone, a
+//!    brushing ring's device), and drop-point addresses (a parcel station: more accounts than
+//!    that, nearly every one under a different name): they are no evidence either way. A home
+//!    address stays evidence however many accounts share it, weighted by how many do (term
+//!    frequency), so a family's or a building's house still links a person's accounts when
+//!    their names agree;
 //! 2. links accounts deterministically on a personal phone or e-mail, unless the names
 //!    clearly differ (then the pair is only scored);
 //! 3. proposes candidate pairs from blocking keys (name, house, phone, e-mail, mailbox,
@@ -185,6 +189,8 @@ impl KeyStats {
     pub fn new(accounts: &[Account], config: &IdentityConfig) -> Self {
         let mut by_platform: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
         let mut holders: HashMap<String, usize> = HashMap::new();
+        // Distinct names on each house: what tells a parcel station from a family home.
+        let mut names_at_house: HashMap<&str, HashSet<&str>> = HashMap::new();
         for a in accounts {
             let mut keys: Vec<&str> = Vec::new();
             keys.extend(a.phones.iter().map(String::as_str));
@@ -202,12 +208,19 @@ impl KeyStats {
                     .entry(a.platform.as_str())
                     .or_default() += 1;
             }
+            if let (Some(house), Some(name)) = (&a.house, &a.name) {
+                names_at_house.entry(house).or_default().insert(name);
+            }
         }
         let shared = by_platform
             .iter()
             // Names are compared with their frequency, never treated as shared keys.
             .filter(|(k, _)| !k.starts_with("name:"))
             .filter(|(k, platforms)| {
+                if k.starts_with("house:") {
+                    let names = names_at_house.get(**k).map_or(0, HashSet::len);
+                    return is_drop_point(holders[**k], names, config);
+                }
                 holders[**k] > config.max_key_accounts
                     || (config.one_account_per_platform && platforms.values().any(|&n| n > 1))
             })
@@ -231,6 +244,15 @@ impl KeyStats {
     fn frequency(&self, key: &str) -> f64 {
         self.holders.get(key).copied().unwrap_or(1) as f64 / self.accounts as f64
     }
+}
+
+/// Whether a house held by `accounts` accounts under `names` distinct names is a drop point
+/// (a parcel station, a shop, a dormitory's front desk) rather than a home. Not a count
+/// alone: in a large project a home is shared by a family and by unrelated namesakes of the
+/// same building, and its weight already falls with its frequency; a drop point is one where
+/// nearly every account carries a different name.
+fn is_drop_point(accounts: usize, names: usize, config: &IdentityConfig) -> bool {
+    accounts > config.max_key_accounts && names * 4 >= accounts * 3
 }
 
 /// Level of a multi-valued key comparison: `Some(Ok(tf))` on agreement over a personal key,
@@ -698,19 +720,59 @@ mod tests {
     }
 
     #[test]
-    fn a_key_on_two_accounts_of_one_platform_is_shared() {
+    fn a_phone_on_two_accounts_of_one_platform_is_shared() {
         let accounts = vec![
-            account("taobao", "a", "wang", "9", "locker"),
-            account("taobao", "b", "li", "8", "locker"),
-            account("jd", "c", "zhao", "7", "locker"),
+            account("taobao", "a", "wang", "9", "h1"),
+            account("taobao", "b", "li", "9", "h2"),
+            account("jd", "c", "wang", "9", "h3"),
         ];
         let stats = KeyStats::new(&accounts, &IdentityConfig::default());
-        assert!(stats.is_shared("house:locker"));
-        assert!(!stats.is_shared("phone:9"));
-        // A shared house is no evidence: the address comparison is left out.
+        assert!(stats.is_shared("phone:9"));
+        // A shared phone is no evidence: the phone comparison is left out.
         let g = compare(&accounts[0], &accounts[2], &stats);
+        assert_eq!(level_of(&g, Comparison::Phone), None);
+        assert_eq!(deterministic_reason(&g), None);
+    }
+
+    #[test]
+    fn a_home_stays_evidence_weighted_by_frequency_and_a_drop_point_does_not() {
+        let config = IdentityConfig::default();
+        // A home: three people's eight accounts, two of them on one platform.
+        let mut accounts: Vec<Account> = ["wang", "wang", "wang", "li", "li", "li", "zhao", "zhao"]
+            .iter()
+            .zip([
+                "taobao", "jd", "amazon", "taobao", "jd", "amazon", "taobao", "jd",
+            ])
+            .enumerate()
+            .map(|(i, (name, platform))| account(platform, &format!("h{i}"), name, "", "home"))
+            .collect();
+        // A parcel station: eight accounts, eight names.
+        accounts.extend((0..8).map(|i| {
+            let platform = ["taobao", "jd"][i % 2];
+            account(platform, &format!("s{i}"), &format!("n{i}"), "", "station")
+        }));
+        // A house only two accounts hold.
+        accounts.push(account("taobao", "q1", "qian", "", "quiet"));
+        accounts.push(account("jd", "q2", "qian", "", "quiet"));
+        let stats = KeyStats::new(&accounts, &config);
+        assert!(!stats.is_shared("house:home"));
+        assert!(stats.is_shared("house:station"));
+        let model = FellegiSunter::estimate(&[], &[], &[], 1.0);
+        let address_weight = |i: usize, j: usize| {
+            let g = compare(&accounts[i], &accounts[j], &stats);
+            assert_eq!(level_of(&g, Comparison::Address), Some(0));
+            model
+                .contributions(&g)
+                .into_iter()
+                .find(|c| c.comparison == Comparison::Address)
+                .map(|c| c.weight)
+                .expect("address compared")
+        };
+        // Same house counts at the home, less than at a house two accounts hold.
+        let (home, quiet) = (address_weight(0, 1), address_weight(16, 17));
+        assert!(home > 0.0 && home < quiet, "home {home}, quiet {quiet}");
+        let g = compare(&accounts[8], &accounts[9], &stats);
         assert_eq!(level_of(&g, Comparison::Address), None);
-        assert_eq!(level_of(&g, Comparison::Name), Some(2));
     }
 
     #[test]

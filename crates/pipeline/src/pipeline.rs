@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub selection: Selection,
     /// Run the selected stages even when their inputs are unchanged.
     pub force: bool,
+    /// Forget every table first (but review labels and caches whose files are intact) and
+    /// rebuild from the sources: the way back after the tables folder was damaged.
+    pub rebuild: bool,
 }
 
 impl Default for RunOptions {
@@ -39,6 +42,7 @@ impl Default for RunOptions {
         Self {
             selection: Selection::All,
             force: false,
+            rebuild: false,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct RunReport {
     /// not run).
     pub balanced: bool,
     pub seconds: f64,
+    /// Tables `--rebuild` forgot before the stages ran.
+    pub forgotten: Vec<String>,
 }
 
 impl RunReport {
@@ -196,6 +202,19 @@ impl Pipeline {
     }
 
     /// Runs the selected stages in one transaction and commits it.
+    /// What a rebuild keeps: tables no stage can write again from the sources (review
+    /// labels) and caches (only time to rebuild).
+    fn kept_on_rebuild(&self) -> Vec<String> {
+        let mut keep: Vec<String> = EXTERNAL_INPUTS
+            .iter()
+            .map(|(t, _)| t.name.to_string())
+            .collect();
+        for stage in &self.stages {
+            keep.extend(stage.caches().iter().map(|t| t.name.to_string()));
+        }
+        keep
+    }
+
     pub fn run(
         &self,
         project: &Project,
@@ -205,7 +224,13 @@ impl Pipeline {
         let started = Instant::now();
         let selected = self.select(&options.selection)?;
         let store = TableStore::open(project);
-        let mut tx = store.begin()?;
+        let (mut tx, forgotten) = if options.rebuild {
+            let keep = self.kept_on_rebuild();
+            let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+            store.begin_rebuild(&keep, crate::now_rfc3339())?
+        } else {
+            (store.begin()?, Vec::new())
+        };
         let ctx = StageContext::new(project);
         let mut report = RunReport {
             project: project.root.display().to_string(),
@@ -219,6 +244,7 @@ impl Pipeline {
             recs: None,
             balanced: true,
             seconds: 0.0,
+            forgotten,
         };
         for stage in selected {
             let outcome = run_stage(stage, &ctx, &mut tx, options.force, progress, &mut report)?;
@@ -282,12 +308,13 @@ fn run_stage(
     })
 }
 
-/// Hash of the stage's name, the code's version, its settings and the content of each table
+/// Hash of the stage's name, the code's and the stage's version, its settings and the content of each table
 /// it reads (absent tables count as absent).
 fn fingerprint(stage: &dyn Stage, project: &Project, tx: &mut Transaction<'_>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(stage.name().as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(format!("\nstage version {}", stage.version()).as_bytes());
     hasher.update(stage.settings(project).to_string().as_bytes());
     for table in stage.reads() {
         let content = tx.table_fingerprint(&table);

@@ -37,6 +37,11 @@ pub trait Stage: Send + Sync {
     }
     /// The project settings that change this stage's result, as JSON: part of the fingerprint.
     fn settings(&self, project: &Project) -> serde_json::Value;
+    /// The version of what the stage computes: raised by a change to its code that changes
+    /// its output, so that the first run after an upgrade redoes it instead of skipping it.
+    fn version(&self) -> u32 {
+        1
+    }
     /// True for a stage that decides for itself what is new (ingest compares file hashes):
     /// the runner always runs it.
     fn self_incremental(&self) -> bool {

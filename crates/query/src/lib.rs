@@ -98,6 +98,7 @@ impl QueryEngine {
     pub fn open(project: &Project) -> Result<Self, QueryError> {
         let store = TableStore::open(project);
         let manifest = store.manifest()?;
+        store.check_files(&manifest)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -31,6 +31,10 @@ impl Stage for IdentityStage {
     fn settings(&self, project: &Project) -> serde_json::Value {
         serde_json::json!({ "identity": project.config.identity })
     }
+    /// 2: a house is evidence weighted by its frequency unless it is a drop point (issue 30).
+    fn version(&self) -> u32 {
+        2
+    }
     fn run(
         &self,
         ctx: &StageContext<'_>,

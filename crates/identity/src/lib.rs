@@ -32,6 +32,7 @@
 //! the bookkeeping of average linkage and the accuracy metrics, both in `shopfuse-core`.
 
 pub mod evaluate;
+pub mod keys;
 pub mod model;
 pub mod profile;
 pub mod tables;
@@ -40,7 +41,7 @@ pub use profile::{
     build_profiles, customers, is_cancelled, CustomerIndex, ProfileSummary, SEGMENTS,
 };
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -51,6 +52,7 @@ use shopfuse_core::config::IdentityConfig;
 use shopfuse_core::value::NamedRows;
 use shopfuse_core::{EntityKind, Progress, Transaction, Value};
 
+pub use keys::{KeyId, KeyKind, KeyStats, KeyTable};
 pub use model::{Comparison, FellegiSunter, Gamma, COMPARISONS};
 use shopfuse_core::linkage::{Clustering, Merges};
 use shopfuse_core::CoreError;
@@ -77,24 +79,26 @@ pub use tables::{customer_accounts, identity_links, identity_parameters};
 const MAX_BLOCK: usize = 60;
 const RANDOM_PAIRS: usize = 200_000;
 
-/// One platform account, as pseudonyms and derived fragments.
+/// One platform account, its pseudonyms and derived fragments interned as [`KeyId`]s.
 #[derive(Debug, Clone, Default)]
 pub struct Account {
     pub platform: String,
     pub account_id: String,
-    pub name: Option<String>,
-    pub name_tokens: Vec<String>,
+    pub name: Option<KeyId>,
+    pub name_tokens: Vec<KeyId>,
     /// The account's phone and the phones of its orders.
-    pub phones: Vec<String>,
-    pub phone_tails: Vec<String>,
-    pub email: Option<String>,
-    pub email_user: Option<String>,
-    pub area: Option<String>,
-    pub street: Option<String>,
-    pub house: Option<String>,
+    pub phones: Vec<KeyId>,
+    pub phone_tails: Vec<KeyId>,
+    pub email: Option<KeyId>,
+    pub email_user: Option<KeyId>,
+    pub area: Option<KeyId>,
+    pub street: Option<KeyId>,
+    pub house: Option<KeyId>,
+    /// Lower-cased, as `customer_accounts` shows it.
     pub city: Option<String>,
+    pub city_key: Option<KeyId>,
     /// Devices its orders were placed from.
-    pub devices: Vec<String>,
+    pub devices: Vec<KeyId>,
     pub registered_at: Option<i64>,
     pub file: String,
     pub row: i64,
@@ -106,16 +110,34 @@ impl Account {
     }
 }
 
-fn fragments(t: &NamedRows, row: &[Value], name: &str) -> Vec<String> {
-    t.text(row, name)
-        .map(|s| s.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
+/// The columns of `clean_customers` the stage reads (Parquet decodes no other).
+const CUSTOMER_COLUMNS: &[&str] = &[
+    "_platform",
+    "account_id",
+    "name",
+    "name_tokens",
+    "phone",
+    "phone_tail",
+    "email",
+    "email_user",
+    "address_area",
+    "address_street",
+    "address_house",
+    "city",
+    "registered_at",
+    "_file",
+    "_row",
+];
 
-/// The accounts of `clean_customers`, with their orders' phones and devices.
-pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, IdentityError> {
-    let Some(c) = tx.read_rows(&EntityKind::Customers.clean_table())? else {
-        return Ok(Vec::new());
+/// The columns of `clean_orders` the stage reads.
+const ORDER_COLUMNS: &[&str] = &["_platform", "account_id", "phone", "device_id"];
+
+/// The accounts of `clean_customers`, with their orders' phones and devices, and the table
+/// of the key values they hold.
+pub fn read_accounts(tx: &Transaction<'_>) -> Result<(Vec<Account>, KeyTable), IdentityError> {
+    let mut keys = KeyTable::default();
+    let Some(c) = tx.read_columns(&EntityKind::Customers.clean_table(), CUSTOMER_COLUMNS)? else {
+        return Ok((Vec::new(), keys));
     };
     let mut accounts: Vec<Account> = Vec::new();
     let mut position: HashMap<(String, String), usize> = HashMap::new();
@@ -129,26 +151,65 @@ pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, IdentityError
             continue; // one account exported by two sources of a platform
         }
         position.insert(key, accounts.len());
-        accounts.push(Account {
-            platform,
-            account_id,
-            name: c.text(row, "name"),
-            name_tokens: fragments(&c, row, "name_tokens"),
-            phones: c.text(row, "phone").into_iter().collect(),
-            phone_tails: fragments(&c, row, "phone_tail"),
-            email: c.text(row, "email"),
-            email_user: c.text(row, "email_user"),
-            area: c.text(row, "address_area"),
-            street: c.text(row, "address_street"),
-            house: c.text(row, "address_house"),
-            city: c.text(row, "city").map(|s| s.to_lowercase()),
-            devices: Vec::new(),
-            registered_at: c.i64(row, "registered_at"),
-            file: c.text(row, "_file").unwrap_or_default(),
-            row: c.i64(row, "_row").unwrap_or(0),
-        });
+        accounts.push(account_of(&c, row, platform, account_id, &mut keys));
     }
-    if let Some(o) = tx.read_rows(&EntityKind::Orders.clean_table())? {
+    drop(c);
+    add_order_keys(tx, &mut accounts, &position, &mut keys)?;
+    keys.seal();
+    Ok((accounts, keys))
+}
+
+fn account_of(
+    c: &NamedRows,
+    row: &[Value],
+    platform: String,
+    account_id: String,
+    keys: &mut KeyTable,
+) -> Account {
+    let mut one = |name: &str| c.text(row, name).map(|t| keys.intern(&t));
+    let (name, phone, email, email_user) =
+        (one("name"), one("phone"), one("email"), one("email_user"));
+    let (area, street, house) = (
+        one("address_area"),
+        one("address_street"),
+        one("address_house"),
+    );
+    let city = c.text(row, "city").map(|s| s.to_lowercase());
+    let mut fragments = |name: &str| -> Vec<KeyId> {
+        c.text(row, name)
+            .map(|s| s.split_whitespace().map(|t| keys.intern(t)).collect())
+            .unwrap_or_default()
+    };
+    let (name_tokens, phone_tails) = (fragments("name_tokens"), fragments("phone_tail"));
+    Account {
+        platform,
+        account_id,
+        name,
+        name_tokens,
+        phones: phone.into_iter().collect(),
+        phone_tails,
+        email,
+        email_user,
+        area,
+        street,
+        house,
+        city_key: city.as_deref().map(|t| keys.intern(t)),
+        city,
+        devices: Vec::new(),
+        registered_at: c.i64(row, "registered_at"),
+        file: c.text(row, "_file").unwrap_or_default(),
+        row: c.i64(row, "_row").unwrap_or(0),
+    }
+}
+
+/// Adds the phones and devices of each account's orders.
+fn add_order_keys(
+    tx: &Transaction<'_>,
+    accounts: &mut [Account],
+    position: &HashMap<(String, String), usize>,
+    keys: &mut KeyTable,
+) -> Result<(), IdentityError> {
+    if let Some(o) = tx.read_columns(&EntityKind::Orders.clean_table(), ORDER_COLUMNS)? {
         for row in &o.rows {
             let (Some(platform), Some(account_id)) =
                 (o.text(row, "_platform"), o.text(row, "account_id"))
@@ -159,118 +220,38 @@ pub fn read_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, IdentityError
                 continue;
             };
             let a = &mut accounts[i];
-            if let Some(phone) = o.text(row, "phone") {
+            if let Some(phone) = o.text(row, "phone").map(|t| keys.intern(&t)) {
                 if !a.phones.contains(&phone) {
                     a.phones.push(phone);
                 }
             }
-            if let Some(device) = o.text(row, "device_id") {
+            if let Some(device) = o.text(row, "device_id").map(|t| keys.intern(&t)) {
                 if !a.devices.contains(&device) {
                     a.devices.push(device);
                 }
             }
         }
     }
-    for a in &mut accounts {
-        a.phones.sort();
-        a.devices.sort();
+    for a in accounts {
+        a.phones.sort_unstable();
+        a.devices.sort_unstable();
     }
-    Ok(accounts)
-}
-
-/// How many accounts hold each key value, and which values several people hold.
-pub struct KeyStats {
-    holders: HashMap<String, usize>,
-    shared: HashSet<String>,
-    accounts: usize,
-}
-
-impl KeyStats {
-    pub fn new(accounts: &[Account], config: &IdentityConfig) -> Self {
-        let mut by_platform: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
-        let mut holders: HashMap<String, usize> = HashMap::new();
-        // Distinct names on each house: what tells a parcel station from a family home.
-        let mut names_at_house: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for a in accounts {
-            let mut keys: Vec<&str> = Vec::new();
-            keys.extend(a.phones.iter().map(String::as_str));
-            keys.extend(a.email.as_deref());
-            keys.extend(a.house.as_deref());
-            keys.extend(a.devices.iter().map(String::as_str));
-            keys.extend(a.name.as_deref());
-            keys.sort_unstable();
-            keys.dedup();
-            for k in keys {
-                *holders.entry(k.to_string()).or_default() += 1;
-                *by_platform
-                    .entry(k)
-                    .or_default()
-                    .entry(a.platform.as_str())
-                    .or_default() += 1;
-            }
-            if let (Some(house), Some(name)) = (&a.house, &a.name) {
-                names_at_house.entry(house).or_default().insert(name);
-            }
-        }
-        let shared = by_platform
-            .iter()
-            // Names are compared with their frequency, never treated as shared keys.
-            .filter(|(k, _)| !k.starts_with("name:"))
-            .filter(|(k, platforms)| {
-                if k.starts_with("house:") {
-                    let names = names_at_house.get(**k).map_or(0, HashSet::len);
-                    return is_drop_point(holders[**k], names, config);
-                }
-                holders[**k] > config.max_key_accounts
-                    || (config.one_account_per_platform && platforms.values().any(|&n| n > 1))
-            })
-            .map(|(k, _)| k.to_string())
-            .collect();
-        Self {
-            holders,
-            shared,
-            accounts: accounts.len().max(1),
-        }
-    }
-
-    pub fn is_shared(&self, key: &str) -> bool {
-        self.shared.contains(key)
-    }
-
-    pub fn shared_count(&self, prefix: &str) -> usize {
-        self.shared.iter().filter(|k| k.starts_with(prefix)).count()
-    }
-
-    fn frequency(&self, key: &str) -> f64 {
-        self.holders.get(key).copied().unwrap_or(1) as f64 / self.accounts as f64
-    }
-}
-
-/// Whether a house held by `accounts` accounts under `names` distinct names is a drop point
-/// (a parcel station, a shop, a dormitory's front desk) rather than a home. Not a count
-/// alone: in a large project a home is shared by a family and by unrelated namesakes of the
-/// same building, and its weight already falls with its frequency; a drop point is one where
-/// nearly every account carries a different name.
-fn is_drop_point(accounts: usize, names: usize, config: &IdentityConfig) -> bool {
-    accounts > config.max_key_accounts && names * 4 >= accounts * 3
+    Ok(())
 }
 
 /// Level of a multi-valued key comparison: `Some(Ok(tf))` on agreement over a personal key,
 /// `Some(Err(()))` on agreement only over shared keys (no evidence), `None` otherwise.
-fn agree(a: &[String], b: &[String], stats: &KeyStats) -> Option<Result<f64, ()>> {
-    let common: Vec<&String> = a.iter().filter(|k| b.contains(k)).collect();
-    if common.is_empty() {
-        return None;
-    }
+fn agree(a: &[KeyId], b: &[KeyId], stats: &KeyStats) -> Option<Result<f64, ()>> {
+    let mut common = a.iter().filter(|k| b.contains(k)).peekable();
+    common.peek()?;
     common
-        .iter()
-        .filter(|k| !stats.is_shared(k))
-        .map(|k| stats.frequency(k))
+        .filter(|&&k| !stats.is_shared(k))
+        .map(|&k| stats.frequency(k))
         .min_by(f64::total_cmp)
         .map_or(Some(Err(())), |tf| Some(Ok(tf)))
 }
 
-fn shares(a: &[String], b: &[String]) -> bool {
+fn shares(a: &[KeyId], b: &[KeyId]) -> bool {
     a.iter().any(|x| b.contains(x))
 }
 
@@ -285,7 +266,7 @@ pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
         g.level[i] = Some(level);
         g.term_frequency[i] = tf;
     };
-    if let (Some(x), Some(y)) = (&a.name, &b.name) {
+    if let (Some(x), Some(y)) = (a.name, b.name) {
         if x == y {
             set(&mut g, Comparison::Name, 0, Some(stats.frequency(x)));
         } else if shares(&a.name_tokens, &b.name_tokens) {
@@ -294,38 +275,33 @@ pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
             set(&mut g, Comparison::Name, 2, None);
         }
     }
-    let key_level = |g: &mut Gamma,
-                     c: Comparison,
-                     full: (&[String], &[String]),
-                     part: (&[String], &[String])| {
-        match agree(full.0, full.1, stats) {
-            Some(Ok(tf)) => set(g, c, 0, Some(tf)),
-            Some(Err(())) => {}
-            None if !part.0.is_empty() && !part.1.is_empty() => {
-                set(g, c, if shares(part.0, part.1) { 1 } else { 2 }, None)
+    let key_level =
+        |g: &mut Gamma, c: Comparison, full: (&[KeyId], &[KeyId]), part: (&[KeyId], &[KeyId])| {
+            match agree(full.0, full.1, stats) {
+                Some(Ok(tf)) => set(g, c, 0, Some(tf)),
+                Some(Err(())) => {}
+                None if !part.0.is_empty() && !part.1.is_empty() => {
+                    set(g, c, if shares(part.0, part.1) { 1 } else { 2 }, None)
+                }
+                None if !full.0.is_empty() && !full.1.is_empty() => set(g, c, 2, None),
+                None => {}
             }
-            None if !full.0.is_empty() && !full.1.is_empty() => set(g, c, 2, None),
-            None => {}
-        }
-    };
+        };
     key_level(
         &mut g,
         Comparison::Phone,
         (&a.phones, &b.phones),
         (&a.phone_tails, &b.phone_tails),
     );
-    let (ae, be) = (
-        a.email.iter().cloned().collect::<Vec<_>>(),
-        b.email.iter().cloned().collect::<Vec<_>>(),
+    key_level(
+        &mut g,
+        Comparison::Email,
+        (a.email.as_slice(), b.email.as_slice()),
+        (a.email_user.as_slice(), b.email_user.as_slice()),
     );
-    let (au, bu) = (
-        a.email_user.iter().cloned().collect::<Vec<_>>(),
-        b.email_user.iter().cloned().collect::<Vec<_>>(),
-    );
-    key_level(&mut g, Comparison::Email, (&ae, &be), (&au, &bu));
     let any_address = |x: &Account| x.house.is_some() || x.street.is_some() || x.area.is_some();
     if any_address(a) && any_address(b) {
-        match (&a.house, &b.house) {
+        match (a.house, b.house) {
             (Some(x), Some(y)) if x == y => {
                 if !stats.is_shared(x) {
                     set(&mut g, Comparison::Address, 0, Some(stats.frequency(x)));
@@ -338,7 +314,7 @@ pub fn compare(a: &Account, b: &Account, stats: &KeyStats) -> Gamma {
             _ => set(&mut g, Comparison::Address, 3, None),
         }
     }
-    if let (Some(x), Some(y)) = (&a.city, &b.city) {
+    if let (Some(x), Some(y)) = (a.city_key, b.city_key) {
         set(&mut g, Comparison::City, u8::from(x != y), None);
     }
     if !a.devices.is_empty() && !b.devices.is_empty() {
@@ -376,46 +352,55 @@ fn deterministic_reason(g: &Gamma) -> Option<&'static str> {
 }
 
 /// Candidate pairs: accounts that share a blocking key (and, by default, are on different
-/// platforms).
+/// platforms), in ascending order.
 fn candidate_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize, usize)> {
-    let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+    // One (block key, account) entry per key an account holds (a key listed twice on one
+    // account is listed twice, as it counts twice towards MAX_BLOCK); sorting brings each
+    // block's members together without a hash map of blocks.
+    let mut entries: Vec<(u64, u32)> = Vec::new();
     for (i, a) in accounts.iter().enumerate() {
-        let mut keys: Vec<String> = Vec::new();
-        keys.extend(a.name.clone());
-        keys.extend(a.house.clone());
-        keys.extend(a.phones.iter().cloned());
-        keys.extend(a.email.clone());
-        keys.extend(a.email_user.clone());
-        keys.extend(a.devices.iter().cloned());
-        if let Some(street) = &a.street {
-            keys.extend(a.name_tokens.iter().map(|t| format!("{street}+{t}")));
+        let i = i as u32;
+        let single = |k: KeyId| (u64::from(k), i);
+        entries.extend(a.name.map(single));
+        entries.extend(a.house.map(single));
+        entries.extend(a.phones.iter().copied().map(single));
+        entries.extend(a.email.map(single));
+        entries.extend(a.email_user.map(single));
+        entries.extend(a.devices.iter().copied().map(single));
+        if let Some(street) = a.street {
+            entries.extend(a.name_tokens.iter().map(|&t| (pair_key(1, street, t), i)));
         }
-        if let Some(city) = &a.city {
-            keys.extend(a.phone_tails.iter().map(|t| format!("{t}+{city}")));
-        }
-        for k in keys {
-            blocks.entry(k).or_default().push(i);
+        if let Some(city) = a.city_key {
+            entries.extend(a.phone_tails.iter().map(|&t| (pair_key(2, t, city), i)));
         }
     }
-    let mut pairs: HashSet<(usize, usize)> = HashSet::new();
-    for members in blocks.values() {
-        if members.len() > MAX_BLOCK {
+    entries.sort_unstable();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for block in entries.chunk_by(|x, y| x.0 == y.0) {
+        if block.len() > MAX_BLOCK {
             continue;
         }
-        for (k, &i) in members.iter().enumerate() {
-            for &j in &members[k + 1..] {
+        for (k, &(_, i)) in block.iter().enumerate() {
+            for &(_, j) in &block[k + 1..] {
+                let (i, j) = (i as usize, j as usize);
                 if i != j
                     && !(config.one_account_per_platform
                         && accounts[i].platform == accounts[j].platform)
                 {
-                    pairs.insert((i.min(j), i.max(j)));
+                    pairs.push((i.min(j), i.max(j)));
                 }
             }
         }
     }
-    let mut pairs: Vec<(usize, usize)> = pairs.into_iter().collect();
     pairs.sort_unstable();
+    pairs.dedup();
     pairs
+}
+
+/// A blocking key made of two key values (street + name part, phone tail + city), tagged so
+/// that it never equals a single key's id.
+fn pair_key(tag: u64, a: KeyId, b: KeyId) -> u64 {
+    (tag << 62) | (u64::from(a) << 31) | u64::from(b)
 }
 
 fn random_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize, usize)> {
@@ -455,16 +440,31 @@ pub struct Link {
 impl Link {
     /// "same phone", or the comparisons that drove the score, strongest first.
     pub fn reason(&self, model: &FellegiSunter) -> String {
+        let mut out = String::new();
+        self.write_reason(model, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// [`Self::reason`] into `out`, with `parts` as scratch space: the writer of
+    /// `identity_links` calls it millions of times with the same buffers.
+    pub fn write_reason(
+        &self,
+        model: &FellegiSunter,
+        parts: &mut Vec<model::Contribution>,
+        out: &mut String,
+    ) {
+        use std::fmt::Write;
+        out.clear();
         if let Some(why) = self.deterministic {
-            return why.to_string();
+            out.push_str(why);
+            return;
         }
-        let mut parts = model.contributions(&self.gamma);
+        model.contributions_into(&self.gamma, parts);
         parts.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
-        parts
-            .iter()
-            .map(|c| format!("{} {:+.1}", c.level, c.weight))
-            .collect::<Vec<_>>()
-            .join(", ")
+        for (k, c) in parts.iter().enumerate() {
+            let sep = if k == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}{} {:+.1}", c.level, c.weight);
+        }
     }
 }
 
@@ -475,15 +475,15 @@ fn cluster(
     stats: &KeyStats,
     config: &IdentityConfig,
 ) -> Clustering {
-    let known: HashMap<(usize, usize), f64> = links
-        .iter()
-        .map(|l| ((l.left, l.right), l.match_probability))
-        .collect();
+    // Computed again rather than looked up: with interned keys a comparison costs less than
+    // a map of every candidate pair would, and gives the same value as the pair's link.
     let probability = |x: usize, y: usize| -> f64 {
-        let key = (x.min(y), x.max(y));
-        known.get(&key).copied().unwrap_or_else(|| {
-            model.match_probability(&compare(&accounts[key.0], &accounts[key.1], stats))
-        })
+        let g = compare(&accounts[x.min(y)], &accounts[x.max(y)], stats);
+        if deterministic_reason(&g).is_some() {
+            1.0
+        } else {
+            model.match_probability(&g)
+        }
     };
     let mut edges: Vec<&Link> = links
         .iter()
@@ -585,8 +585,9 @@ pub fn resolve_customers(
 ) -> Result<IdentitySummary, IdentityError> {
     let started = Instant::now();
     progress.start("identity", 4);
-    let accounts = read_accounts(tx)?;
-    let stats = KeyStats::new(&accounts, config);
+    let (accounts, keys) = read_accounts(tx)?;
+    let stats = KeyStats::new(&accounts, &keys, config);
+    drop(keys);
     progress.advance(1);
 
     let pairs = candidate_pairs(&accounts, config);
@@ -607,7 +608,8 @@ pub fn resolve_customers(
     let model = FellegiSunter::estimate(&random, &gammas, &seeds, all_pairs);
     progress.advance(1);
 
-    let links = scored_links(&pairs, &gammas, &model);
+    drop(random);
+    let links = scored_links(pairs, gammas, &model);
     let customers = cluster(&accounts, &links, &model, &stats, config);
     progress.advance(1);
     tables::write_tables(tx, &accounts, &links, &customers, &model, config)?;
@@ -626,13 +628,10 @@ pub fn resolve_customers(
             .count(),
         refused_merges: customers.refused.clone(),
         shared_keys: SharedKeys {
-            phones: stats.shared_count("phone:"),
-            emails: stats.shared_count("email:"),
-            houses: stats.shared_count("house:"),
-            devices: stats.shared.len()
-                - stats.shared_count("phone:")
-                - stats.shared_count("email:")
-                - stats.shared_count("house:"),
+            phones: stats.shared_count(KeyKind::Phone),
+            emails: stats.shared_count(KeyKind::Email),
+            houses: stats.shared_count(KeyKind::House),
+            devices: stats.shared_count(KeyKind::Other),
         },
         match_prior: model.prior,
         candidate_match_share: model.candidate_prior,
@@ -658,17 +657,23 @@ fn comparable_pairs(accounts: &[Account], config: &IdentityConfig) -> f64 {
 
 /// Each candidate pair with its comparison vector, match weight and probability (1 for a
 /// deterministic link).
-fn scored_links(pairs: &[(usize, usize)], gammas: &[Gamma], model: &FellegiSunter) -> Vec<Link> {
+/// Takes the pairs and their comparison vectors, which the links replace (at 400 k accounts
+/// there are millions of each).
+fn scored_links(
+    pairs: Vec<(usize, usize)>,
+    gammas: Vec<Gamma>,
+    model: &FellegiSunter,
+) -> Vec<Link> {
     pairs
-        .iter()
+        .into_iter()
         .zip(gammas)
-        .map(|(&(left, right), g)| {
-            let deterministic = deterministic_reason(g);
-            let match_weight = model.match_weight(g);
+        .map(|((left, right), g)| {
+            let deterministic = deterministic_reason(&g);
+            let match_weight = model.match_weight(&g);
             Link {
                 left,
                 right,
-                gamma: *g,
+                gamma: g,
                 match_weight,
                 match_probability: if deterministic.is_some() {
                     1.0
@@ -685,20 +690,33 @@ fn scored_links(pairs: &[(usize, usize)], gammas: &[Gamma], model: &FellegiSunte
 mod tests {
     use super::*;
 
+    /// One key table for every test (tests run on several threads; ids only grow).
+    static KEYS: std::sync::LazyLock<std::sync::Mutex<KeyTable>> =
+        std::sync::LazyLock::new(Default::default);
+
+    fn key(text: &str) -> KeyId {
+        KEYS.lock().unwrap().intern(text)
+    }
+
+    fn stats_of(accounts: &[Account], config: &IdentityConfig) -> KeyStats {
+        KeyStats::new(accounts, &KEYS.lock().unwrap(), config)
+    }
+
     fn account(platform: &str, id: &str, name: &str, phone: &str, house: &str) -> Account {
         Account {
             platform: platform.into(),
             account_id: id.into(),
-            name: Some(format!("name:{name}")),
-            name_tokens: vec![format!("nametok:{name}")],
+            name: Some(key(&format!("name:{name}"))),
+            name_tokens: vec![key(&format!("nametok:{name}"))],
             phones: (!phone.is_empty())
-                .then(|| format!("phone:{phone}"))
+                .then(|| key(&format!("phone:{phone}")))
                 .into_iter()
                 .collect(),
-            house: Some(format!("house:{house}")),
-            street: Some(format!("street:{house}")),
-            area: Some("area:x".into()),
+            house: Some(key(&format!("house:{house}"))),
+            street: Some(key(&format!("street:{house}"))),
+            area: Some(key("area:x")),
             city: Some("beijing".into()),
+            city_key: Some(key("beijing")),
             ..Default::default()
         }
     }
@@ -712,7 +730,7 @@ mod tests {
             account("amazon", "c", "li", "1", "h2"),
         ];
         let config = IdentityConfig::default();
-        let stats = KeyStats::new(&accounts, &config);
+        let stats = stats_of(&accounts, &config);
         let same = compare(&accounts[0], &accounts[1], &stats);
         assert_eq!(deterministic_reason(&same), Some("same phone"));
         let family = compare(&accounts[0], &accounts[2], &stats);
@@ -726,8 +744,8 @@ mod tests {
             account("taobao", "b", "li", "9", "h2"),
             account("jd", "c", "wang", "9", "h3"),
         ];
-        let stats = KeyStats::new(&accounts, &IdentityConfig::default());
-        assert!(stats.is_shared("phone:9"));
+        let stats = stats_of(&accounts, &IdentityConfig::default());
+        assert!(stats.is_shared(key("phone:9")));
         // A shared phone is no evidence: the phone comparison is left out.
         let g = compare(&accounts[0], &accounts[2], &stats);
         assert_eq!(level_of(&g, Comparison::Phone), None);
@@ -754,9 +772,9 @@ mod tests {
         // A house only two accounts hold.
         accounts.push(account("taobao", "q1", "qian", "", "quiet"));
         accounts.push(account("jd", "q2", "qian", "", "quiet"));
-        let stats = KeyStats::new(&accounts, &config);
-        assert!(!stats.is_shared("house:home"));
-        assert!(stats.is_shared("house:station"));
+        let stats = stats_of(&accounts, &config);
+        assert!(!stats.is_shared(key("house:home")));
+        assert!(stats.is_shared(key("house:station")));
         let model = FellegiSunter::estimate(&[], &[], &[], 1.0);
         let address_weight = |i: usize, j: usize| {
             let g = compare(&accounts[i], &accounts[j], &stats);
@@ -783,7 +801,7 @@ mod tests {
             account("amazon", "c", "li", "", "h9"),
         ];
         let config = IdentityConfig::default();
-        let stats = KeyStats::new(&accounts, &config);
+        let stats = stats_of(&accounts, &config);
         let model = FellegiSunter::estimate(&[], &[], &[], 1.0);
         // b ~ c scored high by mistake; a ~ c is what the model says (different people).
         let links = vec![

@@ -227,6 +227,13 @@ impl FellegiSunter {
     /// the agreeing value is.
     pub fn contributions(&self, g: &Gamma) -> Vec<Contribution> {
         let mut out = Vec::new();
+        self.contributions_into(g, &mut out);
+        out
+    }
+
+    /// [`Self::contributions`] into a buffer the caller reuses (millions of links).
+    pub fn contributions_into(&self, g: &Gamma, out: &mut Vec<Contribution>) {
+        out.clear();
         for (c, comparison) in COMPARISONS.iter().enumerate() {
             let Some(l) = g.level[c] else { continue };
             let l = l as usize;
@@ -240,12 +247,13 @@ impl FellegiSunter {
                 weight: (self.m[c][l] / u).log2(),
             });
         }
-        out
     }
 
     /// log2 odds of a match: the prior plus every comparison's contribution.
     pub fn match_weight(&self, g: &Gamma) -> f64 {
-        self.prior_weight() + self.contributions(g).iter().map(|c| c.weight).sum::<f64>()
+        let mut parts = Vec::with_capacity(COMPARISONS.len());
+        self.contributions_into(g, &mut parts);
+        self.prior_weight() + parts.iter().map(|c| c.weight).sum::<f64>()
     }
 
     pub fn match_probability(&self, g: &Gamma) -> f64 {

@@ -2,8 +2,15 @@
 
 use shopfuse_core::config::IdentityConfig;
 use shopfuse_core::linkage::Clustering;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Array, Float64Builder, RecordBatch, StringBuilder,
+};
+use arrow::datatypes::SchemaRef;
+use rayon::prelude::*;
 use shopfuse_core::value::rows_to_batch;
-use shopfuse_core::{Transaction, Value};
+use shopfuse_core::{CoreError, Transaction, Value};
 
 use super::*;
 
@@ -102,31 +109,87 @@ fn write_links(
     model: &FellegiSunter,
     config: &IdentityConfig,
 ) -> Result<(), IdentityError> {
-    let rows: Vec<Vec<Value>> = links
-        .iter()
-        .map(|l| {
-            let (a, b) = (&accounts[l.left], &accounts[l.right]);
-            vec![
-                Value::text(&a.platform),
-                Value::text(&a.account_id),
-                Value::text(&b.platform),
-                Value::text(&b.account_id),
-                Value::text(if l.deterministic.is_some() {
-                    "deterministic"
-                } else {
-                    "probabilistic"
-                }),
-                Value::Float(l.match_weight),
-                Value::Float(l.match_probability),
-                Value::Float(config.threshold),
-                Value::text(&l.reason(model)),
-                Value::Bool(customers.cluster_of[l.left] == customers.cluster_of[l.right]),
-            ]
-        })
-        .collect();
-    let s = identity_links::TABLE.schema();
-    tx.replace(identity_links::NAME, &s, &[rows_to_batch(&s, &rows)?])?;
+    // Built straight into Arrow arrays, a slice per batch, several slices at once, and
+    // streamed into one file: at 400 k accounts there are millions of links, and their rows
+    // as values at once took gigabytes and most of the stage's time.
+    let schema = identity_links::TABLE.schema();
+    let writer = LinkBatches {
+        schema: &schema,
+        accounts,
+        customers,
+        model,
+        threshold: config.threshold,
+    };
+    let batches = links
+        .chunks(LINKS_PER_BATCH * BATCHES_AT_ONCE)
+        .flat_map(|window| {
+            window
+                .par_chunks(LINKS_PER_BATCH)
+                .map(|chunk| writer.batch(chunk))
+                .collect::<Vec<_>>()
+        });
+    tx.replace_streamed(identity_links::NAME, &schema, batches)?;
     Ok(())
+}
+
+/// Links turned into one batch of `identity_links`.
+const LINKS_PER_BATCH: usize = 65_536;
+/// Batches built in parallel before they are written.
+const BATCHES_AT_ONCE: usize = 4;
+
+/// What a batch of `identity_links` rows is made from.
+struct LinkBatches<'a> {
+    schema: &'a SchemaRef,
+    accounts: &'a [Account],
+    customers: &'a Clustering,
+    model: &'a FellegiSunter,
+    threshold: f64,
+}
+
+impl LinkBatches<'_> {
+    /// The rows of `links`, in the declared column order.
+    fn batch(&self, links: &[Link]) -> Result<RecordBatch, CoreError> {
+        let n = links.len();
+        let text = || StringBuilder::with_capacity(n, n * 16);
+        let (mut left_platform, mut left_id, mut right_platform, mut right_id) =
+            (text(), text(), text(), text());
+        let (mut link_type, mut reason) = (text(), StringBuilder::with_capacity(n, n * 64));
+        let mut weight = Float64Builder::with_capacity(n);
+        let mut probability = Float64Builder::with_capacity(n);
+        let mut same_customer = BooleanBuilder::with_capacity(n);
+        let (mut parts, mut why) = (Vec::new(), String::new());
+        for l in links {
+            let (a, b) = (&self.accounts[l.left], &self.accounts[l.right]);
+            left_platform.append_value(&a.platform);
+            left_id.append_value(&a.account_id);
+            right_platform.append_value(&b.platform);
+            right_id.append_value(&b.account_id);
+            link_type.append_value(if l.deterministic.is_some() {
+                "deterministic"
+            } else {
+                "probabilistic"
+            });
+            weight.append_value(l.match_weight);
+            probability.append_value(l.match_probability);
+            l.write_reason(self.model, &mut parts, &mut why);
+            reason.append_value(&why);
+            let cluster_of = &self.customers.cluster_of;
+            same_customer.append_value(cluster_of[l.left] == cluster_of[l.right]);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(left_platform.finish()),
+            Arc::new(left_id.finish()),
+            Arc::new(right_platform.finish()),
+            Arc::new(right_id.finish()),
+            Arc::new(link_type.finish()),
+            Arc::new(weight.finish()),
+            Arc::new(probability.finish()),
+            Arc::new(Float64Array::from(vec![self.threshold; n])),
+            Arc::new(reason.finish()),
+            Arc::new(same_customer.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
 }
 
 fn write_accounts(

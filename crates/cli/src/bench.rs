@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use shopfuse_pipeline::bench::{self, ResolveBenchRow};
+use shopfuse_pipeline::bench::{self, IdentityBenchRow, ResolveBenchRow, SplinkPeer};
 
 use crate::{print_json, Cli};
 
@@ -28,6 +28,24 @@ pub enum BenchCommand {
     /// The whole resolve stage (aliases, embeddings, blocking, match probabilities,
     /// clustering, golden products, tables) on generated projects of growing size: listings/s,
     /// seconds per phase and peak memory, each size in its own process.
+    /// The identity stage on generated projects of growing size (about two accounts per
+    /// person), each in its own process: accounts/s, peak memory, pair completeness and F1
+    /// against the generator's truth; with `--splink-python`, Splink on the same raw exports
+    /// in the same run, scored the same way.
+    Identity {
+        /// Account counts (about).
+        #[arg(long, value_delimiter = ',', default_value = "8000,80000,400000")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        seed: u64,
+        /// A Python with `splink` (5.x) installed; `./run bench` sets one up.
+        #[arg(long)]
+        splink_python: Option<std::path::PathBuf>,
+        /// The Splink peer's script (default: scripts/splink_identity.py of the working
+        /// directory, else of the source tree).
+        #[arg(long)]
+        splink_script: Option<std::path::PathBuf>,
+    },
     Resolve {
         /// Listing counts (about; the generator lists each product on two to four platforms).
         #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
@@ -43,6 +61,18 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Embed(args) => crate::embed::bench_embed(cli, args),
         BenchCommand::Recs(args) => crate::recs::bench_recs(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
+        BenchCommand::Identity {
+            sizes,
+            seed,
+            splink_python,
+            splink_script,
+        } => bench_identity(
+            cli,
+            sizes,
+            *seed,
+            splink_python.as_deref(),
+            splink_script.as_deref(),
+        ),
     }
 }
 
@@ -130,4 +160,87 @@ fn bench_ingest(cli: &Cli, orders: usize, seed: u64) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench_identity(
+    cli: &Cli,
+    sizes: &[usize],
+    seed: u64,
+    splink_python: Option<&std::path::Path>,
+    splink_script: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the shopfuse binary")?;
+    let script = match splink_script {
+        Some(s) => s.to_path_buf(),
+        None => {
+            let here = std::path::PathBuf::from("scripts/splink_identity.py");
+            let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts/splink_identity.py");
+            if here.is_file() {
+                here
+            } else {
+                tree
+            }
+        }
+    };
+    let peer = splink_python.map(|python| SplinkPeer {
+        python,
+        script: &script,
+    });
+    if !cli.json {
+        println!(
+            "identity on generated projects (seed {seed}, {} threads); Splink {}",
+            bench::threads(),
+            if peer.is_some() {
+                "on the same exports"
+            } else {
+                "not run (no --splink-python)"
+            }
+        );
+    }
+    let rows = bench::bench_identity(&exe, sizes, seed, peer.as_ref(), |row| {
+        if !cli.json {
+            print_identity_row(row);
+        }
+    })?;
+    if cli.json {
+        print_json(&rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_identity_row(r: &IdentityBenchRow) {
+    let fuzzy_recall = |f: &Option<shopfuse_core::metrics::Scores>| {
+        f.as_ref()
+            .map_or("-".to_string(), |s| format!("{:.1}", s.recall * 100.0))
+    };
+    println!(
+        "{} accounts ({} people): shopfuse {:.1}s, {:.0} accounts/s, peak {}, pair completeness {:.4}, pairwise F1 {:.1} (P {:.1} R {:.1}), cluster F1 {:.1}, fuzzy recall {}",
+        r.accounts,
+        r.people,
+        r.seconds,
+        r.accounts_per_second,
+        r.peak_memory_mib
+            .map_or("-".to_string(), |m| format!("{m:.0} MiB")),
+        r.pair_completeness,
+        r.pairwise.f1 * 100.0,
+        r.pairwise.precision * 100.0,
+        r.pairwise.recall * 100.0,
+        r.cluster.f1 * 100.0,
+        fuzzy_recall(&r.fuzzy)
+    );
+    if let Some(s) = &r.splink {
+        println!(
+            "  Splink {}: {:.1}s, {:.0} accounts/s, pairwise F1 {:.1} (P {:.1} R {:.1}), cluster F1 {:.1}, fuzzy recall {} · shopfuse {:.1}× its accounts/s",
+            s.version,
+            s.seconds,
+            s.accounts_per_second,
+            s.pairwise.f1 * 100.0,
+            s.pairwise.precision * 100.0,
+            s.pairwise.recall * 100.0,
+            s.cluster.f1 * 100.0,
+            fuzzy_recall(&s.fuzzy),
+            r.accounts_per_second / s.accounts_per_second.max(1e-9)
+        );
+    }
 }

@@ -237,3 +237,25 @@ fn customers_are_linked_across_platforms_and_no_clear_pii_is_kept() {
     leaks.truncate(20);
     assert!(leaks.is_empty(), "clear personal data found: {leaks:#?}");
 }
+
+#[test]
+fn identity_bench_scores_each_size_against_the_truth() {
+    let out = Command::cargo_bin("shopfuse")
+        .unwrap()
+        .args(["--json", "bench", "identity", "--sizes", "600"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows.as_array().unwrap()[0];
+    assert!(row["accounts"].as_u64().unwrap() > 400);
+    assert!(row["accounts_per_second"].as_f64().unwrap() > 0.0);
+    assert!(row["pair_completeness"].as_f64().unwrap() > 0.95);
+    assert!(row["pairwise"]["f1"].as_f64().unwrap() > 0.9);
+    // No Python given: no peer figures, rather than made-up ones.
+    assert!(row["splink"].is_null());
+}

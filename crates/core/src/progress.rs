@@ -15,3 +15,12 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
 }
+
+/// The process's peak resident set size (VmHWM), MiB; `None` where /proc is not there. What
+/// the benches report for a stage run in a process of its own.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

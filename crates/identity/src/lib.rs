@@ -573,6 +573,8 @@ pub struct IdentitySummary {
     pub candidate_match_share: f64,
     pub em_iterations: usize,
     pub seconds: f64,
+    /// The process's peak resident memory when the stage ended (MiB; Linux only).
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// Runs identity resolution on the transaction's clean tables and writes the identity graph
@@ -637,6 +639,7 @@ pub fn resolve_customers(
         candidate_match_share: model.candidate_prior,
         em_iterations: model.iterations,
         seconds: started.elapsed().as_secs_f64(),
+        peak_memory_mib: shopfuse_core::progress::peak_memory_mib(),
     })
 }
 

@@ -2,9 +2,11 @@
 //! across sizes. They return typed reports; the CLI prints them.
 
 pub mod embed;
+mod identity;
 mod ingest;
 mod resolve;
 
+pub use identity::{bench_identity, IdentityBenchRow, SplinkPeer, SplinkRow};
 pub use ingest::{bench_ingest, IngestBench};
 pub use resolve::{bench_resolve, growth_exponents, ResolveBenchRow};
 

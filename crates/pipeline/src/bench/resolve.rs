@@ -94,7 +94,7 @@ pub fn bench_resolve(
 }
 
 /// `exe -C dir --quiet --json ARGS`; its stdout, or an error with its stderr.
-fn child(exe: &Path, dir: &Path, args: &[&str]) -> Result<Vec<u8>, PipelineError> {
+pub(super) fn child(exe: &Path, dir: &Path, args: &[&str]) -> Result<Vec<u8>, PipelineError> {
     let out = std::process::Command::new(exe)
         .arg("-C")
         .arg(dir)

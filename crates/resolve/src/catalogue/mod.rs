@@ -335,13 +335,7 @@ pub struct ResolveSummary {
     pub peak_memory_mib: Option<f64>,
 }
 
-/// The process's peak resident set size (VmHWM), MiB; `None` where /proc is not there.
-pub fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
+pub use shopfuse_core::progress::peak_memory_mib;
 
 /// Wall-clock seconds per phase.
 struct Phases {

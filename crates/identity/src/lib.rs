@@ -15,7 +15,7 @@
 //! 2. links accounts deterministically on a personal phone or e-mail, unless the names
 //!    clearly differ (then the pair is only scored);
 //! 3. proposes candidate pairs from blocking keys (name, house, phone, e-mail, mailbox,
-//!    device, street and name part, phone tail and city) and scores them with a
+//!    device, street and name part, phone tail and city, name and city) and scores them with a
 //!    Fellegi–Sunter model estimated from the data (`model`);
 //! 4. clusters with constrained average linkage: two groups of accounts merge only when the
 //!    average match probability over *all* their cross pairs reaches the threshold and no two
@@ -372,6 +372,9 @@ fn candidate_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize,
         }
         if let Some(city) = a.city_key {
             entries.extend(a.phone_tails.iter().map(|&t| (pair_key(2, t, city), i)));
+            // A common name's block is over MAX_BLOCK in a large project; within one city it
+            // is not, and a person who ships to a parcel station shares nothing else.
+            entries.extend(a.name.map(|n| (pair_key(3, n, city), i)));
         }
     }
     entries.sort_unstable();

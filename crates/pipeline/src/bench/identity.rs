@@ -40,7 +40,13 @@ pub struct SplinkRow {
     pub version: String,
     /// Reading and normalising the exports, training, predicting and clustering.
     pub seconds: f64,
+    /// The part of `seconds` spent reading and normalising the raw exports (shopfuse's
+    /// ingest and clean, which the identity figures leave out).
+    pub read_seconds: f64,
     pub accounts_per_second: f64,
+    /// Accounts per second of linkage alone (`seconds - read_seconds`), the figure to set
+    /// against the identity stage's.
+    pub linkage_accounts_per_second: f64,
     pub pairwise: Scores,
     pub cluster: Scores,
     pub fuzzy: Option<Scores>,
@@ -63,6 +69,7 @@ struct ChildIdentity {
 #[derive(Deserialize)]
 struct SplinkSummary {
     splink: String,
+    read_seconds: f64,
 }
 
 /// Where the Splink peer runs: a Python with `splink` installed, and the script.
@@ -186,7 +193,10 @@ fn run_splink(
     Ok(SplinkRow {
         version: summary.splink,
         seconds,
+        read_seconds: summary.read_seconds,
         accounts_per_second: predicted.len() as f64 / seconds.max(1e-9),
+        linkage_accounts_per_second: predicted.len() as f64
+            / (seconds - summary.read_seconds).max(1e-9),
         fuzzy: report.by_overlap.get("fuzzy").cloned(),
         pairwise: report.pairwise,
         cluster: report.cluster,

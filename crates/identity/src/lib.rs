@@ -46,6 +46,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_core::config::IdentityConfig;
@@ -597,7 +598,7 @@ pub fn resolve_customers(
 
     let pairs = candidate_pairs(&accounts, config);
     let gammas: Vec<Gamma> = pairs
-        .iter()
+        .par_iter()
         .map(|&(i, j)| compare(&accounts[i], &accounts[j], &stats))
         .collect();
     let random: Vec<Gamma> = random_pairs(&accounts, config)

@@ -125,6 +125,27 @@ fn level_counts(gammas: &[Gamma], weights: &[f64], comparison: usize) -> Vec<f64
     counts
 }
 
+/// The distinct level vectors among `gammas` (term frequencies dropped), in a fixed order,
+/// and how many of `gammas` have each.
+fn level_patterns(gammas: &[Gamma]) -> (Vec<Gamma>, Vec<f64>) {
+    let mut counts: std::collections::BTreeMap<[Option<u8>; 6], f64> = Default::default();
+    for g in gammas {
+        *counts.entry(g.level).or_default() += 1.0;
+    }
+    counts
+        .into_iter()
+        .map(|(level, n)| {
+            (
+                Gamma {
+                    level,
+                    term_frequency: [None; 6],
+                },
+                n,
+            )
+        })
+        .unzip()
+}
+
 impl FellegiSunter {
     /// `random` are comparison vectors of random account pairs (nearly all non-matches),
     /// `candidates` those of the blocked pairs, `seeds` those of pairs known to match (by a
@@ -171,18 +192,23 @@ impl FellegiSunter {
         if candidates.is_empty() {
             return model;
         }
+        // EM reads only the levels, so the candidates' distinct level vectors, each with how
+        // many candidates have it, stand for them all: a few hundred instead of millions.
+        let (patterns, counts) = level_patterns(candidates);
+        let total: f64 = counts.iter().sum();
         for iteration in 1..=MAX_ITERATIONS {
-            let posterior: Vec<f64> = candidates
+            let posterior: Vec<f64> = patterns
                 .iter()
-                .map(|g| model.probability_without_tf(g))
+                .zip(&counts)
+                .map(|(g, n)| n * model.probability_without_tf(g))
                 .collect();
-            let prior = (posterior.iter().sum::<f64>() / posterior.len() as f64).clamp(FLOOR, 0.5);
+            let prior = (posterior.iter().sum::<f64>() / total).clamp(FLOOR, 0.5);
             let m: Vec<Vec<f64>> = (0..COMPARISONS.len())
                 .map(|c| {
                     if fixed[c] {
                         model.m[c].clone()
                     } else {
-                        normalised(&level_counts(candidates, &posterior, c))
+                        normalised(&level_counts(&patterns, &posterior, c))
                     }
                 })
                 .collect();
@@ -200,9 +226,10 @@ impl FellegiSunter {
                 break;
             }
         }
-        let expected_matches: f64 = candidates
+        let expected_matches: f64 = patterns
             .iter()
-            .map(|g| model.probability_without_tf(g))
+            .zip(&counts)
+            .map(|(g, n)| n * model.probability_without_tf(g))
             .sum();
         model.candidate_prior = model.prior;
         model.prior = (expected_matches / all_pairs.max(candidates.len() as f64)).clamp(1e-12, 0.5);

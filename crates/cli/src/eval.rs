@@ -136,35 +136,6 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
     }
 }
 
-/// A ground-truth CSV, per row: the cells of the `required` columns and of the `optional`
-/// one (when the file has it). Errors name the file, the missing column and the line.
-fn read_truth<const N: usize>(
-    path: &std::path::Path,
-    required: [&str; N],
-    optional: &str,
-    need: &str,
-) -> Result<Vec<([String; N], Option<String>)>> {
-    let shown = path.display().to_string();
-    let mut reader = csv::Reader::from_path(path)
-        .with_context(|| format!("cannot read the ground truth {shown}"))?;
-    let headers = reader.headers()?.clone();
-    let mut cols = [0; N];
-    for (c, name) in cols.iter_mut().zip(required) {
-        *c = headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{shown}: no `{name}` column ({need})"))?;
-    }
-    let optional_col = headers.iter().position(|h| h == optional);
-    let mut rows = Vec::new();
-    for (k, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{shown}: line {}: malformed row", k + 2))?;
-        let cell = |i: usize| record.get(i).unwrap_or_default().to_string();
-        rows.push((cols.map(cell), optional_col.map(cell)));
-    }
-    Ok(rows)
-}
-
 fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
     use shopfuse_identity::evaluate::{evaluate_project, TruthAccount};
     let project = crate::open(&cli.project)?;
@@ -172,7 +143,7 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         .truth
         .clone()
         .unwrap_or_else(|| project.root.join("truth").join("customer_clusters.csv"));
-    let truth: Vec<TruthAccount> = read_truth(
+    let truth: Vec<TruthAccount> = shopfuse_pipeline::read_csv_columns(
         &truth_path,
         ["platform", "account_id", "person_id"],
         "overlap",
@@ -227,7 +198,7 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| project.root.join("truth").join("product_clusters.csv"));
     let mut truth: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for ([platform, listing, product], family) in read_truth(
+    for ([platform, listing, product], family) in shopfuse_pipeline::read_csv_columns(
         &truth_path,
         ["platform", "listing_id", "product_id"],
         "family_id",

@@ -164,7 +164,12 @@ impl TableStore {
         for path in self.table_files(manifest, table) {
             let file = match File::open(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(self.missing_files_error(manifest, path))
+                    // Say how many more are gone, so the message covers the whole damage.
+                    let mut missing = self.missing_files(manifest);
+                    if missing.is_empty() {
+                        missing.push(path);
+                    }
+                    return Err(self.missing_files_error(missing));
                 }
                 opened => opened.at(&path)?,
             };
@@ -203,11 +208,17 @@ impl TableStore {
 
     /// A committed table row by row with named columns; `None` when it does not exist.
     pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
-        self.rows_at(&self.manifest()?, table)
+        self.rows_at(&self.manifest()?, table, None)
     }
 
-    fn rows_at(&self, manifest: &Manifest, table: &str) -> Result<Option<crate::value::NamedRows>> {
-        self.read_at(manifest, table)?
+    /// `table` as of `manifest` row by row, only `columns` when given.
+    fn rows_at(
+        &self,
+        manifest: &Manifest,
+        table: &str,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<crate::value::NamedRows>> {
+        self.read_projected_at(manifest, table, columns)?
             .map(|(schema, batches)| crate::value::NamedRows::from_batches(&schema, &batches))
             .transpose()
     }
@@ -277,19 +288,22 @@ impl TableStore {
         }
     }
 
-    fn missing_files_error(&self, manifest: &Manifest, first: PathBuf) -> CoreError {
+    /// The error for `missing` files (never empty).
+    fn missing_files_error(&self, missing: Vec<PathBuf>) -> CoreError {
         CoreError::MissingFiles {
             manifest: self.state_dir.join(MANIFEST),
-            count: self.missing_files(manifest).len().max(1),
-            first,
+            count: missing.len(),
+            first: missing.into_iter().next().unwrap_or_default(),
         }
     }
 
     /// Fails with [`CoreError::MissingFiles`] when a file `manifest` lists is not on disk.
     pub fn check_files(&self, manifest: &Manifest) -> Result<()> {
-        match self.missing_files(manifest).into_iter().next() {
-            Some(first) => Err(self.missing_files_error(manifest, first)),
-            None => Ok(()),
+        let missing = self.missing_files(manifest);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(self.missing_files_error(missing))
         }
     }
 
@@ -363,7 +377,7 @@ impl<'s> Transaction<'s> {
 
     /// A table as [`Self::read_table`] sees it, row by row with named columns.
     pub fn read_rows(&self, table: &str) -> Result<Option<crate::value::NamedRows>> {
-        self.store.rows_at(&self.next, table)
+        self.store.rows_at(&self.next, table, None)
     }
 
     /// Only `columns` of a table as this transaction will commit it, row by row.
@@ -372,10 +386,7 @@ impl<'s> Transaction<'s> {
         table: &str,
         columns: &[&str],
     ) -> Result<Option<crate::value::NamedRows>> {
-        self.store
-            .read_projected_at(&self.next, table, Some(columns))?
-            .map(|(schema, batches)| crate::value::NamedRows::from_batches(&schema, &batches))
-            .transpose()
+        self.store.rows_at(&self.next, table, Some(columns))
     }
 
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.

@@ -31,6 +31,14 @@ pub enum PipelineError {
     /// `--only` or `--from` named a stage the pipeline does not have.
     #[error("no stage named {name:?}; the stages are {known} (see `shopfuse stages`)")]
     UnknownStage { name: String, known: String },
+    /// A CSV file (a ground truth, a peer's output) cannot be read or lacks a column.
+    #[error("{path}: {message}")]
+    Csv {
+        path: std::path::PathBuf,
+        message: String,
+        #[source]
+        source: Option<csv::Error>,
+    },
     /// A bench's child process or generated data set failed.
     #[error("bench: {what}")]
     Bench {

@@ -25,6 +25,7 @@
 
 pub mod bench;
 mod context;
+mod csv_columns;
 mod embed;
 mod error;
 mod pipeline;
@@ -32,6 +33,7 @@ mod stage;
 pub mod stages;
 
 pub use context::{minilm_encoder, project_encoder, usem3_encoder, StageContext};
+pub use csv_columns::{read_csv_columns, CsvRow};
 pub use embed::embed_texts;
 pub use error::PipelineError;
 pub use pipeline::{Pipeline, RunOptions, RunReport, Selection, StageOutcome, StageStatus};

@@ -14,7 +14,7 @@ use shopfuse_identity::evaluate::{evaluate_identity, evaluate_project, TruthAcco
 
 use super::bench_error;
 use super::resolve::child;
-use crate::PipelineError;
+use crate::{read_csv_columns, PipelineError};
 
 /// One size's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -185,10 +185,15 @@ fn run_splink(
             what: "the Splink script printed no summary".into(),
             source: Some(Box::new(e)),
         })?;
-    let predicted: HashMap<(String, String), String> = read_csv(&clusters)?
-        .into_iter()
-        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
-        .collect();
+    let predicted: HashMap<(String, String), String> = read_csv_columns(
+        &clusters,
+        ["platform", "account_id", "cluster_id"],
+        "",
+        "what the Splink script writes",
+    )?
+    .into_iter()
+    .map(|([platform, account_id, cluster], _)| ((platform, account_id), cluster))
+    .collect();
     let report = evaluate_identity(truth, &predicted);
     Ok(SplinkRow {
         version: summary.splink,
@@ -203,31 +208,23 @@ fn run_splink(
     })
 }
 
-/// The generator's `truth/customer_clusters.csv`: platform, account_id, person_id, overlap.
+/// The generator's `truth/customer_clusters.csv`.
 fn read_truth(path: &Path) -> Result<Vec<TruthAccount>, PipelineError> {
-    Ok(read_csv(path)?
+    let rows = read_csv_columns(
+        path,
+        ["platform", "account_id", "person_id"],
+        "overlap",
+        "a shopfuse-generated truth",
+    )?;
+    Ok(rows
         .into_iter()
-        .map(|r| TruthAccount {
-            platform: r[0].clone(),
-            account_id: r[1].clone(),
-            person_id: r[2].clone(),
-            overlap: r.get(3).cloned().unwrap_or_else(|| "all".into()),
-        })
+        .map(
+            |([platform, account_id, person_id], overlap)| TruthAccount {
+                platform,
+                account_id,
+                person_id,
+                overlap: overlap.unwrap_or_else(|| "all".into()),
+            },
+        )
         .collect())
-}
-
-/// The rows of a CSV file with a header, as text.
-fn read_csv(path: &Path) -> Result<Vec<Vec<String>>, PipelineError> {
-    let bad = |e: csv::Error| PipelineError::Bench {
-        what: format!("cannot read {}", path.display()),
-        source: Some(Box::new(e)),
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(bad)?;
-    reader
-        .records()
-        .map(|r| {
-            r.map(|r| r.iter().map(str::to_string).collect())
-                .map_err(bad)
-        })
-        .collect()
 }

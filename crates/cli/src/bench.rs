@@ -229,6 +229,11 @@ fn print_identity_row(r: &IdentityBenchRow) {
         r.cluster.f1 * 100.0,
         fuzzy_recall(&r.fuzzy)
     );
+    let p = &r.phase_seconds;
+    println!(
+        "  phases: read {:.2}s, block and compare {:.2}s, estimate {:.2}s, cluster {:.2}s, write {:.2}s",
+        p.read, p.compare, p.estimate, p.cluster, p.write
+    );
     if let Some(s) = &r.splink {
         println!(
             "  Splink {}: {:.1}s ({:.1}s of it reading the exports), {:.0} accounts/s ({:.0} linking alone), pairwise F1 {:.1} (P {:.1} R {:.1}), cluster F1 {:.1}, fuzzy recall {} · shopfuse {:.1}× its linking accounts/s",

@@ -125,9 +125,10 @@ pub struct IdentityConfig {
     #[serde(default = "default_true")]
     pub one_account_per_platform: bool,
     /// A phone, e-mail or device held by more accounts than this is shared (a family phone,
-    /// a brushing ring's device) and is no evidence; an address held by more is shared only
-    /// when nearly each of its accounts has another name (a parcel station), else it stays
-    /// evidence weighted by its frequency.
+    /// a brushing ring's device) and is no evidence — as is one held by a burst of new
+    /// accounts under different names, whatever their number; an address held by more is
+    /// shared only when nearly each of its accounts has another name (a parcel station), else
+    /// it stays evidence weighted by its frequency.
     #[serde(default = "default_max_key_accounts")]
     pub max_key_accounts: usize,
     /// Match probability from which a probabilistic link joins two accounts.

@@ -389,6 +389,19 @@ impl<'s> Transaction<'s> {
         self.store.rows_at(&self.next, table, Some(columns))
     }
 
+    /// Only `columns` of a table as this transaction will commit it, as Arrow batches (read
+    /// them with [`crate::value::TextColumn`] and [`crate::value::IntColumn`]).
+    pub fn read_column_batches(
+        &self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        Ok(self
+            .store
+            .read_projected_at(&self.next, table, Some(columns))?
+            .map(|(_, batches)| batches))
+    }
+
     /// Writes `batches` as a new file of `table` and returns its path relative to `tables/`.
     /// The file is not part of the table until [`Self::add_file`] (or [`Self::replace`]).
     pub fn write_file(
@@ -497,6 +510,12 @@ impl<'s> Transaction<'s> {
         let rel = self.write_file_streamed(table, "part", schema, batches, true)?;
         self.next.tables.insert(table.to_string(), vec![rel]);
         Ok(())
+    }
+
+    /// Makes the files `rels` (written by [`Self::write_file_streamed`], possibly from
+    /// several threads at once) the whole content of `table`.
+    pub fn replace_with_files(&mut self, table: &str, rels: Vec<String>) {
+        self.next.tables.insert(table.to_string(), rels);
     }
 
     /// A fingerprint of `table` as this transaction will commit it (see

@@ -243,11 +243,15 @@ impl NamedRows {
 
     /// Trimmed text, `None` when null, empty or the column is absent.
     pub fn text(&self, row: &[Value], name: &str) -> Option<String> {
+        self.str(row, name).map(str::to_string)
+    }
+
+    /// [`Self::text`] borrowed from the row, for readers of millions of values.
+    pub fn str<'r>(&self, row: &'r [Value], name: &str) -> Option<&'r str> {
         self.value(row, name)
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
     }
 
     pub fn f64(&self, row: &[Value], name: &str) -> Option<f64> {
@@ -263,6 +267,79 @@ impl NamedRows {
         match self.value(row, name) {
             Some(Value::Bool(b)) => Some(*b),
             _ => None,
+        }
+    }
+}
+
+/// A text column of one batch, read in place: for readers of millions of values, which
+/// [`NamedRows`] would copy cell by cell into `String`s.
+#[derive(Clone, Copy)]
+pub enum TextColumn<'b> {
+    Utf8(&'b StringArray),
+    LargeUtf8(&'b LargeStringArray),
+    View(&'b StringViewArray),
+    /// The batch has no such column (or not as text): every row reads as `None`.
+    Absent,
+}
+
+impl<'b> TextColumn<'b> {
+    pub fn of(batch: &'b RecordBatch, name: &str) -> Self {
+        let Some(column) = batch.column_by_name(name) else {
+            return TextColumn::Absent;
+        };
+        let any = column.as_any();
+        if let Some(a) = any.downcast_ref::<StringArray>() {
+            TextColumn::Utf8(a)
+        } else if let Some(a) = any.downcast_ref::<LargeStringArray>() {
+            TextColumn::LargeUtf8(a)
+        } else if let Some(a) = any.downcast_ref::<StringViewArray>() {
+            TextColumn::View(a)
+        } else {
+            TextColumn::Absent
+        }
+    }
+
+    /// Trimmed text, `None` when null, empty or the column is absent (as
+    /// [`NamedRows::text`] reads it).
+    pub fn get(&self, row: usize) -> Option<&'b str> {
+        let text = match self {
+            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
+            TextColumn::LargeUtf8(a) => a.is_valid(row).then(|| a.value(row)),
+            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row)),
+            TextColumn::Absent => None,
+        };
+        text.map(str::trim).filter(|s| !s.is_empty())
+    }
+}
+
+/// An integer or timestamp (microseconds) column of one batch, read in place.
+#[derive(Clone, Copy)]
+pub enum IntColumn<'b> {
+    Int(&'b Int64Array),
+    Micros(&'b TimestampMicrosecondArray),
+    Absent,
+}
+
+impl<'b> IntColumn<'b> {
+    pub fn of(batch: &'b RecordBatch, name: &str) -> Self {
+        let Some(column) = batch.column_by_name(name) else {
+            return IntColumn::Absent;
+        };
+        let any = column.as_any();
+        if let Some(a) = any.downcast_ref::<Int64Array>() {
+            IntColumn::Int(a)
+        } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+            IntColumn::Micros(a)
+        } else {
+            IntColumn::Absent
+        }
+    }
+
+    pub fn get(&self, row: usize) -> Option<i64> {
+        match self {
+            IntColumn::Int(a) => a.is_valid(row).then(|| a.value(row)),
+            IntColumn::Micros(a) => a.is_valid(row).then(|| a.value(row)),
+            IntColumn::Absent => None,
         }
     }
 }

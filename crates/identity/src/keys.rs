@@ -38,7 +38,9 @@ impl KeyKind {
 /// The distinct key values of one run, each with its kind.
 #[derive(Debug, Default)]
 pub struct KeyTable {
-    ids: HashMap<String, KeyId>,
+    /// Hashed with foldhash (seeded per process) rather than SipHash: interning is one lookup
+    /// per value read, millions per run.
+    ids: HashMap<String, KeyId, foldhash::fast::RandomState>,
     kinds: Vec<KeyKind>,
 }
 
@@ -47,7 +49,9 @@ impl KeyTable {
         if let Some(&id) = self.ids.get(text) {
             return id;
         }
-        let id = KeyId::try_from(self.kinds.len()).expect("fewer than 4 billion key values");
+        // Blocking packs two ids and a tag into 64 bits, hence 31 bits per id.
+        assert!(self.kinds.len() < 1 << 31, "fewer than 2^31 key values");
+        let id = self.kinds.len() as KeyId;
         self.ids.insert(text.to_string(), id);
         self.kinds.push(KeyKind::of(text));
         id
@@ -67,7 +71,7 @@ impl KeyTable {
 
     /// Frees the text → id map once every account is read; kinds stay.
     pub fn seal(&mut self) {
-        self.ids = HashMap::new();
+        self.ids = HashMap::default();
     }
 }
 
@@ -81,51 +85,19 @@ pub struct KeyStats {
 
 impl KeyStats {
     pub fn new(accounts: &[Account], keys: &KeyTable, config: &IdentityConfig) -> Self {
-        let platform_of = platform_indexes(accounts);
-        // (key, platform) once per account holding it, and (house, name) once per account.
-        let mut held: Vec<(KeyId, u32)> = Vec::new();
-        let mut names_at_house: Vec<(KeyId, KeyId)> = Vec::new();
-        for (a, &platform) in accounts.iter().zip(&platform_of) {
-            let mut own: Vec<KeyId> = Vec::new();
-            own.extend(&a.phones);
-            own.extend(a.email);
-            own.extend(a.house);
-            own.extend(&a.devices);
-            own.extend(a.name);
-            own.sort_unstable();
-            own.dedup();
-            held.extend(own.into_iter().map(|k| (k, platform)));
-            if let (Some(house), Some(name)) = (a.house, a.name) {
-                names_at_house.push((house, name));
-            }
-        }
-        held.sort_unstable();
-        names_at_house.sort_unstable();
-        names_at_house.dedup();
+        let holdings = Holding::all(accounts);
         let mut holders = vec![0u32; keys.len()];
-        let mut twice_on_a_platform = vec![false; keys.len()];
-        for run in held.chunk_by(|x, y| x.0 == y.0) {
-            holders[run[0].0 as usize] = run.len() as u32;
-            twice_on_a_platform[run[0].0 as usize] = run.windows(2).any(|w| w[0].1 == w[1].1);
+        let mut shared = vec![false; keys.len()];
+        for run in holdings.chunk_by(|x, y| x.key == y.key) {
+            let key = run[0].key;
+            holders[key as usize] = run.len() as u32;
+            shared[key as usize] = match keys.kind(key) {
+                // Names are compared with their frequency, never treated as shared keys.
+                KeyKind::Name => false,
+                KeyKind::House => is_drop_point(run.len(), distinct_names(run), config),
+                _ => is_shared_identifier(run, config),
+            };
         }
-        let mut names = vec![0usize; keys.len()];
-        for run in names_at_house.chunk_by(|x, y| x.0 == y.0) {
-            names[run[0].0 as usize] = run.len();
-        }
-        let shared = (0..keys.len())
-            .map(|k| {
-                let count = holders[k] as usize;
-                match keys.kind(k as KeyId) {
-                    // Names are compared with their frequency, never treated as shared keys.
-                    KeyKind::Name => false,
-                    KeyKind::House => is_drop_point(count, names[k], config),
-                    _ => {
-                        count > config.max_key_accounts
-                            || (config.one_account_per_platform && twice_on_a_platform[k])
-                    }
-                }
-            })
-            .collect();
         Self {
             holders,
             shared,
@@ -151,6 +123,82 @@ impl KeyStats {
     pub fn frequency(&self, key: KeyId) -> f64 {
         self.holders[key as usize].max(1) as f64 / self.accounts as f64
     }
+}
+
+/// One account holding one key value, with what tells a shared key from a personal one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Holding {
+    key: KeyId,
+    platform: u32,
+    name: Option<KeyId>,
+    registered_at: Option<i64>,
+}
+
+impl Holding {
+    /// Every (key, account) holding once, sorted by key then platform.
+    fn all(accounts: &[Account]) -> Vec<Holding> {
+        let platform_of = platform_indexes(accounts);
+        let mut held: Vec<Holding> = Vec::new();
+        for (a, &platform) in accounts.iter().zip(&platform_of) {
+            let mut own: Vec<KeyId> = Vec::new();
+            own.extend(&a.phones);
+            own.extend(a.email);
+            own.extend(a.house);
+            own.extend(&a.devices);
+            own.extend(a.name);
+            own.sort_unstable();
+            own.dedup();
+            held.extend(own.into_iter().map(|key| Holding {
+                key,
+                platform,
+                name: a.name,
+                registered_at: a.registered_at,
+            }));
+        }
+        held.sort_unstable();
+        held
+    }
+}
+
+fn distinct_names(run: &[Holding]) -> usize {
+    let mut names: Vec<KeyId> = run.iter().filter_map(|h| h.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
+/// Whether a phone, e-mail or device is held by several people: more accounts than
+/// `max_key_accounts`, two accounts of one platform (a family phone, when a person keeps one
+/// account per platform), or a burst of fresh accounts under different names (a brushing
+/// ring's device: its throwaway accounts are registered within days of each other, which a
+/// person's own accounts on several platforms rarely are, and never under three names).
+fn is_shared_identifier(run: &[Holding], config: &IdentityConfig) -> bool {
+    run.len() > config.max_key_accounts
+        || (config.one_account_per_platform
+            && run.windows(2).any(|w| w[0].platform == w[1].platform))
+        || is_registration_burst(run)
+}
+
+/// Accounts registered within this long of each other count as one burst.
+const BURST_WINDOW_US: i64 = 7 * 24 * 3600 * 1_000_000;
+/// A burst is at least this many accounts under at least this many names.
+const BURST_ACCOUNTS: usize = 3;
+
+fn is_registration_burst(run: &[Holding]) -> bool {
+    if run.len() < BURST_ACCOUNTS {
+        return false;
+    }
+    let mut registered: Vec<(i64, Option<KeyId>)> = run
+        .iter()
+        .filter_map(|h| h.registered_at.map(|t| (t, h.name)))
+        .collect();
+    registered.sort_unstable();
+    registered.windows(BURST_ACCOUNTS).any(|w| {
+        let mut names: Vec<Option<KeyId>> = w.iter().map(|&(_, name)| name).collect();
+        names.sort_unstable();
+        names.dedup();
+        w[BURST_ACCOUNTS - 1].0 - w[0].0 <= BURST_WINDOW_US && names.len() == BURST_ACCOUNTS
+    })
 }
 
 /// Each account's platform as a small number.

@@ -6,17 +6,20 @@
 //! address, plus the fragments ingest derived from them (name parts, phone tail, mailbox,
 //! district/street/house of the address). The stage
 //! 1. finds the keys several people hold — a phone, e-mail or device on more accounts than
-//!    `[identity] max_key_accounts`, or on two accounts of one platform (a family phone, a
-//!    brushing ring's device), and drop-point addresses (a parcel station: more accounts than
-//!    that, nearly every one under a different name): they are no evidence either way. A home
+//!    `[identity] max_key_accounts`, on two accounts of one platform (a family phone), or on a
+//!    burst of new accounts under different names (a brushing ring's device), and drop-point
+//!    addresses (a parcel station: more accounts than that, nearly every one under a
+//!    different name): they are no evidence either way. A home
 //!    address stays evidence however many accounts share it, weighted by how many do (term
 //!    frequency), so a family's or a building's house still links a person's accounts when
 //!    their names agree;
 //! 2. links accounts deterministically on a personal phone or e-mail, unless the names
 //!    clearly differ (then the pair is only scored);
 //! 3. proposes candidate pairs from blocking keys (name, house, phone, e-mail, mailbox,
-//!    device, street and name part, phone tail and city, name and city) and scores them with a
-//!    Fellegi–Sunter model estimated from the data (`model`);
+//!    device, street and name part, phone tail and city, name and city; in a name + city
+//!    block too large to compare whole, the accounts without address evidence against all
+//!    the others) and scores them with a Fellegi–Sunter model estimated from the data
+//!    (`model`);
 //! 4. clusters with constrained average linkage: two groups of accounts merge only when the
 //!    average match probability over *all* their cross pairs reaches the threshold and no two
 //!    of their accounts are on one platform, so a shared phone cannot chain two households.
@@ -44,14 +47,15 @@ pub use profile::{
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_core::config::IdentityConfig;
-use shopfuse_core::value::NamedRows;
-use shopfuse_core::{EntityKind, Progress, Transaction, Value};
+use shopfuse_core::value::{IntColumn, TextColumn};
+use shopfuse_core::{EntityKind, Progress, Transaction};
 
 pub use keys::{KeyId, KeyKind, KeyStats, KeyTable};
 pub use model::{Comparison, FellegiSunter, Gamma, COMPARISONS};
@@ -137,69 +141,141 @@ const ORDER_COLUMNS: &[&str] = &["_platform", "account_id", "phone", "device_id"
 /// of the key values they hold.
 pub fn read_accounts(tx: &Transaction<'_>) -> Result<(Vec<Account>, KeyTable), IdentityError> {
     let mut keys = KeyTable::default();
-    let Some(c) = tx.read_columns(&EntityKind::Customers.clean_table(), CUSTOMER_COLUMNS)? else {
+    let Some(batches) =
+        tx.read_column_batches(&EntityKind::Customers.clean_table(), CUSTOMER_COLUMNS)?
+    else {
         return Ok((Vec::new(), keys));
     };
     let mut accounts: Vec<Account> = Vec::new();
-    let mut position: HashMap<(String, String), usize> = HashMap::new();
-    for row in &c.rows {
-        let platform = c.text(row, "_platform").unwrap_or_default();
-        let Some(account_id) = c.text(row, "account_id") else {
-            continue;
-        };
-        let key = (platform.clone(), account_id.clone());
-        if position.contains_key(&key) {
-            continue; // one account exported by two sources of a platform
+    let mut position = AccountPositions::default();
+    for batch in &batches {
+        let c = CustomerColumns::of(batch);
+        for row in 0..batch.num_rows() {
+            let platform = c.platform.get(row).unwrap_or_default();
+            let Some(account_id) = c.account_id.get(row) else {
+                continue;
+            };
+            if position.insert(platform, account_id, accounts.len()) {
+                accounts.push(c.account(row, &mut keys));
+            } // else one account exported by two sources of a platform
         }
-        position.insert(key, accounts.len());
-        accounts.push(account_of(&c, row, platform, account_id, &mut keys));
     }
-    drop(c);
+    drop(batches);
     add_order_keys(tx, &mut accounts, &position, &mut keys)?;
     keys.seal();
     Ok((accounts, keys))
 }
 
-fn account_of(
-    c: &NamedRows,
-    row: &[Value],
-    platform: String,
-    account_id: String,
-    keys: &mut KeyTable,
-) -> Account {
-    let mut one = |name: &str| c.text(row, name).map(|t| keys.intern(&t));
-    let (name, phone, email, email_user) =
-        (one("name"), one("phone"), one("email"), one("email_user"));
-    let (area, street, house) = (
-        one("address_area"),
-        one("address_street"),
-        one("address_house"),
-    );
-    let city = c.text(row, "city").map(|s| s.to_lowercase());
-    let mut fragments = |name: &str| -> Vec<KeyId> {
-        c.text(row, name)
-            .map(|s| s.split_whitespace().map(|t| keys.intern(t)).collect())
-            .unwrap_or_default()
-    };
-    let (name_tokens, phone_tails) = (fragments("name_tokens"), fragments("phone_tail"));
-    Account {
-        platform,
-        account_id,
-        name,
-        name_tokens,
-        phones: phone.into_iter().collect(),
-        phone_tails,
-        email,
-        email_user,
-        area,
-        street,
-        house,
-        city_key: city.as_deref().map(|t| keys.intern(t)),
-        city,
-        devices: Vec::new(),
-        registered_at: c.i64(row, "registered_at"),
-        file: c.text(row, "_file").unwrap_or_default(),
-        row: c.i64(row, "_row").unwrap_or(0),
+/// Where each (platform, account id) is in the account list. Looked up once per order row
+/// (millions), with borrowed strings: a map per platform, as there are only a few.
+#[derive(Default)]
+struct AccountPositions {
+    platforms: Vec<(String, HashMap<String, usize, foldhash::fast::RandomState>)>,
+}
+
+impl AccountPositions {
+    /// Records `position` unless the account is known; returns whether it was new.
+    fn insert(&mut self, platform: &str, account_id: &str, position: usize) -> bool {
+        let k = match self.platforms.iter().position(|(p, _)| p == platform) {
+            Some(k) => k,
+            None => {
+                self.platforms
+                    .push((platform.to_string(), HashMap::default()));
+                self.platforms.len() - 1
+            }
+        };
+        let ids = &mut self.platforms[k].1;
+        if ids.contains_key(account_id) {
+            return false;
+        }
+        ids.insert(account_id.to_string(), position);
+        true
+    }
+
+    fn get(&self, platform: &str, account_id: &str) -> Option<usize> {
+        let (_, ids) = self.platforms.iter().find(|(p, _)| p == platform)?;
+        ids.get(account_id).copied()
+    }
+}
+
+/// The columns of one batch of `clean_customers`, read in place.
+struct CustomerColumns<'b> {
+    platform: TextColumn<'b>,
+    account_id: TextColumn<'b>,
+    name: TextColumn<'b>,
+    name_tokens: TextColumn<'b>,
+    phone: TextColumn<'b>,
+    phone_tail: TextColumn<'b>,
+    email: TextColumn<'b>,
+    email_user: TextColumn<'b>,
+    area: TextColumn<'b>,
+    street: TextColumn<'b>,
+    house: TextColumn<'b>,
+    city: TextColumn<'b>,
+    registered_at: IntColumn<'b>,
+    file: TextColumn<'b>,
+    row: IntColumn<'b>,
+}
+
+impl<'b> CustomerColumns<'b> {
+    fn of(batch: &'b RecordBatch) -> Self {
+        let text = |name: &str| TextColumn::of(batch, name);
+        Self {
+            platform: text("_platform"),
+            account_id: text("account_id"),
+            name: text("name"),
+            name_tokens: text("name_tokens"),
+            phone: text("phone"),
+            phone_tail: text("phone_tail"),
+            email: text("email"),
+            email_user: text("email_user"),
+            area: text("address_area"),
+            street: text("address_street"),
+            house: text("address_house"),
+            city: text("city"),
+            registered_at: IntColumn::of(batch, "registered_at"),
+            file: text("_file"),
+            row: IntColumn::of(batch, "_row"),
+        }
+    }
+
+    fn account(&self, row: usize, keys: &mut KeyTable) -> Account {
+        let mut one = |column: &TextColumn<'_>| column.get(row).map(|t| keys.intern(t));
+        let (name, phone, email, email_user) = (
+            one(&self.name),
+            one(&self.phone),
+            one(&self.email),
+            one(&self.email_user),
+        );
+        let (area, street, house) = (one(&self.area), one(&self.street), one(&self.house));
+        let city = self.city.get(row).map(str::to_lowercase);
+        let mut fragments = |column: &TextColumn<'_>| -> Vec<KeyId> {
+            column
+                .get(row)
+                .map(|s| s.split_whitespace().map(|t| keys.intern(t)).collect())
+                .unwrap_or_default()
+        };
+        let (name_tokens, phone_tails) =
+            (fragments(&self.name_tokens), fragments(&self.phone_tail));
+        Account {
+            platform: self.platform.get(row).unwrap_or_default().to_string(),
+            account_id: self.account_id.get(row).unwrap_or_default().to_string(),
+            name,
+            name_tokens,
+            phones: phone.into_iter().collect(),
+            phone_tails,
+            email,
+            email_user,
+            area,
+            street,
+            house,
+            city_key: city.as_deref().map(|t| keys.intern(t)),
+            city,
+            devices: Vec::new(),
+            registered_at: self.registered_at.get(row),
+            file: self.file.get(row).unwrap_or_default().to_string(),
+            row: self.row.get(row).unwrap_or(0),
+        }
     }
 }
 
@@ -207,26 +283,30 @@ fn account_of(
 fn add_order_keys(
     tx: &Transaction<'_>,
     accounts: &mut [Account],
-    position: &HashMap<(String, String), usize>,
+    position: &AccountPositions,
     keys: &mut KeyTable,
 ) -> Result<(), IdentityError> {
-    if let Some(o) = tx.read_columns(&EntityKind::Orders.clean_table(), ORDER_COLUMNS)? {
-        for row in &o.rows {
-            let (Some(platform), Some(account_id)) =
-                (o.text(row, "_platform"), o.text(row, "account_id"))
-            else {
+    let batches = tx
+        .read_column_batches(&EntityKind::Orders.clean_table(), ORDER_COLUMNS)?
+        .unwrap_or_default();
+    for batch in &batches {
+        let text = |name: &str| TextColumn::of(batch, name);
+        let (platform, account_id) = (text("_platform"), text("account_id"));
+        let (phone, device) = (text("phone"), text("device_id"));
+        for row in 0..batch.num_rows() {
+            let (Some(p), Some(id)) = (platform.get(row), account_id.get(row)) else {
                 continue;
             };
-            let Some(&i) = position.get(&(platform, account_id)) else {
+            let Some(i) = position.get(p, id) else {
                 continue;
             };
             let a = &mut accounts[i];
-            if let Some(phone) = o.text(row, "phone").map(|t| keys.intern(&t)) {
+            if let Some(phone) = phone.get(row).map(|t| keys.intern(t)) {
                 if !a.phones.contains(&phone) {
                     a.phones.push(phone);
                 }
             }
-            if let Some(device) = o.text(row, "device_id").map(|t| keys.intern(&t)) {
+            if let Some(device) = device.get(row).map(|t| keys.intern(t)) {
                 if !a.devices.contains(&device) {
                     a.devices.push(device);
                 }
@@ -354,10 +434,53 @@ fn deterministic_reason(g: &Gamma) -> Option<&'static str> {
 
 /// Candidate pairs: accounts that share a blocking key (and, by default, are on different
 /// platforms), in ascending order.
-fn candidate_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize, usize)> {
-    // One (block key, account) entry per key an account holds (a key listed twice on one
-    // account is listed twice, as it counts twice towards MAX_BLOCK); sorting brings each
-    // block's members together without a hash map of blocks.
+fn candidate_pairs(
+    accounts: &[Account],
+    stats: &KeyStats,
+    config: &IdentityConfig,
+) -> Vec<(usize, usize)> {
+    let entries = blocking_entries(accounts);
+    // An account whose address is no evidence (none, or a parcel station's) shares nothing
+    // but its name and city with its owner's other accounts when their phones differ. In a
+    // name + city block too large to compare whole, such accounts are still compared with
+    // every namesake of their city — work linear in the block per such account, instead of
+    // the block's square.
+    let addressless: Vec<bool> = accounts
+        .iter()
+        .map(|a| a.house.is_none_or(|h| stats.is_shared(h)))
+        .collect();
+    let comparable = |i: u32, j: u32| {
+        let (i, j) = (i as usize, j as usize);
+        (i != j
+            && !(config.one_account_per_platform && accounts[i].platform == accounts[j].platform))
+            .then_some((i.min(j), i.max(j)))
+    };
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for block in entries.chunk_by(|x, y| x.0 == y.0) {
+        if block.len() <= MAX_BLOCK {
+            for (k, &(_, i)) in block.iter().enumerate() {
+                pairs.extend(block[k + 1..].iter().filter_map(|&(_, j)| comparable(i, j)));
+            }
+        } else if block[0].0 >> 62 == NAME_CITY && block.len() <= MAX_NAME_CITY_BLOCK {
+            for &(_, i) in block.iter().filter(|&&(_, i)| addressless[i as usize]) {
+                pairs.extend(block.iter().filter_map(|&(_, j)| comparable(i, j)));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// Tag of the name + city blocking key.
+const NAME_CITY: u64 = 3;
+/// A name + city block larger than this (a placeholder name) proposes no pairs at all.
+const MAX_NAME_CITY_BLOCK: usize = 5_000;
+
+/// One (block key, account) entry per key an account holds (a key listed twice on one
+/// account is listed twice, as it counts twice towards MAX_BLOCK), sorted, so that each
+/// block's members are together without a hash map of blocks.
+fn blocking_entries(accounts: &[Account]) -> Vec<(u64, u32)> {
     let mut entries: Vec<(u64, u32)> = Vec::new();
     for (i, a) in accounts.iter().enumerate() {
         let i = i as u32;
@@ -375,30 +498,11 @@ fn candidate_pairs(accounts: &[Account], config: &IdentityConfig) -> Vec<(usize,
             entries.extend(a.phone_tails.iter().map(|&t| (pair_key(2, t, city), i)));
             // A common name's block is over MAX_BLOCK in a large project; within one city it
             // is not, and a person who ships to a parcel station shares nothing else.
-            entries.extend(a.name.map(|n| (pair_key(3, n, city), i)));
+            entries.extend(a.name.map(|n| (pair_key(NAME_CITY, n, city), i)));
         }
     }
     entries.sort_unstable();
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for block in entries.chunk_by(|x, y| x.0 == y.0) {
-        if block.len() > MAX_BLOCK {
-            continue;
-        }
-        for (k, &(_, i)) in block.iter().enumerate() {
-            for &(_, j) in &block[k + 1..] {
-                let (i, j) = (i as usize, j as usize);
-                if i != j
-                    && !(config.one_account_per_platform
-                        && accounts[i].platform == accounts[j].platform)
-                {
-                    pairs.push((i.min(j), i.max(j)));
-                }
-            }
-        }
-    }
-    pairs.sort_unstable();
-    pairs.dedup();
-    pairs
+    entries
 }
 
 /// A blocking key made of two key values (street + name part, phone tail + city), tagged so
@@ -457,7 +561,6 @@ impl Link {
         parts: &mut Vec<model::Contribution>,
         out: &mut String,
     ) {
-        use std::fmt::Write;
         out.clear();
         if let Some(why) = self.deterministic {
             out.push_str(why);
@@ -466,10 +569,25 @@ impl Link {
         model.contributions_into(&self.gamma, parts);
         parts.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
         for (k, c) in parts.iter().enumerate() {
-            let sep = if k == 0 { "" } else { ", " };
-            let _ = write!(out, "{sep}{} {:+.1}", c.level, c.weight);
+            if k > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(c.level);
+            out.push(' ');
+            push_tenths(out, c.weight);
         }
     }
+}
+
+/// `weight` as `{:+.1}` writes it (ties may round the other way), without the float
+/// formatter: `identity_links` holds a reason per candidate pair, millions at 400 k accounts.
+fn push_tenths(out: &mut String, weight: f64) {
+    let tenths = (weight.abs() * 10.0).round() as u64;
+    out.push(if weight.is_sign_negative() { '-' } else { '+' });
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(tenths / 10));
+    out.push('.');
+    out.push(char::from(b'0' + (tenths % 10) as u8));
 }
 
 fn cluster(
@@ -577,8 +695,24 @@ pub struct IdentitySummary {
     pub candidate_match_share: f64,
     pub em_iterations: usize,
     pub seconds: f64,
+    /// Where those seconds went.
+    pub phase_seconds: IdentityPhases,
     /// The process's peak resident memory when the stage ended (MiB; Linux only).
     pub peak_memory_mib: Option<f64>,
+}
+
+/// Seconds of each phase of [`resolve_customers`].
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct IdentityPhases {
+    /// Reading accounts and orders, interning keys, counting key holders.
+    pub read: f64,
+    /// Blocking and comparing the candidate pairs.
+    pub compare: f64,
+    /// EM and scoring.
+    pub estimate: f64,
+    pub cluster: f64,
+    /// Writing the three tables.
+    pub write: f64,
 }
 
 /// Runs identity resolution on the transaction's clean tables and writes the identity graph
@@ -590,13 +724,20 @@ pub fn resolve_customers(
     progress: &dyn Progress,
 ) -> Result<IdentitySummary, IdentityError> {
     let started = Instant::now();
+    let mut phases = IdentityPhases::default();
+    let mut lap = Instant::now();
+    let mut time = |phase: &mut f64| {
+        *phase = lap.elapsed().as_secs_f64();
+        lap = Instant::now();
+    };
     progress.start("identity", 4);
     let (accounts, keys) = read_accounts(tx)?;
     let stats = KeyStats::new(&accounts, &keys, config);
     drop(keys);
+    time(&mut phases.read);
     progress.advance(1);
 
-    let pairs = candidate_pairs(&accounts, config);
+    let pairs = candidate_pairs(&accounts, &stats, config);
     let gammas: Vec<Gamma> = pairs
         .par_iter()
         .map(|&(i, j)| compare(&accounts[i], &accounts[j], &stats))
@@ -605,6 +746,7 @@ pub fn resolve_customers(
         .iter()
         .map(|&(i, j)| compare(&accounts[i], &accounts[j], &stats))
         .collect();
+    time(&mut phases.compare);
     let seeds: Vec<Gamma> = gammas
         .iter()
         .filter(|g| deterministic_reason(g).is_some())
@@ -616,9 +758,12 @@ pub fn resolve_customers(
 
     drop(random);
     let links = scored_links(pairs, gammas, &model);
+    time(&mut phases.estimate);
     let customers = cluster(&accounts, &links, &model, &stats, config);
+    time(&mut phases.cluster);
     progress.advance(1);
     tables::write_tables(tx, &accounts, &links, &customers, &model, config)?;
+    time(&mut phases.write);
     progress.advance(1);
     progress.finish();
 
@@ -643,6 +788,7 @@ pub fn resolve_customers(
         candidate_match_share: model.candidate_prior,
         em_iterations: model.iterations,
         seconds: started.elapsed().as_secs_f64(),
+        phase_seconds: phases,
         peak_memory_mib: shopfuse_core::progress::peak_memory_mib(),
     })
 }
@@ -798,6 +944,44 @@ mod tests {
         assert!(home > 0.0 && home < quiet, "home {home}, quiet {quiet}");
         let g = compare(&accounts[8], &accounts[9], &stats);
         assert_eq!(level_of(&g, Comparison::Address), None);
+    }
+
+    #[test]
+    fn a_brushing_device_is_shared_by_its_burst_of_new_accounts_not_by_a_count() {
+        // Platforms where people keep several accounts: two on one platform prove nothing.
+        let config = IdentityConfig {
+            one_account_per_platform: false,
+            ..IdentityConfig::default()
+        };
+        let day = 24 * 3600 * 1_000_000i64;
+        let with_device = |mut a: Account, device: &str, registered_day: i64| {
+            a.devices = vec![key(device)];
+            a.registered_at = Some(registered_day * day);
+            a
+        };
+        let accounts = vec![
+            // A ring: four fresh accounts, four names, registered within five days.
+            with_device(account("taobao", "r1", "s1", "", "r1"), "device:ring", 100),
+            with_device(account("taobao", "r2", "s2", "", "r2"), "device:ring", 101),
+            with_device(account("taobao", "r3", "s3", "", "r3"), "device:ring", 103),
+            with_device(account("taobao", "r4", "s4", "", "r4"), "device:ring", 105),
+            // A person's laptop: four accounts a year apart, one name.
+            with_device(account("taobao", "p1", "zhou", "", "p"), "device:laptop", 0),
+            with_device(
+                account("taobao", "p2", "zhou", "", "p"),
+                "device:laptop",
+                365,
+            ),
+            with_device(account("jd", "p3", "zhou", "", "p"), "device:laptop", 366),
+            with_device(
+                account("amazon", "p4", "zhou", "", "p"),
+                "device:laptop",
+                367,
+            ),
+        ];
+        let stats = stats_of(&accounts, &config);
+        assert!(stats.is_shared(key("device:ring")));
+        assert!(!stats.is_shared(key("device:laptop")));
     }
 
     #[test]

@@ -5,7 +5,8 @@ use shopfuse_core::linkage::Clustering;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Array, Float64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Float64Array, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
@@ -96,22 +97,29 @@ pub(super) fn write_tables(
     model: &FellegiSunter,
     config: &IdentityConfig,
 ) -> Result<(), IdentityError> {
-    write_links(tx, accounts, links, customers, model, config)?;
-    write_accounts(tx, accounts, customers)?;
+    // The links and the account map are written at once (both only add files).
+    let shared: &Transaction<'_> = tx;
+    let (link_files, account_file) = rayon::join(
+        || link_files(shared, accounts, links, customers, model, config),
+        || account_file(shared, accounts, customers),
+    );
+    tx.replace_with_files(identity_links::NAME, link_files?);
+    tx.replace_with_files(customer_accounts::NAME, vec![account_file?]);
     write_parameters(tx, model)
 }
 
-fn write_links(
-    tx: &mut Transaction<'_>,
+/// Writes `identity_links` as files; returns their paths.
+fn link_files(
+    tx: &Transaction<'_>,
     accounts: &[Account],
     links: &[Link],
     customers: &Clustering,
     model: &FellegiSunter,
     config: &IdentityConfig,
-) -> Result<(), IdentityError> {
-    // Built straight into Arrow arrays, a slice per batch, several slices at once, and
-    // streamed into one file: at 400 k accounts there are millions of links, and their rows
-    // as values at once took gigabytes and most of the stage's time.
+) -> Result<Vec<String>, CoreError> {
+    // Built straight into Arrow arrays a batch at a time and written as several files at
+    // once, each streamed batch by batch: at 400 k accounts there are millions of links, and
+    // their rows as values at once took gigabytes, and one writer most of the stage's time.
     let schema = identity_links::TABLE.schema();
     let writer = LinkBatches {
         schema: &schema,
@@ -120,22 +128,29 @@ fn write_links(
         model,
         threshold: config.threshold,
     };
-    let batches = links
-        .chunks(LINKS_PER_BATCH * BATCHES_AT_ONCE)
-        .flat_map(|window| {
-            window
-                .par_chunks(LINKS_PER_BATCH)
-                .map(|chunk| writer.batch(chunk))
-                .collect::<Vec<_>>()
-        });
-    tx.replace_streamed(identity_links::NAME, &schema, batches)?;
-    Ok(())
+    links
+        .par_chunks(LINKS_PER_FILE)
+        .enumerate()
+        .map(|(k, part)| {
+            let batches = part
+                .chunks(LINKS_PER_BATCH)
+                .map(|chunk| writer.batch(chunk));
+            tx.write_file_streamed(
+                identity_links::NAME,
+                &format!("part-{k:04}"),
+                &schema,
+                batches,
+                true,
+            )
+        })
+        .collect()
 }
 
-/// Links turned into one batch of `identity_links`.
+/// Links turned into one batch (and row group) of `identity_links`.
 const LINKS_PER_BATCH: usize = 65_536;
-/// Batches built in parallel before they are written.
-const BATCHES_AT_ONCE: usize = 4;
+/// Links per file: fixed, not per thread, so that the files and the table's fingerprint are
+/// the same on every machine.
+const LINKS_PER_FILE: usize = 4 * LINKS_PER_BATCH;
 
 /// What a batch of `identity_links` rows is made from.
 struct LinkBatches<'a> {
@@ -192,37 +207,69 @@ impl LinkBatches<'_> {
     }
 }
 
-fn write_accounts(
-    tx: &mut Transaction<'_>,
+/// Writes `customer_accounts` as a file; returns its path.
+fn account_file(
+    tx: &Transaction<'_>,
     accounts: &[Account],
     customers: &Clustering,
-) -> Result<(), IdentityError> {
-    let mut rows: Vec<Vec<Value>> = Vec::with_capacity(accounts.len());
+) -> Result<String, CoreError> {
+    // Arrow builders straight away, as for the links: one row per account, and the rows as
+    // values cost more than writing them.
+    let n = accounts.len();
+    let text = |bytes: usize| StringBuilder::with_capacity(n, n * bytes);
+    let (mut customer, mut platform, mut account_id) = (text(16), text(8), text(16));
+    let (mut explanation, mut city, mut file) = (text(8), text(10), text(40));
+    let (mut size, mut row) = (
+        Int64Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
+    );
+    let mut cohesion = Float64Builder::with_capacity(n);
+    let mut registered_at = TimestampMicrosecondBuilder::with_capacity(n);
     for (c, members) in customers.members.iter().enumerate() {
         let id = customer_id(accounts, members);
+        let steps = (!customers.steps[c].is_empty()).then(|| customers.steps[c].join("; "));
         for &i in members {
             let a = &accounts[i];
-            rows.push(vec![
-                Value::text(&id),
-                Value::text(&a.platform),
-                Value::text(&a.account_id),
-                Value::Int(members.len() as i64),
-                customers.cohesion[c].map_or(Value::Null, Value::Float),
-                if customers.steps[c].is_empty() {
-                    Value::Null
-                } else {
-                    Value::text(&customers.steps[c].join("; "))
-                },
-                Value::opt_text(&a.city),
-                a.registered_at.map_or(Value::Null, Value::Timestamp),
-                Value::text(&a.file),
-                Value::Int(a.row),
-            ]);
+            customer.append_value(&id);
+            platform.append_value(&a.platform);
+            account_id.append_value(&a.account_id);
+            size.append_value(members.len() as i64);
+            cohesion.append_option(customers.cohesion[c]);
+            explanation.append_option(steps.as_deref());
+            city.append_option(a.city.as_deref());
+            registered_at.append_option(a.registered_at);
+            file.append_value(&a.file);
+            row.append_value(a.row);
         }
     }
     let s = customer_accounts::TABLE.schema();
-    tx.replace(customer_accounts::NAME, &s, &[rows_to_batch(&s, &rows)?])?;
-    Ok(())
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(customer.finish()),
+        Arc::new(platform.finish()),
+        Arc::new(account_id.finish()),
+        Arc::new(size.finish()),
+        Arc::new(cohesion.finish()),
+        Arc::new(explanation.finish()),
+        Arc::new(city.finish()),
+        Arc::new(
+            registered_at
+                .finish()
+                .with_timezone_opt(timestamp_zone(&s, "registered_at")),
+        ),
+        Arc::new(file.finish()),
+        Arc::new(row.finish()),
+    ];
+    let batch = RecordBatch::try_new(s.clone(), columns)?;
+    tx.write_file(customer_accounts::NAME, "part", &s, &[batch])
+}
+
+/// The time zone `schema` declares for the timestamp column `name` (the builder's arrays
+/// must carry it to match).
+fn timestamp_zone(schema: &SchemaRef, name: &str) -> Option<Arc<str>> {
+    match schema.field_with_name(name).map(|f| f.data_type()) {
+        Ok(arrow::datatypes::DataType::Timestamp(_, zone)) => zone.clone(),
+        _ => None,
+    }
 }
 
 fn write_parameters(tx: &mut Transaction<'_>, model: &FellegiSunter) -> Result<(), IdentityError> {

@@ -11,6 +11,7 @@ use shopfuse_core::metrics::Scores;
 use shopfuse_core::TableStore;
 use shopfuse_generate::GenerateOptions;
 use shopfuse_identity::evaluate::{evaluate_identity, evaluate_project, TruthAccount};
+use shopfuse_identity::IdentityPhases;
 
 use super::bench_error;
 use super::resolve::child;
@@ -26,6 +27,7 @@ pub struct IdentityBenchRow {
     pub accounts_per_second: f64,
     /// Peak resident memory of the process that ran only the identity stage.
     pub peak_memory_mib: Option<f64>,
+    pub phase_seconds: IdentityPhases,
     pub pair_completeness: f64,
     pub pairwise: Scores,
     pub cluster: Scores,
@@ -62,6 +64,7 @@ struct ChildReport {
 struct ChildIdentity {
     accounts: usize,
     seconds: f64,
+    phase_seconds: IdentityPhases,
     peak_memory_mib: Option<f64>,
 }
 
@@ -144,6 +147,7 @@ fn score_shopfuse(
         seconds: identity.seconds,
         accounts_per_second: identity.accounts as f64 / identity.seconds.max(1e-9),
         peak_memory_mib: identity.peak_memory_mib,
+        phase_seconds: identity.phase_seconds,
         pair_completeness: evaluation.candidates.pair_completeness,
         fuzzy: report.by_overlap.get("fuzzy").cloned(),
         pairwise: report.pairwise,

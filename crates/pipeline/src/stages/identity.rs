@@ -31,9 +31,11 @@ impl Stage for IdentityStage {
     fn settings(&self, project: &Project) -> serde_json::Value {
         serde_json::json!({ "identity": project.config.identity })
     }
-    /// 2: a house is evidence weighted by its frequency unless it is a drop point (issue 30).
+    /// 2: a house is evidence weighted by its frequency unless it is a drop point (issue 30);
+    /// 3: a burst of new accounts makes a device shared, and an account without address
+    /// evidence is compared with its namesakes of its city however many there are.
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn run(
         &self,

@@ -11,6 +11,7 @@ mod recs;
 mod report;
 mod review;
 mod run;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,6 +99,14 @@ enum Command {
         #[command(subcommand)]
         eval: eval::EvalCommand,
     },
+    /// Serve the committed tables over HTTP (JSON under /api/v1, API keys with roles, every
+    /// per-customer read audited); reloads when a run commits.
+    Serve(serve::ServeArgs),
+    /// API keys of the HTTP server: create, list, revoke.
+    Keys {
+        #[command(subcommand)]
+        keys: serve::KeysCommand,
+    },
     /// Measure speed on generated data, against a peer in the same run.
     Bench {
         #[command(subcommand)]
@@ -136,6 +145,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Eval { eval } => eval::eval(cli, eval),
         Command::Train { train } => recs::train(cli, train),
         Command::Recommend(args) => recs::recommend(cli, args),
+        Command::Serve(args) => serve::serve(cli, args),
+        Command::Keys { keys } => serve::keys(cli, keys),
         Command::Bench { bench } => bench::bench(cli, bench),
     }
 }

@@ -1,0 +1,117 @@
+//! [`AppState`]: the current index, the keys and the audit log, shared by every request; and
+//! [`watch`], which swaps in a new index when a pipeline run commits.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use shopfuse_core::{Project, TableStore};
+
+use crate::audit::{AuditLog, AUDIT_FILE};
+use crate::{KeyStore, ServeError, ServeIndex};
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: TableStore,
+    index: RwLock<Arc<ServeIndex>>,
+    key_path: PathBuf,
+    keys: RwLock<(Option<SystemTime>, Arc<KeyStore>)>,
+    audit: AuditLog,
+}
+
+impl AppState {
+    /// Builds the index of the project's committed version and opens its keys and audit log.
+    pub fn open(project: &Project) -> Result<Self, ServeError> {
+        let store = TableStore::open(project);
+        let manifest = store.manifest()?;
+        let index = ServeIndex::build(&store, &manifest)?;
+        let key_path = KeyStore::path(project);
+        let keys = (modified(&key_path), Arc::new(KeyStore::load(&key_path)?));
+        let audit = AuditLog::open(&project.state_dir().join(AUDIT_FILE))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                index: RwLock::new(Arc::new(index)),
+                key_path,
+                keys: RwLock::new(keys),
+                audit,
+            }),
+        })
+    }
+
+    /// The index as of the latest version loaded; a request holds it for its whole life.
+    pub fn index(&self) -> Arc<ServeIndex> {
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn keys(&self) -> Arc<KeyStore> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+
+    /// Loads the committed version if it is newer than the one served; returns whether it
+    /// swapped. Runs on a blocking thread (it reads every table the index needs).
+    pub fn reload_if_committed(&self) -> Result<bool, ServeError> {
+        let manifest = self.inner.store.manifest()?;
+        if manifest.version == self.index().version {
+            return Ok(false);
+        }
+        let index = ServeIndex::build(&self.inner.store, &manifest)?;
+        *self.inner.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+        Ok(true)
+    }
+
+    /// Re-reads the key file when it changed (a key created or revoked).
+    pub fn reload_keys_if_changed(&self) -> Result<bool, ServeError> {
+        let stamp = modified(&self.inner.key_path);
+        if stamp == self.inner.keys.read().unwrap_or_else(|e| e.into_inner()).0 {
+            return Ok(false);
+        }
+        let keys = Arc::new(KeyStore::load(&self.inner.key_path)?);
+        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = (stamp, keys);
+        Ok(true)
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Every `poll`, loads a newly committed version and a changed key file. A version that fails
+/// to load — a second commit removed its files while they were read, or a disk error — is
+/// reported, the old index kept, and the newest version tried again at the next poll.
+pub async fn watch(state: AppState, poll: Duration) {
+    loop {
+        tokio::time::sleep(poll).await;
+        let s = state.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            (s.reload_if_committed(), s.reload_keys_if_changed())
+        })
+        .await;
+        match outcome {
+            Ok((Ok(true), _)) => eprintln!("serve: now serving version {}", state.index().version),
+            Ok((Err(e), _)) | Ok((_, Err(e))) => {
+                eprintln!("serve: keeping the loaded version: {e}")
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("serve: reload task failed: {e}"),
+        }
+    }
+}

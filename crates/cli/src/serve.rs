@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
-use shopfuse_serve::{KeyStore, Role};
+use shopfuse_serve::{KeyStore, Role, ServeOptions};
 
 use crate::{chrono_now, open, print_json, Cli};
 
@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port and prints it).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// Requests per second each API key may make (past it: 429 with Retry-After).
+    #[arg(long, default_value_t = ServeOptions::default().requests_per_second_per_key)]
+    rate_limit: u32,
 }
 
 pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
@@ -24,7 +27,10 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let json = cli.json;
-    runtime.block_on(shopfuse_serve::serve(&project, args.addr, |addr, index| {
+    let options = ServeOptions {
+        requests_per_second_per_key: args.rate_limit,
+    };
+    runtime.block_on(shopfuse_serve::serve(&project, args.addr, &options, |addr, index| {
         if json {
             let ready = serde_json::json!({
                 "addr": addr.to_string(), "version": index.version,

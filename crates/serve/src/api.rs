@@ -7,10 +7,14 @@
 
 use std::collections::HashSet;
 
+use std::time::Instant;
+
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use crate::audit::AuditEntry;
 use crate::error::ErrorBody;
 use crate::index::{Customer, ProductDetail, ProductSummary, Recommendation};
+use crate::metrics::RequestLabels;
 use crate::{ApiError, AppState, Role};
 
 /// Request bodies larger than this are refused with `413`.
@@ -48,6 +53,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/customers/{customer_id}/recommendations",
             get(recommendations),
         )
+        .route("/api/v1/metrics", get(metrics))
+        .route_layer(from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)
@@ -80,6 +87,20 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(ApiError::unauthorized)?;
         let keys = state.keys();
         let key = keys.find(presented).ok_or_else(ApiError::unauthorized)?;
+        if let Err(wait) = state.limiter().take(&key.name, Instant::now()) {
+            let mut refused = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "key {:?} is over its {} requests per second; retry in {} ms",
+                    key.name,
+                    state.limiter().per_second(),
+                    wait.as_millis().max(1)
+                ),
+            );
+            refused.retry_after = Some(wait.as_secs().max(1));
+            return Err(refused);
+        }
         Ok(Caller {
             name: key.name.clone(),
             role: key.role,
@@ -152,6 +173,37 @@ async fn ready(State(state): State<AppState>) -> Json<Readiness> {
         products: index.products.len(),
         customers: index.customer_count(),
     })
+}
+
+/// Counts every answered request by its declared route (never the raw path: ids would make
+/// a series each) and times it.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics().observe(labels, started.elapsed());
+    response
+}
+
+/// Prometheus text format: requests and latency by route and status, the version served.
+#[utoipa::path(
+    get, path = "/api/v1/metrics",
+    responses((status = 200, description = "Prometheus text exposition format", body = String),
+              (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<String, ApiError> {
+    caller.require(Role::Viewer, "/api/v1/metrics")?;
+    Ok(state.metrics().render(state.index().version))
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -420,7 +472,7 @@ async fn recommendations(
 #[openapi(
     info(title = "shopfuse", description = "The fused multi-platform catalogue and customer view."),
     paths(health, ready, list_products, product, product_by_listing, customer,
-          customer_by_account, recommendations),
+          customer_by_account, recommendations, metrics),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

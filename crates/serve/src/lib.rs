@@ -21,21 +21,26 @@
 //! an OpenAPI document generated from the handlers' own types, so the document cannot drift
 //! from what the server answers.
 //!
+//! Every response is counted in Prometheus metrics (`/api/v1/metrics`) by its declared route,
+//! and each key has a request rate (`429` past it, with `Retry-After`).
+//!
 //! What is not here yet (see the tracker's issue 20): event ingestion with a write-ahead log,
-//! erasure, the review queue, reports, the SQL endpoint, metrics and rate limits.
+//! erasure, the review queue, reports and the SQL endpoint.
 
 pub mod api;
 pub mod audit;
 pub mod error;
 pub mod index;
 pub mod keys;
+pub mod limit;
+pub mod metrics;
 pub mod state;
 
 pub use api::{router, ApiDoc};
 pub use error::{ApiError, ServeError};
 pub use index::ServeIndex;
 pub use keys::{ApiKey, KeyStore, Role};
-pub use state::AppState;
+pub use state::{AppState, ServeOptions};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,9 +56,10 @@ pub const RELOAD_POLL: Duration = Duration::from_millis(500);
 pub async fn serve(
     project: &Project,
     addr: SocketAddr,
+    options: &ServeOptions,
     on_ready: impl FnOnce(SocketAddr, &ServeIndex),
 ) -> Result<(), ServeError> {
-    let state = AppState::open(project)?;
+    let state = AppState::with_options(project, options)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;

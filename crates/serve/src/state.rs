@@ -8,7 +8,24 @@ use std::time::{Duration, SystemTime};
 use shopfuse_core::{Project, TableStore};
 
 use crate::audit::{AuditLog, AUDIT_FILE};
+use crate::limit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::{KeyStore, ServeError, ServeIndex};
+
+/// How the server treats its callers.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Requests per second each API key may make (bursts of two seconds' worth).
+    pub requests_per_second_per_key: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            requests_per_second_per_key: 5_000,
+        }
+    }
+}
 
 /// Cheap to clone: one `Arc`.
 #[derive(Clone)]
@@ -22,11 +39,18 @@ struct Inner {
     key_path: PathBuf,
     keys: RwLock<(Option<SystemTime>, Arc<KeyStore>)>,
     audit: AuditLog,
+    metrics: Metrics,
+    limiter: RateLimiter,
 }
 
 impl AppState {
-    /// Builds the index of the project's committed version and opens its keys and audit log.
+    /// [`Self::with_options`] with the default options.
     pub fn open(project: &Project) -> Result<Self, ServeError> {
+        Self::with_options(project, &ServeOptions::default())
+    }
+
+    /// Builds the index of the project's committed version and opens its keys and audit log.
+    pub fn with_options(project: &Project, options: &ServeOptions) -> Result<Self, ServeError> {
         let store = TableStore::open(project);
         let manifest = store.manifest()?;
         let index = ServeIndex::build(&store, &manifest)?;
@@ -40,6 +64,8 @@ impl AppState {
                 key_path,
                 keys: RwLock::new(keys),
                 audit,
+                metrics: Metrics::default(),
+                limiter: RateLimiter::new(options.requests_per_second_per_key),
             }),
         })
     }
@@ -64,6 +90,14 @@ impl AppState {
 
     pub fn audit(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
     }
 
     /// Loads the committed version if it is newer than the one served; returns whether it

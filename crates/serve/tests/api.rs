@@ -13,7 +13,7 @@ use shopfuse_core::{NoProgress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_pipeline::{Pipeline, RunOptions, Selection};
 use shopfuse_serve::audit::{AuditLog, AUDIT_FILE};
-use shopfuse_serve::{router, AppState, KeyStore, Role};
+use shopfuse_serve::{router, AppState, KeyStore, Role, ServeOptions};
 use tower::ServiceExt;
 
 /// One project for the whole file: generating and running it is the slow part.
@@ -54,6 +54,15 @@ fn state() -> AppState {
 }
 
 async fn get(state: &AppState, uri: &str, key: Option<&str>) -> (StatusCode, Value) {
+    let (status, _, text) = get_text(state, uri, key).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn get_text(
+    state: &AppState,
+    uri: &str,
+    key: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let mut request = Request::builder().uri(uri);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
@@ -62,10 +71,13 @@ async fn get(state: &AppState, uri: &str, key: Option<&str>) -> (StatusCode, Val
         .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let status = response.status();
+    let (status, headers) = (response.status(), response.headers().clone());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, body)
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 /// A customer with accounts on several platforms, and one of its accounts.
@@ -238,6 +250,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/customers/{customer_id}",
         "/api/v1/accounts/{platform}/{account_id}",
         "/api/v1/customers/{customer_id}/recommendations",
+        "/api/v1/metrics",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
     }
@@ -264,6 +277,47 @@ async fn a_new_commit_is_served_without_a_restart() {
     assert!(state.reload_if_committed().unwrap());
     let (_, ready) = get(&state, "/api/v1/ready", None).await;
     assert!(ready["version"].as_u64().unwrap() > before);
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_and_metrics_count_by_declared_route() {
+    let project = Project::open(&FIXTURE.root).unwrap();
+    let options = ServeOptions {
+        requests_per_second_per_key: 1,
+    };
+    let state = AppState::with_options(&project, &options).unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, headers, _) =
+            get_text(&state, "/api/v1/products/GP-x", Some(&FIXTURE.viewer)).await;
+        statuses.push((status, headers.get("retry-after").cloned()));
+    }
+    // A burst of two seconds' worth, then 429 with Retry-After (a slow machine may refill a
+    // token between requests, so only "some" of the rest).
+    assert!(
+        statuses[..2]
+            .iter()
+            .all(|(s, _)| *s == StatusCode::NOT_FOUND),
+        "{statuses:?}"
+    );
+    let refused: Vec<_> = statuses
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(!refused.is_empty(), "{statuses:?}");
+    assert!(refused.iter().all(|(_, retry)| retry.is_some()));
+    let answered = statuses.len() - refused.len();
+    // Another key has its own bucket.
+    let (status, _, text) = get_text(&state, "/api/v1/metrics", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("shopfuse_table_version"), "{text}");
+    let series = r#"route="/api/v1/products/{golden_id}",status="404""#;
+    let counted = text
+        .lines()
+        .find(|l| l.starts_with("shopfuse_http_requests_total") && l.contains(series))
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"));
+    assert!(counted.ends_with(&format!(" {answered}")), "{counted}");
+    assert!(!text.contains("GP-x"), "raw paths never become labels");
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -165,6 +165,14 @@ async fn a_product_is_found_by_its_id_and_by_any_of_its_listings() {
     let (status, body) = get(&state, "/api/v1/products/GP-none", key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
+    let delete = Request::delete(format!("/api/v1/products/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(delete).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
     // Filters: every product of a page matches them.
     let brand = multi["brand"].as_str().unwrap();
     let (_, page) = get(

@@ -451,21 +451,25 @@ fn same_customer_links(
             continue;
         };
         let col = |name| TextColumn::of(batch, name);
+        let (left_platform, left_account, right_platform, right_account) = (
+            col(identity_links::left_platform),
+            col(identity_links::left_account_id),
+            col(identity_links::right_platform),
+            col(identity_links::right_account_id),
+        );
+        let (link_type, reason) = (col(identity_links::link_type), col(identity_links::reason));
         let probability = batch
             .column_by_name(identity_links::match_probability)
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::Float64Array>());
         for row in (0..batch.num_rows()).filter(|&row| same.is_valid(row) && same.value(row)) {
-            let account = |p, a| {
+            let account = |p: &TextColumn<'_>, a: &TextColumn<'_>| {
                 format!(
                     "{}:{}",
-                    col(p).get(row).unwrap_or_default(),
-                    col(a).get(row).unwrap_or_default()
+                    p.get(row).unwrap_or_default(),
+                    a.get(row).unwrap_or_default()
                 )
             };
-            let left = account(
-                identity_links::left_platform,
-                identity_links::left_account_id,
-            );
+            let left = account(&left_platform, &left_account);
             let Some(customer) = customer_of.get(&left) else {
                 continue;
             };
@@ -473,20 +477,11 @@ fn same_customer_links(
                 .entry(customer.clone())
                 .or_default()
                 .push(IdentityLink {
-                    right: account(
-                        identity_links::right_platform,
-                        identity_links::right_account_id,
-                    ),
+                    right: account(&right_platform, &right_account),
                     left,
-                    link_type: col(identity_links::link_type)
-                        .get(row)
-                        .unwrap_or_default()
-                        .into(),
+                    link_type: link_type.get(row).unwrap_or_default().into(),
                     match_probability: probability.map_or(0.0, |p| p.value(row)),
-                    reason: col(identity_links::reason)
-                        .get(row)
-                        .unwrap_or_default()
-                        .into(),
+                    reason: reason.get(row).unwrap_or_default().into(),
                 });
         }
     }

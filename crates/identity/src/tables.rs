@@ -10,6 +10,7 @@ use arrow::array::{
 };
 use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
+use shopfuse_core::schema::timestamp_type;
 use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{CoreError, Transaction, Value};
 
@@ -251,25 +252,12 @@ fn account_file(
         Arc::new(cohesion.finish()),
         Arc::new(explanation.finish()),
         Arc::new(city.finish()),
-        Arc::new(
-            registered_at
-                .finish()
-                .with_timezone_opt(timestamp_zone(&s, "registered_at")),
-        ),
+        Arc::new(registered_at.finish().with_data_type(timestamp_type())),
         Arc::new(file.finish()),
         Arc::new(row.finish()),
     ];
     let batch = RecordBatch::try_new(s.clone(), columns)?;
     tx.write_file(customer_accounts::NAME, "part", &s, &[batch])
-}
-
-/// The time zone `schema` declares for the timestamp column `name` (the builder's arrays
-/// must carry it to match).
-fn timestamp_zone(schema: &SchemaRef, name: &str) -> Option<Arc<str>> {
-    match schema.field_with_name(name).map(|f| f.data_type()) {
-        Ok(arrow::datatypes::DataType::Timestamp(_, zone)) => zone.clone(),
-        _ => None,
-    }
 }
 
 fn write_parameters(tx: &mut Transaction<'_>, model: &FellegiSunter) -> Result<(), IdentityError> {

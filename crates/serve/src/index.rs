@@ -134,6 +134,9 @@ pub struct Recommendation {
     pub model: String,
 }
 
+/// (platform, account id) → customer id.
+type AccountMap = HashMap<(String, String), String>;
+
 /// Everything the API answers from, as of one committed version.
 #[derive(Debug, Default)]
 pub struct ServeIndex {
@@ -146,7 +149,7 @@ pub struct ServeIndex {
     listing: HashMap<(String, String), String>,
     customers: HashMap<String, Arc<Customer>>,
     /// (platform, account id) → customer id.
-    account: HashMap<(String, String), String>,
+    account: AccountMap,
     recommendations: HashMap<String, Vec<Recommendation>>,
 }
 
@@ -170,12 +173,11 @@ impl ServeIndex {
             &read(golden_provenance::NAME)?,
             &read(product_clusters::NAME)?,
         );
-        let links = same_customer_links(store, manifest)?;
         index.add_customers(
             &read(customers::NAME)?,
             &read(customer_accounts::NAME)?,
-            links,
-        );
+            |account| same_customer_links(store, manifest, account),
+        )?;
         index.add_recommendations(&read(recommendations::NAME)?);
         Ok(index)
     }
@@ -292,12 +294,13 @@ impl ServeIndex {
         self.products = products.into_iter().map(Arc::new).collect();
     }
 
+    /// `links_of` gets the (platform, account id) → customer map once it is built.
     fn add_customers(
         &mut self,
         profile_rows: &NamedRows,
         account_rows: &NamedRows,
-        mut links: HashMap<String, Vec<IdentityLink>>,
-    ) {
+        links_of: impl FnOnce(&AccountMap) -> Result<HashMap<String, Vec<IdentityLink>>, ServeError>,
+    ) -> Result<(), ServeError> {
         let mut accounts_of: HashMap<String, Vec<CustomerAccount>> = HashMap::new();
         let mut merges_of: HashMap<String, (Option<String>, Option<f64>)> = HashMap::new();
         for r in &account_rows.rows {
@@ -323,6 +326,7 @@ impl ServeIndex {
             });
             accounts_of.entry(customer_id).or_default().push(account);
         }
+        let mut links = links_of(&self.account)?;
         for r in &profile_rows.rows {
             let p = profile_rows;
             let id = p.text(r, customers::customer_id).unwrap_or_default();
@@ -349,6 +353,7 @@ impl ServeIndex {
             };
             self.customers.insert(id, Arc::new(customer));
         }
+        Ok(())
     }
 
     fn add_recommendations(&mut self, rows: &NamedRows) {
@@ -414,28 +419,8 @@ fn product_detail(
 fn same_customer_links(
     store: &TableStore,
     manifest: &Manifest,
+    customer_of: &AccountMap,
 ) -> Result<HashMap<String, Vec<IdentityLink>>, ServeError> {
-    let (_, accounts) =
-        store
-            .read_at(manifest, customer_accounts::NAME)?
-            .ok_or(ServeError::MissingTable {
-                table: customer_accounts::NAME,
-            })?;
-    let mut customer_of: HashMap<String, String> = HashMap::new();
-    for batch in &accounts {
-        let col = |name| TextColumn::of(batch, name);
-        let (id, platform, account) = (
-            col(customer_accounts::customer_id),
-            col(customer_accounts::platform),
-            col(customer_accounts::account_id),
-        );
-        for row in 0..batch.num_rows() {
-            if let (Some(id), Some(p), Some(a)) = (id.get(row), platform.get(row), account.get(row))
-            {
-                customer_of.insert(format!("{p}:{a}"), id.to_string());
-            }
-        }
-    }
     let (_, batches) =
         store
             .read_at(manifest, identity_links::NAME)?
@@ -463,21 +448,24 @@ fn same_customer_links(
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::Float64Array>());
         for row in (0..batch.num_rows()).filter(|&row| same.is_valid(row) && same.value(row)) {
             let account = |p: &TextColumn<'_>, a: &TextColumn<'_>| {
-                format!(
-                    "{}:{}",
+                let (p, a) = (
                     p.get(row).unwrap_or_default(),
-                    a.get(row).unwrap_or_default()
-                )
+                    a.get(row).unwrap_or_default(),
+                );
+                (p.to_string(), a.to_string())
             };
             let left = account(&left_platform, &left_account);
             let Some(customer) = customer_of.get(&left) else {
                 continue;
             };
+            let left = format!("{}:{}", left.0, left.1);
+            let right = account(&right_platform, &right_account);
+            let right = format!("{}:{}", right.0, right.1);
             links
                 .entry(customer.clone())
                 .or_default()
                 .push(IdentityLink {
-                    right: account(&right_platform, &right_account),
+                    right,
                     left,
                     link_type: link_type.get(row).unwrap_or_default().into(),
                     match_probability: probability.map_or(0.0, |p| p.value(row)),

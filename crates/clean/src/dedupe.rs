@@ -4,6 +4,8 @@
 //! - exact: every canonical field equal after normalisation (the same export downloaded twice);
 //! - same key: one listing/order/review/account id twice in a source, with some fields
 //!   differing (an overlapping later export): the most complete row is kept;
+//! - same event id: one sender's event id twice in a source (a client that retried a batch
+//!   the API had already stored): the first stays;
 //! - repeated event: the same account, listing and event type within a few seconds (a client
 //!   retry or double click).
 
@@ -30,6 +32,7 @@ pub fn remove_duplicates(
     if let Some(key_field) = kind.key_field() {
         pass.same_key(key_field);
     } else if kind == EntityKind::Events {
+        pass.same_event_id();
         pass.repeated_events(event_window_secs);
     }
     let Pass {
@@ -129,6 +132,29 @@ impl Pass<'_> {
                     .collect();
                 let detail = format!("{key_field} repeated; differs in {}", differing.join(", "));
                 self.remove(i, best, "same_key", detail);
+            }
+        }
+    }
+
+    /// One event id twice in a source: the first exported stays, whatever else differs.
+    fn same_event_id(&mut self) {
+        let rows = self.rows;
+        let Some(k) = self.kind.field_index("event_id") else {
+            return;
+        };
+        let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            let Some(id) = row.values[k].as_str().filter(|_| self.keep[i]) else {
+                continue;
+            };
+            match first.entry((row.source.as_str(), id)) {
+                Entry::Occupied(kept) => {
+                    let detail = format!("event_id {id:?} repeated");
+                    self.remove(i, *kept.get(), "same_event_id", detail);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
             }
         }
     }
@@ -262,5 +288,32 @@ mod tests {
         assert!(removed
             .iter()
             .all(|r| r.reason == "repeated_event" && r.kept_row == 2));
+    }
+
+    #[test]
+    fn a_repeated_event_id_is_one_event() {
+        let k = EntityKind::Events;
+        let t = |s: &str| Value::Text(s.into());
+        let ev = |n, id: &str, listing: &str| {
+            row(
+                k,
+                "e.jsonl",
+                n,
+                &[
+                    ("account_id", t("u")),
+                    ("listing_id", t(listing)),
+                    ("event_type", t("view")),
+                    ("occurred_at", Value::Timestamp(n * 60_000_000)),
+                    ("event_id", t(id)),
+                ],
+            )
+        };
+        let rows = vec![ev(1, "e1", "a"), ev(2, "e2", "b"), ev(3, "e1", "c")];
+        let (kept, removed) = remove_duplicates(k, rows, 2);
+        assert_eq!(kept.iter().map(|r| r.row).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            (removed[0].row, removed[0].kept_row, removed[0].reason),
+            (3, 1, "same_event_id")
+        );
     }
 }

@@ -181,7 +181,8 @@ shopfuse_core::table! {
         kept_file: Text;
         /// The row kept instead.
         kept_row: Int;
-        /// exact_duplicate, same_key or repeated_event (a double-sent event).
+        /// exact_duplicate, same_key, same_event_id (an event id sent twice) or repeated_event
+        /// (a double-sent event).
         reason: Text;
         /// What matched.
         detail: Text;

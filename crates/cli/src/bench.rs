@@ -25,9 +25,6 @@ pub enum BenchCommand {
     /// Recommendation models on synthetic implicit feedback (INTERACTIONSxITEMS): training
     /// seconds and top-10 lists per second for popularity, item-kNN, EASE, iALS, hybrid.
     Recs(crate::recs::BenchRecsArgs),
-    /// The whole resolve stage (aliases, embeddings, blocking, match probabilities,
-    /// clustering, golden products, tables) on generated projects of growing size: listings/s,
-    /// seconds per phase and peak memory, each size in its own process.
     /// The identity stage on generated projects of growing size (about two accounts per
     /// person), each in its own process: accounts/s, peak memory, pair completeness and F1
     /// against the generator's truth; with `--splink-python`, Splink on the same raw exports
@@ -46,12 +43,27 @@ pub enum BenchCommand {
         #[arg(long)]
         splink_script: Option<std::path::PathBuf>,
     },
+    /// The whole resolve stage (aliases, embeddings, blocking, match probabilities,
+    /// clustering, golden products, tables) on generated projects of growing size: listings/s,
+    /// seconds per phase and peak memory, each size in its own process.
     Resolve {
         /// Listing counts (about; the generator lists each product on two to four platforms).
         #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
+    /// product lookup, customer by platform account, recommendations and event batches of
+    /// 1,000, each next to the same client on a trivial endpoint of the same server; then
+    /// the events acknowledged against the events in the log.
+    Serve {
+        /// Requests in flight (one keep-alive connection each).
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        concurrency: Vec<usize>,
+        /// Seconds per case and concurrency.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
     },
 }
 
@@ -61,6 +73,10 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Embed(args) => crate::embed::bench_embed(cli, args),
         BenchCommand::Recs(args) => crate::recs::bench_recs(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
+        BenchCommand::Serve {
+            concurrency,
+            seconds,
+        } => bench_serve(cli, concurrency, *seconds),
         BenchCommand::Identity {
             sizes,
             seed,
@@ -250,4 +266,62 @@ fn print_identity_row(r: &IdentityBenchRow) {
             r.accounts_per_second / s.linkage_accounts_per_second.max(1e-9)
         );
     }
+}
+
+fn bench_serve(cli: &Cli, concurrency: &[usize], seconds: f64) -> Result<ExitCode> {
+    let project = crate::open(&cli.project)?;
+    let options = shopfuse_serve::bench::ServeBenchOptions {
+        concurrency: concurrency.to_vec(),
+        seconds,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(shopfuse_serve::bench::bench_serve(&project, &options))?;
+    if cli.json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "shopfuse serve over loopback, {} golden products, {} customers, {} cores (client and server share them)",
+        report.products,
+        report.customers,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<30} {:>5} {:>9} {:>11} {:>8} {:>8} {:>9} {:>11} {:>6}",
+        "case", "conc", "requests", "req/s", "p50 ms", "p99 ms", "ceiling", "events/s", "errors"
+    );
+    for r in &report.rows {
+        println!(
+            "{:<30} {:>5} {:>9} {:>11.0} {:>8.2} {:>8.2} {:>8.0}% {:>11} {:>6}",
+            r.case,
+            r.concurrency,
+            r.requests,
+            r.requests_per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.ratio_to_ceiling * 100.0,
+            r.events_per_second
+                .map_or(String::new(), |e| format!("{e:.0}")),
+            r.errors
+        );
+    }
+    let lost = report.events_acknowledged as i64 - report.events_in_log as i64;
+    println!(
+        "events acknowledged with 202: {}; in the event log after stopping: {} ({})",
+        report.events_acknowledged,
+        report.events_in_log,
+        if lost == 0 {
+            "nothing lost, nothing twice".to_string()
+        } else {
+            format!("difference {lost}")
+        }
+    );
+    Ok(if lost == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

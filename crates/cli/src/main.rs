@@ -102,6 +102,11 @@ enum Command {
     /// Serve the committed tables over HTTP (JSON under /api/v1, API keys with roles, every
     /// per-customer read audited); reloads when a run commits.
     Serve(serve::ServeArgs),
+    /// Erase one customer on request: their rows leave every table and the API's event log,
+    /// their accounts are tombstoned so re-ingesting the same exports does not bring them back,
+    /// and the erasure is audited. With a server running, erase through it instead
+    /// (DELETE /api/v1/customers/ID).
+    Erase(serve::EraseArgs),
     /// API keys of the HTTP server: create, list, revoke.
     Keys {
         #[command(subcommand)]
@@ -147,6 +152,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Recommend(args) => recs::recommend(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
+        Command::Erase(args) => serve::erase(cli, args),
         Command::Bench { bench } => bench::bench(cli, bench),
     }
 }

@@ -49,6 +49,45 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Args)]
+pub struct EraseArgs {
+    /// The unified customer id (CU…), as `GET /api/v1/accounts/PLATFORM/ID` or the
+    /// customer_accounts table gives it.
+    #[arg(long)]
+    customer: String,
+}
+
+pub fn erase(cli: &Cli, args: &EraseArgs) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let Some(erasure) = shopfuse_serve::erase_offline(&project, &args.customer, &actor)? else {
+        anyhow::bail!(
+            "no customer {:?} in the committed tables (look it up in customer_accounts)",
+            args.customer
+        );
+    };
+    if cli.json {
+        print_json(&erasure)?;
+    } else {
+        let rows: u64 = erasure.rows_removed.values().sum();
+        println!(
+            "erased {} ({} accounts): {rows} rows from {} tables, {} logged events; committed as version {}",
+            erasure.customer_id,
+            erasure.accounts,
+            erasure.rows_removed.len(),
+            erasure.events_removed,
+            erasure.version
+        );
+        for (table, n) in &erasure.rows_removed {
+            println!("  {table:<24} {n}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create an API key and print it — the only time it is shown; the project keeps its hash.

@@ -298,6 +298,12 @@ pub struct SourceConfig {
     /// Canonical field → (source value → canonical value), e.g. event_type 浏览 → view.
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// The files are logs still being appended to (the API's event log): only their whole
+    /// lines are read, so an event half-written at that moment waits for the next run.
+    /// Left out of the serialised form when false, so declared sources keep their
+    /// fingerprints.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
 }
 
 impl SourceConfig {

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod encoder;
 pub mod error;
+pub mod event_log;
 pub mod linkage;
 pub mod metrics;
 pub mod progress;
@@ -17,6 +18,7 @@ pub mod schema;
 pub mod store;
 pub mod table;
 pub mod text;
+pub mod tombstone;
 pub mod value;
 pub mod vector;
 

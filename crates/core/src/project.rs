@@ -30,7 +30,11 @@ impl Project {
                 message: "no shopfuse.toml here; run `shopfuse init` or pass --project DIR".into(),
             });
         }
-        let config = ProjectConfig::load(&config_path)?;
+        let mut config = ProjectConfig::load(&config_path)?;
+        // The API's event log is a source of every project that has one; see `event_log`.
+        config
+            .sources
+            .extend(crate::event_log::event_log_sources(&root));
         Ok(Self { root, config })
     }
 

@@ -233,6 +233,9 @@ impl CanonicalField {
             "event_type" => "view, cart, purchase or favorite.",
             "occurred_at" => "When the event happened.",
             "session_id" => "The platform's session id.",
+            "event_id" => {
+                "The event's id from its sender; one platform's repeated ids are one event."
+            }
             "review_id" => "The review's id on its platform.",
             "rating" => "Stars, 1–5.",
             "text" => "The review text.",
@@ -315,6 +318,7 @@ pub const EVENT_FIELDS: &[CanonicalField] = &[
     f("event_type", EventType, true),
     f("occurred_at", Timestamp, true),
     f("session_id", Text, false),
+    f("event_id", Text, false),
 ];
 
 pub const REVIEW_FIELDS: &[CanonicalField] = &[

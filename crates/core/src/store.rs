@@ -42,6 +42,10 @@ pub struct IngestedFile {
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub rows_quarantined: u64,
+    /// Rows removed since by an erasure (`shopfuse erase`): rows read = accepted +
+    /// quarantined + erased.
+    #[serde(default)]
+    pub rows_erased: u64,
     /// Table files holding this file's rows (relative to `tables/`).
     pub parts: Vec<String>,
     pub ingested_at: String,
@@ -191,6 +195,18 @@ impl TableStore {
             }
         }
         Ok(schema.map(|s| (s, batches)))
+    }
+
+    /// One file of a table (a path relative to `tables/`, as the manifest lists it).
+    pub fn read_file(&self, rel: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let path = self.tables_dir.join(rel);
+        let file = File::open(&path).at(&path)?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(65_536)
+            .build()?;
+        let schema = reader.schema();
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((schema, batches))
     }
 
     pub fn table_files(&self, manifest: &Manifest, table: &str) -> Vec<PathBuf> {
@@ -465,6 +481,21 @@ impl<'s> Transaction<'s> {
             .entry(table.to_string())
             .or_default()
             .push(rel);
+    }
+
+    /// Puts file `new` where `old` was in `table` and in the ingested files' parts (a file
+    /// rewritten in place, e.g. with an erased customer's rows left out).
+    pub fn replace_file(&mut self, table: &str, old: &str, new: String) {
+        if let Some(files) = self.next.tables.get_mut(table) {
+            for f in files.iter_mut().filter(|f| *f == old) {
+                *f = new.clone();
+            }
+        }
+        for file in self.next.ingested.values_mut().flat_map(|m| m.values_mut()) {
+            for part in file.parts.iter_mut().filter(|p| *p == old) {
+                *part = new.clone();
+            }
+        }
     }
 
     pub fn remove_files(&mut self, table: &str, rels: &[String]) {

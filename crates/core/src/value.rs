@@ -358,6 +358,7 @@ mod tests {
             Value::Text("view".into()),
             Value::Timestamp(1_700_000_000_000_000),
             Value::Null,
+            Value::Text("e1".into()),
             Value::Text("src".into()),
             Value::Text("taobao".into()),
             Value::Text("f.csv".into()),
@@ -371,7 +372,7 @@ mod tests {
     fn required_column_rejects_null() {
         let schema = raw_schema(EntityKind::Events);
         let mut row = vec![Value::Null; schema.fields().len()];
-        row[8] = Value::Int(1);
+        row[9] = Value::Int(1);
         assert!(rows_to_batch(&schema, &[row]).is_err());
     }
 }

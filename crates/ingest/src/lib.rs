@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use shopfuse_core::config::{FileFormat, SourceConfig};
 use shopfuse_core::schema::raw_schema;
 use shopfuse_core::store::IngestedFile;
+use shopfuse_core::tombstone::Tombstones;
 use shopfuse_core::value::rows_to_batch;
 use shopfuse_core::{CoreError, EntityKind, Progress, Project, Transaction, Value};
 
@@ -70,13 +71,16 @@ pub struct SourceSummary {
     pub total_rows_read: u64,
     pub total_rows_accepted: u64,
     pub total_rows_quarantined: u64,
+    /// Rows an erasure removed since they were ingested.
+    pub total_rows_erased: u64,
 }
 
 impl SourceSummary {
     /// The accounting invariant, for this run and for everything committed.
     pub fn balanced(&self) -> bool {
         self.rows_read == self.rows_accepted + self.rows_quarantined
-            && self.total_rows_read == self.total_rows_accepted + self.total_rows_quarantined
+            && self.total_rows_read
+                == self.total_rows_accepted + self.total_rows_quarantined + self.total_rows_erased
     }
 }
 
@@ -115,7 +119,8 @@ shopfuse_core::table! {
         field: Text null;
         /// The source column of that field.
         column: Text null;
-        /// invalid_value, missing_required or malformed_row.
+        /// invalid_value, missing_required, malformed_row, or erased (the account was erased
+        /// on request; no raw text is kept).
         reason: Text;
         /// What was wrong and how to fix it.
         message: Text;
@@ -192,6 +197,7 @@ pub fn ingest(
 ) -> Result<IngestSummary, IngestError> {
     let started = Instant::now();
     let pseudonymiser = Pseudonymiser::new(&project.secret()?);
+    let tombstones = Tombstones::load(project)?;
     let now = chrono::Utc::now().to_rfc3339();
     let (mut summaries, jobs) = plan(project, tx)?;
     let bytes_read: u64 = jobs.iter().map(|j| j.bytes.len() as u64).sum();
@@ -201,7 +207,7 @@ pub fn ingest(
     let outcomes: Vec<(usize, Result<FileOutcome, FileFailure>)> = jobs
         .par_iter()
         .map(|job| {
-            let out = ingest_file(tx_ref, job, &pseudonymiser, &now, version);
+            let out = ingest_file(tx_ref, job, &pseudonymiser, &tombstones, &now, version);
             progress.advance(job.bytes.len() as u64);
             (job.source_index, out)
         })
@@ -252,6 +258,10 @@ fn plan<'p>(
         for path in &files {
             let rel = relative(&project.root, path);
             let bytes = match std::fs::read(path) {
+                Ok(mut b) if source.append_only => {
+                    b.truncate(shopfuse_core::event_log::whole_lines(&b).len());
+                    b
+                }
                 Ok(b) => b,
                 Err(e) => {
                     summary.files_failed.push(FileFailure {
@@ -367,6 +377,7 @@ fn add_totals(tx: &Transaction<'_>, summaries: &mut [SourceSummary]) {
                 summary.total_rows_read += f.rows_read;
                 summary.total_rows_accepted += f.rows_accepted;
                 summary.total_rows_quarantined += f.rows_quarantined;
+                summary.total_rows_erased += f.rows_erased;
             }
         }
     }
@@ -412,6 +423,7 @@ fn ingest_file(
     tx: &Transaction<'_>,
     job: &FileJob<'_>,
     pseudonymiser: &Pseudonymiser,
+    tombstones: &Tombstones,
     now: &str,
     version: u64,
 ) -> Result<FileOutcome, FileFailure> {
@@ -431,7 +443,7 @@ fn ingest_file(
         })?;
     let table = reader::read(&job.bytes, format, source.encoding.as_deref()).map_err(&fail)?;
     let mapper = RowMapper::new(source, &table.header, &job.marked).map_err(&fail)?;
-    let rows = map_records(job, &table, &mapper, pseudonymiser);
+    let rows = map_records(job, &table, &mapper, pseudonymiser, tombstones);
     let (raw_part, quarantine_part) =
         write_parts(tx, job, &rows).map_err(|e| fail(format!("cannot write table file: {e}")))?;
     let mut parts = vec![raw_part.clone()];
@@ -447,6 +459,7 @@ fn ingest_file(
         rows_read: table.records.len() as u64,
         rows_accepted: rows.accepted.len() as u64,
         rows_quarantined: rows.quarantined.len() as u64,
+        rows_erased: 0,
         parts,
         ingested_at: now.to_string(),
         version,
@@ -481,9 +494,18 @@ fn map_records(
     table: &reader::SourceTable,
     mapper: &RowMapper,
     pseudonymiser: &Pseudonymiser,
+    tombstones: &Tombstones,
 ) -> MappedRows {
     let source = job.source;
     let kind = source.kind;
+    let account_field = kind
+        .field_index("account_id")
+        .filter(|_| !tombstones.is_empty());
+    let erased = |values: &[Value]| {
+        account_field
+            .and_then(|i| values[i].as_str())
+            .is_some_and(|a| tombstones.is_erased(&source.platform, a))
+    };
     let has_pii = kind.fields().iter().any(|f| f.pii.is_some()) || !job.marked.is_empty();
     let mapped: Vec<Result<Vec<Value>, QuarantinedRow>> = table
         .records
@@ -504,13 +526,25 @@ fn map_records(
                     .map_err(|e| (e.field, e.column, e.reason, e.message)),
             };
             let (field, column, reason, message) = match result {
+                Ok(values) if erased(&values) => (
+                    Some("account_id"),
+                    None,
+                    "erased",
+                    "the account was erased on request; its rows are not ingested again"
+                        .to_string(),
+                ),
                 Ok(mut values) => {
                     values.extend(provenance());
                     return Ok(values);
                 }
                 Err(e) => e,
             };
-            let raw = redacted_raw(record, &table.header, mapper, pseudonymiser, has_pii);
+            // An erased account's row keeps no text at all.
+            let raw = if reason == "erased" {
+                String::new()
+            } else {
+                redacted_raw(record, &table.header, mapper, pseudonymiser, has_pii)
+            };
             let [src, platform, file, row] = provenance();
             // In the order of the quarantine table's columns.
             let quarantined = vec![

@@ -294,6 +294,7 @@ mod tests {
             currency: Some("CNY".into()),
             fields: Default::default(),
             values: Default::default(),
+            append_only: false,
         }
     }
 

@@ -33,6 +33,30 @@ pub enum QueryError {
     /// The query runtime's threads could not be started.
     #[error("cannot start the query runtime")]
     Runtime(#[source] std::io::Error),
+    /// A read-only session was given something other than one query.
+    #[error("only a single SELECT (or WITH … SELECT) is allowed here: {0}")]
+    NotReadOnly(String),
+    /// A read-only query ran past its time limit and was cancelled.
+    #[error("the query ran past its {0:?} limit and was cancelled; narrow it or add a LIMIT")]
+    Timeout(std::time::Duration),
+}
+
+impl QueryError {
+    /// True when the query text is at fault (bad SQL, a missing table or column, not
+    /// read-only, too slow), not the project's files or the machine.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            QueryError::DataFusion(_) | QueryError::NotReadOnly(_) | QueryError::Timeout(_)
+        )
+    }
+}
+
+/// The answer of [`QueryEngine::read_only`]: at most the row limit, and whether more rows
+/// were there.
+pub struct LimitedResult {
+    pub result: QueryResult,
+    pub truncated: bool,
 }
 
 pub struct QueryResult {
@@ -90,8 +114,19 @@ impl QueryResult {
 /// A SQL session over a project's committed tables.
 pub struct QueryEngine {
     ctx: SessionContext,
-    runtime: tokio::runtime::Runtime,
+    /// `Option` only so that `Drop` can shut it down without blocking (an engine may be
+    /// dropped on an async runtime's thread, where a blocking shutdown panics).
+    runtime: Option<tokio::runtime::Runtime>,
     tables: Vec<String>,
+    version: u64,
+}
+
+impl Drop for QueryEngine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl QueryEngine {
@@ -128,8 +163,9 @@ impl QueryEngine {
         }
         Ok(Self {
             ctx,
-            runtime,
+            runtime: Some(runtime),
             tables,
+            version: manifest.version,
         })
     }
 
@@ -137,13 +173,71 @@ impl QueryEngine {
         &self.tables
     }
 
+    /// The committed version the session reads.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("taken only by drop")
+    }
+
     pub fn sql(&self, query: &str) -> Result<QueryResult, QueryError> {
-        self.runtime.block_on(async {
+        self.runtime().block_on(async {
             let df = self.ctx.sql(query).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
             Ok(QueryResult { schema, batches })
         })
+    }
+
+    /// Runs `query` only if it is one read-only statement: DataFusion's planner refuses DDL
+    /// (`CREATE`, `DROP`), DML (`INSERT`, `COPY … TO`) and statements (`SET`), and the
+    /// session reads no file outside the registered tables (URL tables stay off). At most
+    /// `max_rows` rows come back; past `timeout` the query is cancelled.
+    pub fn read_only(
+        &self,
+        query: &str,
+        max_rows: usize,
+        timeout: std::time::Duration,
+    ) -> Result<LimitedResult, QueryError> {
+        use datafusion::execution::context::SQLOptions;
+        let statements =
+            datafusion::sql::parser::DFParser::parse_sql(query).map_err(QueryError::DataFusion)?;
+        if statements.len() != 1 {
+            return Err(QueryError::NotReadOnly(format!(
+                "{} statements given",
+                statements.len()
+            )));
+        }
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let run = async {
+            let df = self
+                .ctx
+                .sql_with_options(query, options)
+                .await
+                .map_err(|e| match e {
+                    datafusion::error::DataFusionError::Plan(m) if m.contains("not supported") => {
+                        QueryError::NotReadOnly(m)
+                    }
+                    other => QueryError::DataFusion(other),
+                })?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.limit(0, Some(max_rows + 1))?.collect().await?;
+            Ok::<_, QueryError>(QueryResult { schema, batches })
+        };
+        let mut result = self
+            .runtime()
+            .block_on(async { tokio::time::timeout(timeout, run).await })
+            .map_err(|_| QueryError::Timeout(timeout))??;
+        let truncated = result.num_rows() > max_rows;
+        if truncated {
+            result.batches = truncate_rows(result.batches, max_rows);
+        }
+        Ok(LimitedResult { result, truncated })
     }
 
     /// Row count of every table, sorted by name.
@@ -166,6 +260,19 @@ impl QueryEngine {
         }
         Ok(out)
     }
+}
+
+fn truncate_rows(batches: Vec<RecordBatch>, mut left: usize) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for b in batches {
+        if left == 0 {
+            break;
+        }
+        let take = b.num_rows().min(left);
+        out.push(b.slice(0, take));
+        left -= take;
+    }
+    out
 }
 
 /// DataFusion's own CSV / NDJSON / Parquet readers (schema inference, typed columns, every

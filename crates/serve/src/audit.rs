@@ -1,4 +1,5 @@
-//! The audit log: one JSON line per read of per-customer data (`.shopfuse/audit.log`).
+//! The audit log: one JSON line per read of per-customer data (`.shopfuse/audit.log`), per
+//! SQL query (which may read any customer's rows) and per erasure.
 //!
 //! Opened for appending only; each line is written with one `write` call so lines of
 //! concurrent requests never interleave. Lines are flushed to the OS per request, not
@@ -23,7 +24,11 @@ pub struct AuditEntry {
     pub role: String,
     /// The route as declared (`/api/v1/customers/{customer_id}`).
     pub route: String,
+    /// The customer read or erased; `*` for a SQL query.
     pub customer_id: String,
+    /// The SQL text of a query; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 pub struct AuditLog {

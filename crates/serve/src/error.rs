@@ -40,6 +40,19 @@ pub enum ServeError {
     NoSuchKey(String),
     #[error("a key named {0:?} exists; choose another --name")]
     DuplicateKey(String),
+    /// An erasure failed; nothing was committed (the tombstones may already be written,
+    /// which only keeps the accounts out of later ingests).
+    #[error("erasure failed")]
+    Erase(#[from] shopfuse_pipeline::PipelineError),
+    /// A server holds the project's event log; erasing offline would race its writer.
+    #[error("a server (pid {pid}) is running on this project; erase through it: DELETE /api/v1/customers/{{id}} with an admin key")]
+    ServerRunning { pid: u32 },
+    /// The event log cannot be read, repaired or written.
+    #[error("event log {path}: {source}")]
+    EventLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// An error answer: its status and a JSON body `{"error": {"code", "message"}}`.

@@ -9,13 +9,15 @@ use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray};
 use serde::Serialize;
+use shopfuse_core::config::RecsConfig;
 use shopfuse_core::value::{NamedRows, TextColumn};
 use shopfuse_core::{Manifest, TableStore, Value};
 use shopfuse_identity::{customer_accounts, customers, identity_links};
-use shopfuse_learn::recs::serve::recommendations;
+use shopfuse_learn::recs::serve::{interactions, recommendations};
 use shopfuse_resolve::catalogue::{golden_products, golden_provenance, offers, product_clusters};
 use utoipa::ToSchema;
 
+use crate::live::FoldIn;
 use crate::ServeError;
 
 /// A golden product as lists show it.
@@ -134,6 +136,20 @@ pub struct Recommendation {
     pub model: String,
 }
 
+/// A customer's committed interactions with one golden product, all platforms together.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommittedInteraction {
+    pub golden_id: String,
+    pub title: Option<String>,
+    pub views: i64,
+    pub favorites: i64,
+    pub carts: i64,
+    pub purchases: i64,
+    pub platforms: Vec<String>,
+    pub first_at: Option<String>,
+    pub last_at: Option<String>,
+}
+
 /// (platform, account id) → customer id.
 type AccountMap = HashMap<(String, String), String>;
 
@@ -151,11 +167,20 @@ pub struct ServeIndex {
     /// (platform, account id) → customer id.
     account: AccountMap,
     recommendations: HashMap<String, Vec<Recommendation>>,
+    interactions: HashMap<String, Vec<CommittedInteraction>>,
+    /// Item-kNN over the committed interactions (items are positions in `products`); `None`
+    /// when the version has no interactions.
+    pub fold_in: Option<FoldIn>,
 }
 
 impl ServeIndex {
-    /// Builds the index from the version `manifest` describes.
-    pub fn build(store: &TableStore, manifest: &Manifest) -> Result<Self, ServeError> {
+    /// Builds the index from the version `manifest` describes; `recs` weighs events for the
+    /// fold-in model as training did.
+    pub fn build(
+        store: &TableStore,
+        manifest: &Manifest,
+        recs: &RecsConfig,
+    ) -> Result<Self, ServeError> {
         let read = |table: &'static str| -> Result<NamedRows, ServeError> {
             let (schema, batches) = store
                 .read_at(manifest, table)?
@@ -179,6 +204,7 @@ impl ServeIndex {
             |account| same_customer_links(store, manifest, account),
         )?;
         index.add_recommendations(&read(recommendations::NAME)?);
+        index.add_interactions(&read(interactions::NAME)?, recs);
         Ok(index)
     }
 
@@ -208,6 +234,22 @@ impl ServeIndex {
         self.recommendations
             .get(customer_id)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// A golden product's position in [`Self::products`]: its item number for fold-in.
+    pub fn item_of(&self, golden_id: &str) -> Option<u32> {
+        self.product_at.get(golden_id).map(|&i| i as u32)
+    }
+
+    pub fn interactions(&self, customer_id: &str) -> &[CommittedInteraction] {
+        self.interactions
+            .get(customer_id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every customer, in no particular order.
+    pub fn customers(&self) -> impl Iterator<Item = &Arc<Customer>> {
+        self.customers.values()
     }
 
     pub fn customer_count(&self) -> usize {
@@ -377,6 +419,55 @@ impl ServeIndex {
             list.sort_by_key(|r| r.rank);
         }
     }
+}
+
+impl ServeIndex {
+    /// Keeps each customer's interaction rows and fits the fold-in model on them, with the
+    /// event weights training used (without its time decay: the rows are totals).
+    fn add_interactions(&mut self, rows: &NamedRows, recs: &RecsConfig) {
+        let mut customer_number: HashMap<String, u32> = HashMap::new();
+        let mut cells: Vec<(u32, u32, f64)> = Vec::with_capacity(rows.rows.len());
+        for r in &rows.rows {
+            let count = |c| rows.i64(r, c).unwrap_or(0);
+            let golden_id = rows.text(r, interactions::golden_id).unwrap_or_default();
+            let customer_id = rows.text(r, interactions::customer_id).unwrap_or_default();
+            let row = CommittedInteraction {
+                title: self
+                    .product(&golden_id)
+                    .and_then(|p| p.summary.title.clone()),
+                views: count(interactions::views),
+                favorites: count(interactions::favorites),
+                carts: count(interactions::carts),
+                purchases: count(interactions::purchases),
+                platforms: split_list(rows.text(r, interactions::platforms)),
+                first_at: timestamp(rows.value(r, interactions::first_at)),
+                last_at: timestamp(rows.value(r, interactions::last_at)),
+                golden_id,
+            };
+            if let Some(item) = self.item_of(&row.golden_id) {
+                let next = customer_number.len() as u32;
+                let user = *customer_number.entry(customer_id.clone()).or_insert(next);
+                cells.push((user, item, committed_weight(&row, recs)));
+            }
+            self.interactions.entry(customer_id).or_default().push(row);
+        }
+        if !cells.is_empty() {
+            self.fold_in = Some(FoldIn::fit(
+                customer_number.len(),
+                self.products.len(),
+                &mut cells,
+                recs,
+            ));
+        }
+    }
+}
+
+/// The summed event weights of one interaction row.
+pub fn committed_weight(row: &CommittedInteraction, recs: &RecsConfig) -> f64 {
+    row.views as f64 * recs.view_weight
+        + row.favorites as f64 * recs.favorite_weight
+        + row.carts as f64 * recs.cart_weight
+        + row.purchases as f64 * recs.purchase_weight
 }
 
 fn product_detail(

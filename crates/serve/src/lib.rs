@@ -24,19 +24,30 @@
 //! Every response is counted in Prometheus metrics (`/api/v1/metrics`) by its declared route,
 //! and each key has a request rate (`429` past it, with `Retry-After`).
 //!
-//! What is not here yet (see the tracker's issue 20): event ingestion with a write-ahead log,
-//! erasure, the review queue, reports and the SQL endpoint.
+//! - **events** posted to the API go to a write-ahead [`event_log`] (durable before `202`)
+//!   and into the [`live`] overlay, which moves that customer's recommendations at once; the
+//!   next `shopfuse run` folds the log into the tables.
+//! - **erasure** ([`erase`]) removes a customer from every table and the event log, and
+//!   tombstones the accounts against re-ingest.
+//!
+//! What is not here yet (see the tracker's issue 20): the review queue and the report
+//! endpoints.
 
 pub mod api;
 pub mod audit;
+pub mod bench;
+pub mod erase;
 pub mod error;
+pub mod event_log;
 pub mod index;
 pub mod keys;
 pub mod limit;
+pub mod live;
 pub mod metrics;
 pub mod state;
 
 pub use api::{router, ApiDoc};
+pub use erase::{erase_offline, Erasure};
 pub use error::{ApiError, ServeError};
 pub use index::ServeIndex;
 pub use keys::{ApiKey, KeyStore, Role};
@@ -60,6 +71,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr, &ServeIndex),
 ) -> Result<(), ServeError> {
     let state = AppState::with_options(project, options)?;
+    let _pid = erase::ServerPid::write(project)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;

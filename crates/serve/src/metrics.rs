@@ -25,6 +25,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     version: Gauge<u64, AtomicU64>,
+    events: Counter,
 }
 
 /// 50 µs to about 1.6 s, doubling.
@@ -55,11 +56,18 @@ impl Default for Metrics {
             "The committed table version being served",
             version.clone(),
         );
+        let events = Counter::default();
+        registry.register(
+            "events_accepted",
+            "Events written durably to the event log",
+            events.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             version,
+            events,
         }
     }
 }
@@ -70,6 +78,10 @@ impl Metrics {
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
+    }
+
+    pub fn events_accepted(&self, n: u64) {
+        self.events.inc_by(n);
     }
 
     /// The text exposition format, with the version served set to `version`.

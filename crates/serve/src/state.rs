@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use shopfuse_core::config::RecsConfig;
 use shopfuse_core::{Project, TableStore};
+use shopfuse_query::{QueryEngine, QueryError};
 
 use crate::audit::{AuditLog, AUDIT_FILE};
+use crate::event_log::EventLog;
 use crate::limit::RateLimiter;
+use crate::live::LiveEvents;
 use crate::metrics::Metrics;
 use crate::{KeyStore, ServeError, ServeIndex};
 
@@ -34,8 +38,16 @@ pub struct AppState {
 }
 
 struct Inner {
+    project: Project,
     store: TableStore,
+    /// The SQL session over the newest committed version, opened on the first query.
+    sql: std::sync::Mutex<Option<Arc<QueryEngine>>>,
+    recs: RecsConfig,
+    /// Swapped only while `live` is write-locked, so that a request that takes `live` first
+    /// and then the index sees the overlay that belongs to that index.
     index: RwLock<Arc<ServeIndex>>,
+    live: RwLock<LiveEvents>,
+    events: EventLog,
     key_path: PathBuf,
     keys: RwLock<(Option<SystemTime>, Arc<KeyStore>)>,
     audit: AuditLog,
@@ -53,14 +65,22 @@ impl AppState {
     pub fn with_options(project: &Project, options: &ServeOptions) -> Result<Self, ServeError> {
         let store = TableStore::open(project);
         let manifest = store.manifest()?;
-        let index = ServeIndex::build(&store, &manifest)?;
+        let recs = project.config.recs.clone();
+        let index = ServeIndex::build(&store, &manifest, &recs)?;
+        let (events, logged) = EventLog::open(&project.root)?;
+        let live = LiveEvents::from_log(logged, &manifest);
         let key_path = KeyStore::path(project);
         let keys = (modified(&key_path), Arc::new(KeyStore::load(&key_path)?));
         let audit = AuditLog::open(&project.state_dir().join(AUDIT_FILE))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                project: project.clone(),
                 store,
+                sql: Default::default(),
+                recs,
                 index: RwLock::new(Arc::new(index)),
+                live: RwLock::new(live),
+                events,
                 key_path,
                 keys: RwLock::new(keys),
                 audit,
@@ -77,6 +97,43 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.inner.project
+    }
+
+    pub fn store(&self) -> &TableStore {
+        &self.inner.store
+    }
+
+    /// The overlay of accepted events the served version does not hold yet. Take it before
+    /// [`Self::index`] when a request needs both.
+    pub fn live(&self) -> std::sync::RwLockReadGuard<'_, LiveEvents> {
+        self.inner.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn live_mut(&self) -> std::sync::RwLockWriteGuard<'_, LiveEvents> {
+        self.inner.live.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The SQL session over the newest committed version (a blocking call: it opens one
+    /// when a newer version was committed since the last query).
+    pub fn sql_engine(&self) -> Result<Arc<QueryEngine>, QueryError> {
+        let version = self.inner.store.manifest()?.version;
+        let mut cached = self.inner.sql.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some(engine) if engine.version() == version => Ok(engine.clone()),
+            _ => {
+                let engine = Arc::new(QueryEngine::open(&self.inner.project)?);
+                *cached = Some(engine.clone());
+                Ok(engine)
+            }
+        }
+    }
+
+    pub fn event_log(&self) -> &EventLog {
+        &self.inner.events
     }
 
     pub fn keys(&self) -> Arc<KeyStore> {
@@ -107,8 +164,10 @@ impl AppState {
         if manifest.version == self.index().version {
             return Ok(false);
         }
-        let index = ServeIndex::build(&self.inner.store, &manifest)?;
+        let index = ServeIndex::build(&self.inner.store, &manifest, &self.inner.recs)?;
+        let mut live = self.live_mut();
         *self.inner.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+        live.fold_out(&manifest);
         Ok(true)
     }
 

@@ -22,6 +22,7 @@ struct Fixture {
     root: PathBuf,
     viewer: String,
     analyst: String,
+    admin: String,
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
@@ -41,11 +42,13 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let keys = KeyStore::path(&project);
     let viewer = KeyStore::create(&keys, "shop-front", Role::Viewer, "t").unwrap();
     let analyst = KeyStore::create(&keys, "crm", Role::Analyst, "t").unwrap();
+    let admin = KeyStore::create(&keys, "ops", Role::Admin, "t").unwrap();
     Fixture {
         _dir: dir,
         root,
         viewer,
         analyst,
+        admin,
     }
 });
 
@@ -80,6 +83,29 @@ async fn get_text(
     )
 }
 
+async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// A customer with accounts on several platforms, and one of its accounts.
 fn multi_platform_customer(state: &AppState) -> (String, String, String) {
     let index = state.index();
@@ -109,8 +135,12 @@ async fn every_route_needs_a_key_and_customer_routes_need_the_analyst_role() {
         format!("/api/v1/customers/{customer}"),
         format!("/api/v1/accounts/{platform}/{account}"),
         format!("/api/v1/customers/{customer}/recommendations"),
+        format!("/api/v1/customers/{customer}/interactions"),
     ];
-    let product_routes = ["/api/v1/products".to_string()];
+    let product_routes = [
+        "/api/v1/products".to_string(),
+        "/api/v1/metrics".to_string(),
+    ];
     for route in customer_routes.iter().chain(&product_routes) {
         let (status, body) = get(&state, route, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}");
@@ -130,6 +160,48 @@ async fn every_route_needs_a_key_and_customer_routes_need_the_analyst_role() {
     }
     let (status, _) = get(&state, "/api/v1/products", Some(&FIXTURE.viewer)).await;
     assert_eq!(status, StatusCode::OK);
+    // The routes that write or read across customers: who may call each (the body is
+    // valid for none of them, so an allowed key gets past the role check to a 400/404).
+    let writes = [
+        ("POST", "/api/v1/events".to_string(), "admin"),
+        ("POST", "/api/v1/sql".to_string(), "analyst"),
+        ("DELETE", "/api/v1/customers/CU-none".to_string(), "admin"),
+    ];
+    for (method, route, needed) in &writes {
+        let request = |key: Option<&str>| {
+            let mut r = Request::builder().method(*method).uri(route.as_str());
+            if let Some(key) = key {
+                r = r.header("authorization", format!("Bearer {key}"));
+            }
+            r.header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap()
+        };
+        let status = |key: Option<&str>| {
+            let request = request(key);
+            let state = state.clone();
+            async move { router(state).oneshot(request).await.unwrap().status() }
+        };
+        assert_eq!(
+            status(None).await,
+            StatusCode::UNAUTHORIZED,
+            "{method} {route}"
+        );
+        for (key, role) in [
+            (&FIXTURE.viewer, "viewer"),
+            (&FIXTURE.analyst, "analyst"),
+            (&FIXTURE.admin, "admin"),
+        ] {
+            let got = status(Some(key)).await;
+            let allowed = role == *needed || role == "admin";
+            assert_eq!(
+                got == StatusCode::FORBIDDEN,
+                !allowed,
+                "{method} {route} as {role}: {got}"
+            );
+            assert!(!got.is_server_error());
+        }
+    }
     // Health and readiness are for load balancers: no key.
     assert_eq!(get(&state, "/api/v1/health", None).await.0, StatusCode::OK);
     assert_eq!(get(&state, "/api/v1/ready", None).await.0, StatusCode::OK);
@@ -258,6 +330,9 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/customers/{customer_id}",
         "/api/v1/accounts/{platform}/{account_id}",
         "/api/v1/customers/{customer_id}/recommendations",
+        "/api/v1/customers/{customer_id}/interactions",
+        "/api/v1/products/{golden_id}/similar",
+        "/api/v1/events",
         "/api/v1/metrics",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
@@ -328,6 +403,403 @@ async fn a_key_over_its_rate_gets_429_and_metrics_count_by_declared_route() {
     assert!(!text.contains("GP-x"), "raw paths never become labels");
 }
 
+/// A listing on `platform` whose golden product has item-kNN neighbours, so that an event on
+/// it moves recommendations.
+fn listing_with_neighbours(state: &AppState, platform: &str) -> (String, String) {
+    let index = state.index();
+    for p in &index.products {
+        let item = index.item_of(&p.summary.golden_id).unwrap();
+        let similar = shopfuse_serve::live::similar_products(&index, item, 3);
+        let Some(offer) = p.offers.iter().find(|o| o.platform == platform) else {
+            continue;
+        };
+        if similar.iter().any(|s| s.similarity > 0.0) {
+            return (offer.listing_id.clone(), p.summary.golden_id.clone());
+        }
+    }
+    panic!("no listing on {platform} with neighbours");
+}
+
+fn event(id: &str, platform: &str, account: &str, listing: &str, kind: &str) -> Value {
+    serde_json::json!({
+        "event_id": id, "platform": platform, "account_id": account, "listing_id": listing,
+        "type": kind, "at": "2026-11-30T09:30:00+08:00"
+    })
+}
+
+#[tokio::test]
+async fn posted_events_are_seen_at_once_and_folded_by_the_next_run_exactly_once() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&FIXTURE.root, copy.path());
+    let project = Project::open(copy.path()).unwrap();
+    let state = AppState::open(&project).unwrap();
+    let (customer, platform, account) = multi_platform_customer(&state);
+    let (listing, golden) = listing_with_neighbours(&state, &platform);
+    let views_before = state
+        .index()
+        .interactions(&customer)
+        .iter()
+        .find(|i| i.golden_id == golden)
+        .map_or(0, |i| i.views);
+    let batch = serde_json::json!({ "events": [
+        event("e-1", &platform, &account, &listing, "view"),
+        event("e-2", &platform, &account, &listing, "cart"),
+        event("e-3", &platform, "no-such-account", &listing, "view"),
+        event("e-4", &platform, &account, &listing, "teleport"),
+        event("e-1", &platform, &account, &listing, "view"),
+    ]});
+    let (status, receipt) = send(
+        &state,
+        "POST",
+        "/api/v1/events",
+        &FIXTURE.admin,
+        batch.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
+    assert_eq!(
+        (receipt["accepted"].as_u64(), receipt["duplicates"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let reasons: Vec<(u64, &str)> = receipt["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons, [(2, "unknown_account"), (3, "bad_type")]);
+
+    // Visible at once: in the interactions and in the recommendations' reasons.
+    let uri = format!("/api/v1/customers/{customer}/interactions");
+    let (_, seen) = get(&state, &uri, Some(&FIXTURE.analyst)).await;
+    let live: Vec<&str> = seen["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(live, ["e-1", "e-2"]);
+    assert_eq!(seen["live"][0]["golden_id"], golden.as_str());
+    let uri = format!("/api/v1/customers/{customer}/recommendations?k=20");
+    let (_, recs) = get(&state, &uri, Some(&FIXTURE.analyst)).await;
+    let items = recs["items"].as_array().unwrap();
+    assert!(items.iter().all(|r| r["model"] == "hybrid+live"), "{recs}");
+    assert!(
+        items
+            .iter()
+            .any(|r| r["reason"].as_str().unwrap().contains("just now")),
+        "{recs}"
+    );
+
+    // The same batch again stores nothing.
+    let (_, again) = send(
+        &state,
+        "POST",
+        "/api/v1/events",
+        &FIXTURE.admin,
+        batch.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+
+    // The next run folds the log in once; a second run and a restart change nothing. (The
+    // project is opened again, as `shopfuse run` does: the log's sources are found at open.)
+    let project = Project::open(copy.path()).unwrap();
+    for _ in 0..2 {
+        Pipeline::standard()
+            .run(&project, &RunOptions::default(), &NoProgress)
+            .unwrap();
+    }
+    assert!(state.reload_if_committed().unwrap());
+    let restarted = AppState::open(&project).unwrap();
+    for s in [&state, &restarted] {
+        assert!(s.live().is_empty());
+        let views = s
+            .index()
+            .interactions(&customer)
+            .iter()
+            .find(|i| i.golden_id == golden)
+            .map_or(0, |i| i.views);
+        assert_eq!(views, views_before + 1);
+    }
+    let raw = TableStore::at(copy.path())
+        .read_rows("raw_events")
+        .unwrap()
+        .unwrap();
+    let from_api = raw
+        .rows
+        .iter()
+        .filter(|r| {
+            raw.text(r, "_source")
+                .is_some_and(|s| s.starts_with("api_events_"))
+        })
+        .count();
+    assert_eq!(from_api, 2);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_batch_is_a_400_naming_the_field() {
+    let state = state();
+    let post = |body: String, key: &'static str| {
+        let state = state.clone();
+        async move { send(&state, "POST", "/api/v1/events", key, body).await }
+    };
+    let admin: &'static str = Box::leak(FIXTURE.admin.clone().into_boxed_str());
+    let analyst: &'static str = Box::leak(FIXTURE.analyst.clone().into_boxed_str());
+    let (status, body) = post(r#"{"evnets": []}"#.into(), admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("evnets"),
+        "{body}"
+    );
+    let missing = r#"{"events": [{"event_id": "x", "platform": "jd", "account_id": "a", "listing_id": "l", "type": "view"}]}"#;
+    let (status, body) = post(missing.into(), admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("`at`"),
+        "{body}"
+    );
+    let (status, _) = post("{not json".into(), admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(r#"{"events": []}"#.into(), admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(r#"{"events": []}"#.into(), analyst).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let huge = format!(r#"{{"events": ["{}"]}}"#, "x".repeat(5 << 20));
+    let (status, _) = post(huge, admin).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn the_sql_endpoint_answers_one_select_to_analysts_and_refuses_everything_else() {
+    let state = state();
+    let sql = |q: &str| serde_json::json!({ "sql": q }).to_string();
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/sql",
+        &FIXTURE.analyst,
+        sql("select count(*) as n from customers"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["rows"][0]["n"].as_i64().unwrap() > 0, "{body}");
+    assert_eq!(body["columns"][0]["name"], "n");
+    let limited =
+        serde_json::json!({ "sql": "select golden_id from golden_products", "max_rows": 2 });
+    let (_, body) = send(
+        &state,
+        "POST",
+        "/api/v1/sql",
+        &FIXTURE.analyst,
+        limited.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["rows"].as_array().unwrap().len(),
+            body["truncated"].as_bool()
+        ),
+        (2, Some(true))
+    );
+    let (status, _) = send(
+        &state,
+        "POST",
+        "/api/v1/sql",
+        &FIXTURE.viewer,
+        sql("select 1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for refused in [
+        "create table x as select 1",
+        "drop table customers",
+        "insert into customers select * from customers",
+        "copy (select 1 as a) to '/tmp/shopfuse-sql-escape.csv'",
+        "create external table t stored as csv location '/etc/passwd'",
+        "select * from '/etc/passwd'",
+        "set datafusion.execution.batch_size = 1",
+        "select 1; drop table customers",
+        "selec 1",
+    ] {
+        let (status, body) =
+            send(&state, "POST", "/api/v1/sql", &FIXTURE.admin, sql(refused)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    assert!(!std::path::Path::new("/tmp/shopfuse-sql-escape.csv").exists());
+    let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
+    assert!(audit.iter().any(|e| e.route == "/api/v1/sql"
+        && e.detail.as_deref() == Some("select count(*) as n from customers")));
+}
+
+/// Every text value of every committed table, with its table and column.
+fn every_text_value(root: &std::path::Path) -> Vec<(String, String, String)> {
+    let store = TableStore::at(root);
+    let mut out = Vec::new();
+    for table in store.table_names().unwrap() {
+        let (schema, batches) = store.read_table(&table).unwrap().unwrap();
+        for batch in &batches {
+            for field in schema.fields() {
+                let column = shopfuse_core::value::TextColumn::of(batch, field.name());
+                for row in 0..batch.num_rows() {
+                    if let Some(v) = column.get(row) {
+                        out.push((table.clone(), field.name().clone(), v.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_erased_customer_leaves_no_trace_in_any_table_or_the_event_log() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&FIXTURE.root, copy.path());
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (customer, platform, account) = multi_platform_customer(&state);
+    let (listing, _) = listing_with_neighbours(&state, &platform);
+    let batch =
+        serde_json::json!({ "events": [event("x-1", &platform, &account, &listing, "view")] });
+    let (status, _) = send(
+        &state,
+        "POST",
+        "/api/v1/events",
+        &FIXTURE.admin,
+        batch.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // Every id and personal-data hash the customer had (the hashes no one else shares).
+    let accounts: Vec<(String, String)> = state
+        .index()
+        .customer(&customer)
+        .unwrap()
+        .accounts
+        .iter()
+        .map(|a| (a.platform.clone(), a.account_id.clone()))
+        .collect();
+    let raw = TableStore::at(copy.path())
+        .read_rows("raw_customers")
+        .unwrap()
+        .unwrap();
+    let mut theirs = std::collections::HashSet::new();
+    let mut others = std::collections::HashSet::new();
+    for r in &raw.rows {
+        let key = (
+            raw.text(r, "_platform").unwrap(),
+            raw.text(r, "account_id").unwrap(),
+        );
+        for column in ["name", "phone", "email", "address"] {
+            if let Some(hash) = raw.text(r, column) {
+                if accounts.contains(&key) {
+                    theirs.insert(hash)
+                } else {
+                    others.insert(hash)
+                };
+            }
+        }
+    }
+    let hashes: Vec<String> = theirs.difference(&others).cloned().collect();
+    assert!(!hashes.is_empty());
+    let mut needles: Vec<String> = accounts.iter().map(|(_, a)| a.clone()).collect();
+    needles.push(customer.clone());
+    needles.extend(hashes);
+    let found = |root: &std::path::Path| -> Vec<(String, String)> {
+        every_text_value(root)
+            .into_iter()
+            .filter(|(_, _, v)| {
+                needles.iter().any(|n| {
+                    v == n
+                        || v.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|w| w == n)
+                })
+            })
+            .map(|(t, c, _)| (t, c))
+            .collect()
+    };
+    assert!(
+        !found(copy.path()).is_empty(),
+        "the search finds the customer before"
+    );
+
+    let uri = format!("/api/v1/customers/{customer}");
+    let (status, _) = send(&state, "DELETE", &uri, &FIXTURE.analyst, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, erased) = send(&state, "DELETE", &uri, &FIXTURE.admin, "").await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(erased["accounts"].as_u64(), Some(accounts.len() as u64));
+    assert_eq!(erased["events_removed"].as_u64(), Some(1));
+    assert!(
+        erased["rows_removed"]["customers"].as_u64() == Some(1),
+        "{erased}"
+    );
+    let (status, _) = get(&state, &uri, Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(
+        &state,
+        &format!("/api/v1/accounts/{platform}/{account}"),
+        Some(&FIXTURE.analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(found(copy.path()), Vec::<(String, String)>::new());
+    let log_dir = copy.path().join(".shopfuse/events");
+    for entry in walk(&log_dir) {
+        let text = std::fs::read_to_string(entry).unwrap();
+        assert!(accounts.iter().all(|(_, a)| !text.contains(a.as_str())));
+    }
+    let audit = AuditLog::read(&copy.path().join(".shopfuse").join(AUDIT_FILE)).unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.route.starts_with("DELETE") && e.customer_id == customer));
+
+    // Ingesting every export again does not bring them back, and every row is accounted for.
+    let project = Project::open(copy.path()).unwrap();
+    let rebuild = RunOptions {
+        rebuild: true,
+        ..RunOptions::default()
+    };
+    let report = Pipeline::standard()
+        .run(&project, &rebuild, &NoProgress)
+        .unwrap();
+    assert!(
+        report.balanced,
+        "rows in = accepted + quarantined after the re-ingest"
+    );
+    assert_eq!(found(copy.path()), Vec::<(String, String)>::new());
+    let quarantine = TableStore::at(copy.path())
+        .read_rows("quarantine")
+        .unwrap()
+        .unwrap();
+    assert!(quarantine
+        .rows
+        .iter()
+        .any(|r| quarantine.text(r, "reason").as_deref() == Some("erased")));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -353,6 +825,26 @@ mod fuzz {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Whatever the body, posting it as events is answered with a 4xx (or a 202), never
+        /// a 5xx.
+        #[test]
+        fn no_event_body_gets_a_server_error(body in r#"\{("events"|"x"): ?\[?(\{"[a-z_]{1,10}": ?("[a-z0-9:-]{0,12}"|[0-9]{1,3}|null)\}|,){0,4}\]?\}?"#) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (state, _) = &*SHARED;
+            let (status, _) = runtime.block_on(send(state, "POST", "/api/v1/events", &FIXTURE.admin, body.clone()));
+            prop_assert!(!status.is_server_error(), "{body}: {status}");
+        }
+
+        /// Whatever the SQL text, the answer is 200 or a 400, never a 5xx.
+        #[test]
+        fn no_sql_text_gets_a_server_error(text in "(select|with|insert|copy|drop|set|from|where|customers|\\*|1|'x'|;|\\(|\\)| ){0,8}") {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (state, _) = &*SHARED;
+            let body = serde_json::json!({ "sql": text }).to_string();
+            let (status, _) = runtime.block_on(send(state, "POST", "/api/v1/sql", &FIXTURE.analyst, body));
+            prop_assert!(!status.is_server_error(), "{text}: {status}");
+        }
+
         /// Whatever the query string, the answer is 200 or a 4xx, never a 5xx.
         #[test]
         fn no_query_string_gets_a_server_error(query in "[a-z_=&%0-9,.-]{0,40}", which in 0usize..3) {

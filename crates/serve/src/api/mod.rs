@@ -5,17 +5,19 @@
 //! parameter of the wrong type, an unknown one, a limit out of range — is a `400` naming the
 //! parameter; nothing a client sends reaches a panic.
 
-use std::collections::HashSet;
+mod events;
+mod sql;
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -25,8 +27,9 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use crate::audit::AuditEntry;
 use crate::error::ErrorBody;
 use crate::index::{Customer, ProductDetail, ProductSummary, Recommendation};
+use crate::live::recommend_with_live;
 use crate::metrics::RequestLabels;
-use crate::{ApiError, AppState, Role};
+use crate::{ApiError, AppState, Role, ServeIndex};
 
 /// Request bodies larger than this are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
@@ -44,7 +47,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/listings/{platform}/{listing_id}",
             get(product_by_listing),
         )
-        .route("/api/v1/customers/{customer_id}", get(customer))
+        .route(
+            "/api/v1/customers/{customer_id}",
+            get(customer).merge(delete(erase_customer)),
+        )
         .route(
             "/api/v1/accounts/{platform}/{account_id}",
             get(customer_by_account),
@@ -53,6 +59,13 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/customers/{customer_id}/recommendations",
             get(recommendations),
         )
+        .route(
+            "/api/v1/customers/{customer_id}/interactions",
+            get(events::interactions),
+        )
+        .route("/api/v1/products/{golden_id}/similar", get(similar))
+        .route("/api/v1/events", post(events::post_events))
+        .route("/api/v1/sql", post(sql::query))
         .route("/api/v1/metrics", get(metrics))
         .route_layer(from_fn_with_state(state.clone(), track))
         .fallback(not_found)
@@ -116,6 +129,56 @@ fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
 }
 
+/// An index entry answered as it is: serialised from the shared copy, never cloned (a
+/// product with its offers and provenance is kilobytes; serde's own `Arc` support would need
+/// its `rc` feature across the whole dependency tree).
+pub struct Shared<T>(pub std::sync::Arc<T>);
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A body that is not what the route takes: `400` naming the field (axum's message carries
+/// the path, e.g. `events[3].type: unknown variant`), `413` when too large, `415` without a
+/// JSON content type.
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    // axum says 422 for a well-formed body of the wrong shape; to a client both are a 400.
+    let status = if status.is_server_error() || status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    ApiError::new(status, code, format!("body: {}", rejection.body_text()))
+}
+
+/// The index served, one of its customers, and that customer's live events.
+type CustomerWithLive = (Arc<ServeIndex>, Arc<Customer>, Vec<crate::live::LiveEvent>);
+
+/// A customer as the served index has them, with their live events (taken in the order the
+/// state requires, so the overlay belongs to that index); `404` for an unknown id.
+fn customer_with_live(state: &AppState, customer_id: &str) -> Result<CustomerWithLive, ApiError> {
+    let live = state.live();
+    let index = state.index();
+    let c = index
+        .customer(customer_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no customer {customer_id:?}")))?;
+    let events = live.of_accounts(
+        c.accounts
+            .iter()
+            .map(|a| (a.platform.as_str(), a.account_id.as_str())),
+    );
+    Ok((index, c, events))
+}
+
 /// Writes the audit line of a per-customer read; refuses the read when it cannot.
 fn audit(
     state: &AppState,
@@ -123,12 +186,24 @@ fn audit(
     route: &str,
     customer_id: &str,
 ) -> Result<(), ApiError> {
+    audit_with(state, caller, route, customer_id, None)
+}
+
+/// [`audit`] with a detail (the SQL text of a query).
+fn audit_with(
+    state: &AppState,
+    caller: &Caller,
+    route: &str,
+    customer_id: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
     let entry = AuditEntry {
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         key: caller.name.clone(),
         role: caller.role.to_string(),
         route: route.to_string(),
         customer_id: customer_id.to_string(),
+        detail,
     };
     state.audit().record(&entry).map_err(|e| {
         ApiError::new(
@@ -329,13 +404,13 @@ async fn product(
     State(state): State<AppState>,
     caller: Caller,
     Path(golden_id): Path<String>,
-) -> Result<Json<ProductDetail>, ApiError> {
+) -> Result<Json<Shared<ProductDetail>>, ApiError> {
     caller.require(Role::Viewer, "/api/v1/products/{golden_id}")?;
     let index = state.index();
     let p = index
         .product(&golden_id)
         .ok_or_else(|| ApiError::not_found(format!("no golden product {golden_id:?}")))?;
-    Ok(Json(ProductDetail::clone(p)))
+    Ok(Json(Shared(p.clone())))
 }
 
 /// The golden product a platform listing belongs to.
@@ -350,7 +425,7 @@ async fn product_by_listing(
     State(state): State<AppState>,
     caller: Caller,
     Path((platform, listing_id)): Path<(String, String)>,
-) -> Result<Json<ProductDetail>, ApiError> {
+) -> Result<Json<Shared<ProductDetail>>, ApiError> {
     caller.require(Role::Viewer, "/api/v1/listings/{platform}/{listing_id}")?;
     let index = state.index();
     let p = index
@@ -361,7 +436,7 @@ async fn product_by_listing(
                 "no listing {listing_id:?} on platform {platform:?}"
             ))
         })?;
-    Ok(Json(ProductDetail::clone(p)))
+    Ok(Json(Shared(p.clone())))
 }
 
 /// One unified customer: its accounts, profile and the identity links' reasons.
@@ -376,7 +451,7 @@ async fn customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(customer_id): Path<String>,
-) -> Result<Json<Customer>, ApiError> {
+) -> Result<Json<Shared<Customer>>, ApiError> {
     const ROUTE: &str = "/api/v1/customers/{customer_id}";
     caller.require(Role::Analyst, ROUTE)?;
     let index = state.index();
@@ -384,7 +459,60 @@ async fn customer(
         .customer(&customer_id)
         .ok_or_else(|| ApiError::not_found(format!("no customer {customer_id:?}")))?;
     audit(&state, &caller, ROUTE, &c.customer_id)?;
-    Ok(Json(Customer::clone(c)))
+    Ok(Json(Shared(c.clone())))
+}
+
+/// Erases a customer: their rows leave every table and the event log, their accounts are
+/// tombstoned against re-ingest, and the version without them is served at once.
+#[utoipa::path(
+    delete, path = "/api/v1/customers/{customer_id}",
+    params(("customer_id" = String, Path, description = "Unified customer id (CU…)")),
+    responses((status = 200, body = crate::Erasure), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn erase_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(customer_id): Path<String>,
+) -> Result<Json<crate::Erasure>, ApiError> {
+    const ROUTE: &str = "DELETE /api/v1/customers/{customer_id}";
+    caller.require(Role::Admin, ROUTE)?;
+    if state.index().customer(&customer_id).is_none() {
+        return Err(ApiError::not_found(format!("no customer {customer_id:?}")));
+    }
+    audit(&state, &caller, ROUTE, &customer_id)?;
+    let id = customer_id.clone();
+    let erased = tokio::task::spawn_blocking(move || state.erase(&id))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "erase_failed",
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "erase_failed",
+                format!("{e}: {}", error_chain(&e)),
+            )
+        })?;
+    erased
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no customer {customer_id:?}")))
+}
+
+/// The causes of an error, joined.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push(c.to_string());
+        cause = c.source();
+    }
+    out.join(": ")
 }
 
 /// The unified customer a platform account belongs to.
@@ -400,7 +528,7 @@ async fn customer_by_account(
     State(state): State<AppState>,
     caller: Caller,
     Path((platform, account_id)): Path<(String, String)>,
-) -> Result<Json<Customer>, ApiError> {
+) -> Result<Json<Shared<Customer>>, ApiError> {
     const ROUTE: &str = "/api/v1/accounts/{platform}/{account_id}";
     caller.require(Role::Analyst, ROUTE)?;
     let index = state.index();
@@ -413,7 +541,7 @@ async fn customer_by_account(
             ))
         })?;
     audit(&state, &caller, ROUTE, &c.customer_id)?;
-    Ok(Json(Customer::clone(c)))
+    Ok(Json(Shared(c.clone())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -454,34 +582,74 @@ async fn recommendations(
     if !(1..=100).contains(&k) {
         return Err(ApiError::bad_request(format!("k must be 1–100 (is {k})")));
     }
-    let excluded: HashSet<&str> = q
-        .exclude
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let index = state.index();
-    if index.customer(&customer_id).is_none() {
-        return Err(ApiError::not_found(format!("no customer {customer_id:?}")));
-    }
+    let excluded = events::id_set(q.exclude.as_deref());
+    let (index, c, events) = customer_with_live(&state, &customer_id)?;
     audit(&state, &caller, ROUTE, &customer_id)?;
-    let items = index
-        .recommendations(&customer_id)
-        .iter()
-        .filter(|r| !excluded.contains(r.golden_id.as_str()))
-        .take(k)
-        .cloned()
-        .collect();
+    let items = recommend_with_live(&index, &c, &events, k, &excluded);
     Ok(Json(RecommendationList { customer_id, items }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    /// How many, 1–100 (default 10).
+    pub k: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SimilarProduct {
+    #[serde(flatten)]
+    pub product: ProductSummary,
+    /// 0–1; the most similar product is 1.
+    pub similarity: f64,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SimilarList {
+    pub golden_id: String,
+    pub items: Vec<SimilarProduct>,
+}
+
+/// Products shoppers interact with together with this one (item-kNN over the committed
+/// interactions, cosine); filled up with the same category's nearest prices.
+#[utoipa::path(
+    get, path = "/api/v1/products/{golden_id}/similar",
+    params(("golden_id" = String, Path, description = "Golden product id (GP…)"), SimilarQuery),
+    responses((status = 200, body = SimilarList), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn similar(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(golden_id): Path<String>,
+    parsed: Result<Query<SimilarQuery>, QueryRejection>,
+) -> Result<Json<SimilarList>, ApiError> {
+    caller.require(Role::Viewer, "/api/v1/products/{golden_id}/similar")?;
+    let k = query(parsed)?.k.unwrap_or(10);
+    if !(1..=100).contains(&k) {
+        return Err(ApiError::bad_request(format!("k must be 1–100 (is {k})")));
+    }
+    let index = state.index();
+    let item = index
+        .item_of(&golden_id)
+        .ok_or_else(|| ApiError::not_found(format!("no golden product {golden_id:?}")))?;
+    Ok(Json(SimilarList {
+        items: crate::live::similar_products(&index, item, k),
+        golden_id,
+    }))
 }
 
 /// The OpenAPI 3 document, generated from the handlers and their types.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shopfuse", description = "The fused multi-platform catalogue and customer view."),
-    paths(health, ready, list_products, product, product_by_listing, customer,
-          customer_by_account, recommendations, metrics),
+    paths(health, ready, list_products, product, product_by_listing, similar, customer,
+          erase_customer,
+          customer_by_account, recommendations, events::interactions, events::post_events,
+          sql::query, metrics),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

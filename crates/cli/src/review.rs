@@ -9,15 +9,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use shopfuse_core::value::{NamedRows, Value};
 use shopfuse_core::TableStore;
+use shopfuse_pipeline::review::uncertain_pairs;
 use shopfuse_query::QueryEngine;
-use shopfuse_resolve::catalogue::review_labels;
 use shopfuse_resolve::review::{known_listings, merge_review_labels, read_review_file, ReviewFile};
 
 use crate::{chrono_now, open, print_json, Cli};
-
-const REVIEW_TABLE: &str = review_labels::NAME;
 
 #[derive(Subcommand)]
 pub enum ReviewCommand {
@@ -67,43 +64,28 @@ const EXPORT_COLUMNS: [&str; 9] = [
 fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let engine = QueryEngine::open(&project)?;
-    if !engine.tables().iter().any(|t| t == "resolve_candidates") {
+    let Some(pairs) = uncertain_pairs(&engine, args.limit, 0)? else {
         bail!(
             "{} has no resolve_candidates table yet: run `shopfuse run` (or `shopfuse resolve`) first",
             project.root.display()
         );
-    }
-    let reviewed = if engine.tables().iter().any(|t| t == REVIEW_TABLE) {
-        format!(
-            "and not exists (select 1 from {REVIEW_TABLE} r where r.left_platform = c.left_platform \
-             and r.left_listing_id = c.left_listing_id and r.right_platform = c.right_platform \
-             and r.right_listing_id = c.right_listing_id)"
-        )
-    } else {
-        String::new()
     };
-    let query = format!(
-        "select c.left_platform, c.left_listing_id, l.title as left_title, c.right_platform, \
-         c.right_listing_id, r.title as right_title, c.match_probability, c.drivers \
-         from resolve_candidates c \
-         join offers l on l.platform = c.left_platform and l.listing_id = c.left_listing_id \
-         join offers r on r.platform = c.right_platform and r.listing_id = c.right_listing_id \
-         where c.label_source <> 'gtin' {reviewed} \
-         order by abs(c.match_probability - c.threshold), c.left_platform, c.left_listing_id, \
-         c.right_platform, c.right_listing_id limit {}",
-        args.limit
-    );
-    let result = engine.sql(&query)?;
-    let pairs = NamedRows::from_batches(&result.schema, &result.batches)?;
-    let rows = &pairs.rows;
     let mut w = csv::Writer::from_path(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     w.write_record(EXPORT_COLUMNS)?;
-    for row in rows {
-        let cell = |c: &str| pairs.value(row, c).map(Value::render).unwrap_or_default();
-        let mut record: Vec<String> = EXPORT_COLUMNS[..8].iter().map(|c| cell(c)).collect();
-        record.push(String::new());
-        w.write_record(&record)?;
+    for p in &pairs {
+        let probability = p.match_probability.to_string();
+        w.write_record([
+            p.left_platform.as_str(),
+            &p.left_listing_id,
+            &p.left_title,
+            &p.right_platform,
+            &p.right_listing_id,
+            &p.right_title,
+            &probability,
+            &p.drivers,
+            "",
+        ])?;
     }
     w.flush()?;
     #[derive(Serialize)]
@@ -114,12 +96,12 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
     if cli.json {
         print_json(&Exported {
             file: &args.out,
-            pairs: rows.len(),
+            pairs: pairs.len(),
         })?;
     } else {
         println!(
             "wrote {} uncertain pairs to {}: fill in the label column (1 = same product, 0 = different) and run `shopfuse review import {}`",
-            rows.len(),
+            pairs.len(),
             args.out.display(),
             args.out.display()
         );

@@ -81,6 +81,10 @@ pub struct StageRecord {
     pub version: u64,
     /// The tables the stage wrote; if one of them is gone the stage runs again.
     pub outputs: Vec<String>,
+    /// What the stage reported when it ran (its counts and its models' validation figures),
+    /// as JSON; what `GET /api/v1/reports/evaluations` serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
 }
 
 impl Manifest {

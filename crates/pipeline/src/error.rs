@@ -28,6 +28,9 @@ pub enum PipelineError {
     /// Training recommendations failed.
     #[error("training recommendations failed")]
     Learn(#[from] shopfuse_learn::LearnError),
+    /// A query over the committed tables failed.
+    #[error("query failed")]
+    Query(#[from] shopfuse_query::QueryError),
     /// `--only` or `--from` named a stage the pipeline does not have.
     #[error("no stage named {name:?}; the stages are {known} (see `shopfuse stages`)")]
     UnknownStage { name: String, known: String },

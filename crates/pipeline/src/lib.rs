@@ -30,6 +30,7 @@ mod embed;
 pub mod erase;
 mod error;
 mod pipeline;
+pub mod review;
 mod stage;
 pub mod stages;
 

@@ -287,7 +287,9 @@ fn run_stage(
             fingerprint,
         });
     }
-    report.keep(stage.run(ctx, tx, progress)?);
+    let summary = stage.run(ctx, tx, progress)?;
+    let summary_json = serde_json::to_value(&summary).ok();
+    report.keep(summary);
     let outputs = stage
         .writes()
         .into_iter()
@@ -298,6 +300,7 @@ fn run_stage(
         fingerprint: fingerprint.clone(),
         version: tx.version(),
         outputs,
+        summary: summary_json,
     };
     tx.next.stages.insert(stage.name().to_string(), record);
     Ok(StageOutcome {

@@ -333,6 +333,13 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/customers/{customer_id}/interactions",
         "/api/v1/products/{golden_id}/similar",
         "/api/v1/events",
+        "/api/v1/sql",
+        "/api/v1/review/pairs",
+        "/api/v1/review/decisions",
+        "/api/v1/reports/quality",
+        "/api/v1/reports/quarantine",
+        "/api/v1/reports/segments",
+        "/api/v1/reports/evaluations",
         "/api/v1/metrics",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
@@ -639,6 +646,134 @@ async fn the_sql_endpoint_answers_one_select_to_analysts_and_refuses_everything_
     let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
     assert!(audit.iter().any(|e| e.route == "/api/v1/sql"
         && e.detail.as_deref() == Some("select count(*) as n from customers")));
+}
+
+#[tokio::test]
+async fn the_review_queue_lists_uncertain_pairs_and_decisions_become_labels() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&FIXTURE.root, copy.path());
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (status, _) = get(&state, "/api/v1/review/pairs", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, queue) = get(
+        &state,
+        "/api/v1/review/pairs?limit=5",
+        Some(&FIXTURE.analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let pairs = queue["pairs"].as_array().unwrap().clone();
+    assert!(!pairs.is_empty() && pairs.len() <= 5, "{queue}");
+    let first = &pairs[0];
+    let decision = |same: bool| {
+        serde_json::json!({ "decisions": [{
+            "left_platform": first["left_platform"], "left_listing_id": first["left_listing_id"],
+            "right_platform": first["right_platform"], "right_listing_id": first["right_listing_id"],
+            "same_product": same }] })
+        .to_string()
+    };
+    let (status, _) = send(
+        &state,
+        "POST",
+        "/api/v1/review/decisions",
+        &FIXTURE.analyst,
+        decision(true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, receipt) = send(
+        &state,
+        "POST",
+        "/api/v1/review/decisions",
+        &FIXTURE.admin,
+        decision(true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(
+        (
+            receipt["labels"].as_u64(),
+            receipt["total_reviewed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let (_, queue) = get(
+        &state,
+        "/api/v1/review/pairs?limit=5",
+        Some(&FIXTURE.analyst),
+    )
+    .await;
+    assert_ne!(queue["pairs"][0], *first, "a decided pair leaves the queue");
+    let labels = TableStore::at(copy.path())
+        .read_rows("review_labels")
+        .unwrap()
+        .unwrap();
+    assert_eq!(labels.rows.len(), 1);
+    assert_eq!(
+        labels.text(&labels.rows[0], "source_file").as_deref(),
+        Some("api:ops")
+    );
+    let unknown = r#"{"decisions": [{"left_platform": "jd", "left_listing_id": "nope", "right_platform": "taobao", "right_listing_id": "nope", "same_product": false}]}"#;
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/review/decisions",
+        &FIXTURE.admin,
+        unknown,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decisions[0]"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn reports_give_viewers_noisy_segment_counts_and_analysts_exact_ones() {
+    let state = state();
+    let (status, quality) = get(&state, "/api/v1/reports/quality", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!quality["sources"].as_array().unwrap().is_empty());
+    let (status, quarantine) =
+        get(&state, "/api/v1/reports/quarantine", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(quarantine["groups"].is_array());
+    let (_, noisy) = get(&state, "/api/v1/reports/segments", Some(&FIXTURE.viewer)).await;
+    assert_eq!(noisy["epsilon"].as_f64(), Some(1.0), "{noisy}");
+    let (_, exact) = get(&state, "/api/v1/reports/segments", Some(&FIXTURE.analyst)).await;
+    assert!(exact["epsilon"].is_null());
+    let counted: f64 = exact["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["customers"].as_f64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, state.index().customer_count());
+    let (status, _) = get(
+        &state,
+        "/api/v1/reports/segments?epsilon=100",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(
+        &state,
+        "/api/v1/reports/segments?by=city",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, evaluations) = get(&state, "/api/v1/reports/evaluations", Some(&FIXTURE.viewer)).await;
+    for stage in ["resolve", "identity", "recs"] {
+        assert!(
+            evaluations["stages"][stage]["summary"].is_object(),
+            "{stage}: {evaluations}"
+        );
+    }
 }
 
 /// Every text value of every committed table, with its table and column.

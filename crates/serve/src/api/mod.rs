@@ -6,6 +6,8 @@
 //! parameter; nothing a client sends reaches a panic.
 
 mod events;
+mod reports;
+mod review;
 mod sql;
 
 use std::sync::Arc;
@@ -66,6 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/products/{golden_id}/similar", get(similar))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/sql", post(sql::query))
+        .route("/api/v1/review/pairs", get(review::pairs))
+        .route("/api/v1/review/decisions", post(review::decisions))
+        .route("/api/v1/reports/quality", get(reports::quality))
+        .route("/api/v1/reports/quarantine", get(reports::quarantine))
+        .route("/api/v1/reports/segments", get(reports::segments))
+        .route("/api/v1/reports/evaluations", get(reports::evaluations))
         .route("/api/v1/metrics", get(metrics))
         .route_layer(from_fn_with_state(state.clone(), track))
         .fallback(not_found)
@@ -649,7 +657,8 @@ async fn similar(
     paths(health, ready, list_products, product, product_by_listing, similar, customer,
           erase_customer,
           customer_by_account, recommendations, events::interactions, events::post_events,
-          sql::query, metrics),
+          sql::query, review::pairs, review::decisions, reports::quality,
+          reports::quarantine, reports::segments, reports::evaluations, metrics),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

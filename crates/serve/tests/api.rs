@@ -340,6 +340,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/reports/quarantine",
         "/api/v1/reports/segments",
         "/api/v1/reports/evaluations",
+        "/api/v1/keys",
+        "/api/v1/keys/{name}",
         "/api/v1/metrics",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
@@ -730,6 +732,51 @@ async fn the_review_queue_lists_uncertain_pairs_and_decisions_become_labels() {
             .contains("decisions[0]"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn admins_create_and_revoke_keys_over_the_api() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&FIXTURE.root, copy.path());
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let new = r#"{"role": "viewer", "name": "kiosk"}"#;
+    let (status, _) = send(&state, "POST", "/api/v1/keys", &FIXTURE.analyst, new).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, created) = send(&state, "POST", "/api/v1/keys", &FIXTURE.admin, new).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(&state, "/api/v1/products?limit=1", Some(&key)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = send(&state, "POST", "/api/v1/keys", &FIXTURE.admin, new).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = send(
+        &state,
+        "POST",
+        "/api/v1/keys",
+        &FIXTURE.admin,
+        r#"{"role": "root"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, listed) = get(&state, "/api/v1/keys", Some(&FIXTURE.admin)).await;
+    let names: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"kiosk") && !listed.to_string().contains(&key));
+    let (status, revoked) = send(&state, "DELETE", "/api/v1/keys/kiosk", &FIXTURE.admin, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(
+        get(&state, "/api/v1/products?limit=1", Some(&key)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = send(&state, "DELETE", "/api/v1/keys/nobody", &FIXTURE.admin, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! parameter; nothing a client sends reaches a panic.
 
 mod events;
+mod keys;
 mod reports;
 mod review;
 mod sql;
@@ -68,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/products/{golden_id}/similar", get(similar))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/sql", post(sql::query))
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{name}", delete(keys::revoke))
         .route("/api/v1/review/pairs", get(review::pairs))
         .route("/api/v1/review/decisions", post(review::decisions))
         .route("/api/v1/reports/quality", get(reports::quality))
@@ -658,7 +661,8 @@ async fn similar(
           erase_customer,
           customer_by_account, recommendations, events::interactions, events::post_events,
           sql::query, review::pairs, review::decisions, reports::quality,
-          reports::quarantine, reports::segments, reports::evaluations, metrics),
+          reports::quarantine, reports::segments, reports::evaluations, keys::list,
+          keys::create, keys::revoke, metrics),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

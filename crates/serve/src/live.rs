@@ -19,7 +19,7 @@ use std::sync::Arc;
 use shopfuse_core::config::{RecsConfig, RecsExclusion};
 use shopfuse_core::event_log::EVENT_SOURCE_PREFIX;
 use shopfuse_core::Manifest;
-use shopfuse_learn::recs::models::{ItemKnn, Recommender, TrainMatrix};
+use shopfuse_learn::recs::models::{ItemKnn, TrainMatrix};
 use shopfuse_learn::recs::Action;
 
 use crate::event_log::StoredEvent;
@@ -37,6 +37,9 @@ pub struct LiveEvent {
     pub at: i64,
     pub segment: Arc<str>,
     pub line: u64,
+    /// The golden product's position in the served index (its fold-in item), resolved
+    /// again whenever a new version is served.
+    pub item: Option<u32>,
 }
 
 impl LiveEvent {
@@ -55,6 +58,7 @@ impl LiveEvent {
             at,
             segment: s.segment,
             line: s.line,
+            item: None,
         })
     }
 }
@@ -70,8 +74,8 @@ pub struct LiveEvents {
 }
 
 impl LiveEvents {
-    /// The overlay of a recovered log, as of `manifest`.
-    pub fn from_log(stored: Vec<StoredEvent>, manifest: &Manifest) -> Self {
+    /// The overlay of a recovered log, as of `manifest` (whose index is `index`).
+    pub fn from_log(stored: Vec<StoredEvent>, manifest: &Manifest, index: &ServeIndex) -> Self {
         let mut overlay = LiveEvents::default();
         for s in stored {
             overlay
@@ -81,7 +85,7 @@ impl LiveEvents {
                 overlay.push(event);
             }
         }
-        overlay.fold_out(manifest);
+        overlay.fold_out(manifest, index);
         overlay
     }
 
@@ -93,8 +97,9 @@ impl LiveEvents {
             .push(event);
     }
 
-    /// Drops the events `manifest`'s version has ingested.
-    pub fn fold_out(&mut self, manifest: &Manifest) {
+    /// Drops the events `manifest`'s version has ingested, and points the others at the
+    /// items of `index` (that version's).
+    pub fn fold_out(&mut self, manifest: &Manifest, index: &ServeIndex) {
         let folded = |e: &LiveEvent| {
             manifest
                 .ingested
@@ -104,6 +109,11 @@ impl LiveEvents {
         };
         for events in self.by_account.values_mut() {
             events.retain(|e| !folded(e));
+            for e in events.iter_mut() {
+                e.item = index
+                    .product_of_listing(&e.platform, &e.listing_id)
+                    .and_then(|g| index.item_of(g));
+            }
         }
         self.by_account.retain(|_, events| !events.is_empty());
         self.live = self.by_account.values().map(Vec::len).sum();
@@ -152,6 +162,26 @@ impl LiveEvents {
             }
         }
         self.live = self.by_account.values().map(Vec::len).sum();
+    }
+
+    /// Calls `f` with every live event of the accounts given, without copying them.
+    pub fn for_each_of_accounts<'s, 'a>(
+        &'s self,
+        accounts: impl Iterator<Item = (&'a str, &'a str)>,
+        mut f: impl FnMut(&'s LiveEvent),
+    ) {
+        let mut key = (String::new(), String::new());
+        for (platform, account) in accounts {
+            key.0.clear();
+            key.0.push_str(platform);
+            key.1.clear();
+            key.1.push_str(account);
+            self.by_account
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .for_each(&mut f);
+        }
     }
 
     /// Events in the overlay.
@@ -232,32 +262,36 @@ impl FoldIn {
         self.exclude_bought
     }
 
-    /// Item-kNN scores for every item from `history` (item → cell), scaled to a maximum of 1.
-    pub fn score(&self, history: &HashMap<u32, HistoryCell>, n_items: usize) -> Vec<f32> {
-        let mut items: Vec<u32> = history.keys().copied().collect();
-        items.sort_unstable();
-        let values: Vec<f32> = items
-            .iter()
-            .map(|i| (1.0 + history[i].weight).ln() as f32)
-            .collect();
-        let mut out = vec![0f32; n_items];
-        self.knn.score(0, &items, &values, &mut out);
-        shopfuse_learn::recs::models::scale_to_unit_max(&mut out);
-        out
+    /// Item-kNN scores for every item from `history` (item → cell), scaled to a maximum of
+    /// 1, and for each item the history item that adds most to its score (what its reason
+    /// quotes): one pass over the history items' neighbour lists.
+    pub fn score(&self, history: &HashMap<u32, HistoryCell>, n_items: usize) -> Scored {
+        let mut scores = vec![0f32; n_items];
+        let mut best: Vec<(f32, Option<u32>)> = vec![(0.0, None); n_items];
+        let mut items: Vec<(&u32, &HistoryCell)> = history.iter().collect();
+        items.sort_unstable_by_key(|(j, _)| **j);
+        for (&j, cell) in items {
+            let x = (1.0 + cell.weight).ln() as f32;
+            for &(i, s) in self.knn.neighbours(j as usize) {
+                let part = x * s;
+                scores[i as usize] += part;
+                if part > best[i as usize].0 {
+                    best[i as usize] = (part, Some(j));
+                }
+            }
+        }
+        shopfuse_learn::recs::models::scale_to_unit_max(&mut scores);
+        Scored {
+            scores,
+            supporter: best.into_iter().map(|(_, j)| j).collect(),
+        }
     }
+}
 
-    /// The history item that supports `item` most.
-    pub fn support(&self, item: u32, history: &HashMap<u32, HistoryCell>) -> Option<u32> {
-        history
-            .iter()
-            .map(|(&j, cell)| {
-                let s = self.knn.support(item as usize, j as usize).unwrap_or(0.0);
-                (j, s * (1.0 + cell.weight).ln() as f32)
-            })
-            .filter(|(_, s)| *s > 0.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(j, _)| j)
-    }
+/// Fold-in scores and, per item, the history item that supports it most.
+pub struct Scored {
+    pub scores: Vec<f32>,
+    pub supporter: Vec<Option<u32>>,
 }
 
 /// Share of the blend that the live item-kNN scores get; the run's hybrid list gets the rest.
@@ -268,12 +302,18 @@ pub const LIVE_SHARE: f32 = 0.5;
 pub fn recommend_with_live(
     index: &ServeIndex,
     customer: &Customer,
-    live: &[LiveEvent],
+    live: &LiveEvents,
     k: usize,
     excluded: &HashSet<&str>,
 ) -> Vec<Recommendation> {
     let stored = index.recommendations(&customer.customer_id);
-    let Some(fold) = index.fold_in.as_ref().filter(|_| !live.is_empty()) else {
+    let mut live_history: Vec<(u32, Action, &str)> = Vec::new();
+    live.for_each_of_accounts(accounts_of(customer), |e| {
+        if let Some(item) = e.item {
+            live_history.push((item, e.action, e.platform.as_str()));
+        }
+    });
+    let Some(fold) = index.fold_in.as_ref().filter(|_| !live_history.is_empty()) else {
         return stored
             .iter()
             .filter(|r| !excluded.contains(r.golden_id.as_str()))
@@ -281,8 +321,11 @@ pub fn recommend_with_live(
             .cloned()
             .collect();
     };
-    let history = history(index, fold, customer, live);
-    let knn = fold.score(&history, index.products.len());
+    let history = history(index, fold, customer, &live_history);
+    let Scored {
+        scores: knn,
+        supporter,
+    } = fold.score(&history, index.products.len());
     let top_stored = stored.iter().map(|r| r.score).fold(0f64, f64::max);
     let mut blended: HashMap<u32, (f32, f32, Option<&Recommendation>)> = HashMap::new();
     for r in stored {
@@ -322,7 +365,7 @@ pub fn recommend_with_live(
             let product = &index.products[c.item as usize].summary;
             // The reason of whichever part weighs more.
             let live_reason = (c.from_knn >= c.from_hybrid)
-                .then(|| fold.support(c.item, &history))
+                .then_some(supporter[c.item as usize])
                 .flatten()
                 .map(|j| reason(index, j, &history[&j]));
             Recommendation {
@@ -353,12 +396,19 @@ impl Candidate<'_> {
     }
 }
 
+fn accounts_of(customer: &Customer) -> impl Iterator<Item = (&str, &str)> {
+    customer
+        .accounts
+        .iter()
+        .map(|a| (a.platform.as_str(), a.account_id.as_str()))
+}
+
 /// The committed interactions and the live events of `customer`, by item.
 fn history(
     index: &ServeIndex,
     fold: &FoldIn,
     customer: &Customer,
-    live: &[LiveEvent],
+    live: &[(u32, Action, &str)],
 ) -> HashMap<u32, HistoryCell> {
     let mut history: HashMap<u32, HistoryCell> = HashMap::new();
     for row in index.interactions(&customer.customer_id) {
@@ -377,14 +427,9 @@ fn history(
             }
         }
     }
-    for e in live {
-        let item = index
-            .product_of_listing(&e.platform, &e.listing_id)
-            .and_then(|g| index.item_of(g));
-        if let Some(item) = item {
-            let cell = history.entry(item).or_default();
-            cell.saw(e.action, fold.weight(e.action), Some(&e.platform));
-        }
+    for &(item, action, platform) in live {
+        let cell = history.entry(item).or_default();
+        cell.saw(action, fold.weight(action), Some(platform));
     }
     history
 }
@@ -423,7 +468,7 @@ pub fn similar_products(
                 ..Default::default()
             },
         )]);
-        let scores = fold.score(&one, index.products.len());
+        let scores = fold.score(&one, index.products.len()).scores;
         let mut near: Vec<(u32, f32)> = scores
             .iter()
             .enumerate()

@@ -68,7 +68,7 @@ impl AppState {
         let recs = project.config.recs.clone();
         let index = ServeIndex::build(&store, &manifest, &recs)?;
         let (events, logged) = EventLog::open(&project.root)?;
-        let live = LiveEvents::from_log(logged, &manifest);
+        let live = LiveEvents::from_log(logged, &manifest, &index);
         let key_path = KeyStore::path(project);
         let keys = (modified(&key_path), Arc::new(KeyStore::load(&key_path)?));
         let audit = AuditLog::open(&project.state_dir().join(AUDIT_FILE))?;
@@ -166,8 +166,8 @@ impl AppState {
         }
         let index = ServeIndex::build(&self.inner.store, &manifest, &self.inner.recs)?;
         let mut live = self.live_mut();
+        live.fold_out(&manifest, &index);
         *self.inner.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
-        live.fold_out(&manifest);
         Ok(true)
     }
 

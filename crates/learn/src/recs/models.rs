@@ -185,6 +185,11 @@ pub struct ItemKnn {
 }
 
 impl ItemKnn {
+    /// The items most similar to `item`, most similar first, with their cosine.
+    pub fn neighbours(&self, item: usize) -> &[(u32, f32)] {
+        &self.neighbours[item]
+    }
+
     pub fn fit(x: &TrainMatrix, xt: &TrainMatrix, k: usize) -> Self {
         let norms: Vec<f32> = (0..xt.n_users)
             .map(|i| xt.row(i).1.iter().map(|v| v * v).sum::<f32>().sqrt())

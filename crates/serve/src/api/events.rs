@@ -251,13 +251,25 @@ pub(super) async fn post_events(
                 at: c.at,
                 segment: place.segment.clone(),
                 line: *line,
+                item: None,
             };
             *line += 1;
             event
         })
         .collect();
     let accepted = live_events.len();
-    state.live_mut().add(live_events);
+    {
+        // Items of the index served now: it cannot change while the overlay is locked.
+        let mut live = state.live_mut();
+        let served = state.index();
+        let resolved = live_events.into_iter().map(|mut e| {
+            e.item = served
+                .product_of_listing(&e.platform, &e.listing_id)
+                .and_then(|g| served.item_of(g));
+            e
+        });
+        live.add(resolved.collect());
+    }
     state.metrics().events_accepted(accepted as u64);
     Ok((
         StatusCode::ACCEPTED,

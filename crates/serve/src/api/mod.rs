@@ -594,9 +594,15 @@ async fn recommendations(
         return Err(ApiError::bad_request(format!("k must be 1–100 (is {k})")));
     }
     let excluded = events::id_set(q.exclude.as_deref());
-    let (index, c, events) = customer_with_live(&state, &customer_id)?;
+    // The overlay before the index (see `AppState::live`), held while the list is scored.
+    let live = state.live();
+    let index = state.index();
+    let c = index
+        .customer(&customer_id)
+        .ok_or_else(|| ApiError::not_found(format!("no customer {customer_id:?}")))?;
+    let items = recommend_with_live(&index, c, &live, k, &excluded);
+    drop(live);
     audit(&state, &caller, ROUTE, &customer_id)?;
-    let items = recommend_with_live(&index, &c, &events, k, &excluded);
     Ok(Json(RecommendationList { customer_id, items }))
 }
 

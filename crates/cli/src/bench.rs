@@ -308,6 +308,11 @@ fn bench_serve(cli: &Cli, concurrency: &[usize], seconds: f64) -> Result<ExitCod
             r.errors
         );
     }
+    println!(
+        "the live-events case scored {} unfolded events, {:.0} per customer on average",
+        report.live_events,
+        report.live_events as f64 / report.customers.max(1) as f64
+    );
     let lost = report.events_acknowledged as i64 - report.events_in_log as i64;
     println!(
         "events acknowledged with 202: {}; in the event log after stopping: {} ({})",

@@ -74,6 +74,9 @@ pub struct ServeBenchReport {
     pub events_acknowledged: usize,
     /// Events in the event log after the server stopped.
     pub events_in_log: usize,
+    /// Events in the live overlay during the last case (not yet folded by a run): what the
+    /// "recommendations, live events" case scores on top of each customer's history.
+    pub live_events: usize,
 }
 
 /// One kind of request: a name, the status it should get, and the request for call `n`.
@@ -141,6 +144,7 @@ pub async fn bench_serve(
             rows.push(row);
         }
     }
+    let live_events = state.live().len();
     let _ = stop.send(());
     let _ = server.await;
     drop(state);
@@ -151,6 +155,7 @@ pub async fn bench_serve(
         rows,
         events_acknowledged: acknowledged,
         events_in_log,
+        live_events,
     })
 }
 

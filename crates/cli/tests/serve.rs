@@ -162,6 +162,52 @@ fn events_acknowledged_before_a_kill_9_are_stored_once_and_folded_once() {
     }
 }
 
+#[test]
+fn erase_removes_a_customer_offline_and_refuses_while_a_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    generate(&project, 13, 20, 100, 500);
+    shopfuse(&project).arg("run").assert().success();
+    let customer = sql(
+        &project,
+        "select customer_id from customers order by customer_id limit 1",
+    )[0]["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (server, _) = start_server(&project);
+    let refused = shopfuse(&project)
+        .args(["erase", "--customer", &customer])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("DELETE /api/v1/customers"));
+    drop(server);
+    let erased = shopfuse(&project)
+        .args(["--json", "erase", "--customer", &customer])
+        .output()
+        .unwrap();
+    assert!(
+        erased.status.success(),
+        "{}",
+        String::from_utf8_lossy(&erased.stderr)
+    );
+    let report: Value = serde_json::from_slice(&erased.stdout).unwrap();
+    assert_eq!(report["rows_removed"]["customers"].as_u64(), Some(1));
+    let left = &sql(
+        &project,
+        &format!("select count(*) as n from customer_accounts where customer_id = '{customer}'"),
+    )[0]["n"];
+    assert_eq!(left.as_u64(), Some(0));
+    let unknown = shopfuse(&project)
+        .args(["erase", "--customer", "CU-none"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    // The next run keeps every row accounted for.
+    shopfuse(&project).arg("run").assert().success();
+}
+
 /// One HTTP/1.1 GET; the status code and the body.
 fn get(addr: &str, path: &str, key: Option<&str>) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap();

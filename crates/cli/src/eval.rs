@@ -39,6 +39,10 @@ pub enum EvalCommand {
     /// (each platform's purchases predicted from its own behaviour vs from all platforms).
     /// With --ratings, on a public user,item,rating,timestamp file instead.
     Recs(crate::recs::EvalRecsArgs),
+    /// Buy-till-you-die models on the CDNOW benchmark: BG/NBD and Gamma-Gamma fitted on the
+    /// 39-week calibration period next to the published parameters, and the holdout purchases
+    /// forecast per customer (MAE).
+    Propensity(crate::propensity::EvalPropensityArgs),
 }
 
 #[derive(Args)]
@@ -133,6 +137,7 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Blocking(args) => eval_blocking(cli, args),
         EvalCommand::Match(args) => eval_match(cli, args),
         EvalCommand::Identity(args) => eval_identity(cli, args),
+        EvalCommand::Propensity(args) => crate::propensity::eval_propensity(cli, args),
     }
 }
 

@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 mod progress;
 mod project;
+mod propensity;
 mod query;
 mod recs;
 mod report;

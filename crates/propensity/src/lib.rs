@@ -1,0 +1,39 @@
+//! Propensity on the fused customer: how likely each customer is to buy again, to churn, and
+//! what they are worth over the next months.
+//!
+//! - `btyd`: the buy-till-you-die models — BG/NBD for purchase counts and activity,
+//!   Gamma-Gamma for spend — fitted by maximum likelihood.
+//! - `cdnow`: the CDNOW benchmark (Fader, Hardie & Lee 2005): its calibration summary and
+//!   holdout purchases, to check the fits against the published parameters.
+//!
+//! What is not here yet (issue 26): the gradient-boosted classifier on fused features, the
+//! `propensity` stage and table, audiences, and the fused-vs-single-platform evaluation.
+
+pub mod btyd;
+pub mod cdnow;
+
+pub use btyd::{BgNbd, GammaGamma, Rfm};
+
+/// What can stop a fit or an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum PropensityError {
+    /// There is nothing to fit on.
+    #[error("{0}")]
+    NoData(&'static str),
+    /// The optimiser failed.
+    #[error("the maximum-likelihood fit failed: {0}")]
+    Fit(String),
+    /// A data file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A data file has a line that does not parse.
+    #[error("{path}, line {line}: {message}")]
+    Parse {
+        path: std::path::PathBuf,
+        line: usize,
+        message: String,
+    },
+}

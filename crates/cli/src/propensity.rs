@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use shopfuse_propensity::cdnow::{evaluate, Cdnow};
+use shopfuse_propensity::cdnow::{evaluate, run_lifetimes, Cdnow};
 
 use crate::{print_json, Cli};
 
@@ -16,13 +16,24 @@ pub struct EvalPropensityArgs {
     /// package ships them).
     #[arg(long, default_value = "../shared/data/cdnow")]
     cdnow: PathBuf,
+    /// A Python with `lifetimes` installed (`./run bench` sets one up): the peer, fitted on
+    /// the same customers in the same run.
+    #[arg(long)]
+    lifetimes_python: Option<PathBuf>,
+    /// The peer's script (default: scripts/lifetimes_cdnow.py).
+    #[arg(long, default_value = "scripts/lifetimes_cdnow.py")]
+    lifetimes_script: PathBuf,
 }
 
 pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode> {
     let data = Cdnow::load(&args.cdnow)?;
     let r = evaluate(&data)?;
+    let peer = match &args.lifetimes_python {
+        Some(python) => Some(run_lifetimes(&data, python, &args.lifetimes_script)?),
+        None => None,
+    };
     if cli.json {
-        print_json(&r)?;
+        print_json(&serde_json::json!({ "shopfuse": r, "lifetimes": peer }))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -46,14 +57,34 @@ pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode>
         "  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>10.1}",
         "published", p.r, p.alpha, p.a, p.b, r.published_log_likelihood
     );
+    if let Some(l) = &peer {
+        let b = l.bg_nbd;
+        println!(
+            "  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>10.1}   ({:.2} s)",
+            "lifetimes", b.r, b.alpha, b.a, b.b, l.bg_nbd_log_likelihood, l.bg_nbd_seconds
+        );
+    }
     println!(
         "  holdout repeat purchases: actual {:.0}, forecast {:.1}; per-customer MAE {:.3} (published parameters: {:.3})",
         r.holdout_actual, r.holdout_forecast, r.holdout_mae, r.holdout_mae_published
     );
+    if let Some(l) = &peer {
+        println!(
+            "  lifetimes: forecast {:.1}, per-customer MAE {:.3}",
+            l.holdout_forecast, l.holdout_mae
+        );
+    }
     let (g, q) = (r.gamma_gamma, r.published_gamma_gamma);
     println!(
         "Gamma-Gamma on the {} customers with repeat purchases ({:.2} s): p {:.2}, q {:.2}, γ {:.2} (published p {:.2}, q {:.2}, γ {:.2})",
         r.gamma_gamma_customers, r.gamma_gamma_seconds, g.p, g.q, g.gamma, q.p, q.q, q.gamma
     );
+    if let Some(l) = &peer {
+        let g = l.gamma_gamma;
+        println!(
+            "  lifetimes: p {:.2}, q {:.2}, γ {:.2} ({:.2} s)",
+            g.p, g.q, g.gamma, l.gamma_gamma_seconds
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,7 @@ fn ln_gamma(x: f64) -> f64 {
 
 /// BG/NBD: purchases while active follow Poisson(λ), λ ~ Gamma(r, α); after each purchase
 /// the customer drops out with probability p, p ~ Beta(a, b).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct BgNbd {
     pub r: f64,
     pub alpha: f64,
@@ -165,7 +165,7 @@ impl BgNbd {
 
 /// Gamma-Gamma: a customer's purchase values are Gamma(p, ν), ν ~ Gamma(q, γ); independent of
 /// how often they buy.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct GammaGamma {
     pub p: f64,
     pub q: f64,

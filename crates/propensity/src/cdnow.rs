@@ -231,3 +231,89 @@ pub fn evaluate(data: &Cdnow) -> Result<CdnowReport, PropensityError> {
         published_gamma_gamma: PUBLISHED_GAMMA_GAMMA,
     })
 }
+
+/// The `lifetimes` package's fits on the same customers (`scripts/lifetimes_cdnow.py`).
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct LifetimesPeer {
+    pub bg_nbd: BgNbd,
+    pub bg_nbd_seconds: f64,
+    pub holdout_forecast: f64,
+    pub holdout_mae: f64,
+    pub gamma_gamma: GammaGamma,
+    pub gamma_gamma_seconds: f64,
+    /// Our log-likelihood at the peer's BG/NBD parameters (one convention for both).
+    #[serde(default)]
+    pub bg_nbd_log_likelihood: f64,
+}
+
+/// Runs the peer with `python` (which has `lifetimes` installed) on exactly the customers of
+/// `data`, handed over as a CSV.
+pub fn run_lifetimes(
+    data: &Cdnow,
+    python: &Path,
+    script: &Path,
+) -> Result<LifetimesPeer, PropensityError> {
+    let peer_error = |message: String| PropensityError::Peer(message);
+    let dir = tempfile::tempdir().map_err(|e| peer_error(format!("temporary folder: {e}")))?;
+    let input = dir.path().join("cdnow_customers.csv");
+    let mut csv = String::from("frequency,recency,T,monetary,holdout\n");
+    for (c, h) in data.customers.iter().zip(&data.holdout) {
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            c.frequency, c.recency, c.age, c.monetary, h
+        ));
+    }
+    std::fs::write(&input, csv).map_err(|e| peer_error(format!("{}: {e}", input.display())))?;
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(&input)
+        .arg(data.holdout_weeks.to_string())
+        .output()
+        .map_err(|e| peer_error(format!("cannot run {}: {e}", python.display())))?;
+    if !output.status.success() {
+        return Err(peer_error(format!(
+            "{} {} failed: {}",
+            python.display(),
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let mut peer: LifetimesPeer = serde_json::from_slice(&output.stdout)
+        .map_err(|e| peer_error(format!("unexpected output from the peer script: {e}")))?;
+    peer.bg_nbd_log_likelihood = peer.bg_nbd.log_likelihood(&data.customers);
+    Ok(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_day_purchases_count_once_and_the_first_day_is_no_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cdnow_customers_summary.csv"),
+            "ID,frequency,recency,T\n1,2,20.0,38.0\n2,0,0.0,30.0\n",
+        )
+        .unwrap();
+        // Customer 1: first day, two repeat days (one with two orders), one holdout day and
+        // one after the holdout; customer 2: one day only.
+        std::fs::write(
+            dir.path().join("CDNOW_sample.txt"),
+            " 00010 0001 19970101  1   10.00\n 00010 0001 19970301  1   20.00\n\
+             00010 0001 19970301  1    5.00\n 00010 0001 19970520  2   35.00\n\
+             00010 0001 19971115  1   12.00\n 00010 0001 19980801  1   99.00\n\
+             00020 0002 19970301  1   15.00\n",
+        )
+        .unwrap();
+        let data = Cdnow::load(dir.path()).unwrap();
+        assert_eq!(data.customers[0].monetary, 30.0); // (25 + 35) / 2
+        assert_eq!(data.holdout, [1.0, 0.0]);
+        assert_eq!(data.customers[1].monetary, 0.0);
+        assert!((data.holdout_weeks - 39.0).abs() < 0.01);
+        let broken = dir.path().join("cdnow_customers_summary.csv");
+        std::fs::write(&broken, "ID,frequency,recency,T\n1,two,20.0,38.0\n").unwrap();
+        let err = Cdnow::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("frequency"), "{err}");
+    }
+}

@@ -29,6 +29,9 @@ pub enum PropensityError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The peer (the `lifetimes` package) could not be run or answered something unexpected.
+    #[error("lifetimes peer: {0}")]
+    Peer(String),
     /// A data file has a line that does not parse.
     #[error("{path}, line {line}: {message}")]
     Parse {

@@ -7,15 +7,18 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use shopfuse_propensity::cdnow::{evaluate, run_lifetimes, Cdnow};
+use shopfuse_propensity::project_eval::{
+    evaluate_orders, orders_of_project, ProjectEvaluation, Scores,
+};
 
 use crate::{print_json, Cli};
 
 #[derive(Args)]
 pub struct EvalPropensityArgs {
-    /// The CDNOW folder (cdnow_customers_summary.csv and CDNOW_sample.txt, as the lifetimes
-    /// package ships them).
-    #[arg(long, default_value = "../shared/data/cdnow")]
-    cdnow: PathBuf,
+    /// Also the CDNOW benchmark, from this folder (cdnow_customers_summary.csv and
+    /// CDNOW_sample.txt, as the lifetimes package ships them).
+    #[arg(long)]
+    cdnow: Option<PathBuf>,
     /// A Python with `lifetimes` installed (`./run bench` sets one up): the peer, fitted on
     /// the same customers in the same run.
     #[arg(long)]
@@ -26,14 +29,27 @@ pub struct EvalPropensityArgs {
 }
 
 pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode> {
-    let data = Cdnow::load(&args.cdnow)?;
+    let project = crate::open(&cli.project)?;
+    let store = shopfuse_core::TableStore::open(&project);
+    let (orders, platforms) = orders_of_project(&store)?;
+    let on_project = evaluate_orders(&orders, &platforms)?;
+    if !cli.json {
+        print_project(&on_project);
+    }
+    let Some(cdnow) = &args.cdnow else {
+        if cli.json {
+            print_json(&serde_json::json!({ "project": on_project }))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let data = Cdnow::load(cdnow)?;
     let r = evaluate(&data)?;
     let peer = match &args.lifetimes_python {
         Some(python) => Some(run_lifetimes(&data, python, &args.lifetimes_script)?),
         None => None,
     };
     if cli.json {
-        print_json(&serde_json::json!({ "shopfuse": r, "lifetimes": peer }))?;
+        print_json(&serde_json::json!({ "project": on_project, "cdnow": r, "lifetimes": peer }))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -87,4 +103,37 @@ pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode>
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_project(e: &ProjectEvaluation) {
+    let m = e.model;
+    println!(
+        "fused customers, BG/NBD fitted on every order before {} (r {:.3}, α {:.2}, a {:.3}, b {:.3})",
+        e.cutoff, m.r, m.alpha, m.a, m.b
+    );
+    let row = |name: &str, s: &Scores| {
+        println!(
+            "  {:<28} {:>9} {:>9} {:>8.3} {:>8.3} {:>8.4} {:>8.2}",
+            name, s.customers, s.positives, s.roc_auc, s.pr_auc, s.brier, s.top_decile_lift
+        )
+    };
+    println!(
+        "  {:<28} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}",
+        "purchase in the next 30 days",
+        "customers",
+        "buyers",
+        "ROC-AUC",
+        "PR-AUC",
+        "Brier",
+        "lift@10%"
+    );
+    row("any platform, fused", &e.buy_30d);
+    for p in &e.per_platform {
+        row(&format!("on {}, its orders only", p.platform), &p.alone);
+        row(&format!("on {}, fused history", p.platform), &p.fused);
+    }
+    println!(
+        "  purchases in the next 90 days: actual {:.0}, forecast {:.1}, per-customer MAE {:.3}",
+        e.purchases_90d_actual, e.purchases_90d_forecast, e.purchases_90d_mae
+    );
 }

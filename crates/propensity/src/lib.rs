@@ -3,6 +3,8 @@
 //!
 //! - `btyd`: the buy-till-you-die models — BG/NBD for purchase counts and activity,
 //!   Gamma-Gamma for spend — fitted by maximum likelihood.
+//! - `project_eval`: BG/NBD on a project's fused orders, on a temporal split, and what fusion
+//!   adds over one platform's orders alone.
 //! - `cdnow`: the CDNOW benchmark (Fader, Hardie & Lee 2005): its calibration summary and
 //!   holdout purchases, to check the fits against the published parameters.
 //!
@@ -11,6 +13,7 @@
 
 pub mod btyd;
 pub mod cdnow;
+pub mod project_eval;
 
 pub use btyd::{BgNbd, GammaGamma, Rfm};
 
@@ -32,6 +35,9 @@ pub enum PropensityError {
     /// The peer (the `lifetimes` package) could not be run or answered something unexpected.
     #[error("lifetimes peer: {0}")]
     Peer(String),
+    /// A committed table cannot be read.
+    #[error("reading the project's tables: {0}")]
+    Table(String),
     /// A data file has a line that does not parse.
     #[error("{path}, line {line}: {message}")]
     Parse {

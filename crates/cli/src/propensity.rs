@@ -31,8 +31,8 @@ pub struct EvalPropensityArgs {
 pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     let store = shopfuse_core::TableStore::open(&project);
-    let (orders, platforms) = orders_of_project(&store)?;
-    let on_project = evaluate_orders(&orders, &platforms)?;
+    let activity = orders_of_project(&store)?;
+    let on_project = evaluate_orders(&activity.orders, &activity.events, &activity.platforms)?;
     if !cli.json {
         print_project(&on_project);
     }
@@ -129,8 +129,12 @@ fn print_project(e: &ProjectEvaluation) {
     );
     row("any platform, fused", &e.buy_30d);
     for p in &e.per_platform {
-        row(&format!("on {}, its orders only", p.platform), &p.alone);
-        row(&format!("on {}, fused history", p.platform), &p.fused);
+        row(&format!("{}: BG/NBD, its orders", p.platform), &p.alone);
+        row(&format!("{}: BG/NBD, fused", p.platform), &p.fused);
+        if let (Some(alone), Some(fused)) = (&p.classifier_alone, &p.classifier_fused) {
+            row(&format!("{}: trees, its data", p.platform), alone);
+            row(&format!("{}: trees, fused", p.platform), fused);
+        }
     }
     println!(
         "  purchases in the next 90 days: actual {:.0}, forecast {:.1}, per-customer MAE {:.3}",

@@ -8,11 +8,15 @@
 //! - `cdnow`: the CDNOW benchmark (Fader, Hardie & Lee 2005): its calibration summary and
 //!   holdout purchases, to check the fits against the published parameters.
 //!
-//! What is not here yet (issue 26): the gradient-boosted classifier on fused features, the
-//! `propensity` stage and table, audiences, and the fused-vs-single-platform evaluation.
+//! - `classifier`: gradient-boosted trees on features as of a cut-off, one platform's view
+//!   vs the fused customer's.
+//!
+//! What is not here yet (issue 26): calibration of the classifier, churn and CLV outputs, the
+//! `propensity` stage and table, audiences, and the 1 M-customer bench.
 
 pub mod btyd;
 pub mod cdnow;
+pub mod classifier;
 pub mod project_eval;
 
 pub use btyd::{BgNbd, GammaGamma, Rfm};

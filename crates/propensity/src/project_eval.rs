@@ -28,6 +28,8 @@ pub struct Order {
     pub platform: u16,
     /// Microseconds since the epoch, UTC.
     pub at: i64,
+    /// In the base currency.
+    pub amount: f64,
 }
 
 /// Ranking and calibration figures of one probability against the outcomes.
@@ -138,10 +140,14 @@ pub fn rfm_at(orders: &[Order], cutoff: i64, keep: impl Fn(&Order) -> bool) -> B
 #[derive(Debug, Clone, Serialize)]
 pub struct PlatformLift {
     pub platform: String,
-    /// That platform's orders only.
+    /// BG/NBD on that platform's orders only.
     pub alone: Scores,
-    /// The fused history.
+    /// BG/NBD on the fused history (times the platform's share of the orders).
     pub fused: Scores,
+    /// The classifier on that platform's orders and behaviour only, and on the fused
+    /// customer (`None` when a split has no buyers).
+    pub classifier_alone: Option<Scores>,
+    pub classifier_fused: Option<Scores>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +166,7 @@ pub struct ProjectEvaluation {
 /// The temporal evaluation: cut-off 90 days before the last order.
 pub fn evaluate_orders(
     orders: &[Order],
+    events: &[crate::classifier::Event],
     platforms: &[String],
 ) -> Result<ProjectEvaluation, PropensityError> {
     let last = orders
@@ -195,16 +202,22 @@ pub fn evaluate_orders(
         .iter()
         .map(|(c, _)| future(*c, quarter, None) as f64)
         .collect();
-    let per_platform = platforms
-        .iter()
-        .enumerate()
-        .filter_map(|(p, name)| {
-            platform_lift(orders, cutoff, p as u16, name, &model, &fused, |c| {
-                future(c, month, Some(p as u16)) > 0
-            })
-            .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let histories = crate::classifier::Histories::new(orders, events);
+    let mut per_platform = Vec::new();
+    for (p, name) in platforms.iter().enumerate() {
+        let lift = platform_lift(orders, cutoff, p as u16, name, &model, &fused, |c| {
+            future(c, month, Some(p as u16)) > 0
+        })?;
+        if let Some(mut lift) = lift {
+            if let Some((alone, fused)) =
+                crate::classifier::platform_scores(&histories, p as u16, cutoff)?
+            {
+                lift.classifier_alone = Some(alone);
+                lift.classifier_fused = Some(fused);
+            }
+            per_platform.push(lift);
+        }
+    }
     Ok(ProjectEvaluation {
         cutoff: chrono::DateTime::from_timestamp_micros(cutoff)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -227,7 +240,7 @@ pub fn evaluate_orders(
 /// `customer_accounts`; refunds and cancellations left out), and the platform names.
 pub fn orders_of_project(
     store: &shopfuse_core::TableStore,
-) -> Result<(Vec<Order>, Vec<String>), PropensityError> {
+) -> Result<ProjectActivity, PropensityError> {
     use shopfuse_identity::customer_accounts as ca;
     let read = |table: &'static str| {
         store
@@ -281,9 +294,49 @@ pub fn orders_of_project(
             customer,
             platform: p as u16,
             at,
+            amount: rows.f64(r, "amount_base").unwrap_or(0.0),
         });
     }
-    Ok((orders, platforms))
+    let rows = read("clean_events")?;
+    let mut events = Vec::with_capacity(rows.rows.len());
+    for r in &rows.rows {
+        let platform = rows.text(r, "_platform").unwrap_or_default();
+        let account = rows.text(r, "account_id").unwrap_or_default();
+        let kind = match rows.text(r, "event_type").as_deref() {
+            Some("view") => 0,
+            Some("favorite") => 1,
+            Some("cart") => 2,
+            Some("purchase") => 3,
+            _ => continue,
+        };
+        let Some(p) = platforms.iter().position(|x| *x == platform) else {
+            continue;
+        };
+        if let (Some(&customer), Some(at)) = (
+            customer_of.get(&(platform, account)),
+            rows.i64(r, "occurred_at"),
+        ) {
+            events.push(crate::classifier::Event {
+                customer,
+                platform: p as u16,
+                at,
+                kind,
+            });
+        }
+    }
+    Ok(ProjectActivity {
+        orders,
+        events,
+        platforms,
+    })
+}
+
+/// A project's fused activity: orders and behaviour events by customer number, platforms by
+/// index.
+pub struct ProjectActivity {
+    pub orders: Vec<Order>,
+    pub events: Vec<crate::classifier::Event>,
+    pub platforms: Vec<String>,
 }
 
 fn group_by_customer(orders: &[Order]) -> HashMap<u32, Vec<Order>> {
@@ -345,6 +398,8 @@ fn platform_lift(
         platform: name.to_string(),
         alone: Scores::of(&p_alone, &labels),
         fused: Scores::of(&p_fused, &labels),
+        classifier_alone: None,
+        classifier_fused: None,
     }))
 }
 
@@ -370,16 +425,19 @@ mod tests {
                 customer: 1,
                 platform: 0,
                 at: day(10),
+                amount: 1.0,
             },
             Order {
                 customer: 1,
                 platform: 1,
                 at: day(40),
+                amount: 1.0,
             },
             Order {
                 customer: 2,
                 platform: 0,
                 at: day(20),
+                amount: 1.0,
             },
         ];
         let before = rfm_at(&orders, day(100), |_| true);
@@ -387,11 +445,13 @@ mod tests {
             customer: 1,
             platform: 0,
             at: day(150),
+            amount: 1.0,
         });
         orders.push(Order {
             customer: 3,
             platform: 1,
             at: day(120),
+            amount: 1.0,
         });
         assert_eq!(rfm_at(&orders, day(100), |_| true), before);
         assert_eq!(before[&1].frequency, 1.0);

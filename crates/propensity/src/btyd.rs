@@ -46,29 +46,13 @@ pub struct BgNbd {
 }
 
 impl BgNbd {
-    /// The log-likelihood of one customer (FHL 2005, eq. 6).
-    pub fn log_likelihood_one(&self, c: &Rfm) -> f64 {
-        let BgNbd { r, alpha, a, b } = *self;
-        let (x, tx, t) = (c.frequency, c.recency, c.age);
-        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-        let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
-        let a3 = -(r + x) * (alpha + t).ln();
-        if x > 0.0 {
-            let a4 = (a / (b + x - 1.0)).ln() - (r + x) * (alpha + tx).ln();
-            // ln(e^a3 + e^a4), stably.
-            let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
-            a1 + a2 + hi + (lo - hi).exp().ln_1p()
-        } else {
-            a1 + a2 + a3
-        }
-    }
-
+    /// The log-likelihood of `customers` (FHL 2005, eq. 6).
     pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
-        customers.iter().map(|c| self.log_likelihood_one(c)).sum()
+        self.log_likelihood_grouped(&ByFrequency::new(customers))
     }
 
-    /// [`Self::log_likelihood`] with the gamma functions computed once per distinct
-    /// frequency (a few dozen), not once per customer: what the fit evaluates.
+    /// The log-likelihood with the gamma functions computed once per distinct frequency (a
+    /// few dozen), not once per customer; the fit evaluates it on groups made once.
     fn log_likelihood_grouped(&self, data: &ByFrequency) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
         let mut total = 0.0;
@@ -175,19 +159,7 @@ pub struct GammaGamma {
 impl GammaGamma {
     /// The log-likelihood of the customers with repeat purchases.
     pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
-        let GammaGamma { p, q, gamma } = *self;
-        customers
-            .iter()
-            .filter(|c| c.frequency > 0.0 && c.monetary > 0.0)
-            .map(|c| {
-                let (x, m) = (c.frequency, c.monetary);
-                ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
-                    + q * gamma.ln()
-                    + (p * x - 1.0) * m.ln()
-                    + p * x * x.ln()
-                    - (p * x + q) * (gamma + m * x).ln()
-            })
-            .sum()
+        self.log_likelihood_grouped(&ByFrequency::new(&repeat_buyers(customers)))
     }
 
     /// [`Self::log_likelihood`] of customers with repeat purchases, the gamma functions once
@@ -217,12 +189,7 @@ impl GammaGamma {
                 "Gamma-Gamma needs customers with repeat purchases",
             ));
         }
-        let buyers: Vec<Rfm> = customers
-            .iter()
-            .filter(|c| c.frequency > 0.0 && c.monetary > 0.0)
-            .copied()
-            .collect();
-        let data = ByFrequency::new(&buyers);
+        let data = ByFrequency::new(&repeat_buyers(customers));
         let cost = |v: &[f64]| {
             let m = GammaGamma {
                 p: v[0].exp(),
@@ -251,6 +218,15 @@ impl GammaGamma {
         let weight = p * x / (p * x + q - 1.0);
         (1.0 - weight) * population + weight * c.monetary
     }
+}
+
+/// The customers Gamma-Gamma learns from: those with repeat purchases of some value.
+fn repeat_buyers(customers: &[Rfm]) -> Vec<Rfm> {
+    customers
+        .iter()
+        .filter(|c| c.frequency > 0.0 && c.monetary > 0.0)
+        .copied()
+        .collect()
 }
 
 /// Customers grouped by frequency: the likelihoods' gamma-function terms depend on the

@@ -352,10 +352,8 @@ async fn the_openapi_document_describes_every_route() {
 #[tokio::test]
 async fn a_new_commit_is_served_without_a_restart() {
     // A copy: the commit below drops files the other tests' states may be reading.
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&FIXTURE.root, copy.path());
+    let (copy, state) = copied_state();
     let project = Project::open(copy.path()).unwrap();
-    let state = AppState::open(&project).unwrap();
     let before = state.index().version;
     assert!(!state.reload_if_committed().unwrap(), "nothing new yet");
     let options = RunOptions {
@@ -438,10 +436,7 @@ fn event(id: &str, platform: &str, account: &str, listing: &str, kind: &str) -> 
 
 #[tokio::test]
 async fn posted_events_are_seen_at_once_and_folded_by_the_next_run_exactly_once() {
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&FIXTURE.root, copy.path());
-    let project = Project::open(copy.path()).unwrap();
-    let state = AppState::open(&project).unwrap();
+    let (copy, state) = copied_state();
     let (customer, platform, account) = multi_platform_customer(&state);
     let (listing, golden) = listing_with_neighbours(&state, &platform);
     let views_before = state
@@ -652,9 +647,7 @@ async fn the_sql_endpoint_answers_one_select_to_analysts_and_refuses_everything_
 
 #[tokio::test]
 async fn the_review_queue_lists_uncertain_pairs_and_decisions_become_labels() {
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&FIXTURE.root, copy.path());
-    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (copy, state) = copied_state();
     let (status, _) = get(&state, "/api/v1/review/pairs", Some(&FIXTURE.viewer)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, queue) = get(
@@ -736,9 +729,7 @@ async fn the_review_queue_lists_uncertain_pairs_and_decisions_become_labels() {
 
 #[tokio::test]
 async fn admins_create_and_revoke_keys_over_the_api() {
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&FIXTURE.root, copy.path());
-    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (_copy, state) = copied_state();
     let new = r#"{"role": "viewer", "name": "kiosk"}"#;
     let (status, _) = send(&state, "POST", "/api/v1/keys", &FIXTURE.analyst, new).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -845,9 +836,7 @@ fn every_text_value(root: &std::path::Path) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn an_erased_customer_leaves_no_trace_in_any_table_or_the_event_log() {
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&FIXTURE.root, copy.path());
-    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (copy, state) = copied_state();
     let (customer, platform, account) = multi_platform_customer(&state);
     let (listing, _) = listing_with_neighbours(&state, &platform);
     let batch =
@@ -980,6 +969,14 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A state on a copy of the fixture, for tests that write (events, erasure, labels, keys).
+fn copied_state() -> (tempfile::TempDir, AppState) {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&FIXTURE.root, copy.path());
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    (copy, state)
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

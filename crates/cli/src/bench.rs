@@ -53,6 +53,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Every propensity model (BG/NBD, Gamma-Gamma, the calibrated purchase, churn and
+    /// per-platform classifiers) fitted and scored on simulated fused customers of growing
+    /// size: customers/s and peak memory; with `--lifetimes-python`, the `lifetimes`
+    /// package's BG/NBD fit on the same summaries.
+    Propensity(crate::propensity::BenchPropensityArgs),
     /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
     /// product lookup, customer by platform account, recommendations and event batches of
     /// 1,000, each next to the same client on a trivial endpoint of the same server; then
@@ -72,6 +77,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Ingest { orders, seed } => bench_ingest(cli, *orders, *seed),
         BenchCommand::Embed(args) => crate::embed::bench_embed(cli, args),
         BenchCommand::Recs(args) => crate::recs::bench_recs(cli, args),
+        BenchCommand::Propensity(args) => crate::propensity::bench_propensity(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
         BenchCommand::Serve {
             concurrency,

@@ -51,7 +51,7 @@ enum Command {
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(project::GenerateArgs),
     /// Run the pipeline (ingest, clean, product resolution, customer identity, profiles,
-    /// recommendations) as one atomic commit. A stage whose settings and input tables are
+    /// recommendations, propensity) as one atomic commit. A stage whose settings and input tables are
     /// unchanged since it last ran is skipped.
     Run(run::RunArgs),
     /// The pipeline's stages in order, with the tables each reads and writes.
@@ -75,6 +75,13 @@ enum Command {
     /// A customer's recommended products with the reason for each (after `train recs` or
     /// `run`).
     Recommend(recs::RecommendArgs),
+    /// One customer's purchase, churn and value scores, per platform, with what drives them
+    /// (audited).
+    Propensity(propensity::PropensityArgs),
+    /// Customers a condition over their propensity and profile selects, as account ids for
+    /// activation on a platform (keyed-hash pseudonyms, or the platform's own ids with --ids
+    /// platform); with --dp-epsilon only a noisy count. Audited.
+    Audience(propensity::AudienceArgs),
     /// The human review loop of product matching.
     Review {
         #[command(subcommand)]
@@ -151,6 +158,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Eval { eval } => eval::eval(cli, eval),
         Command::Train { train } => recs::train(cli, train),
         Command::Recommend(args) => recs::recommend(cli, args),
+        Command::Propensity(args) => propensity::show_propensity(cli, args),
+        Command::Audience(args) => propensity::audience_command(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

@@ -146,7 +146,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("resolve", "skipped"),
             ("identity", "skipped"),
             ("profiles", "skipped"),
-            ("recs", "skipped")
+            ("recs", "skipped"),
+            ("propensity", "skipped")
         ],
         "an unchanged project does no stage work"
     );
@@ -205,7 +206,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("resolve", "skipped"),
             ("identity", "ran"),
             ("profiles", "ran"),
-            ("recs", "ran")
+            ("recs", "ran"),
+            ("propensity", "ran")
         ]
     );
     // The incremental result is the full run's result, table by table, byte for byte.
@@ -367,6 +369,10 @@ fn every_subcommand_has_help() {
         &["eval", "identity"],
         &["identity"],
         &["report", "customers"],
+        &["propensity"],
+        &["audience"],
+        &["eval", "propensity"],
+        &["bench", "propensity"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

@@ -28,6 +28,37 @@ pub struct ProjectConfig {
     pub privacy: PrivacyConfig,
     #[serde(default)]
     pub recs: RecsConfig,
+    #[serde(default)]
+    pub propensity: PropensityConfig,
+}
+
+/// Purchase propensity, churn and value (`[propensity]`): how the classifiers are trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PropensityConfig {
+    /// Training cut-offs a month apart; each adds every active customer as a training row.
+    pub training_cutoffs: usize,
+    /// At most this many training rows per classifier (a deterministic sample beyond it).
+    pub max_training_rows: usize,
+    /// Gradient-boosted trees: rounds, learning rate, depth.
+    pub iterations: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    /// Drivers stored per customer.
+    pub drivers: usize,
+}
+
+impl Default for PropensityConfig {
+    fn default() -> Self {
+        Self {
+            training_cutoffs: 4,
+            max_training_rows: 400_000,
+            iterations: 150,
+            learning_rate: 0.05,
+            max_depth: 4,
+            drivers: 3,
+        }
+    }
 }
 
 /// What a recommendation may not suggest again.

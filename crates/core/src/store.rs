@@ -231,6 +231,15 @@ impl TableStore {
         self.rows_at(&self.manifest()?, table, None)
     }
 
+    /// Only `columns` of a committed table, row by row; `None` when it does not exist.
+    pub fn read_columns(
+        &self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<Option<crate::value::NamedRows>> {
+        self.rows_at(&self.manifest()?, table, Some(columns))
+    }
+
     /// `table` as of `manifest` row by row, only `columns` when given.
     fn rows_at(
         &self,

@@ -216,6 +216,7 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
 
 /// A table read row by row, with its columns looked up by name: what the stages that work
 /// on whole entities (identity, profiles) read.
+#[derive(Debug, Clone, Default)]
 pub struct NamedRows {
     pub columns: std::collections::HashMap<String, usize>,
     pub rows: Vec<Vec<Value>>,

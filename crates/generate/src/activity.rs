@@ -5,7 +5,7 @@
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
 use rand::seq::IndexedRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::catalog::{round2, Product};
@@ -180,27 +180,61 @@ const HOUR_WEIGHTS: [f64; 24] = [
 pub struct Calendar {
     start: i64,
     days: WeightedIndex<f64>,
+    /// Running sums of the day weights (`cumulative[d]` = weight of days before `d`), to draw
+    /// a day within a shopper's active span and to weigh how much shopping fits in it.
+    cumulative: Vec<f64>,
     hours: WeightedIndex<f64>,
 }
 
 impl Calendar {
     pub fn new(start: i64, days: usize) -> Self {
+        let weights = day_weights(start, days);
+        let mut cumulative = Vec::with_capacity(days + 1);
+        let mut sum = 0.0;
+        cumulative.push(sum);
+        for w in &weights {
+            sum += w;
+            cumulative.push(sum);
+        }
         Self {
             start,
-            days: WeightedIndex::new(day_weights(start, days)).expect("positive weights"),
+            days: WeightedIndex::new(weights).expect("positive weights"),
+            cumulative,
             hours: WeightedIndex::new(HOUR_WEIGHTS).expect("positive weights"),
         }
     }
 
-    /// A UTC instant whose Beijing local time follows the day and hour weights.
-    pub fn sample(&self, rng: &mut ChaCha8Rng) -> i64 {
-        let day = self.days.sample(rng) as i64;
+    /// Days in the period.
+    pub fn days(&self) -> usize {
+        self.cumulative.len() - 1
+    }
+
+    /// The shopping weight of the days in `span` (their share of the calendar's draws).
+    pub fn weight_of(&self, span: &std::ops::Range<usize>) -> f64 {
+        self.cumulative[span.end] - self.cumulative[span.start]
+    }
+
+    /// Like [`Calendar::sample`], with the day drawn among the days of `span` only.
+    pub fn sample_within(&self, span: &std::ops::Range<usize>, rng: &mut ChaCha8Rng) -> i64 {
+        let (lo, hi) = (self.cumulative[span.start], self.cumulative[span.end]);
+        let u = rng.random_range(lo..hi.max(lo + f64::MIN_POSITIVE));
+        let day = self.cumulative.partition_point(|&c| c <= u).saturating_sub(1);
+        self.at(day.clamp(span.start, span.end - 1), rng)
+    }
+
+    fn at(&self, day: usize, rng: &mut ChaCha8Rng) -> i64 {
         let hour = self.hours.sample(rng) as i64;
         // `start` is local midnight in UTC terms already.
         self.start
-            + day * DAY_US
+            + day as i64 * DAY_US
             + hour * HOUR_US
             + rng.random_range(0..HOUR_US / 1_000_000) * 1_000_000
+    }
+
+    /// A UTC instant whose Beijing local time follows the day and hour weights.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> i64 {
+        let day = self.days.sample(rng);
+        self.at(day, rng)
     }
 }
 
@@ -234,23 +268,38 @@ struct Shelves<'a> {
     products: &'a [Product],
     listings: &'a [Listing],
     by_platform_category: Vec<Vec<Vec<usize>>>,
+    /// The listing of each (product, platform), to research one product on another platform.
+    by_product_platform: std::collections::HashMap<(usize, usize), usize>,
 }
 
 impl<'a> Shelves<'a> {
     fn new(products: &'a [Product], listings: &'a [Listing], n_categories: usize) -> Self {
         let mut by_platform_category = vec![vec![Vec::new(); n_categories]; PLATFORMS.len()];
+        let mut by_product_platform = std::collections::HashMap::new();
         for (li, l) in listings.iter().enumerate() {
             let pi = PLATFORMS
                 .iter()
                 .position(|p| *p == l.platform)
                 .expect("known platform");
             by_platform_category[pi][products[l.product].category].push(li);
+            by_product_platform.entry((l.product, pi)).or_insert(li);
         }
         Self {
             products,
             listings,
             by_platform_category,
+            by_product_platform,
         }
+    }
+
+    /// The listing of `listing`'s product on `platform`, or one of the same category there.
+    fn counterpart(&self, listing: usize, platform: &str, rng: &mut ChaCha8Rng) -> Option<usize> {
+        let pi = PLATFORMS.iter().position(|p| *p == platform)?;
+        let product = self.listings[listing].product;
+        self.by_product_platform
+            .get(&(product, pi))
+            .copied()
+            .or_else(|| self.pick(platform, self.products[product].category, rng))
     }
 
     fn pick(&self, platform: &str, category: usize, rng: &mut ChaCha8Rng) -> Option<usize> {
@@ -286,23 +335,32 @@ pub fn simulate(
 ) -> Activity {
     let n_categories = people.first().map(|p| p.category_taste.len()).unwrap_or(0);
     let shelves = Shelves::new(products, listings, n_categories);
-    let person_pick =
-        WeightedIndex::new(people.iter().map(|p| p.activity)).expect("positive activity");
+    let mut life_rng = ChaCha8Rng::seed_from_u64(rng.random::<u64>() ^ 0x11fe_7133);
+    let lives = Lives::draw(people.len(), calendar.days(), &mut life_rng);
+    // A person's share of the shopping is their rate times the calendar weight of the days
+    // they are active, so a lapsed shopper buys at their own rate until they lapse.
+    let person_pick = WeightedIndex::new(
+        people
+            .iter()
+            .zip(&lives.spans)
+            .map(|(p, span)| p.activity * calendar.weight_of(span)),
+    )
+    .expect("positive activity");
     let mut sessions = Sessions::default();
     let fraud_target = (n_orders as f64 * 0.02).round() as usize;
     let legit = n_orders.saturating_sub(fraud_target);
     let (mut orders, mut events) = purchases(
         &shelves,
-        people,
+        (people, &lives),
         &person_pick,
         legit,
         (calendar, &mut sessions),
-        rng,
+        (rng, &mut life_rng),
     );
     // Browsing without buying, in the same tastes: the signal recommendations learn from.
     events.extend(browsing(
         &shelves,
-        people,
+        (people, &lives),
         &person_pick,
         n_orders * 2,
         (calendar, &mut sessions),
@@ -325,17 +383,91 @@ pub fn simulate(
     }
 }
 
+/// When each person shops: from the start of the period until they lapse. Lifetimes are
+/// exponential with a mean of 1.4 periods, so about half the shoppers lapse before its end —
+/// the churn that propensity models must see coming (a quiet spell, browsing that stops).
+struct Lives {
+    /// Active days of each person, a range of day numbers in the period.
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Lives {
+    fn draw(people: usize, days: usize, rng: &mut ChaCha8Rng) -> Self {
+        let mean = 1.4 * days as f64;
+        let spans = (0..people)
+            .map(|_| {
+                let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                let life = (-u.ln() * mean).ceil() as usize;
+                0..life.clamp(14, days)
+            })
+            .collect();
+        Lives { spans }
+    }
+}
+
+/// A shopper researches a purchase days before it in 45 % of orders: views, sometimes a
+/// favourite or a cart, of the same product — on another of their platforms six times in ten
+/// when they have one ("browse on Taobao, buy on JD"). Only the fused customer shows that a
+/// browser on one platform is about to buy on another.
+fn research(
+    shelves: &Shelves,
+    p: &Person,
+    (person, account, listing): (usize, usize, usize),
+    (at, earliest): (i64, i64),
+    sessions: &mut Sessions,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Event> {
+    if !rng.random_bool(0.45) {
+        return Vec::new();
+    }
+    let others: Vec<usize> = (0..p.accounts.len()).filter(|&a| a != account).collect();
+    let (account, listing) = match others.choose(rng) {
+        Some(&other) if rng.random_bool(0.6) => {
+            match shelves.counterpart(listing, p.accounts[other].platform, rng) {
+                Some(there) => (other, there),
+                None => (account, listing),
+            }
+        }
+        _ => (account, listing),
+    };
+    let first = at - rng.random_range(1..=12) * DAY_US - rng.random_range(0..DAY_US);
+    if first < earliest {
+        return Vec::new();
+    }
+    let session = sessions.next();
+    let mut kinds: Vec<&'static str> = vec!["view"; rng.random_range(1..4)];
+    if rng.random_bool(0.3) {
+        kinds.push("favorite");
+    }
+    if rng.random_bool(0.25) {
+        kinds.push("cart");
+    }
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(k, event_type)| Event {
+            person,
+            account,
+            listing,
+            event_type,
+            at: first + k as i64 * rng.random_range(30..600) * 1_000_000,
+            session: session.clone(),
+        })
+        .collect()
+}
+
 /// `count` legitimate orders, each with the path to it: views, maybe a cart, the purchase.
 fn purchases(
     shelves: &Shelves,
-    people: &[Person],
+    (people, lives): (&[Person], &Lives),
     person_pick: &WeightedIndex<f64>,
     count: usize,
     (calendar, sessions): (&Calendar, &mut Sessions),
-    rng: &mut ChaCha8Rng,
+    (rng, life_rng): (&mut ChaCha8Rng, &mut ChaCha8Rng),
 ) -> (Vec<Order>, Vec<Event>) {
     let mut orders = Vec::with_capacity(count);
     let mut events = Vec::new();
+    let earliest = calendar.start;
     while orders.len() < count {
         let person = person_pick.sample(rng);
         let p = &people[person];
@@ -346,7 +478,15 @@ fn purchases(
         else {
             continue;
         };
-        let at = calendar.sample(rng);
+        let at = calendar.sample_within(&lives.spans[person], rng);
+        events.extend(research(
+            shelves,
+            p,
+            (person, account, listing),
+            (at, earliest),
+            sessions,
+            life_rng,
+        ));
         let quantity = if rng.random_bool(0.85) {
             1
         } else {
@@ -420,10 +560,11 @@ fn legit_order(
     }
 }
 
-/// `count` browsing attempts (views, carts, favourites without a purchase).
+/// `count` browsing attempts (views, carts, favourites without a purchase), while each
+/// person is active.
 fn browsing(
     shelves: &Shelves,
-    people: &[Person],
+    (people, lives): (&[Person], &Lives),
     person_pick: &WeightedIndex<f64>,
     count: usize,
     (calendar, sessions): (&Calendar, &mut Sessions),
@@ -440,7 +581,7 @@ fn browsing(
             continue;
         };
         let session = sessions.next();
-        let at = calendar.sample(rng);
+        let at = calendar.sample_within(&lives.spans[person], rng);
         let kind = if rng.random_bool(0.08) {
             "favorite"
         } else if rng.random_bool(0.1) {

@@ -28,9 +28,15 @@ pub enum PipelineError {
     /// Training recommendations failed.
     #[error("training recommendations failed")]
     Learn(#[from] shopfuse_learn::LearnError),
+    /// Fitting or scoring the propensity models failed.
+    #[error("propensity failed")]
+    Propensity(#[from] shopfuse_propensity::PropensityError),
     /// A query over the committed tables failed.
     #[error("query failed")]
     Query(#[from] shopfuse_query::QueryError),
+    /// An audience cannot be drawn (the message says why and what to run).
+    #[error("{0}")]
+    Audience(String),
     /// `--only` or `--from` named a stage the pipeline does not have.
     #[error("no stage named {name:?}; the stages are {known} (see `shopfuse stages`)")]
     UnknownStage { name: String, known: String },

@@ -6,7 +6,7 @@
 //!   the tables it writes, and runs inside the caller's [`Transaction`] so that a whole run
 //!   commits at once or not at all.
 //! - The **pipeline** ([`Pipeline`]) is the ordered list of stages: ingest → clean → resolve →
-//!   identity → profiles → recs. A stage reads only what ingest or an earlier stage writes
+//!   identity → profiles → recs → propensity. A stage reads only what ingest or an earlier stage writes
 //!   (a unit test checks the declarations), plus the few [`EXTERNAL_INPUTS`] people write by
 //!   hand (reviewed match labels).
 //! - A stage's **fingerprint** hashes its settings and the *content* of every table it
@@ -23,6 +23,7 @@
 //!
 //! [`Transaction`]: shopfuse_core::Transaction
 
+pub mod audience;
 pub mod bench;
 mod context;
 mod csv_columns;

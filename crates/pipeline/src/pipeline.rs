@@ -12,7 +12,8 @@ use shopfuse_learn::recs::RecsSummary;
 use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
-    CleanStage, IdentityStage, IngestStage, ProfilesStage, RecsStage, ResolveStage,
+    CleanStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage, RecsStage,
+    ResolveStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -78,6 +79,7 @@ pub struct RunReport {
     pub identity: Option<IdentitySummary>,
     pub profiles: Option<ProfileSummary>,
     pub recs: Option<RecsSummary>,
+    pub propensity: Option<shopfuse_propensity::PropensitySummary>,
     /// rows read = rows accepted + rows quarantined for every source (true when ingest did
     /// not run).
     pub balanced: bool,
@@ -107,6 +109,7 @@ impl RunReport {
             StageSummary::Identity(s) => self.identity = Some(s),
             StageSummary::Profiles(s) => self.profiles = Some(s),
             StageSummary::Recs(s) => self.recs = Some(s),
+            StageSummary::Propensity(s) => self.propensity = Some(s),
         }
     }
 }
@@ -123,7 +126,7 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
-    /// ingest → clean → resolve → identity → profiles → recs.
+    /// ingest → clean → resolve → identity → profiles → recs → propensity.
     pub fn standard() -> Self {
         Self::new(vec![
             Box::new(IngestStage),
@@ -132,6 +135,7 @@ impl Pipeline {
             Box::new(IdentityStage),
             Box::new(ProfilesStage),
             Box::new(RecsStage),
+            Box::new(PropensityStage),
         ])
     }
 
@@ -242,6 +246,7 @@ impl Pipeline {
             identity: None,
             profiles: None,
             recs: None,
+            propensity: None,
             balanced: true,
             seconds: 0.0,
             forgotten,

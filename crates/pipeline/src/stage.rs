@@ -65,6 +65,7 @@ pub enum StageSummary {
     Identity(shopfuse_identity::IdentitySummary),
     Profiles(shopfuse_identity::ProfileSummary),
     Recs(shopfuse_learn::recs::RecsSummary),
+    Propensity(shopfuse_propensity::PropensitySummary),
 }
 
 /// A stage as `shopfuse stages` prints it.

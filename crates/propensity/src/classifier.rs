@@ -1,181 +1,230 @@
-//! The purchase classifier on fused features: gradient-boosted trees (forust, as the product
-//! matcher uses) on what each customer did before a cut-off — orders, spend, recency, and their
-//! views, favourites and carts — trained on one cut-off and scored on the next, so that
-//! every label lies after every feature.
+//! The purchase and churn classifiers: gradient-boosted trees (forust, as the product matcher
+//! uses) on [`crate::features`] rows, calibrated by isotonic regression on customers held out
+//! of the trees' fit, with per-customer drivers from the trees' Shapley values.
 //!
-//! For a target platform P the features come in two views of the same customers: what P sees
-//! (P's orders and behaviour only) and the fused customer (P's columns plus the same columns
-//! over every platform and P's share). The gap between the two is what fusion adds.
+//! Training rows come from earlier cut-offs whose outcome window ends at or before the
+//! scoring cut-off, so every label the model learns from lies before the moment it scores:
+//! to score "a purchase in the next 30 days" as of `t`, the rows are the customers as of
+//! `t − 30 d`, `t − 60 d`, … with what they did in the 30 days after each.
 
-use forust_ml::gradientbooster::GradientBooster;
+use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
+use rayon::prelude::*;
+use serde::Serialize;
 
-use crate::project_eval::{Order, Scores};
+use crate::activity::{Histories, DAY_US};
+use crate::calibration::Isotonic;
+use crate::features::View;
 use crate::PropensityError;
 
-const DAY_US: i64 = 86_400_000_000;
-
-/// A behaviour event of a fused customer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Event {
-    pub customer: u32,
-    pub platform: u16,
-    pub at: i64,
-    /// 0 view, 1 favourite, 2 cart, 3 purchase.
-    pub kind: u8,
+/// What a classifier predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A purchase (on the platform, or anywhere) within the horizon.
+    Purchase { platform: Option<u16>, days: i64 },
+    /// No purchase anywhere within the horizon, for a customer who has bought before.
+    Churn { days: i64 },
 }
 
-/// Order and behaviour columns over the activity `keep` admits, as of `cutoff`.
-fn activity_columns(
-    orders: &[&Order],
-    events: &[&Event],
-    cutoff: i64,
-    keep_order: impl Fn(&Order) -> bool,
-    keep_event: impl Fn(&Event) -> bool,
-) -> [f64; 10] {
-    let days_ago = |at: i64| (cutoff - at) as f64 / DAY_US as f64;
-    let mut order_days: Vec<i64> = Vec::new();
-    let (mut spend, mut last30, mut last90) = (0.0, 0.0, 0.0);
-    for o in orders.iter().filter(|o| o.at < cutoff && keep_order(o)) {
-        order_days.push(o.at.div_euclid(DAY_US));
-        spend += o.amount;
-        let ago = days_ago(o.at);
-        last30 += f64::from(u8::from(ago <= 30.0));
-        last90 += f64::from(u8::from(ago <= 90.0));
-    }
-    order_days.sort_unstable();
-    order_days.dedup();
-    let since = |day: Option<&i64>| day.map_or(9_999.0, |d| days_ago(d * DAY_US));
-    let mut recent = [0.0f64; 3];
-    let mut last_event: Option<i64> = None;
-    for e in events.iter().filter(|e| e.at < cutoff && keep_event(e)) {
-        if days_ago(e.at) <= 30.0 && e.kind < 3 {
-            recent[e.kind as usize] += 1.0;
-        }
-        last_event = Some(last_event.map_or(e.at, |l| l.max(e.at)));
-    }
-    [
-        order_days.len() as f64,
-        since(order_days.last()),
-        since(order_days.first()),
-        last30,
-        last90,
-        spend,
-        recent[0],
-        recent[1],
-        recent[2],
-        last_event.map_or(9_999.0, days_ago),
-    ]
-}
-
-/// One customer's feature row for target `platform`: P's columns, and with `fused` the same
-/// over every platform plus P's share of the orders.
-fn features(
-    orders: &[&Order],
-    events: &[&Event],
-    cutoff: i64,
-    platform: u16,
-    fused: bool,
-) -> Vec<f64> {
-    let mut row = activity_columns(
-        orders,
-        events,
-        cutoff,
-        |o| o.platform == platform,
-        |e| e.platform == platform,
-    )
-    .to_vec();
-    if fused {
-        let all = activity_columns(orders, events, cutoff, |_| true, |_| true);
-        row.extend(all);
-        row.push(row[0] / all[0].max(1.0));
-    }
-    row
-}
-
-/// Customers' orders and events, by customer number.
-pub struct Histories<'a> {
-    orders: Vec<Vec<&'a Order>>,
-    events: Vec<Vec<&'a Event>>,
-}
-
-impl<'a> Histories<'a> {
-    pub fn new(orders: &'a [Order], events: &'a [Event]) -> Self {
-        let n = orders
-            .iter()
-            .map(|o| o.customer)
-            .chain(events.iter().map(|e| e.customer))
-            .max()
-            .map_or(0, |m| m as usize + 1);
-        let mut by_order = vec![Vec::new(); n];
-        for o in orders {
-            by_order[o.customer as usize].push(o);
-        }
-        let mut by_event = vec![Vec::new(); n];
-        for e in events {
-            by_event[e.customer as usize].push(e);
-        }
-        Histories {
-            orders: by_order,
-            events: by_event,
+impl Target {
+    pub fn days(self) -> i64 {
+        match self {
+            Target::Purchase { days, .. } | Target::Churn { days } => days,
         }
     }
 
-    /// Customers with an order on `platform` before `cutoff`, and whether each buys there in
-    /// the 30 days from it.
-    fn population(&self, platform: u16, cutoff: i64) -> (Vec<usize>, Vec<bool>) {
-        let mut who = Vec::new();
-        let mut label = Vec::new();
-        for (c, orders) in self.orders.iter().enumerate() {
-            if orders
-                .iter()
-                .any(|o| o.platform == platform && o.at < cutoff)
-            {
-                who.push(c);
-                label.push(orders.iter().any(|o| {
-                    o.platform == platform && o.at >= cutoff && o.at < cutoff + 30 * DAY_US
-                }));
+    /// Whether a customer is scored as of `cutoff`: active before it (with an account on the
+    /// platform, for a platform's purchase; with an order, for churn).
+    pub fn scores(self, h: &Histories<'_>, customer: usize, cutoff: i64) -> bool {
+        match self {
+            Target::Purchase { platform, .. } => {
+                h.active_before(customer, cutoff)
+                    && platform.is_none_or(|p| h.has_account(customer, p))
             }
+            Target::Churn { .. } => h.orders[customer].iter().any(|o| o.at < cutoff),
         }
-        (who, label)
     }
 
-    fn rows(&self, who: &[usize], cutoff: i64, platform: u16, fused: bool) -> Vec<Vec<f64>> {
-        who.iter()
-            .map(|&c| features(&self.orders[c], &self.events[c], cutoff, platform, fused))
+    /// The outcome after `cutoff`.
+    pub fn outcome(self, h: &Histories<'_>, customer: usize, cutoff: i64) -> bool {
+        match self {
+            Target::Purchase { platform, days } => h.bought_within(customer, cutoff, days, platform),
+            Target::Churn { days } => !h.bought_within(customer, cutoff, days, None),
+        }
+    }
+}
+
+/// How a classifier is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrainingSettings {
+    /// Training cut-offs, a month apart, the latest one horizon before the scoring cut-off.
+    pub cutoffs: usize,
+    /// At most this many training rows (a deterministic sample by customer beyond it).
+    pub max_rows: usize,
+    pub iterations: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    /// Use every core for the trees.
+    pub parallel: bool,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        TrainingSettings {
+            cutoffs: 4,
+            max_rows: 400_000,
+            iterations: 150,
+            learning_rate: 0.05,
+            max_depth: 4,
+            parallel: true,
+        }
+    }
+}
+
+/// One feature's part in a customer's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Driver {
+    /// Feature name, `column[scope]` (`views_7d[jd]`).
+    pub feature: String,
+    /// The customer's value of it.
+    pub value: f64,
+    /// Its Shapley value on the trees' log-odds: positive raises the score.
+    pub contribution: f64,
+}
+
+/// A calibrated gradient-boosted classifier on one [`View`]'s rows.
+pub struct Classifier {
+    pub view: View,
+    pub target: Target,
+    trees: GradientBooster,
+    calibration: Isotonic,
+    names: Vec<String>,
+    /// Rows and positives it was trained on (trees and calibration together).
+    pub training_rows: usize,
+    pub training_positives: usize,
+}
+
+impl Classifier {
+    /// Trains for `target` as of `cutoff` from the rows of earlier cut-offs. `None` when the
+    /// training rows lack either outcome.
+    pub fn train(
+        h: &Histories<'_>,
+        (view, target): (View, Target),
+        cutoff: i64,
+        platforms: &[String],
+        settings: &TrainingSettings,
+    ) -> Result<Option<Classifier>, PropensityError> {
+        let (rows, labels, holdout) = training_rows(h, (view, target), cutoff, settings);
+        let positives = labels.iter().filter(|&&y| y).count();
+        if rows.len() < 50 || positives == 0 || positives == labels.len() {
+            return Ok(None);
+        }
+        let pick = |keep: bool| -> (Vec<&[f64]>, Vec<bool>) {
+            rows.iter()
+                .zip(&labels)
+                .zip(&holdout)
+                .filter(|(_, &held)| held == keep)
+                .map(|((r, &y), _)| (r.as_slice(), y))
+                .unzip()
+        };
+        let (fit_rows, fit_y) = pick(false);
+        let (cal_rows, cal_y) = pick(true);
+        let trees = fit_trees(&fit_rows, &fit_y, settings)?;
+        let raw = raw_probabilities(&trees, &cal_rows, settings.parallel);
+        Ok(Some(Classifier {
+            view,
+            target,
+            trees,
+            calibration: Isotonic::fit(&raw, &cal_y),
+            names: view.names(platforms),
+            training_rows: rows.len(),
+            training_positives: positives,
+        }))
+    }
+
+    /// Calibrated probabilities of `rows`.
+    pub fn predict(&self, rows: &[&[f64]], parallel: bool) -> Vec<f64> {
+        raw_probabilities(&self.trees, rows, parallel)
+            .into_iter()
+            .map(|p| self.calibration.apply(p))
+            .collect()
+    }
+
+    /// The `k` features that move each row's score most, by absolute Shapley value.
+    pub fn drivers(&self, rows: &[&[f64]], k: usize, parallel: bool) -> Vec<Vec<Driver>> {
+        let (data, n, cols) = column_major(rows);
+        let contributions = self.trees.predict_contributions(
+            &Matrix::new(&data, n, cols),
+            ContributionsMethod::Shapley,
+            parallel,
+        );
+        (0..n)
+            .map(|r| {
+                let row = &contributions[r * (cols + 1)..r * (cols + 1) + cols];
+                let mut order: Vec<usize> = (0..cols).filter(|&c| row[c] != 0.0).collect();
+                order.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()).then(a.cmp(&b)));
+                order
+                    .into_iter()
+                    .take(k)
+                    .map(|c| Driver {
+                        feature: self.names[c].clone(),
+                        value: rows[r][c],
+                        contribution: row[c],
+                    })
+                    .collect()
+            })
             .collect()
     }
 }
 
-/// Trains at `cutoff − 30 days` and scores at `cutoff` the purchases on `platform` within 30
-/// days, with P's own view and with the fused one: (alone, fused).
-pub fn platform_scores(
-    histories: &Histories<'_>,
-    platform: u16,
+/// Rows, outcomes and the calibration hold-out flag of each training row.
+fn training_rows(
+    h: &Histories<'_>,
+    (view, target): (View, Target),
     cutoff: i64,
-) -> Result<Option<(Scores, Scores)>, PropensityError> {
-    let train_cut = cutoff - 30 * DAY_US;
-    let (train_who, train_y) = histories.population(platform, train_cut);
-    let (test_who, test_y) = histories.population(platform, cutoff);
-    let has_both = |y: &[bool]| y.iter().any(|&v| v) && !y.iter().all(|&v| v);
-    if train_who.len() < 50 || !has_both(&train_y) || !has_both(&test_y) {
-        return Ok(None);
+    settings: &TrainingSettings,
+) -> (Vec<Vec<f64>>, Vec<bool>, Vec<bool>) {
+    let mut candidates: Vec<(usize, i64)> = Vec::new();
+    for k in 0..settings.cutoffs as i64 {
+        let t = cutoff - (target.days() + 30 * k) * DAY_US;
+        candidates.extend(
+            (0..h.customers())
+                .filter(|&c| target.scores(h, c, t))
+                .map(|c| (c, t)),
+        );
     }
-    let mut out = Vec::new();
-    for fused in [false, true] {
-        let model = fit(
-            &histories.rows(&train_who, train_cut, platform, fused),
-            &train_y,
-        )?;
-        let p = predict(&model, &histories.rows(&test_who, cutoff, platform, fused));
-        out.push(Scores::of(&p, &test_y));
+    if candidates.len() > settings.max_rows {
+        // A deterministic sample, spread over customers and cut-offs alike.
+        let keep = settings.max_rows as f64 / candidates.len() as f64;
+        candidates.retain(|&(c, t)| unit_hash(c as u64 ^ (t as u64).rotate_left(17)) < keep);
     }
-    Ok(Some((out[0], out[1])))
+    let rows = candidates
+        .par_iter()
+        .map(|&(c, t)| view.row(h, c, t))
+        .collect();
+    let labels = candidates
+        .iter()
+        .map(|&(c, t)| target.outcome(h, c, t))
+        .collect();
+    // One customer in five, by customer, so no customer is on both sides.
+    let holdout = candidates
+        .iter()
+        .map(|&(c, _)| unit_hash(c as u64) < 0.2)
+        .collect();
+    (rows, labels, holdout)
 }
 
-fn column_major(rows: &[Vec<f64>]) -> (Vec<f64>, usize, usize) {
-    let (n, cols) = (rows.len(), rows.first().map_or(0, Vec::len));
+/// A number in [0, 1) from a key (SplitMix64's finaliser).
+fn unit_hash(key: u64) -> f64 {
+    let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
+}
+
+fn column_major(rows: &[&[f64]]) -> (Vec<f64>, usize, usize) {
+    let (n, cols) = (rows.len(), rows.first().map_or(0, |r| r.len()));
     let mut data = vec![0.0; n * cols];
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
@@ -185,30 +234,36 @@ fn column_major(rows: &[Vec<f64>]) -> (Vec<f64>, usize, usize) {
     (data, n, cols)
 }
 
-fn fit(rows: &[Vec<f64>], labels: &[bool]) -> Result<GradientBooster, PropensityError> {
+fn fit_trees(
+    rows: &[&[f64]],
+    labels: &[bool],
+    settings: &TrainingSettings,
+) -> Result<GradientBooster, PropensityError> {
     let (data, n, cols) = column_major(rows);
     let matrix = Matrix::new(&data, n, cols);
     let y: Vec<f64> = labels.iter().map(|&b| f64::from(u8::from(b))).collect();
     let mut booster = GradientBooster::default()
         .set_objective_type(ObjectiveType::LogLoss)
-        .set_iterations(150)
-        .set_learning_rate(0.05)
-        .set_max_depth(4)
+        .set_iterations(settings.iterations)
+        .set_learning_rate(settings.learning_rate)
+        .set_max_depth(settings.max_depth)
         .set_l2(1.0)
         .set_subsample(0.8)
         .set_seed(11)
-        .set_parallel(false);
+        .set_parallel(settings.parallel);
     booster
         .fit_unweighted(&matrix, &y, None)
         .map_err(|e| PropensityError::Fit(e.to_string()))?;
     Ok(booster)
 }
 
-fn predict(model: &GradientBooster, rows: &[Vec<f64>]) -> Vec<f64> {
+fn raw_probabilities(model: &GradientBooster, rows: &[&[f64]], parallel: bool) -> Vec<f64> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
     let (data, n, cols) = column_major(rows);
-    let matrix = Matrix::new(&data, n, cols);
     model
-        .predict(&matrix, false)
+        .predict(&Matrix::new(&data, n, cols), parallel)
         .into_iter()
         .map(|log_odds| 1.0 / (1.0 + (-log_odds).exp()))
         .collect()
@@ -217,33 +272,74 @@ fn predict(model: &GradientBooster, rows: &[Vec<f64>]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::{Activity, Event, EventKind, Order};
 
+    /// Customers who carted on JD in the week before buying on Taobao: the fused view learns
+    /// it, Taobao's own view cannot see it.
     #[test]
-    fn features_see_nothing_after_the_cutoff() {
+    fn the_fused_view_learns_what_another_platform_shows() {
         let day = |d: i64| d * DAY_US;
-        let o = |platform, at, amount| Order {
-            customer: 0,
-            platform,
-            at,
-            amount,
+        let mut activity = Activity {
+            platforms: vec!["taobao".into(), "jd".into()],
+            ..Default::default()
         };
-        let mut orders = vec![o(0, day(10), 5.0), o(1, day(50), 7.0)];
-        let events = [Event {
-            customer: 0,
-            platform: 0,
-            at: day(95),
-            kind: 2,
-        }];
-        let row = |orders: &[Order]| {
-            let refs: Vec<&Order> = orders.iter().collect();
-            let ev: Vec<&Event> = events.iter().collect();
-            features(&refs, &ev, day(100), 0, true)
+        for c in 0..600u32 {
+            activity.customer_ids.push(format!("CU{c}"));
+            activity.accounts.extend([(c, 0), (c, 1)]);
+            activity.orders.push(Order {
+                customer: c,
+                platform: 0,
+                at: day(5 + i64::from(c % 7)),
+                amount: 10.0,
+            });
+            for month in 0..8i64 {
+                if unit_hash(u64::from(c) * 1000 + month as u64) < 0.4 {
+                    let start = day(40 + month * 30);
+                    let buy = start + day(2) + i64::from(c) * 1_000_000;
+                    activity.events.push(Event {
+                        customer: c,
+                        platform: 1,
+                        at: start - day(1),
+                        kind: EventKind::Cart,
+                    });
+                    activity.orders.push(Order {
+                        customer: c,
+                        platform: 0,
+                        at: buy,
+                        amount: 10.0,
+                    });
+                }
+            }
+        }
+        let h = Histories::new(&activity);
+        let cutoff = day(40 + 7 * 30);
+        let target = Target::Purchase {
+            platform: Some(0),
+            days: 30,
         };
-        let before = row(&orders);
-        orders.push(o(0, day(101), 100.0));
-        assert_eq!(row(&orders), before);
-        assert_eq!(before[0], 1.0); // one order day on platform 0
-        assert_eq!(before[8], 1.0); // a cart in the last 30 days
-        assert_eq!(before[10], 2.0); // two order days on all platforms
+        let settings = TrainingSettings {
+            parallel: false,
+            ..TrainingSettings::default()
+        };
+        let auc = |view: View| {
+            let model = Classifier::train(&h, (view, target), cutoff, &activity.platforms, &settings)
+                .unwrap()
+                .unwrap();
+            let who: Vec<usize> = (0..h.customers())
+                .filter(|&c| target.scores(&h, c, cutoff))
+                .collect();
+            let rows: Vec<Vec<f64>> = who.iter().map(|&c| view.row(&h, c, cutoff)).collect();
+            let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+            let p = model.predict(&refs, false);
+            let y: Vec<bool> = who.iter().map(|&c| target.outcome(&h, c, cutoff)).collect();
+            let drivers = model.drivers(&refs, 3, false);
+            (crate::metrics::Scores::of(&p, &y).roc_auc, drivers)
+        };
+        let (alone, _) = auc(View::PlatformAlone(0));
+        let (fused, drivers) = auc(View::PlatformFused(0));
+        assert!(fused > 0.9, "fused AUC {fused}");
+        assert!(fused > alone + 0.1, "fused {fused} vs alone {alone}");
+        assert!(drivers.iter().any(|d| d.iter().any(|x| x.feature.ends_with("[jd]")
+            || x.feature.ends_with("[all]"))));
     }
 }

@@ -1,25 +1,44 @@
-//! Propensity on the fused customer: how likely each customer is to buy again, to churn, and
-//! what they are worth over the next months.
+//! Propensity on the fused customer: how likely each customer is to buy in the next month
+//! (anywhere, and on each platform), to lapse over the next quarter, and what they are worth
+//! over it — the `propensity` stage, its evaluation and its benchmark.
 //!
+//! Vocabulary:
+//! - **cut-off**: the instant the scores are as of. Features see only activity before it;
+//!   outcomes are what happens in the horizon after it. The stage's cut-off is the latest
+//!   activity in the data; the evaluation's is 90 days earlier, so the outcomes are known.
+//! - **view**: whose activity a feature row counts — the fused customer (every platform) or
+//!   one platform alone ([`features::View`]). The same model fed the two views measures what
+//!   fusion adds ("browses on Taobao, buys on JD" is invisible to JD alone).
+//!
+//! Modules, in the order data flows:
+//! - `activity`: the fused orders and events of a project, by customer number.
+//! - `features`: a customer's feature row as of a cut-off, per view.
 //! - `btyd`: the buy-till-you-die models — BG/NBD for purchase counts and activity,
 //!   Gamma-Gamma for spend — fitted by maximum likelihood.
-//! - `project_eval`: BG/NBD on a project's fused orders, on a temporal split, and what fusion
-//!   adds over one platform's orders alone.
-//! - `cdnow`: the CDNOW benchmark (Fader, Hardie & Lee 2005): its calibration summary and
-//!   holdout purchases, to check the fits against the published parameters.
-//!
-//! - `classifier`: gradient-boosted trees on features as of a cut-off, one platform's view
-//!   vs the fused customer's.
-//!
-//! What is not here yet (issue 26): calibration of the classifier, churn and CLV outputs, the
-//! `propensity` stage and table, audiences, and the 1 M-customer bench.
+//! - `classifier` (with `calibration`): gradient-boosted trees trained on earlier cut-offs,
+//!   isotonic-calibrated on held-out customers, with per-customer drivers.
+//! - `model`: every model of one cut-off and the scores they give each customer.
+//! - `tables`: the `propensity` and `propensity_platforms` tables and the stage's run.
+//! - `project_eval`: the temporal evaluation on a project (fused vs one platform, BG/NBD vs
+//!   the classifier); `cdnow`: the CDNOW benchmark against the published parameters and the
+//!   `lifetimes` package; `bench`: fit and scoring throughput at a million customers.
+//! - `metrics`: ROC-AUC, PR-AUC, Brier score and the lift chart.
 
+pub mod activity;
+pub mod bench;
 pub mod btyd;
+pub mod calibration;
 pub mod cdnow;
 pub mod classifier;
+pub mod features;
+pub mod metrics;
+pub mod model;
 pub mod project_eval;
+pub mod tables;
 
+pub use activity::Activity;
 pub use btyd::{BgNbd, GammaGamma, Rfm};
+pub use tables::{propensity, propensity_platforms, run_propensity, PropensitySummary};
 
 /// What can stop a fit or an evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +58,9 @@ pub enum PropensityError {
     /// The peer (the `lifetimes` package) could not be run or answered something unexpected.
     #[error("lifetimes peer: {0}")]
     Peer(String),
-    /// A committed table cannot be read.
-    #[error("reading the project's tables: {0}")]
-    Table(String),
+    /// A project table cannot be read or written.
+    #[error("the project's tables: {0}")]
+    Table(#[from] shopfuse_core::CoreError),
     /// A data file has a line that does not parse.
     #[error("{path}, line {line}: {message}")]
     Parse {

@@ -36,6 +36,9 @@ pub enum QueryError {
     /// A read-only session was given something other than one query.
     #[error("only a single SELECT (or WITH … SELECT) is allowed here: {0}")]
     NotReadOnly(String),
+    /// A filter expression is not one SQL boolean expression.
+    #[error("not a single SQL condition ({0}); write it as you would after WHERE, e.g. \"p_buy_30d > 0.6 and segment = 'at risk'\"")]
+    NotACondition(String),
     /// A read-only query ran past its time limit and was cancelled.
     #[error("the query ran past its {0:?} limit and was cancelled; narrow it or add a LIMIT")]
     Timeout(std::time::Duration),
@@ -47,7 +50,10 @@ impl QueryError {
     pub fn is_caller_error(&self) -> bool {
         matches!(
             self,
-            QueryError::DataFusion(_) | QueryError::NotReadOnly(_) | QueryError::Timeout(_)
+            QueryError::DataFusion(_)
+                | QueryError::NotReadOnly(_)
+                | QueryError::NotACondition(_)
+                | QueryError::Timeout(_)
         )
     }
 }
@@ -108,6 +114,28 @@ impl QueryResult {
             }
         }
         Ok(out)
+    }
+}
+
+/// Checks that `text` is exactly one SQL expression (what may follow `WHERE`), so that it
+/// can be put inside a query without changing the query's shape: `x > 1) union select …`
+/// is refused, not run.
+pub fn check_condition(text: &str) -> Result<(), QueryError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| QueryError::NotACondition(e.to_string()))?;
+    parser
+        .parse_expr()
+        .map_err(|e| QueryError::NotACondition(e.to_string()))?;
+    match parser.peek_token().token {
+        Token::EOF => Ok(()),
+        other => Err(QueryError::NotACondition(format!(
+            "unexpected {other} after the condition"
+        ))),
     }
 }
 
@@ -336,5 +364,27 @@ impl PeerReader {
                 .map(|b| b.num_rows() as u64)
                 .sum())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_is_one_expression() {
+        assert!(check_condition("p_buy_30d > 0.6 and segment = 'at risk'").is_ok());
+        assert!(check_condition("orders between 1 and 3 or city like '上海%'").is_ok());
+        for bad in [
+            "",
+            "x > 1) union select * from customers --",
+            "x > 1; drop table t",
+            "x >",
+        ] {
+            assert!(
+                matches!(check_condition(bad), Err(QueryError::NotACondition(_))),
+                "{bad:?} was accepted"
+            );
+        }
     }
 }

@@ -646,6 +646,62 @@ async fn the_sql_endpoint_answers_one_select_to_analysts_and_refuses_everything_
 }
 
 #[tokio::test]
+async fn propensity_is_for_analysts_and_audiences_follow_the_role() {
+    let state = state();
+    let (customer, _, _) = multi_platform_customer(&state);
+    let uri = format!("/api/v1/customers/{customer}/propensity");
+    let (status, _) = get(&state, &uri, Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = get(&state, &uri, Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["customer_id"], customer.as_str());
+    assert!(body["as_of"].is_string(), "{body}");
+    let (status, _) = get(&state, "/api/v1/customers/CU-nobody/propensity", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
+    assert!(audit.iter().any(|e| e.route == "/api/v1/customers/{customer_id}/propensity"
+        && e.customer_id == customer));
+
+    let audience = |key: &str, body: Value| {
+        let state = state.clone();
+        let key = key.to_string();
+        async move { send(&state, "POST", "/api/v1/audiences", &key, body.to_string()).await }
+    };
+    let everyone = serde_json::json!({ "where": "orders >= 0", "platform": "jd" });
+    // A viewer gets a noisy count and no accounts.
+    let (status, body) = audience(&FIXTURE.viewer, everyone.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["epsilon"], 1.0);
+    assert!(body["accounts"].as_array().unwrap().is_empty());
+    // An analyst gets pseudonyms of JD accounts, never the platform's ids.
+    let (status, body) = audience(&FIXTURE.analyst, everyone.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let accounts = body["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty(), "{body}");
+    assert!(accounts.iter().all(|a| a["platform"] == "jd"
+        && a["account_id"].is_null()
+        && a["pseudonymous_id"].as_str().unwrap().starts_with("aud:")));
+    let mut with_ids = everyone.clone();
+    with_ids["ids"] = "platform".into();
+    let (status, _) = audience(&FIXTURE.analyst, with_ids.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = audience(&FIXTURE.admin, with_ids).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["accounts"].as_array().unwrap().iter().all(|a| a["account_id"].is_string()));
+    // Bad conditions and settings are the caller's: 400 naming the problem.
+    for bad in [
+        serde_json::json!({ "where": "orders >= 0) union select account_id from customer_accounts --" }),
+        serde_json::json!({ "where": "no_such_column > 1" }),
+        serde_json::json!({ "where": "orders >= 0", "dp_epsilon": 0 }),
+        serde_json::json!({ "where": "orders >= 0", "limit": 0 }),
+        serde_json::json!({ "condition": "orders >= 0" }),
+    ] {
+        let (status, body) = audience(&FIXTURE.analyst, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn the_review_queue_lists_uncertain_pairs_and_decisions_become_labels() {
     let (copy, state) = copied_state();
     let (status, _) = get(&state, "/api/v1/review/pairs", Some(&FIXTURE.viewer)).await;
@@ -1021,6 +1077,16 @@ mod fuzz {
             let (state, _) = &*SHARED;
             let body = serde_json::json!({ "sql": text }).to_string();
             let (status, _) = runtime.block_on(send(state, "POST", "/api/v1/sql", &FIXTURE.analyst, body));
+            prop_assert!(!status.is_server_error(), "{text}: {status}");
+        }
+
+        /// Whatever the audience condition, the answer is 200 or a 400, never a 5xx.
+        #[test]
+        fn no_audience_condition_gets_a_server_error(text in "(p_buy_30d|segment|orders|>|<|=|0.5|'x'|and|or|not|\\(|\\)|;|select| ){0,8}") {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (state, _) = &*SHARED;
+            let body = serde_json::json!({ "where": text }).to_string();
+            let (status, _) = runtime.block_on(send(state, "POST", "/api/v1/audiences", &FIXTURE.analyst, body));
             prop_assert!(!status.is_server_error(), "{text}: {status}");
         }
 

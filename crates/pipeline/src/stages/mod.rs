@@ -5,6 +5,7 @@ mod clean;
 mod identity;
 mod ingest;
 mod profiles;
+mod propensity;
 mod recs;
 mod resolve;
 
@@ -12,6 +13,7 @@ pub use clean::CleanStage;
 pub use identity::IdentityStage;
 pub use ingest::IngestStage;
 pub use profiles::ProfilesStage;
+pub use propensity::PropensityStage;
 pub use recs::{project_log, RecsStage};
 pub use resolve::ResolveStage;
 

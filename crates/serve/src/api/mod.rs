@@ -7,6 +7,7 @@
 
 mod events;
 mod keys;
+mod propensity;
 mod reports;
 mod review;
 mod sql;
@@ -66,6 +67,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/customers/{customer_id}/interactions",
             get(events::interactions),
         )
+        .route(
+            "/api/v1/customers/{customer_id}/propensity",
+            get(propensity::customer_propensity),
+        )
+        .route("/api/v1/audiences", post(propensity::audiences))
         .route("/api/v1/products/{golden_id}/similar", get(similar))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/sql", post(sql::query))
@@ -666,7 +672,7 @@ async fn similar(
     paths(health, ready, list_products, product, product_by_listing, similar, customer,
           erase_customer,
           customer_by_account, recommendations, events::interactions, events::post_events,
-          sql::query, review::pairs, review::decisions, reports::quality,
+          sql::query, propensity::customer_propensity, propensity::audiences, review::pairs, review::decisions, reports::quality,
           reports::quarantine, reports::segments, reports::evaluations, keys::list,
           keys::create, keys::revoke, metrics),
     modifiers(&ApiKeyScheme)

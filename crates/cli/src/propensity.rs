@@ -113,9 +113,7 @@ pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode>
 }
 
 fn read_activity(store: &TableStore) -> Result<Activity> {
-    let read = |t: &str, cols: &[&str]| -> shopfuse_core::Result<_> {
-        store.read_columns(t, cols)
-    };
+    let read = |t: &str, cols: &[&str]| -> shopfuse_core::Result<_> { store.read_columns(t, cols) };
     Ok(Activity::read(&read)?)
 }
 
@@ -258,7 +256,10 @@ pub fn show_propensity(cli: &Cli, args: &PropensityArgs) -> Result<ExitCode> {
         pct(f(p::p_buy_30d_btyd))
     );
     if let Some(platforms) = platforms.filter(|p| !p.is_empty()) {
-        println!("  {:<12} {:>14} {:>22}", "on platform", "fused customer", "that platform alone");
+        println!(
+            "  {:<12} {:>14} {:>22}",
+            "on platform", "fused customer", "that platform alone"
+        );
         for (name, fused, alone) in platforms {
             println!("  {:<12} {:>14} {:>22}", name, pct(fused), pct(alone));
         }
@@ -367,7 +368,9 @@ pub fn audience_command(cli: &Cli, args: &AudienceArgs) -> Result<ExitCode> {
         "where {}; platform {}; ids {}",
         args.condition,
         args.platform.as_deref().unwrap_or("all"),
-        serde_json::to_value(request.ids)?.as_str().unwrap_or_default()
+        serde_json::to_value(request.ids)?
+            .as_str()
+            .unwrap_or_default()
     );
     audit_cli(&project, "shopfuse audience", "*", Some(detail))?;
     let result = audience(&engine, &project.secret()?, &request)?;
@@ -403,7 +406,10 @@ pub fn audience_command(cli: &Cli, args: &AudienceArgs) -> Result<ExitCode> {
                 "{} customers, {} accounts{} → {}",
                 result.customers,
                 result.members.len(),
-                args.platform.as_deref().map(|p| format!(" on {p}")).unwrap_or_default(),
+                args.platform
+                    .as_deref()
+                    .map(|p| format!(" on {p}"))
+                    .unwrap_or_default(),
                 path.display()
             );
         }
@@ -414,7 +420,10 @@ pub fn audience_command(cli: &Cli, args: &AudienceArgs) -> Result<ExitCode> {
 
 /// Writes beside the target and renames, so a crash leaves the old file or the new one.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)?;
@@ -452,7 +461,16 @@ pub fn bench_propensity(cli: &Cli, args: &BenchPropensityArgs) -> Result<ExitCod
     );
     println!(
         "{:>10} {:>10} {:>10} {:>9} {:>12} {:>9} {:>12} {:>10} {:>14} {:>10}",
-        "customers", "orders", "events", "fit s", "fit cust/s", "score s", "score cust/s", "BG/NBD s", "lifetimes s", "peak MiB"
+        "customers",
+        "orders",
+        "events",
+        "fit s",
+        "fit cust/s",
+        "score s",
+        "score cust/s",
+        "BG/NBD s",
+        "lifetimes s",
+        "peak MiB"
     );
     for r in &rows {
         println!(
@@ -465,7 +483,10 @@ pub fn bench_propensity(cli: &Cli, args: &BenchPropensityArgs) -> Result<ExitCod
             r.score_seconds,
             r.score_customers_per_second,
             r.bg_nbd_seconds,
-            r.lifetimes_bg_nbd_seconds.map_or("-".into(), |s| format!("{s:.2} ({:.1}×)", s / r.bg_nbd_seconds)),
+            r.lifetimes_bg_nbd_seconds.map_or("-".into(), |s| format!(
+                "{s:.2} ({:.1}×)",
+                s / r.bg_nbd_seconds
+            )),
             r.peak_memory_mib.unwrap_or(f64::NAN)
         );
     }

@@ -99,7 +99,14 @@ fn propensity_scores_every_customer_and_audiences_follow_the_condition() {
     assert!(expected > 0);
     let out = project.join("jd-audience.csv");
     shopfuse(project)
-        .args(["audience", "--where", condition, "--platform", "jd", "--out"])
+        .args([
+            "audience",
+            "--where",
+            condition,
+            "--platform",
+            "jd",
+            "--out",
+        ])
         .arg(&out)
         .assert()
         .success();
@@ -113,7 +120,13 @@ fn propensity_scores_every_customer_and_audiences_follow_the_condition() {
     assert_eq!(rows.len() as u64, expected);
     assert!(rows.iter().all(|r| r.starts_with("jd,aud:")));
     let with_ids = json(shopfuse(project).args([
-        "audience", "--where", condition, "--platform", "jd", "--ids", "platform",
+        "audience",
+        "--where",
+        condition,
+        "--platform",
+        "jd",
+        "--ids",
+        "platform",
     ]));
     let members = with_ids["members"].as_array().unwrap();
     assert_eq!(members.len() as u64, expected);
@@ -129,14 +142,20 @@ fn propensity_scores_every_customer_and_audiences_follow_the_condition() {
     assert_eq!(known, 1, "{first}");
     assert!(audit_lines(project)
         .iter()
-        .any(|l| l["route"] == "shopfuse audience" && l["detail"].as_str().unwrap().contains(condition)));
+        .any(|l| l["route"] == "shopfuse audience"
+            && l["detail"].as_str().unwrap().contains(condition)));
 
     // A viewer's count is noisy and carries no ids; a condition that is not one expression
     // is refused before anything runs.
-    let noisy = json(shopfuse(project).args(["audience", "--where", condition, "--dp-epsilon", "1"]));
+    let noisy =
+        json(shopfuse(project).args(["audience", "--where", condition, "--dp-epsilon", "1"]));
     assert!(noisy["customers"].as_f64().unwrap() >= 0.0 && noisy.get("members").is_none());
     shopfuse(project)
-        .args(["audience", "--where", "p_buy_30d > 0.5) union select account_id from customer_accounts --"])
+        .args([
+            "audience",
+            "--where",
+            "p_buy_30d > 0.5) union select account_id from customer_accounts --",
+        ])
         .assert()
         .failure()
         .stderr(predicates::str::contains("not a single SQL condition"));

@@ -218,7 +218,10 @@ impl Calendar {
     pub fn sample_within(&self, span: &std::ops::Range<usize>, rng: &mut ChaCha8Rng) -> i64 {
         let (lo, hi) = (self.cumulative[span.start], self.cumulative[span.end]);
         let u = rng.random_range(lo..hi.max(lo + f64::MIN_POSITIVE));
-        let day = self.cumulative.partition_point(|&c| c <= u).saturating_sub(1);
+        let day = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .saturating_sub(1);
         self.at(day.clamp(span.start, span.end - 1), rng)
     }
 

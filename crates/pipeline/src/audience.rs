@@ -21,6 +21,9 @@ use shopfuse_query::QueryEngine;
 
 use crate::PipelineError;
 
+/// The most accounts one audience reads (a LIMIT DataFusion takes as a signed 64-bit count).
+const MAX_ACCOUNTS: usize = 1 << 40;
+
 /// Which ids an audience carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,7 +105,10 @@ pub fn audience(
 
 /// How many customers the condition selects, and nothing else (the count a viewer gets
 /// noised).
-pub fn audience_size(engine: &QueryEngine, request: &AudienceRequest) -> Result<usize, PipelineError> {
+pub fn audience_size(
+    engine: &QueryEngine,
+    request: &AudienceRequest,
+) -> Result<usize, PipelineError> {
     let rows = selected_accounts(engine, request)?;
     let customers: std::collections::BTreeSet<String> = rows
         .rows
@@ -112,7 +118,10 @@ pub fn audience_size(engine: &QueryEngine, request: &AudienceRequest) -> Result<
     Ok(customers.len())
 }
 
-fn selected_accounts(engine: &QueryEngine, request: &AudienceRequest) -> Result<NamedRows, PipelineError> {
+fn selected_accounts(
+    engine: &QueryEngine,
+    request: &AudienceRequest,
+) -> Result<NamedRows, PipelineError> {
     shopfuse_query::check_condition(&request.condition)?;
     for table in ["propensity", "customers", "customer_accounts"] {
         if !engine.tables().iter().any(|t| t == table) {
@@ -146,7 +155,7 @@ fn selected_accounts(engine: &QueryEngine, request: &AudienceRequest) -> Result<
         condition = request.condition,
     );
     let result = engine
-        .read_only(&query, usize::MAX - 1, std::time::Duration::from_secs(300))?
+        .read_only(&query, MAX_ACCOUNTS, std::time::Duration::from_secs(300))?
         .result;
     Ok(NamedRows::from_batches(&result.schema, &result.batches)?)
 }

@@ -12,8 +12,7 @@ use shopfuse_learn::recs::RecsSummary;
 use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
-    CleanStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage, RecsStage,
-    ResolveStage,
+    CleanStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage, RecsStage, ResolveStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -400,9 +399,9 @@ mod tests {
         );
         assert_eq!(
             names(&Selection::From("identity".into())),
-            ["identity", "profiles", "recs"]
+            ["identity", "profiles", "recs", "propensity"]
         );
-        assert_eq!(names(&Selection::All).len(), 6);
+        assert_eq!(names(&Selection::All).len(), 7);
         let e = p.select(&Selection::From("fuse".into())).err().unwrap();
         assert!(e.to_string().contains("no stage named \"fuse\""), "{e}");
         assert!(e.to_string().contains("ingest, clean, resolve"), "{e}");

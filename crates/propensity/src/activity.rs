@@ -74,7 +74,11 @@ impl Activity {
     pub fn read(read: ReadTable<'_>) -> Result<Activity, PropensityError> {
         use shopfuse_identity::customer_accounts as ca;
         let mut activity = Activity::default();
-        let accounts = required(read, ca::NAME, &[ca::customer_id, ca::platform, ca::account_id])?;
+        let accounts = required(
+            read,
+            ca::NAME,
+            &[ca::customer_id, ca::platform, ca::account_id],
+        )?;
         let mut customer_of: HashMap<(String, String), u32> = HashMap::new();
         let mut numbers: HashMap<String, u32> = HashMap::new();
         for r in &accounts.rows {
@@ -87,7 +91,10 @@ impl Activity {
             let p = activity.platform_number(&platform);
             activity.accounts.push((n, p));
             customer_of.insert(
-                (platform, accounts.text(r, ca::account_id).unwrap_or_default()),
+                (
+                    platform,
+                    accounts.text(r, ca::account_id).unwrap_or_default(),
+                ),
                 n,
             );
         }
@@ -113,7 +120,13 @@ impl Activity {
         read: ReadTable<'_>,
         customer_of: &HashMap<(String, String), u32>,
     ) -> Result<(), PropensityError> {
-        let columns = ["_platform", "account_id", "ordered_at", "amount_base", "status"];
+        let columns = [
+            "_platform",
+            "account_id",
+            "ordered_at",
+            "amount_base",
+            "status",
+        ];
         // A project without order sources has behaviour only.
         let Some(rows) = read("clean_orders", &columns)? else {
             return Ok(());
@@ -166,8 +179,7 @@ impl Activity {
                 rows.text(r, "_platform").unwrap_or_default(),
                 rows.text(r, "account_id").unwrap_or_default(),
             );
-            if let (Some(&customer), Some(at)) =
-                (customer_of.get(&key), rows.i64(r, "occurred_at"))
+            if let (Some(&customer), Some(at)) = (customer_of.get(&key), rows.i64(r, "occurred_at"))
             {
                 let platform = self.platform_number(&key.0);
                 self.events.push(Event {

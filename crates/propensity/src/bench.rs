@@ -29,7 +29,9 @@ pub fn simulate(customers: usize, seed: u64) -> Activity {
     let rate = Gamma::new(0.8, 1.0 / 60.0).expect("valid gamma");
     let life = Exp::new(1.0 / (1.4 * DAYS as f64)).expect("valid exponential");
     let mut activity = Activity {
-        platforms: ["taobao", "jd", "amazon", "own_shop"].map(String::from).to_vec(),
+        platforms: ["taobao", "jd", "amazon", "own_shop"]
+            .map(String::from)
+            .to_vec(),
         ..Default::default()
     };
     for c in 0..customers as u32 {
@@ -42,7 +44,13 @@ pub fn simulate(customers: usize, seed: u64) -> Activity {
         let lambda: f64 = rate.sample(&mut rng);
         let active_days = life.sample(&mut rng).min(DAYS as f64);
         let spend = LogNormal::new(rng.random_range(4.0..6.5), 0.5).expect("valid lognormal");
-        simulate_customer(&mut activity, (c, &mine), (lambda, active_days), &spend, &mut rng);
+        simulate_customer(
+            &mut activity,
+            (c, &mine),
+            (lambda, active_days),
+            &spend,
+            &mut rng,
+        );
     }
     activity
 }
@@ -145,7 +153,9 @@ pub fn bench(
         let (scores, platforms) = model.score(&histories, config.drivers, true);
         let score_seconds = started.elapsed().as_secs_f64();
         std::hint::black_box((&scores, &platforms));
-        let rfm: Vec<crate::Rfm> = rfm_at(&activity.orders, cutoff, |_| true).into_values().collect();
+        let rfm: Vec<crate::Rfm> = rfm_at(&activity.orders, cutoff, |_| true)
+            .into_values()
+            .collect();
         let started = std::time::Instant::now();
         BgNbd::fit(&rfm)?;
         let bg_nbd_seconds = started.elapsed().as_secs_f64();

@@ -52,7 +52,10 @@ impl Isotonic {
         if self.upper.is_empty() {
             return raw;
         }
-        let i = self.upper.partition_point(|&u| u < raw).min(self.value.len() - 1);
+        let i = self
+            .upper
+            .partition_point(|&u| u < raw)
+            .min(self.value.len() - 1);
         self.value[i].clamp(1e-4, 1.0 - 1e-4)
     }
 }

@@ -49,7 +49,9 @@ impl Target {
     /// The outcome after `cutoff`.
     pub fn outcome(self, h: &Histories<'_>, customer: usize, cutoff: i64) -> bool {
         match self {
-            Target::Purchase { platform, days } => h.bought_within(customer, cutoff, days, platform),
+            Target::Purchase { platform, days } => {
+                h.bought_within(customer, cutoff, days, platform)
+            }
             Target::Churn { days } => !h.bought_within(customer, cutoff, days, None),
         }
     }
@@ -322,9 +324,10 @@ mod tests {
             ..TrainingSettings::default()
         };
         let auc = |view: View| {
-            let model = Classifier::train(&h, (view, target), cutoff, &activity.platforms, &settings)
-                .unwrap()
-                .unwrap();
+            let model =
+                Classifier::train(&h, (view, target), cutoff, &activity.platforms, &settings)
+                    .unwrap()
+                    .unwrap();
             let who: Vec<usize> = (0..h.customers())
                 .filter(|&c| target.scores(&h, c, cutoff))
                 .collect();
@@ -339,7 +342,8 @@ mod tests {
         let (fused, drivers) = auc(View::PlatformFused(0));
         assert!(fused > 0.9, "fused AUC {fused}");
         assert!(fused > alone + 0.1, "fused {fused} vs alone {alone}");
-        assert!(drivers.iter().any(|d| d.iter().any(|x| x.feature.ends_with("[jd]")
-            || x.feature.ends_with("[all]"))));
+        assert!(drivers.iter().any(|d| d
+            .iter()
+            .any(|x| x.feature.ends_with("[jd]") || x.feature.ends_with("[all]"))));
     }
 }

@@ -65,7 +65,10 @@ impl View {
             names.into_iter()
         };
         let name = |p: u16| platforms.get(p as usize).cloned().unwrap_or_default();
-        let mix = ["platforms_ordered".to_string(), "platforms_active_30d".to_string()];
+        let mix = [
+            "platforms_ordered".to_string(),
+            "platforms_active_30d".to_string(),
+        ];
         match self {
             View::Overall => block("all").chain(mix).collect(),
             View::PlatformAlone(p) => block(&name(p)).collect(),
@@ -124,7 +127,10 @@ fn block(histories: &Histories<'_>, customer: usize, cutoff: i64, scope: Scope) 
         .filter(|e| e.at < cutoff && scope.admits(e.platform))
     {
         let ago = days_ago(e.at);
-        let (week, month) = (f64::from(u8::from(ago <= 7.0)), f64::from(u8::from(ago <= 30.0)));
+        let (week, month) = (
+            f64::from(u8::from(ago <= 7.0)),
+            f64::from(u8::from(ago <= 30.0)),
+        );
         match e.kind {
             EventKind::View => {
                 views7 += week;
@@ -212,8 +218,12 @@ mod tests {
         };
         let rows = |activity: &Activity| {
             let h = Histories::new(activity);
-            [View::Overall, View::PlatformAlone(0), View::PlatformFused(0)]
-                .map(|v| v.row(&h, 0, day(100)))
+            [
+                View::Overall,
+                View::PlatformAlone(0),
+                View::PlatformFused(0),
+            ]
+            .map(|v| v.row(&h, 0, day(100)))
         };
         let before = rows(&activity);
         activity.orders.push(o(0, day(101), 100.0));

@@ -91,7 +91,6 @@ fn average_precision(order: &[usize], y: &[bool], positives: usize) -> f64 {
     sum / positives as f64
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,7 +140,9 @@ impl PropensityModel {
             None
         };
         let platforms = &activity.platforms;
-        let train = |view, target| Classifier::train(histories, (view, target), cutoff, platforms, settings);
+        let train = |view, target| {
+            Classifier::train(histories, (view, target), cutoff, platforms, settings)
+        };
         let purchase = |platform| Target::Purchase {
             platform,
             days: BUY_DAYS,
@@ -178,17 +180,18 @@ impl PropensityModel {
         let active: Vec<usize> = (0..histories.customers())
             .filter(|&c| histories.active_before(c, cutoff))
             .collect();
-        let classify = |model: &Option<Classifier>, who: &[usize]| -> Option<(Vec<f64>, Vec<Vec<Driver>>)> {
-            let model = model.as_ref()?;
-            let rows = rows_of(histories, model.view, who, cutoff);
-            let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
-            let explain = if drivers > 0 {
-                model.drivers(&refs, drivers, parallel)
-            } else {
-                Vec::new()
+        let classify =
+            |model: &Option<Classifier>, who: &[usize]| -> Option<(Vec<f64>, Vec<Vec<Driver>>)> {
+                let model = model.as_ref()?;
+                let rows = rows_of(histories, model.view, who, cutoff);
+                let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+                let explain = if drivers > 0 {
+                    model.drivers(&refs, drivers, parallel)
+                } else {
+                    Vec::new()
+                };
+                Some((model.predict(&refs, parallel), explain))
             };
-            Some((model.predict(&refs, parallel), explain))
-        };
         let buy = classify(&self.buy, &active);
         let buyers: Vec<usize> = active
             .iter()
@@ -196,7 +199,11 @@ impl PropensityModel {
             .filter(|&c| Target::Churn { days: CHURN_DAYS }.scores(histories, c, cutoff))
             .collect();
         let churn = classify_without_drivers(&self.churn, histories, &buyers, cutoff, parallel);
-        let churn_of: BTreeMap<usize, f64> = buyers.iter().copied().zip(churn.unwrap_or_default()).collect();
+        let churn_of: BTreeMap<usize, f64> = buyers
+            .iter()
+            .copied()
+            .zip(churn.unwrap_or_default())
+            .collect();
         let (p_buy, mut explained) = buy.unwrap_or_default();
         let customers = active
             .iter()
@@ -208,7 +215,8 @@ impl PropensityModel {
                 CustomerScore {
                     customer: c as u32,
                     p_buy_30d: p_buy.get(i).copied(),
-                    p_buy_30d_btyd: btyd.map(|(m, r)| m.probability_of_purchase(r, BUY_DAYS as f64 / 7.0)),
+                    p_buy_30d_btyd: btyd
+                        .map(|(m, r)| m.probability_of_purchase(r, BUY_DAYS as f64 / 7.0)),
                     p_alive: btyd.map(|(m, r)| m.probability_alive(r)),
                     p_churn_90d: churn_of.get(&c).copied(),
                     expected_purchases_90d: expected,
@@ -219,10 +227,18 @@ impl PropensityModel {
                 }
             })
             .collect();
-        (customers, self.score_platforms(histories, &active, parallel))
+        (
+            customers,
+            self.score_platforms(histories, &active, parallel),
+        )
     }
 
-    fn score_platforms(&self, histories: &Histories<'_>, active: &[usize], parallel: bool) -> Vec<PlatformScore> {
+    fn score_platforms(
+        &self,
+        histories: &Histories<'_>,
+        active: &[usize],
+        parallel: bool,
+    ) -> Vec<PlatformScore> {
         let mut out = Vec::new();
         for models in &self.per_platform {
             let p = models.platform;
@@ -231,11 +247,13 @@ impl PropensityModel {
                 .copied()
                 .filter(|&c| histories.has_account(c, p))
                 .collect();
-            let Some(fused) = classify_without_drivers(&models.fused, histories, &who, self.cutoff, parallel)
+            let Some(fused) =
+                classify_without_drivers(&models.fused, histories, &who, self.cutoff, parallel)
             else {
                 continue;
             };
-            let alone = classify_without_drivers(&models.alone, histories, &who, self.cutoff, parallel);
+            let alone =
+                classify_without_drivers(&models.alone, histories, &who, self.cutoff, parallel);
             for (i, &c) in who.iter().enumerate() {
                 out.push(PlatformScore {
                     customer: c as u32,
@@ -264,7 +282,9 @@ fn classify_without_drivers(
 
 /// Feature rows of `who`, built on every core.
 pub fn rows_of(histories: &Histories<'_>, view: View, who: &[usize], cutoff: i64) -> Vec<Vec<f64>> {
-    who.par_iter().map(|&c| view.row(histories, c, cutoff)).collect()
+    who.par_iter()
+        .map(|&c| view.row(histories, c, cutoff))
+        .collect()
 }
 
 #[cfg(test)]

@@ -199,7 +199,9 @@ fn platform_lift(
     let holders: Vec<usize> = (0..h.customers())
         .filter(|&c| target.scores(h, c, cutoff))
         .collect();
-    let y = |who: &[usize]| -> Vec<bool> { who.iter().map(|&c| target.outcome(h, c, cutoff)).collect() };
+    let y = |who: &[usize]| -> Vec<bool> {
+        who.iter().map(|&c| target.outcome(h, c, cutoff)).collect()
+    };
     let (y_buyers, y_holders) = (y(&buyers), y(&holders));
     let classify = |m: &Option<crate::classifier::Classifier>, who: &[usize]| {
         m.as_ref().map(|m| {
@@ -211,7 +213,11 @@ fn platform_lift(
     let btyd_alone = if buyers.len() >= 20 {
         let rfms: Vec<Rfm> = alone_rfm.values().copied().collect();
         let m = BgNbd::fit(&rfms)?;
-        Some(rfms.iter().map(|r| m.probability_of_purchase(r, month)).collect::<Vec<_>>())
+        Some(
+            rfms.iter()
+                .map(|r| m.probability_of_purchase(r, month))
+                .collect::<Vec<_>>(),
+        )
     } else {
         None
     };

@@ -114,9 +114,15 @@ pub fn run_propensity(
 }
 
 fn describe(summary: &mut PropensitySummary, model: &PropensityModel, customers: &[CustomerScore]) {
-    let trained = |c: &Option<Classifier>| c.as_ref().map_or((0, 0), |c| (c.training_rows, c.training_positives));
+    let trained = |c: &Option<Classifier>| {
+        c.as_ref()
+            .map_or((0, 0), |c| (c.training_rows, c.training_positives))
+    };
     (summary.buy_training_rows, summary.buy_training_positives) = trained(&model.buy);
-    (summary.churn_training_rows, summary.churn_training_positives) = trained(&model.churn);
+    (
+        summary.churn_training_rows,
+        summary.churn_training_positives,
+    ) = trained(&model.churn);
     summary.as_of = timestamp_text(model.cutoff);
     summary.bg_nbd = model.bg_nbd;
     let scored: Vec<f64> = customers.iter().filter_map(|c| c.p_buy_30d).collect();

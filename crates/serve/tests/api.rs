@@ -656,11 +656,18 @@ async fn propensity_is_for_analysts_and_audiences_follow_the_role() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["customer_id"], customer.as_str());
     assert!(body["as_of"].is_string(), "{body}");
-    let (status, _) = get(&state, "/api/v1/customers/CU-nobody/propensity", Some(&FIXTURE.analyst)).await;
+    let (status, _) = get(
+        &state,
+        "/api/v1/customers/CU-nobody/propensity",
+        Some(&FIXTURE.analyst),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
-    assert!(audit.iter().any(|e| e.route == "/api/v1/customers/{customer_id}/propensity"
-        && e.customer_id == customer));
+    assert!(audit
+        .iter()
+        .any(|e| e.route == "/api/v1/customers/{customer_id}/propensity"
+            && e.customer_id == customer));
 
     let audience = |key: &str, body: Value| {
         let state = state.clone();
@@ -687,7 +694,11 @@ async fn propensity_is_for_analysts_and_audiences_follow_the_role() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = audience(&FIXTURE.admin, with_ids).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["accounts"].as_array().unwrap().iter().all(|a| a["account_id"].is_string()));
+    assert!(body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["account_id"].is_string()));
     // Bad conditions and settings are the caller's: 400 naming the problem.
     for bad in [
         serde_json::json!({ "where": "orders >= 0) union select account_id from customer_accounts --" }),

@@ -193,11 +193,15 @@ pub(super) async fn audiences(
         (_, e) => e,
     };
     if let Some(e) = epsilon.filter(|e| !(*e > 0.0 && *e <= 10.0)) {
-        return Err(ApiError::bad_request(format!("dp_epsilon must be in (0, 10] (is {e})")));
+        return Err(ApiError::bad_request(format!(
+            "dp_epsilon must be in (0, 10] (is {e})"
+        )));
     }
     let limit = body.limit.unwrap_or(10_000);
     if !(1..=100_000).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be 1–100000 (is {limit})")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1–100000 (is {limit})"
+        )));
     }
     let request = AudienceRequest {
         condition: body.condition,

@@ -180,6 +180,23 @@ fn compared(name: &str, c: &Compared) {
     }
 }
 
+/// The stage's lines in `shopfuse run`'s summary.
+pub fn print_summary(s: &shopfuse_propensity::PropensitySummary) {
+    println!(
+        "\npropensity as of {}: {} of {} customers scored ({} platform rows) in {:.1}s; mean P(purchase in 30 days) {}",
+        s.as_of.as_deref().unwrap_or("-"),
+        s.customers_scored,
+        s.customers,
+        s.platform_rows,
+        s.seconds,
+        s.mean_p_buy_30d.map_or("-".into(), |p| format!("{:.3}", p))
+    );
+    println!(
+        "  trained on {} rows ({} buyers) for the 30-day purchase, {} ({} lapsed) for churn; `shopfuse eval propensity` scores them on a temporal split",
+        s.buy_training_rows, s.buy_training_positives, s.churn_training_rows, s.churn_training_positives
+    );
+}
+
 #[derive(Args)]
 pub struct PropensityArgs {
     /// The unified customer id (CU…, as in customers and customer_accounts).

@@ -69,7 +69,7 @@ impl Activity {
             .max()
     }
 
-    /// The fused activity of a project: orders (refunds and cancellations left out) and
+    /// The fused activity of a project: orders (refunds, cancellations and outliers left out) and
     /// events mapped to unified customers through `customer_accounts`.
     pub fn read(read: ReadTable<'_>) -> Result<Activity, PropensityError> {
         use shopfuse_identity::customer_accounts as ca;
@@ -133,9 +133,12 @@ impl Activity {
         };
         self.orders.reserve(rows.rows.len());
         for r in &rows.rows {
+            // A refunded or cancelled order did not stay sold; an order clean flags as an
+            // outlier (a quantity or price far off its listing's) would dominate spend.
             if rows
                 .str(r, "status")
                 .is_some_and(shopfuse_identity::profile::is_cancelled)
+                || rows.bool(r, "_outlier") == Some(true)
             {
                 continue;
             }

@@ -58,6 +58,10 @@ pub enum BenchCommand {
     /// size: customers/s and peak memory; with `--lifetimes-python`, the `lifetimes`
     /// package's BG/NBD fit on the same summaries.
     Propensity(crate::propensity::BenchPropensityArgs),
+    /// Every forecasting model on simulated weekly series (10k and 100k): series/s, the
+    /// global model's training included; with `--statsforecast-python`, statsforecast's
+    /// AutoETS and AutoTheta on the same series and the ratio.
+    Forecast(crate::forecast::BenchForecastArgs),
     /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
     /// product lookup, customer by platform account, recommendations and event batches of
     /// 1,000, each next to the same client on a trivial endpoint of the same server; then
@@ -78,6 +82,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Embed(args) => crate::embed::bench_embed(cli, args),
         BenchCommand::Recs(args) => crate::recs::bench_recs(cli, args),
         BenchCommand::Propensity(args) => crate::propensity::bench_propensity(cli, args),
+        BenchCommand::Forecast(args) => crate::forecast::bench_forecast(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
         BenchCommand::Serve {
             concurrency,

@@ -43,6 +43,10 @@ pub enum EvalCommand {
     /// 39-week calibration period next to the published parameters, and the holdout purchases
     /// forecast per customer (MAE).
     Propensity(crate::propensity::EvalPropensityArgs),
+    /// Sales forecasts: a rolling-origin evaluation on the project per hierarchy level and
+    /// model (MASE, sMAPE, weighted quantile loss, promotion days apart), and with --m4 the
+    /// M4 Weekly benchmark next to the published figures and statsforecast.
+    Forecast(crate::forecast::EvalForecastArgs),
 }
 
 #[derive(Args)]
@@ -138,6 +142,7 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Match(args) => eval_match(cli, args),
         EvalCommand::Identity(args) => eval_identity(cli, args),
         EvalCommand::Propensity(args) => crate::propensity::eval_propensity(cli, args),
+        EvalCommand::Forecast(args) => crate::forecast::eval_forecast(cli, args),
     }
 }
 

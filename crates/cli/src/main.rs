@@ -4,6 +4,7 @@
 mod bench;
 mod embed;
 mod eval;
+mod forecast;
 mod progress;
 mod project;
 mod propensity;
@@ -51,7 +52,7 @@ enum Command {
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(project::GenerateArgs),
     /// Run the pipeline (ingest, clean, product resolution, customer identity, profiles,
-    /// recommendations, propensity) as one atomic commit. A stage whose settings and input tables are
+    /// recommendations, propensity, forecast) as one atomic commit. A stage whose settings and input tables are
     /// unchanged since it last ran is skipped.
     Run(run::RunArgs),
     /// The pipeline's stages in order, with the tables each reads and writes.
@@ -82,6 +83,9 @@ enum Command {
     /// activation on a platform (keyed-hash pseudonyms, or the platform's own ids with --ids
     /// platform); with --dp-epsilon only a noisy count. Audited.
     Audience(propensity::AudienceArgs),
+    /// A sales forecast with its P10–P90 band: the total, or one golden product, category or
+    /// platform (after `shopfuse run`).
+    Forecast(forecast::ForecastArgs),
     /// The human review loop of product matching.
     Review {
         #[command(subcommand)]
@@ -160,6 +164,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Recommend(args) => recs::recommend(cli, args),
         Command::Propensity(args) => propensity::show_propensity(cli, args),
         Command::Audience(args) => propensity::audience_command(cli, args),
+        Command::Forecast(args) => forecast::show_forecast(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

@@ -159,6 +159,9 @@ fn print_run(r: &RunReport) {
     if let Some(s) = &r.propensity {
         crate::propensity::print_summary(s);
     }
+    if let Some(s) = &r.forecast {
+        crate::forecast::print_summary(s);
+    }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",
         r.project

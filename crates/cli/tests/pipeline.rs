@@ -147,7 +147,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("identity", "skipped"),
             ("profiles", "skipped"),
             ("recs", "skipped"),
-            ("propensity", "skipped")
+            ("propensity", "skipped"),
+            ("forecast", "skipped")
         ],
         "an unchanged project does no stage work"
     );
@@ -207,7 +208,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("identity", "ran"),
             ("profiles", "ran"),
             ("recs", "ran"),
-            ("propensity", "ran")
+            ("propensity", "ran"),
+            ("forecast", "ran")
         ]
     );
     // The incremental result is the full run's result, table by table, byte for byte.
@@ -216,7 +218,7 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(statuses(&forced).iter().all(|(_, s)| *s == "ran"));
     assert_eq!(table_contents(project), incremental);
     let stages = json(shopfuse(project).arg("stages"));
-    assert_eq!(stages.as_array().unwrap().len(), 7);
+    assert_eq!(stages.as_array().unwrap().len(), 8);
     let only = json(shopfuse(project).args(["run", "--only", "profiles,identity"]));
     assert_eq!(
         statuses(&only),
@@ -373,6 +375,9 @@ fn every_subcommand_has_help() {
         &["audience"],
         &["eval", "propensity"],
         &["bench", "propensity"],
+        &["forecast"],
+        &["eval", "forecast"],
+        &["bench", "forecast"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

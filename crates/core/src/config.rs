@@ -30,6 +30,115 @@ pub struct ProjectConfig {
     pub recs: RecsConfig,
     #[serde(default)]
     pub propensity: PropensityConfig,
+    #[serde(default)]
+    pub forecast: ForecastConfig,
+}
+
+/// Sales forecasting (`[forecast]`): horizon, backtest, the global model and the promotion
+/// calendar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForecastConfig {
+    /// Days forecast ahead (daily series; weekly series get the same span in weeks, rounded up).
+    pub horizon_days: usize,
+    /// Rolling-origin backtest windows a series' model is chosen on.
+    pub backtest_windows: usize,
+    /// The IANA zone whose calendar days the series count in (the merchant's business day:
+    /// Double 11 starts at midnight in Beijing, 16:00 UTC).
+    pub timezone: String,
+    /// The global gradient-boosted model: rounds, learning rate, depth.
+    pub iterations: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    /// Sales promotions the global model learns from. `from`/`to` are `MM-DD` for a window
+    /// every year or `YYYY-MM-DD` for one that moves (Chinese New Year, Prime Day).
+    pub promotions: Vec<PromotionWindow>,
+}
+
+/// One promotion window of `[[forecast.promotions]]`, both ends inclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionWindow {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The days a [`PromotionWindow`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionSpan {
+    /// Month-day ends, every year; `from > to` wraps the new year.
+    EveryYear { from: (u32, u32), to: (u32, u32) },
+    Once {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
+}
+
+impl PromotionWindow {
+    fn new(name: &str, from: &str, to: &str) -> Self {
+        PromotionWindow {
+            name: name.into(),
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+
+    /// The window's days, or what is wrong with its ends.
+    pub fn span(&self) -> std::result::Result<PromotionSpan, String> {
+        enum End {
+            MonthDay((u32, u32)),
+            Date(chrono::NaiveDate),
+        }
+        let parse = |text: &str| -> std::result::Result<End, String> {
+            use chrono::{Datelike, NaiveDate};
+            if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                return Ok(End::Date(date));
+            }
+            // Checked against a leap year so that 02-29 is allowed.
+            NaiveDate::parse_from_str(&format!("2024-{text}"), "%Y-%m-%d")
+                .map(|d| End::MonthDay((d.month(), d.day())))
+                .map_err(|_| format!("{text:?} is not MM-DD or YYYY-MM-DD"))
+        };
+        match (parse(&self.from)?, parse(&self.to)?) {
+            (End::MonthDay(from), End::MonthDay(to)) => Ok(PromotionSpan::EveryYear { from, to }),
+            (End::Date(from), End::Date(to)) if from <= to => Ok(PromotionSpan::Once { from, to }),
+            (End::Date(_), End::Date(_)) => {
+                Err(format!("`from` {} is after `to` {}", self.from, self.to))
+            }
+            _ => Err("give both ends as MM-DD (every year) or both as YYYY-MM-DD (once)".into()),
+        }
+    }
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        let w = PromotionWindow::new;
+        Self {
+            horizon_days: 28,
+            backtest_windows: 3,
+            timezone: "Asia/Shanghai".into(),
+            iterations: 200,
+            learning_rate: 0.05,
+            max_depth: 5,
+            promotions: vec![
+                w("618", "06-01", "06-18"),
+                w("Double 11", "11-01", "11-11"),
+                w("Double 12", "12-12", "12-12"),
+                // The fortnight from New Year's Eve: couriers stop, sales fall.
+                w("Chinese New Year", "2024-02-09", "2024-02-23"),
+                w("Chinese New Year", "2025-01-28", "2025-02-11"),
+                w("Chinese New Year", "2026-02-16", "2026-03-02"),
+                w("Chinese New Year", "2027-02-05", "2027-02-19"),
+                w("Prime Day", "2024-07-16", "2024-07-17"),
+                w("Prime Day", "2025-07-08", "2025-07-11"),
+                w("Prime Day", "2026-07-14", "2026-07-15"),
+                w("Black Friday", "2024-11-29", "2024-12-02"),
+                w("Black Friday", "2025-11-28", "2025-12-01"),
+                w("Black Friday", "2026-11-27", "2026-11-30"),
+            ],
+        }
+    }
 }
 
 /// Purchase propensity, churn and value (`[propensity]`): how the classifiers are trained.
@@ -571,7 +680,35 @@ impl ProjectConfig {
         self.validate_stage_settings(path)?;
         self.validate_clean(path)?;
         self.validate_privacy(path)?;
-        self.validate_recs(path)
+        self.validate_recs(path)?;
+        self.validate_forecast(path)
+    }
+
+    /// `[forecast]`: a horizon and a window at least, a known zone, promotion ends that parse.
+    fn validate_forecast(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
+        let f = &self.forecast;
+        if f.horizon_days == 0 || f.backtest_windows == 0 || f.iterations == 0 || f.max_depth == 0 {
+            return Err(err(
+                "[forecast] horizon_days, backtest_windows, iterations and max_depth must be at least 1".into(),
+            ));
+        }
+        if f.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(err(format!(
+                "[forecast] timezone {:?} is not an IANA time zone (e.g. \"Asia/Shanghai\")",
+                f.timezone
+            )));
+        }
+        for (i, w) in f.promotions.iter().enumerate() {
+            w.span().map_err(|message| {
+                err(format!(
+                    "[[forecast.promotions]] #{} ({:?}): {message}",
+                    i + 1,
+                    w.name
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// Source names unique; every mapped field a field of its kind and read, not computed.

@@ -31,6 +31,9 @@ pub enum PipelineError {
     /// Fitting or scoring the propensity models failed.
     #[error("propensity failed")]
     Propensity(#[from] shopfuse_propensity::PropensityError),
+    /// Forecasting sales failed.
+    #[error("forecasting failed")]
+    Forecast(#[from] shopfuse_forecast::ForecastError),
     /// A query over the committed tables failed.
     #[error("query failed")]
     Query(#[from] shopfuse_query::QueryError),

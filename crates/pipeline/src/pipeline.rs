@@ -12,7 +12,8 @@ use shopfuse_learn::recs::RecsSummary;
 use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
-    CleanStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage, RecsStage, ResolveStage,
+    CleanStage, ForecastStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage,
+    RecsStage, ResolveStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -79,6 +80,7 @@ pub struct RunReport {
     pub profiles: Option<ProfileSummary>,
     pub recs: Option<RecsSummary>,
     pub propensity: Option<shopfuse_propensity::PropensitySummary>,
+    pub forecast: Option<shopfuse_forecast::ForecastSummary>,
     /// rows read = rows accepted + rows quarantined for every source (true when ingest did
     /// not run).
     pub balanced: bool,
@@ -109,6 +111,7 @@ impl RunReport {
             StageSummary::Profiles(s) => self.profiles = Some(s),
             StageSummary::Recs(s) => self.recs = Some(s),
             StageSummary::Propensity(s) => self.propensity = Some(s),
+            StageSummary::Forecast(s) => self.forecast = Some(s),
         }
     }
 }
@@ -125,7 +128,7 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
-    /// ingest → clean → resolve → identity → profiles → recs → propensity.
+    /// ingest → clean → resolve → identity → profiles → recs → propensity → forecast.
     pub fn standard() -> Self {
         Self::new(vec![
             Box::new(IngestStage),
@@ -135,6 +138,7 @@ impl Pipeline {
             Box::new(ProfilesStage),
             Box::new(RecsStage),
             Box::new(PropensityStage),
+            Box::new(ForecastStage),
         ])
     }
 
@@ -246,6 +250,7 @@ impl Pipeline {
             profiles: None,
             recs: None,
             propensity: None,
+            forecast: None,
             balanced: true,
             seconds: 0.0,
             forgotten,
@@ -399,9 +404,9 @@ mod tests {
         );
         assert_eq!(
             names(&Selection::From("identity".into())),
-            ["identity", "profiles", "recs", "propensity"]
+            ["identity", "profiles", "recs", "propensity", "forecast"]
         );
-        assert_eq!(names(&Selection::All).len(), 7);
+        assert_eq!(names(&Selection::All).len(), 8);
         let e = p.select(&Selection::From("fuse".into())).err().unwrap();
         assert!(e.to_string().contains("no stage named \"fuse\""), "{e}");
         assert!(e.to_string().contains("ingest, clean, resolve"), "{e}");

@@ -66,6 +66,7 @@ pub enum StageSummary {
     Profiles(shopfuse_identity::ProfileSummary),
     Recs(shopfuse_learn::recs::RecsSummary),
     Propensity(shopfuse_propensity::PropensitySummary),
+    Forecast(shopfuse_forecast::ForecastSummary),
 }
 
 /// A stage as `shopfuse stages` prints it.

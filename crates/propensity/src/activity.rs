@@ -126,6 +126,7 @@ impl Activity {
             "ordered_at",
             "amount_base",
             "status",
+            "_outlier",
         ];
         // A project without order sources has behaviour only.
         let Some(rows) = read("clean_orders", &columns)? else {
@@ -271,5 +272,78 @@ impl<'a> Histories<'a> {
 
     pub(crate) fn has_account(&self, customer: usize, platform: u16) -> bool {
         self.accounts[customer].contains(&platform)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shopfuse_core::Value;
+
+    fn rows(columns: &[&str], rows: Vec<Vec<Value>>) -> NamedRows {
+        NamedRows {
+            columns: columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), i))
+                .collect(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn refunded_and_outlier_orders_are_left_out() {
+        let text = |s: &str| Value::Text(s.into());
+        let accounts = rows(
+            &["customer_id", "platform", "account_id"],
+            vec![vec![text("CU1"), text("jd"), text("a1")]],
+        );
+        let order = |status: &str, outlier: bool| {
+            vec![
+                text("jd"),
+                text("a1"),
+                Value::Timestamp(1_700_000_000_000_000),
+                Value::Float(10.0),
+                text(status),
+                Value::Bool(outlier),
+            ]
+        };
+        let orders = rows(
+            &[
+                "_platform",
+                "account_id",
+                "ordered_at",
+                "amount_base",
+                "status",
+                "_outlier",
+            ],
+            vec![
+                order("paid", false),
+                order("refunded", false),
+                order("paid", true),
+            ],
+        );
+        let read = |table: &str, columns: &[&str]| -> Result<Option<NamedRows>, CoreError> {
+            let source = match table {
+                "customer_accounts" => &accounts,
+                "clean_orders" => &orders,
+                _ => return Ok(None),
+            };
+            // Only the columns asked for, as the store returns them.
+            let picked = columns
+                .iter()
+                .map(|c| source.columns[*c])
+                .collect::<Vec<_>>();
+            Ok(Some(rows(
+                columns,
+                source
+                    .rows
+                    .iter()
+                    .map(|r| picked.iter().map(|&i| r[i].clone()).collect())
+                    .collect(),
+            )))
+        };
+        let activity = Activity::read(&read).unwrap();
+        assert_eq!(activity.orders.len(), 1, "{:?}", activity.orders);
     }
 }

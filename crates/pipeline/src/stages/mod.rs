@@ -2,6 +2,7 @@
 //! and calls its crate's library function; none holds pipeline logic of its own.
 
 mod clean;
+mod forecast;
 mod identity;
 mod ingest;
 mod profiles;
@@ -10,6 +11,7 @@ mod recs;
 mod resolve;
 
 pub use clean::CleanStage;
+pub use forecast::ForecastStage;
 pub use identity::IdentityStage;
 pub use ingest::IngestStage;
 pub use profiles::ProfilesStage;

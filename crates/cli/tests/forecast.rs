@@ -1,0 +1,103 @@
+//! End-to-end: the forecast stage on a generated project (run by `shopfuse run`), shown by
+//! `shopfuse forecast`, scored by `eval forecast`; a bad promotion window is refused.
+
+use std::path::Path;
+
+mod common;
+use common::{generate, json, shopfuse, sql};
+
+#[test]
+fn forecasts_are_coherent_banded_and_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    generate(project, 8, 60, 800, 6000);
+    shopfuse(project).arg("run").assert().success();
+
+    // Every series has 28 days; the product × platform forecasts sum to the total's each
+    // day; bands are ordered and non-negative; each series has exactly one chosen model.
+    let checks = &sql(
+        project,
+        "with bottom as (select day, sum(forecast) as units from forecasts where level = 'product_platform' group by day), \
+              total as (select day, forecast as units from forecasts where level = 'total') \
+         select (select count(distinct day) from forecasts) as days, \
+                (select count(*) from bottom join total using (day) where abs(bottom.units - total.units) > 0.01) as incoherent, \
+                (select count(*) from forecasts where p10 > p50 or p50 > p90 or p10 < 0) as disordered, \
+                (select count(*) from (select series, count(*) as n from forecasts group by series) where n <> 28) as short_series, \
+                (select count(*) from (select level, series, count(*) as n from forecast_backtests where chosen group by level, series) where n <> 1) as unchosen, \
+                (select count(distinct level) from forecasts) as levels",
+    )[0];
+    assert_eq!(checks["days"], 28, "{checks}");
+    assert_eq!(checks["incoherent"], 0, "{checks}");
+    assert_eq!(checks["disordered"], 0, "{checks}");
+    assert_eq!(checks["short_series"], 0, "{checks}");
+    assert_eq!(checks["unchosen"], 0, "{checks}");
+    assert_eq!(checks["levels"], 5, "{checks}");
+
+    let total = json(shopfuse(project).args(["forecast", "--horizon", "7"]));
+    let days = total.as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    assert!(
+        days.iter().all(|d| d["forecast"].as_f64().unwrap() > 0.0),
+        "{total}"
+    );
+    let missing = shopfuse(project)
+        .args(["forecast", "--product", "GP-none"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("GP-none"));
+
+    // The rolling-origin evaluation scores every level; the chosen-and-reconciled forecast
+    // of the total beats the seasonal naive on it.
+    let eval = json(shopfuse(project).args(["eval", "forecast", "--windows", "2"]));
+    let scores = eval["project"]["scores"].as_array().unwrap();
+    let score = |level: &str, method: &str| {
+        scores
+            .iter()
+            .find(|s| s["level"] == level && s["method"] == method)
+            .unwrap_or_else(|| panic!("no {level}/{method} in {eval}"))["mase"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        score("total", "selection, reconciled") < score("total", "seasonal_naive"),
+        "{eval}"
+    );
+    assert!(score("product_platform", "croston_sba").is_finite());
+}
+
+#[test]
+fn a_promotion_window_that_does_not_parse_names_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    generate(project, 9, 20, 100, 500);
+    let config = project.join("shopfuse.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[forecast]\n[[forecast.promotions]]\nname = \"618\"\nfrom = \"06-01\"\nto = \"2025-06-18\"\n");
+    std::fs::write(&config, text).unwrap();
+    let out = shopfuse(project).arg("run").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[[forecast.promotions]] #1") && err.contains("MM-DD"),
+        "{err}"
+    );
+    assert_no_half_commit(project);
+}
+
+/// A failed run commits nothing: no table was written.
+fn assert_no_half_commit(project: &Path) {
+    let tables = json(shopfuse(project).arg("tables"));
+    assert!(
+        tables
+            .get("forecasts")
+            .is_none_or(|v| v.is_null() || v == 0),
+        "{tables}"
+    );
+    assert!(
+        tables
+            .get("clean_orders")
+            .is_none_or(|v| v.is_null() || v == 0),
+        "{tables}"
+    );
+}

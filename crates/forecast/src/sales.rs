@@ -1,0 +1,452 @@
+//! The sales series of a project: units sold per calendar day (in the `[forecast]` zone) of
+//! each golden product on each platform, from clean orders mapped to golden products through
+//! `product_clusters` — refunds, cancellations and orders clean flags as outliers left out —
+//! and their roll-ups to product, category, platform and total: a grouped hierarchy whose
+//! every aggregate is a sum of bottom series.
+//!
+//! A bottom series starts on the day its listing went up (or its first sale, if earlier —
+//! listing dates are sometimes missing or late), so a product launched last month is not a
+//! year of zeros; aggregates start with their earliest member.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate};
+use chrono_tz::Tz;
+use shopfuse_core::value::NamedRows;
+use shopfuse_core::CoreError;
+
+use crate::ForecastError;
+
+/// Reads a committed (or in-transaction) table's columns; `None` when the project lacks it.
+pub type ReadTable<'a> = &'a dyn Fn(&str, &[&str]) -> Result<Option<NamedRows>, CoreError>;
+
+/// A level of the hierarchy, bottom first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    ProductPlatform,
+    Product,
+    Category,
+    Platform,
+    Total,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::ProductPlatform,
+        Level::Product,
+        Level::Category,
+        Level::Platform,
+        Level::Total,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::ProductPlatform => "product_platform",
+            Level::Product => "product",
+            Level::Category => "category",
+            Level::Platform => "platform",
+            Level::Total => "total",
+        }
+    }
+}
+
+/// Which series: the level and the members that name it (absent ones are "all").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey {
+    pub level: Level,
+    pub golden_id: Option<String>,
+    pub platform: Option<String>,
+    pub category: Option<String>,
+}
+
+impl SeriesKey {
+    /// "GP12 @ taobao", "category 手机", "total" — for reports.
+    pub fn label(&self) -> String {
+        match self.level {
+            Level::ProductPlatform => format!(
+                "{} @ {}",
+                self.golden_id.as_deref().unwrap_or("?"),
+                self.platform.as_deref().unwrap_or("?")
+            ),
+            Level::Product => self.golden_id.clone().unwrap_or_default(),
+            Level::Category => format!("category {}", self.category.as_deref().unwrap_or("-")),
+            Level::Platform => format!("platform {}", self.platform.as_deref().unwrap_or("?")),
+            Level::Total => "total".into(),
+        }
+    }
+}
+
+/// One series over the project's days.
+#[derive(Debug, Clone)]
+pub struct SalesSeries {
+    pub key: SeriesKey,
+    /// Index of its first day in [`Sales::days`].
+    pub start: usize,
+    /// Units per day from `start` to the last day.
+    pub units: Vec<f64>,
+}
+
+/// What is known of a golden product.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFacts {
+    pub category: Option<String>,
+    /// Units in stock summed over its offers on every platform (None when no offer says).
+    pub stock: Option<i64>,
+}
+
+/// Every series of a project.
+#[derive(Debug, Clone, Default)]
+pub struct Sales {
+    /// The first day with a sale.
+    pub first_day: Option<NaiveDate>,
+    /// Days from the first to the last day with a sale.
+    pub days: usize,
+    pub products: BTreeMap<String, ProductFacts>,
+    /// Bottom series first, then every aggregate level in [`Level::ALL`] order.
+    pub series: Vec<SalesSeries>,
+    /// For each aggregate (index into `series`), the bottom series it sums.
+    pub members: HashMap<usize, Vec<usize>>,
+    /// Orders read, and those left out (cancelled/refunded, outliers, listing not in any
+    /// golden product, no timestamp).
+    pub orders_read: usize,
+    pub orders_used: usize,
+}
+
+impl Sales {
+    pub fn date_of(&self, day: usize) -> Option<NaiveDate> {
+        self.first_day.map(|d| d + Duration::days(day as i64))
+    }
+
+    pub fn bottom(&self) -> impl Iterator<Item = (usize, &SalesSeries)> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.key.level == Level::ProductPlatform)
+    }
+}
+
+struct Listing {
+    golden: String,
+    listed_day: Option<NaiveDate>,
+}
+
+/// Reads the project's orders into series.
+pub fn read_sales(read: ReadTable<'_>, zone: Tz) -> Result<Sales, ForecastError> {
+    let listings = read_listings(read, zone)?;
+    let products = read_products(read)?;
+    let Some(orders) = read(
+        "clean_orders",
+        &[
+            "_platform",
+            "listing_id",
+            "ordered_at",
+            "quantity",
+            "status",
+            "_outlier",
+        ],
+    )?
+    else {
+        return Ok(Sales::default());
+    };
+    // (golden, platform) → (day → units)
+    let mut daily: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+    let mut used = 0;
+    for r in &orders.rows {
+        if orders
+            .str(r, "status")
+            .is_some_and(shopfuse_identity::is_cancelled)
+            || orders.bool(r, "_outlier") == Some(true)
+        {
+            continue;
+        }
+        let platform = orders.text(r, "_platform").unwrap_or_default();
+        let listing = orders.text(r, "listing_id").unwrap_or_default();
+        let (Some(l), Some(at)) = (
+            listings.get(&(platform.clone(), listing)),
+            orders.i64(r, "ordered_at"),
+        ) else {
+            continue;
+        };
+        let Some(day) = local_day(at, zone) else {
+            continue;
+        };
+        let quantity = orders.i64(r, "quantity").unwrap_or(1).max(1) as f64;
+        *daily
+            .entry((l.golden.clone(), platform))
+            .or_default()
+            .entry(day)
+            .or_default() += quantity;
+        used += 1;
+    }
+    let listed: HashMap<(String, String), NaiveDate> = listings
+        .iter()
+        .filter_map(|((platform, _), l)| {
+            Some(((l.golden.clone(), platform.clone()), l.listed_day?))
+        })
+        .fold(HashMap::new(), |mut m, (k, d)| {
+            m.entry(k)
+                .and_modify(|e: &mut NaiveDate| *e = (*e).min(d))
+                .or_insert(d);
+            m
+        });
+    let mut sales = build(daily, &listed, products);
+    sales.orders_read = orders.rows.len();
+    sales.orders_used = used;
+    Ok(sales)
+}
+
+fn local_day(us: i64, zone: Tz) -> Option<NaiveDate> {
+    DateTime::from_timestamp_micros(us).map(|t| t.with_timezone(&zone).date_naive())
+}
+
+fn read_listings(
+    read: ReadTable<'_>,
+    zone: Tz,
+) -> Result<HashMap<(String, String), Listing>, ForecastError> {
+    use shopfuse_resolve::catalogue::{offers, product_clusters as pc};
+    let mut listings = HashMap::new();
+    let Some(clusters) = read(pc::NAME, &[pc::golden_id, pc::platform, pc::listing_id])? else {
+        return Ok(listings);
+    };
+    for r in &clusters.rows {
+        let key = (
+            clusters.text(r, pc::platform).unwrap_or_default(),
+            clusters.text(r, pc::listing_id).unwrap_or_default(),
+        );
+        let golden = clusters.text(r, pc::golden_id).unwrap_or_default();
+        listings.insert(
+            key,
+            Listing {
+                golden,
+                listed_day: None,
+            },
+        );
+    }
+    if let Some(rows) = read(
+        offers::NAME,
+        &[offers::platform, offers::listing_id, offers::listed_at],
+    )? {
+        for r in &rows.rows {
+            let key = (
+                rows.text(r, offers::platform).unwrap_or_default(),
+                rows.text(r, offers::listing_id).unwrap_or_default(),
+            );
+            if let (Some(l), Some(at)) = (listings.get_mut(&key), rows.i64(r, offers::listed_at)) {
+                l.listed_day = local_day(at, zone);
+            }
+        }
+    }
+    Ok(listings)
+}
+
+fn read_products(read: ReadTable<'_>) -> Result<BTreeMap<String, ProductFacts>, ForecastError> {
+    use shopfuse_resolve::catalogue::{golden_products as gp, offers};
+    let mut products: BTreeMap<String, ProductFacts> = BTreeMap::new();
+    if let Some(rows) = read(gp::NAME, &[gp::golden_id, gp::category])? {
+        for r in &rows.rows {
+            products.insert(
+                rows.text(r, gp::golden_id).unwrap_or_default(),
+                ProductFacts {
+                    category: rows.text(r, gp::category),
+                    stock: None,
+                },
+            );
+        }
+    }
+    if let Some(rows) = read(offers::NAME, &[offers::golden_id, offers::stock])? {
+        for r in &rows.rows {
+            let id = rows.text(r, offers::golden_id).unwrap_or_default();
+            if let (Some(p), Some(stock)) = (products.get_mut(&id), rows.i64(r, offers::stock)) {
+                *p.stock.get_or_insert(0) += stock.max(0);
+            }
+        }
+    }
+    Ok(products)
+}
+
+/// Lays the daily sales out as series over one day range and adds every aggregate.
+pub(crate) fn build(
+    daily: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>>,
+    listed: &HashMap<(String, String), NaiveDate>,
+    products: BTreeMap<String, ProductFacts>,
+) -> Sales {
+    let first = daily
+        .values()
+        .filter_map(|d| d.keys().next())
+        .min()
+        .copied();
+    let last = daily
+        .values()
+        .filter_map(|d| d.keys().next_back())
+        .max()
+        .copied();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Sales {
+            products,
+            ..Sales::default()
+        };
+    };
+    let days = (last - first).num_days() as usize + 1;
+    let mut series = Vec::new();
+    for ((golden, platform), by_day) in &daily {
+        let first_sale = *by_day.keys().next().expect("a series has a sale");
+        let listed_day = listed.get(&(golden.clone(), platform.clone())).copied();
+        let start_day = listed_day
+            .map_or(first_sale, |d| d.min(first_sale))
+            .max(first);
+        let start = (start_day - first).num_days() as usize;
+        let mut units = vec![0.0; days - start];
+        for (day, &u) in by_day {
+            units[(*day - first).num_days() as usize - start] += u;
+        }
+        let category = products.get(golden).and_then(|p| p.category.clone());
+        series.push(SalesSeries {
+            key: SeriesKey {
+                level: Level::ProductPlatform,
+                golden_id: Some(golden.clone()),
+                platform: Some(platform.clone()),
+                category,
+            },
+            start,
+            units,
+        });
+    }
+    let mut sales = Sales {
+        first_day: Some(first),
+        days,
+        products,
+        series,
+        members: HashMap::new(),
+        orders_read: 0,
+        orders_used: 0,
+    };
+    add_aggregates(&mut sales);
+    sales
+}
+
+fn add_aggregates(sales: &mut Sales) {
+    let bottom = sales.series.len();
+    for level in &Level::ALL[1..] {
+        let mut groups: BTreeMap<SeriesKey, Vec<usize>> = BTreeMap::new();
+        for (i, s) in sales.series[..bottom].iter().enumerate() {
+            let k = &s.key;
+            let key = SeriesKey {
+                level: *level,
+                golden_id: (*level == Level::Product)
+                    .then(|| k.golden_id.clone())
+                    .flatten(),
+                platform: (*level == Level::Platform)
+                    .then(|| k.platform.clone())
+                    .flatten(),
+                category: matches!(level, Level::Product | Level::Category)
+                    .then(|| k.category.clone())
+                    .flatten(),
+            };
+            groups.entry(key).or_default().push(i);
+        }
+        for (key, members) in groups {
+            let start = members
+                .iter()
+                .map(|&m| sales.series[m].start)
+                .min()
+                .unwrap_or(0);
+            let mut units = vec![0.0; sales.days - start];
+            for &m in &members {
+                let s = &sales.series[m];
+                for (t, &u) in s.units.iter().enumerate() {
+                    units[s.start + t - start] += u;
+                }
+            }
+            sales.members.insert(sales.series.len(), members);
+            sales.series.push(SalesSeries { key, start, units });
+        }
+    }
+}
+
+/// Weekly (Monday to Sunday) sums of a daily series starting on `first_day + start`: only
+/// whole weeks, so the first week begins on the first Monday and a trailing partial week is
+/// left out. Returns the first Monday's date and the sums.
+pub fn weekly(first_day: NaiveDate, start: usize, units: &[f64]) -> (NaiveDate, Vec<f64>) {
+    use chrono::Datelike;
+    let begin = first_day + Duration::days(start as i64);
+    let skip = (7 - begin.weekday().num_days_from_monday() as usize) % 7;
+    let monday = begin + Duration::days(skip as i64);
+    let weeks = units.len().saturating_sub(skip) / 7;
+    let sums = (0..weeks)
+        .map(|w| units[skip + 7 * w..skip + 7 * w + 7].iter().sum())
+        .collect();
+    (monday, sums)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn series_start_at_listing_and_aggregates_sum_their_members() {
+        let mut daily = BTreeMap::new();
+        let mut a = BTreeMap::new();
+        a.insert(day("2025-01-01"), 2.0);
+        a.insert(day("2025-01-05"), 1.0);
+        daily.insert(("GP1".to_string(), "jd".to_string()), a);
+        let mut b = BTreeMap::new();
+        b.insert(day("2025-01-04"), 3.0);
+        daily.insert(("GP1".to_string(), "taobao".to_string()), b);
+        let mut listed = HashMap::new();
+        listed.insert(("GP1".to_string(), "taobao".to_string()), day("2025-01-03"));
+        let mut products = BTreeMap::new();
+        products.insert(
+            "GP1".to_string(),
+            ProductFacts {
+                category: Some("手机".into()),
+                stock: Some(4),
+            },
+        );
+        let sales = build(daily, &listed, products);
+        assert_eq!(sales.days, 5);
+        let jd = &sales.series[0];
+        assert_eq!(
+            (jd.start, jd.units.clone()),
+            (0, vec![2.0, 0.0, 0.0, 0.0, 1.0])
+        );
+        let taobao = &sales.series[1];
+        assert_eq!(
+            (taobao.start, taobao.units.clone()),
+            (2, vec![0.0, 3.0, 0.0])
+        );
+        let product = sales
+            .series
+            .iter()
+            .find(|s| s.key.level == Level::Product)
+            .unwrap();
+        assert_eq!(product.units, vec![2.0, 0.0, 0.0, 3.0, 1.0]);
+        assert_eq!(product.key.label(), "GP1");
+        let platforms: Vec<_> = sales
+            .series
+            .iter()
+            .filter(|s| s.key.level == Level::Platform)
+            .collect();
+        assert_eq!(platforms.len(), 2);
+        let total = sales.series.last().unwrap();
+        assert_eq!(total.key.level, Level::Total);
+        assert_eq!(total.units.iter().sum::<f64>(), 6.0);
+        assert_eq!(sales.members[&(sales.series.len() - 1)], vec![0, 1]);
+    }
+
+    #[test]
+    fn weeks_are_whole_mondays_to_sundays() {
+        // 2025-01-01 is a Wednesday: the first Monday is 01-06 (index 5).
+        let units: Vec<f64> = (0..20).map(|t| t as f64).collect();
+        let (monday, sums) = weekly(day("2025-01-01"), 0, &units);
+        assert_eq!(monday, day("2025-01-06"));
+        assert_eq!(
+            sums,
+            vec![(5..12).sum::<i32>() as f64, (12..19).sum::<i32>() as f64]
+        );
+    }
+}

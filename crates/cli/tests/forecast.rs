@@ -72,7 +72,8 @@ fn a_promotion_window_that_does_not_parse_names_its_entry() {
     let project = dir.path();
     generate(project, 9, 20, 100, 500);
     let config = project.join("shopfuse.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
+    let valid = std::fs::read_to_string(&config).unwrap();
+    let mut text = valid.clone();
     text.push_str("\n[forecast]\n[[forecast.promotions]]\nname = \"618\"\nfrom = \"06-01\"\nto = \"2025-06-18\"\n");
     std::fs::write(&config, text).unwrap();
     let out = shopfuse(project).arg("run").output().unwrap();
@@ -82,10 +83,12 @@ fn a_promotion_window_that_does_not_parse_names_its_entry() {
         err.contains("[[forecast.promotions]] #1") && err.contains("MM-DD"),
         "{err}"
     );
+    // Refused before any stage ran: with the file put back, nothing was committed.
+    std::fs::write(&config, valid).unwrap();
     assert_no_half_commit(project);
 }
 
-/// A failed run commits nothing: no table was written.
+/// Nothing is committed: no table has rows.
 fn assert_no_half_commit(project: &Path) {
     let tables = json(shopfuse(project).arg("tables"));
     assert!(

@@ -263,11 +263,11 @@ mod tests {
                 },
             );
             for (q, platform) in ["jd", "taobao"].iter().enumerate() {
-                let by_day: BTreeMap<NaiveDate, f64> = (0..120)
+                let by_day: BTreeMap<NaiveDate, f64> = (0..120usize)
                     .map(|d| {
                         let weekend = if d % 7 >= 5 { 3.0 } else { 1.0 };
                         let units = weekend * (1 + p + q) as f64 + ((d * 3 + p) % 2) as f64;
-                        (start + chrono::Duration::days(d), units)
+                        (start + chrono::Duration::days(d as i64), units)
                     })
                     .collect();
                 daily.insert((product.to_string(), platform.to_string()), by_day);

@@ -52,6 +52,9 @@ pub struct ProjectForecast {
     pub all_models: Vec<Vec<Option<Vec<f64>>>>,
 }
 
+/// A series' chosen model, its forecast, and (when kept) every candidate's.
+type ChosenForecast = (Option<&'static str>, Vec<f64>, Vec<Option<Vec<f64>>>);
+
 /// Forecasts the `horizon` days from `origin` (a day index: days before it are history)
 /// for every series of `sales`.
 pub fn forecast_sales(
@@ -78,7 +81,7 @@ pub fn forecast_sales(
     )?;
     let models = candidates(&histories)?;
     let horizon = settings.horizon;
-    let forecasts: Vec<(Option<&'static str>, Vec<f64>, Vec<Option<Vec<f64>>>)> = histories
+    let forecasts: Vec<ChosenForecast> = histories
         .par_iter()
         .enumerate()
         .map(|(s, history)| {

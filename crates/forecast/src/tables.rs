@@ -158,7 +158,7 @@ pub fn run_forecast(
     if let Some(f) = &forecast {
         let mut chosen = f.backtest.choice_counts();
         chosen.retain(|c| c.1 > 0);
-        chosen.sort_by(|a, b| b.1.cmp(&a.1));
+        chosen.sort_by_key(|c| std::cmp::Reverse(c.1));
         summary.chosen = chosen
             .into_iter()
             .map(|(n, c)| (n.to_string(), c))

@@ -98,7 +98,7 @@ impl Layout {
                 f64::NAN
             });
         }
-        let short = self.window.min(t).min(4).max(1);
+        let short = self.window.min(t).clamp(1, 4);
         out.push(values[t - short..t].iter().sum::<f64>() / short as f64 / level);
         let season = self.period.max(2).min(t);
         out.push(values[t - season..t].iter().sum::<f64>() / season as f64 / level);

@@ -145,39 +145,14 @@ fn run_peer(
     }
     file.flush().map_err(io)?;
     drop(file);
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .arg(&path)
-        .arg(HORIZON.to_string())
-        .arg("1")
-        .output()
-        .map_err(|e| peer_error(format!("cannot run {}: {e}", python.display())))?;
-    if !output.status.success() {
-        return Err(peer_error(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    #[derive(serde::Deserialize)]
-    struct Peer {
-        models: std::collections::BTreeMap<String, PeerModel>,
-    }
-    #[derive(serde::Deserialize)]
-    struct PeerModel {
-        seconds: f64,
-        forecasts: Vec<Vec<f64>>,
-    }
-    let parsed: Peer = serde_json::from_slice(&output.stdout)
-        .map_err(|e| peer_error(format!("unexpected output from the peer script: {e}")))?;
-    Ok(parsed
-        .models
+    let runs = crate::m4::run_statsforecast(&path, data.len(), HORIZON, python, script)?;
+    Ok(runs
         .into_iter()
-        .map(|(name, m)| ModelThroughput {
+        .map(|(name, forecasts, seconds)| ModelThroughput {
             model: format!("statsforecast {name}"),
-            series: m.forecasts.len(),
-            seconds: m.seconds,
-            series_per_second: m.forecasts.len() as f64 / m.seconds.max(1e-9),
+            series: forecasts.len(),
+            seconds,
+            series_per_second: forecasts.len() as f64 / seconds.max(1e-9),
             ratio_to_peer: None,
         })
         .collect())

@@ -315,16 +315,26 @@ fn relative_to_naive2(scores: &mut [MethodScore]) {
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn run_peer(
-    data: &M4Weekly,
+/// One statsforecast model's run: its name, forecasts in the file's row order, seconds.
+pub(crate) type PeerRun = (String, Vec<Vec<f64>>, f64);
+
+fn run_peer(data: &M4Weekly, python: &Path, script: &Path) -> Result<Vec<PeerRun>, ForecastError> {
+    run_statsforecast(&data.train_path, data.train.len(), HORIZON, python, script)
+}
+
+/// Runs the peer script on an M4-format CSV of `series` rows (`scripts/statsforecast_m4.py`)
+/// and checks it answered `horizon` forecasts for every row.
+pub(crate) fn run_statsforecast(
+    path: &Path,
+    series: usize,
+    horizon: usize,
     python: &Path,
     script: &Path,
-) -> Result<Vec<(String, Vec<Vec<f64>>, f64)>, ForecastError> {
+) -> Result<Vec<PeerRun>, ForecastError> {
     let output = std::process::Command::new(python)
         .arg(script)
-        .arg(&data.train_path)
-        .arg(HORIZON.to_string())
+        .arg(path)
+        .arg(horizon.to_string())
         .arg(PERIOD.to_string())
         .output()
         .map_err(|e| ForecastError::Peer(format!("cannot run {}: {e}", python.display())))?;
@@ -340,11 +350,9 @@ fn run_peer(
         .map_err(|e| ForecastError::Peer(format!("unexpected output from the peer script: {e}")))?;
     let mut out = Vec::new();
     for (name, model) in parsed.models {
-        if model.forecasts.len() != data.train.len()
-            || model.forecasts.iter().any(|f| f.len() != HORIZON)
-        {
+        if model.forecasts.len() != series || model.forecasts.iter().any(|f| f.len() != horizon) {
             return Err(ForecastError::Peer(format!(
-                "{name}: not {HORIZON} forecasts per series"
+                "{name}: not {horizon} forecasts per series"
             )));
         }
         out.push((name, model.forecasts, model.seconds));

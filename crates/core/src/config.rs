@@ -53,6 +53,73 @@ pub struct ForecastConfig {
     /// Sales promotions the global model learns from. `from`/`to` are `MM-DD` for a window
     /// every year or `YYYY-MM-DD` for one that moves (Chinese New Year, Prime Day).
     pub promotions: Vec<PromotionWindow>,
+    /// `[forecast.replenishment]`: when and how much to reorder.
+    pub replenishment: ReplenishmentConfig,
+    /// `[forecast.prices]`: when a platform's price is worth an alert.
+    pub prices: PriceMonitorConfig,
+}
+
+/// Replenishment (`[forecast.replenishment]`): the lead time and service level every golden
+/// product is planned with, unless a rule for its id or category says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplenishmentConfig {
+    /// Days from placing an order to the stock being sellable.
+    pub lead_time_days: usize,
+    /// Days between two orders: an order covers the lead time plus this.
+    pub review_days: usize,
+    /// Chance that demand over the lead time is covered (0.5–0.9999): sets the safety stock.
+    pub service_level: f64,
+    /// The stock-out risk is for this many days ahead.
+    pub risk_days: usize,
+    /// Per product or category: the first rule that matches wins.
+    pub rules: Vec<ReplenishmentRule>,
+}
+
+impl Default for ReplenishmentConfig {
+    fn default() -> Self {
+        Self {
+            lead_time_days: 7,
+            review_days: 7,
+            service_level: 0.95,
+            risk_days: 14,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One `[[forecast.replenishment.rules]]`: a golden product id or a golden category, and
+/// what differs for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplenishmentRule {
+    pub golden_id: Option<String>,
+    pub category: Option<String>,
+    pub lead_time_days: Option<usize>,
+    pub review_days: Option<usize>,
+    pub service_level: Option<f64>,
+}
+
+/// Price monitoring (`[forecast.prices]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriceMonitorConfig {
+    /// Alert when a platform's price is this share below every other platform's (0.10: 10 %).
+    pub undercut_share: f64,
+    /// Alert when a platform's price moves by this share from one observation to the next.
+    pub sharp_move_share: f64,
+    /// A platform's price counts for comparison this many days after its last sale.
+    pub stale_days: usize,
+}
+
+impl Default for PriceMonitorConfig {
+    fn default() -> Self {
+        Self {
+            undercut_share: 0.10,
+            sharp_move_share: 0.25,
+            stale_days: 90,
+        }
+    }
 }
 
 /// One promotion window of `[[forecast.promotions]]`, both ends inclusive.
@@ -137,6 +204,8 @@ impl Default for ForecastConfig {
                 w("Black Friday", "2025-11-28", "2025-12-01"),
                 w("Black Friday", "2026-11-27", "2026-11-30"),
             ],
+            replenishment: ReplenishmentConfig::default(),
+            prices: PriceMonitorConfig::default(),
         }
     }
 }
@@ -708,6 +777,64 @@ impl ProjectConfig {
                 ))
             })?;
         }
+        self.validate_replenishment(path)?;
+        let p = &f.prices;
+        if !(0.0..1.0).contains(&p.undercut_share) || p.sharp_move_share <= 0.0 {
+            return Err(err(format!(
+                "[forecast.prices] undercut_share must lie in [0, 1) and sharp_move_share be above 0 (got {} and {})",
+                p.undercut_share, p.sharp_move_share
+            )));
+        }
+        Ok(())
+    }
+
+    /// `[forecast.replenishment]`: service levels in (0.5, 1), and lead time plus review
+    /// within the forecast horizon (the plan needs the demand over it).
+    fn validate_replenishment(&self, path: &Path) -> Result<()> {
+        let err = invalid(path);
+        let f = &self.forecast;
+        let r = &f.replenishment;
+        let check = |entry: &str, lead: usize, review: usize, level: f64| {
+            if !(0.5..1.0).contains(&level) {
+                return Err(err(format!(
+                    "{entry}: service_level {level} must lie in [0.5, 1), e.g. 0.95"
+                )));
+            }
+            if lead == 0 || lead + review > f.horizon_days {
+                return Err(err(format!(
+                    "{entry}: lead_time_days ({lead}) must be at least 1 and lead_time_days + review_days ({}) at most [forecast] horizon_days ({})",
+                    lead + review,
+                    f.horizon_days
+                )));
+            }
+            Ok(())
+        };
+        check(
+            "[forecast.replenishment]",
+            r.lead_time_days,
+            r.review_days,
+            r.service_level,
+        )?;
+        if r.risk_days == 0 || r.risk_days > f.horizon_days {
+            return Err(err(format!(
+                "[forecast.replenishment] risk_days ({}) must lie between 1 and [forecast] horizon_days ({})",
+                r.risk_days, f.horizon_days
+            )));
+        }
+        for (i, rule) in r.rules.iter().enumerate() {
+            let entry = format!("[[forecast.replenishment.rules]] #{}", i + 1);
+            if rule.golden_id.is_some() == rule.category.is_some() {
+                return Err(err(format!(
+                    "{entry}: give either golden_id or category, not both or neither"
+                )));
+            }
+            check(
+                &entry,
+                rule.lead_time_days.unwrap_or(r.lead_time_days),
+                rule.review_days.unwrap_or(r.review_days),
+                rule.service_level.unwrap_or(r.service_level),
+            )?;
+        }
         Ok(())
     }
 
@@ -895,6 +1022,33 @@ ordered_at = { column = "下单时间", format = "%Y/%m/%d %H:%M" }
 [clean.missing]
 "products.stock" = "median"
 "#;
+
+    #[test]
+    fn replenishment_rules_are_checked_against_the_horizon() {
+        let with = |extra: &str| {
+            ProjectConfig::parse(&format!("{EXAMPLE}{extra}"), Path::new("shopfuse.toml"))
+        };
+        let ok = with("\n[forecast.replenishment]\nlead_time_days = 10\n[[forecast.replenishment.rules]]\ncategory = \"手机\"\nservice_level = 0.99\n").unwrap();
+        assert_eq!(ok.forecast.replenishment.lead_time_days, 10);
+        assert_eq!(ok.forecast.replenishment.rules[0].service_level, Some(0.99));
+        let long =
+            with("\n[[forecast.replenishment.rules]]\ngolden_id = \"GP1\"\nlead_time_days = 25\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            long.contains("rules]] #1") && long.contains("horizon_days (28)"),
+            "{long}"
+        );
+        let both =
+            with("\n[[forecast.replenishment.rules]]\ngolden_id = \"GP1\"\ncategory = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(both.contains("either golden_id or category"), "{both}");
+        let level = with("\n[forecast.replenishment]\nservice_level = 1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(level.contains("service_level 1"), "{level}");
+    }
 
     #[test]
     fn parses_a_full_config() {

@@ -20,8 +20,11 @@
 //! - `metrics`: sMAPE, MASE, OWA and the weighted quantile loss.
 //! - `sales`: a project's daily units per golden product × platform and their roll-ups.
 //! - `reconcile`: coherent forecasts across the hierarchy (WLS / diagonal MinT).
-//! - `project`: every series of a project forecast from one day; `tables`: the stage's
-//!   `forecasts` and `forecast_backtests` tables and its run.
+//! - `project`: every series of a project forecast from one day.
+//! - `replenishment`: safety stock, reorder point and order quantity from the forecast.
+//! - `prices`: each product's price per platform over time, undercuts and sharp moves.
+//! - `tables`: the stage's tables (`forecasts`, `forecast_backtests`, `replenishment`,
+//!   `price_history`, `price_alerts`) and its run.
 //! - `project_eval`: the rolling-origin evaluation on a project, per level and model.
 //! - `m4`: the M4 Weekly benchmark next to the published figures and statsforecast;
 //!   `bench`: every model's series/s on simulated series, next to statsforecast's.
@@ -32,15 +35,20 @@ pub mod calendar;
 pub mod m4;
 pub mod metrics;
 pub mod models;
+pub mod prices;
 pub mod project;
 pub mod project_eval;
 pub mod reconcile;
+pub mod replenishment;
 pub mod sales;
 pub mod tables;
 
 pub use calendar::Promotions;
 pub use models::{Forecaster, History};
-pub use tables::{forecast_backtests, forecasts, run_forecast, ForecastSummary};
+pub use tables::{
+    forecast_backtests, forecasts, price_alerts, price_history,
+    replenishment as replenishment_table, run_forecast, ForecastSummary,
+};
 
 /// What can stop a forecast or an evaluation.
 #[derive(Debug, thiserror::Error)]

@@ -126,9 +126,10 @@ impl Sales {
     }
 }
 
-struct Listing {
-    golden: String,
-    listed_day: Option<NaiveDate>,
+/// A listing's golden product and listing day.
+pub(crate) struct Listing {
+    pub(crate) golden: String,
+    pub(crate) listed_day: Option<NaiveDate>,
 }
 
 /// Reads the project's orders into series.
@@ -196,11 +197,12 @@ pub fn read_sales(read: ReadTable<'_>, zone: Tz) -> Result<Sales, ForecastError>
     Ok(sales)
 }
 
-fn local_day(us: i64, zone: Tz) -> Option<NaiveDate> {
+pub(crate) fn local_day(us: i64, zone: Tz) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(us).map(|t| t.with_timezone(&zone).date_naive())
 }
 
-fn read_listings(
+/// Every clustered listing by (platform, listing id).
+pub(crate) fn read_listings(
     read: ReadTable<'_>,
     zone: Tz,
 ) -> Result<HashMap<(String, String), Listing>, ForecastError> {

@@ -9,8 +9,10 @@ use shopfuse_core::{Transaction, Value};
 
 use crate::calendar::Promotions;
 use crate::models::boosted::BoostedSettings;
+use crate::prices::{read_prices, AlertKind, PriceMonitor};
 use crate::project::{forecast_sales, ForecastSettings, ProjectForecast};
-use crate::sales::{read_sales, Sales, SeriesKey};
+use crate::replenishment::{daily_sd, plan, policy_for, Plan};
+use crate::sales::{read_sales, Level, Sales, SeriesKey};
 use crate::ForecastError;
 
 shopfuse_core::table! {
@@ -82,6 +84,96 @@ shopfuse_core::table! {
     }
 }
 
+shopfuse_core::table! {
+    /// One row per golden product with a forecast: what to reorder, when and how much
+    /// (`[forecast.replenishment]`; see the `replenishment` module for the policy).
+    pub mod replenishment("replenishment") {
+        /// Golden product id.
+        golden_id: Text;
+        /// Golden category.
+        category: Text null;
+        /// Units in stock summed over its offers on every platform (null when none says).
+        stock: Int null;
+        /// The rule it was planned with (default, golden_id …, category …).
+        rule: Text;
+        /// Days from ordering to sellable stock.
+        lead_time_days: Int;
+        /// Days between two orders.
+        review_days: Int;
+        /// Chance that demand over the lead time is covered.
+        service_level: Float;
+        /// Expected units sold over the lead time.
+        demand_lead_time: Float;
+        /// Standard deviation of those units.
+        sd_lead_time: Float;
+        /// Units kept beyond the expected demand for the service level.
+        safety_stock: Float;
+        /// At or below this stock, order.
+        reorder_point: Float;
+        /// An order brings the stock up to this.
+        order_up_to: Float;
+        /// Whole units to order now (0 above the reorder point; null without stock).
+        order_quantity: Int null;
+        /// Days the stock lasts at the forecast rate (null without stock or demand).
+        days_of_cover: Float null;
+        /// The days `stockout_risk` looks ahead.
+        risk_days: Int;
+        /// Chance of selling out within `risk_days` (null without stock).
+        stockout_risk: Float null;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per golden product, platform and week it has a current price: the price
+    /// level orders paid at the week's end and its gap to the cheapest platform.
+    pub mod price_history("price_history") {
+        /// Golden product id.
+        golden_id: Text;
+        /// The platform.
+        platform: Text;
+        /// The week's Monday (YYYY-MM-DD, `[forecast] timezone`).
+        week: Text;
+        /// Orders in the week (0: the price carries over from an earlier sale).
+        orders: Int;
+        /// Price level in the base currency.
+        price_base: Float;
+        /// Price level in the platform's currency.
+        price: Float;
+        /// The platform's currency.
+        currency: Text null;
+        /// The platform with the lowest current price that week.
+        cheapest_platform: Text;
+        /// Its price level, base currency.
+        cheapest_price_base: Float;
+        /// How much dearer than the cheapest (0.12 = 12 %; 0 for the cheapest).
+        gap_to_cheapest: Float;
+    }
+}
+
+shopfuse_core::table! {
+    /// One row per price alert: a platform undercutting every other, or a sharp move.
+    pub mod price_alerts("price_alerts") {
+        /// Golden product id.
+        golden_id: Text;
+        /// The platform whose price it is.
+        platform: Text;
+        /// undercut or sharp_move.
+        kind: Text;
+        /// The day it could be seen (YYYY-MM-DD).
+        day: Text;
+        /// The first day sold at the new price.
+        since: Text;
+        /// The platform's price level, base currency.
+        price_base: Float;
+        /// Undercut: the next cheapest platform's price; sharp move: the level before.
+        reference_price_base: Float;
+        /// Undercut: the next cheapest platform.
+        reference_platform: Text null;
+        /// Undercut: the share below the reference; sharp move: the change (+0.4 = 40 % up).
+        change: Float;
+    }
+}
+
 /// What the stage reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ForecastSummary {
@@ -95,6 +187,13 @@ pub struct ForecastSummary {
     pub chosen: Vec<(String, usize)>,
     /// The total's forecast over the horizon (units).
     pub total_units: Option<f64>,
+    /// Golden products planned, and those at or below their reorder point.
+    pub planned_products: usize,
+    pub reorder_now: usize,
+    /// Price series (golden product × platform) watched, and alerts by kind.
+    pub price_series: usize,
+    pub undercuts: usize,
+    pub sharp_moves: usize,
     pub seconds: f64,
 }
 
@@ -167,6 +266,26 @@ pub fn run_forecast(
     }
     write_forecasts(tx, &sales, &promotions, forecast.as_ref())?;
     write_backtests(tx, &sales, forecast.as_ref())?;
+    let plans = plan_replenishment(&sales, forecast.as_ref(), &config.replenishment);
+    summary.planned_products = plans.len();
+    summary.reorder_now = plans
+        .iter()
+        .filter(|p| p.plan.order_quantity.is_some_and(|q| q > 0))
+        .count();
+    write_replenishment(tx, &plans)?;
+    let series = {
+        let read = |t: &str, cols: &[&str]| tx.read_columns(t, cols);
+        read_prices(&read, zone(config)?)?
+    };
+    let monitor = crate::prices::monitor(series, &config.prices);
+    summary.price_series = monitor.series.len();
+    summary.undercuts = monitor
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Undercut)
+        .count();
+    summary.sharp_moves = monitor.alerts.len() - summary.undercuts;
+    write_prices(tx, &monitor)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -253,5 +372,134 @@ fn write_backtests(
     let schema = forecast_backtests::TABLE.schema();
     let batch = rows_to_batch(&schema, &rows)?;
     tx.replace(forecast_backtests::NAME, &schema, &[batch])?;
+    Ok(())
+}
+
+/// One product's replenishment plan and what it was planned with.
+#[derive(Debug, Clone)]
+pub struct ProductPlan {
+    pub golden_id: String,
+    pub category: Option<String>,
+    pub stock: Option<i64>,
+    pub rule: String,
+    pub policy: crate::replenishment::Policy,
+    pub plan: Plan,
+}
+
+/// A plan for every golden product with a product-level forecast.
+pub fn plan_replenishment(
+    sales: &Sales,
+    forecast: Option<&ProjectForecast>,
+    config: &shopfuse_core::config::ReplenishmentConfig,
+) -> Vec<ProductPlan> {
+    let Some(forecast) = forecast else {
+        return Vec::new();
+    };
+    forecast
+        .forecasts
+        .iter()
+        .filter_map(|f| {
+            let key = &sales.series[f.series].key;
+            let golden_id = key
+                .golden_id
+                .clone()
+                .filter(|_| key.level == Level::Product)?;
+            let facts = sales.products.get(&golden_id).cloned().unwrap_or_default();
+            let (policy, rule) = policy_for(config, &golden_id, facts.category.as_deref());
+            let sd: Vec<f64> = f.quantiles.iter().map(|q| daily_sd(q[1], q[2])).collect();
+            let sd = if sd.len() == f.reconciled.len() {
+                sd
+            } else {
+                vec![0.0; f.reconciled.len()]
+            };
+            let plan = plan(&f.reconciled, &sd, facts.stock.map(|s| s as f64), &policy);
+            Some(ProductPlan {
+                golden_id,
+                category: facts.category,
+                stock: facts.stock,
+                rule,
+                policy,
+                plan,
+            })
+        })
+        .collect()
+}
+
+fn write_replenishment(
+    tx: &mut Transaction<'_>,
+    plans: &[ProductPlan],
+) -> Result<(), ForecastError> {
+    let rows: Vec<Vec<Value>> = plans
+        .iter()
+        .map(|p| {
+            let opt_f = |v: Option<f64>| v.map_or(Value::Null, rounded);
+            vec![
+                Value::Text(p.golden_id.clone()),
+                Value::opt_text(&p.category),
+                p.stock.map_or(Value::Null, Value::Int),
+                Value::Text(p.rule.clone()),
+                Value::Int(p.policy.lead_time_days as i64),
+                Value::Int(p.policy.review_days as i64),
+                Value::Float(p.policy.service_level),
+                rounded(p.plan.demand_lead_time),
+                rounded(p.plan.sd_lead_time),
+                rounded(p.plan.safety_stock),
+                rounded(p.plan.reorder_point),
+                rounded(p.plan.order_up_to),
+                p.plan.order_quantity.map_or(Value::Null, Value::Int),
+                opt_f(p.plan.days_of_cover),
+                Value::Int(p.policy.risk_days as i64),
+                opt_f(p.plan.stockout_risk),
+            ]
+        })
+        .collect();
+    let schema = replenishment::TABLE.schema();
+    let batch = rows_to_batch(&schema, &rows)?;
+    tx.replace(replenishment::NAME, &schema, &[batch])?;
+    Ok(())
+}
+
+fn write_prices(tx: &mut Transaction<'_>, monitor: &PriceMonitor) -> Result<(), ForecastError> {
+    let rows: Vec<Vec<Value>> = monitor
+        .weekly
+        .iter()
+        .map(|w| {
+            vec![
+                Value::Text(w.golden_id.clone()),
+                Value::Text(w.platform.clone()),
+                Value::Text(w.week.to_string()),
+                Value::Int(w.orders as i64),
+                rounded(w.price_base),
+                rounded(w.price),
+                Value::opt_text(&w.currency),
+                Value::Text(w.cheapest_platform.clone()),
+                rounded(w.cheapest_price_base),
+                rounded(w.gap_to_cheapest),
+            ]
+        })
+        .collect();
+    let schema = price_history::TABLE.schema();
+    let batch = rows_to_batch(&schema, &rows)?;
+    tx.replace(price_history::NAME, &schema, &[batch])?;
+    let rows: Vec<Vec<Value>> = monitor
+        .alerts
+        .iter()
+        .map(|a| {
+            vec![
+                Value::Text(a.golden_id.clone()),
+                Value::Text(a.platform.clone()),
+                Value::Text(a.kind.name().into()),
+                Value::Text(a.day.to_string()),
+                Value::Text(a.since.to_string()),
+                rounded(a.price_base),
+                rounded(a.reference_price_base),
+                Value::opt_text(&a.reference_platform),
+                rounded(a.change),
+            ]
+        })
+        .collect();
+    let schema = price_alerts::TABLE.schema();
+    let batch = rows_to_batch(&schema, &rows)?;
+    tx.replace(price_alerts::NAME, &schema, &[batch])?;
     Ok(())
 }

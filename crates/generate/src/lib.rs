@@ -4,11 +4,13 @@
 //! lines, Chinese), an Amazon-like (CSV/TSV, English, US dollars) platform and an own shop
 //! (Parquet); shoppers hold accounts on several of them. The files are messy on purpose —
 //! malformed rows, missing values, a duplicate export, outliers, repeated events — and every
-//! mess is listed in `truth/` so tests can check that each one is caught.
+//! mess is listed in `truth/` so tests can check that each one is caught, and so are the price
+//! moves planted for price monitoring ([`price_moves`]).
 
 pub mod activity;
 pub mod catalog;
 pub mod people;
+pub mod price_moves;
 mod write;
 
 use std::collections::BTreeMap;
@@ -79,6 +81,8 @@ pub struct GenerateSummary {
     pub fraud_orders: usize,
     pub events: usize,
     pub reviews: usize,
+    /// Listings whose price was moved (`truth/price_moves.csv`).
+    pub price_moves: usize,
     /// Rows written per data file (relative path), malformed ones included.
     pub files: BTreeMap<String, usize>,
     /// Rows that ingest must quarantine, by expected reason.
@@ -94,6 +98,8 @@ fn period_start() -> i64 {
         .timestamp_micros()
 }
 const PERIOD_DAYS: usize = 547; // to 2025-06-30
+/// Share of listings planted with a price move.
+const PRICE_MOVE_SHARE: f64 = 0.03;
 
 pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary, GenerateError> {
     if options.products < 10 || options.customers < 20 || options.orders < 100 {
@@ -104,7 +110,7 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let start = period_start();
     let products = build_catalogue(options.products, &mut rng);
-    let listings = activity::build_listings(&products, start, &mut rng);
+    let mut listings = activity::build_listings(&products, start, &mut rng);
     let mut people = build_people(options.customers, category_names().len(), start, &mut rng);
     // Their own stream, so shared keys do not reshuffle the rest of the data set.
     people::share_household_keys(
@@ -112,13 +118,20 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x5eed_f00d),
     );
     let calendar = Calendar::new(start, PERIOD_DAYS);
-    let activity = activity::simulate(
+    let mut activity = activity::simulate(
         &products,
         &listings,
         &mut people,
         options.orders,
         &calendar,
         &mut rng,
+    );
+    // Their own stream too: planting moves must not change any other draw.
+    let price_moves = price_moves::plant_price_moves(
+        &mut listings,
+        &mut activity.orders,
+        PRICE_MOVE_SHARE,
+        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x9e1c_e5ee),
     );
 
     let mut w = FileWriter::new(out);
@@ -133,6 +146,10 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
     write_amazon(&ctx, &mut w, &mut rng)?;
     write_own_shop(&ctx, &mut w)?;
     write_truth(&ctx, &mut w)?;
+    w.write_text(
+        "truth/price_moves.csv",
+        &price_moves::truth_csv(&price_moves, &listings),
+    )?;
     w.write_text("shopfuse.toml", &config_toml())?;
 
     let mut summary = GenerateSummary {
@@ -144,6 +161,7 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         fraud_orders: activity.orders.iter().filter(|o| o.fraud.is_some()).count(),
         events: activity.events.len(),
         reviews: activity.reviews.len(),
+        price_moves: price_moves.len(),
         files: w.rows_per_file.clone(),
         ..Default::default()
     };

@@ -47,6 +47,9 @@ pub enum EvalCommand {
     /// model (MASE, sMAPE, weighted quantile loss, promotion days apart), and with --m4 the
     /// M4 Weekly benchmark next to the published figures and statsforecast.
     Forecast(crate::forecast::EvalForecastArgs),
+    /// Price alerts against the price moves `shopfuse generate` planted
+    /// (truth/price_moves.csv): recall per kind, precision, days to the alert.
+    Prices(crate::planning::EvalPricesArgs),
 }
 
 #[derive(Args)]
@@ -143,6 +146,7 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Identity(args) => eval_identity(cli, args),
         EvalCommand::Propensity(args) => crate::propensity::eval_propensity(cli, args),
         EvalCommand::Forecast(args) => crate::forecast::eval_forecast(cli, args),
+        EvalCommand::Prices(args) => crate::planning::eval_prices(cli, args),
     }
 }
 

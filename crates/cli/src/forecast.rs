@@ -96,10 +96,6 @@ fn print_project(e: &ProjectEval) {
     for s in &e.scores {
         if level != Some(s.level) {
             level = Some(s.level);
-            let naive = e
-                .scores
-                .iter()
-                .find(|x| x.level == s.level && x.method == "seasonal_naive");
             println!(
                 "\n  {:<24} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>7} {:>9}",
                 format!("level {}", s.level.name()),
@@ -112,7 +108,6 @@ fn print_project(e: &ProjectEval) {
                 "wQL",
                 "P10–P90"
             );
-            let _ = naive;
         }
         let naive = e
             .scores
@@ -310,6 +305,10 @@ pub fn print_summary(s: &shopfuse_forecast::ForecastSummary) {
     println!(
         "  models chosen by backtest: {}; `shopfuse forecast` shows one, `shopfuse eval forecast` scores them",
         if chosen.is_empty() { "-".into() } else { chosen.join(", ") }
+    );
+    println!(
+        "  replenishment: {} of {} golden products to reorder now (`shopfuse replenish`); prices: {} product × platform series, {} undercut and {} sharp-move alerts (`shopfuse prices`)",
+        s.reorder_now, s.planned_products, s.price_series, s.undercuts, s.sharp_moves
     );
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod embed;
 mod eval;
 mod forecast;
+mod planning;
 mod progress;
 mod project;
 mod propensity;
@@ -86,6 +87,12 @@ enum Command {
     /// A sales forecast with its P10–P90 band: the total, or one golden product, category or
     /// platform (after `shopfuse run`).
     Forecast(forecast::ForecastArgs),
+    /// What to reorder: each golden product's safety stock, reorder point, order quantity
+    /// against its stock over every platform, and stock-out risk (after `shopfuse run`).
+    Replenish(planning::ReplenishArgs),
+    /// Cross-platform prices: undercut and sharp-move alerts, or with --product one golden
+    /// product's price per platform by week and its gap to the cheapest.
+    Prices(planning::PricesArgs),
     /// The human review loop of product matching.
     Review {
         #[command(subcommand)]
@@ -165,6 +172,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Propensity(args) => propensity::show_propensity(cli, args),
         Command::Audience(args) => propensity::audience_command(cli, args),
         Command::Forecast(args) => forecast::show_forecast(cli, args),
+        Command::Replenish(args) => planning::replenish(cli, args),
+        Command::Prices(args) => planning::prices(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

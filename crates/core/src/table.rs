@@ -164,6 +164,11 @@ impl TableDef {
         one_line(&self.doc)
     }
 
+    /// The column names in order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_ref()).collect()
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }

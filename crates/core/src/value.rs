@@ -237,6 +237,29 @@ impl NamedRows {
         Ok(Self { columns, rows })
     }
 
+    /// A row as a JSON object of the given columns (absent ones left out), for `--json`
+    /// output; timestamps as microseconds.
+    pub fn row_json(
+        &self,
+        row: &[Value],
+        names: &[&str],
+    ) -> serde_json::Map<String, serde_json::Value> {
+        names
+            .iter()
+            .filter_map(|&name| {
+                let v = match self.value(row, name)? {
+                    Value::Null => serde_json::Value::Null,
+                    Value::Text(t) => t.clone().into(),
+                    Value::Int(i) | Value::Timestamp(i) => (*i).into(),
+                    Value::Float(f) => serde_json::Number::from_f64(*f)
+                        .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                    Value::Bool(b) => (*b).into(),
+                };
+                Some((name.to_string(), v))
+            })
+            .collect()
+    }
+
     /// The value of column `name` in `row`; `None` when the table has no such column.
     pub fn value<'r>(&self, row: &'r [Value], name: &str) -> Option<&'r Value> {
         self.columns.get(name).map(|&i| &row[i])

@@ -26,6 +26,7 @@
 //! - `tables`: the stage's tables (`forecasts`, `forecast_backtests`, `replenishment`,
 //!   `price_history`, `price_alerts`) and its run.
 //! - `project_eval`: the rolling-origin evaluation on a project, per level and model.
+//! - `price_eval`: price alerts against the generator's planted moves.
 //! - `m4`: the M4 Weekly benchmark next to the published figures and statsforecast;
 //!   `bench`: every model's series/s on simulated series, next to statsforecast's.
 
@@ -35,6 +36,7 @@ pub mod calendar;
 pub mod m4;
 pub mod metrics;
 pub mod models;
+pub mod price_eval;
 pub mod prices;
 pub mod project;
 pub mod project_eval;

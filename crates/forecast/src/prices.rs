@@ -281,7 +281,14 @@ pub fn sharp_moves(s: &PriceSeries, share: f64) -> Vec<PriceAlert> {
         .collect()
 }
 
-/// The start of every run of days on which one platform undercuts the next cheapest.
+/// Every day one platform starts to undercut the next cheapest.
+///
+/// An undercut already there when two platforms are first comparable — or when a platform
+/// starts or stops having a current price — is the product's standing price gap, not a
+/// price move: it shows in `price_history`, and no alert is raised until it has ended. Only
+/// a change of price level starts an undercut alert. An undercut ends when the gap falls below half the threshold or another
+/// platform becomes the cheapest — the hysteresis keeps a gap hovering at the threshold
+/// from alerting every week.
 pub fn undercuts(product: &[&PriceSeries], config: &PriceMonitorConfig) -> Vec<PriceAlert> {
     let mut days: Vec<NaiveDate> = product
         .iter()
@@ -289,33 +296,40 @@ pub fn undercuts(product: &[&PriceSeries], config: &PriceMonitorConfig) -> Vec<P
         .collect();
     days.sort_unstable();
     days.dedup();
+    let share = config.undercut_share;
     let mut alerts = Vec::new();
+    // The platform undercutting, while an undercut lasts; None outside one.
     let mut undercutting: Option<usize> = None;
+    // The platforms with a current price the day before.
+    let mut compared: Vec<usize> = Vec::new();
     for day in days {
         let ranked = ranked_at(product, day, config.stale_days);
-        let now = match ranked.as_slice() {
-            [(c, cheapest, ci), (n, next, _), ..]
-                if 1.0 - cheapest / next >= config.undercut_share =>
-            {
-                if undercutting != Some(*c) {
-                    let s = product[*c];
-                    alerts.push(PriceAlert {
-                        golden_id: s.golden_id.clone(),
-                        platform: s.platform.clone(),
-                        kind: AlertKind::Undercut,
-                        day,
-                        since: level_since(s, *ci, config.undercut_share / 2.0),
-                        price_base: *cheapest,
-                        reference_price_base: *next,
-                        reference_platform: Some(product[*n].platform.clone()),
-                        change: 1.0 - cheapest / next,
-                    });
-                }
-                Some(*c)
-            }
-            _ => None,
+        let mut members: Vec<usize> = ranked.iter().map(|r| r.0).collect();
+        members.sort_unstable();
+        let comparable = members == compared;
+        compared = members;
+        let [(c, cheapest, ci), (n, next, _), ..] = ranked[..] else {
+            undercutting = None;
+            continue;
         };
-        undercutting = now;
+        let gap = 1.0 - cheapest / next;
+        let lasting = undercutting == Some(c) && gap >= share / 2.0;
+        let starting = !lasting && gap >= share;
+        if starting && comparable {
+            let s = product[c];
+            alerts.push(PriceAlert {
+                golden_id: s.golden_id.clone(),
+                platform: s.platform.clone(),
+                kind: AlertKind::Undercut,
+                day,
+                since: level_since(s, ci, share / 2.0),
+                price_base: cheapest,
+                reference_price_base: next,
+                reference_platform: Some(product[n].platform.clone()),
+                change: gap,
+            });
+        }
+        undercutting = (lasting || starting).then_some(c);
     }
     alerts
 }
@@ -462,6 +476,49 @@ mod tests {
         assert!((late.gap_to_cheapest - (100.0 / 70.0 - 1.0)).abs() < 1e-9);
         assert_eq!(week_of(50, "taobao").gap_to_cheapest, 0.0);
         assert_eq!(early.orders + week_of(10, "taobao").orders, 3);
+    }
+
+    #[test]
+    fn a_standing_gap_is_no_alert_and_a_gap_at_the_threshold_alerts_once() {
+        let mut paid = PaidPrices::new();
+        let mut jd = BTreeMap::new();
+        let mut amazon = BTreeMap::new();
+        let mut taobao = BTreeMap::new();
+        for d in (0..200).step_by(4) {
+            // Amazon 20 % dearer than jd from the start: standing.
+            jd.insert(day(d), vec![(100.0, 100.0)]);
+            amazon.insert(day(d + 1), vec![(120.0, 16.6)]);
+            // Taobao joins at 103, then hovers around 10 % below jd from day 100.
+            let t = if d < 100 {
+                103.0
+            } else if (d / 4) % 2 == 0 {
+                89.5
+            } else {
+                90.5
+            };
+            if d >= 40 {
+                taobao.insert(day(d + 2), vec![(t, t)]);
+            }
+        }
+        paid.insert(
+            ("GP1".into(), "amazon".into()),
+            (Some("USD".into()), amazon),
+        );
+        paid.insert(("GP1".into(), "jd".into()), (Some("CNY".into()), jd));
+        paid.insert(
+            ("GP1".into(), "taobao".into()),
+            (Some("CNY".into()), taobao),
+        );
+        let m = monitor(build_series(paid), &PriceMonitorConfig::default());
+        let undercuts: Vec<&PriceAlert> = m
+            .alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::Undercut)
+            .collect();
+        assert_eq!(undercuts.len(), 1, "{undercuts:#?}");
+        assert_eq!(undercuts[0].platform, "taobao");
+        assert_eq!(undercuts[0].reference_platform.as_deref(), Some("jd"));
+        assert!(undercuts[0].day > day(100));
     }
 
     #[test]

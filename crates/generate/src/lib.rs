@@ -11,6 +11,7 @@ pub mod activity;
 pub mod catalog;
 pub mod people;
 pub mod price_moves;
+pub mod stock;
 mod write;
 
 use std::collections::BTreeMap;
@@ -132,6 +133,12 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         &mut activity.orders,
         PRICE_MOVE_SHARE,
         &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x9e1c_e5ee),
+    );
+    stock::set_stock_from_sales(
+        &mut listings,
+        &activity.orders,
+        start + PERIOD_DAYS as i64 * 86_400_000_000,
+        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x570c_4ed),
     );
 
     let mut w = FileWriter::new(out);

@@ -1,12 +1,16 @@
 use shopfuse_core::table::TableDef;
 use shopfuse_core::{EntityKind, Progress, Project, Transaction};
-use shopfuse_forecast::{forecast_backtests, forecasts};
+use shopfuse_forecast::{
+    forecast_backtests, forecasts, price_alerts, price_history, replenishment_table,
+};
 use shopfuse_resolve::catalogue::{golden_products, offers, product_clusters};
 
 use crate::{PipelineError, Stage, StageContext, StageSummary};
 
 /// Clean orders on golden products → a daily sales forecast per golden product × platform
-/// and every roll-up, coherent, with bands and the backtests that chose each model.
+/// and every roll-up, coherent, with bands and the backtests that chose each model; from
+/// it, each product's replenishment plan; and from the prices orders paid, each product's
+/// price per platform by week with undercut and sharp-move alerts.
 pub struct ForecastStage;
 
 impl Stage for ForecastStage {
@@ -14,7 +18,7 @@ impl Stage for ForecastStage {
         "forecast"
     }
     fn about(&self) -> &'static str {
-        "daily units per golden product × platform and roll-ups: model chosen by backtest, reconciled, P10/P50/P90"
+        "daily units per golden product × platform and roll-ups (model chosen by backtest, reconciled, P10/P50/P90), replenishment, cross-platform prices and alerts"
     }
     fn reads(&self) -> Vec<String> {
         vec![
@@ -25,7 +29,13 @@ impl Stage for ForecastStage {
         ]
     }
     fn writes(&self) -> Vec<TableDef> {
-        vec![forecasts::TABLE, forecast_backtests::TABLE]
+        vec![
+            forecasts::TABLE,
+            forecast_backtests::TABLE,
+            replenishment_table::TABLE,
+            price_history::TABLE,
+            price_alerts::TABLE,
+        ]
     }
     fn settings(&self, project: &Project) -> serde_json::Value {
         serde_json::json!({ "forecast": project.config.forecast })

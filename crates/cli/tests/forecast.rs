@@ -1,5 +1,7 @@
 //! End-to-end: the forecast stage on a generated project (run by `shopfuse run`), shown by
-//! `shopfuse forecast`, scored by `eval forecast`; a bad promotion window is refused.
+//! `shopfuse forecast`, scored by `eval forecast`; its replenishment plans and price alerts,
+//! the alerts scored against the generator's planted moves; a bad promotion window is
+//! refused.
 
 use std::path::Path;
 
@@ -64,6 +66,62 @@ fn forecasts_are_coherent_banded_and_scored() {
         "{eval}"
     );
     assert!(score("product_platform", "croston_sba").is_finite());
+
+    replenishment_follows_its_policy(project);
+    planted_price_moves_are_found(project);
+}
+
+/// One plan per product-level forecast, every plan consistent with the policy.
+fn replenishment_follows_its_policy(project: &Path) {
+    let checks = &sql(
+        project,
+        "select (select count(*) from replenishment) as plans, \
+                (select count(distinct golden_id) from forecasts where level = 'product') as products, \
+                (select count(*) from replenishment where reorder_point < demand_lead_time or order_up_to < reorder_point or safety_stock < 0) as inconsistent, \
+                (select count(*) from replenishment where (stock < reorder_point and order_quantity = 0) or (stock > reorder_point and order_quantity > 0)) as wrong_order, \
+                (select count(*) from replenishment where stock is not null and order_quantity > 0 and stock + order_quantity < order_up_to) as short_order, \
+                (select count(*) from replenishment where stockout_risk < 0 or stockout_risk > 1) as bad_risk, \
+                (select count(*) from replenishment where order_quantity > 0) as to_order",
+    )[0];
+    assert_eq!(checks["plans"], checks["products"], "{checks}");
+    for k in ["inconsistent", "wrong_order", "short_order", "bad_risk"] {
+        assert_eq!(checks[k], 0, "{k}: {checks}");
+    }
+    assert!(checks["to_order"].as_i64().unwrap() > 0, "{checks}");
+    let shown = json(shopfuse(project).args(["replenish"]));
+    assert_eq!(
+        shown.as_array().unwrap().len() as i64,
+        checks["to_order"].as_i64().unwrap().min(20)
+    );
+    let missing = shopfuse(project)
+        .args(["replenish", "--product", "GP-none"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("GP-none"));
+}
+
+/// The planted undercuts and sharp moves raise alerts of their kind, and most alerts are
+/// explained by a planted move; the cheapest platform of a week has no gap.
+fn planted_price_moves_are_found(project: &Path) {
+    let eval = json(shopfuse(project).args(["eval", "prices"]));
+    for kind in eval["kinds"].as_array().unwrap() {
+        assert!(kind["planted"].as_i64().unwrap() >= 2, "{eval}");
+        assert!(kind["recall"].as_f64().unwrap() >= 0.6, "{eval}");
+    }
+    assert!(eval["precision"].as_f64().unwrap() >= 0.6, "{eval}");
+    let checks = &sql(
+        project,
+        "select (select count(*) from price_history where gap_to_cheapest < 0) as negative, \
+                (select count(*) from price_history where platform = cheapest_platform and gap_to_cheapest <> 0) as cheapest_gap, \
+                (select min(golden_id) from price_alerts) as alerted",
+    )[0];
+    assert_eq!(checks["negative"], 0, "{checks}");
+    assert_eq!(checks["cheapest_gap"], 0, "{checks}");
+    let product = checks["alerted"].as_str().unwrap();
+    let shown = json(shopfuse(project).args(["prices", "--product", product]));
+    assert!(!shown["weeks"].as_array().unwrap().is_empty(), "{shown}");
+    assert!(!shown["alerts"].as_array().unwrap().is_empty(), "{shown}");
 }
 
 #[test]

@@ -172,15 +172,20 @@ pub struct ForecastArgs {
     /// A platform.
     #[arg(long)]
     platform: Option<String>,
-    /// Days to show (at most the stage's `[forecast] horizon_days`).
+    /// Steps to show (at most the stage's `[forecast] horizon_days`, or its weeks).
     #[arg(long, default_value_t = 28)]
     horizon: usize,
+    /// The weekly forecast (weeks Monday to Sunday, fitted on weekly series) instead of the
+    /// daily one.
+    #[arg(long)]
+    weekly: bool,
 }
 
 pub fn show_forecast(cli: &Cli, args: &ForecastArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     let store = TableStore::open(&project);
     let columns = [
+        forecasts::frequency,
         forecasts::level,
         forecasts::series,
         forecasts::golden_id,
@@ -207,9 +212,11 @@ pub fn show_forecast(cli: &Cli, args: &ForecastArgs) -> Result<ExitCode> {
         (_, _, Some(p)) => ("platform", forecasts::platform, Some(p.as_str())),
         _ => ("total", forecasts::level, None),
     };
+    let frequency = if args.weekly { "weekly" } else { "daily" };
     let selected: Vec<&Vec<shopfuse_core::Value>> = rows
         .rows
         .iter()
+        .filter(|r| rows.str(r, forecasts::frequency) == Some(frequency))
         .filter(|r| rows.str(r, forecasts::level) == Some(level))
         .filter(|r| wanted.is_none_or(|w| rows.str(r, field) == Some(w)))
         .filter(|r| rows.i64(r, forecasts::step).unwrap_or(0) <= args.horizon as i64)
@@ -241,13 +248,18 @@ pub fn show_forecast(cli: &Cli, args: &ForecastArgs) -> Result<ExitCode> {
     }
     let first = selected[0];
     println!(
-        "{} — model {}; units per day, coherent with the other levels; P10–P90 from the backtest errors",
+        "{} — model {}; units per {}, coherent with the other levels; P10–P90 from the backtest errors",
         rows.text(first, forecasts::series).unwrap_or_default(),
-        rows.text(first, forecasts::model).unwrap_or_else(|| "-".into())
+        rows.text(first, forecasts::model).unwrap_or_else(|| "-".into()),
+        if args.weekly { "week" } else { "day" }
     );
     println!(
         "  {:<11} {:>9} {:>8} {:>8} {:>8}  band",
-        "day", "forecast", "P10", "P50", "P90"
+        if args.weekly { "week of" } else { "day" },
+        "forecast",
+        "P10",
+        "P50",
+        "P90"
     );
     let top = selected
         .iter()
@@ -274,7 +286,12 @@ pub fn show_forecast(cli: &Cli, args: &ForecastArgs) -> Result<ExitCode> {
                 .map_or(String::new(), |p| format!("  {p}")),
         );
     }
-    println!("  total over {} days: {:.1} units", selected.len(), total);
+    println!(
+        "  total over {} {}: {:.1} units",
+        selected.len(),
+        if args.weekly { "weeks" } else { "days" },
+        total
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -293,17 +310,20 @@ fn band(p10: f64, forecast: f64, p90: f64, top: f64) -> String {
 pub fn print_summary(s: &shopfuse_forecast::ForecastSummary) {
     let chosen: Vec<String> = s.chosen.iter().map(|(n, c)| format!("{n} {c}")).collect();
     println!(
-        "\nforecast: {} series ({} golden product × platform) from {} orders ({} left out) in {:.1}s; next {} days total {}",
+        "\nforecast: {} series ({} golden product × platform) from {} orders ({} left out) in {:.1}s; next {} days total {}; weekly: {} series, next {} weeks total {}",
         s.series,
         s.bottom_series,
         s.orders_used,
         s.orders_left_out,
         s.seconds,
         s.horizon_days,
-        opt(s.total_units, 0)
+        opt(s.total_units, 0),
+        s.weekly_series,
+        s.horizon_weeks,
+        opt(s.weekly_total_units, 0)
     );
     println!(
-        "  models chosen by backtest: {}; `shopfuse forecast` shows one, `shopfuse eval forecast` scores them",
+        "  daily models chosen by backtest: {}; `shopfuse forecast` shows one, `shopfuse eval forecast` scores them",
         if chosen.is_empty() { "-".into() } else { chosen.join(", ") }
     );
     println!(

@@ -15,20 +15,29 @@ fn forecasts_are_coherent_banded_and_scored() {
     generate(project, 8, 60, 800, 6000);
     shopfuse(project).arg("run").assert().success();
 
-    // Every series has 28 days; the product × platform forecasts sum to the total's each
-    // day; bands are ordered and non-negative; each series has exactly one chosen model.
+    // Every daily series has 28 days and every weekly one 4 weeks; at both frequencies the
+    // product × platform forecasts sum to the total's each step; bands are ordered and
+    // non-negative; each series has exactly one chosen model.
     let checks = &sql(
         project,
-        "with bottom as (select day, sum(forecast) as units from forecasts where level = 'product_platform' group by day), \
-              total as (select day, forecast as units from forecasts where level = 'total') \
-         select (select count(distinct day) from forecasts) as days, \
-                (select count(*) from bottom join total using (day) where abs(bottom.units - total.units) > 0.01) as incoherent, \
+        "with bottom as (select frequency, day, sum(forecast) as units from forecasts where level = 'product_platform' group by frequency, day), \
+              total as (select frequency, day, forecast as units from forecasts where level = 'total') \
+         select (select count(distinct day) from forecasts where frequency = 'daily') as days, \
+                (select count(distinct day) from forecasts where frequency = 'weekly') as weeks, \
+                (select count(distinct frequency) from bottom join total using (frequency, day)) as frequencies, \
+                (select count(*) from bottom join total using (frequency, day) where abs(bottom.units - total.units) > 0.01) as incoherent, \
                 (select count(*) from forecasts where p10 > p50 or p50 > p90 or p10 < 0) as disordered, \
-                (select count(*) from (select series, count(*) as n from forecasts group by series) where n <> 28) as short_series, \
-                (select count(*) from (select level, series, count(*) as n from forecast_backtests where chosen group by level, series) where n <> 1) as unchosen, \
+                (select count(*) from (select series, count(*) as n from forecasts where frequency = 'daily' group by series) where n <> 28) as short_series, \
+                (select count(*) from (select series, count(*) as n from forecasts where frequency = 'weekly' group by series) where n <> 4) as short_weekly, \
+                (select count(*) from forecasts where frequency = 'weekly' and extract(dow from cast(day as date)) <> 1) as not_monday, \
+                (select count(*) from (select frequency, level, series, count(*) as n from forecast_backtests where chosen group by frequency, level, series) where n <> 1) as unchosen, \
                 (select count(distinct level) from forecasts) as levels",
     )[0];
     assert_eq!(checks["days"], 28, "{checks}");
+    assert_eq!(checks["weeks"], 4, "{checks}");
+    assert_eq!(checks["frequencies"], 2, "{checks}");
+    assert_eq!(checks["short_weekly"], 0, "{checks}");
+    assert_eq!(checks["not_monday"], 0, "{checks}");
     assert_eq!(checks["incoherent"], 0, "{checks}");
     assert_eq!(checks["disordered"], 0, "{checks}");
     assert_eq!(checks["short_series"], 0, "{checks}");
@@ -42,6 +51,8 @@ fn forecasts_are_coherent_banded_and_scored() {
         days.iter().all(|d| d["forecast"].as_f64().unwrap() > 0.0),
         "{total}"
     );
+    let weekly = json(shopfuse(project).args(["forecast", "--weekly"]));
+    assert_eq!(weekly.as_array().unwrap().len(), 4, "{weekly}");
     let missing = shopfuse(project)
         .args(["forecast", "--product", "GP-none"])
         .output()

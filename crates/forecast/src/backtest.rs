@@ -99,11 +99,18 @@ pub enum Criterion {
     SquaredError,
 }
 
-/// Runs the backtest over `series` with `windows` origins of `horizon` steps.
+/// The history an origin needs before it is worth scoring: two seasons, as the M4 protocol
+/// assumes (`seasons` 2.0), or less where series are short — a weekly sales series of a
+/// year and a half has one season and a quarter (`seasons` 1.25); never under eight steps.
+pub fn min_history(period: usize, seasons: f64) -> usize {
+    ((period as f64 * seasons).ceil() as usize).max(8)
+}
+
+/// Runs the backtest over `series` with `windows` origins of `horizon` steps; an origin
+/// with fewer than `min_history` steps before it is not scored.
 pub fn backtest(
     series: &[History<'_>],
-    horizon: usize,
-    windows: usize,
+    (horizon, windows, min_history): (usize, usize, usize),
     criterion: Criterion,
     candidates: Candidates<'_>,
 ) -> Result<Backtest, ForecastError> {
@@ -120,7 +127,7 @@ pub fn backtest(
         let results: Vec<Vec<Option<Scored>>> = series
             .par_iter()
             .zip(&cut)
-            .map(|(full, history)| window_errors(full, history, horizon, &models))
+            .map(|(full, history)| window_errors(full, history, (horizon, min_history), &models))
             .collect();
         for (s, per_model) in results.into_iter().enumerate() {
             for (m, result) in per_model.into_iter().enumerate() {
@@ -185,12 +192,10 @@ struct Scored {
 fn window_errors(
     full: &History<'_>,
     history: &History<'_>,
-    horizon: usize,
+    (horizon, enough): (usize, usize),
     models: &[Box<dyn Forecaster>],
 ) -> Vec<Option<Scored>> {
     let origin = history.values.len();
-    // At least two seasons (or eight steps) of history before an origin is worth scoring.
-    let enough = (2 * history.period).max(8);
     if origin < enough || origin + horizon > full.values.len() {
         return vec![None; models.len()];
     }
@@ -326,7 +331,13 @@ mod tests {
             .map(|t| 10.0 + ((t * 37) % 11) as f64 - 5.0)
             .collect();
         let series = [History::plain(&cycle, 7), History::plain(&noisy, 7)];
-        let bt = backtest(&series, 7, 3, Criterion::AbsoluteError, &candidates).unwrap();
+        let bt = backtest(
+            &series,
+            (7, 3, min_history(7, 2.0)),
+            Criterion::AbsoluteError,
+            &candidates,
+        )
+        .unwrap();
         assert_eq!(bt.models, ["naive", "seasonal_naive", "ses"]);
         assert_eq!(bt.models[bt.chosen[0]], "seasonal_naive");
         assert_eq!(bt.errors[0][1].unwrap().mae, 0.0);

@@ -174,8 +174,11 @@ pub fn evaluate_m4(
     };
     let selection_backtest = backtest(
         &histories,
-        HORIZON,
-        settings.backtest_windows,
+        (
+            HORIZON,
+            settings.backtest_windows,
+            crate::backtest::min_history(PERIOD, 2.0),
+        ),
         crate::backtest::Criterion::AbsoluteError,
         &candidates,
     )?;

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::backtest::{backtest, series_scale, Backtest, Criterion};
+use crate::backtest::{backtest, min_history, series_scale, Backtest, Criterion};
 use crate::calendar::Promotions;
 use crate::models::boosted::{BoostedSettings, GlobalBoosted};
 use crate::models::{local_models, Forecaster, History, StepCalendar};
@@ -15,6 +15,17 @@ use crate::ForecastError;
 
 /// Daily series: the season is the week.
 pub const DAILY_PERIOD: usize = 7;
+/// Weekly series: the season is the year.
+pub const WEEKLY_PERIOD: usize = 52;
+
+/// The season of a series stepping `step_days` at a time.
+pub fn period_of(step_days: i64) -> usize {
+    if step_days == 7 {
+        WEEKLY_PERIOD
+    } else {
+        DAILY_PERIOD
+    }
+}
 
 /// How a project is forecast.
 #[derive(Debug, Clone)]
@@ -42,9 +53,11 @@ pub struct SeriesForecast {
 /// Every series' forecast from one origin.
 #[derive(Debug, Clone)]
 pub struct ProjectForecast {
-    /// The first forecast day, as an index into the sales' days.
+    /// The first forecast step, as an index into the sales' steps.
     pub origin: usize,
     pub first_date: NaiveDate,
+    /// Days per step (1 or 7).
+    pub step_days: i64,
     pub horizon: usize,
     pub forecasts: Vec<SeriesForecast>,
     pub backtest: Backtest,
@@ -55,8 +68,8 @@ pub struct ProjectForecast {
 /// A series' chosen model, its forecast, and (when kept) every candidate's.
 type ChosenForecast = (Option<&'static str>, Vec<f64>, Vec<Option<Vec<f64>>>);
 
-/// Forecasts the `horizon` days from `origin` (a day index: days before it are history)
-/// for every series of `sales`.
+/// Forecasts the `horizon` steps (days, or weeks for [`Sales::weekly`]) from `origin` (a
+/// step index: steps before it are history) for every series of `sales`.
 pub fn forecast_sales(
     sales: &Sales,
     promotions: &Promotions,
@@ -72,10 +85,16 @@ pub fn forecast_sales(
         settings: settings.boosted,
     };
     let candidates = |cut: &[History<'_>]| candidates(&boosted, cut);
+    let period = period_of(sales.step_days);
+    // Daily series have seasons to spare; weekly ones a year and a half at most.
+    let seasons = if period == WEEKLY_PERIOD { 1.25 } else { 2.0 };
     let bt = backtest(
         &histories,
-        settings.horizon,
-        settings.backtest_windows,
+        (
+            settings.horizon,
+            settings.backtest_windows,
+            min_history(period, seasons),
+        ),
         Criterion::SquaredError,
         &candidates,
     )?;
@@ -137,7 +156,8 @@ pub fn forecast_sales(
     add_bands(sales, &histories, &bt, &mut out);
     Ok(ProjectForecast {
         origin,
-        first_date: first_day + chrono::Duration::days(origin as i64),
+        first_date: sales.date_of(origin).unwrap_or(first_day),
+        step_days: sales.step_days.max(1),
         horizon,
         forecasts: out,
         backtest: bt,
@@ -145,7 +165,7 @@ pub fn forecast_sales(
     })
 }
 
-/// Each series' days before `origin` as a history.
+/// Each series' steps before `origin` as a history.
 pub fn histories_at<'a>(
     sales: &'a Sales,
     promotions: &'a Promotions,
@@ -159,10 +179,11 @@ pub fn histories_at<'a>(
             let len = origin.saturating_sub(s.start).min(s.units.len());
             History {
                 values: &s.units[..len],
-                period: DAILY_PERIOD,
+                period: period_of(sales.step_days),
                 calendar: Some(StepCalendar {
-                    start: first_day + chrono::Duration::days(s.start as i64),
-                    step_days: 1,
+                    start: first_day
+                        + chrono::Duration::days(sales.step_days.max(1) * s.start as i64),
+                    step_days: sales.step_days.max(1),
                     promotions,
                 }),
             }
@@ -240,7 +261,7 @@ fn add_bands(sales: &Sales, histories: &[History<'_>], bt: &Backtest, out: &mut 
         }
         let bands = bt.bands(&members, None);
         for &s in &members {
-            let scale = series_scale(histories[s].values, DAILY_PERIOD);
+            let scale = series_scale(histories[s].values, period_of(sales.step_days));
             out[s].quantiles = bands.apply(&out[s].reconciled, scale, true);
         }
     }

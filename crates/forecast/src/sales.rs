@@ -98,10 +98,12 @@ pub struct ProductFacts {
 /// Every series of a project.
 #[derive(Debug, Clone, Default)]
 pub struct Sales {
-    /// The first day with a sale.
+    /// The first day with a sale (daily), or the first whole week's Monday (weekly).
     pub first_day: Option<NaiveDate>,
-    /// Days from the first to the last day with a sale.
+    /// Steps from the first to the last: days with a sale (daily), or whole weeks.
     pub days: usize,
+    /// Days per step: 1 (daily) or 7 (weekly, [`Sales::weekly`]).
+    pub step_days: i64,
     pub products: BTreeMap<String, ProductFacts>,
     /// Bottom series first, then every aggregate level in [`Level::ALL`] order.
     pub series: Vec<SalesSeries>,
@@ -114,8 +116,54 @@ pub struct Sales {
 }
 
 impl Sales {
-    pub fn date_of(&self, day: usize) -> Option<NaiveDate> {
-        self.first_day.map(|d| d + Duration::days(day as i64))
+    /// The date of step `step` (a week's Monday for weekly sales).
+    pub fn date_of(&self, step: usize) -> Option<NaiveDate> {
+        self.first_day
+            .map(|d| d + Duration::days(self.step_days.max(1) * step as i64))
+    }
+
+    /// The same sales by whole week, Monday to Sunday: the days before the first Monday and
+    /// after the last whole week are left out, a series starts with its first whole week,
+    /// and the aggregates are summed again from the weekly bottom series so that they stay
+    /// coherent (a member's partial first week is in neither).
+    pub fn weekly(&self) -> Sales {
+        use chrono::Datelike;
+        let Some(first) = self.first_day.filter(|_| self.step_days == 1) else {
+            return Sales {
+                step_days: 7,
+                ..Sales::default()
+            };
+        };
+        let skip = (7 - first.weekday().num_days_from_monday() as usize) % 7;
+        let weeks = self.days.saturating_sub(skip) / 7;
+        let series = self
+            .bottom()
+            .filter_map(|(_, s)| {
+                let start = (s.start.saturating_sub(skip)).div_ceil(7);
+                (start < weeks).then(|| SalesSeries {
+                    key: s.key.clone(),
+                    start,
+                    units: (start..weeks)
+                        .map(|w| {
+                            let from = skip + 7 * w - s.start;
+                            s.units[from..from + 7].iter().sum()
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        let mut weekly = Sales {
+            first_day: Some(first + Duration::days(skip as i64)),
+            days: weeks,
+            step_days: 7,
+            products: self.products.clone(),
+            series,
+            members: HashMap::new(),
+            orders_read: self.orders_read,
+            orders_used: self.orders_used,
+        };
+        add_aggregates(&mut weekly);
+        weekly
     }
 
     pub fn bottom(&self) -> impl Iterator<Item = (usize, &SalesSeries)> {
@@ -286,6 +334,7 @@ pub(crate) fn build(
     let (Some(first), Some(last)) = (first, last) else {
         return Sales {
             products,
+            step_days: 1,
             ..Sales::default()
         };
     };
@@ -317,6 +366,7 @@ pub(crate) fn build(
     let mut sales = Sales {
         first_day: Some(first),
         days,
+        step_days: 1,
         products,
         series,
         members: HashMap::new(),
@@ -364,21 +414,6 @@ fn add_aggregates(sales: &mut Sales) {
             sales.series.push(SalesSeries { key, start, units });
         }
     }
-}
-
-/// Weekly (Monday to Sunday) sums of a daily series starting on `first_day + start`: only
-/// whole weeks, so the first week begins on the first Monday and a trailing partial week is
-/// left out. Returns the first Monday's date and the sums.
-pub fn weekly(first_day: NaiveDate, start: usize, units: &[f64]) -> (NaiveDate, Vec<f64>) {
-    use chrono::Datelike;
-    let begin = first_day + Duration::days(start as i64);
-    let skip = (7 - begin.weekday().num_days_from_monday() as usize) % 7;
-    let monday = begin + Duration::days(skip as i64);
-    let weeks = units.len().saturating_sub(skip) / 7;
-    let sums = (0..weeks)
-        .map(|w| units[skip + 7 * w..skip + 7 * w + 7].iter().sum())
-        .collect();
-    (monday, sums)
 }
 
 #[cfg(test)]
@@ -441,14 +476,30 @@ mod tests {
     }
 
     #[test]
-    fn weeks_are_whole_mondays_to_sundays() {
-        // 2025-01-01 is a Wednesday: the first Monday is 01-06 (index 5).
-        let units: Vec<f64> = (0..20).map(|t| t as f64).collect();
-        let (monday, sums) = weekly(day("2025-01-01"), 0, &units);
-        assert_eq!(monday, day("2025-01-06"));
+    fn weeks_are_whole_mondays_to_sundays_and_stay_coherent() {
+        // 2025-01-01 is a Wednesday: the first Monday is 01-06. jd sells 1 a day from
+        // 01-01 to 01-20; taobao from its listing on 01-08 (mid-week) 2 a day.
+        let mut daily = BTreeMap::new();
+        let jd: BTreeMap<NaiveDate, f64> = (0..20)
+            .map(|d| (day("2025-01-01") + Duration::days(d), 1.0))
+            .collect();
+        daily.insert(("GP1".to_string(), "jd".to_string()), jd);
+        let taobao: BTreeMap<NaiveDate, f64> = (7..20)
+            .map(|d| (day("2025-01-01") + Duration::days(d), 2.0))
+            .collect();
+        daily.insert(("GP1".to_string(), "taobao".to_string()), taobao);
+        let sales = build(daily, &HashMap::new(), BTreeMap::new());
+        let weekly = sales.weekly();
+        assert_eq!(weekly.first_day, Some(day("2025-01-06")));
+        assert_eq!((weekly.days, weekly.step_days), (2, 7));
+        assert_eq!(weekly.date_of(1), Some(day("2025-01-13")));
+        assert_eq!(weekly.series[0].units, vec![7.0, 7.0]);
+        // Taobao's first whole week is the second.
         assert_eq!(
-            sums,
-            vec![(5..12).sum::<i32>() as f64, (12..19).sum::<i32>() as f64]
+            (weekly.series[1].start, weekly.series[1].units.clone()),
+            (1, vec![14.0])
         );
+        let total = weekly.series.last().unwrap();
+        assert_eq!(total.units, vec![7.0, 21.0]);
     }
 }

@@ -20,6 +20,8 @@ shopfuse_core::table! {
     /// platform and their roll-ups (product, category, platform, total), coherent across the
     /// hierarchy, with P10/P50/P90.
     pub mod forecasts("forecasts") {
+        /// daily or weekly (weeks Monday to Sunday; `day` is the Monday, `step` counts weeks).
+        frequency: Text;
         /// product_platform, product, category, platform or total.
         level: Text;
         /// The series in words ("GP12 @ taobao", "category 手机", "total").
@@ -32,7 +34,7 @@ shopfuse_core::table! {
         category: Text null;
         /// The calendar day (YYYY-MM-DD) in the `[forecast]` time zone.
         day: Text;
-        /// Days ahead: 1 is the day after the last day of sales.
+        /// Steps ahead: 1 is the day (week) after the last day (whole week) of sales.
         step: Int;
         /// The model the backtest chose for the series.
         model: Text null;
@@ -47,7 +49,7 @@ shopfuse_core::table! {
         p50: Float;
         /// 90th percentile of units.
         p90: Float;
-        /// The promotion running that day, if any (`[[forecast.promotions]]`).
+        /// The promotion running that day (in that week), if any (`[[forecast.promotions]]`).
         promotion: Text null;
     }
 }
@@ -56,6 +58,8 @@ shopfuse_core::table! {
     /// One row per series and candidate model: its rolling-origin backtest errors, and whether
     /// it was chosen.
     pub mod forecast_backtests("forecast_backtests") {
+        /// daily or weekly.
+        frequency: Text;
         /// product_platform, product, category, platform or total.
         level: Text;
         /// The series in words.
@@ -70,14 +74,15 @@ shopfuse_core::table! {
         model: Text;
         /// Backtest windows it forecast.
         windows: Int;
-        /// Mean absolute error in units per day, over the windows.
+        /// Mean absolute error in units per step, over the windows.
         mae: Float;
-        /// Root mean squared error in units per day (what selection minimises: the mean's
+        /// Root mean squared error in units per step (what selection minimises: the mean's
         /// loss, so a product selling one day in five is not forecast at zero).
         rmse: Float;
         /// Mean sMAPE (0–200) over the windows.
         smape: Float;
-        /// MAE scaled by the series' in-sample weekly seasonal naive error (null when flat).
+        /// MAE scaled by the series' in-sample seasonal naive error (weekly season for daily
+        /// series, yearly for weekly; naive when shorter; null when flat).
         mase: Float null;
         /// Whether it is the series' model.
         chosen: Bool;
@@ -187,6 +192,10 @@ pub struct ForecastSummary {
     pub chosen: Vec<(String, usize)>,
     /// The total's forecast over the horizon (units).
     pub total_units: Option<f64>,
+    /// Weekly series forecast, weeks ahead, and the total over them.
+    pub weekly_series: usize,
+    pub horizon_weeks: usize,
+    pub weekly_total_units: Option<f64>,
     /// Golden products planned, and those at or below their reorder point.
     pub planned_products: usize,
     pub reorder_now: usize,
@@ -243,17 +252,7 @@ pub fn run_forecast(
         horizon_days: settings.horizon,
         ..Default::default()
     };
-    let forecast = if sales.series.is_empty() {
-        None
-    } else {
-        Some(forecast_sales(
-            &sales,
-            &promotions,
-            &settings,
-            sales.days,
-            false,
-        )?)
-    };
+    let forecast = forecast_at_end(&sales, &promotions, &settings)?;
     if let Some(f) = &forecast {
         let mut chosen = f.backtest.choice_counts();
         chosen.retain(|c| c.1 > 0);
@@ -264,8 +263,24 @@ pub fn run_forecast(
             .collect();
         summary.total_units = f.forecasts.last().map(|t| t.reconciled.iter().sum::<f64>());
     }
-    write_forecasts(tx, &sales, &promotions, forecast.as_ref())?;
-    write_backtests(tx, &sales, forecast.as_ref())?;
+    let weekly = sales.weekly();
+    let weekly_settings = ForecastSettings {
+        horizon: settings.horizon.div_ceil(7),
+        ..settings.clone()
+    };
+    let weekly_forecast = forecast_at_end(&weekly, &promotions, &weekly_settings)?;
+    summary.weekly_series = weekly.series.len();
+    summary.horizon_weeks = weekly_settings.horizon;
+    summary.weekly_total_units = weekly_forecast
+        .as_ref()
+        .and_then(|f| f.forecasts.last())
+        .map(|t| t.reconciled.iter().sum::<f64>());
+    let runs = [
+        ("daily", &sales, forecast.as_ref()),
+        ("weekly", &weekly, weekly_forecast.as_ref()),
+    ];
+    write_forecasts(tx, &runs, &promotions)?;
+    write_backtests(tx, &runs)?;
     let plans = plan_replenishment(&sales, forecast.as_ref(), &config.replenishment);
     summary.planned_products = plans.len();
     summary.reorder_now = plans
@@ -290,9 +305,25 @@ pub fn run_forecast(
     Ok(summary)
 }
 
-fn key_values(key: &SeriesKey) -> [Value; 5] {
+/// The forecast from the step after the last, or none without sales (or whole weeks).
+fn forecast_at_end(
+    sales: &Sales,
+    promotions: &Promotions,
+    settings: &ForecastSettings,
+) -> Result<Option<ProjectForecast>, ForecastError> {
+    if sales.series.is_empty() || sales.days == 0 {
+        return Ok(None);
+    }
+    forecast_sales(sales, promotions, settings, sales.days, false).map(Some)
+}
+
+/// One frequency's sales and forecast, for the writers.
+type Run<'a> = (&'static str, &'a Sales, Option<&'a ProjectForecast>);
+
+fn key_values(frequency: &str, key: &SeriesKey) -> [Value; 6] {
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
     [
+        Value::Text(frequency.into()),
         Value::Text(key.level.name().into()),
         Value::Text(key.label()),
         text(&key.golden_id),
@@ -307,32 +338,34 @@ fn rounded(v: f64) -> Value {
 
 fn write_forecasts(
     tx: &mut Transaction<'_>,
-    sales: &Sales,
+    runs: &[Run<'_>],
     promotions: &Promotions,
-    forecast: Option<&ProjectForecast>,
 ) -> Result<(), ForecastError> {
     let mut rows = Vec::new();
-    for f in forecast.map_or(&[][..], |f| &f.forecasts[..]) {
-        let key = &sales.series[f.series].key;
-        for h in 0..f.reconciled.len() {
-            let date = forecast.expect("rows only with a forecast").first_date
-                + chrono::Duration::days(h as i64);
-            let [p10, p50, p90] = f.quantiles.get(h).copied().unwrap_or([f.reconciled[h]; 3]);
-            let mut row: Vec<Value> = key_values(key).into();
-            row.extend([
-                Value::Text(date.to_string()),
-                Value::Int(h as i64 + 1),
-                f.model.map_or(Value::Null, |m| Value::Text(m.into())),
-                rounded(f.reconciled[h]),
-                rounded(f.base[h]),
-                rounded(p10),
-                rounded(p50),
-                rounded(p90),
-                promotions
-                    .name_on(date)
-                    .map_or(Value::Null, |n| Value::Text(n.into())),
-            ]);
-            rows.push(row);
+    for &(frequency, sales, forecast) in runs {
+        let Some(forecast) = forecast else { continue };
+        for f in &forecast.forecasts {
+            let key = &sales.series[f.series].key;
+            for h in 0..f.reconciled.len() {
+                let date =
+                    forecast.first_date + chrono::Duration::days(forecast.step_days * h as i64);
+                let [p10, p50, p90] = f.quantiles.get(h).copied().unwrap_or([f.reconciled[h]; 3]);
+                let promotion = (0..forecast.step_days)
+                    .find_map(|d| promotions.name_on(date + chrono::Duration::days(d)));
+                let mut row: Vec<Value> = key_values(frequency, key).into();
+                row.extend([
+                    Value::Text(date.to_string()),
+                    Value::Int(h as i64 + 1),
+                    f.model.map_or(Value::Null, |m| Value::Text(m.into())),
+                    rounded(f.reconciled[h]),
+                    rounded(f.base[h]),
+                    rounded(p10),
+                    rounded(p50),
+                    rounded(p90),
+                    promotion.map_or(Value::Null, |n| Value::Text(n.into())),
+                ]);
+                rows.push(row);
+            }
         }
     }
     let schema = forecasts::TABLE.schema();
@@ -341,21 +374,21 @@ fn write_forecasts(
     Ok(())
 }
 
-fn write_backtests(
-    tx: &mut Transaction<'_>,
-    sales: &Sales,
-    forecast: Option<&ProjectForecast>,
-) -> Result<(), ForecastError> {
+fn write_backtests(tx: &mut Transaction<'_>, runs: &[Run<'_>]) -> Result<(), ForecastError> {
     let mut rows = Vec::new();
-    if let Some(f) = forecast {
+    for &(frequency, sales, forecast) in runs {
+        let Some(f) = forecast else { continue };
         let bt = &f.backtest;
+        let period = crate::project::period_of(sales.step_days);
         for (s, per_model) in bt.errors.iter().enumerate() {
             let key = &sales.series[s].key;
             let units = &sales.series[s].units;
-            let scale = crate::metrics::mase_scale(&units[..units.len().min(f.origin)], 7);
+            let history = &units[..units.len().min(f.origin)];
+            let scale = crate::metrics::mase_scale(history, period)
+                .or_else(|| crate::metrics::mase_scale(history, 1));
             for (m, e) in per_model.iter().enumerate() {
                 let Some(e) = e else { continue };
-                let mut row: Vec<Value> = key_values(key).into();
+                let mut row: Vec<Value> = key_values(frequency, key).into();
                 row.extend([
                     Value::Text(bt.models[m].into()),
                     Value::Int(e.windows as i64),

@@ -378,6 +378,9 @@ fn every_subcommand_has_help() {
         &["forecast"],
         &["eval", "forecast"],
         &["bench", "forecast"],
+        &["replenish"],
+        &["prices"],
+        &["eval", "prices"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

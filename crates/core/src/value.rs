@@ -214,6 +214,12 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
     Ok(rows)
 }
 
+/// Reads some columns of a committed (or in-transaction) table; `None` when the project
+/// lacks the table. What a stage's library takes so that it reads through a
+/// [`crate::Transaction`] in the pipeline and through a [`crate::TableStore`] in an
+/// evaluation alike.
+pub type ReadColumns<'a> = &'a dyn Fn(&str, &[&str]) -> Result<Option<NamedRows>>;
+
 /// A table read row by row, with its columns looked up by name: what the stages that work
 /// on whole entities (identity, profiles) read.
 #[derive(Debug, Clone, Default)]

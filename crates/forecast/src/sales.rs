@@ -12,13 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate};
 use chrono_tz::Tz;
-use shopfuse_core::value::NamedRows;
-use shopfuse_core::CoreError;
 
 use crate::ForecastError;
 
-/// Reads a committed (or in-transaction) table's columns; `None` when the project lacks it.
-pub type ReadTable<'a> = &'a dyn Fn(&str, &[&str]) -> Result<Option<NamedRows>, CoreError>;
+/// Reads some columns of a table (see [`shopfuse_core::value::ReadColumns`]).
+pub type ReadTable<'a> = shopfuse_core::value::ReadColumns<'a>;
 
 /// A level of the hierarchy, bottom first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use shopfuse_core::value::NamedRows;
-use shopfuse_core::CoreError;
 
 use crate::PropensityError;
 
@@ -56,8 +55,8 @@ pub struct Activity {
     pub accounts: Vec<(u32, u16)>,
 }
 
-/// Reads a committed (or in-transaction) table by name; `None` when the project lacks it.
-pub type ReadTable<'a> = &'a dyn Fn(&str, &[&str]) -> Result<Option<NamedRows>, CoreError>;
+/// Reads some columns of a table (see [`shopfuse_core::value::ReadColumns`]).
+pub type ReadTable<'a> = shopfuse_core::value::ReadColumns<'a>;
 
 impl Activity {
     /// The latest order or event: "now" for the stage, as the customer profiles measure it.

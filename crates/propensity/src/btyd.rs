@@ -90,6 +90,7 @@ impl BgNbd {
             ));
         }
         let data = ByFrequency::new(customers);
+        let n = customers.len() as f64;
         let cost = |p: &[f64]| {
             let m = BgNbd {
                 r: p[0].exp(),
@@ -97,7 +98,9 @@ impl BgNbd {
                 a: p[2].exp(),
                 b: p[3].exp(),
             };
-            -m.log_likelihood_grouped(&data)
+            // Per customer: the simplex's tolerance is absolute, and a sum over a million
+            // customers never settles to 1e-9 in floating point — it ran every iteration.
+            -m.log_likelihood_grouped(&data) / n
         };
         let best = minimise(&cost, &[0.0, 1.0, 0.0, 0.0])?;
         Ok(BgNbd {
@@ -189,14 +192,17 @@ impl GammaGamma {
                 "Gamma-Gamma needs customers with repeat purchases",
             ));
         }
-        let data = ByFrequency::new(&repeat_buyers(customers));
+        let repeat = repeat_buyers(customers);
+        let n = repeat.len() as f64;
+        let data = ByFrequency::new(&repeat);
         let cost = |v: &[f64]| {
             let m = GammaGamma {
                 p: v[0].exp(),
                 q: v[1].exp(),
                 gamma: v[2].exp(),
             };
-            -m.log_likelihood_grouped(&data)
+            // Per customer, as in BG/NBD's fit.
+            -m.log_likelihood_grouped(&data) / n
         };
         let best = minimise(&cost, &[0.0, 0.0, 0.0])?;
         Ok(GammaGamma {

@@ -26,6 +26,8 @@ use crate::ForecastError;
 
 /// Daily prices a level is the median of.
 const LEVEL_DAYS: usize = 3;
+/// How far back an undercut's gap is compared (see [`undercuts`]).
+pub const GAP_MEMORY_DAYS: i64 = 28;
 
 /// One day a golden product sold on a platform.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,9 +288,11 @@ pub fn sharp_moves(s: &PriceSeries, share: f64) -> Vec<PriceAlert> {
 /// An undercut already there when two platforms are first comparable — or when a platform
 /// starts or stops having a current price — is the product's standing price gap, not a
 /// price move: it shows in `price_history`, and no alert is raised until it has ended. Only
-/// a change of price level starts an undercut alert. An undercut ends when the gap falls below half the threshold or another
-/// platform becomes the cheapest — the hysteresis keeps a gap hovering at the threshold
-/// from alerting every week.
+/// a change of price level starts an undercut alert: the gap must also have grown by half
+/// the threshold over its smallest in the last [`GAP_MEMORY_DAYS`], so that a standing gap
+/// of 9–11 % crossing 10 % with the daily noise of orders is not news. An undercut ends when
+/// the gap falls below half the threshold or another platform becomes the cheapest — the
+/// hysteresis keeps a gap hovering at the threshold from alerting every week.
 pub fn undercuts(product: &[&PriceSeries], config: &PriceMonitorConfig) -> Vec<PriceAlert> {
     let mut days: Vec<NaiveDate> = product
         .iter()
@@ -302,20 +306,37 @@ pub fn undercuts(product: &[&PriceSeries], config: &PriceMonitorConfig) -> Vec<P
     let mut undercutting: Option<usize> = None;
     // The platforms with a current price the day before.
     let mut compared: Vec<usize> = Vec::new();
+    // The gaps of the last days with the same platforms compared.
+    let mut recent: Vec<(NaiveDate, f64)> = Vec::new();
     for day in days {
         let ranked = ranked_at(product, day, config.stale_days);
         let mut members: Vec<usize> = ranked.iter().map(|r| r.0).collect();
         members.sort_unstable();
-        let comparable = members == compared;
+        if members != compared {
+            recent.clear();
+        }
         compared = members;
         let [(c, cheapest, ci), (n, next, _), ..] = ranked[..] else {
             undercutting = None;
             continue;
         };
         let gap = 1.0 - cheapest / next;
+        // The last gap stays even when older than the memory.
+        let keep_from = recent.len().saturating_sub(1);
+        let mut k = 0;
+        recent.retain(|(d, _)| {
+            k += 1;
+            k > keep_from || (day - *d).num_days() <= GAP_MEMORY_DAYS
+        });
+        let grown = recent
+            .iter()
+            .map(|r| r.1)
+            .min_by(f64::total_cmp)
+            .is_some_and(|smallest| gap - smallest >= share / 2.0);
+        recent.push((day, gap));
         let lasting = undercutting == Some(c) && gap >= share / 2.0;
         let starting = !lasting && gap >= share;
-        if starting && comparable {
+        if starting && grown {
             let s = product[c];
             alerts.push(PriceAlert {
                 golden_id: s.golden_id.clone(),
@@ -519,6 +540,25 @@ mod tests {
         assert_eq!(undercuts[0].platform, "taobao");
         assert_eq!(undercuts[0].reference_platform.as_deref(), Some("jd"));
         assert!(undercuts[0].day > day(100));
+    }
+
+    #[test]
+    fn a_standing_gap_crossing_the_threshold_with_noise_is_no_alert() {
+        let mut paid = PaidPrices::new();
+        let mut jd = BTreeMap::new();
+        let mut taobao = BTreeMap::new();
+        for d in (0..200).step_by(4) {
+            jd.insert(day(d), vec![(100.0, 100.0)]);
+            let t = if (d / 4) % 3 == 0 { 89.5 } else { 90.5 };
+            taobao.insert(day(d + 1), vec![(t, t)]);
+        }
+        paid.insert(("GP1".into(), "jd".into()), (Some("CNY".into()), jd));
+        paid.insert(
+            ("GP1".into(), "taobao".into()),
+            (Some("CNY".into()), taobao),
+        );
+        let m = monitor(build_series(paid), &PriceMonitorConfig::default());
+        assert!(m.alerts.is_empty(), "{:#?}", m.alerts);
     }
 
     #[test]

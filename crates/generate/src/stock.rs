@@ -1,7 +1,8 @@
-//! Stock on hand at the export, set from each listing's own sales: between three days and
-//! four months of its last quarter's rate, so that some products need reordering and some
-//! are overstocked — as a shop's stock is, and unlike a uniform draw that would leave every
-//! slow seller with years of cover. A few listings are sold out.
+//! Stock on hand at the export, set from each listing's own sales: each product has a cover
+//! of two days to four months of its last quarter's rate (log-uniform, the same on every
+//! platform it sells on, as one warehouse buys for all), so that some products need
+//! reordering and most do not — as a shop's stock is, and unlike a uniform draw that would
+//! leave every slow seller with years of cover. A few listings are sold out.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +26,10 @@ pub fn set_stock_from_sales(
             sold[o.listing] += o.quantity;
         }
     }
+    let products = listings.iter().map(|l| l.product + 1).max().unwrap_or(0);
+    let cover_days: Vec<f64> = (0..products)
+        .map(|_| (rng.random_range(2f64.ln()..120f64.ln())).exp())
+        .collect();
     for (l, listing) in listings.iter_mut().enumerate() {
         listing.stock = if rng.random_bool(0.05) {
             0
@@ -32,7 +37,7 @@ pub fn set_stock_from_sales(
             rng.random_range(0..30)
         } else {
             let daily = sold[l] as f64 / RATE_DAYS as f64;
-            (daily * rng.random_range(3.0..120.0)).ceil() as i64
+            (daily * cover_days[listing.product]).ceil() as i64
         };
     }
 }
@@ -79,7 +84,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         set_stock_from_sales(&mut listings, &orders, end, &mut rng);
         let s = listings[0].stock;
-        assert!(s == 0 || (27..=1080).contains(&s), "{s}");
+        assert!(s == 0 || (18..=1080).contains(&s), "{s}");
         assert!(listings[1..].iter().all(|l| l.stock < 30));
         assert!(listings.iter().any(|l| l.stock == 0));
     }

@@ -138,7 +138,7 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         &mut listings,
         &activity.orders,
         start + PERIOD_DAYS as i64 * 86_400_000_000,
-        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x570c_4ed),
+        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x0570_c4ed),
     );
 
     let mut w = FileWriter::new(out);

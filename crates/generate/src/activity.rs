@@ -47,6 +47,31 @@ pub struct Order {
     pub fraud: Option<&'static str>,
 }
 
+impl Order {
+    /// A completed order of one unit, for tests of what is done to orders after the
+    /// simulation.
+    #[cfg(test)]
+    pub(crate) fn fixture(listing: usize, ordered_at: i64, unit_price: f64) -> Order {
+        Order {
+            platform: "taobao",
+            order_id: format!("o{listing}-{ordered_at}"),
+            person: 0,
+            account: 0,
+            listing,
+            quantity: 1,
+            unit_price,
+            ordered_at,
+            status: "completed",
+            address: String::new(),
+            city: 0,
+            ip: String::new(),
+            device: String::new(),
+            payment: "支付宝",
+            fraud: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Event {
     pub person: usize,

@@ -175,23 +175,7 @@ mod tests {
     }
 
     fn order(listing: usize, day: i64, price: f64) -> Order {
-        Order {
-            platform: "taobao",
-            order_id: format!("o{listing}-{day}"),
-            person: 0,
-            account: 0,
-            listing,
-            quantity: 1,
-            unit_price: price,
-            ordered_at: day * DAY_US + 12 * 3_600_000_000,
-            status: "completed",
-            address: String::new(),
-            city: 0,
-            ip: String::new(),
-            device: String::new(),
-            payment: "支付宝",
-            fraud: None,
-        }
+        Order::fixture(listing, day * DAY_US + 12 * 3_600_000_000, price)
     }
 
     #[test]

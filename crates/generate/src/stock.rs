@@ -63,23 +63,7 @@ mod tests {
         let end = 200 * DAY_US;
         // Listing 0 sells 9 a day for the last 90 days; the others nothing.
         let orders: Vec<Order> = (0..810)
-            .map(|i| Order {
-                platform: "jd",
-                order_id: format!("o{i}"),
-                person: 0,
-                account: 0,
-                listing: 0,
-                quantity: 1,
-                unit_price: 1.0,
-                ordered_at: end - 1 - (i as i64 % 90) * DAY_US,
-                status: "completed",
-                address: String::new(),
-                city: 0,
-                ip: String::new(),
-                device: String::new(),
-                payment: "支付宝",
-                fraud: None,
-            })
+            .map(|i| Order::fixture(0, end - 1 - (i as i64 % 90) * DAY_US, 1.0))
             .collect();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         set_stock_from_sales(&mut listings, &orders, end, &mut rng);

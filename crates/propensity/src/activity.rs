@@ -322,7 +322,9 @@ mod tests {
                 order("paid", true),
             ],
         );
-        let read = |table: &str, columns: &[&str]| -> Result<Option<NamedRows>, shopfuse_core::CoreError> {
+        let read = |table: &str,
+                    columns: &[&str]|
+         -> Result<Option<NamedRows>, shopfuse_core::CoreError> {
             let source = match table {
                 "customer_accounts" => &accounts,
                 "clean_orders" => &orders,

@@ -24,6 +24,16 @@ pub enum ReviewCommand {
     /// Read a reviewed CSV back (label: 1/0, yes/no, match/non-match; empty = skipped) into
     /// the review_labels table; the next `shopfuse resolve` or `shopfuse run` uses them.
     Import(ImportArgs),
+    /// List the stored review labels, newest first: the decisions `review import` and the
+    /// dashboard's review queue (`POST /api/v1/review/decisions`) saved.
+    Labels(LabelsArgs),
+}
+
+#[derive(Args)]
+pub struct LabelsArgs {
+    /// How many, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
 }
 
 #[derive(Args)]
@@ -46,6 +56,7 @@ pub fn review(cli: &Cli, command: &ReviewCommand) -> Result<ExitCode> {
     match command {
         ReviewCommand::Export(args) => export(cli, args),
         ReviewCommand::Import(args) => import(cli, &args.file),
+        ReviewCommand::Labels(args) => labels(cli, args.limit),
     }
 }
 
@@ -150,6 +161,30 @@ fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
             summary.skipped_empty,
             summary.total_reviewed
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn labels(cli: &Cli, limit: usize) -> Result<ExitCode> {
+    let project = open(&cli.project)?;
+    let engine = QueryEngine::open(&project)?;
+    if !engine.tables().iter().any(|t| t == "review_labels") {
+        if cli.json {
+            print_json(&Vec::<()>::new())?;
+        } else {
+            println!("no review labels yet: `shopfuse review export`, or the dashboard's review queue");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let result = engine.sql(&format!(
+        "select left_platform, left_listing_id, right_platform, right_listing_id, is_match, \
+         labelled_at, source_file from review_labels \
+         order by labelled_at desc nulls last, left_platform, left_listing_id limit {limit}"
+    ))?;
+    if cli.json {
+        print_json(&result.to_json_rows()?)?;
+    } else {
+        print!("{}", result.to_pretty()?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             println!("{ready}");
         } else {
             println!(
-                "serving version {} ({} golden products, {} customers) on http://{addr}/api/v1 — OpenAPI at /api/v1/openapi.json; Ctrl-C stops",
+                "serving version {} ({} golden products, {} customers): dashboard at http://{addr}/ (sign in with a key from `shopfuse keys create`), API at http://{addr}/api/v1 — OpenAPI at /api/v1/openapi.json; Ctrl-C stops",
                 index.version,
                 index.products.len(),
                 index.customer_count()

@@ -85,6 +85,10 @@ pub struct StageRecord {
     /// as JSON; what `GET /api/v1/reports/evaluations` serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
+    /// Wall-clock seconds the stage took when it last ran (what the dashboard's overview
+    /// shows as stage timings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 impl Manifest {

@@ -41,7 +41,8 @@ pub mod profile;
 pub mod tables;
 
 pub use profile::{
-    build_profiles, customers, is_cancelled, CustomerIndex, ProfileSummary, SEGMENTS,
+    build_profiles, customers, is_cancelled, CustomerIndex, ProfileSummary, CANCELLED_STATUS_WORDS,
+    SEGMENTS,
 };
 
 use std::collections::{BTreeMap, HashMap};

@@ -51,12 +51,14 @@ fn event_weight(event_type: &str) -> f64 {
 /// Orders that did not stay sold, in the statuses platforms export (English and Chinese).
 pub fn is_cancelled(status: &str) -> bool {
     let s = status.to_lowercase();
-    [
-        "refund", "cancel", "return", "closed", "退款", "取消", "关闭", "退货",
-    ]
-    .iter()
-    .any(|w| s.contains(w))
+    CANCELLED_STATUS_WORDS.iter().any(|w| s.contains(w))
 }
+
+/// Words of a lower-cased order status that mean the sale did not stand (what
+/// [`is_cancelled`] looks for; SQL readers build their filter from the same list).
+pub const CANCELLED_STATUS_WORDS: [&str; 8] = [
+    "refund", "cancel", "return", "closed", "退款", "取消", "关闭", "退货",
+];
 
 #[derive(Debug, Clone, Default)]
 struct Profile {

@@ -130,7 +130,7 @@ fn selected_accounts(
             )));
         }
     }
-    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let quoted = shopfuse_query::sql_literal;
     let (platform_columns, platform_join, platform_filter) = match &request.platform {
         Some(p) => (
             "pp.p_buy_30d as p_buy_30d_platform, pp.p_buy_30d_alone as p_buy_30d_platform_alone,",

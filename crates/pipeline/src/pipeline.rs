@@ -310,6 +310,7 @@ fn run_stage(
         version: tx.version(),
         outputs,
         summary: summary_json,
+        seconds: Some(started.elapsed().as_secs_f64()),
     };
     tx.next.stages.insert(stage.name().to_string(), record);
     Ok(StageOutcome {

@@ -117,6 +117,12 @@ impl QueryResult {
     }
 }
 
+/// `text` as a SQL string literal (single quotes doubled), for values that reach a query
+/// built from request input: a value can never end the literal.
+pub fn sql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// Checks that `text` is exactly one SQL expression (what may follow `WHERE`), so that it
 /// can be put inside a query without changing the query's shape: `x > 1) union select …`
 /// is refused, not run.

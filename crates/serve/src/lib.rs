@@ -35,6 +35,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod dashboard;
 pub mod bench;
 pub mod erase;
 pub mod error;

@@ -10,7 +10,9 @@ mod keys;
 mod propensity;
 mod reports;
 mod review;
+mod sales;
 mod sql;
+mod timeline;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,12 +47,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/ready", get(ready))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/products", get(list_products))
+        .route("/api/v1/products/facets", get(facets))
+        .route("/api/v1/products/{golden_id}/prices", get(sales::product_prices))
         .route("/api/v1/products/{golden_id}", get(product))
         .route(
             "/api/v1/listings/{platform}/{listing_id}",
             get(product_by_listing),
         )
+        .route("/api/v1/customers", get(list_customers))
         .route(
             "/api/v1/customers/{customer_id}",
             get(customer).merge(delete(erase_customer)),
@@ -71,6 +77,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/customers/{customer_id}/propensity",
             get(propensity::customer_propensity),
         )
+        .route(
+            "/api/v1/customers/{customer_id}/timeline",
+            get(timeline::timeline),
+        )
         .route("/api/v1/audiences", post(propensity::audiences))
         .route("/api/v1/products/{golden_id}/similar", get(similar))
         .route("/api/v1/events", post(events::post_events))
@@ -81,10 +91,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/review/decisions", post(review::decisions))
         .route("/api/v1/reports/quality", get(reports::quality))
         .route("/api/v1/reports/quarantine", get(reports::quarantine))
+        .route(
+            "/api/v1/reports/quarantine/rows",
+            get(reports::quarantine_rows),
+        )
+        .route("/api/v1/reports/sales", get(sales::sales))
+        .route("/api/v1/forecasts", get(sales::forecasts))
         .route("/api/v1/reports/segments", get(reports::segments))
         .route("/api/v1/reports/evaluations", get(reports::evaluations))
         .route("/api/v1/metrics", get(metrics))
         .route_layer(from_fn_with_state(state.clone(), track))
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -266,6 +283,98 @@ async fn ready(State(state): State<AppState>) -> Json<Readiness> {
         products: index.products.len(),
         customers: index.customer_count(),
     })
+}
+
+/// Who a key is: what the dashboard asks first, to show only what the role may see.
+#[derive(Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The key's name.
+    pub name: String,
+    /// viewer, analyst or admin.
+    pub role: String,
+    pub project: String,
+    pub base_currency: String,
+    /// The committed version being served.
+    pub version: u64,
+    pub committed_at: Option<String>,
+    /// The platforms of the project's sources.
+    pub platforms: Vec<String>,
+}
+
+/// The caller's key name and role, and the project it reads.
+#[utoipa::path(
+    get, path = "/api/v1/whoami",
+    responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
+    let config = &state.project().config;
+    let mut platforms: Vec<String> = config.sources.iter().map(|s| s.platform.clone()).collect();
+    platforms.sort();
+    platforms.dedup();
+    let index = state.index();
+    Json(WhoAmI {
+        name: caller.name,
+        role: caller.role.to_string(),
+        project: config.project.name.clone(),
+        base_currency: config.project.base_currency.clone(),
+        version: index.version,
+        committed_at: index.committed_at.clone(),
+        platforms,
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FacetValue {
+    pub value: String,
+    pub products: usize,
+}
+
+/// What the catalogue's filters offer: every brand, category and platform with its product
+/// count (most first), and the range of median prices.
+#[derive(Serialize, ToSchema)]
+pub struct ProductFacets {
+    pub brands: Vec<FacetValue>,
+    pub categories: Vec<FacetValue>,
+    pub platforms: Vec<FacetValue>,
+    pub min_price_base: Option<f64>,
+    pub max_price_base: Option<f64>,
+}
+
+/// The values of the product list's filters, with counts.
+#[utoipa::path(
+    get, path = "/api/v1/products/facets",
+    responses((status = 200, body = ProductFacets), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn facets(State(state): State<AppState>, caller: Caller) -> Result<Json<ProductFacets>, ApiError> {
+    caller.require(Role::Viewer, "/api/v1/products/facets")?;
+    let index = state.index();
+    let summaries = || index.products.iter().map(|p| &p.summary);
+    let count = |values: Vec<&str>| {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for v in values {
+            *counts.entry(v).or_default() += 1;
+        }
+        let mut out: Vec<FacetValue> = counts
+            .into_iter()
+            .map(|(value, products)| FacetValue { value: value.to_string(), products })
+            .collect();
+        out.sort_by(|a, b| b.products.cmp(&a.products).then(a.value.cmp(&b.value)));
+        out
+    };
+    let prices = summaries().filter_map(|p| p.price_base);
+    Ok(Json(ProductFacets {
+        brands: count(summaries().filter_map(|p| p.brand.as_deref()).collect()),
+        categories: count(summaries().filter_map(|p| p.category.as_deref()).collect()),
+        platforms: count(
+            summaries()
+                .flat_map(|p| p.platforms.iter().map(String::as_str))
+                .collect(),
+        ),
+        min_price_base: prices.clone().reduce(f64::min),
+        max_price_base: prices.reduce(f64::max),
+    }))
 }
 
 /// Counts every answered request by its declared route (never the raw path: ids would make
@@ -479,6 +588,104 @@ async fn customer(
     Ok(Json(Shared(c.clone())))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Exact segment ("champions", "at risk" …).
+    pub segment: Option<String>,
+    /// Has an account on this platform.
+    pub platform: Option<String>,
+    /// Fused accounts at least.
+    pub min_accounts: Option<usize>,
+    /// 1–500 (default 50).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+/// One line of the customer list.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerSummary {
+    pub customer_id: String,
+    pub platforms: Vec<String>,
+    pub accounts: usize,
+    pub orders: i64,
+    pub monetary_base: f64,
+    pub segment: String,
+    pub city: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerPage {
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<CustomerSummary>,
+}
+
+/// Unified customers, filtered and paged, highest spend first. The read is audited as one
+/// line (customer id `*`, the filters as its detail).
+#[utoipa::path(
+    get, path = "/api/v1/customers", params(CustomerQuery),
+    responses((status = 200, body = CustomerPage), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn list_customers(
+    State(state): State<AppState>,
+    caller: Caller,
+    parsed: Result<Query<CustomerQuery>, QueryRejection>,
+) -> Result<Json<CustomerPage>, ApiError> {
+    const ROUTE: &str = "/api/v1/customers";
+    caller.require(Role::Analyst, ROUTE)?;
+    let q = query(parsed)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1–{MAX_PAGE} (is {limit})"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let index = state.index();
+    let mut matching: Vec<&Arc<Customer>> = index
+        .customers()
+        .filter(|c| q.segment.as_ref().is_none_or(|s| &c.segment == s))
+        .filter(|c| q.platform.as_ref().is_none_or(|p| c.platforms.contains(p)))
+        .filter(|c| c.accounts.len() >= q.min_accounts.unwrap_or(0))
+        .collect();
+    matching.sort_by(|a, b| {
+        b.monetary_base
+            .total_cmp(&a.monetary_base)
+            .then_with(|| a.customer_id.cmp(&b.customer_id))
+    });
+    let detail = format!(
+        "segment={:?} platform={:?} min_accounts={:?} offset={offset} limit={limit}",
+        q.segment, q.platform, q.min_accounts
+    );
+    audit_with(&state, &caller, ROUTE, "*", Some(detail))?;
+    Ok(Json(CustomerPage {
+        total: matching.len(),
+        offset,
+        limit,
+        items: matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|c| CustomerSummary {
+                customer_id: c.customer_id.clone(),
+                platforms: c.platforms.clone(),
+                accounts: c.accounts.len(),
+                orders: c.orders,
+                monetary_base: c.monetary_base,
+                segment: c.segment.clone(),
+                city: c.city.clone(),
+                last_seen: c.last_seen.clone(),
+            })
+            .collect(),
+    }))
+}
+
 /// Erases a customer: their rows leave every table and the event log, their accounts are
 /// tombstoned against re-ingest, and the version without them is served at once.
 #[utoipa::path(
@@ -669,7 +876,8 @@ async fn similar(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shopfuse", description = "The fused multi-platform catalogue and customer view."),
-    paths(health, ready, list_products, product, product_by_listing, similar, customer,
+    paths(health, ready, whoami, list_products, facets, product, sales::product_prices,
+          sales::sales, sales::forecasts, timeline::timeline, list_customers, reports::quarantine_rows, product_by_listing, similar, customer,
           erase_customer,
           customer_by_account, recommendations, events::interactions, events::post_events,
           sql::query, propensity::customer_propensity, propensity::audiences, review::pairs, review::decisions, reports::quality,

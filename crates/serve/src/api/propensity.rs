@@ -68,13 +68,13 @@ pub(super) async fn customer_propensity(
     let id = customer_id.clone();
     let (scores, platforms) = tokio::task::spawn_blocking(move || {
         let engine = state.sql_engine()?;
-        let quoted = id.replace('\'', "''");
+        let quoted = shopfuse_query::sql_literal(&id);
         let read = |table: &str| -> Result<NamedRows, shopfuse_query::QueryError> {
             if !engine.tables().iter().any(|t| t == table) {
                 return Ok(NamedRows::default());
             }
             let r = engine.sql(&format!(
-                "select * from {table} where customer_id = '{quoted}' order by 1, 2"
+                "select * from {table} where customer_id = {quoted} order by 1, 2"
             ))?;
             Ok(NamedRows::from_batches(&r.schema, &r.batches)?)
         };

@@ -21,7 +21,7 @@ use crate::{ApiError, AppState, Role};
 
 /// Runs a blocking read of the committed tables; a failure is a `503` (the project's files,
 /// not the request, are at fault).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -177,11 +177,88 @@ pub(super) async fn evaluations(
         .stages
         .iter()
         .map(|(name, record)| {
-            let entry = serde_json::json!({ "version": record.version, "summary": record.summary });
+            let entry = serde_json::json!({
+                "version": record.version, "seconds": record.seconds, "summary": record.summary,
+            });
             (name.clone(), entry)
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "version": manifest.version, "stages": stages }),
-    ))
+    Ok(Json(serde_json::json!({
+        "version": manifest.version, "committed_at": manifest.committed_at, "stages": stages,
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QuarantineRowsQuery {
+    /// Only this `[[sources]]` entry.
+    pub source: Option<String>,
+    /// Only this reason (invalid_value, missing_required, malformed_row, erased).
+    pub reason: Option<String>,
+    /// Only this entity kind.
+    pub kind: Option<String>,
+    /// 1–500 (default 50).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+/// The quarantined rows themselves, filtered and paged: file, line, field, reason, the
+/// message with its fix, and the raw line (empty for kinds with personal data).
+#[utoipa::path(
+    get, path = "/api/v1/reports/quarantine/rows", params(QuarantineRowsQuery),
+    responses((status = 200, description = "total and rows", content_type = "application/json"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub(super) async fn quarantine_rows(
+    State(state): State<AppState>,
+    caller: Caller,
+    parsed: Result<Query<QuarantineRowsQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // Raw lines are the source as exported: analysts, as for the SQL endpoint.
+    caller.require(Role::Analyst, "/api/v1/reports/quarantine/rows")?;
+    let q = query(parsed)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1–500 (is {limit})"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let filter = [("source", &q.source), ("reason", &q.reason), ("kind", &q.kind)]
+        .iter()
+        .filter_map(|(column, value)| {
+            value
+                .as_deref()
+                .map(|v| format!("{column} = {}", shopfuse_query::sql_literal(v)))
+        })
+        .chain(std::iter::once("true".to_string()))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let (total, rows) = blocking(move || {
+        let engine = state.sql_engine().map_err(|e| e.to_string())?;
+        if !engine.tables().iter().any(|t| t == "quarantine") {
+            return Ok((0, Vec::new()));
+        }
+        let run = |sql: String| {
+            engine
+                .sql(&sql)
+                .and_then(|r| r.to_json_rows())
+                .map_err(|e| e.to_string())
+        };
+        let total = run(format!("select count(*) as n from quarantine where {filter}"))?
+            .first()
+            .and_then(|r| r.get("n").and_then(|v| v.as_i64()))
+            .unwrap_or(0);
+        let rows = run(format!(
+            "select source, platform, kind, file, \"row\", field, \"column\", reason, message, raw \
+             from quarantine where {filter} order by source, file, \"row\" limit {limit} offset {offset}"
+        ))?;
+        Ok((total, rows))
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "total": total, "offset": offset, "limit": limit, "rows": rows,
+    })))
 }

@@ -172,7 +172,9 @@ fn labels(cli: &Cli, limit: usize) -> Result<ExitCode> {
         if cli.json {
             print_json(&Vec::<()>::new())?;
         } else {
-            println!("no review labels yet: `shopfuse review export`, or the dashboard's review queue");
+            println!(
+                "no review labels yet: `shopfuse review export`, or the dashboard's review queue"
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -92,8 +92,12 @@ fn start_server(project: &Path) -> (Killed, String) {
 }
 
 fn create_key(project: &Path, name: &str, role: &str) -> String {
-    let created = run_json(shopfuse(project).args(["keys", "create", "--name", name, "--role", role]));
-    created["key"].as_str().expect("keys create --json has the key").to_string()
+    let created =
+        run_json(shopfuse(project).args(["keys", "create", "--name", name, "--role", role]));
+    created["key"]
+        .as_str()
+        .expect("keys create --json has the key")
+        .to_string()
 }
 
 /// chromedriver's browser log (`goog:loggingPrefs`): the console messages and failed loads
@@ -107,11 +111,17 @@ impl WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
     }
 }
 
@@ -173,7 +183,7 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "page {page} did not finish rendering (state {state})"
+                "page {page} did not finish rendering after render {after} (state {state})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -188,27 +198,44 @@ impl Browser {
             .as_i64()
             != Some(0)
         {
-            assert!(started.elapsed() < Duration::from_secs(60), "a table never loaded");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a table never loaded"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     async fn visit(&self, hash: &str, page: &str) {
         let before = self.ready_seq().await;
+        // Following a link changes the hash; the page already shown is drawn again.
         self.client
-            .goto(&format!("{}/#/{hash}", self.base))
+            .execute(
+                "const h = arguments[0];
+                 if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));
+                 else location.hash = h;",
+                vec![json!(format!("#/{hash}"))],
+            )
             .await
             .unwrap();
         self.wait_page(page, before).await;
     }
 
     async fn sign_in(&self, key: &str) {
-        self.client.goto(&format!("{}/#/overview", self.base)).await.unwrap();
+        self.client
+            .goto(&format!("{}/#/overview", self.base))
+            .await
+            .unwrap();
         let before = self.ready_seq().await;
         if self.js("return document.body.dataset.page").await != "login" {
             self.click("#signout").await;
         }
-        let field = self.client.wait().for_element(Locator::Css("#api-key")).await.unwrap();
+        let field = self
+            .client
+            .wait()
+            .for_element(Locator::Css("#api-key"))
+            .await
+            .unwrap();
         field.send_keys(key).await.unwrap();
         self.click("#sign-in").await;
         self.wait_page("overview", before).await;
@@ -262,11 +289,9 @@ impl Browser {
 
     /// Requests with a status of 400 or more since the page was loaded (Resource Timing).
     async fn failed_requests(&self) -> Value {
-        self.js(
-            "return performance.getEntriesByType('resource')
-               .filter(e => e.responseStatus >= 400).map(e => `${e.responseStatus} ${e.name}`)",
-        )
-        .await
+        self.js("return performance.getEntriesByType('resource')
+               .filter(e => e.responseStatus >= 400).map(e => `${e.responseStatus} ${e.name}`)")
+            .await
     }
 
     async fn requested(&self, fragment: &str) -> bool {
@@ -397,7 +422,11 @@ async fn browse(
             b.visit(hash, page).await;
             b.assert_drawn(hash).await;
             let name = hash.split(['?', '/']).next().unwrap().to_string();
-            let name = if hash.contains("grain=month") { "sales-monthly".into() } else { name };
+            let name = if hash.contains("grain=month") {
+                "sales-monthly".into()
+            } else {
+                name
+            };
             b.screenshot(&format!("{lang}-{name}")).await;
         }
         if lang == "en" {
@@ -405,7 +434,11 @@ async fn browse(
             assert_eq!(b.text("#nav-overview").await, "Overview");
             b.click("#lang").await;
             b.wait_page("review", before).await;
-            assert_eq!(b.text("#nav-overview").await, "概览", "the toggle changes the labels");
+            assert_eq!(
+                b.text("#nav-overview").await,
+                "概览",
+                "the toggle changes the labels"
+            );
             assert_eq!(b.text("#lang").await, "English");
         }
     }
@@ -425,18 +458,33 @@ async fn browse(
 
     // A viewer sees aggregates, never a customer.
     b.sign_in(viewer).await;
-    let nav = b.js("return [...document.querySelectorAll('#nav a')].map(a => a.id)").await;
-    assert!(!nav.as_array().unwrap().contains(&json!("nav-review")), "{nav}");
+    let nav = b
+        .js("return [...document.querySelectorAll('#nav a')].map(a => a.id)")
+        .await;
+    assert!(
+        !nav.as_array().unwrap().contains(&json!("nav-review")),
+        "{nav}"
+    );
     b.visit("customers", "customers").await;
     b.assert_drawn("customers (viewer)").await;
-    assert!(b.text("#dp-note").await.contains("ε"), "viewer counts are noisy");
-    assert!(!b.requested("/api/v1/customers?").await, "a viewer's page asked for the customer list");
+    assert!(
+        b.text("#dp-note").await.contains("ε"),
+        "viewer counts are noisy"
+    );
+    assert!(
+        !b.requested("/api/v1/customers?").await,
+        "a viewer's page asked for the customer list"
+    );
     b.screenshot("viewer-customers").await;
     b.visit(&format!("customer/{customer}"), "customer").await;
     assert!(b.text("#forbidden").await.contains("viewer"));
     assert!(!b.requested(&format!("/api/v1/customers/{customer}")).await);
     b.screenshot("viewer-customer-refused").await;
-    assert_eq!(b.failed_requests().await, json!([]), "failed requests as viewer");
+    assert_eq!(
+        b.failed_requests().await,
+        json!([]),
+        "failed requests as viewer"
+    );
     let console = b.console_errors().await;
     assert!(console.is_empty(), "console errors as viewer: {console:#?}");
 }
@@ -446,7 +494,10 @@ async fn accept_a_pair(b: &Browser, project: &Path) {
     b.visit("review", "review").await;
     let left = b.client.find(Locator::Css("#review-pair")).await.unwrap();
     let (l, r) = (
-        left.attr("data-left").await.unwrap().expect("a pair to review"),
+        left.attr("data-left")
+            .await
+            .unwrap()
+            .expect("a pair to review"),
         left.attr("data-right").await.unwrap().unwrap(),
     );
     b.client
@@ -457,16 +508,30 @@ async fn accept_a_pair(b: &Browser, project: &Path) {
         .await
         .unwrap();
     let started = Instant::now();
-    while b.js("return document.querySelector('#review-status').dataset.saved || null").await.is_null() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the decision was not saved");
+    while b
+        .js("return document.querySelector('#review-status').dataset.saved || null")
+        .await
+        .is_null()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the decision was not saved"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     b.screenshot("en-review-saved").await;
     let labels = run_json(shopfuse(project).args(["review", "labels"]));
     let stored = labels.as_array().unwrap().iter().any(|x| {
-        let side = |p: &str, i: &str| format!("{}:{}", x[p].as_str().unwrap(), x[i].as_str().unwrap());
-        let pair = [side("left_platform", "left_listing_id"), side("right_platform", "right_listing_id")];
+        let side =
+            |p: &str, i: &str| format!("{}:{}", x[p].as_str().unwrap(), x[i].as_str().unwrap());
+        let pair = [
+            side("left_platform", "left_listing_id"),
+            side("right_platform", "right_listing_id"),
+        ];
         pair.contains(&l) && pair.contains(&r) && x["is_match"] == true
     });
-    assert!(stored, "shopfuse review labels does not show {l} ~ {r}: {labels:#}");
+    assert!(
+        stored,
+        "shopfuse review labels does not show {l} ~ {r}: {labels:#}"
+    );
 }

@@ -58,11 +58,26 @@ static ECHARTS_LICENSE: Asset = asset!("vendor/LICENSE-echarts", "text/plain; ch
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|h: HeaderMap| async move { serve(&INDEX, &h) }))
-        .route("/assets/app.js", get(|h: HeaderMap| async move { serve(&APP_JS, &h) }))
-        .route("/assets/i18n.js", get(|h: HeaderMap| async move { serve(&I18N_JS, &h) }))
-        .route("/assets/app.css", get(|h: HeaderMap| async move { serve(&APP_CSS, &h) }))
-        .route("/assets/icon.svg", get(|h: HeaderMap| async move { serve(&ICON, &h) }))
-        .route("/favicon.ico", get(|h: HeaderMap| async move { serve(&ICON, &h) }))
+        .route(
+            "/assets/app.js",
+            get(|h: HeaderMap| async move { serve(&APP_JS, &h) }),
+        )
+        .route(
+            "/assets/i18n.js",
+            get(|h: HeaderMap| async move { serve(&I18N_JS, &h) }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|h: HeaderMap| async move { serve(&APP_CSS, &h) }),
+        )
+        .route(
+            "/assets/icon.svg",
+            get(|h: HeaderMap| async move { serve(&ICON, &h) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|h: HeaderMap| async move { serve(&ICON, &h) }),
+        )
         .route(
             "/assets/echarts-6.1.0.min.js",
             get(|h: HeaderMap| async move { serve(&ECHARTS, &h) }),
@@ -92,7 +107,10 @@ fn serve(asset: &Asset, request: &HeaderMap) -> Response {
             header::ETAG,
             HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\"")),
         ),
-        (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        ),
         (
             header::HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
@@ -111,11 +129,22 @@ mod tests {
     #[test]
     fn the_page_loads_only_embedded_assets() {
         let page = std::str::from_utf8(INDEX.body).unwrap();
-        for src in ["/assets/app.js", "/assets/i18n.js", "/assets/app.css", "/assets/echarts-6.1.0.min.js"] {
+        for src in [
+            "/assets/app.js",
+            "/assets/i18n.js",
+            "/assets/app.css",
+            "/assets/echarts-6.1.0.min.js",
+        ] {
             assert!(page.contains(src), "index.html does not load {src}");
         }
-        assert!(!page.contains("http://") && !page.contains("https://"), "index.html loads something from outside");
-        assert!(ECHARTS.body.len() > 500_000, "echarts.min.js looks truncated");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "index.html loads something from outside"
+        );
+        assert!(
+            ECHARTS.body.len() > 500_000,
+            "echarts.min.js looks truncated"
+        );
     }
 
     #[test]

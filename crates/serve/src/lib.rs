@@ -35,8 +35,8 @@
 
 pub mod api;
 pub mod audit;
-pub mod dashboard;
 pub mod bench;
+pub mod dashboard;
 pub mod erase;
 pub mod error;
 pub mod event_log;

@@ -1074,69 +1074,179 @@ async fn the_dashboard_routes_answer_its_pages_by_role() {
     // The page and its assets need no key (they hold no data).
     let (status, headers, page) = get_text(&state, "/", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(page.contains("/assets/echarts-6.1.0.min.js"));
     let (status, headers, _) = get_text(&state, "/assets/echarts-6.1.0.min.js", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
 
     let (status, me) = get(&state, "/api/v1/whoami", Some(&FIXTURE.viewer)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("shop-front"), Some("viewer")));
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("shop-front"), Some("viewer"))
+    );
     assert_eq!(me["base_currency"], "CNY");
     assert!(me["platforms"].as_array().unwrap().len() >= 3);
-    assert_eq!(get(&state, "/api/v1/whoami", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&state, "/api/v1/whoami", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Sales: per platform they add up to the total, per day as per month.
     let sum = |body: &Value, field: &str| -> f64 {
-        body["points"].as_array().unwrap().iter().map(|p| p[field].as_f64().unwrap()).sum()
+        body["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[field].as_f64().unwrap())
+            .sum()
     };
-    let (status, by_platform) = get(&state, "/api/v1/reports/sales?grain=day&by=platform", Some(&FIXTURE.viewer)).await;
+    let (status, by_platform) = get(
+        &state,
+        "/api/v1/reports/sales?grain=day&by=platform",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{by_platform}");
-    let (_, total) = get(&state, "/api/v1/reports/sales?grain=month&by=total", Some(&FIXTURE.viewer)).await;
-    let (_, by_category) = get(&state, "/api/v1/reports/sales?grain=week&by=category", Some(&FIXTURE.viewer)).await;
+    let (_, total) = get(
+        &state,
+        "/api/v1/reports/sales?grain=month&by=total",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    let (_, by_category) = get(
+        &state,
+        "/api/v1/reports/sales?grain=week&by=category",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
     assert!(sum(&total, "orders") > 0.0);
     assert_eq!(sum(&by_platform, "orders"), sum(&total, "orders"));
     assert_eq!(sum(&by_category, "units"), sum(&total, "units"));
     assert!((sum(&by_platform, "revenue_base") - sum(&total, "revenue_base")).abs() < 1e-3);
     assert_eq!(total["timezone"], "Asia/Shanghai");
     let first = &total["points"][0]["period"];
-    assert!(first.as_str().unwrap().ends_with("-01"), "a month starts on its first day: {first}");
+    assert!(
+        first.as_str().unwrap().ends_with("-01"),
+        "a month starts on its first day: {first}"
+    );
     // A window keeps only its days.
-    let (_, window) = get(&state, "/api/v1/reports/sales?grain=day&by=total&from=2024-11-11&to=2024-11-11", Some(&FIXTURE.viewer)).await;
-    assert!(window["points"].as_array().unwrap().iter().all(|p| p["period"] == "2024-11-11"));
-    for bad in ["grain=hour", "by=brand", "from=2024-13-01", "to=tomorrow", "x=1"] {
-        let (status, body) = get(&state, &format!("/api/v1/reports/sales?{bad}"), Some(&FIXTURE.viewer)).await;
+    let (_, window) = get(
+        &state,
+        "/api/v1/reports/sales?grain=day&by=total&from=2024-11-11&to=2024-11-11",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert!(window["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["period"] == "2024-11-11"));
+    for bad in [
+        "grain=hour",
+        "by=brand",
+        "from=2024-13-01",
+        "to=tomorrow",
+        "x=1",
+    ] {
+        let (status, body) = get(
+            &state,
+            &format!("/api/v1/reports/sales?{bad}"),
+            Some(&FIXTURE.viewer),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 
     // Forecasts: the total's band holds its median; a level needs its key.
-    let (status, fc) = get(&state, "/api/v1/forecasts?level=total", Some(&FIXTURE.viewer)).await;
+    let (status, fc) = get(
+        &state,
+        "/api/v1/forecasts?level=total",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{fc}");
     let points = fc["points"].as_array().unwrap();
     assert!(!points.is_empty());
     for p in points {
-        let (p10, p50, p90) = (p["p10"].as_f64().unwrap(), p["p50"].as_f64().unwrap(), p["p90"].as_f64().unwrap());
+        let (p10, p50, p90) = (
+            p["p10"].as_f64().unwrap(),
+            p["p50"].as_f64().unwrap(),
+            p["p90"].as_f64().unwrap(),
+        );
         assert!(p10 <= p50 && p50 <= p90, "{p}");
     }
     let platform = me["platforms"][0].as_str().unwrap();
-    let (status, _) = get(&state, &format!("/api/v1/forecasts?level=platform&key={platform}"), Some(&FIXTURE.viewer)).await;
+    let (status, _) = get(
+        &state,
+        &format!("/api/v1/forecasts?level=platform&key={platform}"),
+        Some(&FIXTURE.viewer),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(get(&state, "/api/v1/forecasts?level=platform", Some(&FIXTURE.viewer)).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(get(&state, "/api/v1/forecasts?level=platform&key=nowhere'", Some(&FIXTURE.viewer)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(
+            &state,
+            "/api/v1/forecasts?level=platform",
+            Some(&FIXTURE.viewer)
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(
+            &state,
+            "/api/v1/forecasts?level=platform&key=nowhere'",
+            Some(&FIXTURE.viewer)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Facets count every product once per value.
     let (_, facets) = get(&state, "/api/v1/products/facets", Some(&FIXTURE.viewer)).await;
     let (_, all) = get(&state, "/api/v1/products?limit=1", Some(&FIXTURE.viewer)).await;
-    let counted: u64 = facets["categories"].as_array().unwrap().iter().map(|c| c["products"].as_u64().unwrap()).sum();
+    let counted: u64 = facets["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["products"].as_u64().unwrap())
+        .sum();
     assert!(counted <= all["total"].as_u64().unwrap() && counted > 0);
 
     // Prices of a product; an unknown one is a 404.
     let golden = all["items"][0]["golden_id"].as_str().unwrap();
-    let (status, prices) = get(&state, &format!("/api/v1/products/{golden}/prices"), Some(&FIXTURE.viewer)).await;
+    let (status, prices) = get(
+        &state,
+        &format!("/api/v1/products/{golden}/prices"),
+        Some(&FIXTURE.viewer),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(prices["history"].as_array().unwrap().iter().all(|r| r["golden_id"] == golden));
-    assert_eq!(get(&state, "/api/v1/products/GP-none/prices", Some(&FIXTURE.viewer)).await.0, StatusCode::NOT_FOUND);
+    assert!(prices["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["golden_id"] == golden));
+    assert_eq!(
+        get(
+            &state,
+            "/api/v1/products/GP-none/prices",
+            Some(&FIXTURE.viewer)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Per-customer and raw rows: analysts only, audited.
     for route in [
@@ -1144,24 +1254,57 @@ async fn the_dashboard_routes_answer_its_pages_by_role() {
         format!("/api/v1/customers/{customer}/timeline"),
         "/api/v1/reports/quarantine/rows".to_string(),
     ] {
-        assert_eq!(get(&state, &route, Some(&FIXTURE.viewer)).await.0, StatusCode::FORBIDDEN, "{route}");
+        assert_eq!(
+            get(&state, &route, Some(&FIXTURE.viewer)).await.0,
+            StatusCode::FORBIDDEN,
+            "{route}"
+        );
         let (status, body) = get(&state, &route, Some(&FIXTURE.analyst)).await;
         assert_eq!(status, StatusCode::OK, "{route}: {body}");
     }
-    let (_, page) = get(&state, "/api/v1/customers?limit=3&offset=1", Some(&FIXTURE.analyst)).await;
-    let spend: Vec<f64> = page["items"].as_array().unwrap().iter().map(|c| c["monetary_base"].as_f64().unwrap()).collect();
+    let (_, page) = get(
+        &state,
+        "/api/v1/customers?limit=3&offset=1",
+        Some(&FIXTURE.analyst),
+    )
+    .await;
+    let spend: Vec<f64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["monetary_base"].as_f64().unwrap())
+        .collect();
     assert_eq!(spend.len(), 3);
-    assert!(spend.windows(2).all(|w| w[0] >= w[1]), "highest spend first: {spend:?}");
-    let (_, timeline) = get(&state, &format!("/api/v1/customers/{customer}/timeline?limit=5"), Some(&FIXTURE.analyst)).await;
+    assert!(
+        spend.windows(2).all(|w| w[0] >= w[1]),
+        "highest spend first: {spend:?}"
+    );
+    let (_, timeline) = get(
+        &state,
+        &format!("/api/v1/customers/{customer}/timeline?limit=5"),
+        Some(&FIXTURE.analyst),
+    )
+    .await;
     let items = timeline["items"].as_array().unwrap();
     assert!(timeline["total"].as_i64().unwrap() >= items.len() as i64 && !items.is_empty());
     let at: Vec<&str> = items.iter().map(|i| i["at"].as_str().unwrap()).collect();
     assert!(at.windows(2).all(|w| w[0] >= w[1]), "newest first: {at:?}");
-    let (_, rows) = get(&state, "/api/v1/reports/quarantine/rows?limit=2&reason=missing_required", Some(&FIXTURE.analyst)).await;
-    assert!(rows["rows"].as_array().unwrap().iter().all(|r| r["reason"] == "missing_required"));
+    let (_, rows) = get(
+        &state,
+        "/api/v1/reports/quarantine/rows?limit=2&reason=missing_required",
+        Some(&FIXTURE.analyst),
+    )
+    .await;
+    assert!(rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["reason"] == "missing_required"));
     assert!(rows["rows"].as_array().unwrap().len() <= 2);
     let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
-    let audited = audit.iter().any(|e| e.route.ends_with("/timeline") && e.customer_id == customer);
+    let audited = audit
+        .iter()
+        .any(|e| e.route.ends_with("/timeline") && e.customer_id == customer);
     assert!(audited, "the timeline read is audited");
 }
 

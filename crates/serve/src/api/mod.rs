@@ -50,7 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/products", get(list_products))
         .route("/api/v1/products/facets", get(facets))
-        .route("/api/v1/products/{golden_id}/prices", get(sales::product_prices))
+        .route(
+            "/api/v1/products/{golden_id}/prices",
+            get(sales::product_prices),
+        )
         .route("/api/v1/products/{golden_id}", get(product))
         .route(
             "/api/v1/listings/{platform}/{listing_id}",
@@ -347,7 +350,10 @@ pub struct ProductFacets {
     responses((status = 200, body = ProductFacets), (status = 401, body = ErrorBody)),
     security(("api_key" = []))
 )]
-async fn facets(State(state): State<AppState>, caller: Caller) -> Result<Json<ProductFacets>, ApiError> {
+async fn facets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ProductFacets>, ApiError> {
     caller.require(Role::Viewer, "/api/v1/products/facets")?;
     let index = state.index();
     let summaries = || index.products.iter().map(|p| &p.summary);
@@ -358,7 +364,10 @@ async fn facets(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
         }
         let mut out: Vec<FacetValue> = counts
             .into_iter()
-            .map(|(value, products)| FacetValue { value: value.to_string(), products })
+            .map(|(value, products)| FacetValue {
+                value: value.to_string(),
+                products,
+            })
             .collect();
         out.sort_by(|a, b| b.products.cmp(&a.products).then(a.value.cmp(&b.value)));
         out

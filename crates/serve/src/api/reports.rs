@@ -226,16 +226,20 @@ pub(super) async fn quarantine_rows(
         )));
     }
     let offset = q.offset.unwrap_or(0);
-    let filter = [("source", &q.source), ("reason", &q.reason), ("kind", &q.kind)]
-        .iter()
-        .filter_map(|(column, value)| {
-            value
-                .as_deref()
-                .map(|v| format!("{column} = {}", shopfuse_query::sql_literal(v)))
-        })
-        .chain(std::iter::once("true".to_string()))
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let filter = [
+        ("source", &q.source),
+        ("reason", &q.reason),
+        ("kind", &q.kind),
+    ]
+    .iter()
+    .filter_map(|(column, value)| {
+        value
+            .as_deref()
+            .map(|v| format!("{column} = {}", shopfuse_query::sql_literal(v)))
+    })
+    .chain(std::iter::once("true".to_string()))
+    .collect::<Vec<_>>()
+    .join(" and ");
     let (total, rows) = blocking(move || {
         let engine = state.sql_engine().map_err(|e| e.to_string())?;
         if !engine.tables().iter().any(|t| t == "quarantine") {

@@ -113,7 +113,12 @@ fn sales_sql(
     let period = format!("to_char(date_trunc('{grain}', {local}), '%Y-%m-%d')");
     let stood = shopfuse_identity::CANCELLED_STATUS_WORDS
         .iter()
-        .map(|w| format!("lower(o.status) not like {}", sql_literal(&format!("%{w}%"))))
+        .map(|w| {
+            format!(
+                "lower(o.status) not like {}",
+                sql_literal(&format!("%{w}%"))
+            )
+        })
         .collect::<Vec<_>>()
         .join(" and ");
     let mut filter = format!("not o._outlier and (o.status is null or ({stood}))");
@@ -230,14 +235,21 @@ pub(super) async fn forecasts(
     let level = one_of(
         "level",
         q.level.as_deref(),
-        &["total", "platform", "category", "product", "product_platform"],
+        &[
+            "total",
+            "platform",
+            "category",
+            "product",
+            "product_platform",
+        ],
     )?;
     let frequency = one_of("frequency", q.frequency.as_deref(), &["daily", "weekly"])?;
     let mut filter = format!("level = '{level}' and frequency = '{frequency}'");
     let key = |what: &str| {
-        q.key.as_deref().map(sql_literal).ok_or_else(|| {
-            ApiError::bad_request(format!("level {level} needs key= (the {what})"))
-        })
+        q.key
+            .as_deref()
+            .map(sql_literal)
+            .ok_or_else(|| ApiError::bad_request(format!("level {level} needs key= (the {what})")))
     };
     match level {
         "platform" => filter += &format!(" and platform = {}", key("platform")?),
@@ -377,7 +389,11 @@ mod tests {
     #[test]
     fn a_parameter_outside_its_choices_is_named() {
         let e = one_of("grain", Some("hour"), &["day", "week"]).unwrap_err();
-        assert!(e.message.contains("grain must be one of day, week"), "{}", e.message);
+        assert!(
+            e.message.contains("grain must be one of day, week"),
+            "{}",
+            e.message
+        );
         assert_eq!(one_of("grain", None, &["day", "week"]).unwrap(), "day");
         assert!(day("from", "2025-13-01").is_err());
     }

@@ -145,7 +145,10 @@ fn timeline_sql(tables: &[String], accounts: &[(String, String)]) -> Option<(Str
              left join golden_products g on g.golden_id = c.golden_id",
         )
     } else {
-        ("cast(null as varchar) as golden_id, cast(null as varchar) as title", "")
+        (
+            "cast(null as varchar) as golden_id, cast(null as varchar) as title",
+            "",
+        )
     };
     let page = format!(
         "select t.kind, t.platform, t.account_id, t.at, t.listing_id, {columns}, t.quantity, \

@@ -166,6 +166,18 @@ fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
 }
 
+/// A paged route's `limit` (default 50), or a `400` naming its bound.
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "limit must be 1–{MAX_PAGE} (is {limit})"
+        )))
+    }
+}
+
 /// An index entry answered as it is: serialised from the shared copy, never cloned (a
 /// product with its offers and provenance is kilobytes; serde's own `Arc` support would need
 /// its `rc` feature across the whole dependency tree).
@@ -478,12 +490,7 @@ async fn list_products(
 ) -> Result<Json<ProductPage>, ApiError> {
     caller.require(Role::Viewer, "/api/v1/products")?;
     let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1–{MAX_PAGE} (is {limit})"
-        )));
-    }
+    let limit = page_limit(q.limit)?;
     let words: Vec<String> =
         q.q.as_deref()
             .unwrap_or_default()
@@ -649,12 +656,7 @@ async fn list_customers(
     const ROUTE: &str = "/api/v1/customers";
     caller.require(Role::Analyst, ROUTE)?;
     let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1–{MAX_PAGE} (is {limit})"
-        )));
-    }
+    let limit = page_limit(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let index = state.index();
     let mut matching: Vec<&Arc<Customer>> = index

@@ -219,12 +219,7 @@ pub(super) async fn quarantine_rows(
     // Raw lines are the source as exported: analysts, as for the SQL endpoint.
     caller.require(Role::Analyst, "/api/v1/reports/quarantine/rows")?;
     let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1–500 (is {limit})"
-        )));
-    }
+    let limit = super::page_limit(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let filter = [
         ("source", &q.source),

@@ -60,12 +60,7 @@ pub(super) async fn pairs(
 ) -> Result<Json<ReviewQueue>, ApiError> {
     caller.require(Role::Analyst, "/api/v1/review/pairs")?;
     let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1–500 (is {limit})"
-        )));
-    }
+    let limit = super::page_limit(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let found = tokio::task::spawn_blocking(move || {
         let engine = state.sql_engine().map_err(|e| e.to_string())?;

@@ -54,12 +54,7 @@ pub(super) async fn timeline(
     const ROUTE: &str = "/api/v1/customers/{customer_id}/timeline";
     caller.require(Role::Analyst, ROUTE)?;
     let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1–500 (is {limit})"
-        )));
-    }
+    let limit = super::page_limit(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let customer = state
         .index()

@@ -62,6 +62,10 @@ pub enum BenchCommand {
     /// global model's training included; with `--statsforecast-python`, statsforecast's
     /// AutoETS and AutoTheta on the same series and the ratio.
     Forecast(crate::forecast::BenchForecastArgs),
+    /// Product search on generated catalogues: index build docs/s, and queries/s with p50/p99
+    /// latency for lexical, dense and hybrid, next to a plain tantivy BM25 query and an exact
+    /// vector scan on the same data.
+    Search(crate::search::BenchSearchArgs),
     /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
     /// product lookup, customer by platform account, recommendations and event batches of
     /// 1,000, each next to the same client on a trivial endpoint of the same server; then
@@ -83,6 +87,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Recs(args) => crate::recs::bench_recs(cli, args),
         BenchCommand::Propensity(args) => crate::propensity::bench_propensity(cli, args),
         BenchCommand::Forecast(args) => crate::forecast::bench_forecast(cli, args),
+        BenchCommand::Search(args) => crate::search::bench_search(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
         BenchCommand::Serve {
             concurrency,

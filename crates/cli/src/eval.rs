@@ -50,6 +50,13 @@ pub enum EvalCommand {
     /// Price alerts against the price moves `shopfuse generate` planted
     /// (truth/price_moves.csv): recall per kind, precision, days to the alert.
     Prices(crate::planning::EvalPricesArgs),
+    /// Search on the generator's query set (truth/search_queries.csv): NDCG@10, MRR,
+    /// Recall@10 and wrong-variant-first for lexical, dense and hybrid, per query kind. With
+    /// --data DIR, QBQTC relevance grading (macro-F1, accuracy) instead.
+    Search(crate::search::EvalSearchArgs),
+    /// The assistant on the generator's question set (truth/questions.csv): intent and
+    /// cited-fact accuracy per intent.
+    Ask(crate::search::EvalAskArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +154,8 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Propensity(args) => crate::propensity::eval_propensity(cli, args),
         EvalCommand::Forecast(args) => crate::forecast::eval_forecast(cli, args),
         EvalCommand::Prices(args) => crate::planning::eval_prices(cli, args),
+        EvalCommand::Search(args) => crate::search::eval_search(cli, args),
+        EvalCommand::Ask(args) => crate::search::eval_ask(cli, args),
     }
 }
 

@@ -14,6 +14,7 @@ mod recs;
 mod report;
 mod review;
 mod run;
+mod search;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,13 @@ enum Command {
     /// What to reorder: each golden product's safety stock, reorder point, order quantity
     /// against its stock over every platform, and stock-out risk (after `shopfuse run`).
     Replenish(planning::ReplenishArgs),
+    /// Search the fused catalogue in Chinese or English: ranked golden products with the best
+    /// offer per platform and why each matched (after `shopfuse run`).
+    Search(search::SearchArgs),
+    /// Ask the customer-service assistant: the answer drawn from the fused facts (products,
+    /// offers, the customer's orders, policies/*.md) with each source cited; exit code 3 when
+    /// it found nothing to answer from.
+    Ask(search::AskArgs),
     /// Cross-platform prices: undercut and sharp-move alerts, or with --product one golden
     /// product's price per platform by week and its gap to the cheapest.
     Prices(planning::PricesArgs),
@@ -174,6 +182,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Forecast(args) => forecast::show_forecast(cli, args),
         Command::Replenish(args) => planning::replenish(cli, args),
         Command::Prices(args) => planning::prices(cli, args),
+        Command::Search(args) => search::search(cli, args),
+        Command::Ask(args) => search::ask(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

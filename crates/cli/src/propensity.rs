@@ -302,7 +302,7 @@ pub fn show_propensity(cli: &Cli, args: &PropensityArgs) -> Result<ExitCode> {
 }
 
 /// One audit line for a read of per-customer data from the command line.
-fn audit_cli(
+pub fn audit_cli(
     project: &shopfuse_core::Project,
     command: &str,
     customer: &str,

@@ -162,6 +162,9 @@ fn print_run(r: &RunReport) {
     if let Some(s) = &r.forecast {
         crate::forecast::print_summary(s);
     }
+    if let Some(s) = &r.search {
+        crate::search::print_summary(s);
+    }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",
         r.project

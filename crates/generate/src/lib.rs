@@ -8,6 +8,7 @@
 //! moves planted for price monitoring ([`price_moves`]).
 
 pub mod activity;
+pub mod assistant_truth;
 pub mod catalog;
 pub mod people;
 pub mod price_moves;
@@ -157,6 +158,28 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         "truth/price_moves.csv",
         &price_moves::truth_csv(&price_moves, &listings),
     )?;
+    // Their own streams, so the query and question sets do not shift the data set.
+    w.write_text(
+        "truth/search_queries.csv",
+        &assistant_truth::search_queries(
+            &products,
+            &listings,
+            &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x5ea7_c400),
+        ),
+    )?;
+    w.write_text(
+        "truth/questions.csv",
+        &assistant_truth::questions(
+            &products,
+            &listings,
+            &people,
+            &activity,
+            &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0xa5c0_0001),
+        ),
+    )?;
+    for (path, text) in assistant_truth::policy_files() {
+        w.write_text(&path, &text)?;
+    }
     w.write_text("shopfuse.toml", &config_toml())?;
 
     let mut summary = GenerateSummary {

@@ -34,6 +34,9 @@ pub enum PipelineError {
     /// Forecasting sales failed.
     #[error("forecasting failed")]
     Forecast(#[from] shopfuse_forecast::ForecastError),
+    /// Building the search index, a search or an answer failed.
+    #[error("search failed")]
+    Search(#[from] shopfuse_search::SearchError),
     /// A query over the committed tables failed.
     #[error("query failed")]
     Query(#[from] shopfuse_query::QueryError),

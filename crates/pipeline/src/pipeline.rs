@@ -13,7 +13,7 @@ use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
     CleanStage, ForecastStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage,
-    RecsStage, ResolveStage,
+    RecsStage, ResolveStage, SearchStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -81,6 +81,7 @@ pub struct RunReport {
     pub recs: Option<RecsSummary>,
     pub propensity: Option<shopfuse_propensity::PropensitySummary>,
     pub forecast: Option<shopfuse_forecast::ForecastSummary>,
+    pub search: Option<shopfuse_search::SyncReport>,
     /// rows read = rows accepted + rows quarantined for every source (true when ingest did
     /// not run).
     pub balanced: bool,
@@ -112,6 +113,7 @@ impl RunReport {
             StageSummary::Recs(s) => self.recs = Some(s),
             StageSummary::Propensity(s) => self.propensity = Some(s),
             StageSummary::Forecast(s) => self.forecast = Some(s),
+            StageSummary::Search(s) => self.search = Some(s),
         }
     }
 }
@@ -139,6 +141,7 @@ impl Pipeline {
             Box::new(RecsStage),
             Box::new(PropensityStage),
             Box::new(ForecastStage),
+            Box::new(SearchStage),
         ])
     }
 
@@ -251,6 +254,7 @@ impl Pipeline {
             recs: None,
             propensity: None,
             forecast: None,
+            search: None,
             balanced: true,
             seconds: 0.0,
             forgotten,

@@ -67,6 +67,7 @@ pub enum StageSummary {
     Recs(shopfuse_learn::recs::RecsSummary),
     Propensity(shopfuse_propensity::PropensitySummary),
     Forecast(shopfuse_forecast::ForecastSummary),
+    Search(shopfuse_search::SyncReport),
 }
 
 /// A stage as `shopfuse stages` prints it.

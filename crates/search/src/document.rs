@@ -202,6 +202,19 @@ impl LearnedAliases {
 /// Reads a table's columns (a transaction's or the committed store's).
 pub type ReadTable<'a> = &'a dyn Fn(&str, &[&str]) -> shopfuse_core::Result<Option<NamedRows>>;
 
+/// The aliases the resolve stage learned (none when it has not run).
+pub fn read_aliases(read: ReadTable<'_>) -> Result<LearnedAliases, SearchError> {
+    let rows = read(
+        resolve_aliases::NAME,
+        &[
+            resolve_aliases::field,
+            resolve_aliases::value,
+            resolve_aliases::canonical,
+        ],
+    )?;
+    Ok(LearnedAliases::from_rows(rows.as_ref()))
+}
+
 /// The documents of every golden product, without vectors.
 pub fn build_documents(read: ReadTable<'_>) -> Result<Vec<ProductDocument>, SearchError> {
     let golden = read(
@@ -230,17 +243,7 @@ pub fn build_documents(read: ReadTable<'_>) -> Result<Vec<ProductDocument>, Sear
         ],
     )?
     .unwrap_or_default();
-    let aliases = LearnedAliases::from_rows(
-        read(
-            resolve_aliases::NAME,
-            &[
-                resolve_aliases::field,
-                resolve_aliases::value,
-                resolve_aliases::canonical,
-            ],
-        )?
-        .as_ref(),
-    );
+    let aliases = read_aliases(read)?;
     let mut offers_of: HashMap<String, Vec<Offer>> = HashMap::new();
     for row in &offer_rows.rows {
         let r = &offer_rows;

@@ -37,6 +37,25 @@ pub use document::{search_documents, ProductDocument};
 pub use index::{SearchIndex, SyncReport};
 pub use query::{Filters, Mode, SearchHit, SearchRequest, SearchResults};
 
+/// Where a project keeps its search index (derived from `search_documents`).
+pub fn index_dir(project: &shopfuse_core::Project) -> std::path::PathBuf {
+    project.state_dir().join("search")
+}
+
+/// The project's committed search index, first synced to the committed `search_documents`.
+pub fn open_project(
+    project: &shopfuse_core::Project,
+) -> Result<(SearchIndex, SyncReport), SearchError> {
+    let store = shopfuse_core::TableStore::open(project);
+    let (_, batches) = store
+        .read_table(search_documents::NAME)?
+        .ok_or(SearchError::NoIndex)?;
+    let docs = document::read_documents(&batches)?;
+    let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
+    let aliases = document::read_aliases(&read)?;
+    SearchIndex::open(&index_dir(project), docs, aliases)
+}
+
 /// What can stop an index build, a search, an answer or an evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {

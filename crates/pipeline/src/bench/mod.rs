@@ -5,10 +5,12 @@ pub mod embed;
 mod identity;
 mod ingest;
 mod resolve;
+mod search;
 
 pub use identity::{bench_identity, IdentityBenchRow, SplinkPeer, SplinkRow};
 pub use ingest::{bench_ingest, IngestBench};
 pub use resolve::{bench_resolve, growth_exponents, ResolveBenchRow};
+pub use search::bench_search_sizes;
 
 use crate::PipelineError;
 

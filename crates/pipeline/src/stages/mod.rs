@@ -9,6 +9,7 @@ mod profiles;
 mod propensity;
 mod recs;
 mod resolve;
+mod search;
 
 pub use clean::CleanStage;
 pub use forecast::ForecastStage;
@@ -18,6 +19,7 @@ pub use profiles::ProfilesStage;
 pub use propensity::PropensityStage;
 pub use recs::{project_log, RecsStage};
 pub use resolve::ResolveStage;
+pub use search::SearchStage;
 
 use shopfuse_core::EntityKind;
 

@@ -11,6 +11,7 @@ mod propensity;
 mod reports;
 mod review;
 mod sales;
+mod search;
 mod sql;
 mod timeline;
 
@@ -86,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/audiences", post(propensity::audiences))
         .route("/api/v1/products/{golden_id}/similar", get(similar))
+        .route("/api/v1/search", get(search::search))
+        .route("/api/v1/ask", post(search::ask))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/sql", post(sql::query))
         .route("/api/v1/keys", get(keys::list).post(keys::create))
@@ -893,7 +896,7 @@ async fn similar(
           customer_by_account, recommendations, events::interactions, events::post_events,
           sql::query, propensity::customer_propensity, propensity::audiences, review::pairs, review::decisions, reports::quality,
           reports::quarantine, reports::segments, reports::evaluations, keys::list,
-          keys::create, keys::revoke, metrics),
+          keys::create, keys::revoke, metrics, search::search, search::ask),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

@@ -248,6 +248,9 @@ pub struct EvalSearchArgs {
     /// The truth folder (default: truth/ in the project).
     #[arg(long)]
     truth: Option<std::path::PathBuf>,
+    /// Hybrid fusion weights LEXICAL,DENSE,TITLE (tune on a development project only).
+    #[arg(long)]
+    weights: Option<String>,
 }
 
 pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
@@ -260,7 +263,11 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
     let store = shopfuse_core::TableStore::open(&project);
     let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
     let truth = args.truth.clone().unwrap_or_else(|| project.root.join("truth"));
-    let e = shopfuse_search::eval::evaluate_search(&index, &read, &truth, encoder.as_deref())?;
+    let weights = match &args.weights {
+        Some(w) => w.parse()?,
+        None => Default::default(),
+    };
+    let e = shopfuse_search::eval::evaluate_search(&index, &read, &truth, encoder.as_deref(), weights)?;
     if cli.json {
         crate::print_json(&e)?;
         return Ok(ExitCode::SUCCESS);

@@ -116,14 +116,25 @@ pub fn search_queries(products: &[Product], listings: &[Listing], rng: &mut ChaC
             push("attribute", "en", format!("{} in {}", name_en(p), attrs_en(p)), p);
         }
         push("misspelling", "en", misspell(&format!("{} {}", name_en(p), attrs_en(p)), rng), p);
+        push("mixed", "mixed", format!("{} {} {} {}", p.brand_zh, p.series, p.model, attrs_en(p)), p);
+    }
+    // Cross-language: every product listed in one language only, queried in the other (up
+    // to 60 of them).
+    let mut cross = 0;
+    for (pi, p) in products.iter().enumerate() {
+        let own: Vec<&Listing> = listings.iter().filter(|l| l.product == pi).collect();
+        if own.is_empty() || cross >= 60 {
+            continue;
+        }
         let chinese_only = own.iter().all(|l| l.platform == "taobao" || l.platform == "jd");
         let english_only = own.iter().all(|l| l.platform == "amazon" || l.platform == "own_shop");
         if chinese_only {
             push("cross_language", "en", format!("{} {}", name_en(p), attrs_en(p)), p);
+            cross += 1;
         } else if english_only {
             push("cross_language", "zh", format!("{} {} {}", name_zh(p), attrs_zh(p), p.category_zh()), p);
+            cross += 1;
         }
-        push("mixed", "mixed", format!("{} {} {} {}", p.brand_zh, p.series, p.model, attrs_en(p)), p);
     }
     out
 }

@@ -52,13 +52,21 @@ impl Vocabulary {
     ) -> Self {
         let mut v = Vocabulary::default();
         v.colours = colours.into_iter().map(|c| c.to_lowercase()).collect();
+        // Keyed by the index term of each spelling too: "purple" is the term "purpl".
+        let mut add = |spelling: &str, canonical: &str| {
+            let mut keys = vec![fold(spelling)];
+            keys.extend(terms(spelling).into_iter().map(|t| t.text));
+            for k in keys {
+                v.colour_of.entry(k).or_insert_with(|| canonical.to_string());
+            }
+        };
         for (canonical, words) in COLOURS {
             for w in *words {
-                v.colour_of.insert(fold(w), canonical.to_string());
+                add(w, canonical);
             }
         }
         for (spelling, canonical) in aliases.pairs("color") {
-            v.colour_of.entry(fold(&spelling)).or_insert(canonical);
+            add(&spelling, &canonical);
         }
         for c in capacities {
             if let Some(term) = terms(c).first() {
@@ -66,6 +74,12 @@ impl Vocabulary {
             }
         }
         v
+    }
+
+    /// Whether `term` names a colour or a capacity the catalogue has.
+    pub fn is_attribute(&self, term: &str) -> bool {
+        self.colour(term).is_some()
+            || capacity_term(term).is_some_and(|c| self.capacity_of.contains_key(&c))
     }
 
     fn colour(&self, word: &str) -> Option<&String> {
@@ -147,6 +161,8 @@ mod tests {
         assert_eq!(u.color.as_deref(), Some("purple"));
         assert_eq!(u.capacity.as_deref(), Some("256GB"));
         assert_eq!(u.text, "华为 mate 50");
+        let u = understand("purple Mate 50", &vocabulary());
+        assert_eq!(u.color.as_deref(), Some("purple"));
         let u = understand("Black iPhone 15 1TB", &vocabulary());
         assert_eq!(
             (u.color.as_deref(), u.capacity.as_deref()),

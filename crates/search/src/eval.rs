@@ -173,6 +173,7 @@ pub fn evaluate_search(
     read: ReadTable<'_>,
     truth_dir: &Path,
     encoder: Option<&dyn Encoder>,
+    weights: crate::query::FusionWeights,
 ) -> Result<SearchEvaluation, SearchError> {
     let truth = golden_truth(read, truth_dir)?;
     let path = truth_dir.join("search_queries.csv");
@@ -203,11 +204,13 @@ pub fn evaluate_search(
         let mut by_kind: BTreeMap<String, Sums> = BTreeMap::new();
         skipped = 0;
         for (qi, (kind, text, product, family)) in queries.iter().enumerate() {
+            // Every query names its variant (colour, capacity): a sibling variant is not
+            // relevant, it is the mistake `wrong_variant_first` counts.
             let grade = |golden: &str| match truth.get(golden) {
                 Some((p, _)) if p == product => 2u8,
-                Some((_, f)) if f == family => 1,
                 _ => 0,
             };
+            let sibling = |golden: &str| truth.get(golden).is_some_and(|(p, f)| p != product && f == family);
             let all: Vec<u8> = docs.iter().map(|d| grade(&d.golden_id)).collect();
             if !all.contains(&2) {
                 skipped += 1;
@@ -216,10 +219,11 @@ pub fn evaluate_search(
             let mut request = SearchRequest::new(text.clone());
             request.mode = mode;
             request.limit = AT;
+            request.weights = weights;
             let results = index.search(&request, vectors.as_ref().map(|v| v.row(qi)))?;
             let ranked: Vec<u8> = results.hits.iter().map(|h| grade(&h.golden_id)).collect();
             let (ndcg, rr, recall) = ranking_scores(&ranked, &all);
-            let wrong = ranked.first() == Some(&1);
+            let wrong = results.hits.first().is_some_and(|h| sibling(&h.golden_id));
             overall.add(ndcg, rr, recall, wrong);
             by_kind.entry(kind.clone()).or_default().add(ndcg, rr, recall, wrong);
         }

@@ -280,7 +280,12 @@ impl SearchIndex {
         if request.mode != Mode::Lexical && query_vector.is_none() {
             notes.push("no encoder: lexical results only".to_string());
         }
-        let fused = fuse(&lexical, &dense, request.mode);
+        let title = if request.mode == Mode::Hybrid && request.weights.title > 0.0 {
+            self.title_ranking(&understood.text, &lexical, &dense)
+        } else {
+            Vec::new()
+        };
+        let fused = fuse(&lexical, &dense, &title, request.mode, request.weights);
         let facets = Facets::of(fused.iter().map(|f| &self.docs[f.doc]));
         let query_terms = &lexical_terms(&understood.text);
         let filter_notes = filters.describe();
@@ -304,6 +309,7 @@ impl SearchIndex {
                         fuzzy_terms: fuzzy_matches(query_terms, &doc_terms),
                         dense_rank: f.dense.map(|(rank, _)| rank + 1),
                         cosine: f.dense.map(|(_, c)| c),
+                        title_overlap: f.title.map(|(_, t)| t),
                         filters: filter_notes.clone(),
                     },
                 )
@@ -317,6 +323,38 @@ impl SearchIndex {
             candidates: fused.len(),
             notes,
         })
+    }
+
+    /// The candidates of either list by the Jaccard overlap of `text`'s terms with their
+    /// closest title's, attribute terms left out of both (the filters already decided them).
+    fn title_ranking(&self, text: &str, lexical: &[(usize, f32)], dense: &[(usize, f32)]) -> Vec<(usize, f32)> {
+        let keep = |t: &String| !self.vocabulary.is_attribute(t);
+        let query: HashSet<String> = lexical_terms(text).into_iter().filter(keep).collect();
+        if query.is_empty() {
+            return Vec::new();
+        }
+        let mut seen = HashSet::new();
+        let mut out: Vec<(usize, f32)> = lexical
+            .iter()
+            .chain(dense)
+            .filter(|(d, _)| seen.insert(*d))
+            .map(|&(d, _)| {
+                let doc = &self.docs[d];
+                let best = doc
+                    .embedding_texts()
+                    .into_iter()
+                    .map(|title| {
+                        let t: HashSet<String> = crate::tokenizer::term_set(title).into_iter().filter(keep).collect();
+                        let inter = query.intersection(&t).count();
+                        inter as f32 / (query.len() + t.len() - inter).max(1) as f32
+                    })
+                    .fold(0.0f32, f32::max);
+                (d, best)
+            })
+            .filter(|(_, s)| *s > 0.0)
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
     }
 
     /// Keys of the documents that pass `filters`; `None` when nothing is filtered.
@@ -546,4 +584,81 @@ fn write_state(path: &PathBuf, digest: &str) -> Result<(), SearchError> {
     std::fs::write(&tmp, serde_json::to_vec(&state).expect("state serialises"))
         .map_err(|e| SearchError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| SearchError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{document, Fields, Offer};
+
+    fn doc(id: &str, title: &str, colour: &str, vector: [f32; 2]) -> ProductDocument {
+        let mut d = document(
+            id.into(),
+            Fields {
+                title: Some(title.into()),
+                brand: None,
+                category: None,
+                model_code: None,
+                color: Some(colour.into()),
+                capacity: Some("256GB".into()),
+                min_price_base: Some(100.0),
+            },
+            vec![Offer {
+                platform: "jd".into(),
+                listing_id: format!("{id}-jd"),
+                title: title.into(),
+                price_base: Some(100.0),
+                stock: Some(1),
+            }],
+            &LearnedAliases::default(),
+        );
+        d.vector = vector.to_vec();
+        d
+    }
+
+    #[test]
+    fn the_index_on_disk_is_updated_not_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = doc("GP1", "华为 Mate 50 256G 紫色", "purple", [1.0, 0.0]);
+        let b = doc("GP2", "Huawei Mate 50 256GB Black", "black", [0.0, 1.0]);
+        let (_, first) = SearchIndex::open(dir.path(), vec![a.clone(), b.clone()], LearnedAliases::default()).unwrap();
+        assert_eq!((first.added, first.rebuilt), (2, true));
+        let (_, again) = SearchIndex::open(dir.path(), vec![a.clone(), b.clone()], LearnedAliases::default()).unwrap();
+        assert!(again.unchanged);
+        let mut b2 = b.clone();
+        b2.stock = Some(0);
+        b2.content_hash = "changed".into();
+        let c = doc("GP3", "Apple iPhone 15 256GB Black", "black", [0.6, 0.8]);
+        let (index, next) = SearchIndex::open(dir.path(), vec![b2, c], LearnedAliases::default()).unwrap();
+        assert_eq!((next.added, next.updated, next.removed, next.rebuilt), (1, 1, 1, false));
+        // GP1 is gone from the lexical side: "紫色" finds nothing, "black" both blacks.
+        let hits = |q: &str| -> Vec<String> {
+            let mut r = SearchRequest::new(q);
+            r.attributes = false;
+            r.mode = Mode::Lexical;
+            index.search(&r, None).unwrap().hits.into_iter().map(|h| h.golden_id).collect()
+        };
+        assert!(hits("紫色").is_empty());
+        assert_eq!(hits("black").len(), 2);
+    }
+
+    #[test]
+    fn an_attribute_query_never_ranks_a_wrong_variant_first() {
+        let docs = vec![
+            doc("GP1", "华为 Mate 50 256G 紫色", "purple", [1.0, 0.0]),
+            doc("GP2", "Huawei Mate 50 256GB Black", "black", [0.0, 1.0]),
+        ];
+        let index = SearchIndex::in_memory(docs, LearnedAliases::default()).unwrap();
+        let r = index.search(&SearchRequest::new("Mate 50 黑色 256G"), Some(&[1.0, 0.0])).unwrap();
+        assert_eq!(r.understood.color.as_deref(), Some("black"));
+        assert_eq!(r.hits.len(), 1);
+        assert_eq!(r.hits[0].golden_id, "GP2");
+        assert!(r.hits[0].why.filters.contains(&"color=black".to_string()));
+        // A typo in a Latin word still finds it.
+        let mut typo = SearchRequest::new("Huawie");
+        typo.mode = Mode::Lexical;
+        let found = index.search(&typo, None).unwrap();
+        assert!(!found.hits.is_empty(), "{found:?}");
+        assert!(!found.hits[0].why.fuzzy_terms.is_empty());
+    }
 }

@@ -35,7 +35,7 @@ pub mod tokenizer;
 
 pub use document::{search_documents, ProductDocument};
 pub use index::{SearchIndex, SyncReport};
-pub use query::{Filters, Mode, SearchHit, SearchRequest, SearchResults};
+pub use query::{Filters, FusionWeights, Mode, SearchHit, SearchRequest, SearchResults};
 
 /// Where a project keeps its search index (derived from `search_documents`).
 pub fn index_dir(project: &shopfuse_core::Project) -> std::path::PathBuf {

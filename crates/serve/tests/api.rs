@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use shopfuse_core::{NoProgress, Project, TableStore};
 use shopfuse_generate::GenerateOptions;
 use shopfuse_pipeline::{Pipeline, RunOptions, Selection};
@@ -351,6 +351,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/forecasts",
         "/api/v1/customers",
         "/api/v1/customers/{customer_id}/timeline",
+        "/api/v1/search",
+        "/api/v1/ask",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
     }
@@ -1369,4 +1371,78 @@ mod fuzz {
             prop_assert!(!status.is_server_error(), "{route}: {status}");
         }
     }
+}
+
+#[tokio::test]
+async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
+    let state = state();
+    let product = state.index().products[0].clone();
+    let title = product.summary.title.clone().expect("a titled product");
+    let uri = format!("/api/v1/search?q={}&limit=5", url_encode(&title));
+    let (status, body) = get(&state, &uri, Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    assert!(
+        hits.iter().take(3).any(|h| h["golden_id"] == product.summary.golden_id.as_str()),
+        "{title}: {body}"
+    );
+    assert!(hits[0]["best_offers"].as_array().is_some_and(|o| !o.is_empty()));
+    assert!(body["facets"]["platform"].is_object());
+    for bad in [
+        "/api/v1/search?q=",
+        "/api/v1/search?q=phone&limit=0",
+        "/api/v1/search?q=phone&mode=psychic",
+        "/api/v1/search?q=phone&min_price=9&max_price=1",
+        "/api/v1/search?q=phone&min_price=abc",
+        "/api/v1/search?q=phone&unknown=1",
+    ] {
+        let (status, body) = get(&state, bad, Some(&FIXTURE.viewer)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    assert_eq!(get(&state, "/api/v1/search?q=x", None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ask_answers_from_cited_facts_and_audits_customer_questions() {
+    let state = state();
+    let (customer, _, _) = multi_platform_customer(&state);
+    let ask = |body: serde_json::Value, key: &'static str| {
+        let state = state.clone();
+        async move { send(&state, "POST", "/api/v1/ask", key, body.to_string()).await }
+    };
+    let (status, body) = ask(json!({"question": "退款多久能到账？"}), &FIXTURE.viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intent"], "returns_policy", "{body}");
+    assert_eq!(body["language"], "zh");
+    assert!(body["citations"][0]["source"].as_str().unwrap().starts_with("policies/"), "{body}");
+
+    let order = json!({"question": "Where is my order?", "customer_id": customer});
+    let (status, _) = ask(order.clone(), &FIXTURE.viewer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = ask(order, &FIXTURE.analyst).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intent"], "order_status", "{body}");
+    assert_eq!(body["found"], true, "{body}");
+    assert_eq!(body["citations"][0]["source"], "clean_orders", "{body}");
+    let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
+    assert!(audit.iter().any(|e| e.route == "/api/v1/ask" && e.customer_id == customer));
+
+    let (status, body) = ask(json!({"question": "Where is my order?"}), &FIXTURE.viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["found"], false, "no customer, no answer: {body}");
+    for bad in [json!({"question": ""}), json!({"question": 3}), json!({"q": "x"})] {
+        let (status, _) = ask(bad.clone(), &FIXTURE.viewer).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (status, _) = ask(json!({"question": "x", "customer_id": "CU-none"}), &FIXTURE.analyst).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

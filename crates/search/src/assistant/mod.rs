@@ -438,11 +438,25 @@ impl<'a> Assistant<'a> {
         let lexical = policies::lexical_scores(&self.policies, question);
         let dense: Vec<f64> = match self.encoder {
             Some(e) if !self.policies.is_empty() => {
-                let texts: Vec<String> = self.policies.iter().map(|s| format!("{}: {}", s.heading, s.body)).collect();
-                let mut all: Vec<&str> = vec![question];
-                all.extend(texts.iter().map(String::as_str));
-                let v = e.encode(&all)?;
-                (1..v.len()).map(|i| f64::from(crate::dense::dot(v.row(0), v.row(i)))).collect()
+                // The question against the heading and each sentence: one sentence answers
+                // it, and a whole section's vector blurs it with the others.
+                let mut texts: Vec<&str> = vec![question];
+                let mut owner: Vec<usize> = vec![usize::MAX];
+                for (i, s) in self.policies.iter().enumerate() {
+                    texts.push(&s.heading);
+                    owner.push(i);
+                    for sentence in s.body.split(['。', '；', '.', ';', '\n']).filter(|x| x.trim().len() > 3) {
+                        texts.push(sentence);
+                        owner.push(i);
+                    }
+                }
+                let v = e.encode(&texts)?;
+                let mut best = vec![f64::NEG_INFINITY; self.policies.len()];
+                for j in 1..v.len() {
+                    let c = f64::from(crate::dense::dot(v.row(0), v.row(j)));
+                    best[owner[j]] = best[owner[j]].max(c);
+                }
+                best
             }
             _ => vec![0.0; self.policies.len()],
         };

@@ -125,7 +125,10 @@ fn print_results(r: &SearchResults, currency: &str) {
             ));
         }
         if let Some(rank) = w.dense_rank {
-            why.push(format!("vector #{rank} (cosine {:.3})", w.cosine.unwrap_or_default()));
+            why.push(format!(
+                "vector #{rank} (cosine {:.3})",
+                w.cosine.unwrap_or_default()
+            ));
         }
         if !w.filters.is_empty() {
             why.push(format!("filters {}", w.filters.join(", ")));
@@ -228,7 +231,11 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> Result<ExitCode> {
             100.0 * answer.confidence
         );
         for c in &answer.citations {
-            let origin = c.origin.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
+            let origin = c
+                .origin
+                .as_deref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default();
             println!("source: {} {}{origin}", c.source, c.key);
         }
     }
@@ -262,12 +269,16 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
     let encoder = load_encoder(&project);
     let store = shopfuse_core::TableStore::open(&project);
     let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
-    let truth = args.truth.clone().unwrap_or_else(|| project.root.join("truth"));
+    let truth = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| project.root.join("truth"));
     let weights = match &args.weights {
         Some(w) => w.parse()?,
         None => Default::default(),
     };
-    let e = shopfuse_search::eval::evaluate_search(&index, &read, &truth, encoder.as_deref(), weights)?;
+    let e =
+        shopfuse_search::eval::evaluate_search(&index, &read, &truth, encoder.as_deref(), weights)?;
     if cli.json {
         crate::print_json(&e)?;
         return Ok(ExitCode::SUCCESS);
@@ -278,19 +289,36 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
         e.skipped,
         index.documents().len()
     );
-    let kinds: Vec<&String> = e.modes.first().map(|m| m.by_kind.keys().collect()).unwrap_or_default();
-    println!("{:<16} {:>26} {:>26} {:>26}", "", "lexical", "dense", "hybrid");
-    let row = |name: &str, pick: &dyn Fn(&shopfuse_search::eval::ModeReport) -> Option<shopfuse_search::eval::RankingMetrics>| {
+    let kinds: Vec<&String> = e
+        .modes
+        .first()
+        .map(|m| m.by_kind.keys().collect())
+        .unwrap_or_default();
+    println!(
+        "{:<16} {:>26} {:>26} {:>26}",
+        "", "lexical", "dense", "hybrid"
+    );
+    let row = |name: &str,
+               pick: &dyn Fn(
+        &shopfuse_search::eval::ModeReport,
+    ) -> Option<shopfuse_search::eval::RankingMetrics>| {
         let cells: Vec<String> = e
             .modes
             .iter()
             .map(|m| match pick(m) {
-                Some(x) => format!("{:.3} {:.3} {:.3} {:>3}", x.ndcg_at_10, x.mrr, x.recall_at_10, x.wrong_variant_first),
+                Some(x) => format!(
+                    "{:.3} {:.3} {:.3} {:>3}",
+                    x.ndcg_at_10, x.mrr, x.recall_at_10, x.wrong_variant_first
+                ),
                 None => "-".into(),
             })
             .collect();
         let n = e.modes.first().and_then(pick).map_or(0, |x| x.queries);
-        println!("{:<16} {}", format!("{name} ({n})"), cells.iter().map(|c| format!("{c:>26}")).collect::<String>());
+        println!(
+            "{:<16} {}",
+            format!("{name} ({n})"),
+            cells.iter().map(|c| format!("{c:>26}")).collect::<String>()
+        );
     };
     row("all", &|m| Some(m.overall.clone()));
     for k in kinds {
@@ -300,15 +328,20 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
 }
 
 fn eval_qbqtc(cli: &Cli, dir: &std::path::Path) -> Result<ExitCode> {
-    let path = if dir.is_dir() { dir.join("dev.json") } else { dir.to_path_buf() };
-    let project_root = cli.project.clone();
-    let encoder: Option<Box<dyn Encoder>> = match shopfuse_pipeline::usem3_encoder(None, &project_root) {
-        Ok(e) => Some(Box::new(e)),
-        Err(e) => {
-            eprintln!("warning: {e} — lexical score only");
-            None
-        }
+    let path = if dir.is_dir() {
+        dir.join("dev.json")
+    } else {
+        dir.to_path_buf()
     };
+    let project_root = cli.project.clone();
+    let encoder: Option<Box<dyn Encoder>> =
+        match shopfuse_pipeline::usem3_encoder(None, &project_root) {
+            Ok(e) => Some(Box::new(e)),
+            Err(e) => {
+                eprintln!("warning: {e} — lexical score only");
+                None
+            }
+        };
     let bar = crate::Bar::new(cli.quiet);
     let e = shopfuse_search::eval::evaluate_qbqtc(&path, encoder.as_deref(), &bar)?;
     if cli.json {
@@ -323,8 +356,16 @@ fn eval_qbqtc(cli: &Cli, dir: &std::path::Path) -> Result<ExitCode> {
     );
     println!("{:<10} {:>9} {:>9}", "score", "macro-F1", "accuracy");
     for r in &e.reports {
-        let w = r.dense_weight.map(|w| format!("  (dense weight {w:.1})")).unwrap_or_default();
-        println!("{:<10} {:>9.1} {:>9.1}{w}", r.score, 100.0 * r.macro_f1, 100.0 * r.accuracy);
+        let w = r
+            .dense_weight
+            .map(|w| format!("  (dense weight {w:.1})"))
+            .unwrap_or_default();
+        println!(
+            "{:<10} {:>9.1} {:>9.1}{w}",
+            r.score,
+            100.0 * r.macro_f1,
+            100.0 * r.accuracy
+        );
     }
     println!(
         "published BERT-base (fine-tuned on 180 k train pairs): dev F1 {:.1} / accuracy {:.1}",
@@ -354,15 +395,27 @@ pub fn eval_ask(cli: &Cli, args: &EvalAskArgs) -> Result<ExitCode> {
         .iter()
         .filter_map(|r| {
             Some((
-                (accounts.text(r, ca::platform)?, accounts.text(r, ca::account_id)?),
+                (
+                    accounts.text(r, ca::platform)?,
+                    accounts.text(r, ca::account_id)?,
+                ),
                 accounts.text(r, ca::customer_id)?,
             ))
         })
         .collect();
     let customer_of = |p: &str, a: &str| customer.get(&(p.to_string(), a.to_string())).cloned();
     let orders = |c: &str| shopfuse_search::assistant::customer_orders(&read, c);
-    let truth = args.truth.clone().unwrap_or_else(|| project.root.join("truth"));
-    let e = shopfuse_search::eval::evaluate_ask(&parts.assistant(), &read, &truth, &customer_of, &orders)?;
+    let truth = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| project.root.join("truth"));
+    let e = shopfuse_search::eval::evaluate_ask(
+        &parts.assistant(),
+        &read,
+        &truth,
+        &customer_of,
+        &orders,
+    )?;
     if cli.json {
         crate::print_json(&e)?;
         return Ok(ExitCode::SUCCESS);
@@ -371,7 +424,10 @@ pub fn eval_ask(cli: &Cli, args: &EvalAskArgs) -> Result<ExitCode> {
         "assistant on {} generated questions: intent accuracy {:.3}, cited-fact accuracy {:.3}",
         e.questions, e.intent_accuracy, e.fact_accuracy
     );
-    println!("{:<18} {:>9} {:>8} {:>8}", "intent", "questions", "intent", "fact");
+    println!(
+        "{:<18} {:>9} {:>8} {:>8}",
+        "intent", "questions", "intent", "fact"
+    );
     for (k, a) in &e.by_intent {
         let n = a.questions.max(1) as f64;
         println!(
@@ -400,7 +456,8 @@ pub struct BenchSearchArgs {
 pub fn bench_search(cli: &Cli, args: &BenchSearchArgs) -> Result<ExitCode> {
     let encoder = shopfuse_pipeline::usem3_encoder(None, &cli.project)?;
     let bar = crate::Bar::new(cli.quiet);
-    let rows = shopfuse_pipeline::bench::bench_search_sizes(&args.sizes, args.queries, &encoder, &bar)?;
+    let rows =
+        shopfuse_pipeline::bench::bench_search_sizes(&args.sizes, args.queries, &encoder, &bar)?;
     if cli.json {
         crate::print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -419,9 +476,15 @@ pub fn bench_search(cli: &Cli, args: &BenchSearchArgs) -> Result<ExitCode> {
             if r.dense_exact { "exact scan" } else { "HNSW" },
             r.dense_recall_at_10
         );
-        println!("  {:<20} {:>10} {:>9} {:>9}", "", "queries/s", "p50 ms", "p99 ms");
+        println!(
+            "  {:<20} {:>10} {:>9} {:>9}",
+            "", "queries/s", "p50 ms", "p99 ms"
+        );
         for l in r.modes.iter().chain(&r.peers) {
-            println!("  {:<20} {:>10.0} {:>9.2} {:>9.2}", l.name, l.queries_per_second, l.p50_ms, l.p99_ms);
+            println!(
+                "  {:<20} {:>10.0} {:>9.2} {:>9.2}",
+                l.name, l.queries_per_second, l.p50_ms, l.p99_ms
+            );
         }
         let (lex, dense, hybrid) = (&r.modes[0], &r.modes[1], &r.modes[2]);
         let (bm25, exact) = (&r.peers[0], &r.peers[1]);

@@ -148,7 +148,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("profiles", "skipped"),
             ("recs", "skipped"),
             ("propensity", "skipped"),
-            ("forecast", "skipped")
+            ("forecast", "skipped"),
+            ("search", "skipped")
         ],
         "an unchanged project does no stage work"
     );
@@ -209,7 +210,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("profiles", "ran"),
             ("recs", "ran"),
             ("propensity", "ran"),
-            ("forecast", "ran")
+            ("forecast", "ran"),
+            ("search", "skipped")
         ]
     );
     // The incremental result is the full run's result, table by table, byte for byte.
@@ -218,7 +220,7 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(statuses(&forced).iter().all(|(_, s)| *s == "ran"));
     assert_eq!(table_contents(project), incremental);
     let stages = json(shopfuse(project).arg("stages"));
-    assert_eq!(stages.as_array().unwrap().len(), 8);
+    assert_eq!(stages.as_array().unwrap().len(), 9);
     let only = json(shopfuse(project).args(["run", "--only", "profiles,identity"]));
     assert_eq!(
         statuses(&only),
@@ -381,6 +383,11 @@ fn every_subcommand_has_help() {
         &["replenish"],
         &["prices"],
         &["eval", "prices"],
+        &["search"],
+        &["ask"],
+        &["eval", "search"],
+        &["eval", "ask"],
+        &["bench", "search"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

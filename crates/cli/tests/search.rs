@@ -19,29 +19,52 @@ fn search_and_the_assistant_answer_from_the_fused_catalogue() {
         "select title, color, capacity from golden_products where color = 'black' and capacity is not null order by golden_id limit 1",
     )[0];
     let capacity = variant["capacity"].as_str().unwrap().replace("GB", "G");
-    let found = json(shopfuse(project).args(["search", &format!("黑色 {capacity}"), "--limit", "20"]));
+    let found =
+        json(shopfuse(project).args(["search", &format!("黑色 {capacity}"), "--limit", "20"]));
     let hits = found["hits"].as_array().unwrap();
     assert!(!hits.is_empty(), "{found}");
     assert!(
-        hits.iter().all(|h| h["color"] == "black" && h["capacity"] == variant["capacity"]),
+        hits.iter()
+            .all(|h| h["color"] == "black" && h["capacity"] == variant["capacity"]),
         "{found}"
     );
     assert_eq!(found["understood"]["color"], "black");
 
     // The ranking metrics on the generator's query set, per mode.
     let e = json(shopfuse(project).args(["eval", "search"]));
-    let hybrid = e["modes"].as_array().unwrap().iter().find(|m| m["mode"] == "hybrid").unwrap();
-    assert!(hybrid["overall"]["recall_at_10"].as_f64().unwrap() > 0.9, "{e}");
-    assert_eq!(hybrid["by_kind"]["attribute"]["wrong_variant_first"], 0, "{e}");
+    let hybrid = e["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mode"] == "hybrid")
+        .unwrap();
+    assert!(
+        hybrid["overall"]["recall_at_10"].as_f64().unwrap() > 0.9,
+        "{e}"
+    );
+    assert_eq!(
+        hybrid["by_kind"]["attribute"]["wrong_variant_first"], 0,
+        "{e}"
+    );
 
     // A policy question is answered from policies/ with its section cited; an order question
     // needs the customer, and with one cites the order row.
-    let policy = json(shopfuse(project).args(["ask", "How long until my refund arrives on my card?"]));
+    let policy =
+        json(shopfuse(project).args(["ask", "How long until my refund arrives on my card?"]));
     assert_eq!(policy["intent"], "returns_policy", "{policy}");
-    assert!(policy["citations"][0]["source"].as_str().unwrap().starts_with("policies/"));
-    let out = shopfuse(project).args(["ask", "我的订单到哪了？"]).output().unwrap();
+    assert!(policy["citations"][0]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("policies/"));
+    let out = shopfuse(project)
+        .args(["ask", "我的订单到哪了？"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "no customer, no answer");
-    let customer = sql(project, "select customer_id from customers where orders > 0 limit 1")[0]["customer_id"]
+    let customer = sql(
+        project,
+        "select customer_id from customers where orders > 0 limit 1",
+    )[0]["customer_id"]
         .as_str()
         .unwrap()
         .to_string();

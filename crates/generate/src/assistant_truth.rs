@@ -35,7 +35,11 @@ pub fn policy_files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = Vec::new();
     for (file, heading, body) in POLICIES {
         let path = format!("policies/{file}");
-        let title = if file.contains(".zh.") { "# 店铺政策" } else { "# Shop policies" };
+        let title = if file.contains(".zh.") {
+            "# 店铺政策"
+        } else {
+            "# Shop policies"
+        };
         match files.iter_mut().find(|(p, _)| *p == path) {
             Some((_, text)) => text.push_str(&format!("\n## {heading}\n\n{body}\n")),
             None => files.push((path, format!("{title}\n\n## {heading}\n\n{body}\n"))),
@@ -54,11 +58,14 @@ fn name_zh(p: &Product) -> String {
 }
 
 fn attrs_en(p: &Product) -> String {
-    [p.colour.map(|c| c.0.to_string()), p.capacity.map(str::to_string)]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
+    [
+        p.colour.map(|c| c.0.to_string()),
+        p.capacity.map(str::to_string),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 fn attrs_zh(p: &Product) -> String {
@@ -107,16 +114,68 @@ pub fn search_queries(products: &[Product], listings: &[Listing], rng: &mut ChaC
     let step = (products.len() / 60).max(1);
     for (pi, p) in products.iter().enumerate().step_by(step) {
         let own: Vec<&Listing> = listings.iter().filter(|l| l.product == pi).collect();
-        let Some(listing) = own.choose(rng) else { continue };
-        push("exact_title", if listing.platform == "amazon" || listing.platform == "own_shop" { "en" } else { "zh" }, listing.title.clone(), p);
-        push("paraphrase", "en", format!("{} {} {}", attrs_en(p), name_en(p), p.category_en().trim_end_matches('s')), p);
-        push("paraphrase", "zh", format!("{}{} {} {}", p.brand_zh, p.category_zh(), format!("{} {}", p.series, p.model), attrs_zh(p)), p);
+        let Some(listing) = own.choose(rng) else {
+            continue;
+        };
+        push(
+            "exact_title",
+            if listing.platform == "amazon" || listing.platform == "own_shop" {
+                "en"
+            } else {
+                "zh"
+            },
+            listing.title.clone(),
+            p,
+        );
+        push(
+            "paraphrase",
+            "en",
+            format!(
+                "{} {} {}",
+                attrs_en(p),
+                name_en(p),
+                p.category_en().trim_end_matches('s')
+            ),
+            p,
+        );
+        push(
+            "paraphrase",
+            "zh",
+            format!(
+                "{}{} {} {}",
+                p.brand_zh,
+                p.category_zh(),
+                format!("{} {}", p.series, p.model),
+                attrs_zh(p)
+            ),
+            p,
+        );
         if p.colour.is_some() || p.capacity.is_some() {
-            push("attribute", "zh", format!("{} {}", attrs_zh(p), name_zh(p)), p);
-            push("attribute", "en", format!("{} in {}", name_en(p), attrs_en(p)), p);
+            push(
+                "attribute",
+                "zh",
+                format!("{} {}", attrs_zh(p), name_zh(p)),
+                p,
+            );
+            push(
+                "attribute",
+                "en",
+                format!("{} in {}", name_en(p), attrs_en(p)),
+                p,
+            );
         }
-        push("misspelling", "en", misspell(&format!("{} {}", name_en(p), attrs_en(p)), rng), p);
-        push("mixed", "mixed", format!("{} {} {} {}", p.brand_zh, p.series, p.model, attrs_en(p)), p);
+        push(
+            "misspelling",
+            "en",
+            misspell(&format!("{} {}", name_en(p), attrs_en(p)), rng),
+            p,
+        );
+        push(
+            "mixed",
+            "mixed",
+            format!("{} {} {} {}", p.brand_zh, p.series, p.model, attrs_en(p)),
+            p,
+        );
     }
     // Cross-language: every product listed in one language only, queried in the other (up
     // to 60 of them).
@@ -126,13 +185,27 @@ pub fn search_queries(products: &[Product], listings: &[Listing], rng: &mut ChaC
         if own.is_empty() || cross >= 60 {
             continue;
         }
-        let chinese_only = own.iter().all(|l| l.platform == "taobao" || l.platform == "jd");
-        let english_only = own.iter().all(|l| l.platform == "amazon" || l.platform == "own_shop");
+        let chinese_only = own
+            .iter()
+            .all(|l| l.platform == "taobao" || l.platform == "jd");
+        let english_only = own
+            .iter()
+            .all(|l| l.platform == "amazon" || l.platform == "own_shop");
         if chinese_only {
-            push("cross_language", "en", format!("{} {}", name_en(p), attrs_en(p)), p);
+            push(
+                "cross_language",
+                "en",
+                format!("{} {}", name_en(p), attrs_en(p)),
+                p,
+            );
             cross += 1;
         } else if english_only {
-            push("cross_language", "zh", format!("{} {} {}", name_zh(p), attrs_zh(p), p.category_zh()), p);
+            push(
+                "cross_language",
+                "zh",
+                format!("{} {} {}", name_zh(p), attrs_zh(p), p.category_zh()),
+                p,
+            );
             cross += 1;
         }
     }
@@ -150,16 +223,18 @@ pub fn questions(
     activity: &Activity,
     rng: &mut ChaCha8Rng,
 ) -> String {
-    let mut out = String::from("question_id,intent,language,question,platform,account_id,expected\n");
+    let mut out =
+        String::from("question_id,intent,language,question,platform,account_id,expected\n");
     let mut n = 0;
-    let mut push = |intent: &str, lang: &str, q: String, account: Option<(&str, &str)>, expected: String| {
-        n += 1;
-        let (platform, account_id) = account.unwrap_or(("", ""));
-        out.push_str(&format!(
-            "A{n:04},{intent},{lang},\"{}\",{platform},{account_id},\"{expected}\"\n",
-            q.replace('"', "'")
-        ));
-    };
+    let mut push =
+        |intent: &str, lang: &str, q: String, account: Option<(&str, &str)>, expected: String| {
+            n += 1;
+            let (platform, account_id) = account.unwrap_or(("", ""));
+            out.push_str(&format!(
+                "A{n:04},{intent},{lang},\"{}\",{platform},{account_id},\"{expected}\"\n",
+                q.replace('"', "'")
+            ));
+        };
     let listed: Vec<usize> = (0..products.len())
         .filter(|&i| listings.iter().any(|l| l.product == i))
         .collect();
@@ -170,25 +245,55 @@ pub fn questions(
         let q = if zh {
             format!("{} {}的型号是什么？", name_zh(p), attrs_zh(p))
         } else {
-            format!("What is the model number of the {} {}?", name_en(p), attrs_en(p))
+            format!(
+                "What is the model number of the {} {}?",
+                name_en(p),
+                attrs_en(p)
+            )
         };
         push("product_question", lang, q, None, p.product_id.clone());
         let p = &products[*listed.choose(rng).expect("listed products")];
         let q = if zh {
-            format!("{} {}在哪个平台买最便宜，还有货吗？", name_zh(p), attrs_zh(p))
+            format!(
+                "{} {}在哪个平台买最便宜，还有货吗？",
+                name_zh(p),
+                attrs_zh(p)
+            )
         } else {
-            format!("Where can I buy the {} {} for the lowest price, and is it in stock?", name_en(p), attrs_en(p))
+            format!(
+                "Where can I buy the {} {} for the lowest price, and is it in stock?",
+                name_en(p),
+                attrs_en(p)
+            )
         };
         push("price_stock", lang, q, None, p.product_id.clone());
         let a = &products[*listed.choose(rng).expect("listed products")];
         let b = &products[*listed.choose(rng).expect("listed products")];
         if a.family_id != b.family_id {
             let q = if zh {
-                format!("{} {} 和 {} {} 哪个更值得买？", name_zh(a), attrs_zh(a), name_zh(b), attrs_zh(b))
+                format!(
+                    "{} {} 和 {} {} 哪个更值得买？",
+                    name_zh(a),
+                    attrs_zh(a),
+                    name_zh(b),
+                    attrs_zh(b)
+                )
             } else {
-                format!("Compare the {} {} versus the {} {}", name_en(a), attrs_en(a), name_en(b), attrs_en(b))
+                format!(
+                    "Compare the {} {} versus the {} {}",
+                    name_en(a),
+                    attrs_en(a),
+                    name_en(b),
+                    attrs_en(b)
+                )
             };
-            push("comparison", lang, q, None, format!("{}+{}", a.product_id, b.product_id));
+            push(
+                "comparison",
+                lang,
+                q,
+                None,
+                format!("{}+{}", a.product_id, b.product_id),
+            );
         }
         if let Some(o) = activity.orders.choose(rng) {
             let person = &people[o.person];
@@ -200,12 +305,30 @@ pub fn questions(
                 .max_by_key(|x| (x.ordered_at, x.order_id.clone()))
                 .expect("the person has this order");
             let (q, expected) = match (zh, round % 4 < 2) {
-                (true, true) => (format!("我的订单{}现在到哪了？", o.order_id), o.order_id.clone()),
-                (true, false) => ("我最近买的东西发货了吗？".to_string(), latest.order_id.clone()),
-                (false, true) => (format!("What's the status of my order {}?", o.order_id), o.order_id.clone()),
-                (false, false) => ("Has my latest purchase shipped yet?".to_string(), latest.order_id.clone()),
+                (true, true) => (
+                    format!("我的订单{}现在到哪了？", o.order_id),
+                    o.order_id.clone(),
+                ),
+                (true, false) => (
+                    "我最近买的东西发货了吗？".to_string(),
+                    latest.order_id.clone(),
+                ),
+                (false, true) => (
+                    format!("What's the status of my order {}?", o.order_id),
+                    o.order_id.clone(),
+                ),
+                (false, false) => (
+                    "Has my latest purchase shipped yet?".to_string(),
+                    latest.order_id.clone(),
+                ),
             };
-            push("order_status", lang, q, Some((account.platform, &account.account_id)), expected);
+            push(
+                "order_status",
+                lang,
+                q,
+                Some((account.platform, &account.account_id)),
+                expected,
+            );
         }
         let returns: Vec<&(&str, &str, &str)> = POLICIES
             .iter()
@@ -224,15 +347,31 @@ pub fn questions(
             "配送时效" => "下单后几天能送到？",
             _ => "电子产品保修多久？",
         };
-        push("returns_policy", lang, q.to_string(), None, format!("policies/{file}#{heading}"));
+        push(
+            "returns_policy",
+            lang,
+            q.to_string(),
+            None,
+            format!("policies/{file}#{heading}"),
+        );
         let p = &products[*listed.choose(rng).expect("listed products")];
         let budget = ((p.price_cny * 1.3) / 100.0).ceil() * 100.0;
         let q = if zh {
             format!("能推荐一款{}元以内的{}吗？", budget, p.category_zh())
         } else {
-            format!("Can you suggest {} under {} yuan?", p.category_en().to_lowercase(), budget)
+            format!(
+                "Can you suggest {} under {} yuan?",
+                p.category_en().to_lowercase(),
+                budget
+            )
         };
-        push("recommendation", lang, q, None, format!("category={};max_price={budget}", p.category_en()));
+        push(
+            "recommendation",
+            lang,
+            q,
+            None,
+            format!("category={};max_price={budget}", p.category_en()),
+        );
     }
     out
 }

@@ -409,9 +409,16 @@ mod tests {
         );
         assert_eq!(
             names(&Selection::From("identity".into())),
-            ["identity", "profiles", "recs", "propensity", "forecast"]
+            [
+                "identity",
+                "profiles",
+                "recs",
+                "propensity",
+                "forecast",
+                "search"
+            ]
         );
-        assert_eq!(names(&Selection::All).len(), 8);
+        assert_eq!(names(&Selection::All).len(), 9);
         let e = p.select(&Selection::From("fuse".into())).err().unwrap();
         assert!(e.to_string().contains("no stage named \"fuse\""), "{e}");
         assert!(e.to_string().contains("ingest, clean, resolve"), "{e}");

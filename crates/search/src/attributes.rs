@@ -13,7 +13,18 @@ use crate::tokenizer::{capacity_term, fold, terms};
 /// Built-in colour words per canonical colour (the golden records' lower-case English): the
 /// generator's and the big platforms' spellings. A project's learned aliases add to them.
 const COLOURS: &[(&str, &[&str])] = &[
-    ("black", &["black", "黑色", "黑", "曜石黑", "午夜黑", "亮黑色", "雅川青"]),
+    (
+        "black",
+        &[
+            "black",
+            "黑色",
+            "黑",
+            "曜石黑",
+            "午夜黑",
+            "亮黑色",
+            "雅川青",
+        ],
+    ),
     ("white", &["white", "白色", "白", "珍珠白", "雪域白"]),
     ("blue", &["blue", "蓝色", "蓝", "远峰蓝", "天空蓝"]),
     ("purple", &["purple", "紫色", "紫", "暗紫色", "流光紫"]),
@@ -57,7 +68,9 @@ impl Vocabulary {
             let mut keys = vec![fold(spelling)];
             keys.extend(terms(spelling).into_iter().map(|t| t.text));
             for k in keys {
-                v.colour_of.entry(k).or_insert_with(|| canonical.to_string());
+                v.colour_of
+                    .entry(k)
+                    .or_insert_with(|| canonical.to_string());
             }
         };
         for (canonical, words) in COLOURS {
@@ -83,7 +96,9 @@ impl Vocabulary {
     }
 
     fn colour(&self, word: &str) -> Option<&String> {
-        self.colour_of.get(word).filter(|c| self.colours.contains(*c))
+        self.colour_of
+            .get(word)
+            .filter(|c| self.colours.contains(*c))
     }
 }
 
@@ -121,7 +136,8 @@ pub fn understand(query: &str, vocabulary: &Vocabulary) -> Understood {
                 }
             }
             if out.capacity.is_none() {
-                if let Some(cap) = capacity_term(&t.text).and_then(|c| vocabulary.capacity_of.get(&c))
+                if let Some(cap) =
+                    capacity_term(&t.text).and_then(|c| vocabulary.capacity_of.get(&c))
                 {
                     out.capacity = Some(cap.clone());
                     taken = true;

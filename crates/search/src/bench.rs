@@ -21,7 +21,11 @@ pub struct Latency {
     pub p99_ms: f64,
 }
 
-fn latency(name: &str, mut run: impl FnMut(usize) -> Result<(), SearchError>, n: usize) -> Result<Latency, SearchError> {
+fn latency(
+    name: &str,
+    mut run: impl FnMut(usize) -> Result<(), SearchError>,
+    n: usize,
+) -> Result<Latency, SearchError> {
     let mut times = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
@@ -31,7 +35,12 @@ fn latency(name: &str, mut run: impl FnMut(usize) -> Result<(), SearchError>, n:
     }
     let total = start.elapsed().as_secs_f64();
     times.sort_by(f64::total_cmp);
-    let pick = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let pick = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
     Ok(Latency {
         name: name.to_string(),
         queries_per_second: n as f64 / total.max(1e-9),
@@ -83,7 +92,11 @@ pub fn bench_search(
     }
     let vectors = index.vectors();
     let peers = vec![
-        latency("plain tantivy BM25", |i| index.plain_bm25(&queries[i], 10).map(|_| ()), n)?,
+        latency(
+            "plain tantivy BM25",
+            |i| index.plain_bm25(&queries[i], 10).map(|_| ()),
+            n,
+        )?,
         latency(
             "exact vector scan",
             |i| {

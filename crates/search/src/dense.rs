@@ -54,7 +54,9 @@ impl DenseIndex {
             if let Ok(bytes) = std::fs::read(path) {
                 if let Ok(p) = bincode::deserialize::<Persisted>(&bytes) {
                     if p.digest == digest {
-                        return Ok(DenseIndex { graph: Some(p.graph) });
+                        return Ok(DenseIndex {
+                            graph: Some(p.graph),
+                        });
                     }
                 }
             }
@@ -71,8 +73,9 @@ impl DenseIndex {
                 digest: digest.to_string(),
                 graph,
             };
-            let bytes = bincode::serialize(&persisted)
-                .map_err(|e| SearchError::Index(format!("cannot serialise the vector graph: {e}")))?;
+            let bytes = bincode::serialize(&persisted).map_err(|e| {
+                SearchError::Index(format!("cannot serialise the vector graph: {e}"))
+            })?;
             let tmp = path.with_extension("bin.tmp");
             std::fs::write(&tmp, bytes).map_err(|e| SearchError::io(&tmp, e))?;
             std::fs::rename(&tmp, path).map_err(|e| SearchError::io(path, e))?;

@@ -273,7 +273,9 @@ pub fn build_documents(read: ReadTable<'_>) -> Result<Vec<ProductDocument>, Sear
                     brand: g.text(row, golden_products::brand),
                     category: g.text(row, golden_products::category),
                     model_code: g.text(row, golden_products::model_code),
-                    color: g.text(row, golden_products::color).map(|c| c.to_lowercase()),
+                    color: g
+                        .text(row, golden_products::color)
+                        .map(|c| c.to_lowercase()),
                     capacity: g.text(row, golden_products::capacity),
                     min_price_base: g.f64(row, golden_products::min_price_base),
                 },
@@ -312,7 +314,12 @@ pub fn document(
             lines.push(s.to_string());
         }
     };
-    for t in fields.title.iter().map(String::as_str).chain(offers.iter().map(|o| o.title.as_str())) {
+    for t in fields
+        .title
+        .iter()
+        .map(String::as_str)
+        .chain(offers.iter().map(|o| o.title.as_str()))
+    {
         push(t);
     }
     for (field, value) in [
@@ -437,7 +444,9 @@ pub fn write_documents(
         Arc::new(Float64Array::from(
             docs.iter().map(|d| d.min_price_base).collect::<Vec<_>>(),
         )),
-        Arc::new(Int64Array::from(docs.iter().map(|d| d.stock).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            docs.iter().map(|d| d.stock).collect::<Vec<_>>(),
+        )),
         text(&|d| Some(d.text.clone())),
         text(&|d| Some(serde_json::to_string(&d.offers).expect("offers serialise"))),
         text(&|d| Some(d.content_hash.clone())),
@@ -499,7 +508,9 @@ fn documents_of_batch(b: &RecordBatch) -> Result<Vec<ProductDocument>, SearchErr
     (0..b.num_rows())
         .map(|i| {
             let offers: Vec<Offer> = serde_json::from_str(offers.value(i)).map_err(|e| {
-                SearchError::Layout(format!("row {i}: offers is not the JSON this version writes: {e}"))
+                SearchError::Layout(format!(
+                    "row {i}: offers is not the JSON this version writes: {e}"
+                ))
             })?;
             let start = vectors.value_offset(i) as usize;
             Ok(ProductDocument {
@@ -562,7 +573,11 @@ mod tests {
             ],
             &aliases,
         );
-        assert!(doc.text.contains("华为") && doc.text.contains("紫色"), "{}", doc.text);
+        assert!(
+            doc.text.contains("华为") && doc.text.contains("紫色"),
+            "{}",
+            doc.text
+        );
         assert_eq!(doc.stock, Some(3));
         assert_eq!(doc.min_price_base, Some(4900.0));
         assert_eq!(doc.best_offers().len(), 2);

@@ -49,27 +49,47 @@ fn read_csv(path: &Path) -> Result<Vec<HashMap<String, String>>, SearchError> {
     Ok(out)
 }
 
-fn field<'r>(row: &'r HashMap<String, String>, name: &str, path: &Path, line: usize) -> Result<&'r str, SearchError> {
-    row.get(name).map(String::as_str).ok_or_else(|| SearchError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message: format!("no {name} column"),
-    })
+fn field<'r>(
+    row: &'r HashMap<String, String>,
+    name: &str,
+    path: &Path,
+    line: usize,
+) -> Result<&'r str, SearchError> {
+    row.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| SearchError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message: format!("no {name} column"),
+        })
 }
 
 /// Each golden product's true product and family: the majority over its listings.
-pub fn golden_truth(read: ReadTable<'_>, truth_dir: &Path) -> Result<HashMap<String, (String, String)>, SearchError> {
+pub fn golden_truth(
+    read: ReadTable<'_>,
+    truth_dir: &Path,
+) -> Result<HashMap<String, (String, String)>, SearchError> {
     let path = truth_dir.join("product_clusters.csv");
     let mut of_listing: HashMap<(String, String), (String, String)> = HashMap::new();
     for (i, row) in read_csv(&path)?.iter().enumerate() {
         of_listing.insert(
-            (field(row, "platform", &path, i + 2)?.to_string(), field(row, "listing_id", &path, i + 2)?.to_string()),
-            (field(row, "product_id", &path, i + 2)?.to_string(), field(row, "family_id", &path, i + 2)?.to_string()),
+            (
+                field(row, "platform", &path, i + 2)?.to_string(),
+                field(row, "listing_id", &path, i + 2)?.to_string(),
+            ),
+            (
+                field(row, "product_id", &path, i + 2)?.to_string(),
+                field(row, "family_id", &path, i + 2)?.to_string(),
+            ),
         );
     }
     let clusters = read(
         product_clusters::NAME,
-        &[product_clusters::golden_id, product_clusters::platform, product_clusters::listing_id],
+        &[
+            product_clusters::golden_id,
+            product_clusters::platform,
+            product_clusters::listing_id,
+        ],
     )?
     .ok_or(SearchError::NoCatalogue)?;
     let mut votes: HashMap<String, BTreeMap<(String, String), usize>> = HashMap::new();
@@ -89,7 +109,9 @@ pub fn golden_truth(read: ReadTable<'_>, truth_dir: &Path) -> Result<HashMap<Str
     Ok(votes
         .into_iter()
         .filter_map(|(g, v)| {
-            let best = v.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+            let best = v
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
             Some((g, best.0))
         })
         .collect())
@@ -148,14 +170,31 @@ impl Sums {
 /// document.
 pub fn ranking_scores(ranked: &[u8], all: &[u8]) -> (f64, f64, f64) {
     let gain = |g: u8| f64::from((1u32 << g) - 1);
-    let dcg: f64 = ranked.iter().take(AT).enumerate().map(|(i, &g)| gain(g) / ((i + 2) as f64).log2()).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(AT)
+        .enumerate()
+        .map(|(i, &g)| gain(g) / ((i + 2) as f64).log2())
+        .sum();
     let mut ideal: Vec<u8> = all.to_vec();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(AT).enumerate().map(|(i, &g)| gain(g) / ((i + 2) as f64).log2()).sum();
-    let rr = ranked.iter().position(|&g| g == 2).map_or(0.0, |p| 1.0 / (p + 1) as f64);
+    let idcg: f64 = ideal
+        .iter()
+        .take(AT)
+        .enumerate()
+        .map(|(i, &g)| gain(g) / ((i + 2) as f64).log2())
+        .sum();
+    let rr = ranked
+        .iter()
+        .position(|&g| g == 2)
+        .map_or(0.0, |p| 1.0 / (p + 1) as f64);
     let relevant = all.iter().filter(|&&g| g == 2).count();
     let found = ranked.iter().take(AT).filter(|&&g| g == 2).count();
-    let recall = if relevant == 0 { 0.0 } else { found as f64 / relevant.min(AT) as f64 };
+    let recall = if relevant == 0 {
+        0.0
+    } else {
+        found as f64 / relevant.min(AT) as f64
+    };
     (if idcg > 0.0 { dcg / idcg } else { 0.0 }, rr, recall)
 }
 
@@ -198,7 +237,11 @@ pub fn evaluate_search(
     let docs = index.documents();
     let mut modes = Vec::new();
     let mut skipped = 0;
-    let mode_list: &[Mode] = if vectors.is_some() { &[Mode::Lexical, Mode::Dense, Mode::Hybrid] } else { &[Mode::Lexical] };
+    let mode_list: &[Mode] = if vectors.is_some() {
+        &[Mode::Lexical, Mode::Dense, Mode::Hybrid]
+    } else {
+        &[Mode::Lexical]
+    };
     for &mode in mode_list {
         let mut overall = Sums::default();
         let mut by_kind: BTreeMap<String, Sums> = BTreeMap::new();
@@ -210,7 +253,11 @@ pub fn evaluate_search(
                 Some((p, _)) if p == product => 2u8,
                 _ => 0,
             };
-            let sibling = |golden: &str| truth.get(golden).is_some_and(|(p, f)| p != product && f == family);
+            let sibling = |golden: &str| {
+                truth
+                    .get(golden)
+                    .is_some_and(|(p, f)| p != product && f == family)
+            };
             let all: Vec<u8> = docs.iter().map(|d| grade(&d.golden_id)).collect();
             if !all.contains(&2) {
                 skipped += 1;
@@ -225,7 +272,10 @@ pub fn evaluate_search(
             let (ndcg, rr, recall) = ranking_scores(&ranked, &all);
             let wrong = results.hits.first().is_some_and(|h| sibling(&h.golden_id));
             overall.add(ndcg, rr, recall, wrong);
-            by_kind.entry(kind.clone()).or_default().add(ndcg, rr, recall, wrong);
+            by_kind
+                .entry(kind.clone())
+                .or_default()
+                .add(ndcg, rr, recall, wrong);
         }
         modes.push(ModeReport {
             mode,
@@ -274,8 +324,17 @@ pub fn read_qbqtc(path: &Path) -> Result<Vec<(String, String, u8)>, SearchError>
             message,
         };
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| bad(format!("no string field {k}")));
-        let label: u8 = s("label")?.parse().ok().filter(|l| *l <= 2).ok_or_else(|| bad("label is not 0, 1 or 2".into()))?;
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("no string field {k}")))
+        };
+        let label: u8 = s("label")?
+            .parse()
+            .ok()
+            .filter(|l| *l <= 2)
+            .ok_or_else(|| bad("label is not 0, 1 or 2".into()))?;
         out.push((s("query")?, s("title")?, label));
     }
     Ok(out)
@@ -284,7 +343,10 @@ pub fn read_qbqtc(path: &Path) -> Result<Vec<(String, String, u8)>, SearchError>
 /// Lexical relevance of a title to a query: the share of the query's IDF mass the title
 /// covers (BM25's term weights without its length normalisation, which hurts on titles).
 fn coverage_scores(pairs: &[(String, String, u8)]) -> Vec<f64> {
-    let term_sets: Vec<(std::collections::HashSet<String>, std::collections::HashSet<String>)> = pairs
+    let term_sets: Vec<(
+        std::collections::HashSet<String>,
+        std::collections::HashSet<String>,
+    )> = pairs
         .iter()
         .map(|(q, t, _)| (crate::tokenizer::term_set(q), crate::tokenizer::term_set(t)))
         .collect();
@@ -301,7 +363,11 @@ fn coverage_scores(pairs: &[(String, String, u8)]) -> Vec<f64> {
             let idf = |w: &str| (1.0 + n / (1.0 + *df.get(w).unwrap_or(&0) as f64)).ln();
             let total: f64 = q.iter().map(|w| idf(w)).sum();
             let covered: f64 = q.iter().filter(|w| t.contains(*w)).map(|w| idf(w)).sum();
-            if total > 0.0 { covered / total } else { 0.0 }
+            if total > 0.0 {
+                covered / total
+            } else {
+                0.0
+            }
         })
         .collect()
 }
@@ -309,14 +375,27 @@ fn coverage_scores(pairs: &[(String, String, u8)]) -> Vec<f64> {
 fn macro_f1(pred: &[u8], gold: &[u8]) -> (f64, f64) {
     let mut f1 = 0.0;
     for c in 0..3u8 {
-        let tp = pred.iter().zip(gold).filter(|(p, g)| **p == c && **g == c).count() as f64;
-        let fp = pred.iter().zip(gold).filter(|(p, g)| **p == c && **g != c).count() as f64;
-        let fn_ = pred.iter().zip(gold).filter(|(p, g)| **p != c && **g == c).count() as f64;
+        let tp = pred
+            .iter()
+            .zip(gold)
+            .filter(|(p, g)| **p == c && **g == c)
+            .count() as f64;
+        let fp = pred
+            .iter()
+            .zip(gold)
+            .filter(|(p, g)| **p == c && **g != c)
+            .count() as f64;
+        let fn_ = pred
+            .iter()
+            .zip(gold)
+            .filter(|(p, g)| **p != c && **g == c)
+            .count() as f64;
         if tp > 0.0 {
             f1 += 2.0 * tp / (2.0 * tp + fp + fn_);
         }
     }
-    let acc = pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
+    let acc =
+        pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
     (f1 / 3.0, acc)
 }
 
@@ -334,7 +413,9 @@ fn grade(score: f64, (lo, hi): (f64, f64)) -> u8 {
 fn best_thresholds(scores: &[f64], gold: &[u8]) -> (f64, (f64, f64)) {
     let mut sorted: Vec<f64> = scores.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let grid: Vec<f64> = (1..40).map(|i| sorted[(i * sorted.len() / 40).min(sorted.len() - 1)]).collect();
+    let grid: Vec<f64> = (1..40)
+        .map(|i| sorted[(i * sorted.len() / 40).min(sorted.len() - 1)])
+        .collect();
     let mut best = (f64::NEG_INFINITY, (0.0, 0.0));
     for (i, &lo) in grid.iter().enumerate() {
         for &hi in &grid[i..] {
@@ -359,7 +440,11 @@ fn cross_validated(
 ) -> GradingReport {
     let combined = |w: f64| -> Vec<f64> {
         match dense {
-            Some(d) => lexical.iter().zip(d).map(|(l, d)| (1.0 - w) * l + w * d).collect(),
+            Some(d) => lexical
+                .iter()
+                .zip(d)
+                .map(|(l, d)| (1.0 - w) * l + w * d)
+                .collect(),
             None => lexical.to_vec(),
         }
     };
@@ -403,12 +488,23 @@ fn cross_validated(
 /// `shopfuse eval search --data …/qbqtc`: each pair's relevance score (lexical coverage,
 /// encoder cosine, their blend) graded into 0/1/2 by thresholds chosen by 5-fold
 /// cross-validation on dev.
-pub fn evaluate_qbqtc(path: &Path, encoder: Option<&dyn Encoder>, progress: &dyn shopfuse_core::Progress) -> Result<QbqtcEvaluation, SearchError> {
+pub fn evaluate_qbqtc(
+    path: &Path,
+    encoder: Option<&dyn Encoder>,
+    progress: &dyn shopfuse_core::Progress,
+) -> Result<QbqtcEvaluation, SearchError> {
     let pairs = read_qbqtc(path)?;
     let gold: Vec<u8> = pairs.iter().map(|p| p.2).collect();
     let lexical = coverage_scores(&pairs);
     let folds = 5;
-    let mut reports = vec![cross_validated("lexical", &lexical, None, &[0.0], &gold, folds)];
+    let mut reports = vec![cross_validated(
+        "lexical",
+        &lexical,
+        None,
+        &[0.0],
+        &gold,
+        folds,
+    )];
     if let Some(e) = encoder {
         let mut dense = Vec::with_capacity(pairs.len());
         progress.start("encoding pairs", pairs.len() as u64);
@@ -416,13 +512,29 @@ pub fn evaluate_qbqtc(path: &Path, encoder: Option<&dyn Encoder>, progress: &dyn
             let q: Vec<&str> = chunk.iter().map(|p| p.0.as_str()).collect();
             let t: Vec<&str> = chunk.iter().map(|p| p.1.as_str()).collect();
             let (vq, vt) = (e.encode(&q)?, e.encode(&t)?);
-            dense.extend((0..chunk.len()).map(|j| f64::from(crate::dense::dot(vq.row(j), vt.row(j)))));
+            dense.extend(
+                (0..chunk.len()).map(|j| f64::from(crate::dense::dot(vq.row(j), vt.row(j)))),
+            );
             progress.advance(chunk.len() as u64);
         }
         progress.finish();
-        reports.push(cross_validated("dense", &vec![0.0; dense.len()], Some(&dense), &[1.0], &gold, folds));
+        reports.push(cross_validated(
+            "dense",
+            &vec![0.0; dense.len()],
+            Some(&dense),
+            &[1.0],
+            &gold,
+            folds,
+        ));
         let weights: Vec<f64> = (1..10).map(|i| f64::from(i) / 10.0).collect();
-        reports.push(cross_validated("hybrid", &lexical, Some(&dense), &weights, &gold, folds));
+        reports.push(cross_validated(
+            "hybrid",
+            &lexical,
+            Some(&dense),
+            &weights,
+            &gold,
+            folds,
+        ));
     }
     Ok(QbqtcEvaluation {
         pairs: pairs.len(),
@@ -469,7 +581,10 @@ pub fn evaluate_ask(
         let intent = field(row, "intent", &path, line)?;
         let question = field(row, "question", &path, line)?;
         let expected = field(row, "expected", &path, line)?;
-        let customer = customer_of(field(row, "platform", &path, line)?, field(row, "account_id", &path, line)?);
+        let customer = customer_of(
+            field(row, "platform", &path, line)?,
+            field(row, "account_id", &path, line)?,
+        );
         let answer = assistant.answer(question, customer.as_deref(), orders)?;
         let intent_ok = answer.intent.name() == intent;
         let fact_ok = fact_is_right(intent, expected, &answer, &truth, assistant.index);
@@ -480,7 +595,11 @@ pub fn evaluate_ask(
         intents += intent_ok as usize;
         facts += fact_ok as usize;
         if !fact_ok && wrong.len() < 8 {
-            wrong.push((question.to_string(), expected.to_string(), answer.text.clone()));
+            wrong.push((
+                question.to_string(),
+                expected.to_string(),
+                answer.text.clone(),
+            ));
         }
     }
     let n = rows.len().max(1) as f64;
@@ -513,7 +632,10 @@ fn fact_is_right(
             .citations
             .iter()
             .any(|c| c.key.rsplit('/').next() == Some(expected)),
-        "returns_policy" => answer.citations.iter().any(|c| format!("{}#{}", c.source, c.key) == expected),
+        "returns_policy" => answer
+            .citations
+            .iter()
+            .any(|c| format!("{}#{}", c.source, c.key) == expected),
         "recommendation" => {
             let mut category = "";
             let mut max_price = f64::INFINITY;
@@ -534,8 +656,16 @@ fn fact_is_right(
                 && cited.iter().all(|d| {
                     let same = d.category.as_deref().is_some_and(|c| {
                         c.eq_ignore_ascii_case(category)
-                            || index.aliases().spellings("category", c).iter().any(|s| s.eq_ignore_ascii_case(category))
-                            || index.aliases().spellings("category", category).iter().any(|s| s.eq_ignore_ascii_case(c))
+                            || index
+                                .aliases()
+                                .spellings("category", c)
+                                .iter()
+                                .any(|s| s.eq_ignore_ascii_case(category))
+                            || index
+                                .aliases()
+                                .spellings("category", category)
+                                .iter()
+                                .any(|s| s.eq_ignore_ascii_case(c))
                     });
                     same && d.min_price_base.is_some_and(|p| p <= max_price)
                 })

@@ -18,11 +18,13 @@ use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED,
-    STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
 };
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{doc, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    doc, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+};
 
 use crate::attributes::{understand, Vocabulary};
 use crate::dense::DenseIndex;
@@ -112,9 +114,10 @@ pub struct SearchIndex {
 }
 
 fn register(index: &Index) {
-    index
-        .tokenizers()
-        .register(TOKENIZER_NAME, TextAnalyzer::from(ProductTokenizer::default()));
+    index.tokenizers().register(
+        TOKENIZER_NAME,
+        TextAnalyzer::from(ProductTokenizer::default()),
+    );
 }
 
 impl SearchIndex {
@@ -163,7 +166,10 @@ impl SearchIndex {
             rebuilt: !same_layout,
             ..Default::default()
         };
-        if state.as_ref().is_some_and(|s| s.layout == LAYOUT_VERSION && s.digest == digest) {
+        if state
+            .as_ref()
+            .is_some_and(|s| s.layout == LAYOUT_VERSION && s.digest == digest)
+        {
             report.unchanged = true;
         } else {
             sync(&index, fields, &docs, &mut report)?;
@@ -327,7 +333,12 @@ impl SearchIndex {
 
     /// The candidates of either list by the Jaccard overlap of `text`'s terms with their
     /// closest title's, attribute terms left out of both (the filters already decided them).
-    fn title_ranking(&self, text: &str, lexical: &[(usize, f32)], dense: &[(usize, f32)]) -> Vec<(usize, f32)> {
+    fn title_ranking(
+        &self,
+        text: &str,
+        lexical: &[(usize, f32)],
+        dense: &[(usize, f32)],
+    ) -> Vec<(usize, f32)> {
         let keep = |t: &String| !self.vocabulary.is_attribute(t);
         let query: HashSet<String> = lexical_terms(text).into_iter().filter(keep).collect();
         if query.is_empty() {
@@ -344,7 +355,10 @@ impl SearchIndex {
                     .embedding_texts()
                     .into_iter()
                     .map(|title| {
-                        let t: HashSet<String> = crate::tokenizer::term_set(title).into_iter().filter(keep).collect();
+                        let t: HashSet<String> = crate::tokenizer::term_set(title)
+                            .into_iter()
+                            .filter(keep)
+                            .collect();
                         let inter = query.intersection(&t).count();
                         inter as f32 / (query.len() + t.len() - inter).max(1) as f32
                     })
@@ -423,7 +437,11 @@ impl SearchIndex {
         Ok(out)
     }
 
-    fn dense_candidates(&self, query: &[f32], allowed: Option<&Arc<HashSet<u64>>>) -> Vec<(usize, f32)> {
+    fn dense_candidates(
+        &self,
+        query: &[f32],
+        allowed: Option<&Arc<HashSet<u64>>>,
+    ) -> Vec<(usize, f32)> {
         let vectors: Vec<&[f32]> = self.docs.iter().map(|d| d.vector.as_slice()).collect();
         let keys: Vec<u64> = match allowed {
             Some(_) => self.docs.iter().map(|d| key_of(&d.golden_id)).collect(),
@@ -459,7 +477,10 @@ impl SearchIndex {
                 .segment_reader(address.segment_ord)
                 .fast_fields()
                 .u64("key")?;
-            if let Some(&i) = column.first(address.doc_id).and_then(|k| self.position_of.get(&k)) {
+            if let Some(&i) = column
+                .first(address.doc_id)
+                .and_then(|k| self.position_of.get(&k))
+            {
                 out.push((i, score));
             }
         }
@@ -555,7 +576,10 @@ fn sync(
     }
     let mut writer: IndexWriter = index.writer(WRITER_HEAP)?;
     let wanted: HashSet<&str> = docs.iter().map(|d| d.golden_id.as_str()).collect();
-    for id in indexed.keys().filter(|id| !wanted.contains(String::as_str(id))) {
+    for id in indexed
+        .keys()
+        .filter(|id| !wanted.contains(String::as_str(id)))
+    {
         writer.delete_term(Term::from_field_text(fields.golden_id, id));
         report.removed += 1;
     }
@@ -621,22 +645,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = doc("GP1", "华为 Mate 50 256G 紫色", "purple", [1.0, 0.0]);
         let b = doc("GP2", "Huawei Mate 50 256GB Black", "black", [0.0, 1.0]);
-        let (_, first) = SearchIndex::open(dir.path(), vec![a.clone(), b.clone()], LearnedAliases::default()).unwrap();
+        let (_, first) = SearchIndex::open(
+            dir.path(),
+            vec![a.clone(), b.clone()],
+            LearnedAliases::default(),
+        )
+        .unwrap();
         assert_eq!((first.added, first.rebuilt), (2, true));
-        let (_, again) = SearchIndex::open(dir.path(), vec![a.clone(), b.clone()], LearnedAliases::default()).unwrap();
+        let (_, again) = SearchIndex::open(
+            dir.path(),
+            vec![a.clone(), b.clone()],
+            LearnedAliases::default(),
+        )
+        .unwrap();
         assert!(again.unchanged);
         let mut b2 = b.clone();
         b2.stock = Some(0);
         b2.content_hash = "changed".into();
         let c = doc("GP3", "Apple iPhone 15 256GB Black", "black", [0.6, 0.8]);
-        let (index, next) = SearchIndex::open(dir.path(), vec![b2, c], LearnedAliases::default()).unwrap();
-        assert_eq!((next.added, next.updated, next.removed, next.rebuilt), (1, 1, 1, false));
+        let (index, next) =
+            SearchIndex::open(dir.path(), vec![b2, c], LearnedAliases::default()).unwrap();
+        assert_eq!(
+            (next.added, next.updated, next.removed, next.rebuilt),
+            (1, 1, 1, false)
+        );
         // GP1 is gone from the lexical side: "紫色" finds nothing, "black" both blacks.
         let hits = |q: &str| -> Vec<String> {
             let mut r = SearchRequest::new(q);
             r.attributes = false;
             r.mode = Mode::Lexical;
-            index.search(&r, None).unwrap().hits.into_iter().map(|h| h.golden_id).collect()
+            index
+                .search(&r, None)
+                .unwrap()
+                .hits
+                .into_iter()
+                .map(|h| h.golden_id)
+                .collect()
         };
         assert!(hits("紫色").is_empty());
         assert_eq!(hits("black").len(), 2);
@@ -649,7 +693,9 @@ mod tests {
             doc("GP2", "Huawei Mate 50 256GB Black", "black", [0.0, 1.0]),
         ];
         let index = SearchIndex::in_memory(docs, LearnedAliases::default()).unwrap();
-        let r = index.search(&SearchRequest::new("Mate 50 黑色 256G"), Some(&[1.0, 0.0])).unwrap();
+        let r = index
+            .search(&SearchRequest::new("Mate 50 黑色 256G"), Some(&[1.0, 0.0]))
+            .unwrap();
         assert_eq!(r.understood.color.as_deref(), Some("black"));
         assert_eq!(r.hits.len(), 1);
         assert_eq!(r.hits[0].golden_id, "GP2");

@@ -118,7 +118,9 @@ impl Filters {
             "color" | "colour" => self.color = text,
             "capacity" => self.capacity = text,
             "price" => {
-                let (lo, hi) = value.split_once("..").ok_or_else(|| bad("price=MIN..MAX"))?;
+                let (lo, hi) = value
+                    .split_once("..")
+                    .ok_or_else(|| bad("price=MIN..MAX"))?;
                 self.min_price = number(lo)?;
                 self.max_price = number(hi)?;
             }
@@ -143,16 +145,21 @@ impl Filters {
         text_ok("brand", &self.brand, &doc.brand)
             && text_ok("category", &self.category, &doc.category)
             && text_ok("color", &self.color, &doc.color)
-            && self
-                .capacity
-                .as_ref()
-                .is_none_or(|c| doc.capacity.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(c)))
+            && self.capacity.as_ref().is_none_or(|c| {
+                doc.capacity
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(c))
+            })
             && self
                 .platform
                 .as_ref()
                 .is_none_or(|p| doc.platforms.iter().any(|h| h.eq_ignore_ascii_case(p)))
-            && self.min_price.is_none_or(|lo| price.is_some_and(|p| p >= lo))
-            && self.max_price.is_none_or(|hi| price.is_some_and(|p| p <= hi))
+            && self
+                .min_price
+                .is_none_or(|lo| price.is_some_and(|p| p >= lo))
+            && self
+                .max_price
+                .is_none_or(|hi| price.is_some_and(|p| p <= hi))
             && (!self.in_stock || doc.in_stock())
     }
 
@@ -213,10 +220,20 @@ impl std::str::FromStr for FusionWeights {
             .split(',')
             .map(|p| p.trim().parse::<f32>())
             .collect::<Result<_, _>>()
-            .map_err(|_| SearchError::Request(format!("weights {s:?}: three numbers, LEXICAL,DENSE,TITLE")))?;
+            .map_err(|_| {
+                SearchError::Request(format!("weights {s:?}: three numbers, LEXICAL,DENSE,TITLE"))
+            })?;
         match parts[..] {
-            [lexical, dense, title] if parts.iter().all(|w| w.is_finite() && *w >= 0.0) => Ok(FusionWeights { lexical, dense, title }),
-            _ => Err(SearchError::Request(format!("weights {s:?}: three non-negative numbers, LEXICAL,DENSE,TITLE"))),
+            [lexical, dense, title] if parts.iter().all(|w| w.is_finite() && *w >= 0.0) => {
+                Ok(FusionWeights {
+                    lexical,
+                    dense,
+                    title,
+                })
+            }
+            _ => Err(SearchError::Request(format!(
+                "weights {s:?}: three non-negative numbers, LEXICAL,DENSE,TITLE"
+            ))),
         }
     }
 }
@@ -293,7 +310,9 @@ pub fn fuse(
     let mut out: Vec<Fused> = by_doc
         .into_values()
         .map(|mut f| {
-            let rr = |r: Option<(usize, f32)>| r.map_or(0.0, |(rank, _)| 1.0 / (RRF_K + rank as f32 + 1.0));
+            let rr = |r: Option<(usize, f32)>| {
+                r.map_or(0.0, |(rank, _)| 1.0 / (RRF_K + rank as f32 + 1.0))
+            };
             f.score = match mode {
                 Mode::Lexical => f.lexical.map_or(0.0, |(_, s)| s),
                 Mode::Dense => f.dense.map_or(0.0, |(_, c)| c),
@@ -428,7 +447,13 @@ mod tests {
     fn fusion_rewards_agreement() {
         let lexical = [(1, 9.0), (2, 5.0), (3, 1.0)];
         let dense = [(3, 0.9), (1, 0.8), (4, 0.7)];
-        let fused = fuse(&lexical, &dense, &[], Mode::Hybrid, FusionWeights::default());
+        let fused = fuse(
+            &lexical,
+            &dense,
+            &[],
+            Mode::Hybrid,
+            FusionWeights::default(),
+        );
         assert_eq!(fused[0].doc, 1);
         assert_eq!(fused[1].doc, 3);
         assert_eq!(fused.len(), 4);

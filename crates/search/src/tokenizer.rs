@@ -13,9 +13,7 @@ use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use jieba_rs::Jieba;
-use tantivy::tokenizer::{
-    RawTokenizer, Stemmer, TextAnalyzer, Token, TokenStream as _, Tokenizer,
-};
+use tantivy::tokenizer::{RawTokenizer, Stemmer, TextAnalyzer, Token, TokenStream as _, Tokenizer};
 use unicode_normalization::UnicodeNormalization;
 
 /// The name the index registers the tokenizer under.
@@ -177,8 +175,7 @@ pub fn terms(text: &str) -> Vec<Term> {
                 // "256 GB": a number followed by a unit word is one capacity.
                 if let Some((_, unit)) = runs.get(i + 1) {
                     let merged = format!("{run}{unit}");
-                    if run.chars().all(|c| c.is_ascii_digit()) && capacity_term(&merged).is_some()
-                    {
+                    if run.chars().all(|c| c.is_ascii_digit()) && capacity_term(&merged).is_some() {
                         latin_terms(&merged, position, &mut out);
                         position += 1;
                         i += 2;
@@ -268,7 +265,14 @@ mod tests {
     #[test]
     fn model_codes_stay_whole_with_their_parts() {
         let t = texts("Sony WH-1000XM5 (SM-S921)");
-        for want in ["wh-1000xm5", "wh1000xm5", "1000xm5", "sm-s921", "sms921", "s921"] {
+        for want in [
+            "wh-1000xm5",
+            "wh1000xm5",
+            "1000xm5",
+            "sm-s921",
+            "sms921",
+            "s921",
+        ] {
             assert!(t.contains(&want.to_string()), "{want} in {t:?}");
         }
     }

@@ -1383,10 +1383,14 @@ async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let hits = body["hits"].as_array().unwrap();
     assert!(
-        hits.iter().take(3).any(|h| h["golden_id"] == product.summary.golden_id.as_str()),
+        hits.iter()
+            .take(3)
+            .any(|h| h["golden_id"] == product.summary.golden_id.as_str()),
         "{title}: {body}"
     );
-    assert!(hits[0]["best_offers"].as_array().is_some_and(|o| !o.is_empty()));
+    assert!(hits[0]["best_offers"]
+        .as_array()
+        .is_some_and(|o| !o.is_empty()));
     assert!(body["facets"]["platform"].is_object());
     for bad in [
         "/api/v1/search?q=",
@@ -1399,7 +1403,10 @@ async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
         let (status, body) = get(&state, bad, Some(&FIXTURE.viewer)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
-    assert_eq!(get(&state, "/api/v1/search?q=x", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&state, "/api/v1/search?q=x", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn url_encode(s: &str) -> String {
@@ -1423,7 +1430,13 @@ async fn ask_answers_from_cited_facts_and_audits_customer_questions() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["intent"], "returns_policy", "{body}");
     assert_eq!(body["language"], "zh");
-    assert!(body["citations"][0]["source"].as_str().unwrap().starts_with("policies/"), "{body}");
+    assert!(
+        body["citations"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("policies/"),
+        "{body}"
+    );
 
     let order = json!({"question": "Where is my order?", "customer_id": customer});
     let (status, _) = ask(order.clone(), &FIXTURE.viewer).await;
@@ -1434,15 +1447,25 @@ async fn ask_answers_from_cited_facts_and_audits_customer_questions() {
     assert_eq!(body["found"], true, "{body}");
     assert_eq!(body["citations"][0]["source"], "clean_orders", "{body}");
     let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
-    assert!(audit.iter().any(|e| e.route == "/api/v1/ask" && e.customer_id == customer));
+    assert!(audit
+        .iter()
+        .any(|e| e.route == "/api/v1/ask" && e.customer_id == customer));
 
     let (status, body) = ask(json!({"question": "Where is my order?"}), &FIXTURE.viewer).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["found"], false, "no customer, no answer: {body}");
-    for bad in [json!({"question": ""}), json!({"question": 3}), json!({"q": "x"})] {
+    for bad in [
+        json!({"question": ""}),
+        json!({"question": 3}),
+        json!({"q": "x"}),
+    ] {
         let (status, _) = ask(bad.clone(), &FIXTURE.viewer).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let (status, _) = ask(json!({"question": "x", "customer_id": "CU-none"}), &FIXTURE.analyst).await;
+    let (status, _) = ask(
+        json!({"question": "x", "customer_id": "CU-none"}),
+        &FIXTURE.analyst,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -62,7 +62,10 @@ pub fn bench_search_sizes(
             .collect();
         progress.start(&format!("encoding {n} titles"), n as u64);
         for chunk in docs.chunks_mut(1024) {
-            let texts: Vec<String> = chunk.iter().map(|d| d.title.clone().unwrap_or_default()).collect();
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|d| d.title.clone().unwrap_or_default())
+                .collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let v = encoder.encode(&refs)?;
             for (j, d) in chunk.iter_mut().enumerate() {
@@ -77,7 +80,12 @@ pub fn bench_search_sizes(
                 match i % 3 {
                     0 => p.title_taobao(&mut rng),
                     1 => format!("{} {} {}", p.series, p.model, p.colour.map_or("", |c| c.0)),
-                    _ => format!("{} {} {}", p.brand_zh, p.model, p.colour.map_or("", |c| c.1)),
+                    _ => format!(
+                        "{} {} {}",
+                        p.brand_zh,
+                        p.model,
+                        p.colour.map_or("", |c| c.1)
+                    ),
                 }
             })
             .collect();

@@ -62,8 +62,11 @@ impl Stage for SearchStage {
             let read = |t: &str, cols: &[&str]| tx.read_columns(t, cols);
             shopfuse_search::document::read_aliases(&read)?
         };
-        let (_, report) =
-            shopfuse_search::SearchIndex::open(&shopfuse_search::index_dir(ctx.project), docs, aliases)?;
+        let (_, report) = shopfuse_search::SearchIndex::open(
+            &shopfuse_search::index_dir(ctx.project),
+            docs,
+            aliases,
+        )?;
         Ok(StageSummary::Search(report))
     }
 }

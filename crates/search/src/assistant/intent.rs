@@ -147,7 +147,10 @@ impl IntentClassifier {
 }
 
 /// `intent<TAB>question` lines; `#` starts a comment.
-pub fn parse_examples(text: &str, path: &std::path::Path) -> Result<Vec<(Intent, String)>, SearchError> {
+pub fn parse_examples(
+    text: &str,
+    path: &std::path::Path,
+) -> Result<Vec<(Intent, String)>, SearchError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end();
@@ -184,8 +187,14 @@ mod tests {
             ("我的订单12345到哪了？", Intent::OrderStatus),
             ("What's the status of my order 998?", Intent::OrderStatus),
             ("退款多久能到账？", Intent::ReturnsPolicy),
-            ("Where is it cheapest, and is it in stock?", Intent::PriceStock),
-            ("Compare the Apple iPhone 15 versus the Galaxy S24", Intent::Comparison),
+            (
+                "Where is it cheapest, and is it in stock?",
+                Intent::PriceStock,
+            ),
+            (
+                "Compare the Apple iPhone 15 versus the Galaxy S24",
+                Intent::Comparison,
+            ),
             ("推荐一款3000元以内的耳机", Intent::Recommendation),
         ] {
             assert_eq!(c.classify(q).0, want, "{q}");
@@ -194,9 +203,12 @@ mod tests {
 
     #[test]
     fn a_bad_example_line_names_its_line() {
-        let e = parse_examples("order_status\twhere\nnonsense\n", std::path::Path::new("x.tsv"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_examples(
+            "order_status\twhere\nnonsense\n",
+            std::path::Path::new("x.tsv"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("x.tsv, line 2"), "{e}");
     }
 }

@@ -77,7 +77,10 @@ pub struct OrderFact {
 }
 
 /// Every order of the unified customer `customer_id`, newest first.
-pub fn customer_orders(read: ReadTable<'_>, customer_id: &str) -> Result<Vec<OrderFact>, SearchError> {
+pub fn customer_orders(
+    read: ReadTable<'_>,
+    customer_id: &str,
+) -> Result<Vec<OrderFact>, SearchError> {
     let accounts = read(
         customer_accounts::NAME,
         &[
@@ -103,7 +106,12 @@ pub fn customer_orders(read: ReadTable<'_>, customer_id: &str) -> Result<Vec<Ord
     }
     let listing_rows = read(
         offers::NAME,
-        &[offers::platform, offers::listing_id, offers::golden_id, offers::title],
+        &[
+            offers::platform,
+            offers::listing_id,
+            offers::golden_id,
+            offers::title,
+        ],
     )?
     .unwrap_or_default();
     let listing: HashMap<(String, String), (String, String)> = listing_rows
@@ -113,7 +121,10 @@ pub fn customer_orders(read: ReadTable<'_>, customer_id: &str) -> Result<Vec<Ord
             let l = &listing_rows;
             Some((
                 (l.text(r, offers::platform)?, l.text(r, offers::listing_id)?),
-                (l.text(r, offers::golden_id)?, l.text(r, offers::title).unwrap_or_default()),
+                (
+                    l.text(r, offers::golden_id)?,
+                    l.text(r, offers::title).unwrap_or_default(),
+                ),
             ))
         })
         .collect();
@@ -158,7 +169,11 @@ pub fn customer_orders(read: ReadTable<'_>, customer_id: &str) -> Result<Vec<Ord
             })
         })
         .collect();
-    out.sort_by(|a, b| b.ordered_at.cmp(&a.ordered_at).then(b.order_id.cmp(&a.order_id)));
+    out.sort_by(|a, b| {
+        b.ordered_at
+            .cmp(&a.ordered_at)
+            .then(b.order_id.cmp(&a.order_id))
+    });
     Ok(out)
 }
 
@@ -169,7 +184,11 @@ fn status_words(status: &str, language: &str) -> String {
         ("refunded", "已退款")
     } else if s.contains("cancel") || s.contains("关闭") || s.contains("取消") {
         ("cancelled", "已取消")
-    } else if s.contains("complete") || s.contains("成功") || s.contains("delivered") || s.contains("签收") {
+    } else if s.contains("complete")
+        || s.contains("成功")
+        || s.contains("delivered")
+        || s.contains("签收")
+    {
         ("delivered and completed", "已签收，交易成功")
     } else if s.contains("ship") || s.contains("发货") {
         ("shipped, on its way", "已发货，正在配送")
@@ -236,7 +255,11 @@ impl<'a> Assistant<'a> {
         })
     }
 
-    fn find_products(&self, text: &str, limit: usize) -> Result<Vec<&ProductDocument>, SearchError> {
+    fn find_products(
+        &self,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<&ProductDocument>, SearchError> {
         let words = product_words(self.index, text);
         if words.trim().is_empty() {
             return Ok(Vec::new());
@@ -304,9 +327,15 @@ impl<'a> Assistant<'a> {
         let platforms = d.platforms.join(if zh { "、" } else { ", " });
         if !offers_too {
             text = if zh {
-                format!("{text}。在售平台：{platforms}，价格 {} 起。", self.price(d.min_price_base))
+                format!(
+                    "{text}。在售平台：{platforms}，价格 {} 起。",
+                    self.price(d.min_price_base)
+                )
             } else {
-                format!("{text}. Sold on {platforms}, from {}.", self.price(d.min_price_base))
+                format!(
+                    "{text}. Sold on {platforms}, from {}.",
+                    self.price(d.min_price_base)
+                )
             };
             return Ok((text, citations, true));
         }
@@ -320,9 +349,27 @@ impl<'a> Assistant<'a> {
             .iter()
             .map(|o| {
                 let stock = match o.stock {
-                    Some(s) if s > 0 => if zh { format!("有货 {s} 件") } else { format!("{s} in stock") },
-                    Some(_) => if zh { "缺货".into() } else { "sold out".into() },
-                    None => if zh { "库存未知".into() } else { "stock unknown".into() },
+                    Some(s) if s > 0 => {
+                        if zh {
+                            format!("有货 {s} 件")
+                        } else {
+                            format!("{s} in stock")
+                        }
+                    }
+                    Some(_) => {
+                        if zh {
+                            "缺货".into()
+                        } else {
+                            "sold out".into()
+                        }
+                    }
+                    None => {
+                        if zh {
+                            "库存未知".into()
+                        } else {
+                            "stock unknown".into()
+                        }
+                    }
                 };
                 format!("{} {}（{stock}）", o.platform, self.price(o.price_base))
             })
@@ -334,10 +381,23 @@ impl<'a> Assistant<'a> {
         }));
         let cheapest_in_stock = best.iter().find(|o| o.stock.is_some_and(|s| s > 0));
         text = match (zh, cheapest_in_stock) {
-            (true, Some(o)) => format!("{text}。各平台：{}。有货的最低价在 {}：{}。", lines.join("；"), o.platform, self.price(o.price_base)),
+            (true, Some(o)) => format!(
+                "{text}。各平台：{}。有货的最低价在 {}：{}。",
+                lines.join("；"),
+                o.platform,
+                self.price(o.price_base)
+            ),
             (true, None) => format!("{text}。各平台：{}。目前各平台均无货。", lines.join("；")),
-            (false, Some(o)) => format!("{text}. By platform: {}. Cheapest in stock: {} at {}.", lines.join("; "), o.platform, self.price(o.price_base)),
-            (false, None) => format!("{text}. By platform: {}. It is out of stock everywhere.", lines.join("; ")),
+            (false, Some(o)) => format!(
+                "{text}. By platform: {}. Cheapest in stock: {} at {}.",
+                lines.join("; "),
+                o.platform,
+                self.price(o.price_base)
+            ),
+            (false, None) => format!(
+                "{text}. By platform: {}. It is out of stock everywhere.",
+                lines.join("; ")
+            ),
         };
         if !zh {
             text = text.replace('（', " (").replace('）', ")");
@@ -345,16 +405,22 @@ impl<'a> Assistant<'a> {
         Ok((text, citations, true))
     }
 
-    fn comparison(&self, question: &str, language: &'static str) -> Result<(String, Vec<Citation>, bool), SearchError> {
+    fn comparison(
+        &self,
+        question: &str,
+        language: &'static str,
+    ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
         let lower = question.to_lowercase();
-        let parts: Vec<&str> = [" versus ", " vs ", " vs. ", " and ", " or ", "和", "与", "跟", "还是", "对比"]
-            .iter()
-            .find_map(|sep| lower.split_once(sep).map(|(a, b)| vec![a, b]))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.trim_start_matches("compare").trim())
-            .collect();
+        let parts: Vec<&str> = [
+            " versus ", " vs ", " vs. ", " and ", " or ", "和", "与", "跟", "还是", "对比",
+        ]
+        .iter()
+        .find_map(|sep| lower.split_once(sep).map(|(a, b)| vec![a, b]))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.trim_start_matches("compare").trim())
+        .collect();
         let mut found: Vec<&ProductDocument> = Vec::new();
         for p in &parts {
             if let Some(d) = self.find_products(p, 1)?.into_iter().next() {
@@ -364,22 +430,38 @@ impl<'a> Assistant<'a> {
             }
         }
         if found.len() < 2 {
-            return Ok(self.not_found(zh, "two products to compare (name both, e.g. \"A vs B\")", "两款可对比的商品（请写出两款的名称，如“A 和 B”）"));
+            return Ok(self.not_found(
+                zh,
+                "two products to compare (name both, e.g. \"A vs B\")",
+                "两款可对比的商品（请写出两款的名称，如“A 和 B”）",
+            ));
         }
         let lines: Vec<String> = found
             .iter()
             .map(|d| {
                 let platforms = d.platforms.join(if zh { "、" } else { ", " });
                 if zh {
-                    format!("{}，最低 {}，在售 {platforms}", self.describe(d, zh), self.price(d.min_price_base))
+                    format!(
+                        "{}，最低 {}，在售 {platforms}",
+                        self.describe(d, zh),
+                        self.price(d.min_price_base)
+                    )
                 } else {
-                    format!("{}, from {}, on {platforms}", self.describe(d, zh), self.price(d.min_price_base))
+                    format!(
+                        "{}, from {}, on {platforms}",
+                        self.describe(d, zh),
+                        self.price(d.min_price_base)
+                    )
                 }
             })
             .collect();
         let cheaper = found
             .iter()
-            .min_by(|a, b| a.min_price_base.unwrap_or(f64::INFINITY).total_cmp(&b.min_price_base.unwrap_or(f64::INFINITY)))
+            .min_by(|a, b| {
+                a.min_price_base
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&b.min_price_base.unwrap_or(f64::INFINITY))
+            })
             .expect("two products");
         let name = cheaper.title.as_deref().unwrap_or(&cheaper.golden_id);
         let text = if zh {
@@ -387,7 +469,11 @@ impl<'a> Assistant<'a> {
         } else {
             format!("{}. The cheaper one is {name}.", lines.join("; "))
         };
-        Ok((text, found.iter().map(|d| Self::product_citation(d)).collect(), true))
+        Ok((
+            text,
+            found.iter().map(|d| Self::product_citation(d)).collect(),
+            true,
+        ))
     }
 
     fn order_status(
@@ -399,24 +485,47 @@ impl<'a> Assistant<'a> {
     ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
         let Some(customer) = customer_id else {
-            return Ok(self.not_found(zh, "whose order this is: ask with the customer's id (--customer CU…)", "订单属于哪位顾客：请提供顾客编号（--customer CU…）"));
+            return Ok(self.not_found(
+                zh,
+                "whose order this is: ask with the customer's id (--customer CU…)",
+                "订单属于哪位顾客：请提供顾客编号（--customer CU…）",
+            ));
         };
         let all = orders(customer)?;
         let folded = crate::tokenizer::fold(question);
-        let named = all.iter().find(|o| folded.contains(&o.order_id.to_lowercase()));
+        let named = all
+            .iter()
+            .find(|o| folded.contains(&o.order_id.to_lowercase()));
         let Some(o) = named.or(all.first()) else {
-            return Ok(self.not_found(zh, &format!("any order of customer {customer}"), &format!("顾客 {customer} 的订单")));
+            return Ok(self.not_found(
+                zh,
+                &format!("any order of customer {customer}"),
+                &format!("顾客 {customer} 的订单"),
+            ));
         };
-        let status = o.status.as_deref().map(|s| status_words(s, language)).unwrap_or_else(|| if zh { "状态未知".into() } else { "of unknown status".into() });
-        let when = o
-            .ordered_at
-            .and_then(chrono_date)
-            .unwrap_or_default();
+        let status = o
+            .status
+            .as_deref()
+            .map(|s| status_words(s, language))
+            .unwrap_or_else(|| {
+                if zh {
+                    "状态未知".into()
+                } else {
+                    "of unknown status".into()
+                }
+            });
+        let when = o.ordered_at.and_then(chrono_date).unwrap_or_default();
         let what = o.title.clone().unwrap_or_else(|| o.listing_id.clone());
         let text = if zh {
-            format!("订单 {}（{}，{when} 下单，{what}）：{status}。", o.order_id, o.platform)
+            format!(
+                "订单 {}（{}，{when} 下单，{what}）：{status}。",
+                o.order_id, o.platform
+            )
         } else {
-            format!("Order {} on {} (placed {when}, {what}) is {status}.", o.order_id, o.platform)
+            format!(
+                "Order {} on {} (placed {when}, {what}) is {status}.",
+                o.order_id, o.platform
+            )
         };
         let origin = match (&o.file, o.row) {
             (Some(f), Some(r)) => Some(format!("{f} row {r}")),
@@ -433,7 +542,11 @@ impl<'a> Assistant<'a> {
         ))
     }
 
-    fn policy(&self, question: &str, language: &'static str) -> Result<(String, Vec<Citation>, bool), SearchError> {
+    fn policy(
+        &self,
+        question: &str,
+        language: &'static str,
+    ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
         let lexical = policies::lexical_scores(&self.policies, question);
         let dense: Vec<f64> = match self.encoder {
@@ -445,7 +558,11 @@ impl<'a> Assistant<'a> {
                 for (i, s) in self.policies.iter().enumerate() {
                     texts.push(&s.heading);
                     owner.push(i);
-                    for sentence in s.body.split(['。', '；', '.', ';', '\n']).filter(|x| x.trim().len() > 3) {
+                    for sentence in s
+                        .body
+                        .split(['。', '；', '.', ';', '\n'])
+                        .filter(|x| x.trim().len() > 3)
+                    {
                         texts.push(sentence);
                         owner.push(i);
                     }
@@ -465,7 +582,9 @@ impl<'a> Assistant<'a> {
             .policies
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.language == language || !self.policies.iter().any(|p| p.language == language))
+            .filter(|(_, s)| {
+                s.language == language || !self.policies.iter().any(|p| p.language == language)
+            })
             .map(|(i, s)| (s, dense[i] + 0.5 * lexical[i] / max_lex, lexical[i]))
             .filter(|(_, score, lex)| *lex > 0.0 || *score > 0.3)
             .max_by(|a, b| a.1.total_cmp(&b.1));
@@ -483,14 +602,22 @@ impl<'a> Assistant<'a> {
         ))
     }
 
-    fn recommendation(&self, question: &str, language: &'static str) -> Result<(String, Vec<Citation>, bool), SearchError> {
+    fn recommendation(
+        &self,
+        question: &str,
+        language: &'static str,
+    ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
         let mut filters = Filters::default();
         filters.max_price = budget(question);
         filters.in_stock = true;
         let words = product_words(self.index, question);
         filters.category = self.category_named(question);
-        let mut request = SearchRequest::new(if words.is_empty() { question.to_string() } else { words.clone() });
+        let mut request = SearchRequest::new(if words.is_empty() {
+            question.to_string()
+        } else {
+            words.clone()
+        });
         request.filters = filters.clone();
         request.limit = 3;
         let vector = match self.encoder {
@@ -498,9 +625,17 @@ impl<'a> Assistant<'a> {
             None => None,
         };
         let results = self.index.search(&request, vector.as_deref())?;
-        let docs: Vec<&ProductDocument> = results.hits.iter().filter_map(|h| self.index.document(&h.golden_id)).collect();
+        let docs: Vec<&ProductDocument> = results
+            .hits
+            .iter()
+            .filter_map(|h| self.index.document(&h.golden_id))
+            .collect();
         if docs.is_empty() {
-            return Ok(self.not_found(zh, &format!("an in-stock product with {}", filters.describe().join(", ")), &format!("符合条件（{}）且有货的商品", filters.describe().join("，"))));
+            return Ok(self.not_found(
+                zh,
+                &format!("an in-stock product with {}", filters.describe().join(", ")),
+                &format!("符合条件（{}）且有货的商品", filters.describe().join("，")),
+            ));
         }
         let lines: Vec<String> = docs
             .iter()
@@ -511,19 +646,34 @@ impl<'a> Assistant<'a> {
         } else {
             format!("You could consider: {}.", lines.join("; "))
         };
-        Ok((text, docs.iter().map(|d| Self::product_citation(d)).collect(), true))
+        Ok((
+            text,
+            docs.iter().map(|d| Self::product_citation(d)).collect(),
+            true,
+        ))
     }
 
     /// The catalogue category the question names, in any spelling the project knows.
     fn category_named(&self, question: &str) -> Option<String> {
         let q = crate::tokenizer::fold(question);
-        let mut categories: Vec<&str> = self.index.documents().iter().filter_map(|d| d.category.as_deref()).collect();
+        let mut categories: Vec<&str> = self
+            .index
+            .documents()
+            .iter()
+            .filter_map(|d| d.category.as_deref())
+            .collect();
         categories.sort();
         categories.dedup();
         let mut best: Option<(usize, &str)> = None;
         for c in categories {
             let mut spellings: Vec<String> = vec![c.to_string()];
-            spellings.extend(self.index.aliases().spellings("category", c).into_iter().map(str::to_string));
+            spellings.extend(
+                self.index
+                    .aliases()
+                    .spellings("category", c)
+                    .into_iter()
+                    .map(str::to_string),
+            );
             for s in spellings {
                 let f = crate::tokenizer::fold(&s);
                 let singular = f.trim_end_matches('s');
@@ -551,7 +701,15 @@ pub fn budget(question: &str) -> Option<f64> {
     let q = crate::tokenizer::fold(question);
     for (number, rest) in shopfuse_core::text::numbers_with_rest(&q) {
         let rest = rest.trim_start();
-        let after_zh = ["元以内", "元以下", "块以内", "块以下", "以内", "以下", "元内"];
+        let after_zh = [
+            "元以内",
+            "元以下",
+            "块以内",
+            "块以下",
+            "以内",
+            "以下",
+            "元内",
+        ];
         if after_zh.iter().any(|w| rest.starts_with(w)) {
             return number.parse().ok();
         }
@@ -560,7 +718,10 @@ pub fn budget(question: &str) -> Option<f64> {
         if let Some(pos) = q.find(marker) {
             let tail = &q[pos + marker.len()..];
             let tail = tail.trim_start_matches(['¥', '$', ' ']);
-            let digits: String = tail.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let digits: String = tail
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
             if let Ok(v) = digits.parse() {
                 return Some(v);
             }
@@ -591,14 +752,20 @@ mod tests {
     #[test]
     fn budgets_in_both_languages() {
         assert_eq!(budget("能推荐一款3000元以内的手机吗？"), Some(3000.0));
-        assert_eq!(budget("Can you suggest headphones under 2500 yuan?"), Some(2500.0));
+        assert_eq!(
+            budget("Can you suggest headphones under 2500 yuan?"),
+            Some(2500.0)
+        );
         assert_eq!(budget("推荐一款手机"), None);
     }
 
     #[test]
     fn dates_are_beijing_days() {
         // 2024-01-01 00:00 Beijing = 2023-12-31 16:00 UTC.
-        assert_eq!(chrono_date(1_704_038_400_000_000).as_deref(), Some("2024-01-01"));
+        assert_eq!(
+            chrono_date(1_704_038_400_000_000).as_deref(),
+            Some("2024-01-01")
+        );
     }
 
     #[test]

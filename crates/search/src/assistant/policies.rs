@@ -54,7 +54,9 @@ pub fn load_policies(project_root: &Path) -> Result<Vec<PolicySection>, SearchEr
         let text = std::fs::read_to_string(&path).map_err(|e| SearchError::io(&path, e))?;
         let rel = format!(
             "policies/{}",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
         );
         out.extend(sections(&rel, &text));
     }

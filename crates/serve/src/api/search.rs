@@ -45,27 +45,42 @@ fn encoder(state: &AppState) -> Option<&'static dyn Encoder> {
 fn service(state: &AppState) -> Result<Arc<SearchService>, String> {
     let version = state.index().version;
     let root = state.project().root.clone();
-    let mut services = SERVICES.lock().map_err(|_| "search state poisoned".to_string())?;
-    if let Some((_, s)) = services.iter().find(|(r, s)| *r == root && s.version == version) {
+    let mut services = SERVICES
+        .lock()
+        .map_err(|_| "search state poisoned".to_string())?;
+    if let Some((_, s)) = services
+        .iter()
+        .find(|(r, s)| *r == root && s.version == version)
+    {
         return Ok(s.clone());
     }
     let project = state.project();
     let (index, _) = match shopfuse_search::open_project(project) {
         Ok(found) => found,
         // The index directory is busy (a run is syncing it): answer from memory instead.
-        Err(shopfuse_search::SearchError::Tantivy(_)) | Err(shopfuse_search::SearchError::Io { .. }) => {
+        Err(shopfuse_search::SearchError::Tantivy(_))
+        | Err(shopfuse_search::SearchError::Io { .. }) => {
             let (_, batches) = state
                 .store()
                 .read_table(shopfuse_search::search_documents::NAME)
                 .map_err(|e| e.to_string())?
                 .ok_or("the project has no search index: run `shopfuse run`")?;
-            let docs = shopfuse_search::document::read_documents(&batches).map_err(|e| e.to_string())?;
-            (SearchIndex::in_memory(docs, Default::default()).map_err(|e| e.to_string())?, Default::default())
+            let docs =
+                shopfuse_search::document::read_documents(&batches).map_err(|e| e.to_string())?;
+            (
+                SearchIndex::in_memory(docs, Default::default()).map_err(|e| e.to_string())?,
+                Default::default(),
+            )
         }
         Err(e) => return Err(e.to_string()),
     };
-    let policies = shopfuse_search::assistant::load_policies(&project.root).map_err(|e| e.to_string())?;
-    let service = Arc::new(SearchService { version, index, policies });
+    let policies =
+        shopfuse_search::assistant::load_policies(&project.root).map_err(|e| e.to_string())?;
+    let service = Arc::new(SearchService {
+        version,
+        index,
+        policies,
+    });
     services.retain(|(r, _)| *r != root);
     services.push((root, service.clone()));
     Ok(service)
@@ -103,11 +118,15 @@ fn request_of(q: SearchQuery) -> Result<SearchRequest, ApiError> {
     }
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be 1–100 (is {limit})")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1–100 (is {limit})"
+        )));
     }
     for (name, v) in [("min_price", q.min_price), ("max_price", q.max_price)] {
         if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(ApiError::bad_request(format!("{name}: a non-negative number")));
+            return Err(ApiError::bad_request(format!(
+                "{name}: a non-negative number"
+            )));
         }
     }
     if let (Some(lo), Some(hi)) = (q.min_price, q.max_price) {
@@ -119,7 +138,9 @@ fn request_of(q: SearchQuery) -> Result<SearchRequest, ApiError> {
     r.limit = limit;
     r.mode = match q.mode.as_deref() {
         None => Mode::Hybrid,
-        Some(m) => m.parse().map_err(|e: shopfuse_search::SearchError| ApiError::bad_request(format!("mode: {e}")))?,
+        Some(m) => m.parse().map_err(|e: shopfuse_search::SearchError| {
+            ApiError::bad_request(format!("mode: {e}"))
+        })?,
     };
     r.attributes = !q.no_attributes.unwrap_or(false);
     r.filters = Filters {
@@ -153,9 +174,17 @@ pub(super) async fn search(
         let service = service(&state)?;
         let vector = match (request.mode, encoder(&state)) {
             (Mode::Lexical, _) | (_, None) => None,
-            (_, Some(e)) => Some(e.encode(&[request.query.as_str()]).map_err(|e| e.to_string())?.row(0).to_vec()),
+            (_, Some(e)) => Some(
+                e.encode(&[request.query.as_str()])
+                    .map_err(|e| e.to_string())?
+                    .row(0)
+                    .to_vec(),
+            ),
         };
-        let results = service.index.search(&request, vector.as_deref()).map_err(|e| e.to_string())?;
+        let results = service
+            .index
+            .search(&request, vector.as_deref())
+            .map_err(|e| e.to_string())?;
         serde_json::to_value(results).map_err(|e| e.to_string())
     })
     .await?;

@@ -456,17 +456,30 @@ pub struct BenchSearchArgs {
 pub fn bench_search(cli: &Cli, args: &BenchSearchArgs) -> Result<ExitCode> {
     let encoder = shopfuse_pipeline::usem3_encoder(None, &cli.project)?;
     let bar = crate::Bar::new(cli.quiet);
-    let rows =
-        shopfuse_pipeline::bench::bench_search_sizes(&args.sizes, args.queries, &encoder, &bar)?;
+    if !cli.json {
+        println!(
+            "search bench: {} thread(s), one query at a time",
+            shopfuse_pipeline::bench::threads()
+        );
+    }
+    let mut rows = Vec::new();
+    // One size at a time, printed as it finishes: the large ones take minutes.
+    for &size in &args.sizes {
+        let mut r =
+            shopfuse_pipeline::bench::bench_search_sizes(&[size], args.queries, &encoder, &bar)?;
+        if !cli.json {
+            print_bench(&r[0]);
+        }
+        rows.append(&mut r);
+    }
     if cli.json {
         crate::print_json(&rows)?;
-        return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "search bench: {} thread(s), one query at a time",
-        shopfuse_pipeline::bench::threads()
-    );
-    for r in &rows {
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_bench(r: &shopfuse_search::bench::SearchBench) {
+    {
         println!(
             "\n{} products, {} queries: index built in {:.1} s ({:.0} docs/s); dense side {} (recall@10 vs exact {:.3})",
             r.products,
@@ -495,5 +508,4 @@ pub fn bench_search(cli: &Cli, args: &BenchSearchArgs) -> Result<ExitCode> {
             hybrid.p50_ms / (bm25.p50_ms + exact.p50_ms).max(1e-9)
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

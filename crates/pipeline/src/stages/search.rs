@@ -47,7 +47,7 @@ impl Stage for SearchStage {
             let read = |t: &str, cols: &[&str]| tx.read_columns(t, cols);
             build_documents(&read)?
         };
-        let mut cache = EmbeddingCache::load(tx.store(), encoder)?;
+        let mut cache = EmbeddingCache::load_in(tx, encoder)?;
         attach_vectors(&mut docs, &mut |texts| {
             cache
                 .embed(encoder, texts, progress)

@@ -142,10 +142,11 @@ pub fn search_queries(products: &[Product], listings: &[Listing], rng: &mut ChaC
             "paraphrase",
             "zh",
             format!(
-                "{}{} {} {}",
+                "{}{} {} {} {}",
                 p.brand_zh,
                 p.category_zh(),
-                format!("{} {}", p.series, p.model),
+                p.series,
+                p.model,
                 attrs_zh(p)
             ),
             p,

@@ -61,8 +61,10 @@ impl Vocabulary {
         capacities: impl IntoIterator<Item = &'a str>,
         aliases: &LearnedAliases,
     ) -> Self {
-        let mut v = Vocabulary::default();
-        v.colours = colours.into_iter().map(|c| c.to_lowercase()).collect();
+        let mut v = Vocabulary {
+            colours: colours.into_iter().map(|c| c.to_lowercase()).collect(),
+            ..Vocabulary::default()
+        };
         // Keyed by the index term of each spelling too: "purple" is the term "purpl".
         let mut add = |spelling: &str, canonical: &str| {
             let mut keys = vec![fold(spelling)];

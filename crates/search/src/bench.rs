@@ -108,8 +108,8 @@ pub fn bench_search(
     ];
     let mut recall = 0.0;
     let sample = n.min(200);
-    for i in 0..sample {
-        let mut r = SearchRequest::new(queries[i].clone());
+    for (i, query) in queries.iter().enumerate().take(sample) {
+        let mut r = SearchRequest::new(query.clone());
         r.mode = Mode::Dense;
         r.attributes = false;
         let got: Vec<String> = index

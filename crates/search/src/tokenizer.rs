@@ -133,7 +133,7 @@ fn latin_terms(run: &str, position: usize, out: &mut Vec<Term>) {
         return;
     }
     out.push(term(run.to_string()));
-    if !(has_alpha && has_digit) && !run.contains('-') {
+    if !(run.contains('-') || has_alpha && has_digit) {
         return;
     }
     let joined: String = run.chars().filter(|c| *c != '-' && *c != '.').collect();

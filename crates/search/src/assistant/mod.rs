@@ -608,11 +608,13 @@ impl<'a> Assistant<'a> {
         language: &'static str,
     ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
-        let mut filters = Filters::default();
-        filters.max_price = budget(question);
-        filters.in_stock = true;
+        let filters = Filters {
+            max_price: budget(question),
+            in_stock: true,
+            category: self.category_named(question),
+            ..Filters::default()
+        };
         let words = product_words(self.index, question);
-        filters.category = self.category_named(question);
         let mut request = SearchRequest::new(if words.is_empty() {
             question.to_string()
         } else {

@@ -104,8 +104,12 @@ struct SyncedState {
 /// The search indexes of one catalogue.
 pub struct SearchIndex {
     docs: Vec<ProductDocument>,
+    /// Each document's key, by position: filters compare keys, and hashing every golden id
+    /// again per query was a SHA-256 per product on the hot path.
+    keys: Vec<u64>,
     position_of: HashMap<u64, usize>,
-    index: Index,
+    /// Every term of every document, built on first use (the assistant's product lookups).
+    terms: std::sync::OnceLock<HashSet<String>>,
     reader: IndexReader,
     fields: Fields,
     dense: DenseIndex,
@@ -198,15 +202,13 @@ impl SearchIndex {
             docs.iter().filter_map(|d| d.capacity.as_deref()),
             &aliases,
         );
-        let position_of = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (key_of(&d.golden_id), i))
-            .collect();
+        let keys: Vec<u64> = docs.iter().map(|d| key_of(&d.golden_id)).collect();
+        let position_of = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
         Ok(SearchIndex {
             docs,
+            keys,
             position_of,
-            index,
+            terms: std::sync::OnceLock::new(),
             reader,
             fields,
             dense,
@@ -223,6 +225,18 @@ impl SearchIndex {
         self.position_of
             .get(&key_of(golden_id))
             .map(|&i| &self.docs[i])
+    }
+
+    /// Whether any document's text has `term` (an index term, as [`terms`] makes them).
+    pub fn knows_term(&self, term: &str) -> bool {
+        self.terms
+            .get_or_init(|| {
+                self.docs
+                    .iter()
+                    .flat_map(|d| crate::tokenizer::term_set(&d.text))
+                    .collect()
+            })
+            .contains(term)
     }
 
     pub fn aliases(&self) -> &LearnedAliases {
@@ -379,8 +393,9 @@ impl SearchIndex {
         Some(Arc::new(
             self.docs
                 .iter()
-                .filter(|d| filters.passes(d, &self.aliases))
-                .map(|d| key_of(&d.golden_id))
+                .zip(&self.keys)
+                .filter(|(d, _)| filters.passes(d, &self.aliases))
+                .map(|(_, &k)| k)
                 .collect(),
         ))
     }
@@ -421,20 +436,7 @@ impl SearchIndex {
                 searcher.search(&query, &FilterCollector::new("key".to_string(), keep, top))?
             }
         };
-        let mut out = Vec::with_capacity(found.len());
-        for (score, address) in found {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("key")?;
-            if let Some(&i) = column
-                .first(address.doc_id)
-                .and_then(|k| self.position_of.get(&k))
-            {
-                out.push((i, score));
-            }
-        }
-        Ok(out)
+        self.positions(&searcher, found)
     }
 
     fn dense_candidates(
@@ -442,12 +444,8 @@ impl SearchIndex {
         query: &[f32],
         allowed: Option<&Arc<HashSet<u64>>>,
     ) -> Vec<(usize, f32)> {
-        let vectors: Vec<&[f32]> = self.docs.iter().map(|d| d.vector.as_slice()).collect();
-        let keys: Vec<u64> = match allowed {
-            Some(_) => self.docs.iter().map(|d| key_of(&d.golden_id)).collect(),
-            None => Vec::new(),
-        };
-        let pass = |i: usize| allowed.is_some_and(|a| a.contains(&keys[i]));
+        let vectors = self.vectors();
+        let pass = |i: usize| allowed.is_some_and(|a| a.contains(&self.keys[i]));
         let filter: Option<&(dyn Fn(usize) -> bool + Sync)> =
             allowed.map(|_| &pass as &(dyn Fn(usize) -> bool + Sync));
         self.dense.nearest(&vectors, query, CANDIDATES, filter)
@@ -471,7 +469,16 @@ impl SearchIndex {
             &BooleanQuery::new(clauses),
             &TopDocs::with_limit(limit).order_by_score(),
         )?;
-        let mut out = Vec::new();
+        self.positions(&searcher, found)
+    }
+
+    /// tantivy's hits as (document position, score), through each hit's key.
+    fn positions(
+        &self,
+        searcher: &tantivy::Searcher,
+        found: Vec<(f32, DocAddress)>,
+    ) -> Result<Vec<(usize, f32)>, SearchError> {
+        let mut out = Vec::with_capacity(found.len());
         for (score, address) in found {
             let column = searcher
                 .segment_reader(address.segment_ord)
@@ -490,11 +497,6 @@ impl SearchIndex {
     /// The vectors, in document order.
     pub fn vectors(&self) -> Vec<&[f32]> {
         self.docs.iter().map(|d| d.vector.as_slice()).collect()
-    }
-
-    /// Commits of the underlying tantivy index (for tests of the incremental update).
-    pub fn segment_count(&self) -> usize {
-        self.index.searchable_segment_ids().map_or(0, |s| s.len())
     }
 }
 

@@ -212,15 +212,10 @@ pub struct Assistant<'a> {
 /// The question's words the catalogue knows, with the attribute words: what a product
 /// lookup searches for ("这款华为mate 50有没有256G的？哪个平台最便宜" → "华为 mate 50 256gb").
 fn product_words(index: &SearchIndex, text: &str) -> String {
-    let vocabulary: HashSet<String> = index
-        .documents()
-        .iter()
-        .flat_map(|d| crate::tokenizer::term_set(&d.text))
-        .collect();
     crate::tokenizer::terms(text)
         .into_iter()
         .map(|t| t.text)
-        .filter(|t| vocabulary.contains(t))
+        .filter(|t| index.knows_term(t))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -236,7 +236,9 @@ impl<'a> VectorIndex<'a> {
 /// index of a large catalogue. Every HNSW step computes distances, and at a million listings
 /// those dominate the stage; the leading components of the (uncentred) second-moment matrix
 /// keep the dot products that decide who is near whom, at a quarter of the cost. The index
-/// only proposes candidates: their similarity is then taken on the full vectors.
+/// only proposes candidates: their similarity is then taken on the full vectors. Serialisable,
+/// so an index built on projected vectors can be saved with the projection its queries need.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Projection {
     /// `dims` rows of the input dimension, strongest direction first.
     basis: Vec<Vec<f32>>,

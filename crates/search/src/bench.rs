@@ -100,7 +100,7 @@ pub fn bench_search(
         latency(
             "exact vector scan",
             |i| {
-                exact_nearest(&vectors, query_vectors.row(i), 10, None);
+                exact_nearest(vectors, query_vectors.row(i), 10, None);
                 Ok(())
             },
             n,
@@ -118,7 +118,7 @@ pub fn bench_search(
             .into_iter()
             .map(|h| h.golden_id)
             .collect();
-        let exact = exact_nearest(&vectors, query_vectors.row(i), 10, None);
+        let exact = exact_nearest(vectors, query_vectors.row(i), 10, None);
         let hit = exact
             .iter()
             .filter(|(d, _)| got.contains(&index.documents()[*d].golden_id))

@@ -289,6 +289,7 @@ pub fn build_documents(read: ReadTable<'_>) -> Result<Vec<ProductDocument>, Sear
 }
 
 /// A golden record's own fields.
+#[derive(Debug, Clone, Default)]
 pub struct Fields {
     pub title: Option<String>,
     pub brand: Option<String>,

@@ -27,8 +27,9 @@ use tantivy::{
 };
 
 use crate::attributes::{understand, Vocabulary};
-use crate::dense::DenseIndex;
+use crate::dense::{DenseIndex, Vectors};
 use crate::document::{LearnedAliases, ProductDocument};
+use crate::postings::{Allowed, AttributePostings};
 use crate::query::{fuse, Explanation, Facets, Mode, SearchHit, SearchRequest, SearchResults};
 use crate::tokenizer::{terms, ProductTokenizer, TOKENIZER_NAME};
 use crate::SearchError;
@@ -104,10 +105,8 @@ struct SyncedState {
 /// The search indexes of one catalogue.
 pub struct SearchIndex {
     docs: Vec<ProductDocument>,
-    /// Each document's key, by position: filters compare keys, and hashing every golden id
-    /// again per query was a SHA-256 per product on the hot path.
-    keys: Vec<u64>,
-    position_of: HashMap<u64, usize>,
+    position_of: Arc<HashMap<u64, usize>>,
+    postings: AttributePostings,
     /// Every term of every document, built on first use (the assistant's product lookups).
     terms: std::sync::OnceLock<HashSet<String>>,
     reader: IndexReader,
@@ -202,12 +201,18 @@ impl SearchIndex {
             docs.iter().filter_map(|d| d.capacity.as_deref()),
             &aliases,
         );
-        let keys: Vec<u64> = docs.iter().map(|d| key_of(&d.golden_id)).collect();
-        let position_of = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        // Keys hashed once here, not per query.
+        let position_of = Arc::new(
+            docs.iter()
+                .enumerate()
+                .map(|(i, d)| (key_of(&d.golden_id), i))
+                .collect(),
+        );
+        let postings = AttributePostings::new(&docs);
         Ok(SearchIndex {
             docs,
-            keys,
             position_of,
+            postings,
             terms: std::sync::OnceLock::new(),
             reader,
             fields,
@@ -385,19 +390,11 @@ impl SearchIndex {
         out
     }
 
-    /// Keys of the documents that pass `filters`; `None` when nothing is filtered.
-    fn allowed(&self, filters: &crate::query::Filters) -> Option<Arc<HashSet<u64>>> {
-        if filters.is_empty() {
-            return None;
-        }
-        Some(Arc::new(
-            self.docs
-                .iter()
-                .zip(&self.keys)
-                .filter(|(d, _)| filters.passes(d, &self.aliases))
-                .map(|(_, &k)| k)
-                .collect(),
-        ))
+    /// The documents that pass `filters`; `None` when nothing is filtered.
+    fn allowed(&self, filters: &crate::query::Filters) -> Option<Arc<Allowed>> {
+        self.postings
+            .allowed(filters, &self.docs, &self.aliases)
+            .map(Arc::new)
     }
 
     /// BM25 over the terms of `text`, typo-tolerant for Latin words the index does not know,
@@ -405,7 +402,7 @@ impl SearchIndex {
     fn lexical(
         &self,
         text: &str,
-        allowed: Option<Arc<HashSet<u64>>>,
+        allowed: Option<Arc<Allowed>>,
     ) -> Result<Vec<(usize, f32)>, SearchError> {
         let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -432,23 +429,19 @@ impl SearchIndex {
         let found: Vec<(f32, DocAddress)> = match allowed {
             None => searcher.search(&query, &top)?,
             Some(allowed) => {
-                let keep = move |key: u64| allowed.contains(&key);
+                let position_of = Arc::clone(&self.position_of);
+                let keep =
+                    move |key: u64| position_of.get(&key).is_some_and(|&i| allowed.contains(i));
                 searcher.search(&query, &FilterCollector::new("key".to_string(), keep, top))?
             }
         };
         self.positions(&searcher, found)
     }
 
-    fn dense_candidates(
-        &self,
-        query: &[f32],
-        allowed: Option<&Arc<HashSet<u64>>>,
-    ) -> Vec<(usize, f32)> {
-        let vectors = self.vectors();
-        let pass = |i: usize| allowed.is_some_and(|a| a.contains(&self.keys[i]));
-        let filter: Option<&(dyn Fn(usize) -> bool + Sync)> =
-            allowed.map(|_| &pass as &(dyn Fn(usize) -> bool + Sync));
-        self.dense.nearest(&vectors, query, CANDIDATES, filter)
+    fn dense_candidates(&self, query: &[f32], allowed: Option<&Arc<Allowed>>) -> Vec<(usize, f32)> {
+        let allowed = allowed.map(|a| a.positions.as_slice());
+        self.dense
+            .nearest(&self.docs, query, CANDIDATES, allowed)
     }
 
     /// The lexical side alone for the terms of `text` with no fuzzy matching and no
@@ -495,8 +488,17 @@ impl SearchIndex {
     }
 
     /// The vectors, in document order.
-    pub fn vectors(&self) -> Vec<&[f32]> {
-        self.docs.iter().map(|d| d.vector.as_slice()).collect()
+    pub fn vectors(&self) -> &dyn Vectors {
+        &self.docs
+    }
+}
+
+impl Vectors for Vec<ProductDocument> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn vector(&self, position: usize) -> &[f32] {
+        &self[position].vector
     }
 }
 

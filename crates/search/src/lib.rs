@@ -30,6 +30,7 @@ pub mod dense;
 pub mod document;
 pub mod eval;
 pub mod index;
+pub mod postings;
 pub mod query;
 pub mod tokenizer;
 

@@ -91,12 +91,8 @@ impl Filters {
         } else {
             self.add_field(e, &bad, &number)?;
         }
-        if let (Some(lo), Some(hi)) = (self.min_price, self.max_price) {
-            if lo > hi {
-                return Err(bad("the lowest price is above the highest"));
-            }
-        }
-        Ok(())
+        self.validate()
+            .map_err(|e| bad(&e.to_string()))
     }
 
     fn add_field(
@@ -125,6 +121,27 @@ impl Filters {
                 self.max_price = number(hi)?;
             }
             _ => return Err(bad("unknown field")),
+        }
+        Ok(())
+    }
+
+    /// Checks what a caller may have set field by field (the API's query parameters): prices
+    /// are non-negative numbers and the lowest is not above the highest. [`Self::add`] runs
+    /// the same checks on each expression.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        for (name, v) in [("min_price", self.min_price), ("max_price", self.max_price)] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(SearchError::Request(format!(
+                    "{name}: a price is a non-negative number"
+                )));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_price, self.max_price) {
+            if lo > hi {
+                return Err(SearchError::Request(
+                    "the lowest price (min_price) is above the highest (max_price)".to_string(),
+                ));
+            }
         }
         Ok(())
     }

@@ -53,6 +53,10 @@ struct Inner {
     audit: AuditLog,
     metrics: Metrics,
     limiter: RateLimiter,
+    /// The search index and policies of the version last searched (loaded on first use).
+    search: std::sync::Mutex<Option<Arc<crate::api::search::SearchService>>>,
+    /// The project's encoder for query vectors; `None` inside when its files are missing.
+    encoder: std::sync::OnceLock<Option<Box<dyn shopfuse_core::Encoder>>>,
 }
 
 impl AppState {
@@ -86,6 +90,8 @@ impl AppState {
                 audit,
                 metrics: Metrics::default(),
                 limiter: RateLimiter::new(options.requests_per_second_per_key),
+                search: Default::default(),
+                encoder: Default::default(),
             }),
         })
     }
@@ -105,6 +111,16 @@ impl AppState {
 
     pub fn store(&self) -> &TableStore {
         &self.inner.store
+    }
+
+    pub(crate) fn search(
+        &self,
+    ) -> &std::sync::Mutex<Option<Arc<crate::api::search::SearchService>>> {
+        &self.inner.search
+    }
+
+    pub(crate) fn encoder(&self) -> &std::sync::OnceLock<Option<Box<dyn shopfuse_core::Encoder>>> {
+        &self.inner.encoder
     }
 
     /// The overlay of accepted events the served version does not hold yet. Take it before

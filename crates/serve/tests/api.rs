@@ -1398,6 +1398,7 @@ async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
         "/api/v1/search?q=phone&mode=psychic",
         "/api/v1/search?q=phone&min_price=9&max_price=1",
         "/api/v1/search?q=phone&min_price=abc",
+        "/api/v1/search?q=phone&min_price=-1",
         "/api/v1/search?q=phone&unknown=1",
     ] {
         let (status, body) = get(&state, bad, Some(&FIXTURE.viewer)).await;
@@ -1407,6 +1408,23 @@ async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
         get(&state, "/api/v1/search?q=x", None).await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn search_and_ask_before_the_search_stage_ran_say_so_with_409() {
+    let (copy, _) = copied_state();
+    // The committed state of a project whose runs stopped before the search stage.
+    let manifest = copy.path().join(".shopfuse/manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["tables"].as_object_mut().unwrap().remove("search_documents");
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (status, body) = get(&state, "/api/v1/search?q=phone", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("shopfuse run"), "{body}");
+    let ask = json!({"question": "how do I return this?"}).to_string();
+    let (status, body) = send(&state, "POST", "/api/v1/ask", &FIXTURE.viewer, ask).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
 fn url_encode(s: &str) -> String {

@@ -11,7 +11,7 @@ mod propensity;
 mod reports;
 mod review;
 mod sales;
-mod search;
+pub(crate) mod search;
 mod sql;
 mod timeline;
 

@@ -2,13 +2,14 @@
 //! question is about one customer's orders).
 //!
 //! The search index and the assistant's policies are loaded on the first request after each
-//! commit, the encoder once per process; without the encoder's files the search is lexical
+//! commit and kept in the [`AppState`], the encoder once per state; without the encoder's files the search is lexical
 //! and says so in its `notes`.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use shopfuse_core::Encoder;
@@ -16,23 +17,21 @@ use shopfuse_search::assistant::{customer_orders, Assistant, IntentClassifier, P
 use shopfuse_search::{Filters, Mode, SearchIndex, SearchRequest};
 use utoipa::{IntoParams, ToSchema};
 
-use super::reports::blocking;
 use super::{audit, json_rejection, query, Caller};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState, Role};
 
-/// The loaded search side of one committed version.
+/// The loaded search side of one committed version (kept in [`AppState`]).
 pub struct SearchService {
     version: u64,
     index: SearchIndex,
     policies: Vec<PolicySection>,
 }
 
-static SERVICES: Mutex<Vec<(std::path::PathBuf, Arc<SearchService>)>> = Mutex::new(Vec::new());
-static ENCODER: OnceLock<Option<Box<dyn Encoder>>> = OnceLock::new();
-
-fn encoder(state: &AppState) -> Option<&'static dyn Encoder> {
-    ENCODER
+/// The project's encoder, loaded on the first search (the state keeps it for the process).
+fn encoder(state: &AppState) -> Option<&dyn Encoder> {
+    state
+        .encoder()
         .get_or_init(|| {
             shopfuse_pipeline::project_encoder(state.project())
                 .ok()
@@ -41,49 +40,59 @@ fn encoder(state: &AppState) -> Option<&'static dyn Encoder> {
         .as_deref()
 }
 
-/// The service of the committed version, loaded when the version changed.
-fn service(state: &AppState) -> Result<Arc<SearchService>, String> {
+/// The service of the committed version, loaded when the version changed. A project whose
+/// runs have not built the search stage yet is a `409` that says what to run, not a failure.
+fn service(state: &AppState) -> Result<Arc<SearchService>, ApiError> {
     let version = state.index().version;
-    let root = state.project().root.clone();
-    let mut services = SERVICES
-        .lock()
-        .map_err(|_| "search state poisoned".to_string())?;
-    if let Some((_, s)) = services
-        .iter()
-        .find(|(r, s)| *r == root && s.version == version)
-    {
+    let mut slot = state.search().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = slot.as_ref().filter(|s| s.version == version) {
         return Ok(s.clone());
     }
     let project = state.project();
-    let (index, _) = match shopfuse_search::open_project(project) {
-        Ok(found) => found,
+    let unavailable = |e: shopfuse_search::SearchError| ApiError::unavailable(e.to_string());
+    let index = match shopfuse_search::open_project(project) {
+        Ok((index, _)) => index,
+        Err(e @ shopfuse_search::SearchError::NoIndex) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_built",
+                e.to_string(),
+            ))
+        }
         // The index directory is busy (a run is syncing it): answer from memory instead.
         Err(shopfuse_search::SearchError::Tantivy(_))
-        | Err(shopfuse_search::SearchError::Io { .. }) => {
-            let (_, batches) = state
-                .store()
-                .read_table(shopfuse_search::search_documents::NAME)
-                .map_err(|e| e.to_string())?
-                .ok_or("the project has no search index: run `shopfuse run`")?;
-            let docs =
-                shopfuse_search::document::read_documents(&batches).map_err(|e| e.to_string())?;
-            (
-                SearchIndex::in_memory(docs, Default::default()).map_err(|e| e.to_string())?,
-                Default::default(),
-            )
-        }
-        Err(e) => return Err(e.to_string()),
+        | Err(shopfuse_search::SearchError::Io { .. }) => in_memory(state)?,
+        Err(e) => return Err(unavailable(e)),
     };
-    let policies =
-        shopfuse_search::assistant::load_policies(&project.root).map_err(|e| e.to_string())?;
+    let policies = shopfuse_search::assistant::load_policies(&project.root).map_err(unavailable)?;
     let service = Arc::new(SearchService {
         version,
         index,
         policies,
     });
-    services.retain(|(r, _)| *r != root);
-    services.push((root, service.clone()));
+    *slot = Some(service.clone());
     Ok(service)
+}
+
+/// The committed catalogue indexed in memory, for when the index on disk cannot be opened.
+fn in_memory(state: &AppState) -> Result<SearchIndex, ApiError> {
+    let unavailable = |e: &dyn std::fmt::Display| ApiError::unavailable(e.to_string());
+    let (_, batches) = state
+        .store()
+        .read_table(shopfuse_search::search_documents::NAME)
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(|| unavailable(&shopfuse_search::SearchError::NoIndex))?;
+    let docs = shopfuse_search::document::read_documents(&batches).map_err(|e| unavailable(&e))?;
+    SearchIndex::in_memory(docs, Default::default()).map_err(|e| unavailable(&e))
+}
+
+/// Runs `work` off the async threads, keeping its own status codes.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,18 +131,6 @@ fn request_of(q: SearchQuery) -> Result<SearchRequest, ApiError> {
             "limit must be 1–100 (is {limit})"
         )));
     }
-    for (name, v) in [("min_price", q.min_price), ("max_price", q.max_price)] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(ApiError::bad_request(format!(
-                "{name}: a non-negative number"
-            )));
-        }
-    }
-    if let (Some(lo), Some(hi)) = (q.min_price, q.max_price) {
-        if lo > hi {
-            return Err(ApiError::bad_request("min_price is above max_price"));
-        }
-    }
     let mut r = SearchRequest::new(q.q);
     r.limit = limit;
     r.mode = match q.mode.as_deref() {
@@ -153,6 +150,9 @@ fn request_of(q: SearchQuery) -> Result<SearchRequest, ApiError> {
         max_price: q.max_price,
         in_stock: q.in_stock.unwrap_or(false),
     };
+    r.filters
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(r)
 }
 
@@ -160,7 +160,8 @@ fn request_of(q: SearchQuery) -> Result<SearchRequest, ApiError> {
 #[utoipa::path(
     get, path = "/api/v1/search", params(SearchQuery),
     responses((status = 200, description = "query as understood, hits, facets, notes", content_type = "application/json"),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, description = "the search stage has not run", body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub(super) async fn search(
@@ -170,13 +171,14 @@ pub(super) async fn search(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Role::Viewer, "/api/v1/search")?;
     let request = request_of(query(parsed)?)?;
-    let results = blocking(move || {
+    let results = off_thread(move || {
         let service = service(&state)?;
+        let failed = |e: &dyn std::fmt::Display| ApiError::unavailable(e.to_string());
         let vector = match (request.mode, encoder(&state)) {
             (Mode::Lexical, _) | (_, None) => None,
             (_, Some(e)) => Some(
                 e.encode(&[request.query.as_str()])
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| failed(&e))?
                     .row(0)
                     .to_vec(),
             ),
@@ -184,8 +186,8 @@ pub(super) async fn search(
         let results = service
             .index
             .search(&request, vector.as_deref())
-            .map_err(|e| e.to_string())?;
-        serde_json::to_value(results).map_err(|e| e.to_string())
+            .map_err(|e| failed(&e))?;
+        serde_json::to_value(results).map_err(|e| failed(&e))
     })
     .await?;
     Ok(Json(results))
@@ -205,7 +207,8 @@ pub struct AskBody {
 #[utoipa::path(
     post, path = "/api/v1/ask", request_body = AskBody,
     responses((status = 200, description = "question, language, intent, confidence, text, citations, found", content_type = "application/json"),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, description = "the search stage has not run", body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub(super) async fn ask(
@@ -228,8 +231,9 @@ pub(super) async fn ask(
         }
         audit(&state, &caller, ROUTE, c)?;
     }
-    let answer = blocking(move || {
+    let answer = off_thread(move || {
         let service = service(&state)?;
+        let failed = |e: &dyn std::fmt::Display| ApiError::unavailable(e.to_string());
         let assistant = Assistant {
             index: &service.index,
             classifier: IntentClassifier::shipped(),
@@ -242,8 +246,8 @@ pub(super) async fn ask(
         let orders = |c: &str| customer_orders(&read, c);
         let answer = assistant
             .answer(&question, body.customer_id.as_deref(), &orders)
-            .map_err(|e| e.to_string())?;
-        serde_json::to_value(answer).map_err(|e| e.to_string())
+            .map_err(|e| failed(&e))?;
+        serde_json::to_value(answer).map_err(|e| failed(&e))
     })
     .await?;
     Ok(Json(answer))

@@ -232,7 +232,11 @@ mod tests {
         let v: Vec<Vec<f32>> = (0..3000)
             .map(|i| {
                 let c = &centres[i % centres.len()];
-                unit(c.iter().map(|x| x + rng.random_range(-0.6f32..0.6)).collect())
+                unit(
+                    c.iter()
+                        .map(|x| x + rng.random_range(-0.6f32..0.6))
+                        .collect(),
+                )
             })
             .collect();
         let refs: Vec<&[f32]> = v.iter().map(Vec::as_slice).collect();

@@ -440,8 +440,7 @@ impl SearchIndex {
 
     fn dense_candidates(&self, query: &[f32], allowed: Option<&Arc<Allowed>>) -> Vec<(usize, f32)> {
         let allowed = allowed.map(|a| a.positions.as_slice());
-        self.dense
-            .nearest(&self.docs, query, CANDIDATES, allowed)
+        self.dense.nearest(&self.docs, query, CANDIDATES, allowed)
     }
 
     /// The lexical side alone for the terms of `text` with no fuzzy matching and no

@@ -103,7 +103,11 @@ impl AttributePostings {
         };
         let positions: Vec<u32> = start
             .into_iter()
-            .filter(|&i| lists[1.min(lists.len())..].iter().all(|l| l.binary_search(&i).is_ok()))
+            .filter(|&i| {
+                lists[1.min(lists.len())..]
+                    .iter()
+                    .all(|l| l.binary_search(&i).is_ok())
+            })
             .filter(|&i| filters.passes(&docs[i as usize], aliases))
             .collect();
         let mut mask = vec![false; self.documents];

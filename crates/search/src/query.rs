@@ -91,8 +91,7 @@ impl Filters {
         } else {
             self.add_field(e, &bad, &number)?;
         }
-        self.validate()
-            .map_err(|e| bad(&e.to_string()))
+        self.validate().map_err(|e| bad(&e.to_string()))
     }
 
     fn add_field(

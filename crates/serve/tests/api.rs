@@ -1416,7 +1416,10 @@ async fn search_and_ask_before_the_search_stage_ran_say_so_with_409() {
     // The committed state of a project whose runs stopped before the search stage.
     let manifest = copy.path().join(".shopfuse/manifest.json");
     let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-    m["tables"].as_object_mut().unwrap().remove("search_documents");
+    m["tables"]
+        .as_object_mut()
+        .unwrap()
+        .remove("search_documents");
     std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
     let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
     let (status, body) = get(&state, "/api/v1/search?q=phone", Some(&FIXTURE.viewer)).await;

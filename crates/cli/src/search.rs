@@ -424,6 +424,19 @@ pub fn eval_ask(cli: &Cli, args: &EvalAskArgs) -> Result<ExitCode> {
         "assistant on {} generated questions: intent accuracy {:.3}, cited-fact accuracy {:.3}",
         e.questions, e.intent_accuracy, e.fact_accuracy
     );
+    if let Some(l) = &e.shipped_leave_one_out {
+        let used = l.settings.last().expect("the setting in use");
+        println!(
+            "intent classifier, leave-one-out on the shipped labelled examples: words {:.3}, encoder {:.3}, blend {:.3} (weight {}, temperature {})",
+            l.words, used.encoder, used.blend, used.weight, used.temperature
+        );
+        for s in &l.settings[..l.settings.len() - 1] {
+            println!(
+                "  weight {:.2} temperature {:.2}: encoder {:.3} blend {:.3}",
+                s.weight, s.temperature, s.encoder, s.blend
+            );
+        }
+    }
     println!(
         "{:<18} {:>9} {:>8} {:>8}",
         "intent", "questions", "intent", "fact"

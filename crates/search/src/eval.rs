@@ -560,6 +560,25 @@ pub struct AskEvaluation {
     pub by_intent: BTreeMap<String, IntentAccuracy>,
     /// A few wrong answers, for reading.
     pub examples_wrong: Vec<(String, String, String)>,
+    /// Leave-one-out intent accuracy on the shipped labelled examples (words alone, encoder
+    /// alone, the blend), when the encoder is there: how the classifier does on phrasings
+    /// it was not trained on.
+    pub shipped_leave_one_out: Option<IntentLeaveOneOut>,
+}
+
+/// Leave-one-out intent accuracy on the shipped examples; the last setting is the one in use.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntentLeaveOneOut {
+    pub words: f64,
+    pub settings: Vec<LeaveOneOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaveOneOut {
+    pub weight: f64,
+    pub temperature: f64,
+    pub encoder: f64,
+    pub blend: f64,
 }
 
 /// `shopfuse eval ask` on the generator's question set.
@@ -609,6 +628,30 @@ pub fn evaluate_ask(
         fact_accuracy: facts as f64 / n,
         by_intent,
         examples_wrong: wrong,
+        shipped_leave_one_out: match assistant.encoder {
+            Some(e) => {
+                use crate::assistant::intent::{self, DENSE_TEMPERATURE, DENSE_WEIGHT};
+                let grid: Vec<(f64, f64)> = [0.25, 0.5, 0.75, 0.9]
+                    .into_iter()
+                    .flat_map(|w| [0.02, 0.05, 0.1].map(|t| (w, t)))
+                    .chain([(DENSE_WEIGHT, DENSE_TEMPERATURE)])
+                    .collect();
+                let (words, dense, blend) =
+                    intent::leave_one_out(&intent::shipped_examples(), e, &grid)?;
+                let settings = grid
+                    .iter()
+                    .zip(dense.iter().zip(&blend))
+                    .map(|(&(w, t), (&d, &b))| LeaveOneOut {
+                        weight: w,
+                        temperature: t,
+                        encoder: d,
+                        blend: b,
+                    })
+                    .collect();
+                Some(IntentLeaveOneOut { words, settings })
+            }
+            None => None,
+        },
     })
 }
 

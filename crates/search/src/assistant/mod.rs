@@ -200,6 +200,9 @@ fn status_words(status: &str, language: &str) -> String {
     if language == "zh" { zh } else { en }.to_string()
 }
 
+/// At most this many sibling variants are listed under a product answer.
+const MAX_VARIANTS: usize = 6;
+
 /// The assistant over one project's facts.
 pub struct Assistant<'a> {
     pub index: &'a SearchIndex,
@@ -230,7 +233,7 @@ impl<'a> Assistant<'a> {
         orders: &dyn Fn(&str) -> Result<Vec<OrderFact>, SearchError>,
     ) -> Result<Answer, SearchError> {
         let language = language_of(question);
-        let (intent, confidence) = self.classifier.classify(question);
+        let (intent, confidence) = self.classifier.classify_with(question, self.encoder)?;
         let (text, citations, found) = match intent {
             Intent::ProductQuestion => self.product_answer(question, language, false)?,
             Intent::PriceStock => self.product_answer(question, language, true)?,
@@ -320,15 +323,18 @@ impl<'a> Assistant<'a> {
         let mut citations = vec![Self::product_citation(d)];
         let mut text = self.describe(d, zh);
         let platforms = d.platforms.join(if zh { "、" } else { ", " });
+        let siblings = self.variants_of(d);
+        let variants = self.variants_line(&siblings, zh);
+        citations.extend(siblings.iter().map(|s| Self::product_citation(s)));
         if !offers_too {
             text = if zh {
                 format!(
-                    "{text}。在售平台：{platforms}，价格 {} 起。",
+                    "{text}。在售平台：{platforms}，价格 {} 起。{variants}",
                     self.price(d.min_price_base)
                 )
             } else {
                 format!(
-                    "{text}. Sold on {platforms}, from {}.",
+                    "{text}. Sold on {platforms}, from {}.{variants}",
                     self.price(d.min_price_base)
                 )
             };
@@ -394,10 +400,89 @@ impl<'a> Assistant<'a> {
                 lines.join("; ")
             ),
         };
+        text.push_str(&variants);
         if !zh {
             text = text.replace('（', " (").replace('）', ")");
         }
         Ok((text, citations, true))
+    }
+
+    /// The other variants of `d`'s model (same brand and model code, another colour or
+    /// capacity), cheapest first: "有没有256G的" is answered by the variant list when the
+    /// product found is not the one asked about.
+    fn variants_of(&self, d: &ProductDocument) -> Vec<&ProductDocument> {
+        let Some(code) = d.model_code.as_deref() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&ProductDocument> = self
+            .index
+            .documents()
+            .iter()
+            .filter(|o| o.golden_id != d.golden_id)
+            .filter(|o| {
+                o.model_code
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(code))
+            })
+            .filter(|o| o.brand == d.brand)
+            .filter(|o| {
+                (o.color.as_deref(), o.capacity.as_deref())
+                    != (d.color.as_deref(), d.capacity.as_deref())
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.min_price_base
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.min_price_base.unwrap_or(f64::INFINITY))
+                .then(a.golden_id.cmp(&b.golden_id))
+        });
+        out.truncate(MAX_VARIANTS);
+        out
+    }
+
+    /// " Other variants: 128 GB black (GP…) from 4999.00 CNY, in stock; …" (empty without any).
+    fn variants_line(&self, siblings: &[&ProductDocument], zh: bool) -> String {
+        if siblings.is_empty() {
+            return String::new();
+        }
+        let items: Vec<String> = siblings
+            .iter()
+            .map(|s| {
+                let what: Vec<&str> = [s.capacity.as_deref(), s.color.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let what = if what.is_empty() {
+                    s.title.as_deref().unwrap_or(&s.golden_id).to_string()
+                } else {
+                    what.join(" ")
+                };
+                let stock = match (s.in_stock(), zh) {
+                    (true, true) => "有货",
+                    (false, true) => "缺货",
+                    (true, false) => "in stock",
+                    (false, false) => "sold out",
+                };
+                if zh {
+                    format!(
+                        "{what}（{}）{} 起，{stock}",
+                        s.golden_id,
+                        self.price(s.min_price_base)
+                    )
+                } else {
+                    format!(
+                        "{what} ({}) from {}, {stock}",
+                        s.golden_id,
+                        self.price(s.min_price_base)
+                    )
+                }
+            })
+            .collect();
+        if zh {
+            format!("同款其他规格：{}。", items.join("；"))
+        } else {
+            format!(" Other variants: {}.", items.join("; "))
+        }
     }
 
     fn comparison(
@@ -543,7 +628,8 @@ impl<'a> Assistant<'a> {
         language: &'static str,
     ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
-        let lexical = policies::lexical_scores(&self.policies, question);
+        let lexical =
+            policies::lexical_scores(&self.policies, question, &|t| self.classifier.is_framing(t));
         let dense: Vec<f64> = match self.encoder {
             Some(e) if !self.policies.is_empty() => {
                 // The question against the heading and each sentence: one sentence answers
@@ -745,6 +831,65 @@ fn chrono_date(micros: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::{document, Fields, LearnedAliases, Offer};
+
+    fn phone(id: &str, title: &str, colour: &str, capacity: &str, price: f64) -> ProductDocument {
+        let mut d = document(
+            id.into(),
+            Fields {
+                title: Some(title.into()),
+                brand: Some("Huawei".into()),
+                category: Some("Phones".into()),
+                model_code: Some("CET-AL00".into()),
+                color: Some(colour.into()),
+                capacity: Some(capacity.into()),
+                min_price_base: Some(price),
+            },
+            vec![Offer {
+                platform: "jd".into(),
+                listing_id: format!("{id}-jd"),
+                title: title.into(),
+                price_base: Some(price),
+                stock: Some(3),
+            }],
+            &LearnedAliases::default(),
+        );
+        d.vector = vec![1.0, 0.0];
+        d
+    }
+
+    #[test]
+    fn a_product_answer_lists_the_other_variants_of_its_model() {
+        let docs = vec![
+            phone("GP1", "华为 Mate 50 128G 紫色", "purple", "128GB", 4999.0),
+            phone("GP2", "华为 Mate 50 256G 黑色", "black", "256GB", 5499.0),
+            phone("GP3", "华为 Mate 50 512G 黑色", "black", "512GB", 6499.0),
+        ];
+        let mut other = phone("GP4", "Huawei P60 256GB Black", "black", "256GB", 4000.0);
+        other.model_code = Some("LNA-AL00".into());
+        let mut docs = docs;
+        docs.push(other);
+        let index = SearchIndex::in_memory(docs, LearnedAliases::default()).unwrap();
+        let assistant = Assistant {
+            index: &index,
+            classifier: IntentClassifier::shipped(),
+            policies: Vec::new(),
+            encoder: None,
+            currency: "CNY".into(),
+        };
+        let (text, citations, found) = assistant
+            .product_answer("华为 Mate 50 紫色 有货吗", "zh", true)
+            .unwrap();
+        assert!(found);
+        let keys: Vec<&str> = citations
+            .iter()
+            .filter(|c| c.source == "golden_products")
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(keys, ["GP1", "GP2", "GP3"], "{text}");
+        assert!(text.contains("同款其他规格：256GB black（GP2）"), "{text}");
+        assert!(!text.contains("GP4"), "{text}");
+    }
 
     #[test]
     fn budgets_in_both_languages() {

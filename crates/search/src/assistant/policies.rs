@@ -101,8 +101,13 @@ pub fn sections(file: &str, text: &str) -> Vec<PolicySection> {
 }
 
 /// The sections with each one's lexical overlap with a question: the summed inverse
-/// section frequency of the question's terms the section has.
-pub fn lexical_scores(sections: &[PolicySection], question: &str) -> Vec<f64> {
+/// section frequency of the question's terms the section has, leaving out the terms
+/// `framing` names (words of asking, which match policy prose by chance: "can", "能").
+pub fn lexical_scores(
+    sections: &[PolicySection],
+    question: &str,
+    framing: &dyn Fn(&str) -> bool,
+) -> Vec<f64> {
     let sets: Vec<HashSet<String>> = sections
         .iter()
         .map(|s| term_set(&format!("{} {}", s.heading, s.body)))
@@ -114,7 +119,10 @@ pub fn lexical_scores(sections: &[PolicySection], question: &str) -> Vec<f64> {
         }
     }
     let n = sections.len() as f64;
-    let q = term_set(question);
+    let q: HashSet<String> = term_set(question)
+        .into_iter()
+        .filter(|t| !framing(t))
+        .collect();
     sets.iter()
         .map(|set| {
             q.iter()
@@ -138,7 +146,9 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s[1].citation(), "policies/r.md#Returns");
         assert_eq!(s[2].language, "zh");
-        let scores = lexical_scores(&s, "how do I send it back");
+        let scores = lexical_scores(&s, "how do I send it back", &|_| false);
         assert!(scores[1] > scores[2]);
+        let scores = lexical_scores(&s, "how do I send it back", &|t| t == "back");
+        assert_eq!(scores[1], lexical_scores(&s, "send it", &|_| false)[1]);
     }
 }

@@ -295,7 +295,7 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
         .map(|m| m.by_kind.keys().collect())
         .unwrap_or_default();
     println!(
-        "{:<16} {:>26} {:>26} {:>26}",
+        "{:<20} {:>26} {:>26} {:>26}",
         "", "lexical", "dense", "hybrid"
     );
     let row = |name: &str,
@@ -315,7 +315,7 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
             .collect();
         let n = e.modes.first().and_then(pick).map_or(0, |x| x.queries);
         println!(
-            "{:<16} {}",
+            "{:<20} {}",
             format!("{name} ({n})"),
             cells.iter().map(|c| format!("{c:>26}")).collect::<String>()
         );

@@ -184,6 +184,7 @@ pub struct AssistantParts {
     pub policies: Vec<shopfuse_search::assistant::PolicySection>,
     pub encoder: Option<Box<dyn Encoder>>,
     pub currency: String,
+    pub classifier: shopfuse_search::assistant::IntentClassifier,
 }
 
 impl AssistantParts {
@@ -194,14 +195,15 @@ impl AssistantParts {
             policies: shopfuse_search::assistant::load_policies(&project.root)?,
             encoder: load_encoder(project),
             currency: project.config.project.base_currency.clone(),
+            classifier: shopfuse_search::assistant::IntentClassifier::shipped(),
         })
     }
 
     pub fn assistant(&self) -> shopfuse_search::assistant::Assistant<'_> {
         shopfuse_search::assistant::Assistant {
             index: &self.index,
-            classifier: shopfuse_search::assistant::IntentClassifier::shipped(),
-            policies: self.policies.clone(),
+            classifier: &self.classifier,
+            policies: &self.policies,
             encoder: self.encoder.as_deref(),
             currency: self.currency.clone(),
         }

@@ -206,8 +206,10 @@ const MAX_VARIANTS: usize = 6;
 /// The assistant over one project's facts.
 pub struct Assistant<'a> {
     pub index: &'a SearchIndex,
-    pub classifier: IntentClassifier,
-    pub policies: Vec<PolicySection>,
+    /// Held by the caller for as long as it serves questions: it keeps the examples' vectors
+    /// once encoded.
+    pub classifier: &'a IntentClassifier,
+    pub policies: &'a [PolicySection],
     pub encoder: Option<&'a dyn Encoder>,
     pub currency: String,
 }
@@ -629,7 +631,7 @@ impl<'a> Assistant<'a> {
     ) -> Result<(String, Vec<Citation>, bool), SearchError> {
         let zh = language == "zh";
         let lexical =
-            policies::lexical_scores(&self.policies, question, &|t| self.classifier.is_framing(t));
+            policies::lexical_scores(self.policies, question, &|t| self.classifier.is_framing(t));
         let dense: Vec<f64> = match self.encoder {
             Some(e) if !self.policies.is_empty() => {
                 // The question against the heading and each sentence: one sentence answers
@@ -870,10 +872,11 @@ mod tests {
         let mut docs = docs;
         docs.push(other);
         let index = SearchIndex::in_memory(docs, LearnedAliases::default()).unwrap();
+        let classifier = IntentClassifier::shipped();
         let assistant = Assistant {
             index: &index,
-            classifier: IntentClassifier::shipped(),
-            policies: Vec::new(),
+            classifier: &classifier,
+            policies: &[],
             encoder: None,
             currency: "CNY".into(),
         };

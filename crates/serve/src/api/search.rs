@@ -26,6 +26,8 @@ pub struct SearchService {
     version: u64,
     index: SearchIndex,
     policies: Vec<PolicySection>,
+    /// Trained once per loaded version, not per question.
+    classifier: IntentClassifier,
 }
 
 /// The project's encoder, loaded on the first search (the state keeps it for the process).
@@ -69,6 +71,7 @@ fn service(state: &AppState) -> Result<Arc<SearchService>, ApiError> {
         version,
         index,
         policies,
+        classifier: IntentClassifier::shipped(),
     });
     *slot = Some(service.clone());
     Ok(service)
@@ -236,8 +239,8 @@ pub(super) async fn ask(
         let failed = |e: &dyn std::fmt::Display| ApiError::unavailable(e.to_string());
         let assistant = Assistant {
             index: &service.index,
-            classifier: IntentClassifier::shipped(),
-            policies: service.policies.clone(),
+            classifier: &service.classifier,
+            policies: &service.policies,
             encoder: encoder(&state),
             currency: state.project().config.project.base_currency.clone(),
         };

@@ -32,6 +32,8 @@ pub struct ProjectConfig {
     pub propensity: PropensityConfig,
     #[serde(default)]
     pub forecast: ForecastConfig,
+    #[serde(default)]
+    pub sentiment: SentimentConfig,
 }
 
 /// Sales forecasting (`[forecast]`): horizon, backtest, the global model and the promotion
@@ -206,6 +208,43 @@ impl Default for ForecastConfig {
             ],
             replenishment: ReplenishmentConfig::default(),
             prices: PriceMonitorConfig::default(),
+        }
+    }
+}
+
+/// Review sentiment (`[sentiment]`): what the classifier is trained on and when a product's
+/// reviews are worth an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentimentConfig {
+    /// Public labelled review sets to train on besides the project's own star ratings:
+    /// directories holding ChnSentiCorp (`train.tsv`, `dev.tsv`, `test.tsv`) or amazon-cells
+    /// (`amazon_cells_labelled.txt`), relative to the project.
+    pub training_data: Vec<std::path::PathBuf>,
+    /// Use the project's star ratings as weak labels (4–5 positive, 1–2 negative, 3 neutral).
+    pub weak_labels: bool,
+    /// Add a logistic head on the encoder's vectors to the n-gram model.
+    pub encoder_head: bool,
+    /// Days of reviews an alert window covers; windows end every 7 days.
+    pub alert_window_days: u32,
+    /// Mentions a window needs before it can raise an alert.
+    pub alert_min_reviews: usize,
+    /// How far above its own history a window's negative share must be (0.3 = 30 points).
+    pub alert_min_jump: f64,
+    /// One-sided binomial z-score the window must reach against the history.
+    pub alert_min_z: f64,
+}
+
+impl Default for SentimentConfig {
+    fn default() -> Self {
+        Self {
+            training_data: Vec::new(),
+            weak_labels: true,
+            encoder_head: true,
+            alert_window_days: 21,
+            alert_min_reviews: 4,
+            alert_min_jump: 0.3,
+            alert_min_z: 3.0,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::catalog::{round2, Product};
 use crate::people::{Account, Overlap, Person, CITIES, PLATFORMS};
 
 pub const USD_RATE: f64 = 7.2;
-const DAY_US: i64 = 86_400_000_000;
+pub(crate) const DAY_US: i64 = 86_400_000_000;
 const HOUR_US: i64 = 3_600_000_000;
 
 #[derive(Debug, Clone)]
@@ -89,16 +89,6 @@ pub struct Review {
     pub rating: u8,
     pub text: String,
     pub at: i64,
-}
-
-impl Review {
-    pub fn sentiment(&self) -> &'static str {
-        match self.rating {
-            4..=5 => "positive",
-            3 => "neutral",
-            _ => "negative",
-        }
-    }
 }
 
 pub fn listing_id(platform: &str, n: usize, rng: &mut ChaCha8Rng) -> String {

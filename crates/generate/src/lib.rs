@@ -12,6 +12,7 @@ pub mod assistant_truth;
 pub mod catalog;
 pub mod people;
 pub mod price_moves;
+pub mod review_text;
 pub mod stock;
 mod write;
 
@@ -135,6 +136,12 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
         PRICE_MOVE_SHARE,
         &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x9e1c_e5ee),
     );
+    // Their own stream: composing review texts changes no other draw.
+    let (review_truth, defects) = review_text::compose(
+        &mut activity,
+        &listings,
+        &mut ChaCha8Rng::seed_from_u64(options.seed ^ 0x5e47_1e57),
+    );
     stock::set_stock_from_sales(
         &mut listings,
         &activity.orders,
@@ -154,6 +161,7 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<GenerateSummary
     write_amazon(&ctx, &mut w, &mut rng)?;
     write_own_shop(&ctx, &mut w)?;
     write_truth(&ctx, &mut w)?;
+    write_sentiment_truth(&ctx, &review_truth, &defects, &mut w)?;
     w.write_text(
         "truth/price_moves.csv",
         &price_moves::truth_csv(&price_moves, &listings),
@@ -1032,18 +1040,56 @@ fn write_truth(ctx: &Ctx, w: &mut FileWriter) -> Result<(), GenerateError> {
         ));
     }
     w.write_text("truth/fraud_labels.csv", &text)?;
-    let mut text = String::from("platform,review_id,rating,sentiment\n");
-    for r in &ctx.act.reviews {
+    w.write_outlier_truth()
+}
+
+/// `truth/review_sentiment.csv` (what each review's text says, its aspects, and whether it
+/// contradicts its stars) and `truth/sentiment_defects.csv` (the planted defect batches with
+/// every listing of the product).
+fn write_sentiment_truth(
+    ctx: &Ctx,
+    truth: &[review_text::ReviewTruth],
+    defects: &[review_text::DefectBatch],
+    w: &mut FileWriter,
+) -> Result<(), GenerateError> {
+    let mut text = String::from("platform,review_id,rating,sentiment,mismatch,defect,aspects\n");
+    for (r, t) in ctx.act.reviews.iter().zip(truth) {
         text.push_str(&format!(
-            "{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             ctx.act.orders[r.order].platform,
             r.review_id,
             r.rating,
-            r.sentiment()
+            t.sentiment,
+            t.mismatch as u8,
+            t.defect.map(|d| format!("D{}", d + 1)).unwrap_or_default(),
+            t.aspects
         ));
     }
     w.write_text("truth/review_sentiment.csv", &text)?;
-    w.write_outlier_truth()
+    let mut text = String::from("defect,aspect,start,end,reviews,listings\n");
+    for (i, d) in defects.iter().enumerate() {
+        let listings: Vec<String> = ctx
+            .listings
+            .iter()
+            .filter(|l| l.product == d.product)
+            .map(|l| format!("{}:{}", l.platform, l.listing_id))
+            .collect();
+        let day = |us: i64| {
+            chrono::DateTime::from_timestamp_micros(us)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        text.push_str(&format!(
+            "D{},{},{},{},{},{}\n",
+            i + 1,
+            d.aspect,
+            day(d.start),
+            day(d.end),
+            d.reviews,
+            listings.join(";")
+        ));
+    }
+    w.write_text("truth/sentiment_defects.csv", &text)
 }
 
 fn zh_status(s: &str) -> &'static str {

@@ -1,0 +1,58 @@
+//! Review sentiment and opinion monitoring (舆情) for the fused catalogue.
+//!
+//! Vocabulary:
+//! - **Polarity**: negative / neutral / positive, from `p_positive`, the model's calibrated
+//!   probability that a text is positive; neutral is the band between two thresholds.
+//! - **NB-SVM** ([`nbsvm`]): a logistic regression over naive-Bayes-scaled character and word
+//!   n-grams ([`ngrams`]). **Encoder head** ([`model`]): a logistic regression over the
+//!   sentence encoder's frozen vector. The **ensemble** stacks the two log-odds.
+//! - **Clause**: a review cut at punctuation and contrast words ("但是", "but"); each clause
+//!   gets a polarity and the **aspects** it names.
+//!
+//! Design decisions: the classifier is trained where it is used, in seconds, from public
+//! labelled reviews (`../shared/data/`) and the project's own star ratings as weak labels,
+//! so a project's model is reproducible from its data and settings and recorded with their
+//! checksums; no pretrained sentiment weights are downloaded.
+
+pub mod aspects;
+pub mod corpus;
+pub mod logistic;
+pub mod metrics;
+pub mod model;
+pub mod nbsvm;
+pub mod monitor;
+pub mod ngrams;
+pub mod tables;
+
+pub use model::{Polarity, Prediction, SentimentModel};
+pub use tables::{run_sentiment, SentimentSummary};
+
+use std::path::PathBuf;
+
+/// What can stop sentiment training, evaluation or the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum SentimentError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A labelled data file is malformed; names the file and row.
+    #[error("{path}{}: {message}", row.map(|r| format!(", row {r}")).unwrap_or_default())]
+    Data {
+        path: PathBuf,
+        row: Option<usize>,
+        message: String,
+    },
+    /// A classifier could not be fitted.
+    #[error("sentiment training: {0}")]
+    Training(String),
+    /// The sentence encoder failed.
+    #[error("sentiment: the encoder failed")]
+    Encoder(#[from] shopfuse_core::EncoderError),
+    /// A table could not be read or written.
+    #[error(transparent)]
+    Core(#[from] shopfuse_core::CoreError),
+}

@@ -1,0 +1,451 @@
+//! The sentiment model: NB-SVM over n-grams and a logistic head over the encoder's frozen
+//! vectors, **stacked** by a two-input logistic regression fitted on held-out rows (the
+//! dev split when there is one, else a fixed 15 % of the training rows), which both weighs
+//! the two and calibrates `p_positive`. The neutral band is a pair of thresholds on
+//! `p_positive`, chosen on three-way labels (star ratings) when the training data has them.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use shopfuse_core::Encoder;
+
+use crate::corpus::DataFile;
+use crate::logistic::{sigmoid, Logistic, SparseRow};
+use crate::nbsvm::{NbSvm, NbSvmSettings};
+use crate::SentimentError;
+
+/// A review's polarity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Polarity {
+    Negative,
+    Neutral,
+    Positive,
+}
+
+impl Polarity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Polarity::Negative => "negative",
+            Polarity::Neutral => "neutral",
+            Polarity::Positive => "positive",
+        }
+    }
+
+    /// The polarity a star rating stands for: 4–5 positive, 3 neutral, 1–2 negative.
+    pub fn of_rating(rating: f64) -> Polarity {
+        if rating >= 3.5 {
+            Polarity::Positive
+        } else if rating >= 2.5 {
+            Polarity::Neutral
+        } else {
+            Polarity::Negative
+        }
+    }
+
+    pub const ALL: [Polarity; 3] = [Polarity::Negative, Polarity::Neutral, Polarity::Positive];
+}
+
+/// A training text with its label: binary (`Negative`/`Positive`) or three-way.
+#[derive(Debug, Clone)]
+pub struct TrainingText {
+    pub text: String,
+    pub label: Polarity,
+}
+
+/// Which parts a model has and how they were set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelSettings {
+    pub nbsvm: NbSvmSettings,
+    /// L2 penalty of the encoder head (`None`: no head, n-grams only).
+    pub head_l2: Option<f64>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            nbsvm: NbSvmSettings::default(),
+            head_l2: Some(1e-4),
+        }
+    }
+}
+
+/// What a trained model was made from: every data file with its checksum, the settings, the
+/// encoder, and the held-out figures the stacker saw. Written next to the model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ModelManifest {
+    pub version: u32,
+    pub data: Vec<DataFile>,
+    /// Star-labelled reviews of the project used as weak labels.
+    pub weak_labels: usize,
+    pub encoder: Option<String>,
+    pub training_rows: usize,
+    pub holdout_rows: usize,
+    /// Accuracy (binary) on the held-out rows of the n-gram model, the head and the stack.
+    pub holdout_accuracy_nbsvm: Option<f64>,
+    pub holdout_accuracy_head: Option<f64>,
+    pub holdout_accuracy_stack: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Raised when a change to the model's code changes what a trained model predicts.
+pub const MODEL_VERSION: u32 = 1;
+
+/// A trained sentiment model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentimentModel {
+    pub settings: ModelSettings,
+    nbsvm: NbSvm,
+    head: Option<Logistic>,
+    /// Weights of (NB-SVM log-odds, head log-odds) and bias of the stack.
+    stack: [f64; 3],
+    /// `p_positive` below `neutral_band.0` is negative, at or above `.1` positive.
+    pub neutral_band: (f64, f64),
+    pub manifest: ModelManifest,
+}
+
+/// One text's prediction.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Prediction {
+    pub polarity: Polarity,
+    pub p_positive: f64,
+    /// The two parts' own probabilities, for explanation.
+    pub p_nbsvm: f64,
+    pub p_head: Option<f64>,
+}
+
+/// The held-out part, and what is fitted on.
+struct Split<'a> {
+    fit: Vec<&'a TrainingText>,
+    holdout: Vec<&'a TrainingText>,
+}
+
+impl SentimentModel {
+    /// Trains on `train` (neutral rows are used only to place the neutral band); `dev` is the
+    /// held-out set for the stack when given, else 15 % of `train` is held out and the parts
+    /// are refitted on all of it afterwards.
+    pub fn train(
+        train: &[TrainingText],
+        dev: Option<&[TrainingText]>,
+        encoder: Option<&dyn Encoder>,
+        settings: &ModelSettings,
+    ) -> Result<SentimentModel, SentimentError> {
+        let started = std::time::Instant::now();
+        let split = match dev {
+            Some(dev) => Split {
+                fit: train.iter().collect(),
+                holdout: dev.iter().collect(),
+            },
+            None => hold_out(train),
+        };
+        let encoder = encoder.filter(|_| settings.head_l2.is_some());
+        let (nbsvm, head) = fit_parts(&split.fit, encoder, settings)?;
+        let holdout_binary: Vec<&TrainingText> = binary(&split.holdout);
+        let parts = part_logits(&nbsvm, head.as_ref(), encoder, &holdout_binary)?;
+        let labels: Vec<bool> = holdout_binary
+            .iter()
+            .map(|t| t.label == Polarity::Positive)
+            .collect();
+        let stack = fit_stack(&parts, &labels)?;
+        let accuracy = |f: &dyn Fn(&(f64, Option<f64>)) -> f64| {
+            let right = parts.iter().zip(&labels).filter(|(p, &y)| (f(p) > 0.0) == y);
+            (!labels.is_empty()).then(|| right.count() as f64 / labels.len() as f64)
+        };
+        let manifest = ModelManifest {
+            version: MODEL_VERSION,
+            encoder: encoder.map(|e| e.model_id().to_string()),
+            training_rows: train.len(),
+            holdout_rows: holdout_binary.len(),
+            holdout_accuracy_nbsvm: accuracy(&|p| p.0),
+            holdout_accuracy_head: head.as_ref().and_then(|_| accuracy(&|p| p.1.unwrap_or(0.0))),
+            holdout_accuracy_stack: accuracy(&|p| stack_logit(&stack, *p)),
+            ..Default::default()
+        };
+        // The band is placed on the held-out rows' three-way labels, with the stack's output.
+        let holdout_p: Vec<f64> = {
+            let all = part_logits(&nbsvm, head.as_ref(), encoder, &split.holdout)?;
+            all.iter().map(|p| sigmoid(stack_logit(&stack, *p))).collect()
+        };
+        let neutral_band = neutral_band(&holdout_p, &split.holdout);
+        // Without a dev set the parts are refitted on every row with the same settings.
+        let (nbsvm, head) = if dev.is_none() {
+            fit_parts(&train.iter().collect::<Vec<_>>(), encoder, settings)?
+        } else {
+            (nbsvm, head)
+        };
+        let mut model = SentimentModel {
+            settings: settings.clone(),
+            nbsvm,
+            head,
+            stack,
+            neutral_band,
+            manifest,
+        };
+        model.manifest.seconds = started.elapsed().as_secs_f64();
+        Ok(model)
+    }
+
+    /// Predicts every text; the encoder must be the one the model was trained with (it is
+    /// used only when the model has a head).
+    pub fn predict(
+        &self,
+        texts: &[&str],
+        encoder: Option<&dyn Encoder>,
+    ) -> Result<Vec<Prediction>, SentimentError> {
+        use rayon::prelude::*;
+        let nb: Vec<f64> = texts.par_iter().map(|t| self.nbsvm.logit(t)).collect();
+        let head: Option<Vec<f64>> = match (&self.head, encoder) {
+            (Some(head), Some(encoder)) => Some(head_logits(head, encoder, texts)?),
+            _ => None,
+        };
+        Ok((0..texts.len())
+            .map(|i| {
+                let parts = (nb[i], head.as_ref().map(|h| h[i]));
+                let p_positive = sigmoid(stack_logit(&self.stack, parts));
+                Prediction {
+                    polarity: self.polarity(p_positive),
+                    p_positive,
+                    p_nbsvm: sigmoid(nb[i]),
+                    p_head: parts.1.map(sigmoid),
+                }
+            })
+            .collect())
+    }
+
+    /// The polarity of a probability, by the neutral band.
+    pub fn polarity(&self, p_positive: f64) -> Polarity {
+        if p_positive < self.neutral_band.0 {
+            Polarity::Negative
+        } else if p_positive >= self.neutral_band.1 {
+            Polarity::Positive
+        } else {
+            Polarity::Neutral
+        }
+    }
+
+    /// Whether the model has an encoder head (and so needs the encoder to predict).
+    pub fn uses_encoder(&self) -> bool {
+        self.head.is_some()
+    }
+
+    pub fn vocabulary_size(&self) -> usize {
+        self.nbsvm.vocabulary_size()
+    }
+}
+
+/// A fixed, seeded 15 % of the rows held out (stratified by label).
+fn hold_out(train: &[TrainingText]) -> Split<'_> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5e47);
+    let mut split = Split {
+        fit: Vec::new(),
+        holdout: Vec::new(),
+    };
+    for polarity in Polarity::ALL {
+        let mut rows: Vec<&TrainingText> = train.iter().filter(|t| t.label == polarity).collect();
+        rows.shuffle(&mut rng);
+        let held = (rows.len() as f64 * 0.15).round() as usize;
+        split.holdout.extend(&rows[..held]);
+        split.fit.extend(&rows[held..]);
+    }
+    split
+}
+
+fn binary<'a>(rows: &[&'a TrainingText]) -> Vec<&'a TrainingText> {
+    rows.iter()
+        .copied()
+        .filter(|t| t.label != Polarity::Neutral)
+        .collect()
+}
+
+fn fit_parts(
+    rows: &[&TrainingText],
+    encoder: Option<&dyn Encoder>,
+    settings: &ModelSettings,
+) -> Result<(NbSvm, Option<Logistic>), SentimentError> {
+    let rows = binary(rows);
+    let texts: Vec<&str> = rows.iter().map(|t| t.text.as_str()).collect();
+    let labels: Vec<bool> = rows.iter().map(|t| t.label == Polarity::Positive).collect();
+    let nbsvm = NbSvm::fit(&texts, &labels, settings.nbsvm)?;
+    let head = match (encoder, settings.head_l2) {
+        (Some(encoder), Some(l2)) => {
+            let vectors = encoder.encode(&texts)?;
+            let dim = vectors.dim();
+            let dense: Vec<SparseRow> = vectors
+                .rows()
+                .map(|r| r.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect())
+                .collect();
+            Some(Logistic::fit(&dense, &labels, dim, l2, 500)?)
+        }
+        _ => None,
+    };
+    Ok((nbsvm, head))
+}
+
+fn head_logits(
+    head: &Logistic,
+    encoder: &dyn Encoder,
+    texts: &[&str],
+) -> Result<Vec<f64>, SentimentError> {
+    let vectors = encoder.encode(texts)?;
+    Ok(vectors.rows().map(|r| head.logit_dense(r)).collect())
+}
+
+fn part_logits(
+    nbsvm: &NbSvm,
+    head: Option<&Logistic>,
+    encoder: Option<&dyn Encoder>,
+    rows: &[&TrainingText],
+) -> Result<Vec<(f64, Option<f64>)>, SentimentError> {
+    let texts: Vec<&str> = rows.iter().map(|t| t.text.as_str()).collect();
+    let head = match (head, encoder) {
+        (Some(head), Some(encoder)) => Some(head_logits(head, encoder, &texts)?),
+        _ => None,
+    };
+    Ok(texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (nbsvm.logit(t), head.as_ref().map(|h| h[i])))
+        .collect())
+}
+
+fn stack_logit(stack: &[f64; 3], (nb, head): (f64, Option<f64>)) -> f64 {
+    stack[0] * nb + stack[1] * head.unwrap_or(0.0) + stack[2]
+}
+
+/// The stack's weights; with too few held-out rows to fit it, the parts' plain sum.
+fn fit_stack(parts: &[(f64, Option<f64>)], labels: &[bool]) -> Result<[f64; 3], SentimentError> {
+    let both_classes = labels.iter().any(|&y| y) && labels.iter().any(|&y| !y);
+    if parts.len() < 20 || !both_classes {
+        return Ok([1.0, 1.0, 0.0]);
+    }
+    let rows: Vec<SparseRow> = parts
+        .iter()
+        .map(|&(nb, head)| vec![(0, nb as f32), (1, head.unwrap_or(0.0) as f32)])
+        .collect();
+    let fitted = Logistic::fit(&rows, labels, 2, 1e-4, 200)?;
+    Ok([
+        fitted.weights[0] as f64,
+        fitted.weights[1] as f64,
+        fitted.bias as f64,
+    ])
+}
+
+/// Thresholds maximising macro-F1 over the three polarities on rows that include neutral
+/// ones; else the default band 0.35–0.65 (binary data says nothing about where neutral is).
+fn neutral_band(p: &[f64], rows: &[&TrainingText]) -> (f64, f64) {
+    const DEFAULT: (f64, f64) = (0.35, 0.65);
+    let neutral = rows.iter().filter(|t| t.label == Polarity::Neutral).count();
+    if neutral < 5 {
+        return DEFAULT;
+    }
+    let grid: Vec<f64> = (1..40).map(|i| i as f64 / 40.0).collect();
+    let mut best = (f64::MIN, DEFAULT);
+    for (a, &lo) in grid.iter().enumerate() {
+        for &hi in &grid[a..] {
+            let predicted: Vec<Polarity> = p
+                .iter()
+                .map(|&x| {
+                    if x < lo {
+                        Polarity::Negative
+                    } else if x >= hi {
+                        Polarity::Positive
+                    } else {
+                        Polarity::Neutral
+                    }
+                })
+                .collect();
+            let truth: Vec<Polarity> = rows.iter().map(|t| t.label).collect();
+            let f1 = crate::metrics::macro_f1(&truth, &predicted);
+            if f1 > best.0 + 1e-12 {
+                best = (f1, (lo, hi));
+            }
+        }
+    }
+    best.1
+}
+
+const MODEL_FILE: &str = "model.bin";
+const MANIFEST_FILE: &str = "manifest.json";
+
+impl SentimentModel {
+    /// Writes the model (`model.bin`) and its manifest (`manifest.json`, with the model
+    /// file's checksum) into `dir`, each by an atomic rename so a crash leaves the old pair.
+    pub fn save(&self, dir: &std::path::Path) -> Result<(), SentimentError> {
+        use sha2::{Digest, Sha256};
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| SentimentError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let bytes = bincode::serialize(self)
+            .map_err(|e| SentimentError::Training(format!("cannot serialise the model: {e}")))?;
+        let mut manifest = serde_json::to_value(&self.manifest)
+            .map_err(|e| SentimentError::Training(e.to_string()))?;
+        manifest["model_sha256"] = hex::encode(Sha256::digest(&bytes)).into();
+        manifest["settings"] = serde_json::to_value(&self.settings)
+            .map_err(|e| SentimentError::Training(e.to_string()))?;
+        let write = |name: &str, data: &[u8]| -> Result<(), SentimentError> {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, data).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, dir.join(name)).map_err(io(&dir.join(name)))
+        };
+        write(MODEL_FILE, &bytes)?;
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| SentimentError::Training(e.to_string()))?;
+        write(MANIFEST_FILE, text.as_bytes())
+    }
+
+    /// Reads a model [`Self::save`] wrote.
+    pub fn load(dir: &std::path::Path) -> Result<SentimentModel, SentimentError> {
+        let path = dir.join(MODEL_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| SentimentError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        bincode::deserialize(&bytes).map_err(|e| SentimentError::Data {
+            path,
+            row: None,
+            message: format!("not a sentiment model of this version ({e}); run `shopfuse run` to train it again"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(rows: &[(&str, Polarity)]) -> Vec<TrainingText> {
+        rows.iter()
+            .map(|(t, l)| TrainingText {
+                text: t.to_string(),
+                label: *l,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trains_without_an_encoder_saves_and_loads_the_same_predictions() {
+        use Polarity::*;
+        let mut rows = Vec::new();
+        for i in 0..30 {
+            rows.push((["质量很好，满意", "great, love it", "物流快，好评"][i % 3], Positive));
+            rows.push((["太差了，失望", "broke, terrible", "差评，退货"][i % 3], Negative));
+            rows.push((["一般般", "it's okay"][i % 2], Neutral));
+        }
+        let train = texts(&rows);
+        let settings = ModelSettings {
+            head_l2: None,
+            ..Default::default()
+        };
+        let model = SentimentModel::train(&train, None, None, &settings).unwrap();
+        let p = model.predict(&["很好，满意", "太差，失望"], None).unwrap();
+        assert_eq!(p[0].polarity, Positive);
+        assert_eq!(p[1].polarity, Negative);
+        let dir = tempfile::tempdir().unwrap();
+        model.save(dir.path()).unwrap();
+        let loaded = SentimentModel::load(dir.path()).unwrap();
+        let q = loaded.predict(&["很好，满意", "太差，失望"], None).unwrap();
+        assert_eq!(p, q);
+        assert!(dir.path().join("manifest.json").exists());
+    }
+}

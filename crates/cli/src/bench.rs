@@ -66,6 +66,10 @@ pub enum BenchCommand {
     /// latency for lexical, dense and hybrid, next to a plain tantivy BM25 query and an exact
     /// vector scan on the same data.
     Search(crate::search::BenchSearchArgs),
+    /// Review sentiment on ChnSentiCorp: training seconds, test accuracy and texts/s of the
+    /// n-gram model and the default ensemble; with `--snownlp-python`, SnowNLP on the same
+    /// test set in the same run.
+    Sentiment(crate::sentiment::BenchSentimentArgs),
     /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
     /// product lookup, customer by platform account, recommendations and event batches of
     /// 1,000, each next to the same client on a trivial endpoint of the same server; then
@@ -88,6 +92,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Propensity(args) => crate::propensity::bench_propensity(cli, args),
         BenchCommand::Forecast(args) => crate::forecast::bench_forecast(cli, args),
         BenchCommand::Search(args) => crate::search::bench_search(cli, args),
+        BenchCommand::Sentiment(args) => crate::sentiment::bench_sentiment(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
         BenchCommand::Serve {
             concurrency,

@@ -57,6 +57,12 @@ pub enum EvalCommand {
     /// The assistant on the generator's question set (truth/questions.csv): intent and
     /// cited-fact accuracy per intent.
     Ask(crate::search::EvalAskArgs),
+    /// Review sentiment on the generator's truth (truth/review_sentiment.csv,
+    /// truth/sentiment_defects.csv): accuracy and macro-F1, rating–text mismatches, aspects,
+    /// planted defect batches found as alerts. With --data DIR, a public labelled set
+    /// instead: ChnSentiCorp's standard split next to the published figures, or amazon-cells
+    /// by 10-fold cross-validation.
+    Sentiment(crate::sentiment::EvalSentimentArgs),
 }
 
 #[derive(Args)]
@@ -156,6 +162,7 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Prices(args) => crate::planning::eval_prices(cli, args),
         EvalCommand::Search(args) => crate::search::eval_search(cli, args),
         EvalCommand::Ask(args) => crate::search::eval_ask(cli, args),
+        EvalCommand::Sentiment(args) => crate::sentiment::eval_sentiment(cli, args),
     }
 }
 

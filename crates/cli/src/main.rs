@@ -15,6 +15,7 @@ mod report;
 mod review;
 mod run;
 mod search;
+mod sentiment;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ enum Command {
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(project::GenerateArgs),
     /// Run the pipeline (ingest, clean, product resolution, customer identity, profiles,
-    /// recommendations, propensity, forecast, search index) as one atomic commit. A stage whose settings and input tables are
+    /// recommendations, propensity, forecast, search index, review sentiment) as one atomic commit. A stage whose settings and input tables are
     /// unchanged since it last ran is skipped.
     Run(run::RunArgs),
     /// The pipeline's stages in order, with the tables each reads and writes.
@@ -98,6 +99,10 @@ enum Command {
     /// offers, the customer's orders, policies/*.md) with each source cited; exit code 3 when
     /// it found nothing to answer from.
     Ask(search::AskArgs),
+    /// Review sentiment: with TEXT, classify it (polarity, and each clause's aspects) with
+    /// the project's trained model; with --product, one golden product's sentiment per
+    /// platform, aspect and month with its alerts; else every alert (after `shopfuse run`).
+    Sentiment(sentiment::SentimentArgs),
     /// Cross-platform prices: undercut and sharp-move alerts, or with --product one golden
     /// product's price per platform by week and its gap to the cheapest.
     Prices(planning::PricesArgs),
@@ -184,6 +189,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Prices(args) => planning::prices(cli, args),
         Command::Search(args) => search::search(cli, args),
         Command::Ask(args) => search::ask(cli, args),
+        Command::Sentiment(args) => sentiment::sentiment(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

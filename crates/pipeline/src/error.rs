@@ -37,6 +37,9 @@ pub enum PipelineError {
     /// Building the search index, a search or an answer failed.
     #[error("search failed")]
     Search(#[from] shopfuse_search::SearchError),
+    /// Training the review classifier, classifying reviews or raising alerts failed.
+    #[error("review sentiment failed")]
+    Sentiment(#[from] shopfuse_sentiment::SentimentError),
     /// A query over the committed tables failed.
     #[error("query failed")]
     Query(#[from] shopfuse_query::QueryError),

@@ -13,7 +13,7 @@ use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
     CleanStage, ForecastStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage,
-    RecsStage, ResolveStage, SearchStage,
+    RecsStage, ResolveStage, SearchStage, SentimentStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -82,6 +82,7 @@ pub struct RunReport {
     pub propensity: Option<shopfuse_propensity::PropensitySummary>,
     pub forecast: Option<shopfuse_forecast::ForecastSummary>,
     pub search: Option<shopfuse_search::SyncReport>,
+    pub sentiment: Option<shopfuse_sentiment::SentimentSummary>,
     /// rows read = rows accepted + rows quarantined for every source (true when ingest did
     /// not run).
     pub balanced: bool,
@@ -114,6 +115,7 @@ impl RunReport {
             StageSummary::Propensity(s) => self.propensity = Some(s),
             StageSummary::Forecast(s) => self.forecast = Some(s),
             StageSummary::Search(s) => self.search = Some(s),
+            StageSummary::Sentiment(s) => self.sentiment = Some(s),
         }
     }
 }
@@ -130,7 +132,8 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
-    /// ingest → clean → resolve → identity → profiles → recs → propensity → forecast.
+    /// ingest → clean → resolve → identity → profiles → recs → propensity → forecast → search
+    /// → sentiment.
     pub fn standard() -> Self {
         Self::new(vec![
             Box::new(IngestStage),
@@ -142,6 +145,7 @@ impl Pipeline {
             Box::new(PropensityStage),
             Box::new(ForecastStage),
             Box::new(SearchStage),
+            Box::new(SentimentStage),
         ])
     }
 
@@ -255,6 +259,7 @@ impl Pipeline {
             propensity: None,
             forecast: None,
             search: None,
+            sentiment: None,
             balanced: true,
             seconds: 0.0,
             forgotten,
@@ -415,10 +420,11 @@ mod tests {
                 "recs",
                 "propensity",
                 "forecast",
-                "search"
+                "search",
+                "sentiment"
             ]
         );
-        assert_eq!(names(&Selection::All).len(), 9);
+        assert_eq!(names(&Selection::All).len(), 10);
         let e = p.select(&Selection::From("fuse".into())).err().unwrap();
         assert!(e.to_string().contains("no stage named \"fuse\""), "{e}");
         assert!(e.to_string().contains("ingest, clean, resolve"), "{e}");

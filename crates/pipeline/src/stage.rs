@@ -68,6 +68,7 @@ pub enum StageSummary {
     Propensity(shopfuse_propensity::PropensitySummary),
     Forecast(shopfuse_forecast::ForecastSummary),
     Search(shopfuse_search::SyncReport),
+    Sentiment(shopfuse_sentiment::SentimentSummary),
 }
 
 /// A stage as `shopfuse stages` prints it.

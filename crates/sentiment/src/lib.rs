@@ -15,13 +15,16 @@
 //! checksums; no pretrained sentiment weights are downloaded.
 
 pub mod aspects;
+pub mod bench;
 pub mod corpus;
+pub mod eval;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod nbsvm;
 pub mod monitor;
 pub mod ngrams;
+pub mod report;
 pub mod tables;
 
 pub use model::{Polarity, Prediction, SentimentModel};

@@ -193,6 +193,42 @@ fn mention(
     }
 }
 
+/// Each configured public set's files with their SHA-256 (`path → hash`), for the stage's
+/// fingerprint: a changed file retrains the model. A directory that cannot be read yields
+/// nothing here; the run then fails on it with the file named.
+pub fn training_fingerprints(
+    config: &SentimentConfig,
+    project_root: &Path,
+) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::new();
+    for dir in &config.training_data {
+        let dir = resolve_dir(dir, project_root);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tsv" || x == "txt"))
+            .collect();
+        files.sort();
+        for f in files {
+            if let Ok(bytes) = std::fs::read(&f) {
+                out.push((f.display().to_string(), hex::encode(Sha256::digest(&bytes))));
+            }
+        }
+    }
+    out
+}
+
+fn resolve_dir(dir: &Path, project_root: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        project_root.join(dir)
+    }
+}
+
 /// The configured public sets (their train and dev splits; a test split is never trained
 /// on) and, when enabled, the project's star-rated reviews.
 pub fn training_texts(
@@ -203,11 +239,7 @@ pub fn training_texts(
     let mut texts = Vec::new();
     let mut files = Vec::new();
     for dir in &config.training_data {
-        let dir = if dir.is_absolute() {
-            dir.clone()
-        } else {
-            project_root.join(dir)
-        };
+        let dir = resolve_dir(dir, project_root);
         let corpus = PublicCorpus::read(&dir)?;
         for t in corpus.train.iter().chain(&corpus.dev) {
             texts.push(TrainingText {

@@ -569,10 +569,12 @@
   }
 
   async function product([id]) {
-    const [p, prices, similar] = await Promise.all([
+    const [p, prices, similar, sentiment] = await Promise.all([
       api(`/api/v1/products/${encodeURIComponent(id)}`),
       api(`/api/v1/products/${encodeURIComponent(id)}/prices`),
       api(`/api/v1/products/${encodeURIComponent(id)}/similar?k=6`),
+      // No reviews (404) or no sentiment stage yet (409): the page shows the rest.
+      api(`/api/v1/products/${encodeURIComponent(id)}/sentiment?examples=5`).catch((e) => (e.status === 404 || e.status === 409 ? null : Promise.reject(e))),
     ]);
     const priced = p.offers.filter((o) => o.price_base != null);
     const cheapest = priced.length ? Math.min(...priced.map((o) => o.price_base)) : null;
@@ -640,6 +642,7 @@
           h("div", { class: "drivers", id: "match-drivers" }, (p.merges || "–").split(" | ").join("\n"))
         )
       ),
+      sentimentCard(sentiment),
       h(
         "div",
         { class: "grid", style: "margin-top:14px" },
@@ -665,6 +668,66 @@
             ],
             similar.items
           )
+        )
+      )
+    );
+  }
+
+  // Review sentiment of one product: negative share per month, per aspect, alerts, and the
+  // most negative reviews (from the sentiment stage's tables).
+  function sentimentCard(r) {
+    if (!r) return h("div", { style: "margin-top:14px" }, card(t("sentiment.title"), h("p", { class: "muted" }, t("common.none"))));
+    const months = Object.keys(r.months).sort();
+    const aspects = Object.entries(r.aspects).sort((a, b) => b[1].negative_share - a[1].negative_share);
+    const when = (us) => (us == null ? "–" : day(new Date(us / 1000).toISOString()));
+    return h(
+      "div",
+      { class: "grid", style: "margin-top:14px", id: "product-sentiment" },
+      card(
+        t("sentiment.title"),
+        h("p", null, t("sentiment.summary", { n: r.overall.total, neg: pct(r.overall.negative_share), stars: r.overall.mean_rating != null ? num(r.overall.mean_rating, 2) : "–", mismatch: r.rating_mismatches })),
+        chart(
+          {
+            tooltip: { trigger: "axis" },
+            legend: { top: 0 },
+            grid: { left: 50, right: 50, top: 40, bottom: 30 },
+            xAxis: { type: "category", data: months },
+            yAxis: [{ type: "value", name: t("sentiment.reviews") }, { type: "value", name: t("sentiment.negShare"), max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } }],
+            series: [
+              { name: t("sentiment.reviews"), type: "bar", data: months.map((m) => r.months[m].total), itemStyle: { color: "#91cc75" } },
+              { name: t("sentiment.negShare"), type: "line", yAxisIndex: 1, data: months.map((m) => r.months[m].negative_share), itemStyle: { color: "#ee6666" } },
+            ],
+          },
+          "chart small"
+        ),
+        table(
+          [
+            { label: t("sentiment.aspect"), cell: ([a]) => t(`aspect.${a}`) },
+            { label: t("sentiment.clauses"), num: true, cell: ([, x]) => x.total },
+            { label: t("sentiment.negShare"), num: true, cell: ([, x]) => h("span", { class: x.negative_share > 0.3 ? "bad" : "" }, pct(x.negative_share)) },
+          ],
+          aspects
+        )
+      ),
+      card(
+        t("sentiment.alerts"),
+        table(
+          [
+            { label: t("sentiment.aspect"), cell: (a) => (a.aspect === "overall" ? t("sentiment.overall") : t(`aspect.${a.aspect}`)) },
+            { label: t("sentiment.window"), cell: (a) => `${when(a.window_start)} → ${when(a.window_end)}` },
+            { label: t("sentiment.negShare"), num: true, cell: (a) => `${pct(a.negative_share)} (${pct(a.baseline_share)})` },
+            { label: t("common.platform"), cell: (a) => a.platforms },
+          ],
+          r.alerts
+        ),
+        h("h2", { style: "margin-top:10px" }, t("sentiment.worst")),
+        table(
+          [
+            { label: t("common.platform"), cell: (v) => pill(v.platform) },
+            { label: "★", num: true, cell: (v) => v.rating ?? "–" },
+            { label: t("sentiment.text"), cell: (v) => h("span", { lang: /[\u4e00-\u9fff]/.test(v.text || "") ? "zh" : "en" }, v.text || "–") },
+          ],
+          r.most_negative
         )
       )
     );

@@ -10,6 +10,7 @@ mod propensity;
 mod recs;
 mod resolve;
 mod search;
+mod sentiment;
 
 pub use clean::CleanStage;
 pub use forecast::ForecastStage;
@@ -20,6 +21,7 @@ pub use propensity::PropensityStage;
 pub use recs::{project_log, RecsStage};
 pub use resolve::ResolveStage;
 pub use search::SearchStage;
+pub use sentiment::SentimentStage;
 
 use shopfuse_core::EntityKind;
 

@@ -12,6 +12,7 @@ mod reports;
 mod review;
 mod sales;
 pub(crate) mod search;
+mod sentiment;
 mod sql;
 mod timeline;
 
@@ -87,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/audiences", post(propensity::audiences))
         .route("/api/v1/products/{golden_id}/similar", get(similar))
+        .route(
+            "/api/v1/products/{golden_id}/sentiment",
+            get(sentiment::product_sentiment),
+        )
+        .route("/api/v1/reports/sentiment", get(sentiment::alerts))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/ask", post(search::ask))
         .route("/api/v1/events", post(events::post_events))
@@ -896,7 +902,8 @@ async fn similar(
           customer_by_account, recommendations, events::interactions, events::post_events,
           sql::query, propensity::customer_propensity, propensity::audiences, review::pairs, review::decisions, reports::quality,
           reports::quarantine, reports::segments, reports::evaluations, keys::list,
-          keys::create, keys::revoke, metrics, search::search, search::ask),
+          keys::create, keys::revoke, metrics, search::search, search::ask,
+          sentiment::product_sentiment, sentiment::alerts),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

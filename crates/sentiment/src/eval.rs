@@ -373,7 +373,7 @@ pub fn eval_project(
             ],
         )?
         .ok_or_else(not_run)?;
-    let texts = review_texts(store)?;
+    let texts = crate::report::review_texts(store)?;
     let (mut t, mut p, mut stars) = (Vec::new(), Vec::new(), Vec::new());
     let mut by_language: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut mismatch_flagged, mut mismatch_correct) = (0, 0);
@@ -521,22 +521,6 @@ fn read_truth(path: &Path) -> Result<HashMap<(String, String), TruthRow>, Sentim
         .collect())
 }
 
-fn review_texts(store: &TableStore) -> Result<HashMap<(String, String), String>, SentimentError> {
-    let Some(rows) = store.read_columns("clean_reviews", &["_platform", "review_id", "text"])? else {
-        return Ok(HashMap::new());
-    };
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                (rows.text(r, "_platform")?, rows.text(r, "review_id")?),
-                rows.text(r, "text")?,
-            ))
-        })
-        .collect())
-}
-
 /// (aspect, polarity) pairs per review: predicted from `review_aspects` (a review naming an
 /// aspect in clauses of both polarities counts both) against the truth's.
 fn aspect_detection(
@@ -605,18 +589,9 @@ fn defect_detection(
     window_days: u32,
 ) -> Result<(Vec<DefectFound>, Detection), SentimentError> {
     let batches = read_csv(path, &["defect", "aspect", "start", "end", "reviews", "listings"])?;
-    let mut golden: HashMap<(String, String), String> = HashMap::new();
-    if let Some(o) = store.read_columns(offers::NAME, &[offers::platform, offers::listing_id, offers::golden_id])? {
-        for r in &o.rows {
-            if let (Some(p), Some(l), Some(g)) = (
-                o.text(r, offers::platform),
-                o.text(r, offers::listing_id),
-                o.text(r, offers::golden_id),
-            ) {
-                golden.insert((p, l), g);
-            }
-        }
-    }
+    let golden = crate::tables::golden_by_listing(
+        store.read_columns(offers::NAME, crate::tables::OFFER_COLUMNS)?,
+    );
     let alerts = store
         .read_columns(
             sentiment_alerts::NAME,

@@ -219,7 +219,8 @@ pub fn product_sentiment(
     Ok(Some(report))
 }
 
-fn review_texts(
+/// (platform, review id) → the review's text, from `clean_reviews`.
+pub(crate) fn review_texts(
     store: &TableStore,
 ) -> Result<std::collections::HashMap<(String, String), String>, SentimentError> {
     let Some(rows) = store.read_columns("clean_reviews", &["_platform", "review_id", "text"])?

@@ -292,20 +292,30 @@ fn train_project_model(
     Ok(model)
 }
 
+/// The columns of `offers` [`golden_by_listing`] reads.
+pub(crate) const OFFER_COLUMNS: &[&str] = &[offers::platform, offers::listing_id, offers::golden_id];
+
+/// (platform, listing id) → golden id, from `offers` read with [`OFFER_COLUMNS`].
+pub(crate) fn golden_by_listing(
+    offers_rows: Option<shopfuse_core::value::NamedRows>,
+) -> HashMap<(String, String), String> {
+    let Some(o) = offers_rows else {
+        return HashMap::new();
+    };
+    o.rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                (o.text(r, offers::platform)?, o.text(r, offers::listing_id)?),
+                o.text(r, offers::golden_id)?,
+            ))
+        })
+        .collect()
+}
+
 /// Every review with text, joined to its golden product.
 pub fn read_reviews(tx: &Transaction<'_>) -> Result<Vec<ReviewRow>, SentimentError> {
-    let mut golden: HashMap<(String, String), String> = HashMap::new();
-    if let Some(o) = tx.read_columns(offers::NAME, &[offers::platform, offers::listing_id, offers::golden_id])? {
-        for r in &o.rows {
-            if let (Some(p), Some(l), Some(g)) = (
-                o.text(r, offers::platform),
-                o.text(r, offers::listing_id),
-                o.text(r, offers::golden_id),
-            ) {
-                golden.insert((p, l), g);
-            }
-        }
-    }
+    let golden = golden_by_listing(tx.read_columns(offers::NAME, OFFER_COLUMNS)?);
     let Some(rows) = tx.read_columns(
         "clean_reviews",
         &["review_id", "listing_id", "rating", "text", "reviewed_at", "_platform"],

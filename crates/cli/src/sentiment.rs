@@ -31,8 +31,12 @@ pub fn sentiment(cli: &Cli, args: &SentimentArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     if let Some(text) = &args.text {
         let dir = shopfuse_sentiment::tables::model_dir(&project.root);
-        let model = SentimentModel::load(&dir)
-            .with_context(|| format!("no trained sentiment model in {} (run `shopfuse run` first)", dir.display()))?;
+        let model = SentimentModel::load(&dir).with_context(|| {
+            format!(
+                "no trained sentiment model in {} (run `shopfuse run` first)",
+                dir.display()
+            )
+        })?;
         let encoder = if model.uses_encoder() {
             Some(shopfuse_pipeline::project_encoder(&project)?)
         } else {
@@ -52,7 +56,9 @@ pub fn sentiment(cli: &Cli, args: &SentimentArgs) -> Result<ExitCode> {
     }
     let store = TableStore::open(&project);
     if let Some(product) = &args.product {
-        let Some(report) = shopfuse_sentiment::report::product_sentiment(&store, product, args.limit)? else {
+        let Some(report) =
+            shopfuse_sentiment::report::product_sentiment(&store, product, args.limit)?
+        else {
             bail!("{product} has no reviews (or is not a golden product id; `shopfuse sql \"select golden_id, title from golden_products\"` lists them)");
         };
         if cli.json {
@@ -130,7 +136,10 @@ fn tally_line(name: &str, t: &Tally) -> String {
 }
 
 fn print_product(r: &ProductSentiment) {
-    println!("{}: {} reviews, {} rating–text mismatches", r.golden_id, r.overall.total, r.rating_mismatches);
+    println!(
+        "{}: {} reviews, {} rating–text mismatches",
+        r.golden_id, r.overall.total, r.rating_mismatches
+    );
     println!("  {:<14} {:>6} {:>6}", "platform", "total", "neg");
     for (p, t) in &r.platforms {
         println!("{}", tally_line(p, t));
@@ -166,7 +175,7 @@ fn print_product(r: &ProductSentiment) {
 
 fn print_alert(a: &AlertView) {
     println!(
-        "{} {} {:<12} {} → {}: {}/{} negative ({:.0} % vs {:.0} % before, z {:.1}) on {}",
+        "{} {} {:<12} {} → {}: {}/{} negative ({:.0} % vs {:.0} % before, p {:.1e}) on {}; negative aspects {}",
         a.alert_id,
         a.golden_id,
         a.aspect,
@@ -176,8 +185,9 @@ fn print_alert(a: &AlertView) {
         a.mentions,
         100.0 * a.negative_share,
         100.0 * a.baseline_share,
-        a.z_score,
-        a.platforms
+        a.p_value,
+        a.platforms,
+        if a.negative_aspects.is_empty() { "-" } else { &a.negative_aspects }
     );
     for e in a.examples.split(" | ").filter(|e| !e.is_empty()) {
         println!("      {e}");

@@ -13,7 +13,10 @@ fn reviews_are_classified_with_aspects_and_scored_against_the_truth() {
     generate(project, 7, 40, 400, 4000);
     shopfuse(project).arg("run").assert().success();
 
-    let reviews = sql(project, "select count(*) as n from clean_reviews where text is not null");
+    let reviews = sql(
+        project,
+        "select count(*) as n from clean_reviews where text is not null",
+    );
     let classified = sql(project, "select count(*) as n from review_sentiment");
     assert_eq!(reviews[0]["n"], classified[0]["n"]);
     assert!(classified[0]["n"].as_i64().unwrap() > 100, "{classified:?}");
@@ -49,8 +52,14 @@ fn reviews_are_classified_with_aspects_and_scored_against_the_truth() {
         "select golden_id from review_sentiment where golden_id is not null group by golden_id order by count(*) desc limit 1",
     )[0]["golden_id"];
     let product = json(shopfuse(project).args(["sentiment", "--product", top.as_str().unwrap()]));
-    assert!(product["overall"]["total"].as_i64().unwrap() > 0, "{product}");
-    assert!(!product["aspects"].as_object().unwrap().is_empty(), "{product}");
+    assert!(
+        product["overall"]["total"].as_i64().unwrap() > 0,
+        "{product}"
+    );
+    assert!(
+        !product["aspects"].as_object().unwrap().is_empty(),
+        "{product}"
+    );
     shopfuse(project)
         .args(["sentiment", "--product", "GPnope"])
         .assert()
@@ -79,8 +88,18 @@ fn a_public_set_is_cross_validated_and_a_bad_row_is_named() {
     let data = dir.path().join("cells");
     std::fs::create_dir(&data).unwrap();
     let mut text = String::new();
-    let good = ["Great phone", "love it", "works perfectly", "excellent battery"];
-    let bad = ["terrible", "broke after a day", "waste of money", "do not buy"];
+    let good = [
+        "Great phone",
+        "love it",
+        "works perfectly",
+        "excellent battery",
+    ];
+    let bad = [
+        "terrible",
+        "broke after a day",
+        "waste of money",
+        "do not buy",
+    ];
     for i in 0..60 {
         text.push_str(&format!("{} {i}\t1\n", good[i % 4]));
         text.push_str(&format!("{} {i}\t0\n", bad[i % 4]));
@@ -102,8 +121,16 @@ fn a_public_set_is_cross_validated_and_a_bad_row_is_named() {
     text.push_str("no label here\n");
     std::fs::write(data.join("amazon_cells_labelled.txt"), &text).unwrap();
     shopfuse(dir.path())
-        .args(["eval", "sentiment", "--data", data.to_str().unwrap(), "--no-encoder"])
+        .args([
+            "eval",
+            "sentiment",
+            "--data",
+            data.to_str().unwrap(),
+            "--no-encoder",
+        ])
         .assert()
         .failure()
-        .stderr(predicates::str::contains("amazon_cells_labelled.txt, row 121"));
+        .stderr(predicates::str::contains(
+            "amazon_cells_labelled.txt, row 121",
+        ));
 }

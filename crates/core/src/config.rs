@@ -231,8 +231,10 @@ pub struct SentimentConfig {
     pub alert_min_reviews: usize,
     /// How far above its own history a window's negative share must be (0.3 = 30 points).
     pub alert_min_jump: f64,
-    /// One-sided binomial z-score the window must reach against the history.
-    pub alert_min_z: f64,
+    /// Largest one-sided exact binomial p-value of the window's negative count against the
+    /// history's share (the normal approximation's z-score overstates a few mentions against
+    /// a small share: 2 of 4 against 3 % is z 5.9 but p 0.005).
+    pub alert_max_p_value: f64,
 }
 
 impl Default for SentimentConfig {
@@ -244,7 +246,7 @@ impl Default for SentimentConfig {
             alert_window_days: 21,
             alert_min_reviews: 4,
             alert_min_jump: 0.3,
-            alert_min_z: 3.0,
+            alert_max_p_value: 0.001,
         }
     }
 }

@@ -26,24 +26,61 @@ type AspectClauses = (
 const ASPECTS: &[AspectClauses] = &[
     (
         "quality",
-        &["质量很好", "做工精细，用料扎实", "用了一周很稳定", "品质不错，超出预期"],
-        &["质量太差了", "用两天就坏了", "做工粗糙，有毛边", "没用几次就出问题了"],
-        &["excellent build quality", "works great", "solid and well made", "has been flawless so far"],
-        &["poor quality", "stopped working after a week", "feels cheap and flimsy", "broke within days"],
+        &[
+            "质量很好",
+            "做工精细，用料扎实",
+            "用了一周很稳定",
+            "品质不错，超出预期",
+        ],
+        &[
+            "质量太差了",
+            "用两天就坏了",
+            "做工粗糙，有毛边",
+            "没用几次就出问题了",
+        ],
+        &[
+            "excellent build quality",
+            "works great",
+            "solid and well made",
+            "has been flawless so far",
+        ],
+        &[
+            "poor quality",
+            "stopped working after a week",
+            "feels cheap and flimsy",
+            "broke within days",
+        ],
     ),
     (
         "logistics",
         &["物流很快", "第二天就到了", "快递小哥很给力", "发货迅速"],
-        &["物流太慢了", "快递等了十天", "物流信息一直不更新", "发货拖了一周"],
+        &[
+            "物流太慢了",
+            "快递等了十天",
+            "物流信息一直不更新",
+            "发货拖了一周",
+        ],
         &["fast shipping", "arrived a day early", "delivery was quick"],
-        &["shipping took forever", "delivery was late", "arrived two weeks late"],
+        &[
+            "shipping took forever",
+            "delivery was late",
+            "arrived two weeks late",
+        ],
     ),
     (
         "price",
         &["性价比很高", "价格实惠", "这个价格很值"],
         &["价格偏贵", "不值这个价", "比别家贵了不少"],
-        &["great value for the price", "worth every penny", "good price"],
-        &["overpriced", "not worth the money", "way too expensive for what it is"],
+        &[
+            "great value for the price",
+            "worth every penny",
+            "good price",
+        ],
+        &[
+            "overpriced",
+            "not worth the money",
+            "way too expensive for what it is",
+        ],
     ),
     (
         "service",
@@ -57,29 +94,51 @@ const ASPECTS: &[AspectClauses] = &[
         &["正品无疑", "官方正品，放心", "验过了是正品"],
         &["怀疑不是正品", "像是假货", "和专柜的不一样，疑似翻新"],
         &["genuine product", "authentic, as advertised"],
-        &["looks like a fake", "seems used or refurbished", "not genuine"],
+        &[
+            "looks like a fake",
+            "seems used or refurbished",
+            "not genuine",
+        ],
     ),
     (
         "packaging",
         &["包装完好", "包装很用心", "包装严实，没有磕碰"],
         &["包装破损", "外盒压坏了", "包装很简陋，有划痕"],
         &["packaging was perfect", "well packed"],
-        &["packaging was damaged", "box arrived crushed", "poorly packed, scratched"],
+        &[
+            "packaging was damaged",
+            "box arrived crushed",
+            "poorly packed, scratched",
+        ],
     ),
     (
         "size_fit",
         &["尺寸刚好", "大小合适", "尺码很标准"],
         &["尺寸不对", "比描述的小很多", "尺码偏大，不合适"],
         &["fits perfectly", "size is just right"],
-        &["does not fit", "much smaller than described", "runs too large"],
+        &[
+            "does not fit",
+            "much smaller than described",
+            "runs too large",
+        ],
     ),
 ];
 
 const ZH_OPEN_POS: &[&str] = &["非常满意", "好评", "推荐购买", "会回购的"];
 const ZH_OPEN_NEG: &[&str] = &["很失望", "差评", "不推荐", "后悔买了"];
 const ZH_NEUTRAL: &[&str] = &["一般般", "还行吧", "和描述差不多", "中规中矩"];
-const EN_OPEN_POS: &[&str] = &["Very happy!", "Love it", "Highly recommend", "Would buy again"];
-const EN_OPEN_NEG: &[&str] = &["Very disappointed", "Do not buy", "Returning it", "Waste of money"];
+const EN_OPEN_POS: &[&str] = &[
+    "Very happy!",
+    "Love it",
+    "Highly recommend",
+    "Would buy again",
+];
+const EN_OPEN_NEG: &[&str] = &[
+    "Very disappointed",
+    "Do not buy",
+    "Returning it",
+    "Waste of money",
+];
 const EN_NEUTRAL: &[&str] = &["It's okay", "Nothing special", "Average", "Does the job"];
 
 /// A planted defect batch.
@@ -209,7 +268,11 @@ fn text_of(
             None => joined,
         }
     } else {
-        clauses.join(if tone == "neutral" { "，但是" } else { "，" })
+        clauses.join(if tone == "neutral" {
+            "，但是"
+        } else {
+            "，"
+        })
     };
     (text, aspects.join(";"))
 }
@@ -273,7 +336,8 @@ fn plant_defects(
         .map(|(i, &(product, _))| {
             let weeks = rng.random_range(5..=7);
             let span = last - first;
-            let start = first + span / 2 + rng.random_range(0..(span / 2 - weeks * 7 * DAY_US).max(1));
+            let start =
+                first + span / 2 + rng.random_range(0..(span / 2 - weeks * 7 * DAY_US).max(1));
             DefectBatch {
                 product,
                 aspect: DEFECT_ASPECTS[i % DEFECT_ASPECTS.len()],

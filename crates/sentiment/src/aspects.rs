@@ -25,25 +25,63 @@ pub const ASPECTS: &[Aspect] = &[
     Aspect {
         name: "quality",
         seeds: &[
-            "质量", "品质", "做工", "用料", "坏了", "故障", "耐用", "毛病", "失灵", "quality",
-            "broke", "broken", "defective", "durable", "flimsy", "sturdy", "well made",
-            "stopped working", "works great", "build",
+            "质量",
+            "品质",
+            "做工",
+            "用料",
+            "坏了",
+            "故障",
+            "耐用",
+            "毛病",
+            "失灵",
+            "quality",
+            "broke",
+            "broken",
+            "defective",
+            "durable",
+            "flimsy",
+            "sturdy",
+            "well made",
+            "stopped working",
+            "works great",
+            "build",
         ],
         phrases: &["质量很好", "用了几天就坏了", "build quality", "it broke"],
     },
     Aspect {
         name: "logistics",
         seeds: &[
-            "物流", "快递", "发货", "送货", "到货", "配送", "shipping", "delivery", "delivered",
-            "arrived", "shipped", "courier",
+            "物流",
+            "快递",
+            "发货",
+            "送货",
+            "到货",
+            "配送",
+            "shipping",
+            "delivery",
+            "delivered",
+            "arrived",
+            "shipped",
+            "courier",
         ],
         phrases: &["物流很快", "快递太慢", "fast delivery", "shipping was slow"],
     },
     Aspect {
         name: "price",
         seeds: &[
-            "价格", "性价比", "便宜", "贵", "划算", "实惠", "值这个价", "price", "value",
-            "expensive", "overpriced", "worth", "money",
+            "价格",
+            "性价比",
+            "便宜",
+            "贵",
+            "划算",
+            "实惠",
+            "值这个价",
+            "price",
+            "value",
+            "expensive",
+            "overpriced",
+            "worth",
+            "money",
         ],
         phrases: &["性价比高", "太贵了", "good value", "too expensive"],
     },
@@ -58,24 +96,56 @@ pub const ASPECTS: &[Aspect] = &[
     Aspect {
         name: "authenticity",
         seeds: &[
-            "正品", "假货", "假的", "翻新", "山寨", "盗版", "genuine", "fake", "authentic",
-            "counterfeit", "refurbished",
+            "正品",
+            "假货",
+            "假的",
+            "翻新",
+            "山寨",
+            "盗版",
+            "genuine",
+            "fake",
+            "authentic",
+            "counterfeit",
+            "refurbished",
         ],
         phrases: &["是正品", "像假货", "genuine product", "a counterfeit"],
     },
     Aspect {
         name: "packaging",
         seeds: &[
-            "包装", "盒子", "外盒", "压坏", "破损", "packaging", "package", "box", "packed",
+            "包装",
+            "盒子",
+            "外盒",
+            "压坏",
+            "破损",
+            "packaging",
+            "package",
+            "box",
+            "packed",
             "crushed",
         ],
-        phrases: &["包装完好", "包装破损", "well packaged", "the box was damaged"],
+        phrases: &[
+            "包装完好",
+            "包装破损",
+            "well packaged",
+            "the box was damaged",
+        ],
     },
     Aspect {
         name: "size_fit",
         seeds: &[
-            "尺寸", "尺码", "大小", "偏大", "偏小", "合身", "size", "fit", "fits", "too small",
-            "too large", "tight",
+            "尺寸",
+            "尺码",
+            "大小",
+            "偏大",
+            "偏小",
+            "合身",
+            "size",
+            "fit",
+            "fits",
+            "too small",
+            "too large",
+            "tight",
         ],
         phrases: &["尺码合适", "尺寸偏小", "fits well", "too small"],
     },
@@ -130,7 +200,10 @@ fn split_contrast(clause: &str) -> Vec<String> {
             let (a, b) = (&clause[..at], &clause[at + word.len()..]);
             let mut out = split_contrast(a);
             out.extend(split_contrast(b));
-            return out.into_iter().filter(|c| c.trim().chars().count() > 1).collect();
+            return out
+                .into_iter()
+                .filter(|c| c.trim().chars().count() > 1)
+                .collect();
         }
     }
     vec![clause.trim().to_string()]
@@ -157,7 +230,10 @@ impl AspectVectors {
             .iter()
             .enumerate()
             .map(|(i, phrases)| {
-                let best = phrases.iter().map(|p| cosine(p, v)).fold(f32::MIN, f32::max);
+                let best = phrases
+                    .iter()
+                    .map(|p| cosine(p, v))
+                    .fold(f32::MIN, f32::max);
                 (i, best)
             })
             .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -171,9 +247,18 @@ fn seed_matches(clause: &str) -> Vec<(usize, &'static str)> {
     // Latin seeds match whole words only ("fit" must not match "profit").
     let words: String = text
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
-    let padded = format!(" {} ", words.split_whitespace().collect::<Vec<_>>().join(" "));
+    let padded = format!(
+        " {} ",
+        words.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     ASPECTS
         .iter()
         .enumerate()
@@ -267,7 +352,10 @@ mod tests {
     #[test]
     fn seed_words_name_aspects_in_both_languages_and_whole_english_words() {
         let names = |c: &str| -> Vec<&str> {
-            seed_matches(c).iter().map(|(i, _)| ASPECTS[*i].name).collect()
+            seed_matches(c)
+                .iter()
+                .map(|(i, _)| ASPECTS[*i].name)
+                .collect()
         };
         assert_eq!(names("快递太慢"), vec!["logistics"]);
         assert_eq!(names("great value"), vec!["price"]);

@@ -90,7 +90,12 @@ pub fn bench_sentiment(
     let (train, dev) = (to_training(&corpus.train), to_training(&corpus.dev));
     let test: Vec<&str> = corpus.test.iter().map(|t| t.text.as_str()).collect();
     let truth: Vec<bool> = corpus.test.iter().map(|t| t.positive).collect();
-    let timed: Vec<&str> = test.iter().copied().cycle().take(timed_texts.max(test.len())).collect();
+    let timed: Vec<&str> = test
+        .iter()
+        .copied()
+        .cycle()
+        .take(timed_texts.max(test.len()))
+        .collect();
     let mut models = Vec::new();
     let mut variants = vec![("nbsvm", None)];
     if let Some(e) = encoder {

@@ -15,7 +15,9 @@ use shopfuse_resolve::catalogue::offers;
 
 use crate::corpus::{LabelledText, PublicCorpus, PublicSet};
 use crate::metrics::{accuracy, macro_f1};
-use crate::model::{ModelManifest, ModelSettings, Polarity, Prediction, SentimentModel, TrainingText};
+use crate::model::{
+    ModelManifest, ModelSettings, Polarity, Prediction, SentimentModel, TrainingText,
+};
 use crate::tables::{review_aspects, review_sentiment, sentiment_alerts};
 use crate::SentimentError;
 
@@ -133,8 +135,7 @@ fn standard_split(
         .collect();
     Ok(PublicEval {
         set: corpus.set,
-        protocol: "standard split: fit on train, stack and select on dev, report test once"
-            .into(),
+        protocol: "standard split: fit on train, stack and select on dev, report test once".into(),
         train_rows: corpus.train.len(),
         test_rows: corpus.test.len(),
         parts,
@@ -380,12 +381,14 @@ pub fn eval_project(
     for r in &rows.rows {
         let key = (
             rows.text(r, review_sentiment::platform).unwrap_or_default(),
-            rows.text(r, review_sentiment::review_id).unwrap_or_default(),
+            rows.text(r, review_sentiment::review_id)
+                .unwrap_or_default(),
         );
         let Some(truth_row) = truth.get(&key) else {
             continue;
         };
-        let predicted = parse_polarity(&rows.text(r, review_sentiment::polarity).unwrap_or_default());
+        let predicted =
+            parse_polarity(&rows.text(r, review_sentiment::polarity).unwrap_or_default());
         t.push(truth_row.sentiment);
         p.push(predicted);
         stars.push(
@@ -465,7 +468,10 @@ fn csv_error(path: &Path, message: String) -> SentimentError {
 }
 
 /// Reads a CSV with a header into maps of column → cell, naming the file and row on error.
-fn read_csv(path: &Path, required: &[&str]) -> Result<Vec<HashMap<String, String>>, SentimentError> {
+fn read_csv(
+    path: &Path,
+    required: &[&str],
+) -> Result<Vec<HashMap<String, String>>, SentimentError> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| {
         csv_error(
             path,
@@ -500,7 +506,10 @@ fn read_csv(path: &Path, required: &[&str]) -> Result<Vec<HashMap<String, String
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<(String, String), TruthRow>, SentimentError> {
-    let rows = read_csv(path, &["platform", "review_id", "sentiment", "mismatch", "aspects"])?;
+    let rows = read_csv(
+        path,
+        &["platform", "review_id", "sentiment", "mismatch", "aspects"],
+    )?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -588,7 +597,10 @@ fn defect_detection(
     path: &Path,
     window_days: u32,
 ) -> Result<(Vec<DefectFound>, Detection), SentimentError> {
-    let batches = read_csv(path, &["defect", "aspect", "start", "end", "reviews", "listings"])?;
+    let batches = read_csv(
+        path,
+        &["defect", "aspect", "start", "end", "reviews", "listings"],
+    )?;
     let golden = crate::tables::golden_by_listing(
         store.read_columns(offers::NAME, crate::tables::OFFER_COLUMNS)?,
     );
@@ -630,19 +642,18 @@ fn defect_detection(
             .collect();
         ids.sort();
         ids.dedup();
-        let mut hits: Vec<&(String, String, String, i64, i64)> = alerts
+        // Every alert on the product during the batch is explained by it (its reviews are
+        // negative on other aspects too); the batch is found by one on its aspect or overall.
+        let during: Vec<&(String, String, String, i64, i64)> = alerts
             .iter()
-            .filter(|a| {
-                ids.contains(&a.1)
-                    && (a.2 == b["aspect"] || a.2 == "overall")
-                    && a.3 < end + window
-                    && a.4 > start
-            })
+            .filter(|a| ids.contains(&a.1) && a.3 < end + window && a.4 > start)
+            .collect();
+        matched_alerts.extend(during.iter().map(|a| a.0.clone()));
+        let mut hits: Vec<&&(String, String, String, i64, i64)> = during
+            .iter()
+            .filter(|a| a.2 == b["aspect"] || a.2 == "overall")
             .collect();
         hits.sort_by_key(|a| (a.3, a.2 == "overall"));
-        for h in &hits {
-            matched_alerts.insert(h.0.clone());
-        }
         let first = hits.first();
         found.push(DefectFound {
             defect: b["defect"].clone(),

@@ -89,7 +89,7 @@ pub struct ModelManifest {
 }
 
 /// Raised when a change to the model's code changes what a trained model predicts.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 
 /// A trained sentiment model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,8 +99,14 @@ pub struct SentimentModel {
     head: Option<Logistic>,
     /// Weights of (NB-SVM log-odds, head log-odds) and bias of the stack.
     stack: [f64; 3],
-    /// `p_positive` below `neutral_band.0` is negative, at or above `.1` positive.
+    /// `p_positive` below `neutral_band.0` is negative, at or above `.1` positive (used when
+    /// the training data had too few neutral rows for [`Self::neutral`]).
     pub neutral_band: (f64, f64),
+    /// NB-SVM of neutral (mixed, three-star) against the rest, with the `p_neutral` at or
+    /// above which a text is neutral: trained when the data has enough three-way labels,
+    /// because a mixed review is not a weakly positive one — its positive and negative
+    /// clauses cancel in the binary model's log-odds at any value.
+    neutral: Option<(NbSvm, f64)>,
     pub manifest: ModelManifest,
 }
 
@@ -112,6 +118,8 @@ pub struct Prediction {
     /// The two parts' own probabilities, for explanation.
     pub p_nbsvm: f64,
     pub p_head: Option<f64>,
+    /// The neutral classifier's probability, when the model has one.
+    pub p_neutral: Option<f64>,
 }
 
 /// The held-out part, and what is fitted on.
@@ -148,7 +156,10 @@ impl SentimentModel {
             .collect();
         let stack = fit_stack(&parts, &labels)?;
         let accuracy = |f: &dyn Fn(&(f64, Option<f64>)) -> f64| {
-            let right = parts.iter().zip(&labels).filter(|(p, &y)| (f(p) > 0.0) == y);
+            let right = parts
+                .iter()
+                .zip(&labels)
+                .filter(|(p, &y)| (f(p) > 0.0) == y);
             (!labels.is_empty()).then(|| right.count() as f64 / labels.len() as f64)
         };
         let manifest = ModelManifest {
@@ -157,21 +168,33 @@ impl SentimentModel {
             training_rows: train.len(),
             holdout_rows: holdout_binary.len(),
             holdout_accuracy_nbsvm: accuracy(&|p| p.0),
-            holdout_accuracy_head: head.as_ref().and_then(|_| accuracy(&|p| p.1.unwrap_or(0.0))),
+            holdout_accuracy_head: head
+                .as_ref()
+                .and_then(|_| accuracy(&|p| p.1.unwrap_or(0.0))),
             holdout_accuracy_stack: accuracy(&|p| stack_logit(&stack, *p)),
             ..Default::default()
         };
         // The band is placed on the held-out rows' three-way labels, with the stack's output.
         let holdout_p: Vec<f64> = {
             let all = part_logits(&nbsvm, head.as_ref(), encoder, &split.holdout)?;
-            all.iter().map(|p| sigmoid(stack_logit(&stack, *p))).collect()
+            all.iter()
+                .map(|p| sigmoid(stack_logit(&stack, *p)))
+                .collect()
         };
         let neutral_band = neutral_band(&holdout_p, &split.holdout);
+        let neutral = fit_neutral(&split, &holdout_p, settings)?;
         // Without a dev set the parts are refitted on every row with the same settings.
+        let all: Vec<&TrainingText> = train.iter().collect();
         let (nbsvm, head) = if dev.is_none() {
-            fit_parts(&train.iter().collect::<Vec<_>>(), encoder, settings)?
+            fit_parts(&all, encoder, settings)?
         } else {
             (nbsvm, head)
+        };
+        let neutral = match neutral {
+            Some((_, threshold)) if dev.is_none() => {
+                Some((neutral_nbsvm(&all, settings)?, threshold))
+            }
+            other => other,
         };
         let mut model = SentimentModel {
             settings: settings.clone(),
@@ -179,6 +202,7 @@ impl SentimentModel {
             head,
             stack,
             neutral_band,
+            neutral,
             manifest,
         };
         model.manifest.seconds = started.elapsed().as_secs_f64();
@@ -198,22 +222,32 @@ impl SentimentModel {
             (Some(head), Some(encoder)) => Some(head_logits(head, encoder, texts)?),
             _ => None,
         };
+        let neutral: Option<Vec<f64>> = self
+            .neutral
+            .as_ref()
+            .map(|(m, _)| texts.par_iter().map(|t| sigmoid(m.logit(t))).collect());
         Ok((0..texts.len())
             .map(|i| {
                 let parts = (nb[i], head.as_ref().map(|h| h[i]));
                 let p_positive = sigmoid(stack_logit(&self.stack, parts));
+                let p_neutral = neutral.as_ref().map(|n| n[i]);
                 Prediction {
-                    polarity: self.polarity(p_positive),
+                    polarity: self.polarity(p_positive, p_neutral),
                     p_positive,
                     p_nbsvm: sigmoid(nb[i]),
                     p_head: parts.1.map(sigmoid),
+                    p_neutral,
                 }
             })
             .collect())
     }
 
-    /// The polarity of a probability, by the neutral band.
-    pub fn polarity(&self, p_positive: f64) -> Polarity {
+    /// The polarity of a text: neutral when the neutral classifier says so, else by
+    /// `p_positive` at 0.5; without a neutral classifier, by the neutral band.
+    pub fn polarity(&self, p_positive: f64, p_neutral: Option<f64>) -> Polarity {
+        if let (Some((_, threshold)), Some(p)) = (&self.neutral, p_neutral) {
+            return three_way(p_positive, p, *threshold);
+        }
         if p_positive < self.neutral_band.0 {
             Polarity::Negative
         } else if p_positive >= self.neutral_band.1 {
@@ -330,6 +364,63 @@ fn fit_stack(parts: &[(f64, Option<f64>)], labels: &[bool]) -> Result<[f64; 3], 
     ])
 }
 
+fn three_way(p_positive: f64, p_neutral: f64, threshold: f64) -> Polarity {
+    if p_neutral >= threshold {
+        Polarity::Neutral
+    } else if p_positive >= 0.5 {
+        Polarity::Positive
+    } else {
+        Polarity::Negative
+    }
+}
+
+/// Neutral rows (of the fit part and of the held-out part) a neutral classifier needs.
+const MIN_NEUTRAL_ROWS: usize = 20;
+
+fn neutral_nbsvm(
+    rows: &[&TrainingText],
+    settings: &ModelSettings,
+) -> Result<NbSvm, SentimentError> {
+    let texts: Vec<&str> = rows.iter().map(|t| t.text.as_str()).collect();
+    let labels: Vec<bool> = rows.iter().map(|t| t.label == Polarity::Neutral).collect();
+    NbSvm::fit(&texts, &labels, settings.nbsvm)
+}
+
+/// The neutral-vs-rest classifier fitted on the fit part and its threshold chosen for
+/// macro-F1 over the three polarities on the held-out part (whose stacked `p_positive` is
+/// `holdout_p`); `None` with too few neutral rows on either side.
+fn fit_neutral(
+    split: &Split<'_>,
+    holdout_p: &[f64],
+    settings: &ModelSettings,
+) -> Result<Option<(NbSvm, f64)>, SentimentError> {
+    let neutral =
+        |rows: &[&TrainingText]| rows.iter().filter(|t| t.label == Polarity::Neutral).count();
+    if neutral(&split.fit) < MIN_NEUTRAL_ROWS || neutral(&split.holdout) < MIN_NEUTRAL_ROWS {
+        return Ok(None);
+    }
+    let model = neutral_nbsvm(&split.fit, settings)?;
+    let p_neutral: Vec<f64> = split
+        .holdout
+        .iter()
+        .map(|t| sigmoid(model.logit(&t.text)))
+        .collect();
+    let truth: Vec<Polarity> = split.holdout.iter().map(|t| t.label).collect();
+    let mut best = (f64::MIN, 0.5);
+    for threshold in (1..20).map(|i| i as f64 / 20.0) {
+        let predicted: Vec<Polarity> = holdout_p
+            .iter()
+            .zip(&p_neutral)
+            .map(|(&p, &n)| three_way(p, n, threshold))
+            .collect();
+        let f1 = crate::metrics::macro_f1(&truth, &predicted);
+        if f1 > best.0 + 1e-12 {
+            best = (f1, threshold);
+        }
+    }
+    Ok(Some((model, best.1)))
+}
+
 /// Thresholds maximising macro-F1 over the three polarities on rows that include neutral
 /// ones; else the default band 0.35–0.65 (binary data says nothing about where neutral is).
 fn neutral_band(p: &[f64], rows: &[&TrainingText]) -> (f64, f64) {
@@ -405,7 +496,9 @@ impl SentimentModel {
         bincode::deserialize(&bytes).map_err(|e| SentimentError::Data {
             path,
             row: None,
-            message: format!("not a sentiment model of this version ({e}); run `shopfuse run` to train it again"),
+            message: format!(
+                "not a sentiment model of this version ({e}); run `shopfuse run` to train it again"
+            ),
         })
     }
 }
@@ -428,8 +521,14 @@ mod tests {
         use Polarity::*;
         let mut rows = Vec::new();
         for i in 0..30 {
-            rows.push((["质量很好，满意", "great, love it", "物流快，好评"][i % 3], Positive));
-            rows.push((["太差了，失望", "broke, terrible", "差评，退货"][i % 3], Negative));
+            rows.push((
+                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
+                Positive,
+            ));
+            rows.push((
+                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
+                Negative,
+            ));
             rows.push((["一般般", "it's okay"][i % 2], Neutral));
         }
         let train = texts(&rows);

@@ -1,8 +1,8 @@
 //! **Alerts**: when the negative share of a golden product's reviews — overall or on one
 //! aspect — jumps against its own history. Windows of `window_days` end every 7 days; a
 //! window is flagged when it has enough mentions, its negative share is at least `min_jump`
-//! above the history's, and a one-sided binomial z-score against the history reaches
-//! `min_z`. The history is every earlier mention of the same product and aspect, shrunk
+//! above the history's, and the exact one-sided binomial probability of so many negative
+//! mentions at the history's share is at most `max_p_value`. The history is every earlier mention of the same product and aspect, shrunk
 //! towards the aspect's negative share over the whole catalogue (10 pseudo-mentions), so a
 //! product with little history is compared with what is usual for the aspect. Consecutive
 //! flagged windows make one alert.
@@ -42,6 +42,7 @@ pub struct Alert {
     pub negative_share: f64,
     pub baseline_share: f64,
     pub z: f64,
+    pub p_value: f64,
     /// Platforms of the negative mentions in the alert's span, with counts.
     pub platforms: String,
     /// The most negative reviews in the span (indices), most negative first.
@@ -78,6 +79,7 @@ struct Window {
     negative: usize,
     baseline: f64,
     z: f64,
+    p_value: f64,
 }
 
 fn alerts_of(list: &[&Mention], prior: f64, config: &SentimentConfig) -> Vec<Alert> {
@@ -100,7 +102,8 @@ fn alerts_of(list: &[&Mention], prior: f64, config: &SentimentConfig) -> Vec<Ale
             let share = negative as f64 / n as f64;
             let sd = (n as f64 * baseline * (1.0 - baseline)).sqrt();
             let z = (negative as f64 - n as f64 * baseline) / sd.max(1e-9);
-            if share - baseline >= config.alert_min_jump && z >= config.alert_min_z {
+            let p_value = binomial_tail(n, negative, baseline);
+            if share - baseline >= config.alert_min_jump && p_value <= config.alert_max_p_value {
                 flagged.push(Window {
                     start,
                     end,
@@ -108,6 +111,7 @@ fn alerts_of(list: &[&Mention], prior: f64, config: &SentimentConfig) -> Vec<Ale
                     negative,
                     baseline,
                     z,
+                    p_value,
                 });
             }
         }
@@ -129,7 +133,10 @@ fn merge(list: &[&Mention], flagged: Vec<Window>) -> Vec<Alert> {
         .into_iter()
         .map(|g| {
             let (start, end) = (g[0].start, g[g.len() - 1].end);
-            let best = g.iter().max_by(|a, b| a.z.total_cmp(&b.z)).expect("a window");
+            let best = g
+                .iter()
+                .min_by(|a, b| a.p_value.total_cmp(&b.p_value))
+                .expect("a window");
             let span: Vec<&&Mention> = list
                 .iter()
                 .filter(|m| (start..end).contains(&m.at) && m.negative)
@@ -156,6 +163,7 @@ fn merge(list: &[&Mention], flagged: Vec<Window>) -> Vec<Alert> {
                 negative_share: best.negative as f64 / best.mentions as f64,
                 baseline_share: best.baseline,
                 z: best.z,
+                p_value: best.p_value,
                 platforms: platforms
                     .iter()
                     .map(|(p, n)| format!("{p}:{n}"))
@@ -167,8 +175,41 @@ fn merge(list: &[&Mention], flagged: Vec<Window>) -> Vec<Alert> {
         .collect()
 }
 
+/// P(X ≥ k) for X ~ Binomial(n, p), summed in log space from k up.
+pub fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let ln_choose = |i: usize| -> f64 {
+        (0..i)
+            .map(|j| ((n - j) as f64).ln() - ((j + 1) as f64).ln())
+            .sum()
+    };
+    let mut ln_term = ln_choose(k) + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln();
+    let mut sum = 0.0;
+    for i in k..=n {
+        sum += ln_term.exp();
+        // pmf(i + 1) / pmf(i) = (n − i) / (i + 1) · p / (1 − p)
+        ln_term += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + p.ln() - (1.0 - p).ln();
+    }
+    sum.min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binomial_tail_matches_hand_figures() {
+        // P(X ≥ 2), n 4, p 0.03 = 1 − 0.97⁴ − 4 · 0.03 · 0.97³
+        let exact = 1.0 - 0.97f64.powi(4) - 4.0 * 0.03 * 0.97f64.powi(3);
+        assert!((binomial_tail(4, 2, 0.03) - exact).abs() < 1e-12);
+        assert_eq!(binomial_tail(5, 0, 0.2), 1.0);
+        assert!((binomial_tail(3, 3, 0.5) - 0.125).abs() < 1e-12);
+    }
+
     use super::*;
 
     fn mention(day: i64, negative: bool) -> Mention {

@@ -177,7 +177,10 @@ mod tests {
         let negated = ngram_hashes("not good");
         let after_comma = ngram_hashes("not, good");
         let good = plain[0];
-        assert!(!negated.contains(&good), "good after not is a different feature");
+        assert!(
+            !negated.contains(&good),
+            "good after not is a different feature"
+        );
         assert!(after_comma.contains(&good), "punctuation ends the negation");
     }
 

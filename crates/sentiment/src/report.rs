@@ -58,6 +58,8 @@ pub struct AlertView {
     pub negative_share: f64,
     pub baseline_share: f64,
     pub z_score: f64,
+    pub p_value: f64,
+    pub negative_aspects: String,
     pub platforms: String,
     pub examples: String,
 }
@@ -122,7 +124,7 @@ pub fn read_alerts(
     out.sort_by(|a, b| {
         b.window_start
             .cmp(&a.window_start)
-            .then(b.z_score.total_cmp(&a.z_score))
+            .then(a.p_value.total_cmp(&b.p_value))
     });
     Ok(out)
 }
@@ -140,6 +142,8 @@ fn alert_view(rows: &NamedRows, r: &[shopfuse_core::Value]) -> AlertView {
         negative_share: rows.f64(r, a::negative_share).unwrap_or_default(),
         baseline_share: rows.f64(r, a::baseline_share).unwrap_or_default(),
         z_score: rows.f64(r, a::z_score).unwrap_or_default(),
+        p_value: rows.f64(r, a::p_value).unwrap_or_default(),
+        negative_aspects: rows.text(r, a::negative_aspects).unwrap_or_default(),
         platforms: rows.text(r, a::platforms).unwrap_or_default(),
         examples: rows.text(r, a::examples).unwrap_or_default(),
     }
@@ -151,7 +155,9 @@ pub fn product_sentiment(
     golden_id: &str,
     examples: usize,
 ) -> Result<Option<ProductSentiment>, SentimentError> {
-    let rows = store.read_rows(review_sentiment::NAME)?.ok_or_else(|| missing(store))?;
+    let rows = store
+        .read_rows(review_sentiment::NAME)?
+        .ok_or_else(|| missing(store))?;
     let texts = review_texts(store)?;
     let mut report = ProductSentiment {
         golden_id: golden_id.to_string(),
@@ -198,7 +204,11 @@ pub fn product_sentiment(
     }
     if let Some(a) = store.read_columns(
         review_aspects::NAME,
-        &[review_aspects::golden_id, review_aspects::aspect, review_aspects::polarity],
+        &[
+            review_aspects::golden_id,
+            review_aspects::aspect,
+            review_aspects::polarity,
+        ],
     )? {
         for r in &a.rows {
             if a.str(r, review_aspects::golden_id) == Some(golden_id) {
@@ -213,7 +223,9 @@ pub fn product_sentiment(
     reviews.sort_by(|a, b| a.p_positive.total_cmp(&b.p_positive));
     reviews.truncate(examples);
     for v in &mut reviews {
-        v.text = texts.get(&(v.platform.clone(), v.review_id.clone())).cloned();
+        v.text = texts
+            .get(&(v.platform.clone(), v.review_id.clone()))
+            .cloned();
     }
     report.most_negative = reviews;
     Ok(Some(report))

@@ -91,6 +91,12 @@ shopfuse_core::table! {
         baseline_share: Float;
         /// One-sided binomial z-score of the strongest window against the history.
         z_score: Float;
+        /// Exact one-sided binomial probability of the strongest window's negative count at
+        /// the history's share (what flags a window).
+        p_value: Float;
+        /// Negative aspect mentions of the product in the span, `aspect:count` by count,
+        /// joined by `;`: what an `overall` alert is about.
+        negative_aspects: Text;
         /// Platforms of the negative mentions in the span, `platform:count` joined by `;`.
         platforms: Text;
         /// Up to three of the most negative reviews: `review_id: text`, joined by ` | `.
@@ -160,7 +166,15 @@ pub fn run_sentiment(
     for m in &aspect_mentions {
         let r = &reviews[m.review];
         if let (Some(g), Some(at)) = (&r.golden_id, r.at) {
-            monitored.push(mention(r, g, at, m.aspect, m.polarity, m.p_positive, m.review));
+            monitored.push(mention(
+                r,
+                g,
+                at,
+                m.aspect,
+                m.polarity,
+                m.p_positive,
+                m.review,
+            ));
         }
     }
     let raised = alerts(&monitored, config);
@@ -168,7 +182,7 @@ pub fn run_sentiment(
     summary.alerts = raised.len();
     write_reviews(tx, &reviews, &predictions, &mut summary)?;
     write_aspects(tx, &reviews, &aspect_mentions)?;
-    write_alerts(tx, &reviews, &raised)?;
+    write_alerts(tx, &reviews, &aspect_mentions, &raised)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -251,7 +265,12 @@ pub fn training_texts(
                 },
             });
         }
-        files.extend(corpus.files.into_iter().filter(|f| !f.path.ends_with("test.tsv")));
+        files.extend(
+            corpus
+                .files
+                .into_iter()
+                .filter(|f| !f.path.ends_with("test.tsv")),
+        );
     }
     let mut weak = 0;
     if config.weak_labels {
@@ -293,7 +312,8 @@ fn train_project_model(
 }
 
 /// The columns of `offers` [`golden_by_listing`] reads.
-pub(crate) const OFFER_COLUMNS: &[&str] = &[offers::platform, offers::listing_id, offers::golden_id];
+pub(crate) const OFFER_COLUMNS: &[&str] =
+    &[offers::platform, offers::listing_id, offers::golden_id];
 
 /// (platform, listing id) → golden id, from `offers` read with [`OFFER_COLUMNS`].
 pub(crate) fn golden_by_listing(
@@ -318,7 +338,14 @@ pub fn read_reviews(tx: &Transaction<'_>) -> Result<Vec<ReviewRow>, SentimentErr
     let golden = golden_by_listing(tx.read_columns(offers::NAME, OFFER_COLUMNS)?);
     let Some(rows) = tx.read_columns(
         "clean_reviews",
-        &["review_id", "listing_id", "rating", "text", "reviewed_at", "_platform"],
+        &[
+            "review_id",
+            "listing_id",
+            "rating",
+            "text",
+            "reviewed_at",
+            "_platform",
+        ],
     )?
     else {
         return Ok(Vec::new());
@@ -419,9 +446,35 @@ fn write_aspects(
     Ok(())
 }
 
+/// `aspect:count` of the negative aspect mentions of `alert`'s product within its span,
+/// most first.
+fn negative_aspects(
+    alert: &crate::monitor::Alert,
+    reviews: &[ReviewRow],
+    found: &[crate::aspects::AspectMention],
+) -> String {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in found.iter().filter(|m| m.polarity == Polarity::Negative) {
+        let r = &reviews[m.review];
+        let in_span =
+            r.at.is_some_and(|at| (alert.window_start..alert.window_end).contains(&at));
+        if in_span && r.golden_id.as_deref() == Some(alert.golden_id.as_str()) {
+            *counts.entry(m.aspect).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .iter()
+        .map(|(a, n)| format!("{a}:{n}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 fn write_alerts(
     tx: &mut Transaction<'_>,
     reviews: &[ReviewRow],
+    found: &[crate::aspects::AspectMention],
     raised: &[crate::monitor::Alert],
 ) -> Result<(), SentimentError> {
     use sha2::{Digest, Sha256};
@@ -446,6 +499,8 @@ fn write_alerts(
                 rounded(a.negative_share),
                 rounded(a.baseline_share),
                 rounded(a.z),
+                Value::Float(a.p_value),
+                Value::Text(negative_aspects(a, reviews, found)),
                 Value::text(&a.platforms),
                 Value::Text(examples.join(" | ")),
             ]

@@ -1,5 +1,5 @@
 use shopfuse_core::table::TableDef;
-use shopfuse_core::{EntityKind, Encoder, Progress, Project, Transaction};
+use shopfuse_core::{Encoder, EntityKind, Progress, Project, Transaction};
 use shopfuse_resolve::catalogue::offers;
 use shopfuse_sentiment::tables::{review_aspects, review_sentiment, sentiment_alerts};
 
@@ -18,10 +18,7 @@ impl Stage for SentimentStage {
         "review polarity (NB-SVM over n-grams stacked with a head on the encoder), aspects per clause, per-product alerts, rating–text mismatch"
     }
     fn reads(&self) -> Vec<String> {
-        vec![
-            EntityKind::Reviews.clean_table(),
-            offers::NAME.to_string(),
-        ]
+        vec![EntityKind::Reviews.clean_table(), offers::NAME.to_string()]
     }
     fn writes(&self) -> Vec<TableDef> {
         vec![
@@ -54,8 +51,7 @@ impl Stage for SentimentStage {
         } else {
             None
         };
-        let summary =
-            shopfuse_sentiment::run_sentiment(tx, config, &ctx.project.root, encoder)?;
+        let summary = shopfuse_sentiment::run_sentiment(tx, config, &ctx.project.root, encoder)?;
         Ok(StageSummary::Sentiment(summary))
     }
 }

@@ -54,7 +54,9 @@ pub(super) async fn product_sentiment(
     let q = query(parsed)?;
     let examples = page_limit(Some(q.examples.unwrap_or(5)))?;
     if state.index().product(&golden_id).is_none() {
-        return Err(ApiError::not_found(format!("no golden product {golden_id:?}")));
+        return Err(ApiError::not_found(format!(
+            "no golden product {golden_id:?}"
+        )));
     }
     let id = golden_id.clone();
     let report = tokio::task::spawn_blocking(move || {

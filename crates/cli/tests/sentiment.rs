@@ -22,9 +22,15 @@ fn reviews_are_classified_with_aspects_and_scored_against_the_truth() {
     assert!(classified[0]["n"].as_i64().unwrap() > 100, "{classified:?}");
 
     let e = json(shopfuse(project).args(["eval", "sentiment"]));
-    assert_eq!(e["matched"], e["reviews"], "{e}");
-    assert!(e["accuracy"].as_f64().unwrap() > 0.9, "{e}");
-    assert!(e["macro_f1"].as_f64().unwrap() > 0.8, "{e}");
+    // Truth rows of malformed or duplicate review rows are not in the tables.
+    let matched = e["matched"].as_f64().unwrap();
+    assert!(matched >= 0.95 * e["reviews"].as_f64().unwrap(), "{e}");
+    assert!(e["accuracy"].as_f64().unwrap() > 0.95, "{e}");
+    assert!(e["macro_f1"].as_f64().unwrap() > 0.9, "{e}");
+    if e["mismatch"]["truth"].as_u64().unwrap() > 0 {
+        assert!(e["mismatch"]["recall"].as_f64().unwrap() > 0.5, "{e}");
+        assert!(e["mismatch"]["precision"].as_f64().unwrap() > 0.8, "{e}");
+    }
     // The text model reads what the stars miss (angry five-star reviews).
     assert!(
         e["accuracy"].as_f64().unwrap() > e["stars_accuracy"].as_f64().unwrap(),

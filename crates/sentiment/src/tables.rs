@@ -27,6 +27,8 @@ shopfuse_core::table! {
         review_id: Text;
         /// The platform.
         platform: Text;
+        /// The reviewer's account on the platform (pseudonymous; what erasure finds the row by).
+        account_id: Text null;
         /// The listing reviewed.
         listing_id: Text;
         /// The golden product of the listing (null when the listing is not in the catalogue).
@@ -54,6 +56,8 @@ shopfuse_core::table! {
         golden_id: Text null;
         /// The platform.
         platform: Text;
+        /// The reviewer's account on the platform (what erasure finds the row by).
+        account_id: Text null;
         /// quality, logistics, price, service, authenticity, packaging or size_fit.
         aspect: Text;
         /// The clause, as cut from the review.
@@ -126,6 +130,7 @@ pub struct SentimentSummary {
 pub struct ReviewRow {
     pub review_id: String,
     pub platform: String,
+    pub account_id: Option<String>,
     pub listing_id: String,
     pub golden_id: Option<String>,
     pub at: Option<i64>,
@@ -340,6 +345,7 @@ pub fn read_reviews(tx: &Transaction<'_>) -> Result<Vec<ReviewRow>, SentimentErr
         "clean_reviews",
         &[
             "review_id",
+            "account_id",
             "listing_id",
             "rating",
             "text",
@@ -359,6 +365,7 @@ pub fn read_reviews(tx: &Transaction<'_>) -> Result<Vec<ReviewRow>, SentimentErr
         let listing_id = rows.text(r, "listing_id").unwrap_or_default();
         out.push(ReviewRow {
             review_id: rows.text(r, "review_id").unwrap_or_default(),
+            account_id: rows.text(r, "account_id"),
             golden_id: golden.get(&(platform.clone(), listing_id.clone())).cloned(),
             platform,
             listing_id,
@@ -403,6 +410,7 @@ fn write_reviews(
             vec![
                 Value::text(&r.review_id),
                 Value::text(&r.platform),
+                Value::opt_text(&r.account_id),
                 Value::text(&r.listing_id),
                 Value::opt_text(&r.golden_id),
                 r.at.map_or(Value::Null, Value::Timestamp),
@@ -432,6 +440,7 @@ fn write_aspects(
                 Value::text(&r.review_id),
                 Value::opt_text(&r.golden_id),
                 Value::text(&r.platform),
+                Value::opt_text(&r.account_id),
                 Value::text(m.aspect),
                 Value::text(&m.clause),
                 Value::text(m.polarity.as_str()),

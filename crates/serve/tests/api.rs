@@ -353,6 +353,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/customers/{customer_id}/timeline",
         "/api/v1/search",
         "/api/v1/ask",
+        "/api/v1/products/{golden_id}/sentiment",
+        "/api/v1/reports/sentiment",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
     }
@@ -1428,6 +1430,68 @@ async fn search_and_ask_before_the_search_stage_ran_say_so_with_409() {
     let ask = json!({"question": "how do I return this?"}).to_string();
     let (status, body) = send(&state, "POST", "/api/v1/ask", &FIXTURE.viewer, ask).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn review_sentiment_per_product_and_its_alerts_for_viewers() {
+    let state = state();
+    let (status, alerts) = get(&state, "/api/v1/reports/sentiment", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::OK, "{alerts}");
+    assert!(alerts["total"].as_u64().unwrap() >= alerts["alerts"].as_array().unwrap().len() as u64);
+    assert_eq!(
+        get(&state, "/api/v1/reports/sentiment", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = get(
+        &state,
+        "/api/v1/reports/sentiment?limit=0",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The product with the most reviews: its totals add up over platforms.
+    let reviewed = TableStore::at(&FIXTURE.root)
+        .read_columns("review_sentiment", &["golden_id"])
+        .unwrap()
+        .unwrap();
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &reviewed.rows {
+        if let Some(g) = reviewed.text(r, "golden_id") {
+            *counts.entry(g).or_default() += 1;
+        }
+    }
+    let (golden, n) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
+    let (status, report) = get(
+        &state,
+        &format!("/api/v1/products/{golden}/sentiment?examples=2"),
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["overall"]["total"].as_u64(), Some(*n), "{report}");
+    let per_platform: u64 = report["platforms"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_platform, *n);
+    assert!(report["most_negative"].as_array().unwrap().len() <= 2);
+    let (status, _) = get(
+        &state,
+        "/api/v1/products/GP-none/sentiment",
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(
+        &state,
+        &format!("/api/v1/products/{golden}/sentiment?examples=x"),
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 fn url_encode(s: &str) -> String {

@@ -411,6 +411,8 @@ pub fn eval_project(
         .iter()
         .map(|&c| class_figures(c, &t, &p))
         .collect();
+    let (defects, alerts) =
+        defect_detection(store, &truth_dir.join("sentiment_defects.csv"), window_days)?;
     Ok(ProjectEval {
         reviews: truth.len(),
         matched: t.len(),
@@ -425,15 +427,8 @@ pub fn eval_project(
         stars_macro_f1: macro_f1(&t, &stars),
         mismatch: Detection::of(mismatch_truth, mismatch_flagged, mismatch_correct),
         aspects: aspect_detection(store, &truth)?,
-        defects: Vec::new(),
-        alerts: Detection::default(),
-    })
-    .and_then(|mut e| {
-        let (defects, alerts) =
-            defect_detection(store, &truth_dir.join("sentiment_defects.csv"), window_days)?;
-        e.defects = defects;
-        e.alerts = alerts;
-        Ok(e)
+        defects,
+        alerts,
     })
 }
 

@@ -547,4 +547,48 @@ mod tests {
         assert_eq!(p, q);
         assert!(dir.path().join("manifest.json").exists());
     }
+
+    #[test]
+    fn with_enough_three_way_labels_mixed_reviews_are_neutral() {
+        use Polarity::*;
+        let mut rows = Vec::new();
+        for i in 0..150 {
+            rows.push((
+                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
+                Positive,
+            ));
+            rows.push((
+                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
+                Negative,
+            ));
+            // Mixed: a good and a bad clause, as three-star reviews are.
+            rows.push((
+                [
+                    "物流快，但是质量差，一般般",
+                    "great price, but broke, it's okay",
+                ][i % 2],
+                Neutral,
+            ));
+        }
+        let model = SentimentModel::train(
+            &texts(&rows),
+            None,
+            None,
+            &ModelSettings {
+                head_l2: None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(model.neutral.is_some());
+        let p = model
+            .predict(
+                &["物流快，但是质量差，一般般", "质量很好，满意", "差评，退货"],
+                None,
+            )
+            .unwrap();
+        let got: Vec<Polarity> = p.iter().map(|p| p.polarity).collect();
+        assert_eq!(got, [Neutral, Positive, Negative]);
+        assert!(p[0].p_neutral.unwrap() > p[1].p_neutral.unwrap());
+    }
 }

@@ -149,7 +149,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("recs", "skipped"),
             ("propensity", "skipped"),
             ("forecast", "skipped"),
-            ("search", "skipped")
+            ("search", "skipped"),
+            ("sentiment", "skipped")
         ],
         "an unchanged project does no stage work"
     );
@@ -211,7 +212,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("recs", "ran"),
             ("propensity", "ran"),
             ("forecast", "ran"),
-            ("search", "skipped")
+            ("search", "skipped"),
+            ("sentiment", "skipped")
         ]
     );
     // The incremental result is the full run's result, table by table, byte for byte.
@@ -388,6 +390,9 @@ fn every_subcommand_has_help() {
         &["eval", "search"],
         &["eval", "ask"],
         &["bench", "search"],
+        &["sentiment"],
+        &["eval", "sentiment"],
+        &["bench", "sentiment"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

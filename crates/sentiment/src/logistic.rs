@@ -112,7 +112,17 @@ fn softplus(x: f64) -> f64 {
     }
 }
 
-const CHUNK: usize = 512;
+/// The rows are summed in this many contiguous blocks, in parallel, and the blocks' sums are
+/// added in order: a fixed split, so the loss and gradient — and so the fitted model — are
+/// the same bit for bit on any number of threads (rayon's own `sum` splits by work
+/// stealing, and floating-point addition is not associative).
+const BLOCKS: usize = 8;
+
+impl Problem<'_> {
+    fn block_len(&self) -> usize {
+        self.rows.len().div_ceil(BLOCKS).max(1)
+    }
+}
 
 impl CostFunction for Problem<'_> {
     type Param = Vec<f64>;
@@ -120,10 +130,10 @@ impl CostFunction for Problem<'_> {
 
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
         let n = self.rows.len() as f64;
-        let loss: f64 = self
+        let blocks: Vec<f64> = self
             .rows
-            .par_chunks(CHUNK)
-            .zip(self.labels.par_chunks(CHUNK))
+            .par_chunks(self.block_len())
+            .zip(self.labels.par_chunks(self.block_len()))
             .map(|(rows, labels)| {
                 rows.iter()
                     .zip(labels)
@@ -133,7 +143,8 @@ impl CostFunction for Problem<'_> {
                     })
                     .sum::<f64>()
             })
-            .sum();
+            .collect();
+        let loss: f64 = blocks.iter().sum();
         let norm: f64 = p[..self.dim].iter().map(|w| w * w).sum();
         Ok(loss / n + 0.5 * self.l2 * norm)
     }
@@ -145,10 +156,10 @@ impl Gradient for Problem<'_> {
 
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
         let n = self.rows.len() as f64;
-        let mut grad = self
+        let blocks: Vec<Vec<f64>> = self
             .rows
-            .par_chunks(CHUNK)
-            .zip(self.labels.par_chunks(CHUNK))
+            .par_chunks(self.block_len())
+            .zip(self.labels.par_chunks(self.block_len()))
             .map(|(rows, labels)| {
                 let mut g = vec![0.0; self.dim + 1];
                 for (row, &y) in rows.iter().zip(labels) {
@@ -160,13 +171,11 @@ impl Gradient for Problem<'_> {
                 }
                 g
             })
-            .reduce(
-                || vec![0.0; self.dim + 1],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
+            .collect();
+        let mut grad = vec![0.0; self.dim + 1];
+        for b in &blocks {
+            grad.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
         for (j, g) in grad.iter_mut().enumerate() {
             *g /= n;
             if j < self.dim {

@@ -194,7 +194,19 @@ pub fn clauses(text: &str) -> Vec<String> {
 
 const CONTRAST: &[&str] = &["但是", "不过", "可是", "就是", " but ", " however "];
 
+/// Contrast words that open an English clause once a comma has cut it ("…, but the box").
+const LEADING_CONTRAST: &[&str] = &["but ", "however ", "though "];
+
 fn split_contrast(clause: &str) -> Vec<String> {
+    let trimmed = clause.trim_start();
+    for word in LEADING_CONTRAST {
+        let opens = trimmed
+            .get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word));
+        if opens && trimmed.len() > word.len() {
+            return split_contrast(&trimmed[word.len()..]);
+        }
+    }
     for word in CONTRAST {
         if let Some(at) = clause.find(word) {
             let (a, b) = (&clause[..at], &clause[at + word.len()..]);
@@ -347,6 +359,15 @@ mod tests {
             clauses("Fast shipping, but the box was crushed."),
             vec!["Fast shipping", "the box was crushed"]
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_cuts_into_clauses_without_panicking(s in "\\PC{0,80}") {
+            for c in clauses(&s) {
+                proptest::prop_assert!(c.trim().chars().count() > 1);
+            }
+        }
     }
 
     #[test]

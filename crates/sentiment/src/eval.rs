@@ -243,13 +243,17 @@ fn cross_validate(
 fn stratified_folds(rows: &[LabelledText], folds: usize) -> Vec<usize> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xf01d);
     let mut fold_of = vec![0; rows.len()];
+    // One round-robin over both labels in turn: each fold gets its share of each label and
+    // the folds' sizes differ by one at most.
+    let mut next = 0;
     for positive in [false, true] {
         let mut idx: Vec<usize> = (0..rows.len())
             .filter(|&i| rows[i].positive == positive)
             .collect();
         idx.shuffle(&mut rng);
-        for (k, i) in idx.into_iter().enumerate() {
-            fold_of[i] = k % folds;
+        for i in idx {
+            fold_of[i] = next % folds;
+            next += 1;
         }
     }
     fold_of

@@ -222,7 +222,7 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(statuses(&forced).iter().all(|(_, s)| *s == "ran"));
     assert_eq!(table_contents(project), incremental);
     let stages = json(shopfuse(project).arg("stages"));
-    assert_eq!(stages.as_array().unwrap().len(), 9);
+    assert_eq!(stages.as_array().unwrap().len(), 10);
     let only = json(shopfuse(project).args(["run", "--only", "profiles,identity"]));
     assert_eq!(
         statuses(&only),

@@ -421,6 +421,11 @@ async fn browse(
         for (hash, page) in &pages {
             b.visit(hash, page).await;
             b.assert_drawn(hash).await;
+            if *page == "product" {
+                // The review sentiment card: its summary line and the per-month chart.
+                let sentiment = b.text("#product-sentiment").await;
+                assert!(sentiment.contains('★'), "{sentiment}");
+            }
             let name = hash.split(['?', '/']).next().unwrap().to_string();
             let name = if hash.contains("grain=month") {
                 "sales-monthly".into()

@@ -194,10 +194,14 @@ fn cross_validate(
     let (mut train_seconds, mut predict_seconds) = (0.0, 0.0);
     let mut manifest = ModelManifest::default();
     for k in 0..folds {
-        let (train, test): (Vec<(usize, &LabelledText)>, Vec<(usize, &LabelledText)>) =
-            rows.iter().enumerate().partition(|(i, _)| fold_of[*i] != k);
-        let train_rows: Vec<LabelledText> = train.iter().map(|(_, t)| (*t).clone()).collect();
-        let test_rows: Vec<LabelledText> = test.iter().map(|(_, t)| (*t).clone()).collect();
+        let in_fold = |inside: bool| -> Vec<LabelledText> {
+            rows.iter()
+                .zip(&fold_of)
+                .filter(|(_, &f)| (f == k) == inside)
+                .map(|(t, _)| t.clone())
+                .collect()
+        };
+        let (train_rows, test_rows) = (in_fold(false), in_fold(true));
         let model = SentimentModel::train(&binary(&train_rows), None, encoder, settings)?;
         train_seconds += model.manifest.seconds;
         let texts: Vec<String> = test_rows.iter().map(|t| t.text.clone()).collect();

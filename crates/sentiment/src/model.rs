@@ -122,6 +122,9 @@ pub struct Prediction {
     pub p_neutral: Option<f64>,
 }
 
+/// The log-odds of the NB-SVM and, when the model has one, of the encoder head.
+type PartLogits = (f64, Option<f64>);
+
 /// The held-out part, and what is fitted on.
 struct Split<'a> {
     fit: Vec<&'a TrainingText>,
@@ -155,7 +158,7 @@ impl SentimentModel {
             .map(|t| t.label == Polarity::Positive)
             .collect();
         let stack = fit_stack(&parts, &labels)?;
-        let accuracy = |f: &dyn Fn(&(f64, Option<f64>)) -> f64| {
+        let accuracy = |f: &dyn Fn(&PartLogits) -> f64| {
             let right = parts
                 .iter()
                 .zip(&labels)

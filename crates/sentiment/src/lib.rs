@@ -19,6 +19,7 @@ pub mod bench;
 pub mod corpus;
 pub mod eval;
 pub mod logistic;
+pub mod memo;
 pub mod metrics;
 pub mod model;
 pub mod monitor;

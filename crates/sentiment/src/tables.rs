@@ -156,7 +156,10 @@ pub fn run_sentiment(
         reviews: reviews.len(),
         ..Default::default()
     };
-    let encoder = encoder.filter(|_| config.encoder_head);
+    let memo = encoder
+        .filter(|_| config.encoder_head)
+        .map(crate::memo::MemoEncoder::new);
+    let encoder = memo.as_ref().map(|m| m as &dyn Encoder);
     let model = train_project_model(&reviews, config, project_root, encoder, &mut summary)?;
     let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
     let predictions = model.predict(&texts, encoder)?;

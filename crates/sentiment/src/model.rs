@@ -89,7 +89,7 @@ pub struct ModelManifest {
 }
 
 /// Raised when a change to the model's code changes what a trained model predicts.
-pub const MODEL_VERSION: u32 = 2;
+pub const MODEL_VERSION: u32 = 3;
 
 /// A trained sentiment model.
 #[derive(Debug, Clone, Serialize, Deserialize)]

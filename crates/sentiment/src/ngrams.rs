@@ -1,4 +1,4 @@
-//! What the n-gram classifier reads of a text: hashed **n-grams** of Han characters (1–3
+//! What the n-gram classifier reads of a text: hashed **n-grams** of Han characters (1–4
 //! characters in a run, no segmentation: 不好 and 不太好 are bigrams and trigrams that carry
 //! the negation themselves) and of Latin words (1–2 words, with a `not_` mark on the words
 //! after a negator up to the next punctuation, so "not good" and "good" are different
@@ -115,8 +115,12 @@ pub fn ngram_hashes(text: &str) -> Vec<u64> {
     out
 }
 
+/// The longest Han n-gram: 4 was 0.5 points of ChnSentiCorp dev accuracy above 3 (92.5 →
+/// 93.1) and 5 no better within noise (93.0–93.2), at a fifth more features than 4.
+const MAX_HAN_GRAM: usize = 4;
+
 fn han_grams(run: &[char], out: &mut Vec<u64>) {
-    for n in 1..=3 {
+    for n in 1..=MAX_HAN_GRAM {
         for gram in run.windows(n) {
             out.push(hash_chars(0, gram));
         }

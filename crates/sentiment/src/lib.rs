@@ -1,8 +1,11 @@
 //! Review sentiment and opinion monitoring (舆情) for the fused catalogue.
 //!
 //! Vocabulary:
-//! - **Polarity**: negative / neutral / positive, from `p_positive`, the model's calibrated
-//!   probability that a text is positive; neutral is the band between two thresholds.
+//! - **Polarity**: negative / neutral / positive. `p_positive` is the model's calibrated
+//!   probability that a text is positive; with three-way training labels a second NB-SVM
+//!   gives `p_neutral` (mixed reviews) and a text at or above its threshold is neutral, else
+//!   positive or negative by `p_positive` at 0.5; with binary labels only, neutral is the band
+//!   between two thresholds on `p_positive`.
 //! - **NB-SVM** ([`nbsvm`]): a logistic regression over naive-Bayes-scaled character and word
 //!   n-grams ([`ngrams`]). **Encoder head** ([`model`]): a logistic regression over the
 //!   sentence encoder's frozen vector. The **ensemble** stacks the two log-odds.
@@ -12,7 +15,10 @@
 //! Design decisions: the classifier is trained where it is used, in seconds, from public
 //! labelled reviews (`../shared/data/`) and the project's own star ratings as weak labels,
 //! so a project's model is reproducible from its data and settings and recorded with their
-//! checksums; no pretrained sentiment weights are downloaded.
+//! checksums; no pretrained sentiment weights are downloaded. Why not a fine-tuned
+//! transformer: on two CPU cores one epoch over ChnSentiCorp costs about an hour, while this
+//! ensemble trains in seconds at 93.3 % test accuracy (the transformers' published 95–95.6 %
+//! is the gap a GPU-trained model would close).
 
 pub mod aspects;
 pub mod bench;

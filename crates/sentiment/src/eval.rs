@@ -293,28 +293,18 @@ pub struct Detection {
 
 impl Detection {
     fn of(truth: usize, flagged: usize, correct: usize) -> Detection {
-        let precision = if flagged == 0 {
-            0.0
-        } else {
-            correct as f64 / flagged as f64
-        };
-        let recall = if truth == 0 {
-            0.0
-        } else {
-            correct as f64 / truth as f64
-        };
-        let f1 = if precision + recall == 0.0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
-        };
+        let s = shopfuse_core::metrics::Scores::from_counts(
+            correct,
+            flagged.saturating_sub(correct),
+            truth.saturating_sub(correct),
+        );
         Detection {
             truth,
             flagged,
             correct,
-            precision,
-            recall,
-            f1,
+            precision: s.precision,
+            recall: s.recall,
+            f1: s.f1,
         }
     }
 }
@@ -677,18 +667,19 @@ fn defect_detection(
             days_to_alert: first.map(|a| (a.3 + window - start) as f64 / DAY_US as f64),
         });
     }
-    let detected = found.iter().filter(|d| d.alert_id.is_some()).count();
-    let mut detection = Detection::of(batches.len(), alerts.len(), matched_alerts.len());
     // Recall is over batches (one alert per batch is enough), precision over alerts.
-    detection.recall = if batches.is_empty() {
+    let detected = found.iter().filter(|d| d.alert_id.is_some()).count();
+    let by_batch = Detection::of(batches.len(), batches.len(), detected);
+    let by_alert = Detection::of(batches.len(), alerts.len(), matched_alerts.len());
+    let f1 = if by_alert.precision + by_batch.recall == 0.0 {
         0.0
     } else {
-        detected as f64 / batches.len() as f64
+        2.0 * by_alert.precision * by_batch.recall / (by_alert.precision + by_batch.recall)
     };
-    detection.f1 = if detection.precision + detection.recall == 0.0 {
-        0.0
-    } else {
-        2.0 * detection.precision * detection.recall / (detection.precision + detection.recall)
+    let detection = Detection {
+        recall: by_batch.recall,
+        f1,
+        ..by_alert
     };
     Ok((found, detection))
 }

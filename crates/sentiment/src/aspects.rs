@@ -289,6 +289,40 @@ fn seed_matches(clause: &str) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
+/// The aspects each clause names, with how (`seed:WORD` or `similarity:COSINE`): by seed
+/// words, else — for the clauses no seed word places, encoded in one batch — by the nearest
+/// aspect's phrases.
+pub fn clause_aspects(
+    clauses: &[&str],
+    encoder: Option<&dyn Encoder>,
+    vectors: Option<&AspectVectors>,
+) -> Result<Vec<Vec<(&'static str, String)>>, SentimentError> {
+    let mut found: Vec<Vec<(&'static str, String)>> = clauses
+        .iter()
+        .map(|c| {
+            seed_matches(c)
+                .into_iter()
+                .map(|(aspect, seed)| (ASPECTS[aspect].name, format!("seed:{seed}")))
+                .collect()
+        })
+        .collect();
+    let unplaced: Vec<usize> = (0..clauses.len())
+        .filter(|&k| found[k].is_empty())
+        .collect();
+    if let (Some(encoder), Some(vectors)) = (encoder, vectors) {
+        if !unplaced.is_empty() {
+            let texts: Vec<&str> = unplaced.iter().map(|&k| clauses[k]).collect();
+            let e = encoder.encode(&texts)?;
+            for (&k, v) in unplaced.iter().zip(e.rows()) {
+                if let Some((aspect, score)) = vectors.nearest(v) {
+                    found[k].push((ASPECTS[aspect].name, format!("similarity:{score:.2}")));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Every aspect mention of `texts` (review `i` is `texts[i]`).
 pub fn mentions(
     texts: &[&str],
@@ -304,42 +338,18 @@ pub fn mentions(
     }
     let refs: Vec<&str> = pieces.iter().map(|(_, c)| c.as_str()).collect();
     let predictions = model.predict(&refs, encoder)?;
-    // Clauses no seed word places are encoded for the similarity fallback.
-    let unplaced: Vec<usize> = (0..pieces.len())
-        .filter(|&k| seed_matches(&pieces[k].1).is_empty())
-        .collect();
-    let fallback: Vec<Option<(usize, f32)>> = match (encoder, vectors) {
-        (Some(encoder), Some(vectors)) if !unplaced.is_empty() => {
-            let texts: Vec<&str> = unplaced.iter().map(|&k| refs[k]).collect();
-            let e = encoder.encode(&texts)?;
-            e.rows().map(|v| vectors.nearest(v)).collect()
-        }
-        _ => vec![None; unplaced.len()],
-    };
+    let aspects = clause_aspects(&refs, encoder, vectors)?;
     let mut out = Vec::new();
-    let mut next_unplaced = 0;
-    for (k, (review, clause)) in pieces.iter().enumerate() {
-        let p = predictions[k];
-        let mut push = |aspect: usize, matched_by: String| {
+    for (((review, clause), p), found) in pieces.iter().zip(&predictions).zip(aspects) {
+        for (aspect, matched_by) in found {
             out.push(AspectMention {
                 review: *review,
-                aspect: ASPECTS[aspect].name,
+                aspect,
                 clause: clause.clone(),
                 polarity: p.polarity,
                 p_positive: p.p_positive,
                 matched_by,
-            })
-        };
-        let seeds = seed_matches(clause);
-        if seeds.is_empty() {
-            if let Some((aspect, score)) = fallback[next_unplaced] {
-                push(aspect, format!("similarity:{score:.2}"));
-            }
-            next_unplaced += 1;
-        } else {
-            for (aspect, seed) in seeds {
-                push(aspect, format!("seed:{seed}"));
-            }
+            });
         }
     }
     Ok(out)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shopfuse_core::Encoder;
 
 use crate::corpus::{PublicCorpus, PublicSet};
-use crate::model::{ModelSettings, Polarity, SentimentModel, TrainingText};
+use crate::model::{ModelSettings, SentimentModel, TrainingText};
 use crate::SentimentError;
 
 /// One model's figures.
@@ -72,19 +72,9 @@ pub fn bench_sentiment(
             message: "the bench needs ChnSentiCorp (train.tsv, dev.tsv, test.tsv)".into(),
         });
     }
-    let label = |positive: bool| {
-        if positive {
-            Polarity::Positive
-        } else {
-            Polarity::Negative
-        }
-    };
     let to_training = |rows: &[crate::corpus::LabelledText]| -> Vec<TrainingText> {
         rows.iter()
-            .map(|t| TrainingText {
-                text: t.text.clone(),
-                label: label(t.positive),
-            })
+            .map(crate::corpus::LabelledText::training)
             .collect()
     };
     let (train, dev) = (to_training(&corpus.train), to_training(&corpus.dev));

@@ -16,6 +16,21 @@ pub struct LabelledText {
     pub positive: bool,
 }
 
+impl LabelledText {
+    /// The text as a binary training row.
+    pub fn training(&self) -> crate::model::TrainingText {
+        use crate::model::Polarity;
+        crate::model::TrainingText {
+            text: self.text.clone(),
+            label: if self.positive {
+                Polarity::Positive
+            } else {
+                Polarity::Negative
+            },
+        }
+    }
+}
+
 /// Which public set a directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PublicSet {

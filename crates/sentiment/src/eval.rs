@@ -61,17 +61,7 @@ pub struct PublicEval {
 }
 
 fn binary(texts: &[LabelledText]) -> Vec<TrainingText> {
-    texts
-        .iter()
-        .map(|t| TrainingText {
-            text: t.text.clone(),
-            label: if t.positive {
-                Polarity::Positive
-            } else {
-                Polarity::Negative
-            },
-        })
-        .collect()
+    texts.iter().map(LabelledText::training).collect()
 }
 
 /// Binary accuracy of each part from predictions at 0.5.

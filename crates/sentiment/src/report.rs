@@ -8,7 +8,7 @@ use serde::Serialize;
 use shopfuse_core::value::NamedRows;
 use shopfuse_core::{Encoder, TableStore};
 
-use crate::aspects::{clauses, AspectVectors};
+use crate::aspects::{clause_aspects, clauses, AspectVectors};
 use crate::model::{Polarity, Prediction, SentimentModel};
 use crate::tables::{review_aspects, review_sentiment, sentiment_alerts};
 use crate::SentimentError;
@@ -278,21 +278,21 @@ pub fn analyse(
     let encoder = encoder.filter(|_| model.uses_encoder());
     let prediction = model.predict(&[text], encoder)?[0];
     let vectors = encoder.map(AspectVectors::new).transpose()?;
-    let found = crate::aspects::mentions(&[text], model, encoder, vectors.as_ref())?;
     let parts = clauses(text);
     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
     let predictions = model.predict(&refs, encoder)?;
+    let aspects = clause_aspects(&refs, encoder, vectors.as_ref())?;
     let clauses = parts
         .iter()
         .zip(predictions)
-        .map(|(c, p)| ClauseView {
+        .zip(aspects)
+        .map(|((c, p), aspects)| ClauseView {
             clause: c.clone(),
             polarity: p.polarity,
             p_positive: p.p_positive,
-            aspects: found
-                .iter()
-                .filter(|m| &m.clause == c)
-                .map(|m| (m.aspect.to_string(), m.matched_by.clone()))
+            aspects: aspects
+                .into_iter()
+                .map(|(aspect, how)| (aspect.to_string(), how))
                 .collect(),
         })
         .collect();

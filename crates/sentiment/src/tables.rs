@@ -263,16 +263,7 @@ pub fn training_texts(
     for dir in &config.training_data {
         let dir = resolve_dir(dir, project_root);
         let corpus = PublicCorpus::read(&dir)?;
-        for t in corpus.train.iter().chain(&corpus.dev) {
-            texts.push(TrainingText {
-                text: t.text.clone(),
-                label: if t.positive {
-                    Polarity::Positive
-                } else {
-                    Polarity::Negative
-                },
-            });
-        }
+        texts.extend(corpus.train.iter().chain(&corpus.dev).map(|t| t.training()));
         files.extend(
             corpus
                 .files

@@ -352,11 +352,6 @@ pub fn eval_project(
     window_days: u32,
 ) -> Result<ProjectEval, SentimentError> {
     let truth = read_truth(&truth_dir.join("review_sentiment.csv"))?;
-    let not_run = || SentimentError::Data {
-        path: store.tables_dir().to_path_buf(),
-        row: None,
-        message: "no review_sentiment table: run `shopfuse run` first".into(),
-    };
     let rows = store
         .read_columns(
             review_sentiment::NAME,
@@ -368,7 +363,7 @@ pub fn eval_project(
                 review_sentiment::rating_mismatch,
             ],
         )?
-        .ok_or_else(not_run)?;
+        .ok_or_else(|| crate::report::missing(store, review_sentiment::NAME))?;
     let texts = crate::report::review_texts(store)?;
     let (mut t, mut p, mut stars) = (Vec::new(), Vec::new(), Vec::new());
     let mut by_language: BTreeMap<String, (usize, usize)> = BTreeMap::new();

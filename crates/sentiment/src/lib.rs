@@ -56,6 +56,9 @@ pub enum SentimentError {
         row: Option<usize>,
         message: String,
     },
+    /// The project has no sentiment tables yet.
+    #[error("{path}: no {table} table: run `shopfuse run` first")]
+    NotRun { path: PathBuf, table: &'static str },
     /// A classifier could not be fitted.
     #[error("sentiment training: {0}")]
     Training(String),

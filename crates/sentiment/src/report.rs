@@ -93,11 +93,10 @@ pub struct ProductSentiment {
     pub rating_mismatches: usize,
 }
 
-fn missing(store: &TableStore) -> SentimentError {
-    SentimentError::Data {
+pub(crate) fn missing(store: &TableStore, table: &'static str) -> SentimentError {
+    SentimentError::NotRun {
         path: store.tables_dir().to_path_buf(),
-        row: None,
-        message: "no review_sentiment table: run `shopfuse run` first".into(),
+        table,
     }
 }
 
@@ -113,7 +112,7 @@ pub fn read_alerts(
     golden_id: Option<&str>,
 ) -> Result<Vec<AlertView>, SentimentError> {
     let Some(rows) = store.read_rows(sentiment_alerts::NAME)? else {
-        return Err(missing(store));
+        return Err(missing(store, sentiment_alerts::NAME));
     };
     let mut out: Vec<AlertView> = rows
         .rows
@@ -157,7 +156,7 @@ pub fn product_sentiment(
 ) -> Result<Option<ProductSentiment>, SentimentError> {
     let rows = store
         .read_rows(review_sentiment::NAME)?
-        .ok_or_else(|| missing(store))?;
+        .ok_or_else(|| missing(store, review_sentiment::NAME))?;
     let texts = review_texts(store)?;
     let mut report = ProductSentiment {
         golden_id: golden_id.to_string(),

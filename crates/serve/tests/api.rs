@@ -1494,6 +1494,31 @@ async fn review_sentiment_per_product_and_its_alerts_for_viewers() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn sentiment_before_the_sentiment_stage_ran_says_so_with_409() {
+    let (copy, _) = copied_state();
+    let manifest = copy.path().join(".shopfuse/manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let tables = m["tables"].as_object_mut().unwrap();
+    for t in ["review_sentiment", "review_aspects", "sentiment_alerts"] {
+        tables.remove(t);
+    }
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let state = AppState::open(&Project::open(copy.path()).unwrap()).unwrap();
+    let (status, body) = get(&state, "/api/v1/reports/sentiment", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("shopfuse run"), "{body}");
+    let (_, all) = get(&state, "/api/v1/products?limit=1", Some(&FIXTURE.viewer)).await;
+    let golden = all["items"][0]["golden_id"].as_str().unwrap();
+    let (status, body) = get(
+        &state,
+        &format!("/api/v1/products/{golden}/sentiment"),
+        Some(&FIXTURE.viewer),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

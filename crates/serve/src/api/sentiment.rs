@@ -18,12 +18,17 @@ use crate::{ApiError, AppState, Role};
 
 /// What a failed read of the sentiment tables means: the stage has not run (`409`, saying
 /// what to run), or the project's files are at fault (`503`).
-fn not_run(e: String) -> ApiError {
-    if e.contains("run `shopfuse run`") {
-        ApiError::new(StatusCode::CONFLICT, "not_built", e)
+fn read_failed(e: shopfuse_sentiment::SentimentError) -> ApiError {
+    let status = match e {
+        shopfuse_sentiment::SentimentError::NotRun { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let code = if status == StatusCode::CONFLICT {
+        "not_built"
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "report_failed", e)
-    }
+        "report_failed"
+    };
+    ApiError::new(status, code, e.to_string())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,19 +64,17 @@ pub(super) async fn product_sentiment(
         )));
     }
     let id = golden_id.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        shopfuse_sentiment::report::product_sentiment(state.store(), &id, examples)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                r.map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
-                    .transpose()
-            })
+    let report = blocking(move || {
+        Ok(shopfuse_sentiment::report::product_sentiment(
+            state.store(),
+            &id,
+            examples,
+        ))
     })
-    .await
-    .map_err(|e| not_run(e.to_string()))?
-    .map_err(not_run)?;
+    .await?
+    .map_err(read_failed)?;
     report
-        .map(Json)
+        .map(|r| Json(serde_json::to_value(r).unwrap_or_default()))
         .ok_or_else(|| ApiError::not_found(format!("{golden_id} has no reviews")))
 }
 
@@ -111,13 +114,13 @@ pub(super) async fn alerts(
     let q = query(parsed)?;
     let limit = page_limit(q.limit)?;
     let result = blocking(move || {
-        Ok(
-            shopfuse_sentiment::report::read_alerts(state.store(), q.golden_id.as_deref())
-                .map_err(|e| e.to_string()),
-        )
+        Ok(shopfuse_sentiment::report::read_alerts(
+            state.store(),
+            q.golden_id.as_deref(),
+        ))
     })
     .await?;
-    let all = result.map_err(not_run)?;
+    let all = result.map_err(read_failed)?;
     let total = all.len();
     let alerts = all
         .into_iter()

@@ -70,6 +70,9 @@ pub enum BenchCommand {
     /// n-gram model and the default ensemble; with `--snownlp-python`, SnowNLP on the same
     /// test set in the same run.
     Sentiment(crate::sentiment::BenchSentimentArgs),
+    /// Fraud and risk on synthetic order books (1 M and 10 M orders): ring search and
+    /// scoring orders/s, peak memory.
+    Risk(crate::risk::BenchRiskArgs),
     /// The HTTP API over loopback on a copy of the project (-C): requests/s and p50/p99 for
     /// product lookup, customer by platform account, recommendations and event batches of
     /// 1,000, each next to the same client on a trivial endpoint of the same server; then
@@ -93,6 +96,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Forecast(args) => crate::forecast::bench_forecast(cli, args),
         BenchCommand::Search(args) => crate::search::bench_search(cli, args),
         BenchCommand::Sentiment(args) => crate::sentiment::bench_sentiment(cli, args),
+        BenchCommand::Risk(args) => crate::risk::bench_risk(cli, args),
         BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
         BenchCommand::Serve {
             concurrency,

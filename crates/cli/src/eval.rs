@@ -63,6 +63,11 @@ pub enum EvalCommand {
     /// instead: ChnSentiCorp's standard split next to the published figures, or amazon-cells
     /// by 10-fold cross-validation.
     Sentiment(crate::sentiment::EvalSentimentArgs),
+    /// Fraud and risk on the generator's truth (truth/fraud_labels.csv): PR-AUC, precision
+    /// at 100 and recall at 1 % FPR per fraud pattern, fused next to one platform at a time;
+    /// with --peers-python, PyOD's IForest and ECOD and UGFraud's FRAUDAR on the same data.
+    /// With --yelpchi DIR, the graph scores on YelpChi and injected-block recovery instead.
+    Risk(crate::risk::EvalRiskArgs),
 }
 
 #[derive(Args)]
@@ -163,6 +168,7 @@ pub fn eval(cli: &Cli, command: &EvalCommand) -> Result<ExitCode> {
         EvalCommand::Search(args) => crate::search::eval_search(cli, args),
         EvalCommand::Ask(args) => crate::search::eval_ask(cli, args),
         EvalCommand::Sentiment(args) => crate::sentiment::eval_sentiment(cli, args),
+        EvalCommand::Risk(args) => crate::risk::eval_risk(cli, args),
     }
 }
 

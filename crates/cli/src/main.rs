@@ -13,6 +13,7 @@ mod query;
 mod recs;
 mod report;
 mod review;
+mod risk;
 mod run;
 mod search;
 mod sentiment;
@@ -103,6 +104,9 @@ enum Command {
     /// the project's trained model; with --product, one golden product's sentiment per
     /// platform, aspect and month with its alerts; else every alert (after `shopfuse run`).
     Sentiment(sentiment::SentimentArgs),
+    /// Fraud and risk: the riskiest orders and reviews and the densest rings, or with --ring
+    /// one ring's evidence, accounts and orders (after `shopfuse run`).
+    Risk(risk::RiskArgs),
     /// Cross-platform prices: undercut and sharp-move alerts, or with --product one golden
     /// product's price per platform by week and its gap to the cheapest.
     Prices(planning::PricesArgs),
@@ -190,6 +194,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Search(args) => search::search(cli, args),
         Command::Ask(args) => search::ask(cli, args),
         Command::Sentiment(args) => sentiment::sentiment(cli, args),
+        Command::Risk(args) => risk::risk(cli, args),
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),

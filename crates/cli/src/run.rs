@@ -168,6 +168,9 @@ fn print_run(r: &RunReport) {
     if let Some(s) = &r.sentiment {
         crate::sentiment::print_summary(s);
     }
+    if let Some(s) = &r.risk {
+        crate::risk::print_summary(s);
+    }
     println!(
         "\nquery: shopfuse -C {} sql \"select * from quarantine limit 5\"",
         r.project

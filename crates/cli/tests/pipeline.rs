@@ -150,7 +150,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("propensity", "skipped"),
             ("forecast", "skipped"),
             ("search", "skipped"),
-            ("sentiment", "skipped")
+            ("sentiment", "skipped"),
+            ("risk", "skipped")
         ],
         "an unchanged project does no stage work"
     );
@@ -213,7 +214,8 @@ fn generate_run_query_rerun_crash_and_resume() {
             ("propensity", "ran"),
             ("forecast", "ran"),
             ("search", "skipped"),
-            ("sentiment", "skipped")
+            ("sentiment", "skipped"),
+            ("risk", "ran")
         ]
     );
     // The incremental result is the full run's result, table by table, byte for byte.
@@ -222,7 +224,7 @@ fn generate_run_query_rerun_crash_and_resume() {
     assert!(statuses(&forced).iter().all(|(_, s)| *s == "ran"));
     assert_eq!(table_contents(project), incremental);
     let stages = json(shopfuse(project).arg("stages"));
-    assert_eq!(stages.as_array().unwrap().len(), 10);
+    assert_eq!(stages.as_array().unwrap().len(), 11);
     let only = json(shopfuse(project).args(["run", "--only", "profiles,identity"]));
     assert_eq!(
         statuses(&only),
@@ -393,6 +395,9 @@ fn every_subcommand_has_help() {
         &["sentiment"],
         &["eval", "sentiment"],
         &["bench", "sentiment"],
+        &["risk"],
+        &["eval", "risk"],
+        &["bench", "risk"],
     ] {
         Command::cargo_bin("shopfuse")
             .unwrap()

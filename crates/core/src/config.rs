@@ -34,6 +34,8 @@ pub struct ProjectConfig {
     pub forecast: ForecastConfig,
     #[serde(default)]
     pub sentiment: SentimentConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
 }
 
 /// Sales forecasting (`[forecast]`): horizon, backtest, the global model and the promotion
@@ -247,6 +249,42 @@ impl Default for SentimentConfig {
             alert_min_reviews: 4,
             alert_min_jump: 0.3,
             alert_max_p_value: 0.001,
+        }
+    }
+}
+
+/// Fraud and risk (`[risk]`): what makes a ring, and the labels a project has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    /// A CSV of decided orders (`platform,order_id,is_fraud`: review decisions, chargebacks),
+    /// relative to the project. With enough of both classes the evidence is combined by a
+    /// logistic regression fitted to them; without, by the unsupervised tail score.
+    pub labels: Option<std::path::PathBuf>,
+    /// Fewest distinct customers a dense block needs to be called a ring.
+    pub ring_min_members: usize,
+    /// A device, IP or address shared by more customers than this is a public one (a café's
+    /// network, a parcel locker) and links nobody.
+    pub max_key_members: usize,
+    /// Dense blocks searched per component of shared keys.
+    pub max_blocks_per_component: usize,
+    /// Least FRAUDAR density (edge weight per member and key) of a ring. Four fresh
+    /// accounts on one device and IP buying one listing score about 0.7; a device three
+    /// unmerged accounts of one household share, about 0.35.
+    pub ring_min_density: f64,
+    /// Reasons kept per score.
+    pub reasons: usize,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            labels: None,
+            ring_min_members: 3,
+            max_key_members: 40,
+            max_blocks_per_component: 4,
+            ring_min_density: 0.6,
+            reasons: 3,
         }
     }
 }

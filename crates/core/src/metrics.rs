@@ -75,6 +75,54 @@ impl std::fmt::Display for Scores {
     }
 }
 
+/// Mann–Whitney ROC-AUC: the chance a random positive outscores a random negative (ties
+/// count half). NaN without both classes.
+pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let mid_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += idx[i..=j].iter().filter(|&&k| labels[k]).count() as f64 * mid_rank;
+        i = j + 1;
+    }
+    let pos = labels.iter().filter(|&&v| v).count() as f64;
+    let neg = labels.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return f64::NAN;
+    }
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// Average precision (the area under the precision–recall curve as scikit-learn's
+/// `average_precision_score` sums it): `Σ (R_k − R_{k−1}) · P_k` over the distinct score
+/// thresholds, so tied scores are one step and their order does not matter. NaN without
+/// positives.
+pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
+    let positives = labels.iter().filter(|&&v| v).count();
+    if positives == 0 {
+        return f64::NAN;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut hits, mut sum, mut i) = (0usize, 0.0, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let new_hits = idx[i..=j].iter().filter(|&&k| labels[k]).count();
+        hits += new_hits;
+        sum += new_hits as f64 / positives as f64 * hits as f64 / (j + 1) as f64;
+        i = j + 1;
+    }
+    sum
+}
+
 /// Item positions grouped by a key: `groups[key] = positions with that key`, in position order.
 pub fn group_by<K: Ord>(n: usize, key: impl Fn(usize) -> K) -> BTreeMap<K, Vec<usize>> {
     let mut groups: BTreeMap<K, Vec<usize>> = BTreeMap::new();

@@ -40,6 +40,9 @@ pub enum PipelineError {
     /// Training the review classifier, classifying reviews or raising alerts failed.
     #[error("review sentiment failed")]
     Sentiment(#[from] shopfuse_sentiment::SentimentError),
+    /// Finding rings or scoring orders and reviews failed.
+    #[error("risk scoring failed")]
+    Risk(#[from] shopfuse_risk::RiskError),
     /// A query over the committed tables failed.
     #[error("query failed")]
     Query(#[from] shopfuse_query::QueryError),

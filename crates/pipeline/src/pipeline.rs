@@ -13,7 +13,7 @@ use shopfuse_resolve::ResolveSummary;
 
 use crate::stages::{
     CleanStage, ForecastStage, IdentityStage, IngestStage, ProfilesStage, PropensityStage,
-    RecsStage, ResolveStage, SearchStage, SentimentStage,
+    RecsStage, ResolveStage, RiskStage, SearchStage, SentimentStage,
 };
 use crate::{PipelineError, Stage, StageContext, StageInfo, StageSummary, EXTERNAL_INPUTS};
 use shopfuse_core::table::TableDef;
@@ -83,6 +83,7 @@ pub struct RunReport {
     pub forecast: Option<shopfuse_forecast::ForecastSummary>,
     pub search: Option<shopfuse_search::SyncReport>,
     pub sentiment: Option<shopfuse_sentiment::SentimentSummary>,
+    pub risk: Option<shopfuse_risk::RiskSummary>,
     /// rows read = rows accepted + rows quarantined for every source (true when ingest did
     /// not run).
     pub balanced: bool,
@@ -116,6 +117,7 @@ impl RunReport {
             StageSummary::Forecast(s) => self.forecast = Some(s),
             StageSummary::Search(s) => self.search = Some(s),
             StageSummary::Sentiment(s) => self.sentiment = Some(s),
+            StageSummary::Risk(s) => self.risk = Some(s),
         }
     }
 }
@@ -133,7 +135,7 @@ impl Default for Pipeline {
 
 impl Pipeline {
     /// ingest → clean → resolve → identity → profiles → recs → propensity → forecast → search
-    /// → sentiment.
+    /// → sentiment → risk.
     pub fn standard() -> Self {
         Self::new(vec![
             Box::new(IngestStage),
@@ -146,6 +148,7 @@ impl Pipeline {
             Box::new(ForecastStage),
             Box::new(SearchStage),
             Box::new(SentimentStage),
+            Box::new(RiskStage),
         ])
     }
 
@@ -260,6 +263,7 @@ impl Pipeline {
             forecast: None,
             search: None,
             sentiment: None,
+            risk: None,
             balanced: true,
             seconds: 0.0,
             forgotten,

@@ -69,6 +69,7 @@ pub enum StageSummary {
     Forecast(shopfuse_forecast::ForecastSummary),
     Search(shopfuse_search::SyncReport),
     Sentiment(shopfuse_sentiment::SentimentSummary),
+    Risk(shopfuse_risk::RiskSummary),
 }
 
 /// A stage as `shopfuse stages` prints it.

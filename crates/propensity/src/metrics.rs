@@ -26,8 +26,8 @@ impl Scores {
         Scores {
             customers: n,
             positives,
-            roc_auc: roc_auc(p, y),
-            pr_auc: average_precision(&order, y, positives),
+            roc_auc: shopfuse_core::metrics::roc_auc(p, y),
+            pr_auc: shopfuse_core::metrics::average_precision(p, y),
             brier: p
                 .iter()
                 .zip(y)
@@ -53,42 +53,6 @@ fn lift(slice: &[usize], y: &[bool], positives: usize, n: usize) -> f64 {
         return 0.0;
     }
     slice.iter().filter(|&&i| y[i]).count() as f64 / slice.len() as f64 / base
-}
-
-/// Mann–Whitney: the chance a random positive outranks a random negative (ties count half).
-fn roc_auc(p: &[f64], y: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && p[idx[j + 1]] == p[idx[i]] {
-            j += 1;
-        }
-        let mid_rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += idx[i..=j].iter().filter(|&&k| y[k]).count() as f64 * mid_rank;
-        i = j + 1;
-    }
-    let pos = y.iter().filter(|&&v| v).count() as f64;
-    let neg = y.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
-        return f64::NAN;
-    }
-    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
-}
-
-fn average_precision(order: &[usize], y: &[bool], positives: usize) -> f64 {
-    if positives == 0 {
-        return f64::NAN;
-    }
-    let (mut hits, mut sum) = (0.0, 0.0);
-    for (rank, &i) in order.iter().enumerate() {
-        if y[i] {
-            hits += 1.0;
-            sum += hits / (rank + 1) as f64;
-        }
-    }
-    sum / positives as f64
 }
 
 #[cfg(test)]

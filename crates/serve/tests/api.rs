@@ -355,6 +355,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/ask",
         "/api/v1/products/{golden_id}/sentiment",
         "/api/v1/reports/sentiment",
+        "/api/v1/risk",
+        "/api/v1/risk/rings/{ring_id}",
     ] {
         assert!(paths.contains_key(route), "{route} missing");
     }
@@ -1578,4 +1580,41 @@ async fn ask_answers_from_cited_facts_and_audits_customer_questions() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn risk_is_for_analysts_and_each_customer_named_is_audited() {
+    let state = state();
+    let (status, _) = get(&state, "/api/v1/risk", Some(&FIXTURE.viewer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, top) = get(&state, "/api/v1/risk?top=5", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::OK, "{top}");
+    let orders = top["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 5, "{top}");
+    assert!(orders[0]["score"].as_f64() >= orders[4]["score"].as_f64());
+    let (status, body) = get(&state, "/api/v1/risk?top=0", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = get(&state, "/api/v1/risk?tpo=5", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = get(&state, "/api/v1/risk/rings/RGnope", Some(&FIXTURE.analyst)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    if let Some(ring) = top["rings"][0]["ring_id"].as_str() {
+        let uri = format!("/api/v1/risk/rings/{ring}");
+        let (status, view) = get(&state, &uri, Some(&FIXTURE.analyst)).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert!(!view["accounts"].as_array().unwrap().is_empty(), "{view}");
+    }
+    let named: Vec<&str> = orders
+        .iter()
+        .filter_map(|o| o["customer_id"].as_str())
+        .collect();
+    let audit = AuditLog::read(&FIXTURE.root.join(".shopfuse").join(AUDIT_FILE)).unwrap();
+    for c in named {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.route == "/api/v1/risk" && e.customer_id == c),
+            "{c} not audited"
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod profiles;
 mod propensity;
 mod recs;
 mod resolve;
+mod risk;
 mod search;
 mod sentiment;
 
@@ -20,6 +21,7 @@ pub use profiles::ProfilesStage;
 pub use propensity::PropensityStage;
 pub use recs::{project_log, RecsStage};
 pub use resolve::ResolveStage;
+pub use risk::RiskStage;
 pub use search::SearchStage;
 pub use sentiment::SentimentStage;
 

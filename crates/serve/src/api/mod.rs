@@ -10,6 +10,7 @@ mod keys;
 mod propensity;
 mod reports;
 mod review;
+mod risk;
 mod sales;
 pub(crate) mod search;
 mod sentiment;
@@ -93,6 +94,8 @@ pub fn router(state: AppState) -> Router {
             get(sentiment::product_sentiment),
         )
         .route("/api/v1/reports/sentiment", get(sentiment::alerts))
+        .route("/api/v1/risk", get(risk::top))
+        .route("/api/v1/risk/rings/{ring_id}", get(risk::ring))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/ask", post(search::ask))
         .route("/api/v1/events", post(events::post_events))
@@ -903,7 +906,7 @@ async fn similar(
           sql::query, propensity::customer_propensity, propensity::audiences, review::pairs, review::decisions, reports::quality,
           reports::quarantine, reports::segments, reports::evaluations, keys::list,
           keys::create, keys::revoke, metrics, search::search, search::ask,
-          sentiment::product_sentiment, sentiment::alerts),
+          sentiment::product_sentiment, sentiment::alerts, risk::top, risk::ring),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

@@ -56,7 +56,7 @@ enum Command {
     /// Write a realistic multi-platform data set with ground truth, and its shopfuse.toml.
     Generate(project::GenerateArgs),
     /// Run the pipeline (ingest, clean, product resolution, customer identity, profiles,
-    /// recommendations, propensity, forecast, search index, review sentiment) as one atomic commit. A stage whose settings and input tables are
+    /// recommendations, propensity, forecast, search index, review sentiment, fraud and risk) as one atomic commit. A stage whose settings and input tables are
     /// unchanged since it last ran is skipped.
     Run(run::RunArgs),
     /// The pipeline's stages in order, with the tables each reads and writes.

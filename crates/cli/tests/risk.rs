@@ -25,8 +25,14 @@ fn orders_reviews_and_rings_are_scored_with_reasons() {
     let fused = &e["scorers"][0]["patterns"];
     assert!(fused["brushing"]["pr_auc"].as_f64().unwrap() > 0.9, "{e}");
     assert!(fused["all"]["pr_auc"].as_f64().unwrap() > 0.6, "{e}");
-    assert!(fused["account_takeover"]["roc_auc"].as_f64().unwrap() > 0.8, "{e}");
-    assert_eq!(e["scorers"][1]["scorer"], "shopfuse (one platform at a time)");
+    assert!(
+        fused["account_takeover"]["roc_auc"].as_f64().unwrap() > 0.8,
+        "{e}"
+    );
+    assert_eq!(
+        e["scorers"][1]["scorer"],
+        "shopfuse (one platform at a time)"
+    );
     assert!(e["rings"]["recall"].as_f64().unwrap() > 0.8, "{e}");
     assert!(e["rings"]["precision"].as_f64().unwrap() > 0.5, "{e}");
 

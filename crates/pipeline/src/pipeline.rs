@@ -425,10 +425,11 @@ mod tests {
                 "propensity",
                 "forecast",
                 "search",
-                "sentiment"
+                "sentiment",
+                "risk"
             ]
         );
-        assert_eq!(names(&Selection::All).len(), 10);
+        assert_eq!(names(&Selection::All).len(), 11);
         let e = p.select(&Selection::From("fuse".into())).err().unwrap();
         assert!(e.to_string().contains("no stage named \"fuse\""), "{e}");
         assert!(e.to_string().contains("ingest, clean, resolve"), "{e}");

@@ -415,6 +415,7 @@ async fn browse(
         ("customers".into(), "customers"),
         (format!("customer/{customer}"), "customer"),
         (format!("quarantine?source={source}"), "quarantine"),
+        ("risk".into(), "risk"),
         ("review".into(), "review"),
     ];
     for lang in ["en", "zh"] {
@@ -425,6 +426,20 @@ async fn browse(
                 // The review sentiment card: its summary line and the per-month chart.
                 let sentiment = b.text("#product-sentiment").await;
                 assert!(sentiment.contains('★'), "{sentiment}");
+            }
+            if *page == "risk" {
+                // The densest ring's evidence, and its own page from the link.
+                let rings = b.text("#risk-rings").await;
+                assert!(rings.contains("ring of"), "{rings}");
+                let id = b
+                    .js("return document.querySelector('#risk-rings a').textContent")
+                    .await;
+                let id = id.as_str().unwrap().to_string();
+                b.visit(&format!("ring/{id}"), "ring").await;
+                b.assert_drawn("ring").await;
+                assert!(b.text("#ring-evidence").await.contains("ring of"));
+                b.screenshot(&format!("{lang}-ring")).await;
+                b.visit("risk", "risk").await;
             }
             let name = hash.split(['?', '/']).next().unwrap().to_string();
             let name = if hash.contains("grain=month") {

@@ -1,6 +1,8 @@
 //! `shopfuse bench risk`: ring search and scoring speed, and peak memory, on synthetic order
-//! books of a given size — shoppers with accounts on three platforms, Zipf-popular listings,
-//! brushing rings and takeovers planted at the generator's rates.
+//! books of a given size — shoppers with accounts on three platforms, one or two devices and a
+//! home IP each (a tenth of orders from mobile addresses), Zipf-popular listings, night-time
+//! orders to a new device and address, and brushing rings of five fresh accounts on one device
+//! and IP (0.5 % of orders).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,12 +76,13 @@ pub fn synthetic_book(orders: usize, seed: u64) -> OrderBook {
         let (platform, account) = &accounts[p][rng.random_range(0..accounts[p].len())];
         let device = format!("d{p}-{}", rng.random_range(0..2));
         let address = format!("a{p}");
-        let ip = format!(
-            "10.{}.{}.{}",
-            p % 250,
-            rng.random_range(0..250),
-            rng.random_range(0..250)
-        );
+        // Home broadband most of the time, else a mobile address from a /8 shared by everyone.
+        let ip = if rng.random_bool(0.9) {
+            format!("10.{}.{}.{}", (p >> 16) & 255, (p >> 8) & 255, p & 255)
+        } else {
+            let m: u32 = rng.random_range(0..1 << 24);
+            format!("100.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255)
+        };
         let night = rng.random_bool(0.002);
         order_no += 1;
         book.add_order(&OrderInput {

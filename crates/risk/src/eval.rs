@@ -110,6 +110,14 @@ pub fn eval_project(
         &single,
         &truths,
     ));
+    let t = std::time::Instant::now();
+    let learned = cross_fitted(&book, config, &truths)?;
+    scorers.push(figures(
+        "shopfuse (supervised: 2-fold cross-fit on the labels)",
+        Some(t.elapsed().as_secs_f64()),
+        &learned,
+        &truths,
+    ));
     let ring_only: Vec<f64> = fused.order_raw.iter().map(|r| r[12]).collect();
     scorers.push(figures(
         "shopfuse rings alone (FRAUDAR in shared-key components)",
@@ -163,6 +171,35 @@ fn read_truth(path: &Path) -> Result<HashMap<(String, String), Truth>, RiskError
         );
     }
     Ok(out)
+}
+
+/// What a project with decisions gets: the learned combiner, each half of the orders scored
+/// by the model fitted on the other half's labels (halves by a hash of the order id).
+fn cross_fitted(
+    book: &OrderBook,
+    config: &RiskConfig,
+    truths: &[Truth],
+) -> Result<Vec<f64>, RiskError> {
+    let fold: Vec<bool> = book
+        .orders
+        .iter()
+        .map(|o| crate::order_book::text_hash(&o.order_id) % 2 == 0)
+        .collect();
+    let mut scores = vec![0.0; book.orders.len()];
+    for held_out in [false, true] {
+        let labels: Vec<Option<bool>> = truths
+            .iter()
+            .zip(&fold)
+            .map(|(t, &f)| (f != held_out).then_some(!t.pattern.is_empty()))
+            .collect();
+        let a = assess(book, config, Some(&labels))?;
+        for (i, s) in a.orders.iter().enumerate() {
+            if fold[i] == held_out {
+                scores[i] = s.score;
+            }
+        }
+    }
+    Ok(scores)
 }
 
 /// Each platform's orders scored by the model that sees that platform alone.

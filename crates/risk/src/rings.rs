@@ -12,7 +12,10 @@
 //!    entities, columns the keys they share and the listings they bought, each column
 //!    weighted by its degree in the *whole* book (a bestseller everyone buys weighs little,
 //!    which is what makes camouflage useless). Each block of at least `ring_min_members`
-//!    entities and `ring_min_density` is a ring.
+//!    entities and `ring_min_density` is a ring — when its keys include a device or an
+//!    address. IPs alone never make a ring: carrier NAT, mobile networks and public Wi-Fi put
+//!    strangers behind one IP, and a block of honest customers who only share IPs can be as
+//!    dense as a small ring; a shared IP still adds to a ring's density.
 //!
 //! Components are searched in parallel.
 
@@ -22,7 +25,7 @@ use rayon::prelude::*;
 use shopfuse_core::config::RiskConfig;
 
 use crate::fraudar::{dense_blocks, Bipartite, BlockLimits};
-use crate::order_book::OrderBook;
+use crate::order_book::{KeyKind, OrderBook};
 
 /// One ring found.
 #[derive(Debug, Clone)]
@@ -136,6 +139,11 @@ pub fn find_rings(book: &OrderBook, config: &RiskConfig) -> Vec<Ring> {
         .par_iter()
         .flat_map_iter(|group| component_rings(group, &by_entity, &weights, keys, &linking, limits))
         .collect();
+    rings.retain(|r| {
+        r.keys
+            .iter()
+            .any(|&k| book.key_kinds[k as usize] != KeyKind::Ip)
+    });
     for ring in &mut rings {
         ring.ring_id = ring_id(book, &ring.entities);
     }
@@ -297,6 +305,23 @@ mod tests {
             ["taobao:r1", "taobao:r2", "jd:r3", "jd:r4", "taobao:r5"]
         );
         assert!(rings[0].ring_id.starts_with("RG"));
+    }
+
+    #[test]
+    fn strangers_behind_one_ip_are_no_ring() {
+        let mut book = OrderBook::default();
+        for i in 0..6 {
+            book.add_order(&OrderInput {
+                platform: "jd",
+                order_id: "o",
+                account_id: &format!("a{i}"),
+                listing_id: "l",
+                device: Some(&format!("dev-{i}")),
+                ip: Some("10.0.0.1"),
+                ..Default::default()
+            });
+        }
+        assert!(find_rings(&book, &RiskConfig::default()).is_empty());
     }
 
     #[test]

@@ -362,6 +362,107 @@
     );
   }
 
+  // ---- Risk ------------------------------------------------------------------------------
+  const score = (v) => num(v, 1);
+  const ringLink = (id) => (id ? link(`#/ring/${encodeURIComponent(id)}`, id) : "–");
+  const customerLink = (id) => (id ? link(`#/customer/${encodeURIComponent(id)}`, id) : "–");
+
+  async function risk() {
+    const top = await api("/api/v1/risk?top=30");
+    const cross = top.rings.filter((r) => r.kind === "cross-platform").length;
+    return h(
+      "div",
+      null,
+      h("h1", null, t("nav.risk")),
+      card(null, h("div", { class: "stats" }, stat(t("risk.rings"), num(top.rings.length)), stat(t("risk.crossPlatform"), num(cross)))),
+      h(
+        "div",
+        { id: "risk-rings" },
+        card(
+          t("risk.rings"),
+          table(
+            [
+              { label: "ID", cell: (r) => ringLink(r.ring_id) },
+              { label: t("risk.kind"), cell: (r) => t(`risk.kind.${r.kind}`) },
+              { label: t("catalogue.platforms"), cell: (r) => (r.platforms || "").split(";").filter(Boolean).map(pill) },
+              { label: t("risk.members"), num: true, cell: (r) => r.members },
+              { label: t("risk.density"), num: true, cell: (r) => num(r.density, 2) },
+              { label: t("risk.evidence"), cell: (r) => r.evidence },
+            ],
+            top.rings
+          )
+        )
+      ),
+      card(
+        t("risk.orders"),
+        table(
+          [
+            { label: t("common.platform"), cell: (o) => pill(o.platform) },
+            { label: t("risk.order"), cell: (o) => o.order_id },
+            { label: t("risk.customer"), cell: (o) => customerLink(o.customer_id) },
+            { label: t("risk.score"), num: true, cell: (o) => score(o.score) },
+            { label: t("risk.reasons"), cell: (o) => o.reasons },
+            { label: t("risk.ring"), cell: (o) => ringLink(o.ring_id) },
+          ],
+          top.orders
+        )
+      ),
+      card(
+        t("risk.reviews"),
+        table(
+          [
+            { label: t("common.platform"), cell: (r) => pill(r.platform) },
+            { label: t("risk.review"), cell: (r) => r.review_id },
+            { label: t("risk.score"), num: true, cell: (r) => score(r.score) },
+            { label: t("risk.reasons"), cell: (r) => r.reasons },
+          ],
+          top.reviews
+        )
+      )
+    );
+  }
+
+  async function ring([id]) {
+    const v = await api(`/api/v1/risk/rings/${encodeURIComponent(id)}`);
+    const r = v.ring;
+    return h(
+      "div",
+      null,
+      h("h1", null, `${t("risk.ring")} ${r.ring_id}`),
+      card(
+        null,
+        h("p", { id: "ring-evidence" }, r.evidence),
+        h("div", { class: "stats" }, stat(t("risk.members"), num(r.members)), stat(t("risk.density"), num(r.density, 2)), stat(t("common.orders"), num(r.orders))),
+        h("p", { class: "muted" }, `${t("risk.listings")}: ${r.listings}`)
+      ),
+      card(
+        t("risk.accounts"),
+        table(
+          [
+            { label: t("common.platform"), cell: (a) => pill(a.platform) },
+            { label: t("risk.account"), cell: (a) => a.account_id },
+            { label: t("risk.customer"), cell: (a) => customerLink(a.customer_id) },
+            { label: t("common.orders"), num: true, cell: (a) => a.orders },
+            { label: t("risk.score"), num: true, cell: (a) => score(a.score) },
+          ],
+          v.accounts
+        )
+      ),
+      card(
+        t("risk.orders"),
+        table(
+          [
+            { label: t("common.platform"), cell: (o) => pill(o.platform) },
+            { label: t("risk.order"), cell: (o) => o.order_id },
+            { label: t("risk.score"), num: true, cell: (o) => score(o.score) },
+            { label: t("risk.reasons"), cell: (o) => o.reasons },
+          ],
+          v.orders.slice(0, 100)
+        )
+      )
+    );
+  }
+
   async function quarantineRows(_, params) {
     const filters = { source: params.get("source"), reason: params.get("reason"), kind: params.get("kind") };
     return h(
@@ -972,6 +1073,8 @@
     product: { render: product },
     customers: { nav: "nav.customers", render: customers },
     customer: { role: "analyst", render: customer },
+    risk: { nav: "nav.risk", role: "analyst", render: risk },
+    ring: { role: "analyst", render: ring },
     review: { nav: "nav.review", role: "admin", render: review },
     quarantine: { role: "analyst", render: quarantineRows },
   };

@@ -12,10 +12,13 @@
 //!    entities, columns the keys they share and the listings they bought, each column
 //!    weighted by its degree in the *whole* book (a bestseller everyone buys weighs little,
 //!    which is what makes camouflage useless). Each block of at least `ring_min_members`
-//!    entities and `ring_min_density` is a ring — when its keys include a device or an
-//!    address. IPs alone never make a ring: carrier NAT, mobile networks and public Wi-Fi put
-//!    strangers behind one IP, and a block of honest customers who only share IPs can be as
-//!    dense as a small ring; a shared IP still adds to a ring's density.
+//!    entities and `ring_min_density` is a ring — when one device or address of it is used
+//!    by at least `ring_min_members` of its members (a **hub**: the phone the brushing
+//!    accounts are run from). Density alone also finds chains of honest customers who share
+//!    a key pairwise — neighbours, a shared flat, two strangers behind one carrier-NAT IP —
+//!    glued together by bestsellers; and IPs alone never make a ring, since carrier NAT,
+//!    mobile networks and public Wi-Fi put strangers behind one IP (a shared IP still adds to
+//!    a ring's density).
 //!
 //! Components are searched in parallel.
 
@@ -135,15 +138,20 @@ pub fn find_rings(book: &OrderBook, config: &RiskConfig) -> Vec<Ring> {
         min_rows: config.ring_min_members,
         min_density: config.ring_min_density,
     };
+    let hub_key = |c: u32| c < keys && book.key_kinds[c as usize] != KeyKind::Ip;
     let mut rings: Vec<Ring> = groups
         .par_iter()
-        .flat_map_iter(|group| component_rings(group, &by_entity, &weights, keys, &linking, limits))
+        .flat_map_iter(|group| {
+            let columns = Columns {
+                by_entity: &by_entity,
+                weights: &weights,
+                keys,
+                linking: &linking,
+                hub_key: &hub_key,
+            };
+            component_rings(group, &columns, limits)
+        })
         .collect();
-    rings.retain(|r| {
-        r.keys
-            .iter()
-            .any(|&k| book.key_kinds[k as usize] != KeyKind::Ip)
-    });
     for ring in &mut rings {
         ring.ring_id = ring_id(book, &ring.entities);
     }
@@ -164,17 +172,31 @@ fn columns_by_entity(pairs: &[(u32, u32)], entities: usize) -> Vec<Vec<u32>> {
     out
 }
 
-/// The dense blocks of one component. Columns are its linking keys and every listing its
-/// members bought (a listing only one member bought cannot be in a block of several rows,
-/// but it keeps that member's density honest).
-fn component_rings(
-    group: &[u32],
-    by_entity: &[Vec<u32>],
-    weights: &[f64],
+/// The book's columns as the block search sees them.
+struct Columns<'a> {
+    /// Each entity's columns.
+    by_entity: &'a [Vec<u32>],
+    /// FRAUDAR's weight of each column, from its degree in the whole book.
+    weights: &'a [f64],
+    /// Columns below this are keys, the rest listings.
     keys: u32,
-    linking: &(dyn Fn(u32) -> bool + Sync),
-    limits: BlockLimits,
-) -> Vec<Ring> {
+    /// A key that joins entities (shared, not public).
+    linking: &'a (dyn Fn(u32) -> bool + Sync),
+    /// A key that can be a ring's hub (a device or an address).
+    hub_key: &'a (dyn Fn(u32) -> bool + Sync),
+}
+
+/// The rings of one component: its dense blocks that have a hub. Columns are its linking
+/// keys and every listing its members bought (a listing only one member bought cannot be in
+/// a block of several rows, but it keeps that member's density honest).
+fn component_rings(group: &[u32], columns: &Columns<'_>, limits: BlockLimits) -> Vec<Ring> {
+    let Columns {
+        by_entity,
+        weights,
+        keys,
+        linking,
+        hub_key,
+    } = *columns;
     let mut local: HashMap<u32, u32> = HashMap::new();
     let mut global: Vec<u32> = Vec::new();
     let mut edges = Vec::new();
@@ -195,6 +217,17 @@ fn component_rings(
     let local_weights: Vec<f64> = global.iter().map(|&c| weights[c as usize]).collect();
     dense_blocks(&graph, &local_weights, limits)
         .into_iter()
+        .filter(|b| {
+            let mut members: HashMap<u32, usize> = HashMap::new();
+            for &r in &b.rows {
+                for &c in graph.row_cols(r as usize) {
+                    if hub_key(global[c as usize]) && b.cols.binary_search(&c).is_ok() {
+                        *members.entry(c).or_default() += 1;
+                    }
+                }
+            }
+            members.values().any(|&n| n >= limits.min_rows)
+        })
         .map(|b| {
             let cols: Vec<u32> = b.cols.iter().map(|&c| global[c as usize]).collect();
             Ring {

@@ -183,7 +183,7 @@ fn cross_fitted(
     let fold: Vec<bool> = book
         .orders
         .iter()
-        .map(|o| crate::order_book::text_hash(&o.order_id) % 2 == 0)
+        .map(|o| crate::order_book::text_hash(&o.order_id).is_multiple_of(2))
         .collect();
     let mut scores = vec![0.0; book.orders.len()];
     for held_out in [false, true] {

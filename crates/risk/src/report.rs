@@ -26,6 +26,10 @@ pub struct RingFacts {
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub five_star_share: Option<f64>,
+    /// Median age in days of the members' accounts at their ring orders (since the earliest
+    /// registration of the member's accounts): fresh accounts are the mark of brushing,
+    /// years-old ones of honest neighbours sharing a building or a network.
+    pub median_member_age_days: Option<f64>,
 }
 
 impl RingFacts {
@@ -53,6 +57,7 @@ impl RingFacts {
             first: None,
             last: None,
             five_star_share: None,
+            median_member_age_days: None,
         };
         for &k in &ring.keys {
             let slot = KeyKind::ALL
@@ -67,12 +72,27 @@ impl RingFacts {
                 .platforms
                 .insert(book.platform_name(a.platform).to_string());
         }
+        let mut born: std::collections::HashMap<u32, i64> = std::collections::HashMap::new();
+        for a in book.accounts.iter().filter(|a| members.contains(&a.entity)) {
+            if let Some(t) = a.registered_at {
+                let slot = born.entry(a.entity).or_insert(t);
+                *slot = (*slot).min(t);
+            }
+        }
+        let mut ages: Vec<f64> = Vec::new();
         for o in &book.orders {
             if members.contains(&book.entity_of(o.account)) && listings.contains(&o.listing) {
+                if let Some(b) = born.get(&book.entity_of(o.account)) {
+                    ages.push((o.at - b) as f64 / 86_400e6);
+                }
                 facts.orders += 1;
                 facts.first = Some(facts.first.map_or(o.at, |t| t.min(o.at)));
                 facts.last = Some(facts.last.map_or(o.at, |t| t.max(o.at)));
             }
+        }
+        if !ages.is_empty() {
+            ages.sort_by(f64::total_cmp);
+            facts.median_member_age_days = Some(ages[ages.len() / 2]);
         }
         let ratings: Vec<f64> = book
             .reviews
@@ -114,6 +134,11 @@ impl RingFacts {
                 s.push_str(&format!(" over {:.0} days", hours / 24.0));
             }
         }
+        if let Some(d) = self.median_member_age_days {
+            s.push_str(&format!(
+                ", accounts {d:.0} days old at the orders (median)"
+            ));
+        }
         if let Some(f) = self.five_star_share {
             s.push_str(&format!(", {:.0} % of their reviews five-star", f * 100.0));
         }
@@ -144,6 +169,8 @@ impl RingFacts {
             self.last.map_or(Value::Null, Value::Timestamp),
             Value::Float((ring.density * 10_000.0).round() / 10_000.0),
             self.five_star_share.map_or(Value::Null, Value::Float),
+            self.median_member_age_days
+                .map_or(Value::Null, |d| Value::Float((d * 10.0).round() / 10.0)),
             Value::text(&self.evidence(ring.entities.len())),
         ]
     }

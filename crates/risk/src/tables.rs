@@ -106,6 +106,8 @@ shopfuse_core::table! {
         density: Float;
         /// Share of the members' reviews of those listings that give five stars.
         five_star_share: Float null;
+        /// Median age in days of the members' accounts at those orders.
+        median_member_age_days: Float null;
         /// One sentence: who, on what, how fast.
         evidence: Text;
     }
@@ -218,6 +220,10 @@ pub fn run_risk(
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
+
+/// Changes when what the stage writes changes for the same inputs (a new column, a new rule),
+/// so that a project's next run rewrites its tables.
+pub const OUTPUT_VERSION: u32 = 2;
 
 /// The tables the stage reads, for its declaration.
 pub const READS: [&str; 5] = [

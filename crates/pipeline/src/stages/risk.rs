@@ -44,7 +44,7 @@ impl Stage for RiskStage {
                 },
             )
         });
-        serde_json::json!({ "risk": config, "labels_sha256": labels, "version": 1 })
+        serde_json::json!({ "risk": config, "labels_sha256": labels, "version": shopfuse_risk::tables::OUTPUT_VERSION })
     }
     fn run(
         &self,

@@ -8,7 +8,8 @@ use serde::Serialize;
 use shopfuse_core::config::RiskConfig;
 
 use crate::evidence::{
-    order_features, review_features, OrderContext, OrderFeature, OrderRow, ReviewFeature, ReviewRow,
+    order_features, order_suspicion, review_features, OrderContext, OrderFeature, OrderRow,
+    ReviewFeature, ReviewRow,
 };
 use crate::order_book::OrderBook;
 use crate::rings::{find_rings, Ring};
@@ -58,16 +59,7 @@ pub fn assess(
     seconds.order_features = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let surprises: Vec<Vec<f64>> = {
-        let suspicion: Vec<Vec<f64>> = order_raw
-            .par_iter()
-            .map(|r| {
-                OrderFeature::ALL
-                    .iter()
-                    .zip(r)
-                    .map(|(f, &x)| f.suspicion(x))
-                    .collect()
-            })
-            .collect();
+        let suspicion: Vec<Vec<f64>> = order_raw.par_iter().map(order_suspicion).collect();
         let tails = TailScorer::fit(&suspicion, OrderFeature::ALL.len());
         suspicion.par_iter().map(|r| tails.surprises(r)).collect()
     };

@@ -14,7 +14,7 @@ use shopfuse_core::config::RiskConfig;
 use shopfuse_core::TableStore;
 
 use crate::assessment::assess;
-use crate::evidence::OrderFeature;
+use crate::evidence::{order_suspicion, OrderFeature};
 use crate::metrics::Ranking;
 use crate::order_book::OrderBook;
 use crate::peers::PeerPython;
@@ -269,17 +269,7 @@ fn peer_figures(
     blocks: usize,
 ) -> Result<Vec<ScorerFigures>, RiskError> {
     let width = OrderFeature::ALL.len();
-    let mut table: Vec<Vec<f64>> = fused
-        .order_raw
-        .iter()
-        .map(|r| {
-            OrderFeature::ALL
-                .iter()
-                .zip(r)
-                .map(|(f, &x)| f.suspicion(x))
-                .collect()
-        })
-        .collect();
+    let mut table: Vec<Vec<f64>> = fused.order_raw.iter().map(order_suspicion).collect();
     for j in 0..width {
         let mut col: Vec<f64> = table
             .iter()

@@ -123,6 +123,15 @@ impl OrderFeature {
 /// Raw feature values, one row of [`OrderFeature::ALL`] per order.
 pub type OrderRow = [f64; 14];
 
+/// An order's suspicion values, in [`OrderFeature::ALL`] order.
+pub fn order_suspicion(raw: &OrderRow) -> Vec<f64> {
+    OrderFeature::ALL
+        .iter()
+        .zip(raw)
+        .map(|(f, &x)| f.suspicion(x))
+        .collect()
+}
+
 /// Per entity: when it began (its earliest account registration, else its first order).
 fn entity_birth(book: &OrderBook) -> Vec<Option<i64>> {
     let mut birth: Vec<Option<i64>> = vec![None; book.entities.len()];

@@ -355,15 +355,7 @@ fn read_reviews(tx: &ReadColumns<'_>, book: &mut OrderBook) -> Result<(), RiskEr
     }
     let Some(rows) = tx(
         "clean_reviews",
-        &[
-            "review_id",
-            "account_id",
-            "listing_id",
-            "rating",
-            "text",
-            "reviewed_at",
-            "_platform",
-        ],
+        shopfuse_sentiment::tables::CLEAN_REVIEW_COLUMNS,
     )?
     else {
         return Ok(());

@@ -332,22 +332,21 @@ pub(crate) fn golden_by_listing(
         .collect()
 }
 
+/// The columns of `clean_reviews` the review readers (this stage, risk) use.
+pub const CLEAN_REVIEW_COLUMNS: &[&str] = &[
+    "review_id",
+    "account_id",
+    "listing_id",
+    "rating",
+    "text",
+    "reviewed_at",
+    "_platform",
+];
+
 /// Every review with text, joined to its golden product.
 pub fn read_reviews(tx: &Transaction<'_>) -> Result<Vec<ReviewRow>, SentimentError> {
     let golden = golden_by_listing(tx.read_columns(offers::NAME, OFFER_COLUMNS)?);
-    let Some(rows) = tx.read_columns(
-        "clean_reviews",
-        &[
-            "review_id",
-            "account_id",
-            "listing_id",
-            "rating",
-            "text",
-            "reviewed_at",
-            "_platform",
-        ],
-    )?
-    else {
+    let Some(rows) = tx.read_columns("clean_reviews", CLEAN_REVIEW_COLUMNS)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();

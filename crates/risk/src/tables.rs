@@ -677,3 +677,38 @@ impl Writer<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn labels_of(text: &str) -> Result<HashMap<(String, String), bool>, RiskError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.csv");
+        std::fs::write(&path, text).unwrap();
+        read_labels(&path)
+    }
+
+    #[test]
+    fn labels_are_read_and_a_bad_row_is_named() {
+        let ok = labels_of("platform,order_id,is_fraud,note\njd,1,1,x\ntaobao,2,false,\n").unwrap();
+        assert!(ok[&("jd".into(), "1".into())]);
+        assert!(!ok[&("taobao".into(), "2".into())]);
+        let bad = labels_of("platform,order_id,is_fraud\njd,1,1\njd,2,maybe\n").unwrap_err();
+        assert!(bad.to_string().contains("decisions.csv, row 3"), "{bad}");
+        let no_column = labels_of("platform,order\njd,1\n").unwrap_err();
+        assert!(no_column.to_string().contains("is_fraud"), "{no_column}");
+    }
+
+    proptest! {
+        /// Any file is either read or refused with its name; never a panic.
+        #[test]
+        fn any_labels_file_reads_or_is_refused_by_name(text in "(platform,order_id,is_fraud\n)?[a-z0-9,\"\n ]{0,200}") {
+            match labels_of(&text) {
+                Ok(labels) => prop_assert!(labels.values().count() <= text.lines().count()),
+                Err(e) => prop_assert!(e.to_string().contains("decisions.csv"), "{}", e),
+            }
+        }
+    }
+}

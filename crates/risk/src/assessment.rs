@@ -58,11 +58,15 @@ pub fn assess(
     let order_raw = order_features(&ctx);
     seconds.order_features = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let surprises: Vec<Vec<f64>> = {
-        let suspicion: Vec<Vec<f64>> = order_raw.par_iter().map(order_suspicion).collect();
-        let tails = TailScorer::fit(&suspicion, OrderFeature::ALL.len());
-        suspicion.par_iter().map(|r| tails.surprises(r)).collect()
-    };
+    let tails = TailScorer::fit_columns(order_raw.len(), OrderFeature::ALL.len(), |j| {
+        let feature = OrderFeature::ALL[j];
+        order_raw.iter().map(|r| feature.suspicion(r[j])).collect()
+    });
+    let surprises: Vec<Vec<f64>> = order_raw
+        .par_iter()
+        .map(|r| tails.surprises(&order_suspicion(r)))
+        .collect();
+    drop(tails);
     let (combiner, labelled_orders) = combiner(&surprises, labels)?;
     let orders: Vec<Scored> = surprises
         .into_par_iter()

@@ -29,8 +29,18 @@ pub struct TailScorer {
 impl TailScorer {
     /// Fits the tails on `rows` of suspicion values (NaN = no evidence).
     pub fn fit(rows: &[Vec<f64>], width: usize) -> Self {
+        Self::fit_columns(rows.len(), width, |j| rows.iter().map(|r| r[j]).collect())
+    }
+
+    /// Fits the tails on `rows` rows whose column `j` is `column(j)`, one column at a time,
+    /// so that no row-wise copy of a large table is ever held.
+    pub fn fit_columns(rows: usize, width: usize, column: impl Fn(usize) -> Vec<f64>) -> Self {
         let mut sorted: Vec<Vec<f64>> = (0..width)
-            .map(|j| rows.iter().map(|r| r[j]).filter(|v| !v.is_nan()).collect())
+            .map(|j| {
+                let mut col = column(j);
+                col.retain(|v| !v.is_nan());
+                col
+            })
             .collect();
         for col in &mut sorted {
             col.sort_unstable_by(f64::total_cmp);
@@ -42,7 +52,7 @@ impl TailScorer {
         Self {
             sorted,
             medians,
-            rows: rows.len().max(1),
+            rows: rows.max(1),
         }
     }
 

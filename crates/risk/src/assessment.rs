@@ -12,7 +12,7 @@ use crate::evidence::{
     ReviewFeature, ReviewRow,
 };
 use crate::order_book::OrderBook;
-use crate::rings::{find_rings, Ring};
+use crate::rings::{find_rings_in, Incidences, Ring};
 use crate::tail_score::{top_parts, Combiner, Scored, TailScorer};
 use crate::RiskError;
 
@@ -51,10 +51,11 @@ pub fn assess(
 ) -> Result<Assessment, RiskError> {
     let mut seconds = PhaseSeconds::default();
     let t = Instant::now();
-    let rings = find_rings(book, config);
+    let graph = Incidences::of(book);
+    let rings = find_rings_in(book, &graph, config);
     seconds.rings = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let ctx = OrderContext::new(book, &rings);
+    let ctx = OrderContext::new(book, &graph, &rings);
     let order_raw = order_features(&ctx);
     seconds.order_features = t.elapsed().as_secs_f64();
     let t = Instant::now();

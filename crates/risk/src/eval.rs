@@ -320,20 +320,10 @@ fn peer_figures(
 /// The whole entity × (key, listing) graph, as the ring search sees it before it splits
 /// it into components.
 pub fn entity_key_graph(book: &OrderBook) -> (usize, usize, Vec<(u32, u32)>) {
-    let keys = book.keys.len() as u32;
-    let mut edges: Vec<(u32, u32)> = Vec::new();
-    for o in &book.orders {
-        let e = book.entity_of(o.account);
-        edges.extend(o.keys.iter().flatten().map(|&k| (e, k)));
-        edges.push((e, keys + o.listing));
-    }
+    let graph = crate::rings::Incidences::of(book);
+    let mut edges: Vec<(u32, u32)> = graph.pairs.iter().map(|&(c, e)| (e, c)).collect();
     edges.sort_unstable();
-    edges.dedup();
-    (
-        book.entities.len(),
-        book.keys.len() + book.listings.len(),
-        edges,
-    )
+    (book.entities.len(), graph.degree.len(), edges)
 }
 
 fn ring_recovery(book: &OrderBook, rings: &[crate::rings::Ring], truths: &[Truth]) -> RingRecovery {
@@ -348,14 +338,20 @@ fn ring_recovery(book: &OrderBook, rings: &[crate::rings::Ring], truths: &[Truth
         .iter()
         .flat_map(|r| r.entities.iter().copied())
         .collect();
+    let ordered: BTreeSet<u32> = book.orders.iter().map(|o| o.account).collect();
     let ring_accounts: BTreeSet<u32> = (0..book.accounts.len() as u32)
-        .filter(|&a| members.contains(&book.entity_of(a)))
-        .filter(|&a| book.orders.iter().any(|o| o.account == a))
+        .filter(|&a| members.contains(&book.entity_of(a)) && ordered.contains(&a))
         .collect();
     let hit = ring_accounts.intersection(&brushing).count();
+    let index = crate::order_book::EntityIndex::of(book);
     let cross = rings
         .iter()
-        .filter(|r| crate::report::RingFacts::of(book, r).platforms.len() > 1)
+        .filter(|r| {
+            crate::report::RingFacts::of(book, &index, r)
+                .platforms
+                .len()
+                > 1
+        })
         .count();
     RingRecovery {
         rings: rings.len(),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::order_book::{OrderBook, Review};
-use crate::rings::Ring;
+use crate::rings::{Incidences, Ring};
 
 const DAY_US: i64 = 86_400_000_000;
 const HOUR_US: i64 = 3_600_000_000;
@@ -156,36 +156,18 @@ fn entity_birth(book: &OrderBook) -> Vec<Option<i64>> {
         .collect()
 }
 
-/// Distinct entities per key.
-fn key_sharing(book: &OrderBook) -> Vec<u32> {
-    let mut pairs: Vec<(u32, u32)> = book
-        .orders
-        .iter()
-        .flat_map(|o| {
-            let e = book.entity_of(o.account);
-            o.keys.iter().flatten().map(move |&k| (k, e))
-        })
-        .collect();
-    pairs.par_sort_unstable();
-    pairs.dedup();
-    let mut count = vec![0u32; book.keys.len()];
-    for (k, _) in pairs {
-        count[k as usize] += 1;
-    }
-    count
-}
-
 /// What the order features need besides the book.
 pub struct OrderContext<'a> {
     pub book: &'a OrderBook,
     pub birth: Vec<Option<i64>>,
-    pub sharing: Vec<u32>,
+    /// The entity × (key, listing) graph: how many entities share each key.
+    pub graph: &'a Incidences,
     /// Entity → the density of the ring it is in.
     pub ring_density: Vec<Option<f64>>,
 }
 
 impl<'a> OrderContext<'a> {
-    pub fn new(book: &'a OrderBook, rings: &[Ring]) -> Self {
+    pub fn new(book: &'a OrderBook, graph: &'a Incidences, rings: &[Ring]) -> Self {
         let mut ring_density = vec![None; book.entities.len()];
         for (e, r) in crate::rings::ring_of_entity(rings, book.entities.len())
             .into_iter()
@@ -196,7 +178,7 @@ impl<'a> OrderContext<'a> {
         Self {
             book,
             birth: entity_birth(book),
-            sharing: key_sharing(book),
+            graph,
             ring_density,
         }
     }
@@ -225,7 +207,7 @@ pub fn order_features(ctx: &OrderContext<'_>) -> Vec<OrderRow> {
         row[5] = (((o.at + 8 * HOUR_US).rem_euclid(DAY_US)) / HOUR_US) as f64;
         row[6] = ctx.age_days(e, o.at);
         for (slot, key) in [7, 8, 9].into_iter().zip(o.keys) {
-            row[slot] = key.map_or(f64::NAN, |k| ctx.sharing[k as usize] as f64);
+            row[slot] = key.map_or(f64::NAN, |k| ctx.graph.key_sharing(k) as f64);
         }
         row[10] = repeats[&(e, o.listing)] as f64;
         row[11] = bursts[i];

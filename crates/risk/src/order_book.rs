@@ -273,8 +273,7 @@ impl OrderBook {
                 continue;
             }
             let l = &self.listings[o.listing as usize];
-            let acc = book.add_account(&name, &a.account_id, None, a.registered_at);
-            let _ = acc;
+            book.add_account(&name, &a.account_id, None, a.registered_at);
             book.add_listing(&name, &l.listing_id, l.golden_id.as_deref());
             let key = |k: Option<u32>| {
                 k.map(|k| {
@@ -312,6 +311,38 @@ impl OrderBook {
             });
         }
         book
+    }
+}
+
+/// Each entity's accounts, orders and reviews (indices into the book), for reports that
+/// look at a few entities at a time without scanning every order for each.
+#[derive(Debug, Clone)]
+pub struct EntityIndex {
+    pub accounts: Vec<Vec<u32>>,
+    pub orders: Vec<Vec<u32>>,
+    pub reviews: Vec<Vec<u32>>,
+}
+
+impl EntityIndex {
+    pub fn of(book: &OrderBook) -> Self {
+        let n = book.entities.len();
+        let mut index = Self {
+            accounts: vec![Vec::new(); n],
+            orders: vec![Vec::new(); n],
+            reviews: vec![Vec::new(); n],
+        };
+        for (i, a) in book.accounts.iter().enumerate() {
+            index.accounts[a.entity as usize].push(i as u32);
+        }
+        for (i, o) in book.orders.iter().enumerate() {
+            index.orders[book.entity_of(o.account) as usize].push(i as u32);
+        }
+        for (i, r) in book.reviews.iter().enumerate() {
+            if let Some(a) = r.account {
+                index.reviews[book.entity_of(a) as usize].push(i as u32);
+            }
+        }
+        index
     }
 }
 

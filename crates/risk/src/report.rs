@@ -2,14 +2,14 @@
 //! one ring with its members and orders (`shopfuse risk --ring`), and the facts a ring's
 //! evidence sentence is made of. Read by the CLI and the API alike.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use shopfuse_core::value::NamedRows;
 use shopfuse_core::{TableStore, Value};
 
-use crate::order_book::{KeyKind, OrderBook};
+use crate::order_book::{EntityIndex, KeyKind, OrderBook};
 use crate::rings::Ring;
 use crate::tables::{risk_accounts, risk_orders, risk_reviews, risk_rings};
 use crate::RiskError;
@@ -33,8 +33,8 @@ pub struct RingFacts {
 }
 
 impl RingFacts {
-    pub fn of(book: &OrderBook, ring: &Ring) -> RingFacts {
-        let members: BTreeSet<u32> = ring.entities.iter().copied().collect();
+    /// The facts of one ring; `index` is the book's [`EntityIndex`], built once for all rings.
+    pub fn of(book: &OrderBook, index: &EntityIndex, ring: &Ring) -> RingFacts {
         let listings: BTreeSet<u32> = ring.listings.iter().copied().collect();
         let mut facts = RingFacts {
             platforms: BTreeSet::new(),
@@ -66,23 +66,31 @@ impl RingFacts {
                 .unwrap_or(0);
             facts.keys[slot] += 1;
         }
-        for a in book.accounts.iter().filter(|a| members.contains(&a.entity)) {
+        let accounts = || {
+            ring.entities
+                .iter()
+                .flat_map(|&e| &index.accounts[e as usize])
+        };
+        let mut born: HashMap<u32, i64> = HashMap::new();
+        for &a in accounts() {
+            let a = &book.accounts[a as usize];
             facts.accounts += 1;
             facts
                 .platforms
                 .insert(book.platform_name(a.platform).to_string());
-        }
-        let mut born: std::collections::HashMap<u32, i64> = std::collections::HashMap::new();
-        for a in book.accounts.iter().filter(|a| members.contains(&a.entity)) {
             if let Some(t) = a.registered_at {
                 let slot = born.entry(a.entity).or_insert(t);
                 *slot = (*slot).min(t);
             }
         }
         let mut ages: Vec<f64> = Vec::new();
-        for o in &book.orders {
-            if members.contains(&book.entity_of(o.account)) && listings.contains(&o.listing) {
-                if let Some(b) = born.get(&book.entity_of(o.account)) {
+        for &e in &ring.entities {
+            for &o in &index.orders[e as usize] {
+                let o = &book.orders[o as usize];
+                if !listings.contains(&o.listing) {
+                    continue;
+                }
+                if let Some(b) = born.get(&e) {
                     ages.push((o.at - b) as f64 / 86_400e6);
                 }
                 facts.orders += 1;
@@ -94,14 +102,12 @@ impl RingFacts {
             ages.sort_by(f64::total_cmp);
             facts.median_member_age_days = Some(ages[ages.len() / 2]);
         }
-        let ratings: Vec<f64> = book
-            .reviews
+        let ratings: Vec<f64> = ring
+            .entities
             .iter()
-            .filter(|r| {
-                listings.contains(&r.listing)
-                    && r.account
-                        .is_some_and(|a| members.contains(&book.entity_of(a)))
-            })
+            .flat_map(|&e| &index.reviews[e as usize])
+            .map(|&r| &book.reviews[r as usize])
+            .filter(|r| listings.contains(&r.listing))
             .filter_map(|r| r.rating)
             .collect();
         if !ratings.is_empty() {

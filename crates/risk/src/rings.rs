@@ -68,32 +68,57 @@ impl Components {
     }
 }
 
-/// Distinct (column, entity) incidences of keys and listings; columns are keys first, then
-/// `keys + listing`.
-fn incidences(book: &OrderBook) -> Vec<(u32, u32)> {
-    let keys = book.keys.len() as u32;
-    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(book.orders.len() * 4);
-    for o in &book.orders {
-        let e = book.entity_of(o.account);
-        for k in o.keys.iter().flatten() {
-            pairs.push((*k, e));
+/// The entity × column graph of a book: which entities used each key (device, IP, address)
+/// and bought each listing. Columns are keys first, then `keys + listing`. Built once per
+/// assessment: the ring search reads it, and a key's degree is how many entities share it.
+#[derive(Debug, Clone)]
+pub struct Incidences {
+    /// Distinct (column, entity) pairs, sorted by column.
+    pub pairs: Vec<(u32, u32)>,
+    /// Distinct entities per column.
+    pub degree: Vec<u32>,
+    /// Columns below this are keys.
+    pub keys: u32,
+}
+
+impl Incidences {
+    pub fn of(book: &OrderBook) -> Self {
+        let keys = book.keys.len() as u32;
+        let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(book.orders.len() * 4);
+        for o in &book.orders {
+            let e = book.entity_of(o.account);
+            for k in o.keys.iter().flatten() {
+                pairs.push((*k, e));
+            }
+            pairs.push((keys + o.listing, e));
         }
-        pairs.push((keys + o.listing, e));
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        let mut degree = vec![0u32; book.keys.len() + book.listings.len()];
+        for &(c, _) in &pairs {
+            degree[c as usize] += 1;
+        }
+        Self {
+            pairs,
+            degree,
+            keys,
+        }
     }
-    pairs.par_sort_unstable();
-    pairs.dedup();
-    pairs
+
+    /// Entities sharing key `k`.
+    pub fn key_sharing(&self, k: u32) -> u32 {
+        self.degree[k as usize]
+    }
 }
 
 /// Finds the book's rings.
 pub fn find_rings(book: &OrderBook, config: &RiskConfig) -> Vec<Ring> {
-    let pairs = incidences(book);
-    let columns = book.keys.len() + book.listings.len();
-    let mut degree = vec![0u32; columns];
-    for &(c, _) in &pairs {
-        degree[c as usize] += 1;
-    }
-    let keys = book.keys.len() as u32;
+    find_rings_in(book, &Incidences::of(book), config)
+}
+
+/// Finds the rings of a book whose incidences are already built.
+pub fn find_rings_in(book: &OrderBook, graph: &Incidences, config: &RiskConfig) -> Vec<Ring> {
+    let (pairs, degree, keys) = (&graph.pairs, &graph.degree, graph.keys);
     let linking =
         |c: u32| c < keys && (2..=config.max_key_members as u32).contains(&degree[c as usize]);
     let mut components = Components::new(book.entities.len());
@@ -113,7 +138,7 @@ pub fn find_rings(book: &OrderBook, config: &RiskConfig) -> Vec<Ring> {
     }
     let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut linked = vec![false; book.entities.len()];
-    for &(c, e) in &pairs {
+    for &(c, e) in pairs {
         if linking(c) {
             linked[e as usize] = true;
         }
@@ -128,7 +153,7 @@ pub fn find_rings(book: &OrderBook, config: &RiskConfig) -> Vec<Ring> {
         .filter(|m| m.len() >= config.ring_min_members)
         .collect();
     groups.sort();
-    let by_entity = columns_by_entity(&pairs, book.entities.len());
+    let by_entity = columns_by_entity(pairs, book.entities.len());
     let weights: Vec<f64> = degree
         .iter()
         .map(|&d| 1.0 / (d as f64 + 5.0).ln())

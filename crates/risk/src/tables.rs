@@ -571,11 +571,12 @@ impl Writer<'_> {
 
     /// Writes the rings; returns how many span platforms.
     fn write_rings(&self, tx: &mut Transaction<'_>) -> Result<usize, RiskError> {
+        let index = crate::order_book::EntityIndex::of(self.book);
         let rows: Vec<Vec<Value>> = self
             .a
             .rings
             .iter()
-            .map(|ring| crate::report::RingFacts::of(self.book, ring).row(ring))
+            .map(|ring| crate::report::RingFacts::of(self.book, &index, ring).row(ring))
             .collect();
         let cross = rows
             .iter()

@@ -219,7 +219,7 @@ pub fn eval_sentiment(cli: &Cli, args: &EvalSentimentArgs) -> Result<ExitCode> {
             Some(shopfuse_pipeline::usem3_encoder(None, &cli.project)?)
         };
         let settings = ModelSettings {
-            head_l2: encoder.as_ref().and(ModelSettings::default().head_l2),
+            head: encoder.as_ref().and(ModelSettings::default().head),
             ..Default::default()
         };
         let report = shopfuse_sentiment::eval::eval_public(

@@ -93,7 +93,7 @@ pub fn bench_sentiment(
     }
     for (name, encoder) in variants {
         let settings = ModelSettings {
-            head_l2: encoder.map(|_| ModelSettings::default().head_l2.unwrap_or(1e-4)),
+            head: encoder.and(ModelSettings::default().head),
             ..Default::default()
         };
         let started = Instant::now();

@@ -24,6 +24,7 @@ pub mod aspects;
 pub mod bench;
 pub mod corpus;
 pub mod eval;
+pub mod head;
 pub mod logistic;
 pub mod memo;
 pub mod metrics;

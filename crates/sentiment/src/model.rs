@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shopfuse_core::Encoder;
 
 use crate::corpus::DataFile;
+use crate::head::{HeadSettings, MlpHead};
 use crate::logistic::{sigmoid, Logistic, SparseRow};
 use crate::nbsvm::{NbSvm, NbSvmSettings};
 use crate::SentimentError;
@@ -57,17 +58,38 @@ pub struct TrainingText {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelSettings {
     pub nbsvm: NbSvmSettings,
-    /// L2 penalty of the encoder head (`None`: no head, n-grams only).
-    pub head_l2: Option<f64>,
+    /// The encoder head's training (`None`: no head, n-grams only).
+    pub head: Option<HeadSettings>,
+    /// The share of texts, those the NB-SVM is least sure of, that the encoder reads (the
+    /// **cascade**; 1 reads every text). The encoder is 98 % of the ensemble's inference
+    /// time, and where the NB-SVM's log-odds are far from zero the head rarely changes the
+    /// answer.
+    pub encoder_share: f64,
 }
 
 impl Default for ModelSettings {
     fn default() -> Self {
         ModelSettings {
             nbsvm: NbSvmSettings::default(),
-            head_l2: Some(1e-4),
+            head: Some(HeadSettings::default()),
+            encoder_share: DEFAULT_ENCODER_SHARE,
         }
     }
+}
+
+/// Chosen on ChnSentiCorp's dev split: the stack's dev accuracy is on a plateau from 0.1 to
+/// 0.5 of the texts encoded (93.8–94.2, 0.2 among the best) and 93.5 with every text
+/// encoded — the stack fitted on the uncertain rows weighs the head where it helps — while
+/// inference runs 4.4× faster than with every text encoded (6,432 against 1,446 texts/s).
+pub const DEFAULT_ENCODER_SHARE: f64 = 0.2;
+
+/// Which texts the encoder reads when a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderUse {
+    /// Those inside the model's cascade band (all of them when it has none).
+    Cascade,
+    /// Every text: the head's own figure on every row, for evaluation.
+    Every,
 }
 
 /// What a trained model was made from: every data file with its checksum, the settings, the
@@ -85,20 +107,31 @@ pub struct ModelManifest {
     pub holdout_accuracy_nbsvm: Option<f64>,
     pub holdout_accuracy_head: Option<f64>,
     pub holdout_accuracy_stack: Option<f64>,
+    /// The stack's held-out accuracy when the encoder reads every text.
+    #[serde(default)]
+    pub holdout_accuracy_stack_every: Option<f64>,
+    /// The head's epochs and its accuracy on its own early-stopping rows.
+    #[serde(default)]
+    pub head_epochs: Option<usize>,
+    #[serde(default)]
+    pub head_validation_accuracy: Option<f64>,
     pub seconds: f64,
 }
 
 /// Raised when a change to the model's code changes what a trained model predicts.
-pub const MODEL_VERSION: u32 = 3;
+pub const MODEL_VERSION: u32 = 4;
 
 /// A trained sentiment model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentimentModel {
     pub settings: ModelSettings,
     nbsvm: NbSvm,
-    head: Option<Logistic>,
+    head: Option<MlpHead>,
     /// Weights of (NB-SVM log-odds, head log-odds) and bias of the stack.
     stack: [f64; 3],
+    /// With a head: the texts whose NB-SVM log-odds are at least this far from zero are not
+    /// encoded, and their `p_positive` is `calibration` applied to those log-odds alone.
+    cascade: Option<Cascade>,
     /// `p_positive` below `neutral_band.0` is negative, at or above `.1` positive (used when
     /// the training data had too few neutral rows for [`Self::neutral`]).
     pub neutral_band: (f64, f64),
@@ -149,81 +182,136 @@ impl SentimentModel {
             },
             None => hold_out(train),
         };
-        let encoder = encoder.filter(|_| settings.head_l2.is_some());
+        let encoder = encoder.filter(|_| settings.head.is_some());
         let (nbsvm, head) = fit_parts(&split.fit, encoder, settings)?;
-        let holdout_binary: Vec<&TrainingText> = binary(&split.holdout);
-        let parts = part_logits(&nbsvm, head.as_ref(), encoder, &holdout_binary)?;
-        let labels: Vec<bool> = holdout_binary
-            .iter()
-            .map(|t| t.label == Polarity::Positive)
-            .collect();
-        let stack = fit_stack(&parts, &labels)?;
-        let accuracy = |f: &dyn Fn(&PartLogits) -> f64| {
-            let right = parts
-                .iter()
-                .zip(&labels)
-                .filter(|(p, &y)| (f(p) > 0.0) == y);
-            (!labels.is_empty()).then(|| right.count() as f64 / labels.len() as f64)
-        };
-        let manifest = ModelManifest {
-            version: MODEL_VERSION,
-            encoder: encoder.map(|e| e.model_id().to_string()),
-            training_rows: train.len(),
-            holdout_rows: holdout_binary.len(),
-            holdout_accuracy_nbsvm: accuracy(&|p| p.0),
-            holdout_accuracy_head: head
-                .as_ref()
-                .and_then(|_| accuracy(&|p| p.1.unwrap_or(0.0))),
-            holdout_accuracy_stack: accuracy(&|p| stack_logit(&stack, *p)),
-            ..Default::default()
-        };
-        // The band is placed on the held-out rows' three-way labels, with the stack's output.
-        let holdout_p: Vec<f64> = {
-            let all = part_logits(&nbsvm, head.as_ref(), encoder, &split.holdout)?;
-            all.iter()
-                .map(|p| sigmoid(stack_logit(&stack, *p)))
-                .collect()
-        };
-        let neutral_band = neutral_band(&holdout_p, &split.holdout);
-        let neutral = fit_neutral(&split, &holdout_p, settings)?;
-        // Without a dev set the parts are refitted on every row with the same settings.
-        let all: Vec<&TrainingText> = train.iter().collect();
-        let (nbsvm, head) = if dev.is_none() {
-            fit_parts(&all, encoder, settings)?
-        } else {
-            (nbsvm, head)
-        };
-        let neutral = match neutral {
-            Some((_, threshold)) if dev.is_none() => {
-                Some((neutral_nbsvm(&all, settings)?, threshold))
+        let holdout = part_logits(&nbsvm, head.as_ref(), encoder, &split.holdout)?;
+        let binary = BinaryHoldout::of(&split.holdout, &holdout);
+        let cascade = match head {
+            Some(_) if settings.encoder_share < 1.0 => {
+                Some(fit_cascade(&binary, settings.encoder_share)?)
             }
-            other => other,
+            _ => None,
         };
+        let in_band: Vec<usize> = (0..binary.labels.len())
+            .filter(|&i| cascade.is_none_or(|c| c.reads(binary.parts[i].0)))
+            .collect();
+        let stack = fit_stack(
+            &in_band.iter().map(|&i| binary.parts[i]).collect::<Vec<_>>(),
+            &in_band
+                .iter()
+                .map(|&i| binary.labels[i])
+                .collect::<Vec<_>>(),
+        )?;
         let mut model = SentimentModel {
             settings: settings.clone(),
             nbsvm,
             head,
             stack,
-            neutral_band,
-            neutral,
-            manifest,
+            cascade,
+            neutral_band: (0.35, 0.65),
+            neutral: None,
+            manifest: ModelManifest::default(),
+        };
+        model.manifest = model.holdout_manifest(&binary, encoder, train.len());
+        // The band is placed on the held-out rows' three-way labels, with the model's output.
+        let holdout_p: Vec<f64> = holdout
+            .iter()
+            .map(|&p| sigmoid(model.combine(p, EncoderUse::Cascade)))
+            .collect();
+        model.neutral_band = neutral_band(&holdout_p, &split.holdout);
+        let neutral = fit_neutral(&split, &holdout_p, settings)?;
+        // Without a dev set the parts are refitted on every row with the same settings.
+        let all: Vec<&TrainingText> = train.iter().collect();
+        if dev.is_none() {
+            (model.nbsvm, model.head) = fit_parts(&all, encoder, settings)?;
+        }
+        model.neutral = match neutral {
+            Some((_, threshold)) if dev.is_none() => {
+                Some((neutral_nbsvm(&all, settings)?, threshold))
+            }
+            other => other,
         };
         model.manifest.seconds = started.elapsed().as_secs_f64();
         Ok(model)
     }
 
+    /// What the held-out rows say of each part and of the stack.
+    fn holdout_manifest(
+        &self,
+        binary: &BinaryHoldout,
+        encoder: Option<&dyn Encoder>,
+        training_rows: usize,
+    ) -> ModelManifest {
+        let accuracy = |f: &dyn Fn(&PartLogits) -> Option<f64>| -> Option<f64> {
+            let mut right = 0;
+            for (p, &y) in binary.parts.iter().zip(&binary.labels) {
+                right += ((f(p)? > 0.0) == y) as usize;
+            }
+            (!binary.labels.is_empty()).then(|| right as f64 / binary.labels.len() as f64)
+        };
+        ModelManifest {
+            version: MODEL_VERSION,
+            encoder: encoder.map(|e| e.model_id().to_string()),
+            training_rows,
+            holdout_rows: binary.labels.len(),
+            holdout_accuracy_nbsvm: accuracy(&|p| Some(p.0)),
+            holdout_accuracy_head: accuracy(&|p| p.1),
+            holdout_accuracy_stack: accuracy(&|p| Some(self.combine(*p, EncoderUse::Cascade))),
+            holdout_accuracy_stack_every: self
+                .head
+                .as_ref()
+                .and_then(|_| accuracy(&|p| Some(self.combine(*p, EncoderUse::Every)))),
+            head_epochs: self.head.as_ref().map(|h| h.best_epoch + 1),
+            head_validation_accuracy: self.head.as_ref().map(|h| h.validation_accuracy),
+            ..Default::default()
+        }
+    }
+
+    /// The stacked log-odds of one text from its parts' log-odds; in the cascade, a text
+    /// the NB-SVM is sure of gets the NB-SVM's calibrated log-odds alone.
+    fn combine(&self, (nb, head): PartLogits, encoder_use: EncoderUse) -> f64 {
+        match self.cascade {
+            Some(c) if encoder_use == EncoderUse::Cascade && !c.reads(nb) => {
+                c.calibration[0] * nb + c.calibration[1]
+            }
+            _ => stack_logit(&self.stack, (nb, head)),
+        }
+    }
+
     /// Predicts every text; the encoder must be the one the model was trained with (it is
-    /// used only when the model has a head).
+    /// used only when the model has a head, and only on the texts the cascade sends to it).
     pub fn predict(
         &self,
         texts: &[&str],
         encoder: Option<&dyn Encoder>,
     ) -> Result<Vec<Prediction>, SentimentError> {
+        self.predict_with(texts, encoder, EncoderUse::Cascade)
+    }
+
+    /// [`Self::predict`] with the choice of which texts the encoder reads.
+    pub fn predict_with(
+        &self,
+        texts: &[&str],
+        encoder: Option<&dyn Encoder>,
+        encoder_use: EncoderUse,
+    ) -> Result<Vec<Prediction>, SentimentError> {
         use rayon::prelude::*;
         let nb: Vec<f64> = texts.par_iter().map(|t| self.nbsvm.logit(t)).collect();
-        let head: Option<Vec<f64>> = match (&self.head, encoder) {
-            (Some(head), Some(encoder)) => Some(head_logits(head, encoder, texts)?),
-            _ => None,
+        let head: Vec<Option<f64>> = match (&self.head, encoder) {
+            (Some(head), Some(encoder)) => {
+                let reads = |i: &usize| {
+                    encoder_use == EncoderUse::Every || self.cascade.is_none_or(|c| c.reads(nb[*i]))
+                };
+                let read: Vec<usize> = (0..texts.len()).filter(reads).collect();
+                let subset: Vec<&str> = read.iter().map(|&i| texts[i]).collect();
+                let logits = head_logits(head, encoder, &subset)?;
+                let mut out = vec![None; texts.len()];
+                for (i, z) in read.into_iter().zip(logits) {
+                    out[i] = Some(z);
+                }
+                out
+            }
+            _ => vec![None; texts.len()],
         };
         let neutral: Option<Vec<f64>> = self
             .neutral
@@ -231,14 +319,13 @@ impl SentimentModel {
             .map(|(m, _)| texts.par_iter().map(|t| sigmoid(m.logit(t))).collect());
         Ok((0..texts.len())
             .map(|i| {
-                let parts = (nb[i], head.as_ref().map(|h| h[i]));
-                let p_positive = sigmoid(stack_logit(&self.stack, parts));
+                let p_positive = sigmoid(self.combine((nb[i], head[i]), encoder_use));
                 let p_neutral = neutral.as_ref().map(|n| n[i]);
                 Prediction {
                     polarity: self.polarity(p_positive, p_neutral),
                     p_positive,
                     p_nbsvm: sigmoid(nb[i]),
-                    p_head: parts.1.map(sigmoid),
+                    p_head: head[i].map(sigmoid),
                     p_neutral,
                 }
             })
@@ -298,20 +385,15 @@ fn fit_parts(
     rows: &[&TrainingText],
     encoder: Option<&dyn Encoder>,
     settings: &ModelSettings,
-) -> Result<(NbSvm, Option<Logistic>), SentimentError> {
+) -> Result<(NbSvm, Option<MlpHead>), SentimentError> {
     let rows = binary(rows);
     let texts: Vec<&str> = rows.iter().map(|t| t.text.as_str()).collect();
     let labels: Vec<bool> = rows.iter().map(|t| t.label == Polarity::Positive).collect();
     let nbsvm = NbSvm::fit(&texts, &labels, settings.nbsvm)?;
-    let head = match (encoder, settings.head_l2) {
-        (Some(encoder), Some(l2)) => {
+    let head = match (encoder, &settings.head) {
+        (Some(encoder), Some(head)) => {
             let vectors = encoder.encode(&texts)?;
-            let dim = vectors.dim();
-            let dense: Vec<SparseRow> = vectors
-                .rows()
-                .map(|r| r.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect())
-                .collect();
-            Some(Logistic::fit(&dense, &labels, dim, l2, 500)?)
+            Some(MlpHead::fit(&vectors, &labels, head)?)
         }
         _ => None,
     };
@@ -319,20 +401,28 @@ fn fit_parts(
 }
 
 fn head_logits(
-    head: &Logistic,
+    head: &MlpHead,
     encoder: &dyn Encoder,
     texts: &[&str],
 ) -> Result<Vec<f64>, SentimentError> {
+    use rayon::prelude::*;
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
     let vectors = encoder.encode(texts)?;
-    Ok(vectors.rows().map(|r| head.logit_dense(r)).collect())
+    Ok((0..vectors.len())
+        .into_par_iter()
+        .map(|i| head.logit(vectors.row(i)))
+        .collect())
 }
 
+/// Each row's parts' log-odds, the head's on every row.
 fn part_logits(
     nbsvm: &NbSvm,
-    head: Option<&Logistic>,
+    head: Option<&MlpHead>,
     encoder: Option<&dyn Encoder>,
     rows: &[&TrainingText],
-) -> Result<Vec<(f64, Option<f64>)>, SentimentError> {
+) -> Result<Vec<PartLogits>, SentimentError> {
     let texts: Vec<&str> = rows.iter().map(|t| t.text.as_str()).collect();
     let head = match (head, encoder) {
         (Some(head), Some(encoder)) => Some(head_logits(head, encoder, &texts)?),
@@ -343,6 +433,71 @@ fn part_logits(
         .enumerate()
         .map(|(i, t)| (nbsvm.logit(t), head.as_ref().map(|h| h[i])))
         .collect())
+}
+
+/// The held-out rows with a binary label, their parts' log-odds and labels.
+struct BinaryHoldout {
+    parts: Vec<PartLogits>,
+    labels: Vec<bool>,
+}
+
+impl BinaryHoldout {
+    fn of(rows: &[&TrainingText], parts: &[PartLogits]) -> BinaryHoldout {
+        let binary = rows
+            .iter()
+            .zip(parts)
+            .filter(|(t, _)| t.label != Polarity::Neutral);
+        let (parts, labels) = binary
+            .map(|(t, p)| (*p, t.label == Polarity::Positive))
+            .unzip();
+        BinaryHoldout { parts, labels }
+    }
+}
+
+/// Where the cascade stops reading the encoder: texts whose NB-SVM log-odds are at least
+/// `confident_logit` from zero get `σ(calibration[0] · nb + calibration[1])`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Cascade {
+    pub confident_logit: f64,
+    pub calibration: [f64; 2],
+}
+
+impl Cascade {
+    /// Whether the encoder reads a text with these NB-SVM log-odds.
+    pub fn reads(&self, nb: f64) -> bool {
+        nb.abs() < self.confident_logit
+    }
+}
+
+/// The cascade that sends the `share` of held-out texts nearest the NB-SVM's boundary to the
+/// encoder, and the NB-SVM's calibration for the rest (fitted on every held-out row: the
+/// sure rows alone are nearly separable, and their fit would be overconfident).
+fn fit_cascade(holdout: &BinaryHoldout, share: f64) -> Result<Cascade, SentimentError> {
+    let mut distance: Vec<f64> = holdout.parts.iter().map(|p| p.0.abs()).collect();
+    distance.sort_by(f64::total_cmp);
+    let confident_logit = if distance.is_empty() {
+        0.0
+    } else {
+        let k = ((distance.len() as f64 * share.clamp(0.0, 1.0)).round() as usize)
+            .min(distance.len() - 1);
+        distance[k]
+    };
+    let both_classes = holdout.labels.iter().any(|&y| y) && holdout.labels.iter().any(|&y| !y);
+    let calibration = if holdout.labels.len() < 20 || !both_classes {
+        [1.0, 0.0]
+    } else {
+        let rows: Vec<SparseRow> = holdout
+            .parts
+            .iter()
+            .map(|p| vec![(0, p.0 as f32)])
+            .collect();
+        let fitted = Logistic::fit(&rows, &holdout.labels, 1, 1e-4, 200)?;
+        [fitted.weights[0] as f64, fitted.bias as f64]
+    };
+    Ok(Cascade {
+        confident_logit,
+        calibration,
+    })
 }
 
 fn stack_logit(stack: &[f64; 3], (nb, head): (f64, Option<f64>)) -> f64 {
@@ -536,7 +691,7 @@ mod tests {
         }
         let train = texts(&rows);
         let settings = ModelSettings {
-            head_l2: None,
+            head: None,
             ..Default::default()
         };
         let model = SentimentModel::train(&train, None, None, &settings).unwrap();
@@ -578,7 +733,7 @@ mod tests {
             None,
             None,
             &ModelSettings {
-                head_l2: None,
+                head: None,
                 ..Default::default()
             },
         )

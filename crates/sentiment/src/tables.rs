@@ -297,7 +297,10 @@ fn train_project_model(
     summary.weak_labels = weak;
     summary.public_training_rows = texts.len() - weak;
     let settings = ModelSettings {
-        head_l2: config.encoder_head.then_some(1e-4),
+        head: config
+            .encoder_head
+            .then(|| ModelSettings::default().head)
+            .flatten(),
         ..Default::default()
     };
     let mut model = SentimentModel::train(&texts, None, encoder, &settings)?;

@@ -225,8 +225,12 @@ pub struct SentimentConfig {
     pub training_data: Vec<std::path::PathBuf>,
     /// Use the project's star ratings as weak labels (4–5 positive, 1–2 negative, 3 neutral).
     pub weak_labels: bool,
-    /// Add a logistic head on the encoder's vectors to the n-gram model.
+    /// Stack a head on the encoder's vectors with the n-gram model.
     pub encoder_head: bool,
+    /// The share of reviews, those the n-gram model is least sure of, that the encoder reads
+    /// (1 = every review). The encoder is nearly all of the classifier's time; 0.2 was the
+    /// best on ChnSentiCorp's dev split, at 4.4× the speed of encoding every review.
+    pub encoder_share: f64,
     /// Days of reviews an alert window covers; windows end every 7 days.
     pub alert_window_days: u32,
     /// Mentions a window needs before it can raise an alert.
@@ -245,6 +249,7 @@ impl Default for SentimentConfig {
             training_data: Vec::new(),
             weak_labels: true,
             encoder_head: true,
+            encoder_share: 0.2,
             alert_window_days: 21,
             alert_min_reviews: 4,
             alert_min_jump: 0.3,
@@ -1014,6 +1019,12 @@ impl ProjectConfig {
             return Err(err(format!(
                 "[identity] threshold must be in [0, 1) (is {}) and max_key_accounts at least 2 (is {})",
                 self.identity.threshold, self.identity.max_key_accounts
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.sentiment.encoder_share) {
+            return Err(err(format!(
+                "[sentiment] encoder_share = {}: a share of the reviews, from 0 to 1",
+                self.sentiment.encoder_share
             )));
         }
         for (cur, rate) in &self.currency.rates {

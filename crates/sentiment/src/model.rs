@@ -127,10 +127,10 @@ pub struct SentimentModel {
     pub settings: ModelSettings,
     nbsvm: NbSvm,
     head: Option<MlpHead>,
-    /// Weights of (NB-SVM log-odds, head log-odds) and bias of the stack.
+    /// Weights of (NB-SVM log-odds, head log-odds) and bias of the stack fitted on every
+    /// held-out row: the model's output when the encoder reads every text.
     stack: [f64; 3],
-    /// With a head: the texts whose NB-SVM log-odds are at least this far from zero are not
-    /// encoded, and their `p_positive` is `calibration` applied to those log-odds alone.
+    /// With a head, the default: which texts the encoder reads, and how the others are scored.
     cascade: Option<Cascade>,
     /// `p_positive` below `neutral_band.0` is negative, at or above `.1` positive (used when
     /// the training data had too few neutral rows for [`Self::neutral`]).
@@ -192,16 +192,7 @@ impl SentimentModel {
             }
             _ => None,
         };
-        let in_band: Vec<usize> = (0..binary.labels.len())
-            .filter(|&i| cascade.is_none_or(|c| c.reads(binary.parts[i].0)))
-            .collect();
-        let stack = fit_stack(
-            &in_band.iter().map(|&i| binary.parts[i]).collect::<Vec<_>>(),
-            &in_band
-                .iter()
-                .map(|&i| binary.labels[i])
-                .collect::<Vec<_>>(),
-        )?;
+        let stack = fit_stack(&binary.parts, &binary.labels)?;
         let mut model = SentimentModel {
             settings: settings.clone(),
             nbsvm,
@@ -271,9 +262,7 @@ impl SentimentModel {
     /// the NB-SVM is sure of gets the NB-SVM's calibrated log-odds alone.
     fn combine(&self, (nb, head): PartLogits, encoder_use: EncoderUse) -> f64 {
         match self.cascade {
-            Some(c) if encoder_use == EncoderUse::Cascade && !c.reads(nb) => {
-                c.calibration[0] * nb + c.calibration[1]
-            }
+            Some(c) if encoder_use == EncoderUse::Cascade => c.logit((nb, head)),
             _ => stack_logit(&self.stack, (nb, head)),
         }
     }
@@ -455,17 +444,29 @@ impl BinaryHoldout {
 }
 
 /// Where the cascade stops reading the encoder: texts whose NB-SVM log-odds are at least
-/// `confident_logit` from zero get `σ(calibration[0] · nb + calibration[1])`.
+/// `confident_logit` from zero get `σ(calibration[0] · nb + calibration[1])`; the others
+/// are encoded and stacked by `band_stack`, fitted on the held-out rows inside the band (the
+/// rows where the head's vote decides, so it is weighed there).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Cascade {
     pub confident_logit: f64,
     pub calibration: [f64; 2],
+    pub band_stack: [f64; 3],
 }
 
 impl Cascade {
     /// Whether the encoder reads a text with these NB-SVM log-odds.
     pub fn reads(&self, nb: f64) -> bool {
         nb.abs() < self.confident_logit
+    }
+
+    /// The log-odds of a text: stacked inside the band, the calibrated NB-SVM's outside.
+    fn logit(&self, (nb, head): PartLogits) -> f64 {
+        if self.reads(nb) {
+            stack_logit(&self.band_stack, (nb, head))
+        } else {
+            self.calibration[0] * nb + self.calibration[1]
+        }
     }
 }
 
@@ -494,9 +495,23 @@ fn fit_cascade(holdout: &BinaryHoldout, share: f64) -> Result<Cascade, Sentiment
         let fitted = Logistic::fit(&rows, &holdout.labels, 1, 1e-4, 200)?;
         [fitted.weights[0] as f64, fitted.bias as f64]
     };
+    let in_band: Vec<usize> = (0..holdout.labels.len())
+        .filter(|&i| holdout.parts[i].0.abs() < confident_logit)
+        .collect();
+    let band_stack = fit_stack(
+        &in_band
+            .iter()
+            .map(|&i| holdout.parts[i])
+            .collect::<Vec<_>>(),
+        &in_band
+            .iter()
+            .map(|&i| holdout.labels[i])
+            .collect::<Vec<_>>(),
+    )?;
     Ok(Cascade {
         confident_logit,
         calibration,
+        band_stack,
     })
 }
 
@@ -672,6 +687,100 @@ mod tests {
                 label: *l,
             })
             .collect()
+    }
+
+    /// A letter-count encoder that counts the texts it is asked to read.
+    struct CountingEncoder(std::sync::atomic::AtomicUsize);
+
+    impl Encoder for CountingEncoder {
+        fn model_id(&self) -> &str {
+            "counting"
+        }
+        fn dim(&self) -> usize {
+            16
+        }
+        fn normalise(&self, text: &str) -> String {
+            text.to_string()
+        }
+        fn encode(
+            &self,
+            texts: &[&str],
+        ) -> Result<shopfuse_core::Embeddings, shopfuse_core::EncoderError> {
+            use std::sync::atomic::Ordering;
+            self.0.fetch_add(texts.len(), Ordering::SeqCst);
+            let mut data = Vec::new();
+            for t in texts {
+                let mut v = [0f32; 16];
+                for c in t.chars() {
+                    v[c as usize % 16] += 1.0;
+                }
+                data.extend_from_slice(&v);
+            }
+            Ok(shopfuse_core::Embeddings::new(16, data))
+        }
+    }
+
+    #[test]
+    fn the_cascade_encodes_only_the_texts_the_ngrams_are_least_sure_of() {
+        use std::sync::atomic::Ordering;
+        use Polarity::*;
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            rows.push((
+                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
+                Positive,
+            ));
+            rows.push((
+                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
+                Negative,
+            ));
+            // Texts the n-grams have seen on both sides: the ones the encoder should read.
+            rows.push((
+                ["还行吧，满意", "okay I guess"][i % 2],
+                [Positive, Negative][i % 2],
+            ));
+        }
+        let train = texts(&rows);
+        let encoder = CountingEncoder(Default::default());
+        let settings = ModelSettings {
+            head: Some(HeadSettings {
+                hidden: 8,
+                max_epochs: 20,
+                ..Default::default()
+            }),
+            encoder_share: 0.2,
+            ..Default::default()
+        };
+        let model = SentimentModel::train(&train, None, Some(&encoder), &settings).unwrap();
+        let cascade = model
+            .cascade
+            .expect("a head and a share below 1 make a cascade");
+        assert!(cascade.confident_logit > 0.0);
+        let probe: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        encoder.0.store(0, Ordering::SeqCst);
+        let cascaded = model.predict(&probe, Some(&encoder)).unwrap();
+        let read = encoder.0.swap(0, Ordering::SeqCst);
+        assert!(
+            read < probe.len() / 2,
+            "the encoder read {read} of {}",
+            probe.len()
+        );
+        let read_texts = cascaded.iter().filter(|p| p.p_head.is_some()).count();
+        assert_eq!(
+            read, read_texts,
+            "p_head is given for exactly the texts read"
+        );
+        let every = model
+            .predict_with(&probe, Some(&encoder), EncoderUse::Every)
+            .unwrap();
+        assert_eq!(encoder.0.load(Ordering::SeqCst), probe.len());
+        assert!(every.iter().all(|p| p.p_head.is_some()));
+        // Outside the band both ways agree on the sure texts' polarity.
+        for (c, e) in cascaded.iter().zip(&every) {
+            if c.p_head.is_none() {
+                assert_eq!(c.p_positive >= 0.5, e.p_positive >= 0.5);
+            }
+        }
     }
 
     #[test]

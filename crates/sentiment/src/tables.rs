@@ -301,6 +301,7 @@ fn train_project_model(
             .encoder_head
             .then(|| ModelSettings::default().head)
             .flatten(),
+        encoder_share: config.encoder_share,
         ..Default::default()
     };
     let mut model = SentimentModel::train(&texts, None, encoder, &settings)?;

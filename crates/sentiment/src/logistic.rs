@@ -1,6 +1,6 @@
 //! L2-regularised binary logistic regression over sparse rows, fitted by full-batch L-BFGS
-//! (argmin). Both classifiers of the ensemble are one: NB-SVM's over its scaled n-gram
-//! indicators, the encoder head's over the vector's 512 coordinates.
+//! (argmin): NB-SVM's over its scaled n-gram indicators, the stacks and the cascade's
+//! calibration over a part's log-odds.
 //!
 //! Full batch rather than SGD: the training sets are small (thousands to tens of thousands
 //! of reviews), and a deterministic optimum means a retrained model is the same model.

@@ -209,7 +209,7 @@ impl PairModel {
         let width = cols + 1;
         let mut total = vec![0.0; n * width];
         for booster in &self.boosters {
-            let c = booster.predict_contributions(&matrix, ContributionsMethod::Average, false);
+            let c = booster.predict_contributions(&matrix, ContributionsMethod::Average, true);
             for (t, v) in total.iter_mut().zip(c) {
                 *t += v / self.boosters.len() as f64;
             }
@@ -243,8 +243,10 @@ impl PairModel {
             let (data, n, cols) = column_major(chunk);
             let matrix = Matrix::new(&data, n, cols);
             let mut mean = vec![0.0; n];
+            // Rows in parallel (forust splits them over rayon's pool): each row's score is
+            // its own, so the result is the same on any number of threads.
             for booster in &self.boosters {
-                for (m, log_odds) in mean.iter_mut().zip(booster.predict(&matrix, false)) {
+                for (m, log_odds) in mean.iter_mut().zip(booster.predict(&matrix, true)) {
                     *m += 1.0 / (1.0 + (-log_odds).exp()) / self.boosters.len() as f64;
                 }
             }

@@ -7,9 +7,11 @@
 //! how a pair's similarity compares with the best alternative either record has — a record
 //! usually matches at most one record of the other source.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use shopfuse_core::encoder::cosine;
+
+use crate::token_index::{shared_count, TokenIndex, TokenKind};
 
 /// Lower-cased tokens: runs of letters/digits (dots kept inside numbers such as "7.0"), with
 /// every CJK character its own token so Chinese titles get word-like units.
@@ -99,7 +101,7 @@ impl Idf {
         ((1.0 + self.docs as f64) / (1.0 + df)).ln() + 1.0
     }
 
-    fn avg_len(&self) -> f64 {
+    pub(crate) fn avg_len(&self) -> f64 {
         if self.docs == 0 {
             1.0
         } else {
@@ -177,141 +179,6 @@ pub fn feature_names(other_attrs: &[String], second_encoder: bool) -> Vec<String
 
 // Ordered maps and sets wherever floats are summed over them: a hash order that changes per
 // process would change the last bits of a sum, and with them the trees and the threshold.
-fn tfidf_vector<'a>(idf: &Idf, toks: &'a [String]) -> BTreeMap<&'a str, f64> {
-    let mut m: BTreeMap<&str, f64> = BTreeMap::new();
-    for t in toks {
-        *m.entry(t.as_str()).or_insert(0.0) += 1.0;
-    }
-    for (t, v) in m.iter_mut() {
-        *v = (1.0 + v.ln()) * idf.weight(t);
-    }
-    m
-}
-
-fn tfidf_cosine(idf: &Idf, a: &[String], b: &[String]) -> f64 {
-    let (va, vb) = (tfidf_vector(idf, a), tfidf_vector(idf, b));
-    let dot: f64 = va
-        .iter()
-        .filter_map(|(t, x)| vb.get(t).map(|y| x * y))
-        .sum();
-    let na: f64 = va.values().map(|x| x * x).sum::<f64>().sqrt();
-    let nb: f64 = vb.values().map(|x| x * x).sum::<f64>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
-}
-
-/// Symmetric BM25: the mean of each side scored as a query against the other, normalised by
-/// the query's own best possible score so it lies in [0, 1].
-fn bm25(idf: &Idf, a: &[String], b: &[String]) -> f64 {
-    let one = |q: &[String], d: &[String]| {
-        const K1: f64 = 1.2;
-        const B: f64 = 0.75;
-        let mut tf: BTreeMap<&str, f64> = BTreeMap::new();
-        for t in d {
-            *tf.entry(t.as_str()).or_insert(0.0) += 1.0;
-        }
-        let norm = K1 * (1.0 - B + B * d.len() as f64 / idf.avg_len());
-        let q: BTreeSet<&String> = q.iter().collect();
-        let (mut score, mut best) = (0.0, 0.0);
-        for t in q {
-            let w = idf.weight(t);
-            best += w;
-            if let Some(f) = tf.get(t.as_str()) {
-                score += w * f * (K1 + 1.0) / (f + norm);
-            }
-        }
-        if best == 0.0 {
-            0.0
-        } else {
-            score / (best * (K1 + 1.0))
-        }
-    };
-    (one(a, b) + one(b, a)) / 2.0
-}
-
-fn set_features(idf: &Idf, a: &[String], b: &[String], out: &mut Vec<f64>) {
-    let sa: BTreeSet<&String> = a.iter().collect();
-    let sb: BTreeSet<&String> = b.iter().collect();
-    let inter = sa.intersection(&sb).count() as f64;
-    let union = sa.union(&sb).count() as f64;
-    out.push(if union == 0.0 { 0.0 } else { inter / union });
-    let min = sa.len().min(sb.len()) as f64;
-    out.push(if min == 0.0 { 0.0 } else { inter / min });
-    let unmatched = |x: &BTreeSet<&String>, y: &BTreeSet<&String>| {
-        let total: f64 = x.iter().map(|t| idf.weight(t)).sum();
-        let left: f64 = x
-            .iter()
-            .filter(|t| !y.contains(*t))
-            .map(|t| idf.weight(t))
-            .sum();
-        let max_tok = x
-            .iter()
-            .filter(|t| !y.contains(*t))
-            .map(|t| idf.weight(t))
-            .fold(0.0, f64::max);
-        (if total == 0.0 { 1.0 } else { left / total }, max_tok)
-    };
-    let (ua, ma) = unmatched(&sa, &sb);
-    let (ub, mb) = unmatched(&sb, &sa);
-    out.push(ua.max(ub));
-    out.push(ua.min(ub));
-    out.push(ma.max(mb));
-}
-
-/// Character trigrams of a token, padded so short tokens still have some.
-fn trigrams(t: &str) -> BTreeSet<[char; 3]> {
-    let chars: Vec<char> = std::iter::once(' ')
-        .chain(t.chars())
-        .chain(std::iter::once(' '))
-        .collect();
-    chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
-}
-
-/// Soft matching of the words left unmatched on both sides ("photoshp" ~ "photoshop",
-/// "adobe's" ~ "adobe"): per unmatched word of three letters or more, its best trigram
-/// Jaccard among the other side's unmatched words (0.9 for a prefix, an abbreviation). Pushes the best such similarity and the
-/// fraction of unmatched words with a close partner (≥ 0.5); NaN when either side has none.
-fn soft_features(a: &[String], b: &[String], out: &mut Vec<f64>) {
-    let sa: BTreeSet<&String> = a.iter().collect();
-    let sb: BTreeSet<&String> = b.iter().collect();
-    let words =
-        |x: &BTreeSet<&String>, y: &BTreeSet<&String>| -> Vec<(String, BTreeSet<[char; 3]>)> {
-            x.iter()
-                .filter(|t| !y.contains(*t) && t.chars().count() >= 3 && !is_number(t))
-                .map(|t| (t.to_string(), trigrams(t)))
-                .collect()
-        };
-    let (ua, ub) = (words(&sa, &sb), words(&sb, &sa));
-    if ua.is_empty() || ub.is_empty() {
-        out.extend([f64::NAN, f64::NAN]);
-        return;
-    }
-    // An abbreviation ("upg", "prof", "win") as a prefix of the other word counts as close.
-    let best = |(xw, x): &(String, BTreeSet<[char; 3]>),
-                others: &[(String, BTreeSet<[char; 3]>)]| {
-        others
-            .iter()
-            .map(|(yw, y)| {
-                if xw.starts_with(yw.as_str()) || yw.starts_with(xw.as_str()) {
-                    return 0.9;
-                }
-                let inter = x.intersection(y).count() as f64;
-                inter / ((x.len() + y.len()) as f64 - inter)
-            })
-            .fold(0.0, f64::max)
-    };
-    let bests: Vec<f64> = ua
-        .iter()
-        .map(|x| best(x, &ub))
-        .chain(ub.iter().map(|y| best(y, &ua)))
-        .collect();
-    out.push(bests.iter().copied().fold(0.0, f64::max));
-    out.push(bests.iter().filter(|&&v| v >= 0.5).count() as f64 / bests.len() as f64);
-}
-
 fn parse_number(s: &str) -> Option<f64> {
     let cleaned: String = s
         .chars()
@@ -320,38 +187,46 @@ fn parse_number(s: &str) -> Option<f64> {
     cleaned.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// Features of one pair, before the candidate-context margins are appended.
+/// Features of one pair, before the candidate-context margins are appended (the pair's two
+/// records numbered in a [`TokenIndex`] of their own; the resolve stage and `eval pairs`
+/// use [`pair_features_indexed`] over one index of every record).
 pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
+    let tokens = TokenIndex::build(idf, &[a.clone(), b.clone()]);
+    pair_features_indexed(&tokens, (0, a), (1, b))
+}
+
+/// [`pair_features`] of records `a` and `b`, each given by its number in `tokens` and its
+/// prepared form.
+pub fn pair_features_indexed(
+    tokens: &TokenIndex,
+    (ia, a): (usize, &Prepared),
+    (ib, b): (usize, &Prepared),
+) -> Vec<f64> {
+    let (ba, bb) = (&tokens.records[ia], &tokens.records[ib]);
     let mut f = Vec::with_capacity(48);
     for (ta, tb, va, vb) in [
-        (
-            &a.main_tokens,
-            &b.main_tokens,
-            &a.main_vector,
-            &b.main_vector,
-        ),
-        (&a.all_tokens, &b.all_tokens, &a.all_vector, &b.all_vector),
+        (&ba.main, &bb.main, &a.main_vector, &b.main_vector),
+        (&ba.all, &bb.all, &a.all_vector, &b.all_vector),
     ] {
         f.push(f64::from(cosine(va, vb)));
-        f.push(tfidf_cosine(idf, ta, tb));
-        f.push(bm25(idf, ta, tb));
-        set_features(idf, ta, tb, &mut f);
+        f.push(tokens.tfidf_cosine(ta, tb));
+        f.push(tokens.bm25(ta, tb));
+        tokens.set_features(ta, tb, &mut f);
     }
-    soft_features(&a.main_tokens, &b.main_tokens, &mut f);
-    let codes =
-        |t: &[String]| -> HashSet<String> { t.iter().filter(|t| is_code(t)).cloned().collect() };
-    let (ca, cb) = (codes(&a.all_tokens), codes(&b.all_tokens));
-    let shared = ca.intersection(&cb).count();
-    f.push(shared as f64);
-    f.push(f64::from(!ca.is_empty() && !cb.is_empty() && shared == 0));
-    let numbers =
-        |t: &[String]| -> HashSet<String> { t.iter().filter(|t| is_number(t)).cloned().collect() };
+    tokens.soft_features(&ba.main, &bb.main, &mut f);
+    let codes = tokens.shared_kind(&ba.all, &bb.all, TokenKind::Code);
+    f.push(codes.shared as f64);
+    f.push(f64::from(
+        codes.left > 0 && codes.right > 0 && codes.shared == 0,
+    ));
     // Numbers of the main text only: a price attribute would otherwise always disagree.
-    let (na, nb) = (numbers(&a.main_tokens), numbers(&b.main_tokens));
-    let ni = na.intersection(&nb).count() as f64;
-    let nu = na.union(&nb).count() as f64;
+    let numbers = tokens.shared_kind(&ba.main, &bb.main, TokenKind::Number);
+    let ni = numbers.shared as f64;
+    let nu = (numbers.left + numbers.right - numbers.shared) as f64;
     f.push(if nu == 0.0 { f64::NAN } else { ni / nu });
-    f.push(f64::from(!na.is_empty() && !nb.is_empty() && ni == 0.0));
+    f.push(f64::from(
+        numbers.left > 0 && numbers.right > 0 && ni == 0.0,
+    ));
     f.push(nu - ni);
     let (la, lb) = (a.all_tokens.len() as f64, b.all_tokens.len() as f64);
     f.push(if la.max(lb) == 0.0 {
@@ -361,7 +236,7 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
     });
     f.push(la);
     f.push(lb);
-    for (x, y) in a.others.iter().zip(&b.others) {
+    for (k, (x, y)) in a.others.iter().zip(&b.others).enumerate() {
         let (x, y) = (x.trim(), y.trim());
         if x.is_empty() || y.is_empty() {
             f.extend([f64::NAN, f64::NAN, f64::NAN, 1.0]);
@@ -372,14 +247,13 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
             _ => f.push(f64::NAN),
         }
         f.push(f64::from(x == y));
-        let (tx, ty) = (tokenize(x), tokenize(y));
-        let sx: HashSet<&String> = tx.iter().collect();
-        let sy: HashSet<&String> = ty.iter().collect();
-        let union = sx.union(&sy).count() as f64;
+        let (sx, sy) = (tokens.other_tokens(ia, k), tokens.other_tokens(ib, k));
+        let inter = shared_count(sx, sy);
+        let union = (sx.len() + sy.len() - inter) as f64;
         f.push(if union == 0.0 {
             0.0
         } else {
-            sx.intersection(&sy).count() as f64 / union
+            inter as f64 / union
         });
         f.push(0.0);
     }
@@ -399,9 +273,19 @@ pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
 /// The two similarities the candidate margins compare: the whole-record embedding cosine and
 /// TF-IDF cosine (the same values as `all.embedding_cosine` and `all.tfidf_cosine`).
 pub fn margin_sims(idf: &Idf, a: &Prepared, b: &Prepared) -> (f64, f64) {
+    let tokens = TokenIndex::build(idf, &[a.clone(), b.clone()]);
+    margin_sims_indexed(&tokens, (0, a), (1, b))
+}
+
+/// [`margin_sims`] of records numbered in `tokens`.
+pub fn margin_sims_indexed(
+    tokens: &TokenIndex,
+    (ia, a): (usize, &Prepared),
+    (ib, b): (usize, &Prepared),
+) -> (f64, f64) {
     (
         f64::from(cosine(&a.all_vector, &b.all_vector)),
-        tfidf_cosine(idf, &a.all_tokens, &b.all_tokens),
+        tokens.all_tfidf_cosine(ia, ib),
     )
 }
 
@@ -465,6 +349,230 @@ impl CandidateMargins {
     }
 }
 
+/// The token features as first written — per pair, from the token lists — kept as the
+/// definitions [`crate::token_index`] must reproduce to the last bit.
+#[cfg(test)]
+mod reference {
+    use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+    use shopfuse_core::encoder::cosine;
+
+    use super::{is_code, is_number, parse_number, tokenize, Idf, Prepared};
+
+    fn tfidf_vector<'a>(idf: &Idf, toks: &'a [String]) -> BTreeMap<&'a str, f64> {
+        let mut m: BTreeMap<&str, f64> = BTreeMap::new();
+        for t in toks {
+            *m.entry(t.as_str()).or_insert(0.0) += 1.0;
+        }
+        for (t, v) in m.iter_mut() {
+            *v = (1.0 + v.ln()) * idf.weight(t);
+        }
+        m
+    }
+
+    pub(super) fn tfidf_cosine(idf: &Idf, a: &[String], b: &[String]) -> f64 {
+        let (va, vb) = (tfidf_vector(idf, a), tfidf_vector(idf, b));
+        let dot: f64 = va
+            .iter()
+            .filter_map(|(t, x)| vb.get(t).map(|y| x * y))
+            .sum();
+        let na: f64 = va.values().map(|x| x * x).sum::<f64>().sqrt();
+        let nb: f64 = vb.values().map(|x| x * x).sum::<f64>().sqrt();
+        if na == 0.0 || nb == 0.0 {
+            0.0
+        } else {
+            dot / (na * nb)
+        }
+    }
+
+    /// Symmetric BM25: the mean of each side scored as a query against the other, normalised by
+    /// the query's own best possible score so it lies in [0, 1].
+    pub(super) fn bm25(idf: &Idf, a: &[String], b: &[String]) -> f64 {
+        let one = |q: &[String], d: &[String]| {
+            const K1: f64 = 1.2;
+            const B: f64 = 0.75;
+            let mut tf: BTreeMap<&str, f64> = BTreeMap::new();
+            for t in d {
+                *tf.entry(t.as_str()).or_insert(0.0) += 1.0;
+            }
+            let norm = K1 * (1.0 - B + B * d.len() as f64 / idf.avg_len());
+            let q: BTreeSet<&String> = q.iter().collect();
+            let (mut score, mut best) = (0.0, 0.0);
+            for t in q {
+                let w = idf.weight(t);
+                best += w;
+                if let Some(f) = tf.get(t.as_str()) {
+                    score += w * f * (K1 + 1.0) / (f + norm);
+                }
+            }
+            if best == 0.0 {
+                0.0
+            } else {
+                score / (best * (K1 + 1.0))
+            }
+        };
+        (one(a, b) + one(b, a)) / 2.0
+    }
+
+    fn set_features(idf: &Idf, a: &[String], b: &[String], out: &mut Vec<f64>) {
+        let sa: BTreeSet<&String> = a.iter().collect();
+        let sb: BTreeSet<&String> = b.iter().collect();
+        let inter = sa.intersection(&sb).count() as f64;
+        let union = sa.union(&sb).count() as f64;
+        out.push(if union == 0.0 { 0.0 } else { inter / union });
+        let min = sa.len().min(sb.len()) as f64;
+        out.push(if min == 0.0 { 0.0 } else { inter / min });
+        let unmatched = |x: &BTreeSet<&String>, y: &BTreeSet<&String>| {
+            let total: f64 = x.iter().map(|t| idf.weight(t)).sum();
+            let left: f64 = x
+                .iter()
+                .filter(|t| !y.contains(*t))
+                .map(|t| idf.weight(t))
+                .sum();
+            let max_tok = x
+                .iter()
+                .filter(|t| !y.contains(*t))
+                .map(|t| idf.weight(t))
+                .fold(0.0, f64::max);
+            (if total == 0.0 { 1.0 } else { left / total }, max_tok)
+        };
+        let (ua, ma) = unmatched(&sa, &sb);
+        let (ub, mb) = unmatched(&sb, &sa);
+        out.push(ua.max(ub));
+        out.push(ua.min(ub));
+        out.push(ma.max(mb));
+    }
+
+    /// Character trigrams of a token, padded so short tokens still have some.
+    fn trigrams(t: &str) -> BTreeSet<[char; 3]> {
+        let chars: Vec<char> = std::iter::once(' ')
+            .chain(t.chars())
+            .chain(std::iter::once(' '))
+            .collect();
+        chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
+    }
+
+    /// Soft matching of the words left unmatched on both sides ("photoshp" ~ "photoshop",
+    /// "adobe's" ~ "adobe"): per unmatched word of three letters or more, its best trigram
+    /// Jaccard among the other side's unmatched words (0.9 for a prefix, an abbreviation). Pushes the best such similarity and the
+    /// fraction of unmatched words with a close partner (≥ 0.5); NaN when either side has none.
+    fn soft_features(a: &[String], b: &[String], out: &mut Vec<f64>) {
+        let sa: BTreeSet<&String> = a.iter().collect();
+        let sb: BTreeSet<&String> = b.iter().collect();
+        let words =
+            |x: &BTreeSet<&String>, y: &BTreeSet<&String>| -> Vec<(String, BTreeSet<[char; 3]>)> {
+                x.iter()
+                    .filter(|t| !y.contains(*t) && t.chars().count() >= 3 && !is_number(t))
+                    .map(|t| (t.to_string(), trigrams(t)))
+                    .collect()
+            };
+        let (ua, ub) = (words(&sa, &sb), words(&sb, &sa));
+        if ua.is_empty() || ub.is_empty() {
+            out.extend([f64::NAN, f64::NAN]);
+            return;
+        }
+        // An abbreviation ("upg", "prof", "win") as a prefix of the other word counts as close.
+        let best = |(xw, x): &(String, BTreeSet<[char; 3]>),
+                    others: &[(String, BTreeSet<[char; 3]>)]| {
+            others
+                .iter()
+                .map(|(yw, y)| {
+                    if xw.starts_with(yw.as_str()) || yw.starts_with(xw.as_str()) {
+                        return 0.9;
+                    }
+                    let inter = x.intersection(y).count() as f64;
+                    inter / ((x.len() + y.len()) as f64 - inter)
+                })
+                .fold(0.0, f64::max)
+        };
+        let bests: Vec<f64> = ua
+            .iter()
+            .map(|x| best(x, &ub))
+            .chain(ub.iter().map(|y| best(y, &ua)))
+            .collect();
+        out.push(bests.iter().copied().fold(0.0, f64::max));
+        out.push(bests.iter().filter(|&&v| v >= 0.5).count() as f64 / bests.len() as f64);
+    }
+
+    /// Features of one pair, before the candidate-context margins are appended.
+    pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
+        let mut f = Vec::with_capacity(48);
+        for (ta, tb, va, vb) in [
+            (
+                &a.main_tokens,
+                &b.main_tokens,
+                &a.main_vector,
+                &b.main_vector,
+            ),
+            (&a.all_tokens, &b.all_tokens, &a.all_vector, &b.all_vector),
+        ] {
+            f.push(f64::from(cosine(va, vb)));
+            f.push(tfidf_cosine(idf, ta, tb));
+            f.push(bm25(idf, ta, tb));
+            set_features(idf, ta, tb, &mut f);
+        }
+        soft_features(&a.main_tokens, &b.main_tokens, &mut f);
+        let codes = |t: &[String]| -> HashSet<String> {
+            t.iter().filter(|t| is_code(t)).cloned().collect()
+        };
+        let (ca, cb) = (codes(&a.all_tokens), codes(&b.all_tokens));
+        let shared = ca.intersection(&cb).count();
+        f.push(shared as f64);
+        f.push(f64::from(!ca.is_empty() && !cb.is_empty() && shared == 0));
+        let numbers = |t: &[String]| -> HashSet<String> {
+            t.iter().filter(|t| is_number(t)).cloned().collect()
+        };
+        // Numbers of the main text only: a price attribute would otherwise always disagree.
+        let (na, nb) = (numbers(&a.main_tokens), numbers(&b.main_tokens));
+        let ni = na.intersection(&nb).count() as f64;
+        let nu = na.union(&nb).count() as f64;
+        f.push(if nu == 0.0 { f64::NAN } else { ni / nu });
+        f.push(f64::from(!na.is_empty() && !nb.is_empty() && ni == 0.0));
+        f.push(nu - ni);
+        let (la, lb) = (a.all_tokens.len() as f64, b.all_tokens.len() as f64);
+        f.push(if la.max(lb) == 0.0 {
+            1.0
+        } else {
+            la.min(lb) / la.max(lb)
+        });
+        f.push(la);
+        f.push(lb);
+        for (x, y) in a.others.iter().zip(&b.others) {
+            let (x, y) = (x.trim(), y.trim());
+            if x.is_empty() || y.is_empty() {
+                f.extend([f64::NAN, f64::NAN, f64::NAN, 1.0]);
+                continue;
+            }
+            match (parse_number(x), parse_number(y)) {
+                (Some(p), Some(q)) if p > 0.0 && q > 0.0 => f.push((p / q).ln().abs()),
+                _ => f.push(f64::NAN),
+            }
+            f.push(f64::from(x == y));
+            let (tx, ty) = (tokenize(x), tokenize(y));
+            let sx: HashSet<&String> = tx.iter().collect();
+            let sy: HashSet<&String> = ty.iter().collect();
+            let union = sx.union(&sy).count() as f64;
+            f.push(if union == 0.0 {
+                0.0
+            } else {
+                sx.intersection(&sy).count() as f64 / union
+            });
+            f.push(0.0);
+        }
+        if !a.second_main_vector.is_empty() {
+            f.push(f64::from(cosine(
+                &a.second_main_vector,
+                &b.second_main_vector,
+            )));
+            f.push(f64::from(cosine(
+                &a.second_all_vector,
+                &b.second_all_vector,
+            )));
+        }
+        f
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,9 +619,57 @@ mod tests {
         assert!(idf.weight("xps") > idf.weight("apple"));
         assert!(idf.weight("unseen") >= idf.weight("xps"));
         let a = tokenize("apple iphone");
-        assert!((tfidf_cosine(&idf, &a, &a) - 1.0).abs() < 1e-9);
-        assert!((bm25(&idf, &a, &a) - bm25(&idf, &a, &a)).abs() < 1e-12);
-        assert!(bm25(&idf, &a, &tokenize("dell xps")) == 0.0);
+        assert!((reference::tfidf_cosine(&idf, &a, &a) - 1.0).abs() < 1e-9);
+        assert!(reference::bm25(&idf, &a, &tokenize("dell xps")) == 0.0);
+    }
+
+    /// Equal as features: the same value, or both NaN.
+    fn same_features(x: &[f64], y: &[f64]) -> bool {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+    }
+
+    fn record(title: &str, extra: &str, brand: &str) -> Prepared {
+        Prepared {
+            main_tokens: tokenize(title),
+            all_tokens: tokenize(&format!("{title} {extra} {brand}")),
+            main_vector: vec![1.0, 0.5],
+            all_vector: vec![0.5, 1.0],
+            others: vec![brand.to_string(), extra.to_string()],
+            ..Prepared::default()
+        }
+    }
+
+    proptest::proptest! {
+        /// The indexed features are the definitions' values to the last bit, for records
+        /// numbered in one index of many (as the resolve stage numbers them).
+        #[test]
+        fn indexed_features_equal_the_definitions(
+            titles in proptest::collection::vec(
+                "(apple|iphone|14|pro|128gb|g9910|sm|蓝|色|photoshp|photoshop|cs3|7.0|adobe|mac| ){0,12}",
+                2..6,
+            ),
+            extras in proptest::collection::vec("(blue|black|2.50|v2|usb|usb-c| ){0,5}", 6),
+        ) {
+            let records: Vec<Prepared> = titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| record(t, &extras[i], &extras[5 - i]))
+                .collect();
+            let idf = Idf::fit(records.iter().map(|r| r.all_tokens.as_slice()));
+            let index = crate::token_index::TokenIndex::build(&idf, &records);
+            for a in 0..records.len() {
+                for b in 0..records.len() {
+                    let want = reference::pair_features(&idf, &records[a], &records[b]);
+                    let got = pair_features_indexed(&index, (a, &records[a]), (b, &records[b]));
+                    proptest::prop_assert!(same_features(&want, &got), "{:?}\n{:?}", want, got);
+                    let sims = margin_sims_indexed(&index, (a, &records[a]), (b, &records[b]));
+                    proptest::prop_assert_eq!(sims, margin_sims_in_row(&got));
+                }
+            }
+        }
     }
 
     #[test]

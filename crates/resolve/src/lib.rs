@@ -13,6 +13,7 @@ pub mod learned;
 pub mod matcher;
 pub mod pairs;
 pub mod review;
+pub mod token_index;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};
 pub use catalogue::{resolve_products, ResolveError, ResolveSummary};

@@ -21,6 +21,7 @@ use crate::blocking::{self, BlockingConfig, BlockingQuality};
 use crate::features::{self, Idf, Prepared};
 use crate::learned::{self, SparseRow, TokenScope};
 use crate::pairs::{LabelledPair, Record};
+use crate::token_index::TokenIndex;
 
 /// Tree models per bag.
 const BAGS: usize = 5;
@@ -268,6 +269,8 @@ pub struct PairFeaturizer {
     prepared: Vec<Prepared>,
     second_encoder: bool,
     idf: Idf,
+    /// The records' tokens numbered and summed once, for the token features.
+    tokens: TokenIndex,
     pub main_attr: String,
     pub other_attrs: Vec<String>,
 }
@@ -343,11 +346,13 @@ impl PairFeaturizer {
             })
             .collect();
         let idf = Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice()));
+        let tokens = TokenIndex::build(&idf, &prepared);
         Ok(PairFeaturizer {
             index: HashMap::new(),
             prepared,
             second_encoder: false,
             idf,
+            tokens,
             main_attr,
             other_attrs,
         })
@@ -411,7 +416,13 @@ impl PairFeaturizer {
     /// The (embedding cosine, TF-IDF cosine) the candidate margins compare, per pair.
     pub fn margin_sims_of(&self, ids: &[(usize, usize)]) -> Vec<(f64, f64)> {
         ids.par_iter()
-            .map(|&(a, b)| features::margin_sims(&self.idf, &self.prepared[a], &self.prepared[b]))
+            .map(|&(a, b)| {
+                features::margin_sims_indexed(
+                    &self.tokens,
+                    (a, &self.prepared[a]),
+                    (b, &self.prepared[b]),
+                )
+            })
             .collect()
     }
 
@@ -440,8 +451,11 @@ impl PairFeaturizer {
         ids.par_iter()
             .zip(margin_keys)
             .map(|(&(a, b), &key)| {
-                let mut row =
-                    features::pair_features(&self.idf, &self.prepared[a], &self.prepared[b]);
+                let mut row = features::pair_features_indexed(
+                    &self.tokens,
+                    (a, &self.prepared[a]),
+                    (b, &self.prepared[b]),
+                );
                 let sim = features::margin_sims_in_row(&row);
                 row.extend(margins.of(key, sim));
                 row
@@ -866,9 +880,11 @@ mod tests {
             record([1.0, 0.0], "acme widget"),
             record([0.6, 0.8], "acme gadget"),
         ];
+        let idf = Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice()));
         let featurizer = PairFeaturizer {
             index: HashMap::new(),
-            idf: Idf::fit(prepared.iter().map(|p| p.all_tokens.as_slice())),
+            tokens: TokenIndex::build(&idf, &prepared),
+            idf,
             prepared,
             second_encoder: false,
             main_attr: "title".into(),

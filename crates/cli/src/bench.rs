@@ -145,7 +145,13 @@ fn print_resolve_row(row: &ResolveBenchRow) {
                 .find(|(q, _)| q == p)
                 .map(|(_, m)| format!(" ≤{m:.0} MiB"))
                 .unwrap_or_default();
-            format!("{p} {s:.1}s{peak}")
+            let cores = row
+                .phase_busy_cores
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, c)| format!(" {c:.1} cores"))
+                .unwrap_or_default();
+            format!("{p} {s:.1}s{peak}{cores}")
         })
         .collect();
     println!(

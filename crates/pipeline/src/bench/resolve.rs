@@ -19,6 +19,8 @@ pub struct ResolveBenchRow {
     pub peak_memory_mib: Option<f64>,
     pub phases: Vec<(String, f64)>,
     pub phase_peak_memory_mib: Vec<(String, f64)>,
+    /// CPU seconds over wall seconds per phase: the cores each phase kept busy.
+    pub phase_busy_cores: Vec<(String, f64)>,
 }
 
 /// The part of the child's `--json` run report the bench reads; a missing field is an error,
@@ -37,6 +39,7 @@ struct ChildResolve {
     peak_memory_mib: Option<f64>,
     phases: Vec<(String, f64)>,
     phase_peak_memory_mib: Vec<(String, f64)>,
+    phase_busy_cores: Vec<(String, f64)>,
 }
 
 /// For each size: generate a project of about that many listings, ingest and clean it, then
@@ -86,6 +89,7 @@ pub fn bench_resolve(
             peak_memory_mib: r.peak_memory_mib,
             phases: r.phases,
             phase_peak_memory_mib: r.phase_peak_memory_mib,
+            phase_busy_cores: r.phase_busy_cores,
         };
         on_row(&row);
         rows.push(row);

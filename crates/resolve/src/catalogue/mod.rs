@@ -330,36 +330,51 @@ pub struct ResolveSummary {
     pub phases: Vec<(String, f64)>,
     /// Peak resident memory (MiB) at the end of each phase, in order: where memory grows.
     pub phase_peak_memory_mib: Vec<(String, f64)>,
+    /// CPU seconds over wall seconds per phase, in order: the cores each phase kept busy.
+    pub phase_busy_cores: Vec<(String, f64)>,
     pub seconds: f64,
     /// Peak resident memory of the process so far (Linux), MiB.
     pub peak_memory_mib: Option<f64>,
 }
 
 pub use shopfuse_core::progress::peak_memory_mib;
+use shopfuse_core::progress::process_cpu_seconds;
 
 /// Wall-clock seconds per phase.
 struct Phases {
     last: Instant,
+    last_cpu: Option<f64>,
     done: Vec<(String, f64)>,
     peaks: Vec<(String, f64)>,
+    busy_cores: Vec<(String, f64)>,
 }
 
 impl Phases {
     fn new() -> Self {
         Phases {
             last: Instant::now(),
+            last_cpu: process_cpu_seconds(),
             done: Vec::new(),
             peaks: Vec::new(),
+            busy_cores: Vec::new(),
         }
     }
     fn mark(&mut self, phase: &str) {
         let now = Instant::now();
-        self.done
-            .push((phase.to_string(), (now - self.last).as_secs_f64()));
+        let wall = (now - self.last).as_secs_f64();
+        self.done.push((phase.to_string(), wall));
         if let Some(peak) = peak_memory_mib() {
             self.peaks.push((phase.to_string(), peak));
         }
+        let cpu = process_cpu_seconds();
+        if let (Some(before), Some(after)) = (self.last_cpu, cpu) {
+            if wall > 0.0 {
+                self.busy_cores
+                    .push((phase.to_string(), (after - before) / wall));
+            }
+        }
         self.last = now;
+        self.last_cpu = cpu;
     }
 }
 
@@ -442,6 +457,7 @@ pub fn resolve_products(
     let mut summary = ResolveSummary::of(&listings, &platforms, &scored, &clustering, aliases_n);
     summary.phases = phases.done;
     summary.phase_peak_memory_mib = phases.peaks;
+    summary.phase_busy_cores = phases.busy_cores;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.peak_memory_mib = peak_memory_mib();
     Ok(summary)
@@ -590,6 +606,7 @@ impl ResolveSummary {
             aliases,
             phases: Vec::new(),
             phase_peak_memory_mib: Vec::new(),
+            phase_busy_cores: Vec::new(),
             seconds: 0.0,
             peak_memory_mib: None,
         }

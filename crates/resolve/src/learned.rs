@@ -26,7 +26,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::features::{is_number, Prepared};
+#[cfg(test)]
+use crate::features::is_number;
+use crate::features::Prepared;
+use crate::token_index::TokenIndex;
 
 /// One sparse example: (feature index, value).
 pub type SparseRow = Vec<(u32, f32)>;
@@ -148,58 +151,49 @@ pub enum TokenScope {
     All,
 }
 
-/// The token model's view of a pair (symmetric in its two sides).
-pub fn token_row<'a>(a: &'a Prepared, b: &'a Prepared, scope: TokenScope) -> SparseRow {
-    let (ta, tb) = match scope {
-        TokenScope::Main => (&a.main_tokens, &b.main_tokens),
-        TokenScope::All => (&a.all_tokens, &b.all_tokens),
+/// The hashed features one token gives on its own: shared by both sides, on one side only,
+/// and its shape on one side only. [`crate::token_index::TokenIndex`] computes them once per
+/// distinct token.
+pub fn token_hashes(token: &str) -> [u32; 3] {
+    [
+        hashed_parts(&["s:", token]),
+        hashed_parts(&["d:", token]),
+        hashed_parts(&["ds:", &shape(token)]),
+    ]
+}
+
+/// The token model's view of a pair (symmetric in its two sides), records `a` and `b` by
+/// their numbers in `tokens`: the shared and one-sided tokens come from a merge of the two
+/// records' sorted token numbers and their hashes from the vocabulary, so only the pairs of
+/// differing tokens are hashed per pair.
+pub fn token_row(tokens: &TokenIndex, a: usize, b: usize, scope: TokenScope) -> SparseRow {
+    let (ra, rb) = (&tokens.records[a], &tokens.records[b]);
+    let (ba, bb) = match scope {
+        TokenScope::Main => (&ra.main, &rb.main),
+        TokenScope::All => (&ra.all, &rb.all),
     };
-    // Sorted unique tokens and a merge: per-pair hash sets and formatted feature strings
-    // were most of the cost of scoring a large catalogue's candidates.
-    let unique = |t: &'a [String]| -> Vec<&'a str> {
-        let mut v: Vec<&str> = t.iter().map(String::as_str).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let (sa, sb) = (unique(ta), unique(tb));
-    let (mut shared, mut only_a, mut only_b) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < sa.len() || j < sb.len() {
-        match (sa.get(i), sb.get(j)) {
-            (Some(x), Some(y)) if x == y => {
-                shared.push(*x);
-                i += 1;
-                j += 1;
-            }
-            (Some(x), Some(y)) if x < y => {
-                only_a.push(*x);
-                i += 1;
-            }
-            (Some(x), None) => {
-                only_a.push(*x);
-                i += 1;
-            }
-            (_, Some(y)) => {
-                only_b.push(*y);
-                j += 1;
-            }
-            (None, None) => unreachable!("loop condition"),
-        }
-    }
+    let vocabulary = &tokens.vocabulary;
+    let (shared, only_a, only_b) = TokenIndex::split(ba, bb);
     let mut feats: Vec<u32> = Vec::new();
-    for t in &shared {
-        feats.push(hashed_parts(&["s:", t]));
+    for &t in &shared {
+        feats.push(vocabulary.learned_hashes(t)[0]);
     }
-    for t in only_a.iter().chain(&only_b) {
-        feats.push(hashed_parts(&["d:", t]));
-        feats.push(hashed_parts(&["ds:", &shape(t)]));
+    for &t in only_a.iter().chain(&only_b) {
+        let [_, one_sided, shape] = vocabulary.learned_hashes(t);
+        feats.push(one_sided);
+        feats.push(shape);
     }
-    for x in only_a.iter().take(8) {
-        for y in only_b.iter().take(8) {
+    for &x in only_a.iter().take(8) {
+        for &y in only_b.iter().take(8) {
+            // Numbers are in byte order of the tokens, so this is the tokens' order.
             let (p, q) = if x < y { (x, y) } else { (y, x) };
-            feats.push(hashed_parts(&["dp:", p, "|", q]));
-            if is_number(x) && is_number(y) {
+            feats.push(hashed_parts(&[
+                "dp:",
+                vocabulary.token(p),
+                "|",
+                vocabulary.token(q),
+            ]));
+            if vocabulary.is_number(x) && vocabulary.is_number(y) {
                 feats.push(hashed("dp:number|number"));
             }
         }
@@ -274,6 +268,80 @@ pub fn cross_fit(rows: &[SparseRow], labels: &[bool], folds: usize, epochs: usiz
     CrossFitted { model, out_of_fold }
 }
 
+/// The token row as first written — per pair, from the token strings — kept as the definition
+/// [`token_row`] must reproduce exactly.
+#[cfg(test)]
+mod reference {
+    use super::{hashed, hashed_parts, is_number, shape, Prepared, SparseRow, TokenScope};
+
+    /// The token model's view of a pair (symmetric in its two sides).
+    pub(super) fn token_row<'a>(a: &'a Prepared, b: &'a Prepared, scope: TokenScope) -> SparseRow {
+        let (ta, tb) = match scope {
+            TokenScope::Main => (&a.main_tokens, &b.main_tokens),
+            TokenScope::All => (&a.all_tokens, &b.all_tokens),
+        };
+        // Sorted unique tokens and a merge: per-pair hash sets and formatted feature strings
+        // were most of the cost of scoring a large catalogue's candidates.
+        let unique = |t: &'a [String]| -> Vec<&'a str> {
+            let mut v: Vec<&str> = t.iter().map(String::as_str).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let (sa, sb) = (unique(ta), unique(tb));
+        let (mut shared, mut only_a, mut only_b) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut i, mut j) = (0, 0);
+        while i < sa.len() || j < sb.len() {
+            match (sa.get(i), sb.get(j)) {
+                (Some(x), Some(y)) if x == y => {
+                    shared.push(*x);
+                    i += 1;
+                    j += 1;
+                }
+                (Some(x), Some(y)) if x < y => {
+                    only_a.push(*x);
+                    i += 1;
+                }
+                (Some(x), None) => {
+                    only_a.push(*x);
+                    i += 1;
+                }
+                (_, Some(y)) => {
+                    only_b.push(*y);
+                    j += 1;
+                }
+                (None, None) => unreachable!("loop condition"),
+            }
+        }
+        let mut feats: Vec<u32> = Vec::new();
+        for t in &shared {
+            feats.push(hashed_parts(&["s:", t]));
+        }
+        for t in only_a.iter().chain(&only_b) {
+            feats.push(hashed_parts(&["d:", t]));
+            feats.push(hashed_parts(&["ds:", &shape(t)]));
+        }
+        for x in only_a.iter().take(8) {
+            for y in only_b.iter().take(8) {
+                let (p, q) = if x < y { (x, y) } else { (y, x) };
+                feats.push(hashed_parts(&["dp:", p, "|", q]));
+                if is_number(x) && is_number(y) {
+                    feats.push(hashed("dp:number|number"));
+                }
+            }
+        }
+        let count = |prefix: &str, n: usize| hashed_parts(&[prefix, &n.to_string()]);
+        feats.push(count("nshared:", shared.len().min(8)));
+        feats.push(count("nonly:", (only_a.len() + only_b.len()).min(12)));
+        feats.push(count("nonly_min:", only_a.len().min(only_b.len()).min(6)));
+        let scale = 1.0 / (feats.len() as f32).sqrt();
+        let mut row: SparseRow = feats.into_iter().map(|f| (f, scale)).collect();
+        row.sort_unstable_by_key(|(j, _)| *j);
+        row.dedup_by_key(|(j, _)| *j);
+        row
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +381,14 @@ mod tests {
         assert_ne!(hashed_parts(&["d:", "ab"]), hashed_parts(&["d:", "a"]));
     }
 
+    /// [`token_row`] of two records numbered in an index of their own.
+    fn row_of(a: &Prepared, b: &Prepared, scope: TokenScope) -> SparseRow {
+        let records = [a.clone(), b.clone()];
+        let idf = crate::features::Idf::fit(records.iter().map(|r| r.all_tokens.as_slice()));
+        let index = TokenIndex::build(&idf, &records);
+        token_row(&index, 0, 1, scope)
+    }
+
     #[test]
     fn token_rows_are_symmetric() {
         let (a, b) = (
@@ -320,9 +396,42 @@ mod tests {
             prepared("photoshop cs3 win upgrade"),
         );
         assert_eq!(
-            token_row(&a, &b, TokenScope::Main),
-            token_row(&b, &a, TokenScope::Main)
+            row_of(&a, &b, TokenScope::Main),
+            row_of(&b, &a, TokenScope::Main)
         );
+    }
+
+    proptest::proptest! {
+        /// The indexed token rows are the definition's, for records numbered in one index of
+        /// many.
+        #[test]
+        fn indexed_token_rows_equal_the_definition(
+            titles in proptest::collection::vec(
+                "(adobe|photoshop|cs3|cs4|mac|win|upgrade|12|2.5|蓝|色|v2|pro| ){0,14}",
+                2..6,
+            ),
+        ) {
+            let records: Vec<Prepared> = titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Prepared {
+                    all_tokens: crate::features::tokenize(&format!("{t} brand{}", i % 2)),
+                    ..prepared(t)
+                })
+                .collect();
+            let idf = crate::features::Idf::fit(records.iter().map(|r| r.all_tokens.as_slice()));
+            let index = TokenIndex::build(&idf, &records);
+            for a in 0..records.len() {
+                for b in 0..records.len() {
+                    for scope in [TokenScope::Main, TokenScope::All] {
+                        proptest::prop_assert_eq!(
+                            token_row(&index, a, b, scope),
+                            reference::token_row(&records[a], &records[b], scope)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -337,7 +446,7 @@ mod tests {
             } else {
                 (format!("{base} software"), true)
             };
-            rows.push(token_row(
+            rows.push(row_of(
                 &prepared(&base),
                 &prepared(&other),
                 TokenScope::Main,
@@ -345,7 +454,7 @@ mod tests {
             labels.push(label);
         }
         let model = SparseLogistic::fit(&rows, &labels, 10, 1e-4, 1);
-        let row = |a: &str, b: &str| token_row(&prepared(a), &prepared(b), TokenScope::Main);
+        let row = |a: &str, b: &str| row_of(&prepared(a), &prepared(b), TokenScope::Main);
         let up = model.logit(&row("widget 9", "widget 9 upgrade"));
         let sw = model.logit(&row("widget 9", "widget 9 software"));
         assert!(up < 0.0 && sw > 0.0, "upgrade {up}, software {sw}");

@@ -38,11 +38,15 @@ pub enum LearnedView {
 }
 
 impl LearnedView {
-    fn row(self, a: &Prepared, b: &Prepared) -> SparseRow {
+    /// The view of the pair of records `a` and `b` of `featurizer`.
+    fn row(self, featurizer: &PairFeaturizer, a: usize, b: usize) -> SparseRow {
+        let prepared = featurizer.prepared();
         match self {
-            LearnedView::Tokens(scope) => learned::token_row(a, b, scope),
-            LearnedView::Embedding => learned::embedding_row(a, b),
-            LearnedView::SecondEmbedding => learned::second_embedding_row(a, b),
+            LearnedView::Tokens(scope) => learned::token_row(&featurizer.tokens, a, b, scope),
+            LearnedView::Embedding => learned::embedding_row(&prepared[a], &prepared[b]),
+            LearnedView::SecondEmbedding => {
+                learned::second_embedding_row(&prepared[a], &prepared[b])
+            }
         }
     }
 }
@@ -521,12 +525,11 @@ impl StackedLearned {
         train_rows: &mut [Vec<f64>],
         names: &mut Vec<String>,
     ) -> Self {
-        let prepared = featurizer.prepared();
         let mut models = Vec::new();
         for (name, view) in views {
             let rows: Vec<SparseRow> = ids
                 .par_iter()
-                .map(|&(a, b)| view.row(&prepared[a], &prepared[b]))
+                .map(|&(a, b)| view.row(featurizer, a, b))
                 .collect();
             let fitted = learned::cross_fit(&rows, labels, 5, LEARNED_EPOCHS);
             for (x, z) in train_rows.iter_mut().zip(&fitted.out_of_fold) {
@@ -546,16 +549,13 @@ impl StackedLearned {
         ids: &[(usize, usize)],
         rows: &mut [Vec<f64>],
     ) {
-        let prepared = featurizer.prepared();
         for (ids, rows) in ids
             .chunks(LEARNED_CHUNK)
             .zip(rows.chunks_mut(LEARNED_CHUNK))
         {
             rows.par_iter_mut().zip(ids).for_each(|(x, &(a, b))| {
                 for (view, model) in &self.models {
-                    x.push(f64::from(
-                        model.logit(&view.row(&prepared[a], &prepared[b])),
-                    ));
+                    x.push(f64::from(model.logit(&view.row(featurizer, a, b))));
                 }
             });
         }

@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use rayon::prelude::*;
 
 use crate::features::{is_code, is_number, tokenize, Idf, Prepared};
+use crate::learned::token_hashes;
 
 /// Every distinct token of a task, numbered in byte order.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,24 @@ pub struct Vocabulary {
     weights: Vec<f64>,
     is_code: Vec<bool>,
     is_number: Vec<bool>,
+    /// [`crate::learned::token_hashes`] of each token.
+    learned: Vec<[u32; 3]>,
+}
+
+impl Vocabulary {
+    /// The token numbered `id`.
+    pub fn token(&self, id: u32) -> &str {
+        &self.tokens[id as usize]
+    }
+
+    pub fn is_number(&self, id: u32) -> bool {
+        self.is_number[id as usize]
+    }
+
+    /// The learned token model's hashed features of token `id`.
+    pub fn learned_hashes(&self, id: u32) -> [u32; 3] {
+        self.learned[id as usize]
+    }
 }
 
 /// One record's tokens in one scope: distinct numbers ascending, their counts, the number of
@@ -76,6 +95,7 @@ impl TokenIndex {
             weights: tokens.par_iter().map(|t| idf.weight(t)).collect(),
             is_code: tokens.iter().map(|t| is_code(t)).collect(),
             is_number: tokens.iter().map(|t| is_number(t)).collect(),
+            learned: tokens.par_iter().map(|t| token_hashes(t)).collect(),
             tokens: tokens.iter().map(|t| t.to_string()).collect(),
         };
         let records = prepared
@@ -235,6 +255,18 @@ impl TokenIndex {
             right: y.len(),
             shared: shared_count(&x, &y),
         }
+    }
+
+    /// The token numbers both bags have, and those only `a` has and only `b` has, each
+    /// ascending.
+    pub fn split(a: &TokenBag, b: &TokenBag) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let mut shared = Vec::new();
+        for_each_shared(a, b, |i, _| shared.push(a.ids[i]));
+        let mut only_a = Vec::new();
+        for_each_unshared(a, b, |i| only_a.push(a.ids[i]));
+        let mut only_b = Vec::new();
+        for_each_unshared(b, a, |j| only_b.push(b.ids[j]));
+        (shared, only_a, only_b)
     }
 
     /// The distinct tokens of other attribute `k` of record `r`, sorted.

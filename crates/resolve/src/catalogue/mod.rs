@@ -750,6 +750,25 @@ impl<'a> EmbeddingNeighbours<'a> {
         projected: &'a [Vec<Vec<f32>>],
         knn: usize,
     ) -> Self {
+        // Every index a platform pair will need, built up front and side by side: each build
+        // is single-threaded (see `VectorIndex::build`), so the platforms share the cores.
+        let platforms = members.len();
+        let needs_index: Vec<bool> = (0..platforms)
+            .map(|p| {
+                (0..platforms).any(|q| {
+                    q != p && !blocking::exact_neighbours(members[p].len(), members[q].len())
+                })
+            })
+            .collect();
+        let indexes = (0..platforms)
+            .into_par_iter()
+            .map(|p| {
+                needs_index[p].then(|| {
+                    let vectors: Vec<&[f32]> = projected[p].iter().map(Vec::as_slice).collect();
+                    blocking::VectorIndex::build(&vectors, knn)
+                })
+            })
+            .collect();
         Self {
             vectors: members
                 .iter()
@@ -763,7 +782,7 @@ impl<'a> EmbeddingNeighbours<'a> {
                 .iter()
                 .map(|p| p.iter().map(Vec::as_slice).collect())
                 .collect(),
-            indexes: (0..members.len()).map(|_| None).collect(),
+            indexes,
             knn,
         }
     }
@@ -773,11 +792,6 @@ impl<'a> EmbeddingNeighbours<'a> {
         let knn = self.knn;
         if blocking::exact_neighbours(self.vectors[a].len(), self.vectors[b].len()) {
             return blocking::nearest_both_ways(&self.vectors[a], &self.vectors[b], knn);
-        }
-        for p in [a, b] {
-            if self.indexes[p].is_none() {
-                self.indexes[p] = Some(blocking::VectorIndex::build(&self.projected[p], knn));
-            }
         }
         // Twice the neighbours from the projected index, the best half kept by the full
         // vectors: the projection blurs the small differences (a colour, a capacity) that

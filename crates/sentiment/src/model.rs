@@ -697,6 +697,20 @@ mod tests {
             .collect()
     }
 
+    /// The `i`-th clearly positive and clearly negative training texts.
+    fn clear_pair(i: usize) -> [(&'static str, Polarity); 2] {
+        [
+            (
+                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
+                Polarity::Positive,
+            ),
+            (
+                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
+                Polarity::Negative,
+            ),
+        ]
+    }
+
     /// A letter-count encoder that counts the texts it is asked to read.
     struct CountingEncoder(std::sync::atomic::AtomicUsize);
 
@@ -734,14 +748,7 @@ mod tests {
         use Polarity::*;
         let mut rows = Vec::new();
         for i in 0..200 {
-            rows.push((
-                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
-                Positive,
-            ));
-            rows.push((
-                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
-                Negative,
-            ));
+            rows.extend(clear_pair(i));
             // Texts the n-grams have seen on both sides: the ones the encoder should read.
             rows.push((
                 ["还行吧，满意", "okay I guess"][i % 2],
@@ -796,14 +803,7 @@ mod tests {
         use Polarity::*;
         let mut rows = Vec::new();
         for i in 0..30 {
-            rows.push((
-                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
-                Positive,
-            ));
-            rows.push((
-                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
-                Negative,
-            ));
+            rows.extend(clear_pair(i));
             rows.push((["一般般", "it's okay"][i % 2], Neutral));
         }
         let train = texts(&rows);
@@ -828,14 +828,7 @@ mod tests {
         use Polarity::*;
         let mut rows = Vec::new();
         for i in 0..150 {
-            rows.push((
-                ["质量很好，满意", "great, love it", "物流快，好评"][i % 3],
-                Positive,
-            ));
-            rows.push((
-                ["太差了，失望", "broke, terrible", "差评，退货"][i % 3],
-                Negative,
-            ));
+            rows.extend(clear_pair(i));
             // Mixed: a good and a bad clause, as three-star reviews are.
             rows.push((
                 [

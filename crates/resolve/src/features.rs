@@ -187,17 +187,10 @@ fn parse_number(s: &str) -> Option<f64> {
     cleaned.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// Features of one pair, before the candidate-context margins are appended (the pair's two
-/// records numbered in a [`TokenIndex`] of their own; the resolve stage and `eval pairs`
-/// use [`pair_features_indexed`] over one index of every record).
-pub fn pair_features(idf: &Idf, a: &Prepared, b: &Prepared) -> Vec<f64> {
-    let tokens = TokenIndex::build(idf, &[a.clone(), b.clone()]);
-    pair_features_indexed(&tokens, (0, a), (1, b))
-}
-
-/// [`pair_features`] of records `a` and `b`, each given by its number in `tokens` and its
+/// Features of one pair, before the candidate-context margins are appended: records `a` and
+/// `b`, each given by its number in `tokens` (one index of every record of the task) and its
 /// prepared form.
-pub fn pair_features_indexed(
+pub fn pair_features(
     tokens: &TokenIndex,
     (ia, a): (usize, &Prepared),
     (ib, b): (usize, &Prepared),
@@ -272,13 +265,8 @@ pub fn pair_features_indexed(
 
 /// The two similarities the candidate margins compare: the whole-record embedding cosine and
 /// TF-IDF cosine (the same values as `all.embedding_cosine` and `all.tfidf_cosine`).
-pub fn margin_sims(idf: &Idf, a: &Prepared, b: &Prepared) -> (f64, f64) {
-    let tokens = TokenIndex::build(idf, &[a.clone(), b.clone()]);
-    margin_sims_indexed(&tokens, (0, a), (1, b))
-}
-
-/// [`margin_sims`] of records numbered in `tokens`.
-pub fn margin_sims_indexed(
+/// Records are numbered in `tokens`, as for [`pair_features`].
+pub fn margin_sims(
     tokens: &TokenIndex,
     (ia, a): (usize, &Prepared),
     (ib, b): (usize, &Prepared),
@@ -589,8 +577,12 @@ mod tests {
         let a = prepared("apple iphone 14 blue", vec![1.0, 0.0, 0.0]);
         let b = prepared("apple iphone 14 蓝色", vec![0.6, 0.8, 0.0]);
         let idf = Idf::fit([a.all_tokens.as_slice(), b.all_tokens.as_slice()]);
-        let row = pair_features(&idf, &a, &b);
-        assert_eq!(margin_sims_in_row(&row), margin_sims(&idf, &a, &b));
+        let index = TokenIndex::build(&idf, &[a.clone(), b.clone()]);
+        let row = pair_features(&index, (0, &a), (1, &b));
+        assert_eq!(
+            margin_sims_in_row(&row),
+            margin_sims(&index, (0, &a), (1, &b))
+        );
     }
 
     #[test]
@@ -663,9 +655,9 @@ mod tests {
             for a in 0..records.len() {
                 for b in 0..records.len() {
                     let want = reference::pair_features(&idf, &records[a], &records[b]);
-                    let got = pair_features_indexed(&index, (a, &records[a]), (b, &records[b]));
+                    let got = pair_features(&index, (a, &records[a]), (b, &records[b]));
                     proptest::prop_assert!(same_features(&want, &got), "{:?}\n{:?}", want, got);
-                    let sims = margin_sims_indexed(&index, (a, &records[a]), (b, &records[b]));
+                    let sims = margin_sims(&index, (a, &records[a]), (b, &records[b]));
                     proptest::prop_assert_eq!(sims, margin_sims_in_row(&got));
                 }
             }

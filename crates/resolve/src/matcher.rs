@@ -421,11 +421,7 @@ impl PairFeaturizer {
     pub fn margin_sims_of(&self, ids: &[(usize, usize)]) -> Vec<(f64, f64)> {
         ids.par_iter()
             .map(|&(a, b)| {
-                features::margin_sims_indexed(
-                    &self.tokens,
-                    (a, &self.prepared[a]),
-                    (b, &self.prepared[b]),
-                )
+                features::margin_sims(&self.tokens, (a, &self.prepared[a]), (b, &self.prepared[b]))
             })
             .collect()
     }
@@ -455,7 +451,7 @@ impl PairFeaturizer {
         ids.par_iter()
             .zip(margin_keys)
             .map(|(&(a, b), &key)| {
-                let mut row = features::pair_features_indexed(
+                let mut row = features::pair_features(
                     &self.tokens,
                     (a, &self.prepared[a]),
                     (b, &self.prepared[b]),

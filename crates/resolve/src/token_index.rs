@@ -325,10 +325,16 @@ fn tfidf_term(count: u32, weight: f64) -> f64 {
 
 /// Calls `f(i, j)` for each token at position `i` of `a` that is at position `j` of `b`, in
 /// `a`'s order.
-fn for_each_shared(a: &TokenBag, b: &TokenBag, mut f: impl FnMut(usize, usize)) {
+fn for_each_shared(a: &TokenBag, b: &TokenBag, f: impl FnMut(usize, usize)) {
+    merge_shared(&a.ids, &b.ids, f);
+}
+
+/// Calls `f(i, j)` for each value at position `i` of `a` that is at position `j` of `b`, both
+/// ascending and distinct, in `a`'s order.
+fn merge_shared<T: Ord>(a: &[T], b: &[T], mut f: impl FnMut(usize, usize)) {
     let (mut i, mut j) = (0, 0);
-    while i < a.ids.len() && j < b.ids.len() {
-        match a.ids[i].cmp(&b.ids[j]) {
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -355,18 +361,8 @@ fn for_each_unshared(x: &TokenBag, y: &TokenBag, mut f: impl FnMut(usize)) {
 
 /// How many values two ascending, distinct lists share.
 pub(crate) fn shared_count<T: Ord>(a: &[T], b: &[T]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    let mut n = 0;
+    merge_shared(a, b, |_, _| n += 1);
     n
 }
 

@@ -29,6 +29,9 @@ use shopfuse_core::Project;
 
 pub use progress::Bar;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shopfuse",

@@ -36,8 +36,29 @@ fn detect(bytes: &[u8]) -> &'static Encoding {
         return UTF_8;
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    detector.feed(bytes, true);
+    detector.feed(detection_sample(bytes), true);
     detector.guess(None, chardetng::Utf8Detection::Deny)
+}
+
+/// Non-ASCII bytes after which chardetng's guess is settled: its scores come from byte
+/// pairs of the text, and 16 KiB of them is thousands of Chinese characters. Feeding it a
+/// whole 30 MB export took a quarter of ingest's time and changed no guess.
+const ENOUGH_NON_ASCII: usize = 16 * 1024;
+
+/// The prefix of `bytes` that holds `ENOUGH_NON_ASCII` non-ASCII bytes (all of it when it
+/// holds fewer), cut at a line end so no character is split.
+fn detection_sample(bytes: &[u8]) -> &[u8] {
+    let mut seen = 0;
+    let Some(at) = bytes.iter().position(|b| {
+        seen += usize::from(*b >= 0x80);
+        seen >= ENOUGH_NON_ASCII
+    }) else {
+        return bytes;
+    };
+    match bytes[at..].iter().position(|b| *b == b'\n') {
+        Some(newline) => &bytes[..at + newline + 1],
+        None => bytes,
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +73,26 @@ mod tests {
         assert_eq!(d.encoding, "gb18030");
         assert!(!d.had_errors);
         assert_eq!(d.text, text);
+    }
+
+    #[test]
+    fn a_long_gbk_file_is_detected_from_its_first_lines() {
+        let line = "1,苹果 iPhone 14 128GB 蓝色 全网通手机,￥5999.00,华为 Mate 60 Pro 雅川青\n";
+        let text = format!("宝贝ID,宝贝标题,价格,备注\n{}", line.repeat(8000));
+        let (bytes, _, _) = GBK.encode(&text);
+        let sample = detection_sample(&bytes);
+        assert!(
+            sample.len() < bytes.len() / 4,
+            "{} of {}",
+            sample.len(),
+            bytes.len()
+        );
+        assert!(sample.ends_with(b"\n"));
+        let d = decode(&bytes, None).unwrap();
+        assert_eq!((d.encoding, d.had_errors), ("gb18030", false));
+        assert_eq!(d.text, text);
+        // A short file is fed whole.
+        assert_eq!(detection_sample(&bytes[..500]).len(), 500);
     }
 
     #[test]

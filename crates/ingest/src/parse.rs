@@ -248,6 +248,12 @@ pub fn parse_timestamp(
             .single()
             .ok_or_else(|| format!("epoch {t:?} out of range"));
     }
+    iso_fast_path(t, zone).unwrap_or_else(|| parse_any_layout(t, zone))
+}
+
+/// Every other layout the parser knows, offsets first, after bringing Chinese and slash
+/// layouts to ISO.
+fn parse_any_layout(t: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let normalised = normalise_timestamp_text(t);
     let s = normalised.as_str();
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -272,6 +278,73 @@ pub fn parse_timestamp(
     }
     let naive = parse_naive(s).ok_or_else(|| unrecognised(t))?;
     local(naive, zone, t)
+}
+
+/// The layouts exports use most — `YYYY-MM-DD HH:MM:SS[.f]` (space or `T`), alone or followed
+/// by `Z` or `±HH:MM`, and `YYYY-MM-DD HH:MM` — read digit by digit. The general path below
+/// tries a dozen chrono format strings in turn, each re-parsing its format, and allocates a
+/// normalised copy first: for millions of event rows that was a tenth of ingest's time.
+/// Returns `None` for any other text, which then takes the general path; where both apply
+/// they agree (`the_fast_path_agrees_with_the_general_one`).
+fn iso_fast_path(t: &str, zone: Tz) -> Option<Result<DateTime<Utc>, String>> {
+    let b = t.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<u32> {
+        let part = b.get(from..from + len)?;
+        part.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(digits(0, 4)? as i32, digits(5, 2)?, digits(8, 2)?)?;
+    let (hour, minute) = (digits(11, 2)?, digits(14, 2)?);
+    if b.len() == 16 {
+        let naive = date.and_hms_opt(hour, minute, 0)?;
+        return Some(local(naive, zone, t));
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let second = digits(17, 2)?;
+    let mut at = 19;
+    let mut nanos = 0u32;
+    if b.get(at) == Some(&b'.') {
+        let run = b[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if run == 0 || run > 9 {
+            return None;
+        }
+        nanos = digits(at + 1, run)? * 10u32.pow(9 - run as u32);
+        at += 1 + run;
+    }
+    // A leap second (:60) is left to chrono's own rules.
+    let naive = date.and_hms_nano_opt(hour, minute, second.min(59), nanos)?;
+    if second > 59 {
+        return None;
+    }
+    match &b[at..] {
+        [] => Some(local(naive, zone, t)),
+        [b'Z'] => Some(Ok(Utc.from_utc_datetime(&naive))),
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (digits(at + 1, 2)?, digits(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = (oh * 3600 + om * 60) as i64;
+            let offset = if *sign == b'-' { -offset } else { offset };
+            let utc = naive - chrono::Duration::seconds(offset);
+            Some(Ok(Utc.from_utc_datetime(&utc)))
+        }
+        _ => None,
+    }
 }
 
 fn unrecognised(t: &str) -> String {
@@ -467,6 +540,31 @@ mod tests {
             };
             let zone: Tz = "Asia/Shanghai".parse().unwrap();
             prop_assert_eq!(parse_timestamp(&text, zone, None).unwrap(), instant, "{}", text);
+        }
+
+        #[test]
+        fn the_fast_path_agrees_with_the_general_one(
+            year in 1990u32..2040, month in 0u32..14, day in 0u32..33,
+            hour in 0u32..26, minute in 0u32..61, second in 0u32..62,
+            fraction in proptest::option::of("[0-9]{1,10}"),
+            separator in prop_oneof![Just(' '), Just('T')],
+            seconds in any::<bool>(),
+            suffix in prop_oneof![Just(String::new()), Just("Z".to_string()),
+                "[+-][0-2][0-9]:[0-6][0-9]", Just(" UTC".to_string()), Just("z".to_string())],
+            zone in prop_oneof![Just("Asia/Shanghai"), Just("America/New_York"), Just("UTC")],
+        ) {
+            let mut text = format!("{year:04}-{month:02}-{day:02}{separator}{hour:02}:{minute:02}");
+            if seconds {
+                text += &format!(":{second:02}");
+                if let Some(f) = &fraction {
+                    text += &format!(".{f}");
+                }
+            }
+            text += &suffix;
+            let zone: Tz = zone.parse().unwrap();
+            if let Some(fast) = iso_fast_path(&text, zone) {
+                prop_assert_eq!(fast, parse_any_layout(&text, zone), "{}", text);
+            }
         }
 
         #[test]

@@ -7,6 +7,7 @@
 //! added, and a file rewritten in place replaces what it contributed before.
 
 pub mod encoding;
+pub mod json_fields;
 pub mod mapping;
 pub mod parse;
 pub mod pii;
@@ -510,57 +511,60 @@ fn map_records(
     let mapped: Vec<Result<Vec<Value>, QuarantinedRow>> = table
         .records
         .par_iter()
-        .map(|record| {
-            let provenance = || {
-                [
-                    Value::Text(source.name.clone()),
-                    Value::Text(source.platform.clone()),
-                    Value::Text(job.rel.clone()),
-                    Value::Int(record.row as i64),
-                ]
-            };
-            let result = match &record.cells {
-                Err(message) => Err((None, None, "malformed_row", message.clone())),
-                Ok(cells) => mapper
-                    .map_row(cells, pseudonymiser)
-                    .map_err(|e| (e.field, e.column, e.reason, e.message)),
-            };
-            let (field, column, reason, message) = match result {
-                Ok(values) if erased(&values) => (
-                    Some("account_id"),
-                    None,
-                    "erased",
-                    "the account was erased on request; its rows are not ingested again"
-                        .to_string(),
-                ),
-                Ok(mut values) => {
-                    values.extend(provenance());
-                    return Ok(values);
-                }
-                Err(e) => e,
-            };
-            // An erased account's row keeps no text at all.
-            let raw = if reason == "erased" {
-                String::new()
-            } else {
-                redacted_raw(record, &table.header, mapper, pseudonymiser, has_pii)
-            };
-            let [src, platform, file, row] = provenance();
-            // In the order of the quarantine table's columns.
-            let quarantined = vec![
-                src,
-                platform,
-                Value::Text(kind.to_string()),
-                file,
-                row,
-                field.map_or(Value::Null, |f| Value::Text(f.to_string())),
-                column.map_or(Value::Null, Value::Text),
-                Value::Text(reason.to_string()),
-                Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
-                Value::Text(raw),
-            ];
-            Err((reason, quarantined))
-        })
+        .map_init(
+            || pseudonymiser.memoised(),
+            |memo, record| {
+                let provenance = || {
+                    [
+                        Value::Text(source.name.clone()),
+                        Value::Text(source.platform.clone()),
+                        Value::Text(job.rel.clone()),
+                        Value::Int(record.row as i64),
+                    ]
+                };
+                let result = match &record.cells {
+                    Err(malformed) => Err((None, None, "malformed_row", malformed.reason.clone())),
+                    Ok(cells) => mapper
+                        .map_row(cells, memo)
+                        .map_err(|e| (e.field, e.column, e.reason, e.message)),
+                };
+                let (field, column, reason, message) = match result {
+                    Ok(values) if erased(&values) => (
+                        Some("account_id"),
+                        None,
+                        "erased",
+                        "the account was erased on request; its rows are not ingested again"
+                            .to_string(),
+                    ),
+                    Ok(mut values) => {
+                        values.extend(provenance());
+                        return Ok(values);
+                    }
+                    Err(e) => e,
+                };
+                // An erased account's row keeps no text at all.
+                let raw = if reason == "erased" {
+                    String::new()
+                } else {
+                    redacted_raw(record, &table.header, mapper, pseudonymiser, has_pii)
+                };
+                let [src, platform, file, row] = provenance();
+                // In the order of the quarantine table's columns.
+                let quarantined = vec![
+                    src,
+                    platform,
+                    Value::Text(kind.to_string()),
+                    file,
+                    row,
+                    field.map_or(Value::Null, |f| Value::Text(f.to_string())),
+                    column.map_or(Value::Null, Value::Text),
+                    Value::Text(reason.to_string()),
+                    Value::Text(format!("{}, row {}: {message}", job.rel, record.row)),
+                    Value::Text(raw),
+                ];
+                Err((reason, quarantined))
+            },
+        )
         .collect();
     let mut rows = MappedRows {
         accepted: Vec::with_capacity(mapped.len()),
@@ -579,6 +583,9 @@ fn map_records(
     rows
 }
 
+/// Rows per Arrow batch of a raw table part.
+const BATCH_ROWS: usize = 32 * 1024;
+
 /// Writes the file's accepted rows as a part of `raw_<kind>` and its quarantined rows (if
 /// any) as a part of `quarantine`; the parts join their tables when the outcome is recorded.
 fn write_parts(
@@ -589,8 +596,13 @@ fn write_parts(
     let kind = job.source.kind;
     let stem = format!("{}--{}", job.source.name, &job.sha[..16]);
     let schema = raw_schema(kind);
-    let batch = rows_to_batch(&schema, &rows.accepted)?;
-    let raw_part = tx.write_file(&kind.raw_table(), &stem, &schema, &[batch])?;
+    // Built in parallel chunks: a 40 MB event log is one file, and one job of the pool.
+    let batches = rows
+        .accepted
+        .par_chunks(BATCH_ROWS)
+        .map(|chunk| rows_to_batch(&schema, chunk))
+        .collect::<Result<Vec<_>, CoreError>>()?;
+    let raw_part = tx.write_file(&kind.raw_table(), &stem, &schema, &batches)?;
     if rows.quarantined.is_empty() {
         return Ok((raw_part, None));
     }
@@ -627,11 +639,11 @@ fn redacted_raw(
             }
             truncate(serde_json::Value::Object(obj).to_string(), MAX)
         }
-        Err(_) if has_pii => format!(
+        Err(malformed) if has_pii => format!(
             "[withheld: {} bytes of a malformed row that may hold personal data]",
-            record.raw.len()
+            malformed.raw.len()
         ),
-        Err(_) => truncate(record.raw.clone(), MAX),
+        Err(malformed) => truncate(malformed.raw.clone(), MAX),
     }
 }
 

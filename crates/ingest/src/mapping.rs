@@ -8,6 +8,8 @@ use shopfuse_core::{CanonicalField, EntityKind, FieldType, PiiKind, Value};
 use crate::parse::{
     parse_event_type, parse_integer, parse_number, parse_price, parse_rating, parse_timestamp,
 };
+use crate::pii::MemoPseudonymiser;
+#[cfg(test)]
 use crate::pii::Pseudonymiser;
 use crate::preset::{preset, PresetFields};
 
@@ -170,13 +172,13 @@ impl RowMapper {
     pub fn map_row(
         &self,
         cells: &[Option<String>],
-        pseudonymiser: &Pseudonymiser,
+        pseudonymiser: &mut MemoPseudonymiser,
     ) -> Result<Vec<Value>, RowError> {
         let mut values = Vec::with_capacity(self.plans.len());
         let mut price_currency: Option<&'static str> = None;
         // Clear text of this row's personal fields, for the derived matching features; it
         // lives only as long as this call.
-        let mut clear: Vec<(&'static str, String)> = Vec::new();
+        let mut clear: Vec<(&'static str, &str)> = Vec::new();
         for plan in &self.plans {
             let f = plan.field;
             if let Some((from, feature)) = f.derived {
@@ -187,12 +189,15 @@ impl RowMapper {
                 values.push(derived.map(Value::Text).unwrap_or(Value::Null));
                 continue;
             }
-            let cell = plan.column.and_then(|i| cells.get(i).cloned().flatten());
+            let cell = plan
+                .column
+                .and_then(|i| cells.get(i))
+                .and_then(|c| c.as_deref());
             let text = match (cell, &plan.values) {
-                (Some(c), Some(map)) => Some(map.get(&c).cloned().unwrap_or(c)),
+                (Some(c), Some(map)) => Some(map.get(c).map_or(c, String::as_str)),
                 (c, _) => c,
             };
-            let text = text.or_else(|| plan.default.clone());
+            let text = text.or(plan.default.as_deref());
             let err = |reason: &'static str, message: String| RowError {
                 field: Some(f.name),
                 column: plan.column_name.clone(),
@@ -212,7 +217,7 @@ impl RowMapper {
             if let Some(kind) = plan.pii {
                 values.push(
                     pseudonymiser
-                        .pseudonymise(kind, &text)
+                        .pseudonymise(kind, text)
                         .map(Value::Text)
                         .unwrap_or(Value::Null),
                 );
@@ -246,15 +251,15 @@ impl RowMapper {
     fn parse_typed(
         &self,
         plan: &FieldPlan,
-        text: String,
+        text: &str,
     ) -> Result<(Value, Option<&'static str>), String> {
         let mut price_currency = None;
         let v = match plan.field.ty {
-            FieldType::Text => Value::Text(text),
-            FieldType::Integer => Value::Int(parse_integer(&text)?),
-            FieldType::Decimal => Value::Float(parse_number(&text)?),
+            FieldType::Text => Value::Text(text.to_string()),
+            FieldType::Integer => Value::Int(parse_integer(text)?),
+            FieldType::Decimal => Value::Float(parse_number(text)?),
             FieldType::Price => {
-                let m = parse_price(&text)?;
+                let m = parse_price(text)?;
                 price_currency = m.currency;
                 Value::Float(m.amount)
             }
@@ -266,11 +271,11 @@ impl RowMapper {
                 Value::Text(code)
             }
             FieldType::Timestamp => {
-                let ts = parse_timestamp(&text, self.zone, plan.format.as_deref())?;
+                let ts = parse_timestamp(text, self.zone, plan.format.as_deref())?;
                 Value::Timestamp(ts.timestamp_micros())
             }
-            FieldType::EventType => Value::Text(parse_event_type(&text)?.to_string()),
-            FieldType::Rating => Value::Float(parse_rating(&text)?),
+            FieldType::EventType => Value::Text(parse_event_type(text)?.to_string()),
+            FieldType::Rating => Value::Float(parse_rating(text)?),
         };
         Ok((v, price_currency))
     }
@@ -330,7 +335,7 @@ mod tests {
                     "2024/03/01 12:00:00",
                     "+86 138 0013 8000",
                 ]),
-                &p,
+                &mut p.memoised(),
             )
             .unwrap();
         let k = EntityKind::Orders;
@@ -359,14 +364,20 @@ mod tests {
         let m = RowMapper::new(&source(EntityKind::Orders, Some("taobao")), &header, &[]).unwrap();
         let p = Pseudonymiser::new(b"k");
         let e = m
-            .map_row(&cells(&["o1", "a", "L", "abc", "2024-01-01"]), &p)
+            .map_row(
+                &cells(&["o1", "a", "L", "abc", "2024-01-01"]),
+                &mut p.memoised(),
+            )
             .unwrap_err();
         assert_eq!(
             (e.field, e.column.as_deref(), e.reason),
             (Some("unit_price"), Some("单价"), "invalid_value")
         );
         let e = m
-            .map_row(&cells(&["", "a", "L", "1", "2024-01-01"]), &p)
+            .map_row(
+                &cells(&["", "a", "L", "1", "2024-01-01"]),
+                &mut p.memoised(),
+            )
             .unwrap_err();
         assert_eq!((e.field, e.reason), (Some("order_id"), "missing_required"));
     }
@@ -407,7 +418,7 @@ mod tests {
         let row = m
             .map_row(
                 &cells(&["u", "i", "1", "01.03.2024 12:00"]),
-                &Pseudonymiser::new(b"k"),
+                &mut Pseudonymiser::new(b"k").memoised(),
             )
             .unwrap();
         assert_eq!(row[2], Value::Text("view".into()));

@@ -2,23 +2,57 @@
 //! strings, each with its row number. A row whose structure is broken (wrong field count,
 //! invalid JSON) is kept as such, with the reason, so it can be quarantined rather than lost.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
 use shopfuse_core::config::FileFormat;
 
 use crate::encoding::{decode, Decoded};
+use crate::json_fields::{text_cell, JsonRecord};
 
 #[derive(Debug)]
 pub struct SourceRecord {
     /// 1-based line in the file (CSV/TSV/JSONL), or 1-based record index (JSON array, Parquet).
     pub row: u64,
-    pub cells: Result<Vec<Option<String>>, String>,
-    /// The record as read, for the quarantine table.
+    /// The row's cells, one per header column; or why its structure is broken.
+    pub cells: Result<Vec<Option<String>>, MalformedRow>,
+}
+
+/// A row whose structure is broken (wrong field count, invalid JSON, bytes not valid in the
+/// file's encoding): why, and its text as read, for the quarantine table. Only such rows keep
+/// their text; a well-formed row's text is its cells.
+#[derive(Debug)]
+pub struct MalformedRow {
+    pub reason: String,
     pub raw: String,
+}
+
+impl MalformedRow {
+    fn new(reason: impl Into<String>, raw: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            raw: raw.into(),
+        }
+    }
+}
+
+/// Says which well-formed rows hold bytes the file's encoding could not decode (now U+FFFD):
+/// such a row is quarantined rather than ingested with replacement characters.
+#[derive(Clone, Copy)]
+struct InvalidBytes<'a>(Option<&'a str>);
+
+impl InvalidBytes<'_> {
+    /// The row as malformed when its text `raw` holds a replacement character.
+    fn malformed(self, raw: &str) -> Option<MalformedRow> {
+        let message = self.0?;
+        raw.contains('\u{fffd}')
+            .then(|| MalformedRow::new(message, raw))
+    }
 }
 
 #[derive(Debug)]
@@ -41,27 +75,24 @@ pub fn read(
                 encoding,
                 had_errors,
             } = decode(bytes, encoding)?;
+            let message = format!(
+                "bytes that are not valid {encoding}; re-export the file or declare its encoding"
+            );
+            let invalid = InvalidBytes(had_errors.then_some(message.as_str()));
             let mut table = match format {
-                FileFormat::Csv => read_delimited(&text, b',')?,
-                FileFormat::Tsv => read_delimited(&text, b'\t')?,
-                FileFormat::Json => read_json(&text)?,
-                FileFormat::Jsonl => read_jsonl(&text),
+                FileFormat::Csv => read_delimited(&text, b',', invalid)?,
+                FileFormat::Tsv => read_delimited(&text, b'\t', invalid)?,
+                FileFormat::Json => read_json(&text, invalid)?,
+                FileFormat::Jsonl => read_jsonl(&text, invalid),
                 FileFormat::Parquet => unreachable!(),
             };
             table.encoding = encoding.to_string();
-            if had_errors {
-                for r in &mut table.records {
-                    if r.raw.contains('\u{fffd}') && r.cells.is_ok() {
-                        r.cells = Err(format!("bytes that are not valid {encoding}; re-export the file or declare its encoding"));
-                    }
-                }
-            }
             Ok(table)
         }
     }
 }
 
-fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
+fn read_delimited(text: &str, delimiter: u8, invalid: InvalidBytes) -> Result<SourceTable, String> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -96,31 +127,35 @@ fn read_delimited(text: &str, delimiter: u8) -> Result<SourceTable, String> {
                 let raw = text
                     .get(start..end)
                     .unwrap_or("")
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                    .trim_end_matches(['\r', '\n']);
                 let row = lines.line_of(start);
                 if record.len() == 1 && record[0].trim().is_empty() {
                     continue; // a blank line is not a row
                 }
                 let cells = if record.len() != header.len() {
-                    Err(format!(
-                        "has {} fields, the header has {}",
-                        record.len(),
-                        header.len()
+                    Err(MalformedRow::new(
+                        format!(
+                            "has {} fields, the header has {}",
+                            record.len(),
+                            header.len()
+                        ),
+                        raw,
                     ))
                 } else {
-                    Ok(record.iter().map(non_empty).collect())
+                    match invalid.malformed(raw) {
+                        Some(malformed) => Err(malformed),
+                        None => Ok(record.iter().map(non_empty).collect()),
+                    }
                 };
-                records.push(SourceRecord { row, cells, raw });
+                records.push(SourceRecord { row, cells });
             }
             Err(e) => {
                 let end = reader.position().byte() as usize;
-                let raw = text.get(before..end).unwrap_or("").to_string();
+                let raw = text.get(before..end).unwrap_or("");
                 let row = lines.line_of(before);
                 records.push(SourceRecord {
                     row,
-                    cells: Err(format!("unreadable row: {e}")),
-                    raw,
+                    cells: Err(MalformedRow::new(format!("unreadable row: {e}"), raw)),
                 });
             }
         }
@@ -163,8 +198,7 @@ impl<'a> LineCounter<'a> {
 }
 
 fn non_empty(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
+    text_cell(s)
 }
 
 fn json_cell(v: &serde_json::Value) -> Option<String> {
@@ -177,38 +211,55 @@ fn json_cell(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Lays JSON objects out on the union of their keys, in first-seen order.
-/// (row, the object or why it could not be parsed, the raw text).
-type ParsedObject = (
-    u64,
-    Result<serde_json::Map<String, serde_json::Value>, String>,
-    String,
-);
+/// A JSON object's fields in byte order of their keys.
+type JsonFieldCells<'a> = Vec<(Cow<'a, str>, Option<String>)>;
 
+/// One JSON record as parsed, before it is laid out on the file's header.
+struct ParsedObject<'a> {
+    row: u64,
+    fields: Result<JsonFieldCells<'a>, MalformedRow>,
+    /// Set when the record holds bytes the encoding could not decode: the record is
+    /// quarantined, though its keys still count towards the header.
+    invalid: Option<MalformedRow>,
+}
+
+/// Lays JSON objects out on the union of their keys, in first-seen order.
 fn objects_to_table(objects: Vec<ParsedObject>) -> SourceTable {
     let mut header: Vec<String> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, obj, _) in &objects {
-        if let Ok(obj) = obj {
-            for k in obj.keys() {
-                if !index.contains_key(k) {
-                    index.insert(k.clone(), header.len());
-                    header.push(k.clone());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut previous_keys: Option<&JsonFieldCells> = None;
+    for fields in objects.iter().filter_map(|o| o.fields.as_ref().ok()) {
+        // Most exports write every record with the same keys: nothing new to look up.
+        let same_keys = previous_keys.is_some_and(|p| {
+            p.len() == fields.len() && p.iter().zip(fields).all(|(a, b)| a.0 == b.0)
+        });
+        if !same_keys {
+            for (key, _) in fields {
+                if !index.contains_key(key.as_ref()) {
+                    index.insert(key.to_string(), header.len());
+                    header.push(key.to_string());
                 }
             }
         }
+        previous_keys = Some(fields);
     }
     let records = objects
-        .into_iter()
-        .map(|(row, obj, raw)| {
-            let cells = obj.map(|obj| {
-                let mut cells = vec![None; header.len()];
-                for (k, v) in &obj {
-                    cells[index[k]] = json_cell(v);
+        .into_par_iter()
+        .map(|object| {
+            let cells = match (object.fields, object.invalid) {
+                (Err(malformed), _) | (Ok(_), Some(malformed)) => Err(malformed),
+                (Ok(fields), None) => {
+                    let mut cells = vec![None; header.len()];
+                    for (key, cell) in fields {
+                        cells[index[key.as_ref()]] = cell;
+                    }
+                    Ok(cells)
                 }
-                cells
-            });
-            SourceRecord { row, cells, raw }
+            };
+            SourceRecord {
+                row: object.row,
+                cells,
+            }
         })
         .collect();
     SourceTable {
@@ -218,24 +269,34 @@ fn objects_to_table(objects: Vec<ParsedObject>) -> SourceTable {
     }
 }
 
-fn read_jsonl(text: &str) -> SourceTable {
-    let objects = text
+fn read_jsonl(text: &str, invalid: InvalidBytes) -> SourceTable {
+    // Lines parse independently: in parallel, in file order.
+    let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let objects = lines
+        .into_par_iter()
         .map(|(i, line)| {
-            let obj = match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(serde_json::Value::Object(m)) => Ok(m),
-                Ok(_) => Err("is JSON but not an object".to_string()),
-                Err(e) => Err(format!("invalid JSON: {e}")),
+            let fields = match JsonRecord::parse(line) {
+                Ok(JsonRecord::Object(fields)) => Ok(fields),
+                Ok(JsonRecord::NotObject) => {
+                    Err(MalformedRow::new("is JSON but not an object", line))
+                }
+                Err(e) => Err(MalformedRow::new(format!("invalid JSON: {e}"), line)),
             };
-            (i as u64 + 1, obj, line.to_string())
+            ParsedObject {
+                row: i as u64 + 1,
+                fields,
+                invalid: invalid.malformed(line),
+            }
         })
         .collect();
     objects_to_table(objects)
 }
 
-fn read_json(text: &str) -> Result<SourceTable, String> {
+fn read_json(text: &str, invalid: InvalidBytes) -> Result<SourceTable, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let items = match value {
@@ -259,12 +320,22 @@ fn read_json(text: &str) -> Result<SourceTable, String> {
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let raw = v.to_string();
-            let obj = match v {
-                serde_json::Value::Object(m) => Ok(m),
-                _ => Err("array element is not an object".to_string()),
+            let invalid = invalid.0.and_then(|_| invalid.malformed(&v.to_string()));
+            let fields = match v {
+                serde_json::Value::Object(m) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), json_cell(&v)))
+                    .collect()),
+                v => Err(MalformedRow::new(
+                    "array element is not an object",
+                    v.to_string(),
+                )),
             };
-            (i as u64 + 1, obj, raw)
+            ParsedObject {
+                row: i as u64 + 1,
+                fields,
+                invalid,
+            }
         })
         .collect();
     Ok(objects_to_table(objects))
@@ -310,15 +381,9 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
                     }
                 })
                 .collect();
-            let raw = cells
-                .iter()
-                .map(|c| c.as_deref().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("\t");
             records.push(SourceRecord {
                 row: records.len() as u64 + 1,
                 cells: Ok(cells),
-                raw,
             });
         }
     }
@@ -332,6 +397,7 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn csv_rows_keep_line_numbers_and_flag_wrong_field_counts() {
@@ -344,8 +410,9 @@ mod tests {
             .cells
             .as_ref()
             .unwrap_err()
+            .reason
             .contains("has 2 fields"));
-        assert_eq!(t.records[1].raw, "4,5");
+        assert_eq!(t.records[1].cells.as_ref().unwrap_err().raw, "4,5");
         assert_eq!(
             t.records[2].cells.as_ref().unwrap()[0].as_deref(),
             Some("x,y")
@@ -369,6 +436,7 @@ mod tests {
             .cells
             .as_ref()
             .unwrap_err()
+            .reason
             .contains("invalid JSON"));
         assert_eq!(t.records[2].row, 3);
         assert_eq!(
@@ -382,5 +450,113 @@ mod tests {
         let t = read(br#"{"data":[{"a":"1"},{"a":"2"}]}"#, FileFormat::Json, None).unwrap();
         assert_eq!(t.records.len(), 2);
         assert_eq!(t.records[1].row, 2);
+    }
+
+    /// The JSON Lines reader as it was, on `serde_json::Value`: the definition the streaming
+    /// reader must equal.
+    /// A header, and each row's number and cells or why it is malformed.
+    type ReferenceTable = (Vec<String>, Vec<(u64, Result<Vec<Option<String>>, String>)>);
+
+    fn reference_jsonl(text: &str) -> ReferenceTable {
+        let mut header: Vec<String> = Vec::new();
+        let mut parsed = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let obj = match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(m)) => Ok(m),
+                Ok(_) => Err("is JSON but not an object".to_string()),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            };
+            if let Ok(m) = &obj {
+                for k in m.keys() {
+                    if !header.contains(k) {
+                        header.push(k.clone());
+                    }
+                }
+            }
+            parsed.push((i as u64 + 1, obj));
+        }
+        let rows = parsed
+            .into_iter()
+            .map(|(row, obj)| {
+                let cells = obj.map(|m| {
+                    let mut cells = vec![None; header.len()];
+                    for (k, v) in &m {
+                        cells[header.iter().position(|h| h == k).unwrap()] = json_cell(v);
+                    }
+                    cells
+                });
+                (row, cells)
+            })
+            .collect();
+        (header, rows)
+    }
+
+    fn json_value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (-1e6f64..1e6).prop_map(|x| format!("{x}")),
+            Just("1e400".to_string()),
+            Just("2.50".to_string()),
+            "[ a-z\\\\\"é手机]{0,8}".prop_map(|s| format!("\"{s}\"")),
+            Just("\"\\u00e9 x \"".to_string()),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[ab]", inner), 0..3).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.into_iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn json_line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("pin".to_string()),
+            Just("skuId".to_string()),
+            Just("time".to_string()),
+            Just("a\\u0062".to_string()),
+            Just("ab".to_string()),
+            Just("价格".to_string()),
+        ];
+        prop_oneof![
+            8 => prop::collection::vec((key, json_value()), 0..6).prop_map(|fields| {
+                let fields: Vec<String> =
+                    fields.into_iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                format!("{{{}}}", fields.join(", "))
+            }),
+            1 => json_value(),
+            1 => "[{}\\[\\]:,\"a-z0-9 ]{0,12}",
+            1 => Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn jsonl_cells_equal_the_serde_json_value_reading(
+            lines in prop::collection::vec(json_line(), 0..12)
+        ) {
+            let text = lines.join("\n");
+            let table = read_jsonl(&text, InvalidBytes(None));
+            let (header, rows) = reference_jsonl(&text);
+            prop_assert_eq!(&table.header, &header);
+            prop_assert_eq!(table.records.len(), rows.len());
+            for (record, (row, cells)) in table.records.iter().zip(&rows) {
+                prop_assert_eq!(record.row, *row);
+                let got = record.cells.as_ref().map_err(|m| m.reason.clone());
+                prop_assert_eq!(got, cells.as_ref().map_err(String::clone), "{}", text);
+            }
+        }
     }
 }

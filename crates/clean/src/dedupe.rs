@@ -241,14 +241,7 @@ fn rendering_hash(values: &[Value]) -> u64 {
         if i > 0 {
             w.0.write(&[0x1f]);
         }
-        // The same text as `Value::render`.
-        let _ = match v {
-            Value::Null => Ok(()),
-            Value::Text(s) => w.write_str(s),
-            Value::Int(n) | Value::Timestamp(n) => write!(w, "{n}"),
-            Value::Float(x) => write!(w, "{x}"),
-            Value::Bool(b) => write!(w, "{b}"),
-        };
+        let _ = write!(w, "{v}");
     }
     w.0.finish()
 }

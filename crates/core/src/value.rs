@@ -63,12 +63,20 @@ impl Value {
 
     /// A stable textual form, used for hashing rows and for reports.
     pub fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The value as text, as [`Value::render`] gives it: written into any formatter, so a caller
+/// can hash or compare renderings without building a string per value.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Value::Null => String::new(),
-            Value::Text(s) => s.clone(),
-            Value::Int(v) | Value::Timestamp(v) => v.to_string(),
-            Value::Float(v) => format!("{v}"),
-            Value::Bool(v) => v.to_string(),
+            Value::Null => Ok(()),
+            Value::Text(s) => f.write_str(s),
+            Value::Int(v) | Value::Timestamp(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
         }
     }
 }

@@ -326,10 +326,10 @@ fn iso_fast_path(t: &str, zone: Tz) -> Option<Result<DateTime<Utc>, String>> {
         at += 1 + run;
     }
     // A leap second (:60) is left to chrono's own rules.
-    let naive = date.and_hms_nano_opt(hour, minute, second.min(59), nanos)?;
     if second > 59 {
         return None;
     }
+    let naive = date.and_hms_nano_opt(hour, minute, second, nanos)?;
     match &b[at..] {
         [] => Some(local(naive, zone, t)),
         [b'Z'] => Some(Ok(Utc.from_utc_datetime(&naive))),

@@ -144,7 +144,7 @@ fn read_delimited(text: &str, delimiter: u8, invalid: InvalidBytes) -> Result<So
                 } else {
                     match invalid.malformed(raw) {
                         Some(malformed) => Err(malformed),
-                        None => Ok(record.iter().map(non_empty).collect()),
+                        None => Ok(record.iter().map(text_cell).collect()),
                     }
                 };
                 records.push(SourceRecord { row, cells });
@@ -197,14 +197,10 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    text_cell(s)
-}
-
 fn json_cell(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::Null => None,
-        serde_json::Value::String(s) => non_empty(s),
+        serde_json::Value::String(s) => text_cell(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         other => Some(other.to_string()),
@@ -377,7 +373,7 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
                     if c.is_null(i) {
                         None
                     } else {
-                        non_empty(c.value(i))
+                        text_cell(c.value(i))
                     }
                 })
                 .collect();

@@ -50,6 +50,14 @@ impl MiniLmArgs {
             project_root,
         )?)
     }
+
+    /// The directory of the MiniLM files (the cross-encoder's base).
+    pub fn dir(&self, project_root: &Path) -> Result<PathBuf> {
+        Ok(shopfuse_pipeline::minilm_dir(
+            self.minilm_dir.as_deref(),
+            project_root,
+        )?)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

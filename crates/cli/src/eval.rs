@@ -12,7 +12,7 @@ use shopfuse_resolve::{
 
 use crate::embed::{MiniLmArgs, ModelArgs};
 use crate::{print_json, Cli};
-use shopfuse_embed::Encoder;
+use shopfuse_embed::{CrossEncoder, Encoder};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -139,6 +139,10 @@ pub struct EvalPairsArgs {
     /// it and 79.1 without (test 80.5 and 77.7), for six times the run time.
     #[arg(long, value_enum, default_value_t = SecondEncoder::None)]
     second_encoder: SecondEncoder,
+    /// A fine-tuned cross-encoder (the --out of `shopfuse train cross-encoder`): scored alone
+    /// and stacked with the trees, its weight and threshold chosen on the validation pairs.
+    #[arg(long)]
+    cross_encoder: Option<PathBuf>,
     #[command(flatten)]
     minilm: MiniLmArgs,
 }
@@ -337,12 +341,20 @@ fn eval_pairs(cli: &Cli, args: &EvalPairsArgs) -> Result<ExitCode> {
         SecondEncoder::None => None,
         SecondEncoder::Minilm => Some(args.minilm.load(&cli.project)?),
     };
+    let cross = match &args.cross_encoder {
+        None => None,
+        Some(dir) => {
+            let (model, _) = CrossEncoder::load(dir, &args.minilm.dir(&cli.project)?)?;
+            Some(model)
+        }
+    };
     let report = shopfuse_resolve::eval_pairs(
         &train,
         &valid,
         &test,
         &encoder,
         second.as_ref().map(|e| e as &dyn Encoder),
+        cross.as_ref(),
         PairEvalSettings {
             trees: args.trees,
             supervision: if args.self_supervised {
@@ -406,6 +418,22 @@ fn print_pair_report(report: &PairEvalReport) {
         report.valid, report.threshold
     );
     println!("test:  {}", report.test);
+    if let Some(c) = &report.cross_encoder {
+        println!(
+            "cross-encoder alone, threshold {:.3} (valid {:.1}): test {}",
+            c.alone_threshold,
+            100.0 * c.alone_valid.f1,
+            c.alone_test
+        );
+        println!(
+            "stacked (cross-encoder weight {:.2}, threshold {:.3}, valid {:.1}): test {}",
+            c.weight,
+            c.stacked_threshold,
+            100.0 * c.stacked_valid.f1,
+            c.stacked_test
+        );
+        println!("cross-encoder inference: {:.0} pairs/s", c.pairs_per_second);
+    }
     println!(
         "top features: {}",
         report

@@ -2,6 +2,7 @@
 //! calls a library (`shopfuse-pipeline` for runs and benches); a module per command group.
 
 mod bench;
+mod cross;
 mod embed;
 mod eval;
 mod forecast;

@@ -19,6 +19,10 @@ pub enum TrainCommand {
     /// unified customer and golden product), choose the hybrid's blend on a temporal
     /// validation split, and store each customer's top `[recs] store_k` with reasons.
     Recs,
+    /// Fine-tune the matcher's cross-encoder (all-MiniLM-L6-v2 reading both records of a pair
+    /// as one sequence) on labelled pairs, early-stopped on validation F1; writes the weights
+    /// and a manifest (base model, data and weight checksums, settings, figures) to --out.
+    CrossEncoder(crate::cross::TrainCrossArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +97,7 @@ pub fn train(cli: &Cli, command: &TrainCommand) -> Result<ExitCode> {
             let selection = shopfuse_pipeline::Selection::Only(vec!["recs".into()]);
             crate::run::forced(cli, selection)
         }
+        TrainCommand::CrossEncoder(args) => crate::cross::train_cross_encoder(cli, args),
     }
 }
 

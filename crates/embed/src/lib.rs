@@ -8,13 +8,16 @@
 //! [`EmbeddingCache`] keeps vectors keyed by (model, normalised text) so re-runs skip encoding.
 
 pub mod cache;
+pub mod cross_encoder;
 pub mod minilm;
 pub mod sentencepiece;
+pub mod trainable_bert_layer;
 pub mod usem3;
 
 use std::path::{Path, PathBuf};
 
 pub use cache::EmbeddingCache;
+pub use cross_encoder::{CrossEncoder, CrossEncoderSettings};
 pub use minilm::MiniLm;
 pub use shopfuse_core::encoder::{cosine, Embeddings, Encoder, EncoderError};
 pub use usem3::UseM3;

@@ -54,6 +54,12 @@ pub fn minilm_encoder(dir: Option<&Path>, project_root: &Path) -> Result<MiniLm,
     )?)
 }
 
+/// The directory of the MiniLM files ([`minilm_encoder`]'s search), for the cross-encoder,
+/// which reads them as its base.
+pub fn minilm_dir(dir: Option<&Path>, project_root: &Path) -> Result<PathBuf, EncoderError> {
+    model_dir(dir, project_root, shopfuse_embed::minilm::find_dir)
+}
+
 /// `given`, else the first of the encoder's default places (`find`) under the project or
 /// the working directory.
 fn model_dir(

@@ -35,7 +35,7 @@ pub mod review;
 mod stage;
 pub mod stages;
 
-pub use context::{minilm_encoder, project_encoder, usem3_encoder, StageContext};
+pub use context::{minilm_dir, minilm_encoder, project_encoder, usem3_encoder, StageContext};
 pub use csv_columns::{read_csv_columns, CsvRow};
 pub use embed::embed_texts;
 pub use erase::{erase_customer, ErasedIds, ErasureReport};

@@ -3,10 +3,12 @@
 //! `blocking` proposes the candidate pairs (identifier keys, rare tokens, HNSW neighbours),
 //! `pairs` reads labelled benchmark pairs, `features` computes attribute-agnostic pair
 //! similarities (embedding, TF-IDF, BM25, token sets, codes, numbers, candidate margins),
-//! `matcher` learns the match probability with gradient-boosted trees and evaluates it.
+//! `matcher` learns the match probability with gradient-boosted trees and evaluates it,
+//! `cross` stacks a fine-tuned cross-encoder (both records read as one sequence) with the trees.
 
 pub mod blocking;
 pub mod catalogue;
+pub mod cross;
 pub mod evaluate;
 pub mod features;
 pub mod learned;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use shopfuse_core::encoder::Encoder;
 pub use shopfuse_core::metrics::Scores;
 use shopfuse_core::{NoProgress, Progress};
-use shopfuse_embed::EmbeddingCache;
+use shopfuse_embed::{CrossEncoder, EmbeddingCache};
 
 use crate::blocking::{self, BlockingConfig, BlockingQuality};
 use crate::features::{self, Idf, Prepared};
@@ -83,6 +83,9 @@ pub enum MatchError {
     /// The gradient-boosted trees could not be fitted.
     #[error("model training failed")]
     Train(#[source] forust_ml::errors::ForustError),
+    /// The cross-encoder could not read the pairs.
+    #[error("the cross-encoder failed")]
+    CrossEncoder(#[from] shopfuse_embed::EncoderError),
 }
 
 /// The threshold with the best F1 on (probabilities, labels); ties go to the higher threshold.
@@ -581,6 +584,9 @@ pub struct PairEvalReport {
     pub top_features: Vec<(String, f64)>,
     /// The validation pairs the model got wrong, each with what drove its decision.
     pub valid_errors: Vec<PairExplanation>,
+    /// The fine-tuned cross-encoder alone and stacked with the trees, when one was given;
+    /// `valid` and `test` above are the trees' alone.
+    pub cross_encoder: Option<crate::cross::CrossEncoderEval>,
 }
 
 /// Why the model scored a pair as it did: the features that moved its log-odds most.
@@ -673,13 +679,15 @@ pub struct PairEvalSettings {
 }
 
 /// Trains on `train`, tunes on `valid` and scores `test`; `second_encoder` adds its cosines
-/// and learned model to the features.
+/// and learned model to the features; a fine-tuned `cross_encoder` is scored alone and stacked
+/// with the trees.
 pub fn eval_pairs(
     train: &[LabelledPair],
     valid: &[LabelledPair],
     test: &[LabelledPair],
     encoder: &dyn Encoder,
     second_encoder: Option<&dyn Encoder>,
+    cross_encoder: Option<&CrossEncoder>,
     settings: PairEvalSettings,
 ) -> Result<PairEvalReport, MatchError> {
     let PairEvalSettings {
@@ -731,6 +739,9 @@ pub fn eval_pairs(
     let valid_scores = Scores::of(&pv, &labels(valid), model.threshold);
     let valid_errors = misclassified(&model, valid, &xv, &pv);
     let top = top_features(&model, &names, 8);
+    let cross_encoder = cross_encoder
+        .map(|c| crate::cross::evaluate(c, valid, test, &pv, &p))
+        .transpose()?;
     Ok(PairEvalReport {
         train_pairs: train.len(),
         valid_pairs: valid.len(),
@@ -752,6 +763,7 @@ pub fn eval_pairs(
         seconds: started.elapsed().as_secs_f64(),
         top_features: top,
         valid_errors,
+        cross_encoder,
     })
 }
 

@@ -118,6 +118,16 @@ pub struct FineTuneReport {
     pub seconds: f64,
 }
 
+/// A word piece of a pair and how much it weighed in the match decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenWeight {
+    pub token: String,
+    /// Whether it is from the right record (else the left one).
+    pub right: bool,
+    /// Gradient × input, summed over the hidden units: positive pushes towards a match.
+    pub weight: f64,
+}
+
 /// A text pair with its label, for training.
 #[derive(Debug, Clone, Copy)]
 pub struct LabelledTextPair<'a> {
@@ -367,6 +377,51 @@ impl CrossEncoder {
             .sum(1)?
             .broadcast_div(&weights.sum(1)?)?;
         self.head.forward(&pooled)?.squeeze(1)
+    }
+
+    /// The tokens of a pair that weighed most in its match log-odds, strongest first, with
+    /// their weight: gradient × input at the first tuned layer, summed over the hidden units
+    /// (positive pushes towards a match). Special tokens are left out.
+    pub fn explain(
+        &self,
+        left: &str,
+        right: &str,
+        top: usize,
+    ) -> Result<Vec<TokenWeight>, EncoderError> {
+        let err = candle_err(minilm::MODEL_ID);
+        let tokenised = self.tokenise(&[(left, right)])?;
+        let state = self.frozen_states(&tokenised)?.remove(0);
+        let input = Var::from_tensor(&state).map_err(&err)?;
+        let logit = self
+            .logits(std::slice::from_ref(input.as_tensor()), &[0])
+            .map_err(&err)?;
+        let grads = logit.sum_all().and_then(|l| l.backward()).map_err(&err)?;
+        let grad = grads.get(input.as_tensor()).cloned().ok_or_else(|| {
+            err(candle_core::Error::Msg(
+                "no gradient reached the tokens".into(),
+            ))
+        })?;
+        let weights = (grad * input.as_tensor())
+            .and_then(|t| t.sum(1))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(&err)?;
+        let pair = &tokenised[0];
+        let mut out: Vec<TokenWeight> = weights
+            .iter()
+            .zip(pair.ids.iter().zip(&pair.types))
+            .filter_map(|(&weight, (&id, &side))| {
+                let token = self.tokenizer.id_to_token(id)?;
+                let special = token.starts_with('[') && token.ends_with(']');
+                (!special).then(|| TokenWeight {
+                    token,
+                    right: side == 1,
+                    weight: f64::from(weight),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+        out.truncate(top);
+        Ok(out)
     }
 
     /// Match probability of each pair.
@@ -834,6 +889,24 @@ mod tests {
                 .unwrap();
             assert!(size > 0.0, "zero gradient for {name}");
         }
+    }
+
+    #[test]
+    fn an_explanation_names_tokens_of_both_records_without_special_ones() {
+        let model = base_model(2);
+        let tokens = model.explain(PAIRS[0].0, PAIRS[0].1, 6).unwrap();
+        assert_eq!(tokens.len(), 6);
+        assert!(
+            tokens.iter().all(|t| !t.token.starts_with('[')),
+            "{tokens:?}"
+        );
+        assert!(tokens
+            .windows(2)
+            .all(|w| w[0].weight.abs() >= w[1].weight.abs()));
+        assert!(tokens.iter().any(|t| t.weight != 0.0));
+        let all = model.explain(PAIRS[0].0, PAIRS[0].1, 100).unwrap();
+        assert!(all.iter().any(|t| t.right) && all.iter().any(|t| !t.right));
+        assert!(all.iter().any(|t| t.token == "64"), "{all:?}");
     }
 
     proptest! {

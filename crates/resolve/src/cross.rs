@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 use shopfuse_core::metrics::Scores;
-use shopfuse_embed::cross_encoder::{FineTuneReport, LabelledTextPair, TrainingEvent};
+use shopfuse_embed::cross_encoder::{FineTuneReport, LabelledTextPair, TokenWeight, TrainingEvent};
 use shopfuse_embed::{CrossEncoder, EncoderError};
 
 use crate::pairs::{LabelledPair, Record};
@@ -91,7 +91,27 @@ pub struct CrossEncoderEval {
     pub stacked_test: Scores,
     /// Pairs per second of the cross-encoder's inference on the validation and test pairs.
     pub pairs_per_second: f64,
+    /// The stack applied only to the pairs the trees are least sure of, as the resolve stage
+    /// would, for several sizes of that band.
+    pub bands: Vec<BandEval>,
 }
+
+/// The cross-encoder read only for the pairs whose tree log-odds lie within `half_width` of
+/// the trees' threshold (the stack decides those; the trees decide the rest).
+#[derive(Debug, Clone, Serialize)]
+pub struct BandEval {
+    /// The share of validation pairs the band was sized to hold.
+    pub target_share: f64,
+    /// Half the band's width in log-odds around the trees' threshold.
+    pub half_width: f64,
+    pub valid_share: f64,
+    pub test_share: f64,
+    pub valid: Scores,
+    pub test: Scores,
+}
+
+/// Shares of pairs the reported bands hold on validation.
+const BAND_SHARES: [f64; 4] = [0.1, 0.2, 0.3, 0.5];
 
 fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-6, 1.0 - 1e-6);
@@ -104,15 +124,22 @@ pub fn stacked(trees: f64, cross: f64, weight: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Scores the cross-encoder alone and stacked with the trees' probabilities (`trees_valid`,
-/// `trees_test`), the weight and thresholds chosen on `valid`.
+/// The trees' probabilities and threshold on the validation and test pairs.
+pub struct TreeScores<'a> {
+    pub valid: &'a [f64],
+    pub test: &'a [f64],
+    pub threshold: f64,
+}
+
+/// Scores the cross-encoder alone and stacked with the trees' probabilities, the weight and
+/// thresholds chosen on `valid`, and the stack applied in bands of uncertain pairs.
 pub fn evaluate(
     model: &CrossEncoder,
     valid: &[LabelledPair],
     test: &[LabelledPair],
-    trees_valid: &[f64],
-    trees_test: &[f64],
+    trees: TreeScores,
 ) -> Result<CrossEncoderEval, EncoderError> {
+    let (trees_valid, trees_test) = (trees.valid, trees.test);
     let started = std::time::Instant::now();
     let predict = |pairs: &[LabelledPair]| -> Result<Vec<f64>, EncoderError> {
         let texts = SerialisedPairs::new(pairs);
@@ -147,6 +174,32 @@ pub fn evaluate(
             .map(|(&t, &c)| stacked(t, c, weight))
             .collect()
     };
+    let trees_threshold = trees.threshold;
+    let band = |half_width: f64, trees: &[f64], cross: &[f64], labels: &[bool]| {
+        let rule = BandRule {
+            trees_threshold: logit(trees_threshold),
+            half_width,
+            weight,
+            stacked_threshold,
+        };
+        band_decisions(trees, cross, &rule, labels)
+    };
+    let bands = BAND_SHARES
+        .iter()
+        .map(|&share| {
+            let half_width = band_half_width(trees_valid, trees_threshold, share);
+            let (valid_share, valid_scores) = band(half_width, trees_valid, &cv, &lv);
+            let (test_share, test_scores) = band(half_width, trees_test, &ct, &lt);
+            BandEval {
+                target_share: share,
+                half_width,
+                valid_share,
+                test_share,
+                valid: valid_scores,
+                test: test_scores,
+            }
+        })
+        .collect();
     Ok(CrossEncoderEval {
         alone_threshold,
         alone_valid: Scores::of(&cv, &lv, alone_threshold),
@@ -156,8 +209,67 @@ pub fn evaluate(
         stacked_valid: Scores::of(&blend(trees_valid, &cv), &lv, stacked_threshold),
         stacked_test: Scores::of(&blend(trees_test, &ct), &lt, stacked_threshold),
         pairs_per_second,
+        bands,
     })
 }
+
+/// How a band decides: inside it the stack at its threshold, outside it the trees at theirs.
+struct BandRule {
+    /// The trees' threshold as log-odds.
+    trees_threshold: f64,
+    half_width: f64,
+    weight: f64,
+    stacked_threshold: f64,
+}
+
+impl BandRule {
+    fn in_band(&self, trees: f64) -> bool {
+        (logit(trees) - self.trees_threshold).abs() <= self.half_width
+    }
+}
+
+/// The half-width (log-odds) of the band around `threshold` holding `share` of `trees`.
+pub fn band_half_width(trees: &[f64], threshold: f64, share: f64) -> f64 {
+    let centre = logit(threshold);
+    let mut distances: Vec<f64> = trees.iter().map(|&p| (logit(p) - centre).abs()).collect();
+    distances.sort_by(f64::total_cmp);
+    let k = ((share * distances.len() as f64).ceil() as usize).clamp(1, distances.len().max(1));
+    distances.get(k - 1).copied().unwrap_or(0.0)
+}
+
+/// The share of pairs in the band and the scores of the band's decisions.
+fn band_decisions(trees: &[f64], cross: &[f64], rule: &BandRule, labels: &[bool]) -> (f64, Scores) {
+    let mut inside = 0usize;
+    let decided: Vec<f64> = trees
+        .iter()
+        .zip(cross)
+        .map(|(&t, &c)| {
+            let matched = if rule.in_band(t) {
+                inside += 1;
+                stacked(t, c, rule.weight) >= rule.stacked_threshold
+            } else {
+                logit(t) >= rule.trees_threshold
+            };
+            f64::from(u8::from(matched))
+        })
+        .collect();
+    (
+        inside as f64 / trees.len().max(1) as f64,
+        Scores::of(&decided, labels, 0.5),
+    )
+}
+
+/// The word pieces the cross-encoder weighed most in the pair `left`, `right`.
+pub fn explain(
+    model: &CrossEncoder,
+    left: &Record,
+    right: &Record,
+) -> Result<Vec<TokenWeight>, EncoderError> {
+    model.explain(&serialise(left), &serialise(right), EXPLAINED_TOKENS)
+}
+
+/// Word pieces listed per explained pair.
+const EXPLAINED_TOKENS: usize = 8;
 
 fn labels(pairs: &[LabelledPair]) -> Vec<bool> {
     pairs.iter().map(|p| p.is_match).collect()
@@ -191,6 +303,27 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("brand"));
+    }
+
+    #[test]
+    fn a_band_holds_its_share_and_decides_inside_with_the_stack() {
+        let trees = [0.05, 0.3, 0.45, 0.55, 0.7, 0.95];
+        let width = band_half_width(&trees, 0.5, 1.0 / 3.0);
+        let rule = BandRule {
+            trees_threshold: 0.0,
+            half_width: width,
+            weight: 1.0,
+            stacked_threshold: 0.5,
+        };
+        let inside: Vec<bool> = trees.iter().map(|&t| rule.in_band(t)).collect();
+        assert_eq!(inside, [false, false, true, true, false, false]);
+        // The cross-encoder flips both band pairs; outside, the trees decide.
+        let cross = [0.9, 0.9, 0.9, 0.1, 0.1, 0.1];
+        let labels = [false, false, true, false, true, true];
+        let (share, scores) = band_decisions(&trees, &cross, &rule, &labels);
+        assert!((share - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((scores.true_positives, scores.false_positives), (3, 0));
+        assert_eq!(scores.false_negatives, 0);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Serialize;
 use shopfuse_core::encoder::Encoder;
 pub use shopfuse_core::metrics::Scores;
 use shopfuse_core::{NoProgress, Progress};
+use shopfuse_embed::cross_encoder::TokenWeight;
 use shopfuse_embed::{CrossEncoder, EmbeddingCache};
 
 use crate::blocking::{self, BlockingConfig, BlockingQuality};
@@ -598,6 +599,9 @@ pub struct PairExplanation {
     pub match_probability: f64,
     /// (feature, value, contribution to the log-odds), largest |contribution| first.
     pub drivers: Vec<(String, f64, f64)>,
+    /// With a cross-encoder: the word pieces it weighed most in this pair.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cross_encoder_tokens: Vec<TokenWeight>,
 }
 
 fn labels(pairs: &[LabelledPair]) -> Vec<bool> {
@@ -737,11 +741,25 @@ pub fn eval_pairs(
     let pv = model.predict(&xv);
     // Reported against the files' labels also when they were not used for training.
     let valid_scores = Scores::of(&pv, &labels(valid), model.threshold);
-    let valid_errors = misclassified(&model, valid, &xv, &pv);
+    let mut valid_errors = misclassified(&model, valid, &xv, &pv);
     let top = top_features(&model, &names, 8);
-    let cross_encoder = cross_encoder
-        .map(|c| crate::cross::evaluate(c, valid, test, &pv, &p))
+    let cross_eval = cross_encoder
+        .map(|c| {
+            let trees = crate::cross::TreeScores {
+                valid: &pv,
+                test: &p,
+                threshold: model.threshold,
+            };
+            crate::cross::evaluate(c, valid, test, trees)
+        })
         .transpose()?;
+    if let Some(c) = cross_encoder {
+        for (i, e) in &mut valid_errors {
+            let (left, right) = (&valid[*i].left, &valid[*i].right);
+            e.cross_encoder_tokens = crate::cross::explain(c, left, right)?;
+        }
+    }
+    let valid_errors = valid_errors.into_iter().map(|(_, e)| e).collect();
     Ok(PairEvalReport {
         train_pairs: train.len(),
         valid_pairs: valid.len(),
@@ -763,17 +781,18 @@ pub fn eval_pairs(
         seconds: started.elapsed().as_secs_f64(),
         top_features: top,
         valid_errors,
-        cross_encoder,
+        cross_encoder: cross_eval,
     })
 }
 
-/// The validation pairs the model gets wrong, each with the features that drove its score.
+/// The validation pairs the model gets wrong (by index), each with the features that drove its
+/// score.
 fn misclassified(
     model: &PairModel,
     valid: &[LabelledPair],
     xv: &[Vec<f64>],
     pv: &[f64],
-) -> Vec<PairExplanation> {
+) -> Vec<(usize, PairExplanation)> {
     let wrong: Vec<usize> = (0..valid.len())
         .filter(|&i| (pv[i] >= model.threshold) != valid[i].is_match)
         .collect();
@@ -781,12 +800,16 @@ fn misclassified(
     wrong
         .iter()
         .zip(model.explain(&wrong_rows, 5))
-        .map(|(&i, drivers)| PairExplanation {
-            left: valid[i].left.text(),
-            right: valid[i].right.text(),
-            label: valid[i].is_match,
-            match_probability: pv[i],
-            drivers,
+        .map(|(&i, drivers)| {
+            let explanation = PairExplanation {
+                left: valid[i].left.text(),
+                right: valid[i].right.text(),
+                label: valid[i].is_match,
+                match_probability: pv[i],
+                drivers,
+                cross_encoder_tokens: Vec::new(),
+            };
+            (i, explanation)
         })
         .collect()
 }

@@ -432,6 +432,14 @@ fn print_pair_report(report: &PairEvalReport) {
             100.0 * c.stacked_valid.f1,
             c.stacked_test
         );
+        for b in &c.bands {
+            println!(
+                "  stacked only on the {:.0} % of pairs the trees are least sure of (test {:.0} %): test {}",
+                100.0 * b.valid_share,
+                100.0 * b.test_share,
+                b.test
+            );
+        }
         println!("cross-encoder inference: {:.0} pairs/s", c.pairs_per_second);
     }
     println!(

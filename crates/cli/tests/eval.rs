@@ -53,19 +53,27 @@ fn write_split(path: &Path, range: std::ops::Range<usize>) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Train (products 0–59), valid (60–89) and test (90–119) files in `d`.
+fn write_splits(d: &Path) {
+    write_split(&d.join("train.txt"), 0..60);
+    write_split(&d.join("valid.txt"), 60..90);
+    write_split(&d.join("test.txt"), 90..120);
+}
+
+/// `--train`, `--valid` and `--test` naming the files [`write_splits`] wrote.
+fn split_args(cmd: &mut assert_cmd::Command, d: &Path) {
+    for split in ["train", "valid", "test"] {
+        cmd.arg(format!("--{split}"))
+            .arg(d.join(format!("{split}.txt")));
+    }
+}
+
 #[test]
 fn eval_pairs_and_blocking_report_standard_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_split(&d.join("train.txt"), 0..60);
-    write_split(&d.join("valid.txt"), 60..90);
-    write_split(&d.join("test.txt"), 90..120);
-    let files = |cmd: &mut assert_cmd::Command| {
-        for split in ["train", "valid", "test"] {
-            cmd.arg(format!("--{split}"))
-                .arg(d.join(format!("{split}.txt")));
-        }
-    };
+    write_splits(d);
+    let files = |cmd: &mut assert_cmd::Command| split_args(cmd, d);
     // `eval pairs --trees 50` on the three files with `options`, its JSON report.
     let eval_pairs = |options: &[&str]| {
         let mut cmd = shopfuse(d);
@@ -162,9 +170,7 @@ fn eval_pairs_names_the_bad_file_and_line() {
 fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_split(&d.join("train.txt"), 0..60);
-    write_split(&d.join("valid.txt"), 60..90);
-    write_split(&d.join("test.txt"), 90..120);
+    write_splits(d);
     let out = d.join("cross");
     let mut cmd = shopfuse(d);
     cmd.args([
@@ -202,10 +208,7 @@ fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
         let mut cmd = shopfuse(d);
         cmd.args(["eval", "pairs", "--trees", "50", "--cross-encoder"])
             .arg(cross);
-        for split in ["train", "valid", "test"] {
-            cmd.arg(format!("--{split}"))
-                .arg(d.join(format!("{split}.txt")));
-        }
+        split_args(&mut cmd, d);
         cmd
     };
     let report = json(&mut eval(&out));

@@ -52,6 +52,10 @@ pub enum BenchCommand {
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Run with `[resolve.cross_encoder]` on (trained on each project's GTIN-labelled
+        /// pairs): its phase is the extra cost of re-reading the uncertain pairs.
+        #[arg(long)]
+        cross_encoder: bool,
     },
     /// Every propensity model (BG/NBD, Gamma-Gamma, the calibrated purchase, churn and
     /// per-platform classifiers) fitted and scored on simulated fused customers of growing
@@ -97,7 +101,11 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
         BenchCommand::Search(args) => crate::search::bench_search(cli, args),
         BenchCommand::Sentiment(args) => crate::sentiment::bench_sentiment(cli, args),
         BenchCommand::Risk(args) => crate::risk::bench_risk(cli, args),
-        BenchCommand::Resolve { sizes, seed } => bench_resolve(cli, sizes, *seed),
+        BenchCommand::Resolve {
+            sizes,
+            seed,
+            cross_encoder,
+        } => bench_resolve(cli, sizes, *seed, *cross_encoder),
         BenchCommand::Serve {
             concurrency,
             seconds,
@@ -117,9 +125,9 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
     }
 }
 
-fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64) -> Result<ExitCode> {
+fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64, cross_encoder: bool) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the shopfuse binary")?;
-    let rows = bench::bench_resolve(&exe, sizes, seed, |row| {
+    let rows = bench::bench_resolve(&exe, sizes, seed, cross_encoder, |row| {
         if !cli.json {
             print_resolve_row(row);
         }
@@ -163,6 +171,22 @@ fn print_resolve_row(row: &ResolveBenchRow) {
         row.peak_memory_mib.unwrap_or(f64::NAN),
         phases.join(", ")
     );
+    if let Some(c) = &row.cross_encoder {
+        println!(
+            "{:>9} cross-encoder: {:.1}s of {:.1}s ({:.0} %): trained on {} pairs in {:.1}s, {} uncertain pairs re-read{} at {:.0} pairs/s, weight {:.2}, {} decisions changed",
+            "",
+            c.seconds,
+            row.seconds,
+            100.0 * c.seconds / row.seconds,
+            c.train_pairs,
+            c.training_seconds,
+            c.band_pairs,
+            if c.band_capped { " (capped)" } else { "" },
+            c.pairs_per_second,
+            c.weight,
+            c.decisions_changed
+        );
+    }
 }
 
 fn bench_ingest(cli: &Cli, orders: usize, seed: u64) -> Result<ExitCode> {

@@ -262,6 +262,28 @@ fn print_resolve(x: &shopfuse_resolve::ResolveSummary) {
             x.threshold
         );
     }
+    if let Some(c) = &x.cross_encoder {
+        println!(
+            "  cross-encoder ({:?}, {}): {} uncertain pairs re-read{} at {:.0} pairs/s, weight {:.2}, {} decisions changed; held-out F1 {:.1} → {:.1}{}",
+            c.origin,
+            c.model.display(),
+            c.band_pairs,
+            if c.band_capped { " (band capped by max_pairs)" } else { "" },
+            c.pairs_per_second,
+            c.weight,
+            c.decisions_changed,
+            100.0 * c.held_out_before.f1,
+            100.0 * c.held_out_after.f1,
+            if c.train_pairs > 0 {
+                format!(
+                    "; trained on {} pairs in {:.0}s",
+                    c.train_pairs, c.training_seconds
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let refused: Vec<String> = x
         .merges_refused
         .iter()

@@ -122,3 +122,86 @@ fn resolve_clusters_match_the_truth_and_reviews_are_used() {
         "{err}"
     );
 }
+
+/// `[resolve.cross_encoder]` with the given extra lines, appended to the generated settings.
+fn with_cross_encoder(project: &Path, base: &str, lines: &str) {
+    let text = format!("{base}\n[resolve.cross_encoder]\n{lines}\n");
+    std::fs::write(project.join("shopfuse.toml"), text).unwrap();
+}
+
+#[test]
+fn the_cross_encoder_rereads_the_uncertain_pairs_and_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    generate(project, 11, 60, 20, 100);
+    let base = std::fs::read_to_string(project.join("shopfuse.toml")).unwrap();
+    // A wide band capped at 60 pairs, and a tiny training run: the mechanics, not accuracy.
+    let training = "enabled = true\nmax_train_pairs = 40\nepochs = 1\nband_log_odds = 30.0";
+    with_cross_encoder(project, &base, &format!("{training}\nmax_pairs = 60"));
+    shopfuse(project)
+        .args(["run", "--only", "ingest,clean"])
+        .assert()
+        .success();
+    let reread = |p: &Path| {
+        sql(
+            p,
+            "select count(*) as n from resolve_candidates where drivers like 'cross_encoder=%'",
+        )[0]["n"]
+            .as_u64()
+            .unwrap()
+    };
+
+    let first = json(shopfuse(project).arg("resolve"))["resolve"]["cross_encoder"].clone();
+    assert_eq!(first["origin"], "trained", "{first}");
+    let trained_on = first["train_pairs"].as_u64().unwrap();
+    assert!((1..=40).contains(&trained_on), "{first}");
+    assert_eq!(
+        (first["band_pairs"].as_u64(), first["band_capped"].as_bool()),
+        (Some(60), Some(true))
+    );
+    let weight = first["weight"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&weight), "{first}");
+    assert_eq!(reread(project), 60);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.join(".shopfuse/models/cross-encoder/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["data"][0][0], "project labelled candidate pairs",
+        "{manifest}"
+    );
+    assert_eq!(manifest["report"]["train_pairs"].as_u64(), Some(trained_on));
+
+    // Another band over the same labelled pairs: the project's cross-encoder is reused.
+    with_cross_encoder(project, &base, &format!("{training}\nmax_pairs = 30"));
+    let second = json(shopfuse(project).arg("resolve"))["resolve"]["cross_encoder"].clone();
+    assert_eq!(second["origin"], "reused", "{second}");
+    assert_eq!(
+        (
+            second["band_pairs"].as_u64(),
+            second["train_pairs"].as_u64()
+        ),
+        (Some(30), Some(0))
+    );
+    assert_eq!(reread(project), 30);
+
+    // A model that is not a cross-encoder is refused by name.
+    with_cross_encoder(
+        project,
+        &base,
+        &format!("{training}\nmodel = \"no-such-model\""),
+    );
+    let out = shopfuse(project).arg("resolve").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[resolve.cross_encoder]") && err.contains("no-such-model"),
+        "{err}"
+    );
+
+    // Off: the trees alone decide, and nothing mentions the cross-encoder.
+    std::fs::write(project.join("shopfuse.toml"), &base).unwrap();
+    let off = json(shopfuse(project).arg("resolve"));
+    assert!(off["resolve"]["cross_encoder"].is_null(), "{off}");
+    assert_eq!(reread(project), 0);
+}

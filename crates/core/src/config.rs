@@ -1,7 +1,7 @@
 //! `shopfuse.toml`: the project's declared sources and stage settings.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -712,6 +712,68 @@ pub struct ResolveConfig {
     /// Trees per bag of the pair model.
     #[serde(default = "default_trees")]
     pub trees: usize,
+    /// The cross-encoder that re-reads the pairs the trees are least sure of.
+    #[serde(default)]
+    pub cross_encoder: CrossEncoderConfig,
+}
+
+/// `[resolve.cross_encoder]`: a transformer (all-MiniLM-L6-v2, fine-tuned) that reads both
+/// listings of a candidate pair as one text. It runs only on the pairs whose tree probability
+/// lies in a band around the threshold, at most `max_pairs` of them, so its cost is bounded
+/// whatever the catalogue's size; their probability becomes the stack of both models' log-odds
+/// with a weight chosen on the held-out labelled pairs.
+///
+/// Off by default: it needs the MiniLM files (`scripts/fetch-models.sh --minilm`) and, without
+/// a `model`, a few minutes of training on the project's GTIN-labelled pairs at the first run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossEncoderConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// A fine-tuned cross-encoder (`shopfuse train cross-encoder --out DIR`), relative to the
+    /// project. Unset: one is trained on this project's labelled candidate pairs and kept under
+    /// `.shopfuse/models/`, reused while those pairs and the settings are unchanged.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Half the band's width in log-odds around the threshold: 2.0 re-reads the pairs the
+    /// trees give between about 12 % and 88 % at a threshold of 50 %.
+    #[serde(default = "default_band_log_odds")]
+    pub band_log_odds: f64,
+    /// Pairs re-read at most (the nearest the threshold first): the bound on its cost.
+    #[serde(default = "default_cross_max_pairs")]
+    pub max_pairs: usize,
+    /// Labelled pairs it is trained on at most (a quarter as many more stop the training).
+    #[serde(default = "default_cross_train_pairs")]
+    pub max_train_pairs: usize,
+    /// Passes over the training pairs at most (training stops early when validation F1 drops).
+    #[serde(default = "default_cross_epochs")]
+    pub epochs: usize,
+}
+
+fn default_band_log_odds() -> f64 {
+    2.0
+}
+fn default_cross_max_pairs() -> usize {
+    20_000
+}
+fn default_cross_train_pairs() -> usize {
+    3_000
+}
+fn default_cross_epochs() -> usize {
+    3
+}
+
+impl Default for CrossEncoderConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            model: None,
+            band_log_odds: default_band_log_odds(),
+            max_pairs: default_cross_max_pairs(),
+            max_train_pairs: default_cross_train_pairs(),
+            epochs: default_cross_epochs(),
+        }
+    }
 }
 
 fn default_source_priority() -> Vec<String> {
@@ -756,6 +818,7 @@ impl Default for ResolveConfig {
             knn: default_knn(),
             max_candidates_per_platform: default_max_candidates_per_platform(),
             trees: default_trees(),
+            cross_encoder: CrossEncoderConfig::default(),
         }
     }
 }
@@ -1015,6 +1078,17 @@ impl ProjectConfig {
                 self.resolve.max_candidates_per_platform
             )));
         }
+        let cross = &self.resolve.cross_encoder;
+        if !(cross.band_log_odds > 0.0 && cross.band_log_odds.is_finite())
+            || cross.max_pairs == 0
+            || cross.max_train_pairs < 20
+            || cross.epochs == 0
+        {
+            return Err(err(format!(
+                "[resolve.cross_encoder] band_log_odds must be a positive number (is {}), max_pairs and epochs at least 1 (are {} and {}), max_train_pairs at least 20 (is {})",
+                cross.band_log_odds, cross.max_pairs, cross.epochs, cross.max_train_pairs
+            )));
+        }
         if !(0.0..1.0).contains(&self.identity.threshold) || self.identity.max_key_accounts < 2 {
             return Err(err(format!(
                 "[identity] threshold must be in [0, 1) (is {}) and max_key_accounts at least 2 (is {})",
@@ -1138,6 +1212,36 @@ ordered_at = { column = "下单时间", format = "%Y/%m/%d %H:%M" }
             .unwrap_err()
             .to_string();
         assert!(level.contains("service_level 1"), "{level}");
+    }
+
+    #[test]
+    fn cross_encoder_settings_are_read_and_checked() {
+        let with = |extra: &str| {
+            ProjectConfig::parse(&format!("{EXAMPLE}{extra}"), Path::new("shopfuse.toml"))
+        };
+        let off = with("").unwrap().resolve.cross_encoder;
+        assert_eq!(off, CrossEncoderConfig::default());
+        assert!(!off.enabled);
+        let on = with(
+            "\n[resolve.cross_encoder]\nenabled = true\nmodel = \"models/ce\"\nmax_pairs = 500\n",
+        )
+        .unwrap()
+        .resolve
+        .cross_encoder;
+        assert!(on.enabled);
+        assert_eq!(on.model.as_deref(), Some(Path::new("models/ce")));
+        assert_eq!((on.max_pairs, on.band_log_odds), (500, 2.0));
+        for bad in [
+            "band_log_odds = 0.0",
+            "max_pairs = 0",
+            "epochs = 0",
+            "max_train_pairs = 5",
+        ] {
+            let e = with(&format!("\n[resolve.cross_encoder]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("[resolve.cross_encoder]"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub struct BandEval {
 /// Shares of pairs the reported bands hold on validation.
 const BAND_SHARES: [f64; 4] = [0.1, 0.2, 0.3, 0.5];
 
-fn logit(p: f64) -> f64 {
+pub(crate) fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-6, 1.0 - 1e-6);
     (p / (1.0 - p)).ln()
 }

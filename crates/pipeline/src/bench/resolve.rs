@@ -21,6 +21,21 @@ pub struct ResolveBenchRow {
     pub phase_peak_memory_mib: Vec<(String, f64)>,
     /// CPU seconds over wall seconds per phase: the cores each phase kept busy.
     pub phase_busy_cores: Vec<(String, f64)>,
+    /// The cross-encoder's part, when the bench ran with it on.
+    pub cross_encoder: Option<CrossEncoderBenchFigures>,
+}
+
+/// What the cross-encoder cost in one size's run: its whole phase is the extra time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrossEncoderBenchFigures {
+    pub train_pairs: usize,
+    pub training_seconds: f64,
+    pub band_pairs: usize,
+    pub band_capped: bool,
+    pub pairs_per_second: f64,
+    pub weight: f64,
+    pub decisions_changed: usize,
+    pub seconds: f64,
 }
 
 /// The part of the child's `--json` run report the bench reads; a missing field is an error,
@@ -40,15 +55,20 @@ struct ChildResolve {
     phases: Vec<(String, f64)>,
     phase_peak_memory_mib: Vec<(String, f64)>,
     phase_busy_cores: Vec<(String, f64)>,
+    #[serde(default)]
+    cross_encoder: Option<CrossEncoderBenchFigures>,
 }
 
 /// For each size: generate a project of about that many listings, ingest and clean it, then
 /// run `exe resolve` in a process of its own so that its peak memory is the stage's (plus the
 /// encoder's weights). `exe` is the shopfuse binary; `on_row` sees each row as it is measured.
+/// With `cross_encoder`, the projects run with `[resolve.cross_encoder]` enabled (trained on
+/// each project's labelled pairs), so its phase is the extra cost.
 pub fn bench_resolve(
     exe: &Path,
     sizes: &[usize],
     seed: u64,
+    cross_encoder: bool,
     mut on_row: impl FnMut(&ResolveBenchRow),
 ) -> Result<Vec<ResolveBenchRow>, PipelineError> {
     let mut rows = Vec::new();
@@ -69,6 +89,9 @@ pub fn bench_resolve(
             what: "cannot generate the data set".into(),
             source: Some(Box::new(e)),
         })?;
+        if cross_encoder {
+            enable_cross_encoder(dir.path())?;
+        }
         eprintln!("{size} listings: ingest and clean …");
         child(exe, dir.path(), &["ingest"])?;
         child(exe, dir.path(), &["clean"])?;
@@ -90,11 +113,23 @@ pub fn bench_resolve(
             phases: r.phases,
             phase_peak_memory_mib: r.phase_peak_memory_mib,
             phase_busy_cores: r.phase_busy_cores,
+            cross_encoder: r.cross_encoder,
         };
         on_row(&row);
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// Appends `[resolve.cross_encoder] enabled = true` to the generated project's settings.
+fn enable_cross_encoder(project: &Path) -> Result<(), PipelineError> {
+    use std::io::Write;
+    let path = project.join(shopfuse_core::project::CONFIG_FILE);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(b"\n[resolve.cross_encoder]\nenabled = true\n"))
+        .map_err(bench_error(format!("cannot write {}", path.display())))
 }
 
 /// `exe -C dir --quiet --json ARGS`; its stdout, or an error with its stderr.

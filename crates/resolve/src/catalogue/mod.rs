@@ -19,10 +19,12 @@
 
 mod aliases;
 mod cluster;
+mod cross_band;
 mod golden;
 pub(crate) mod tables;
 
 pub use aliases::{Aliases, FieldAliases};
+pub use cross_band::{CrossEncoderFiles, CrossEncoderOrigin, CrossEncoderSummary};
 pub use golden::Golden;
 pub use shopfuse_core::linkage::Clustering;
 
@@ -74,6 +76,10 @@ pub enum ResolveError {
     /// The project's embedding cache could not be read or written.
     #[error("embedding cache")]
     Cache(#[from] shopfuse_embed::cache::CacheError),
+    /// The cross-encoder (`[resolve.cross_encoder]`) could not be loaded, trained or run; the
+    /// source names the file.
+    #[error("[resolve.cross_encoder]")]
+    CrossEncoder(#[source] shopfuse_embed::EncoderError),
     /// A `[resolve.fields]` rule does not fit its field; the message names both.
     #[error("shopfuse.toml [resolve.fields]: {0}")]
     Config(String),
@@ -319,8 +325,13 @@ pub struct ResolveSummary {
     pub gtin_labelled_pairs: usize,
     pub review_labelled_pairs: usize,
     pub threshold: f64,
-    /// The held-out part of the labelled pairs (weak labels, so an estimate).
+    /// The held-out part of the labelled pairs (weak labels, so an estimate), with the
+    /// cross-encoder's band when it ran.
     pub valid: Option<Scores>,
+    /// What the cross-encoder did, when `[resolve.cross_encoder]` is enabled and the project
+    /// has labelled pairs of both kinds to hold some out (boxed: it is most of the summary's
+    /// size and mostly absent).
+    pub cross_encoder: Option<Box<CrossEncoderSummary>>,
     pub matched_pairs: usize,
     pub merges_refused: BTreeMap<String, usize>,
     pub golden_products: usize,
@@ -389,6 +400,7 @@ struct Scored {
     valid: Option<Scores>,
     gtin_labelled: usize,
     review_labelled: usize,
+    cross_encoder: Option<Box<CrossEncoderSummary>>,
 }
 
 impl Scored {
@@ -405,6 +417,7 @@ impl Scored {
             valid: None,
             gtin_labelled: 0,
             review_labelled: 0,
+            cross_encoder: None,
         }
     }
 }
@@ -415,6 +428,7 @@ pub fn resolve_products(
     config: &ResolveConfig,
     base_currency: &str,
     encoder: &dyn Encoder,
+    cross_encoder: Option<&CrossEncoderFiles>,
     progress: &dyn Progress,
 ) -> Result<ResolveSummary, ResolveError> {
     let started = Instant::now();
@@ -436,6 +450,7 @@ pub fn resolve_products(
             aliases: &aliases,
             reviewed: &reviewed,
             config,
+            cross_encoder,
         };
         match_pairs(tx, &context, encoder, progress, &mut phases)?
     };
@@ -508,10 +523,12 @@ struct MatchContext<'a> {
     aliases: &'a FieldAliases,
     reviewed: &'a BTreeMap<(usize, usize), bool>,
     config: &'a ResolveConfig,
+    cross_encoder: Option<&'a CrossEncoderFiles>,
 }
 
 /// Embeds the listings (through the project's cache), proposes and prunes candidate pairs,
-/// and scores them: the embed, candidates and score phases.
+/// scores them, and re-reads the uncertain ones with the cross-encoder when it is on: the
+/// embed, candidates, score and cross-encoder phases.
 fn match_pairs(
     tx: &mut Transaction<'_>,
     c: &MatchContext<'_>,
@@ -556,7 +573,7 @@ fn match_pairs(
     progress.finish();
     phases.mark("candidates");
     progress.start("resolve: match probabilities", kept.ids.len() as u64);
-    let scored = score(
+    let (mut scored, split) = score(
         c.listings,
         &featurizer,
         kept,
@@ -566,7 +583,54 @@ fn match_pairs(
     )?;
     progress.finish();
     phases.mark("score");
+    drop(featurizer);
+    if let (Some(files), Some(split)) = (c.cross_encoder, split.filter(|s| s.held_out)) {
+        rescore_with_cross_encoder(c, files, &split, &mut scored, progress)?;
+        phases.mark("cross-encoder");
+    }
     Ok(scored)
+}
+
+/// The band of uncertain pairs re-read by the cross-encoder, their probabilities and the
+/// held-out estimate updated.
+fn rescore_with_cross_encoder(
+    c: &MatchContext<'_>,
+    files: &CrossEncoderFiles,
+    split: &TrainValid,
+    scored: &mut Scored,
+    progress: &dyn Progress,
+) -> Result<(), ResolveError> {
+    let ids = &scored.ids;
+    let record_of = |k: usize| {
+        let (i, j) = ids[k];
+        (
+            matcher_record(&c.listings[i], c.aliases),
+            matcher_record(&c.listings[j], c.aliases),
+        )
+    };
+    let labelled = cross_band::LabelledPositions {
+        train: &split.train,
+        y_train: &split.y_train,
+        held_out: &split.valid,
+        y_held_out: &split.y_valid,
+    };
+    let scores = cross_band::BandScores {
+        probability: &mut scored.probability,
+        drivers: &mut scored.drivers,
+        threshold: scored.threshold,
+    };
+    let summary = cross_band::rescore_band(
+        files,
+        &c.config.cross_encoder,
+        &record_of,
+        &labelled,
+        scores,
+        progress,
+    )
+    .map_err(ResolveError::CrossEncoder)?;
+    scored.valid = Some(summary.held_out_after);
+    scored.cross_encoder = Some(Box::new(summary));
+    Ok(())
 }
 
 impl ResolveSummary {
@@ -599,6 +663,7 @@ impl ResolveSummary {
             review_labelled_pairs: scored.review_labelled,
             threshold: scored.threshold,
             valid: scored.valid,
+            cross_encoder: scored.cross_encoder.clone(),
             matched_pairs,
             merges_refused: clustering.refused.clone(),
             golden_products: clustering.members.len(),
@@ -922,7 +987,7 @@ fn score(
     reviewed: &BTreeMap<(usize, usize), bool>,
     config: &ResolveConfig,
     progress: &dyn Progress,
-) -> Result<Scored, ResolveError> {
+) -> Result<(Scored, Option<TrainValid>), ResolveError> {
     let Candidates {
         ids,
         reasons,
@@ -935,14 +1000,8 @@ fn score(
     let labels = &known.labels;
     let labelled: Vec<bool> = labels.iter().flatten().copied().collect();
     if !(labelled.iter().any(|&y| y) && labelled.iter().any(|&y| !y)) {
-        return Ok(similarity_only(
-            ids,
-            reasons,
-            &sims,
-            known.source,
-            known.gtin,
-            known.review,
-        ));
+        let scored = similarity_only(ids, reasons, &sims, known.source, known.gtin, known.review);
+        return Ok((scored, None));
     }
     let split = TrainValid::of(listings, &ids, labels);
     let pairs = PairRows {
@@ -953,7 +1012,7 @@ fn score(
     };
     let trained = train(&pairs, &split, config)?;
     let (probability, drivers) = score_in_chunks(&pairs, &trained, progress);
-    Ok(Scored {
+    let scored = Scored {
         ids,
         reasons,
         threshold: trained.model.threshold,
@@ -964,7 +1023,9 @@ fn score(
         valid: Some(trained.valid_scores),
         gtin_labelled: known.gtin,
         review_labelled: known.review,
-    })
+        cross_encoder: None,
+    };
+    Ok((scored, Some(split)))
 }
 
 /// Each candidate pair's label where one is known (reviewed, else GTIN equality).
@@ -1037,6 +1098,8 @@ struct TrainValid {
     valid: Vec<usize>,
     y_train: Vec<bool>,
     y_valid: Vec<bool>,
+    /// Whether `valid` is held out (false: too few labels, it is the training set).
+    held_out: bool,
 }
 
 impl TrainValid {
@@ -1070,7 +1133,8 @@ impl TrainValid {
         let y =
             |set: &[usize]| -> Vec<bool> { set.iter().map(|&k| labels[k] == Some(true)).collect() };
         let (y_train, mut y_valid) = (y(&train), y(&valid));
-        if !(y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v)) {
+        let held_out = y_valid.iter().any(|&v| v) && y_valid.iter().any(|&v| !v);
+        if !held_out {
             // Too few labels to hold some out: the threshold is chosen on the training pairs.
             valid = train.clone();
             y_valid = y_train.clone();
@@ -1080,6 +1144,7 @@ impl TrainValid {
             valid,
             y_train,
             y_valid,
+            held_out,
         }
     }
 }
@@ -1225,6 +1290,7 @@ fn similarity_only(
         valid: None,
         gtin_labelled,
         review_labelled,
+        cross_encoder: None,
     }
 }
 

@@ -24,7 +24,9 @@ use sha2::{Digest, Sha256};
 use shopfuse_core::config::CrossEncoderConfig;
 use shopfuse_core::metrics::Scores;
 use shopfuse_core::Progress;
-use shopfuse_embed::cross_encoder::{CrossEncoderSettings, LabelledTextPair, TrainingEvent};
+use shopfuse_embed::cross_encoder::{
+    CrossEncoderSettings, LabelledTextPair, TokenWeight, TrainingEvent,
+};
 use shopfuse_embed::{CrossEncoder, EncoderError};
 
 use crate::cross::{logit, serialise, stacked};
@@ -120,12 +122,20 @@ pub fn rescore_band(
     let mut decisions_changed = 0;
     for (&k, &c) in band.pairs.iter().zip(&cross) {
         let p = stacked(scores.probability[k], c, weight);
-        if (p >= scores.threshold) != (scores.probability[k] >= scores.threshold) {
-            decisions_changed += 1;
-        }
+        let changed = (p >= scores.threshold) != (scores.probability[k] >= scores.threshold);
+        // The word pieces behind a decision the cross-encoder turned: a backward pass each, so
+        // only for those, and at most `EXPLAINED_CHANGES` of them.
+        let tokens = if changed && decisions_changed < EXPLAINED_CHANGES {
+            let (left, right) = text_of(k);
+            let weights = obtained.model.explain(&left, &right, EXPLAINED_TOKENS)?;
+            format!(", tokens {}", token_list(&weights))
+        } else {
+            String::new()
+        };
+        decisions_changed += usize::from(changed);
         scores.probability[k] = p;
         let trees = std::mem::take(&mut scores.drivers[k]);
-        scores.drivers[k] = format!("cross_encoder={c:.3} (weight {weight:.2}); {trees}");
+        scores.drivers[k] = format!("cross_encoder={c:.3} (weight {weight:.2}{tokens}); {trees}");
     }
     let after = held_out_probability(scores.probability);
     Ok(CrossEncoderSummary {
@@ -143,6 +153,23 @@ pub fn rescore_band(
         pairs_per_second,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Decisions turned by the cross-encoder whose tokens are listed in the pair's drivers.
+const EXPLAINED_CHANGES: usize = 1_000;
+/// Word pieces listed per explained pair.
+const EXPLAINED_TOKENS: usize = 5;
+
+/// `word(side ±weight)`, strongest first: `256gb(right -0.41) iphone(left +0.12)`.
+fn token_list(weights: &[TokenWeight]) -> String {
+    weights
+        .iter()
+        .map(|t| {
+            let side = if t.right { "right" } else { "left" };
+            format!("{}({side} {:+.2})", t.token, t.weight)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The band: candidate positions nearest the threshold in log-odds, within the band's width,
@@ -416,6 +443,26 @@ mod tests {
         // A cross-encoder that agrees with the trees' mistakes earns nothing.
         let wrong = choose_weight(&[1, 2], &[0.3, 0.7], &scores, &labelled);
         assert_eq!(wrong, 0.0);
+    }
+
+    #[test]
+    fn token_lists_name_the_side_and_sign() {
+        let weights = [
+            TokenWeight {
+                token: "256gb".into(),
+                right: true,
+                weight: -0.412,
+            },
+            TokenWeight {
+                token: "iphone".into(),
+                right: false,
+                weight: 0.1,
+            },
+        ];
+        assert_eq!(
+            token_list(&weights),
+            "256gb(right -0.41) iphone(left +0.10)"
+        );
     }
 
     #[test]

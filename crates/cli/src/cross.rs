@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::ProgressBar;
 use shopfuse_embed::cross_encoder::{file_sha256, TrainingEvent};
 use shopfuse_embed::{CrossEncoder, CrossEncoderSettings};
+use shopfuse_resolve::cross::Augmentation;
 use shopfuse_resolve::pairs::read_serialized;
 
 use crate::embed::MiniLmArgs;
@@ -44,6 +45,10 @@ pub struct TrainCrossArgs {
     /// Train on the first N training pairs only (a quick run).
     #[arg(long)]
     limit: Option<usize>,
+    /// Altered copies of each training pair added to the training set (Ditto's augmentation:
+    /// records swapped, an attribute's value or a span of words deleted on one side).
+    #[arg(long, default_value_t = 0)]
+    augment: usize,
     #[command(flatten)]
     minilm: MiniLmArgs,
 }
@@ -70,30 +75,43 @@ pub fn train_cross_encoder(cli: &Cli, args: &TrainCrossArgs) -> Result<ExitCode>
     let mut model = CrossEncoder::from_pretrained(&base, settings)?;
     let bar = batch_bar(cli.quiet || cli.json);
     let json = cli.json;
+    let augment = Augmentation {
+        copies: args.augment,
+        seed: args.seed,
+    };
     let report =
-        shopfuse_resolve::cross::fine_tune(&mut model, &train, &valid, &mut |event| match event {
-            TrainingEvent::Batch { epoch, done, total } => {
-                if done == 1 {
-                    bar.reset();
-                    bar.set_length(total as u64);
-                    bar.set_message(format!("epoch {epoch}"));
+        shopfuse_resolve::cross::fine_tune(&mut model, &train, &valid, augment, &mut |event| {
+            match event {
+                TrainingEvent::Batch { epoch, done, total } => {
+                    if done == 1 {
+                        bar.reset();
+                        bar.set_length(total as u64);
+                        bar.set_message(format!("epoch {epoch}"));
+                    }
+                    bar.set_position(done as u64);
                 }
-                bar.set_position(done as u64);
-            }
-            TrainingEvent::Epoch(e) => {
-                bar.finish_and_clear();
-                if !json {
-                    println!(
-                        "epoch {}: train loss {:.4}, valid F1 {:.1} at {:.3}, {:.0}s",
-                        e.epoch, e.train_loss, e.valid_f1, e.valid_threshold, e.seconds
-                    );
+                TrainingEvent::Epoch(e) => {
+                    bar.finish_and_clear();
+                    if !json {
+                        println!(
+                            "epoch {}: train loss {:.4}, valid F1 {:.1} at {:.3}, {:.0}s",
+                            e.epoch, e.train_loss, e.valid_f1, e.valid_threshold, e.seconds
+                        );
+                    }
                 }
             }
         })?;
-    let data = [&args.train, &args.valid]
+    let mut data = [&args.train, &args.valid]
         .into_iter()
         .map(|p| Ok((p.display().to_string(), file_sha256(p)?)))
         .collect::<Result<Vec<_>>>()?;
+    if augment.copies > 0 {
+        // The manifest says how the training set was made, so the artefact can be rebuilt.
+        data.push((
+            "augmentation".to_string(),
+            format!("{} copies per pair, seed {}", augment.copies, augment.seed),
+        ));
+    }
     let manifest = model.save(&args.out, data, report)?;
     if cli.json {
         print_json(&manifest)?;

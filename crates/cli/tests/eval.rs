@@ -163,9 +163,9 @@ fn eval_pairs_names_the_bad_file_and_line() {
     assert!(err.contains("valid.txt") && err.contains('1'), "{err}");
 }
 
-/// `train cross-encoder` writes an artefact whose manifest names its data by checksum, and
-/// `eval pairs --cross-encoder` scores it alone and stacked with the trees; a tampered weights
-/// file is refused by name.
+/// `train cross-encoder` (with augmented copies) writes an artefact whose manifest names its
+/// data by checksum, and `eval pairs --cross-encoder` scores it alone and stacked with the
+/// trees; a tampered weights file is refused by name.
 #[test]
 fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,6 +188,8 @@ fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
         "8",
         "--learning-rate",
         "3e-4",
+        "--augment",
+        "1",
     ])
     .arg("--train")
     .arg(d.join("train.txt"))
@@ -197,8 +199,12 @@ fn a_cross_encoder_is_fine_tuned_saved_and_stacked() {
     .arg(&out);
     let manifest = json(&mut cmd);
     assert_eq!(manifest["base_model"], "all-minilm-l6-v2");
-    assert_eq!(manifest["data"].as_array().unwrap().len(), 2);
-    assert_eq!(manifest["report"]["train_pairs"], 120);
+    // The two files by checksum, and how the training set was augmented.
+    let data = manifest["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3, "{manifest}");
+    assert_eq!(data[2][0], "augmentation");
+    // 120 pairs and one altered copy of each.
+    assert_eq!(manifest["report"]["train_pairs"], 240);
     let valid_f1 = manifest["report"]["best_valid_f1"].as_f64().unwrap();
     // Predicting every pair a match scores 66.7 on these balanced pairs.
     assert!(valid_f1 > 80.0, "validation F1 {valid_f1}: {manifest}");

@@ -8,6 +8,8 @@
 //! probability as one more feature: the probability on its own training pairs is overfitted,
 //! and cross-fitting a transformer five times is out of reach on two cores.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use shopfuse_core::metrics::Scores;
 use shopfuse_embed::cross_encoder::{FineTuneReport, LabelledTextPair, TokenWeight, TrainingEvent};
@@ -66,15 +68,79 @@ impl SerialisedPairs {
     }
 }
 
-/// Fine-tunes `model` on `train`, early-stopped on `valid`.
+/// Fine-tunes `model` on `train` and `augment` altered copies of each training pair
+/// ([`augmented`], seeded by `seed`), early-stopped on `valid`.
 pub fn fine_tune(
     model: &mut CrossEncoder,
     train: &[LabelledPair],
     valid: &[LabelledPair],
+    augment: Augmentation,
     progress: &mut dyn FnMut(TrainingEvent),
 ) -> Result<FineTuneReport, EncoderError> {
-    let (train, valid) = (SerialisedPairs::new(train), SerialisedPairs::new(valid));
+    let mut rng = ChaCha8Rng::seed_from_u64(augment.seed);
+    let mut all = train.to_vec();
+    for _ in 0..augment.copies {
+        all.extend(train.iter().map(|p| augmented(p, &mut rng)));
+    }
+    let (train, valid) = (SerialisedPairs::new(&all), SerialisedPairs::new(valid));
     model.fine_tune(&train.labelled(), &valid.labelled(), progress)
+}
+
+/// Ditto's data augmentation, made once before training: `copies` altered copies of every
+/// training pair. (Ditto alters a pair afresh each epoch; here the frozen layers' outputs are
+/// computed once per pair, so the copies are fixed and each costs one more pair per epoch.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Augmentation {
+    pub copies: usize,
+    pub seed: u64,
+}
+
+/// Words a deleted span has at most.
+const MAX_SPAN: usize = 4;
+
+/// A copy of `pair` with the same label that reads differently: the two records swapped half of
+/// the time (the label does not depend on the order), then one of Ditto's label-preserving
+/// operators on one side — an attribute's value deleted (never the title's), or a span of up
+/// to four words deleted from a value of at least four words. A pair too short for either is
+/// only swapped.
+pub fn augmented(pair: &LabelledPair, rng: &mut impl Rng) -> LabelledPair {
+    let (mut left, mut right) = (pair.left.clone(), pair.right.clone());
+    if rng.random_bool(0.5) {
+        std::mem::swap(&mut left, &mut right);
+    }
+    let side = if rng.random_bool(0.5) {
+        &mut left
+    } else {
+        &mut right
+    };
+    let words = |v: &str| v.split_whitespace().count();
+    let deletable: Vec<usize> = (0..side.attrs.len())
+        .filter(|&i| side.attrs[i].0 != "title" && !side.attrs[i].1.trim().is_empty())
+        .collect();
+    let spannable: Vec<usize> = (0..side.attrs.len())
+        .filter(|&i| words(&side.attrs[i].1) >= MAX_SPAN)
+        .collect();
+    let delete_attribute = !deletable.is_empty() && (spannable.is_empty() || rng.random_bool(0.5));
+    if delete_attribute {
+        let i = deletable[rng.random_range(0..deletable.len())];
+        side.attrs[i].1.clear();
+    } else if !spannable.is_empty() {
+        let i = spannable[rng.random_range(0..spannable.len())];
+        let tokens: Vec<&str> = side.attrs[i].1.split_whitespace().collect();
+        let len = rng.random_range(1..=MAX_SPAN.min(tokens.len() / 2).max(1));
+        let start = rng.random_range(0..=tokens.len() - len);
+        let kept: Vec<&str> = tokens[..start]
+            .iter()
+            .chain(&tokens[start + len..])
+            .copied()
+            .collect();
+        side.attrs[i].1 = kept.join(" ");
+    }
+    LabelledPair {
+        left,
+        right,
+        is_match: pair.is_match,
+    }
 }
 
 /// The cross-encoder next to the trees on a labelled benchmark.
@@ -303,6 +369,42 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("brand"));
+    }
+
+    #[test]
+    fn augmented_copies_keep_the_label_and_lose_a_little() {
+        let pair = LabelledPair {
+            left: record(&[
+                ("title", "Sandisk Cruzer Glide 64GB USB 2.0 flash drive"),
+                ("brand", "sandisk"),
+                ("price", "9.99"),
+            ]),
+            right: record(&[("title", "Cruzer Glide 64 GB"), ("brand", "")]),
+            is_match: true,
+        };
+        let words = |r: &Record| -> usize {
+            r.attrs
+                .iter()
+                .map(|(_, v)| v.split_whitespace().count())
+                .sum()
+        };
+        let total = words(&pair.left) + words(&pair.right);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut swapped = 0;
+        for _ in 0..200 {
+            let copy = augmented(&pair, &mut rng);
+            assert!(copy.is_match);
+            let lost = total - (words(&copy.left) + words(&copy.right));
+            // One value deleted (one word here) or a span of one to four words.
+            assert!((1..=MAX_SPAN).contains(&lost), "{copy:?}");
+            // The titles are never emptied.
+            for side in [&copy.left, &copy.right] {
+                assert!(!side.get("title").unwrap().is_empty());
+            }
+            // Deletion clears values but keeps attributes: only the left record has a price.
+            swapped += usize::from(copy.right.get("price").is_some());
+        }
+        assert!((60..=140).contains(&swapped), "{swapped} of 200 swapped");
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! `pairs` reads labelled benchmark pairs, `features` computes attribute-agnostic pair
 //! similarities (embedding, TF-IDF, BM25, token sets, codes, numbers, candidate margins),
 //! `matcher` learns the match probability with gradient-boosted trees and evaluates it,
-//! `cross` stacks a fine-tuned cross-encoder (both records read as one sequence) with the trees.
+//! `cross` stacks a fine-tuned cross-encoder (both records read as one sequence) with the trees
+//! and augments its training pairs; `catalogue` is the stage, which applies that stack only to
+//! the band of candidate pairs the trees are least sure of, so the transformer's cost is set by
+//! the band's cap rather than by the catalogue's size.
 
 pub mod blocking;
 pub mod catalogue;

@@ -11,6 +11,8 @@
 //! 3. learns the match probability without hand labels: pairs whose listings both carry a
 //!    GTIN are labelled by GTIN equality (weak supervision; the GTIN itself is not a feature),
 //!    reviewed pairs override them, and with neither the self-supervised pseudo-labels are used;
+//!    with `[resolve.cross_encoder]` on, the pairs nearest the threshold are re-read by a
+//!    cross-encoder trained on the same labels (`cross_band`);
 //! 4. clusters with constrained average linkage: a merge needs the *average* probability over
 //!    all scored cross pairs above the threshold and no cannot-link between the two clusters
 //!    (different GTINs, a conflicting capacity or colour, two listings of one platform, a

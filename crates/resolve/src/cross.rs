@@ -49,6 +49,15 @@ impl SerialisedPairs {
         }
     }
 
+    /// Pairs already written as text: `(left, right, is_match)`.
+    pub fn from_texts(texts: Vec<(String, String, bool)>) -> Self {
+        SerialisedPairs { texts }
+    }
+
+    pub fn texts(&self) -> &[(String, String, bool)] {
+        &self.texts
+    }
+
     pub fn labelled(&self) -> Vec<LabelledTextPair<'_>> {
         self.texts
             .iter()

@@ -24,12 +24,10 @@ use sha2::{Digest, Sha256};
 use shopfuse_core::config::CrossEncoderConfig;
 use shopfuse_core::metrics::Scores;
 use shopfuse_core::Progress;
-use shopfuse_embed::cross_encoder::{
-    CrossEncoderSettings, LabelledTextPair, TokenWeight, TrainingEvent,
-};
+use shopfuse_embed::cross_encoder::{CrossEncoderSettings, TokenWeight, TrainingEvent};
 use shopfuse_embed::{CrossEncoder, EncoderError};
 
-use crate::cross::{logit, serialise, stacked};
+use crate::cross::{logit, serialise, stacked, SerialisedPairs};
 use crate::pairs::Record;
 
 /// Where the stage finds the cross-encoder, and keeps the one it trains.
@@ -292,20 +290,25 @@ fn obtain(
         labelled.y_held_out,
         (config.max_train_pairs / 4).max(1),
     );
-    let texts = |set: &[(usize, bool)]| -> Vec<(String, String, bool)> {
-        set.iter()
-            .map(|&(k, y)| {
-                let (l, r) = text_of(k);
-                (l, r, y)
-            })
-            .collect()
+    let texts = |set: &[(usize, bool)]| {
+        SerialisedPairs::from_texts(
+            set.iter()
+                .map(|&(k, y)| {
+                    let (l, r) = text_of(k);
+                    (l, r, y)
+                })
+                .collect(),
+        )
     };
     let (train, early_stop) = (texts(&train), texts(&early_stop));
     let settings = CrossEncoderSettings {
         epochs: config.epochs,
         ..CrossEncoderSettings::default()
     };
-    let data = vec![(PROJECT_PAIRS.to_string(), pairs_sha256(&train, &early_stop))];
+    let data = vec![(
+        PROJECT_PAIRS.to_string(),
+        pairs_sha256(train.texts(), early_stop.texts()),
+    )];
     let dir = &files.trained_dir;
     if let Ok((model, manifest)) = CrossEncoder::load(dir, &files.base_dir) {
         if manifest.data == data && manifest.settings == settings {
@@ -314,13 +317,13 @@ fn obtain(
     }
     let mut model = CrossEncoder::from_pretrained(&files.base_dir, settings)?;
     let report = model.fine_tune(
-        &text_refs(&train),
-        &text_refs(&early_stop),
+        &train.labelled(),
+        &early_stop.labelled(),
         &mut training_progress(progress),
     )?;
     progress.finish();
     model.save(dir, data, report)?;
-    let (n_train, n_stop) = (train.len(), early_stop.len());
+    let (n_train, n_stop) = (train.texts().len(), early_stop.texts().len());
     Ok(done(
         model,
         CrossEncoderOrigin::Trained,
@@ -348,17 +351,6 @@ fn training_progress(progress: &dyn Progress) -> impl FnMut(TrainingEvent) + '_ 
             progress.advance(1);
         }
     }
-}
-
-fn text_refs(texts: &[(String, String, bool)]) -> Vec<LabelledTextPair<'_>> {
-    texts
-        .iter()
-        .map(|(left, right, is_match)| LabelledTextPair {
-            left,
-            right,
-            is_match: *is_match,
-        })
-        .collect()
 }
 
 /// At most `n` of the labelled positions, spread evenly over them (they are in candidate

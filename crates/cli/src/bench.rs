@@ -173,7 +173,7 @@ fn print_resolve_row(row: &ResolveBenchRow) {
     );
     if let Some(c) = &row.cross_encoder {
         println!(
-            "{:>9} cross-encoder: {:.1}s of {:.1}s ({:.0} %): trained on {} pairs in {:.1}s, {} uncertain pairs re-read{} at {:.0} pairs/s, weight {:.2}, {} decisions changed",
+            "{:>9} cross-encoder: {:.1}s of {:.1}s ({:.0} %): trained on {} pairs in {:.1}s, {} uncertain pairs re-read{} at {:.0} pairs/s ({:.1} % of their word pieces unknown), weight {:.2}, {} decisions changed",
             "",
             c.seconds,
             row.seconds,
@@ -183,6 +183,7 @@ fn print_resolve_row(row: &ResolveBenchRow) {
             c.band_pairs,
             if c.band_capped { " (capped)" } else { "" },
             c.pairs_per_second,
+            100.0 * c.unknown_token_share,
             c.weight,
             c.decisions_changed
         );

@@ -264,12 +264,13 @@ fn print_resolve(x: &shopfuse_resolve::ResolveSummary) {
     }
     if let Some(c) = &x.cross_encoder {
         println!(
-            "  cross-encoder ({:?}, {}): {} uncertain pairs re-read{} at {:.0} pairs/s, weight {:.2}, {} decisions changed; held-out F1 {:.1} → {:.1}{}",
+            "  cross-encoder ({:?}, {}): {} uncertain pairs re-read{} at {:.0} pairs/s ({:.1} % of their word pieces unknown to it), weight {:.2}, {} decisions changed; held-out F1 {:.1} → {:.1}{}",
             c.origin,
             c.model.display(),
             c.band_pairs,
             if c.band_capped { " (band capped by max_pairs)" } else { "" },
             c.pairs_per_second,
+            100.0 * c.unknown_token_share,
             c.weight,
             c.decisions_changed,
             100.0 * c.held_out_before.f1,

@@ -161,6 +161,9 @@ fn the_cross_encoder_rereads_the_uncertain_pairs_and_is_reused() {
     );
     let weight = first["weight"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&weight), "{first}");
+    // The generated JD and Taobao titles are Chinese: the English base misses some of them.
+    let unknown = first["unknown_token_share"].as_f64().unwrap();
+    assert!(unknown > 0.0 && unknown < 1.0, "{first}");
     assert_eq!(reread(project), 60);
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(project.join(".shopfuse/models/cross-encoder/manifest.json")).unwrap(),

@@ -292,6 +292,25 @@ impl CrossEncoder {
         self.settings
     }
 
+    /// Of the word pieces the model reads in `pairs` (after the cut, special tokens left out),
+    /// how many its vocabulary does not know (`[UNK]`), and how many there are: how much of
+    /// the text an English base cannot see, e.g. the Chinese characters of a Taobao title.
+    pub fn unknown_tokens(&self, pairs: &[(&str, &str)]) -> Result<(usize, usize), EncoderError> {
+        let special: Vec<u32> = ["[CLS]", "[SEP]", "[PAD]"]
+            .iter()
+            .filter_map(|t| self.tokenizer.token_to_id(t))
+            .collect();
+        let unknown = self.tokenizer.token_to_id("[UNK]");
+        let (mut unknown_n, mut total) = (0, 0);
+        for pair in self.tokenise(pairs)? {
+            for id in pair.ids.iter().filter(|id| !special.contains(id)) {
+                total += 1;
+                unknown_n += usize::from(Some(*id) == unknown);
+            }
+        }
+        Ok((unknown_n, total))
+    }
+
     fn tokenise(&self, pairs: &[(&str, &str)]) -> Result<Vec<TokenisedPair>, EncoderError> {
         let inputs: Vec<(String, String)> = pairs
             .iter()
@@ -907,6 +926,18 @@ mod tests {
         let all = model.explain(PAIRS[0].0, PAIRS[0].1, 100).unwrap();
         assert!(all.iter().any(|t| t.right) && all.iter().any(|t| !t.right));
         assert!(all.iter().any(|t| t.token == "64"), "{all:?}");
+    }
+
+    #[test]
+    fn unknown_word_pieces_are_counted_without_special_tokens() {
+        let model = base_model(1);
+        let (unknown, total) = model
+            .unknown_tokens(&[("apple iphone 14", "apple iphone 14")])
+            .unwrap();
+        assert_eq!((unknown, total), (0, 6));
+        // "苹" and "机" are not in MiniLM's vocabulary; "a" is.
+        let (unknown, total) = model.unknown_tokens(&[("苹 a", "机")]).unwrap();
+        assert_eq!((unknown, total), (2, 3));
     }
 
     proptest! {

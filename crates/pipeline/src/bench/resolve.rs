@@ -35,6 +35,8 @@ pub struct CrossEncoderBenchFigures {
     pub pairs_per_second: f64,
     pub weight: f64,
     pub decisions_changed: usize,
+    /// Share of the band's word pieces the base model does not know.
+    pub unknown_token_share: f64,
     pub seconds: f64,
 }
 

@@ -73,6 +73,10 @@ pub struct CrossEncoderSummary {
     pub held_out_after: Scores,
     /// Candidate pairs moved across the threshold by the stack.
     pub decisions_changed: usize,
+    /// Share of the band's word pieces the base model does not know (`[UNK]`): high on
+    /// Chinese listings with the English MiniLM, which then reads little more than their
+    /// Latin tokens.
+    pub unknown_token_share: f64,
     pub pairs_per_second: f64,
     pub seconds: f64,
 }
@@ -111,7 +115,7 @@ pub fn rescore_band(
     let obtained = obtain(files, config, &text_of, labelled, progress)?;
     let band = band_of(scores.probability, scores.threshold, config);
     let read_started = Instant::now();
-    let cross = predict(&obtained.model, &band.pairs, &text_of, progress)?;
+    let (cross, unknown_token_share) = predict(&obtained.model, &band.pairs, &text_of, progress)?;
     let pairs_per_second = band.pairs.len() as f64 / read_started.elapsed().as_secs_f64();
     let weight = choose_weight(&band.pairs, &cross, &scores, labelled);
     let held_out_probability =
@@ -148,6 +152,7 @@ pub fn rescore_band(
         held_out_before: Scores::of(&before, labelled.y_held_out, scores.threshold),
         held_out_after: Scores::of(&after, labelled.y_held_out, scores.threshold),
         decisions_changed,
+        unknown_token_share,
         pairs_per_second,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -196,14 +201,17 @@ fn band_of(probability: &[f64], threshold: f64, config: &CrossEncoderConfig) -> 
 /// Pairs read by the cross-encoder per progress step.
 const PREDICT_CHUNK: usize = 512;
 
+/// The cross-encoder's probability of each pair at `positions`, and the share of their word
+/// pieces it does not know.
 fn predict(
     model: &CrossEncoder,
     positions: &[usize],
     text_of: &(dyn Fn(usize) -> (String, String) + Sync),
     progress: &dyn Progress,
-) -> Result<Vec<f64>, EncoderError> {
+) -> Result<(Vec<f64>, f64), EncoderError> {
     progress.start("resolve: cross-encoder", positions.len() as u64);
     let mut out = Vec::with_capacity(positions.len());
+    let (mut unknown, mut total) = (0, 0);
     for chunk in positions.chunks(PREDICT_CHUNK) {
         let texts: Vec<(String, String)> = chunk.iter().map(|&k| text_of(k)).collect();
         let pairs: Vec<(&str, &str)> = texts
@@ -211,10 +219,12 @@ fn predict(
             .map(|(l, r)| (l.as_str(), r.as_str()))
             .collect();
         out.extend(model.predict(&pairs)?.into_iter().map(f64::from));
+        let (u, t) = model.unknown_tokens(&pairs)?;
+        (unknown, total) = (unknown + u, total + t);
         progress.advance(chunk.len() as u64);
     }
     progress.finish();
-    Ok(out)
+    Ok((out, unknown as f64 / total.max(1) as f64))
 }
 
 /// The weight (0, 0.05, …, 1) with the best held-out F1 at the trees' threshold when the band's

@@ -56,6 +56,10 @@ pub enum BenchCommand {
         /// pairs): its phase is the extra cost of re-reading the uncertain pairs.
         #[arg(long)]
         cross_encoder: bool,
+        /// Encode on the Ballista cluster at df://HOST:PORT (`shopfuse scheduler` and
+        /// `shopfuse executor` on machines that see this machine's temporary directory).
+        #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::cluster::parse_scheduler)]
+        cluster: Option<shopfuse_cluster::SchedulerUrl>,
     },
     /// Every propensity model (BG/NBD, Gamma-Gamma, the calibrated purchase, churn and
     /// per-platform classifiers) fitted and scored on simulated fused customers of growing
@@ -105,7 +109,8 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
             sizes,
             seed,
             cross_encoder,
-        } => bench_resolve(cli, sizes, *seed, *cross_encoder),
+            cluster,
+        } => bench_resolve(cli, sizes, *seed, *cross_encoder, cluster.as_ref()),
         BenchCommand::Serve {
             concurrency,
             seconds,
@@ -125,9 +130,15 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> Result<ExitCode> {
     }
 }
 
-fn bench_resolve(cli: &Cli, sizes: &[usize], seed: u64, cross_encoder: bool) -> Result<ExitCode> {
+fn bench_resolve(
+    cli: &Cli,
+    sizes: &[usize],
+    seed: u64,
+    cross_encoder: bool,
+    cluster: Option<&shopfuse_cluster::SchedulerUrl>,
+) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the shopfuse binary")?;
-    let rows = bench::bench_resolve(&exe, sizes, seed, cross_encoder, |row| {
+    let rows = bench::bench_resolve(&exe, sizes, seed, cross_encoder, cluster, |row| {
         if !cli.json {
             print_resolve_row(row);
         }

@@ -2,6 +2,7 @@
 //! calls a library (`shopfuse-pipeline` for runs and benches); a module per command group.
 
 mod bench;
+mod cluster;
 mod cross;
 mod embed;
 mod eval;
@@ -152,6 +153,11 @@ enum Command {
         #[command(subcommand)]
         keys: serve::KeysCommand,
     },
+    /// Run Apache Ballista's scheduler with shopfuse's functions: the address `run --cluster`
+    /// and the executors connect to.
+    Scheduler(cluster::SchedulerArgs),
+    /// Run an Apache Ballista executor with shopfuse's functions, registered with a scheduler.
+    Executor(cluster::ExecutorArgs),
     /// Measure speed on generated data, against a peer in the same run.
     Bench {
         #[command(subcommand)]
@@ -202,6 +208,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::serve(cli, args),
         Command::Keys { keys } => serve::keys(cli, keys),
         Command::Erase(args) => serve::erase(cli, args),
+        Command::Scheduler(args) => cluster::scheduler(args),
+        Command::Executor(args) => cluster::executor(args),
         Command::Bench { bench } => bench::bench(cli, bench),
     }
 }

@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// rebuild them all from the sources: the way back when files under tables/ were deleted.
     #[arg(long, conflicts_with_all = ["only", "from"])]
     pub rebuild: bool,
+    /// Run the stages' bulk encoding on a Ballista cluster (`shopfuse scheduler` and
+    /// `shopfuse executor`) at df://HOST:PORT; the executors must see the project directory.
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::cluster::parse_scheduler)]
+    pub cluster: Option<shopfuse_cluster::SchedulerUrl>,
 }
 
 impl RunArgs {
@@ -31,6 +35,7 @@ impl RunArgs {
             selection: self.selection(),
             force: self.force || self.rebuild,
             rebuild: self.rebuild,
+            cluster: self.cluster.clone(),
         }
     }
 
@@ -51,6 +56,7 @@ pub fn forced(cli: &Cli, selection: Selection) -> Result<ExitCode> {
             selection,
             force: true,
             rebuild: false,
+            cluster: None,
         },
     )
 }

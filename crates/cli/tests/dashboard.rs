@@ -10,9 +10,8 @@
 //! Needs `chromium` and `chromium-driver` (`scripts/install-browser.sh`; `./run test` calls it).
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -20,25 +19,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 mod common;
-use common::{generate, json as run_json, shopfuse, sql};
-
-/// Kills a child process when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, generate, json as run_json, shopfuse, sql, Killed};
 
 fn chromedriver() -> PathBuf {
     let path = std::env::var_os("SHOPFUSE_CHROMEDRIVER")

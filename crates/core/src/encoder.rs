@@ -117,6 +117,13 @@ pub trait Encoder: Send + Sync {
 
     /// Encodes every text independently; row `i` of the result belongs to `texts[i]`.
     fn encode(&self, texts: &[&str]) -> Result<Embeddings, EncoderError>;
+
+    /// How many texts a caller with many should pass per `encode` call: enough to amortise
+    /// the call's fixed cost (a cluster job's scheduling, for a plan-backed encoder), few
+    /// enough that progress moves. In-process encoders keep the default.
+    fn batch_hint(&self) -> usize {
+        1024
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,6 @@ pub const TABLE: &str = embedding_cache::NAME;
 const MAX_FILES: usize = 16;
 /// Cache entries per row group when saving.
 const SAVE_CHUNK: usize = 65_536;
-/// Texts encoded per encoder call (and per progress step) when filling the cache.
-const ENCODE_CHUNK: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -138,7 +136,7 @@ impl EmbeddingCache {
     }
 
     /// Vectors for `texts`, encoding only normal forms the cache has not seen, in chunks of
-    /// `ENCODE_CHUNK` with `progress` advanced per text encoded.
+    /// the encoder's [`Encoder::batch_hint`] with `progress` advanced per text encoded.
     pub fn embed(
         &mut self,
         encoder: &dyn Encoder,
@@ -194,7 +192,7 @@ impl EmbeddingCache {
             }
         }
         progress.start("encoding", missing.len() as u64);
-        for chunk in missing.chunks(ENCODE_CHUNK) {
+        for chunk in missing.chunks(encoder.batch_hint().max(1)) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
             let vectors = encoder.encode(&batch)?;
             for (&i, v) in chunk.iter().zip(vectors.rows()) {

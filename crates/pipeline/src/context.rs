@@ -1,14 +1,23 @@
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use shopfuse_core::{EncoderError, Project};
+use shopfuse_cluster::{Engine, PlanEncoder, SchedulerUrl};
+use shopfuse_core::project::STATE_DIR;
+use shopfuse_core::{Encoder, EncoderError, Project};
 use shopfuse_embed::{MiniLm, UseM3};
 
-/// What every stage of one run shares: the project, and the text encoder, loaded the first
-/// time a stage asks for it (a run whose resolve and recs stages are skipped never loads it).
+/// Pieces a cluster plan's input is cut into: enough for every slot of a few executors to
+/// take several, so a slow or lost executor's share is small.
+const CLUSTER_PARTITIONS: usize = 16;
+
+/// What every stage of one run shares: the project, the text encoder, loaded the first time a
+/// stage asks for it (a run whose resolve and recs stages are skipped never loads it), and the
+/// cluster the bulk encoding goes to, if any.
 pub struct StageContext<'p> {
     pub project: &'p Project,
-    encoder: OnceLock<UseM3>,
+    encoder: OnceLock<Arc<UseM3>>,
+    cluster: Option<SchedulerUrl>,
+    plan_encoder: OnceLock<PlanEncoder>,
 }
 
 impl<'p> StageContext<'p> {
@@ -16,17 +25,51 @@ impl<'p> StageContext<'p> {
         Self {
             project,
             encoder: OnceLock::new(),
+            cluster: None,
+            plan_encoder: OnceLock::new(),
         }
     }
 
-    /// The project's text encoder: `$SHOPFUSE_MODELS`, the project's or the working
-    /// directory's `models/`, or the source tree's.
+    /// Sends the stages' bulk encoding ([`Self::bulk_encoder`]) to `cluster`.
+    pub fn on_cluster(mut self, cluster: Option<SchedulerUrl>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The project's text encoder in this process: `$SHOPFUSE_MODELS`, the project's or the
+    /// working directory's `models/`, or the source tree's.
     pub fn encoder(&self) -> Result<&UseM3, EncoderError> {
+        self.shared_encoder().map(|e| e.as_ref())
+    }
+
+    fn shared_encoder(&self) -> Result<&Arc<UseM3>, EncoderError> {
         if let Some(encoder) = self.encoder.get() {
             return Ok(encoder);
         }
-        let encoder = project_encoder(self.project)?;
+        let encoder = Arc::new(project_encoder(self.project)?);
         Ok(self.encoder.get_or_init(|| encoder))
+    }
+
+    /// The encoder for a stage's bulk encoding (every listing, document or product at once):
+    /// on a run with a cluster, a [`PlanEncoder`] whose batches run on the cluster's
+    /// executors; otherwise the encoder in this process.
+    pub fn bulk_encoder(&self) -> Result<&dyn Encoder, EncoderError> {
+        let Some(scheduler) = &self.cluster else {
+            return Ok(self.encoder()?);
+        };
+        if let Some(encoder) = self.plan_encoder.get() {
+            return Ok(encoder);
+        }
+        let engine = Engine::cluster(scheduler.clone(), CLUSTER_PARTITIONS);
+        let staging = self.project.root.join(STATE_DIR).join("cluster");
+        let encoder =
+            PlanEncoder::new(self.shared_encoder()?.clone(), engine, &staging).map_err(|e| {
+                EncoderError::Encode {
+                    model: format!("{} on {scheduler}", shopfuse_embed::usem3::MODEL_ID),
+                    source: Box::new(e),
+                }
+            })?;
+        Ok(self.plan_encoder.get_or_init(|| encoder))
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shopfuse_clean::CleanSummary;
+use shopfuse_cluster::SchedulerUrl;
 use shopfuse_core::{Progress, Project, StageRecord, TableStore, Transaction};
 use shopfuse_identity::{IdentitySummary, ProfileSummary};
 use shopfuse_ingest::IngestSummary;
@@ -36,6 +37,8 @@ pub struct RunOptions {
     /// Forget every table first (but review labels and caches whose files are intact) and
     /// rebuild from the sources: the way back after the tables folder was damaged.
     pub rebuild: bool,
+    /// Run the stages' encoding plans on this Ballista cluster instead of in this process.
+    pub cluster: Option<SchedulerUrl>,
 }
 
 impl Default for RunOptions {
@@ -44,6 +47,7 @@ impl Default for RunOptions {
             selection: Selection::All,
             force: false,
             rebuild: false,
+            cluster: None,
         }
     }
 }
@@ -248,7 +252,7 @@ impl Pipeline {
         } else {
             (store.begin()?, Vec::new())
         };
-        let ctx = StageContext::new(project);
+        let ctx = StageContext::new(project).on_cluster(options.cluster.clone());
         let mut report = RunReport {
             project: project.root.display().to_string(),
             version: tx.version(),

@@ -40,6 +40,10 @@ impl Encoder for MemoEncoder<'_> {
         self.inner.normalise(text)
     }
 
+    fn batch_hint(&self) -> usize {
+        self.inner.batch_hint()
+    }
+
     fn encode(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
         let keys: Vec<String> = texts.iter().map(|t| self.inner.normalise(t)).collect();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

@@ -374,6 +374,7 @@ async fn a_new_commit_is_served_without_a_restart() {
         selection: Selection::Only(vec!["profiles".into()]),
         force: true,
         rebuild: false,
+        cluster: None,
     };
     Pipeline::standard()
         .run(&project, &options, &NoProgress)

@@ -1,7 +1,9 @@
 //! Helpers shared by the end-to-end tests: run the built `shopfuse` on a project.
 #![allow(dead_code)]
 
+use std::net::TcpListener;
 use std::path::Path;
+use std::process::Child;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -49,4 +51,23 @@ pub fn generate(dir: &Path, seed: u64, products: usize, customers: usize, orders
         .arg(dir)
         .assert()
         .success();
+}
+
+/// Kills a child process when the test ends, passed or not.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

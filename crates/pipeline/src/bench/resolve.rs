@@ -65,12 +65,15 @@ struct ChildResolve {
 /// run `exe resolve` in a process of its own so that its peak memory is the stage's (plus the
 /// encoder's weights). `exe` is the shopfuse binary; `on_row` sees each row as it is measured.
 /// With `cross_encoder`, the projects run with `[resolve.cross_encoder]` enabled (trained on
-/// each project's labelled pairs), so its phase is the extra cost.
+/// each project's labelled pairs), so its phase is the extra cost. With `cluster`, the
+/// stage's encoding runs on that Ballista cluster (whose executors must see the temporary
+/// directory).
 pub fn bench_resolve(
     exe: &Path,
     sizes: &[usize],
     seed: u64,
     cross_encoder: bool,
+    cluster: Option<&shopfuse_cluster::SchedulerUrl>,
     mut on_row: impl FnMut(&ResolveBenchRow),
 ) -> Result<Vec<ResolveBenchRow>, PipelineError> {
     let mut rows = Vec::new();
@@ -98,7 +101,12 @@ pub fn bench_resolve(
         child(exe, dir.path(), &["ingest"])?;
         child(exe, dir.path(), &["clean"])?;
         eprintln!("{size} listings: resolve …");
-        let out = child(exe, dir.path(), &["resolve"])?;
+        let url = cluster.map(|c| c.to_string());
+        let args: Vec<&str> = match &url {
+            Some(url) => vec!["run", "--only", "resolve", "--force", "--cluster", url],
+            None => vec!["resolve"],
+        };
+        let out = child(exe, dir.path(), &args)?;
         let report: ChildReport =
             serde_json::from_slice(&out).map_err(|e| PipelineError::Bench {
                 what: "the resolve run's JSON report lacks the resolve figures".into(),

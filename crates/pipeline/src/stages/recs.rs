@@ -43,7 +43,7 @@ impl Stage for RecsStage {
         tx: &mut Transaction<'_>,
         progress: &dyn Progress,
     ) -> Result<StageSummary, PipelineError> {
-        let encoder = ctx.encoder()?;
+        let encoder = ctx.bulk_encoder()?;
         let mut cache = EmbeddingCache::load_in(tx, encoder)?;
         let log = {
             let read = |t: &str| tx.read_rows(t);

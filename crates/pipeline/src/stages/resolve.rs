@@ -1,5 +1,5 @@
 use shopfuse_core::table::TableDef;
-use shopfuse_core::{Encoder, EntityKind, Progress, Project, Transaction};
+use shopfuse_core::{EntityKind, Progress, Project, Transaction};
 use shopfuse_embed::cache::embedding_cache;
 use shopfuse_embed::cross_encoder::{file_sha256, MANIFEST_FILE};
 use shopfuse_resolve::catalogue::{
@@ -56,7 +56,7 @@ impl Stage for ResolveStage {
         tx: &mut Transaction<'_>,
         progress: &dyn Progress,
     ) -> Result<StageSummary, PipelineError> {
-        let encoder = ctx.encoder()?;
+        let encoder = ctx.bulk_encoder()?;
         debug_assert_eq!(encoder.model_id(), shopfuse_embed::usem3::MODEL_ID);
         let config = &ctx.project.config;
         let cross_encoder = match config.resolve.cross_encoder.enabled {

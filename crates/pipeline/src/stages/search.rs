@@ -42,7 +42,7 @@ impl Stage for SearchStage {
         tx: &mut Transaction<'_>,
         progress: &dyn Progress,
     ) -> Result<StageSummary, PipelineError> {
-        let encoder = ctx.encoder()?;
+        let encoder = ctx.bulk_encoder()?;
         let mut docs = {
             let read = |t: &str, cols: &[&str]| tx.read_columns(t, cols);
             build_documents(&read)?

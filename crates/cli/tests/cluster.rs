@@ -1,0 +1,246 @@
+//! End-to-end: the pipeline with its bulk encoding on a Ballista cluster — a scheduler and two
+//! executors started as separate `shopfuse` processes on localhost — gives the same golden
+//! products, customers and evaluation figures as the run in one process.
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+
+mod common;
+use common::{free_port, generate, json, shopfuse, sql, Killed};
+
+fn wait_for_port(port: u16, what: &str, log: &Path) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn spawn(args: &[&str], log: &Path) -> Killed {
+    let out = File::create(log).unwrap();
+    let child = Process::new(cargo_bin("shopfuse"))
+        .args(args)
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+/// A scheduler and two one-slot executors; returns the scheduler's URL, the processes and
+/// the executors' logs.
+fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<PathBuf>) {
+    let port = free_port();
+    let scheduler_log = work.join("scheduler.log");
+    let bind = format!("127.0.0.1:{port}");
+    let mut running = vec![spawn(&["scheduler", "--bind", &bind], &scheduler_log)];
+    wait_for_port(port, "the scheduler", &scheduler_log);
+    let url = format!("df://127.0.0.1:{port}");
+    let mut logs = Vec::new();
+    for k in 0..2 {
+        let (flight, grpc) = (free_port(), free_port());
+        let dir = work.join(format!("executor-{k}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = work.join(format!("executor-{k}.log"));
+        running.push(spawn(
+            &[
+                "executor",
+                "--scheduler",
+                &url,
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrent-tasks",
+                "1",
+                "--work-dir",
+                dir.to_str().unwrap(),
+                "--heartbeat",
+                "2",
+            ],
+            &log,
+        ));
+        wait_for_port(flight, "an executor", &log);
+        logs.push(log);
+    }
+    (url, running, logs)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Process::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Every product's search vector, by golden id.
+fn search_vectors(project: &Path) -> Vec<(String, Vec<f64>)> {
+    sql(
+        project,
+        "select golden_id, vector from search_documents order by golden_id",
+    )
+    .iter()
+    .map(|row| {
+        // `shopfuse sql` prints a vector as its text, "[0.1, -0.2, …]".
+        let text = row["vector"].as_str().unwrap();
+        let inner = text.trim_start_matches('[').trim_end_matches(']');
+        let values = inner
+            .split(", ")
+            .map(|x| x.parse::<f64>().unwrap())
+            .collect();
+        (row["golden_id"].as_str().unwrap().to_string(), values)
+    })
+    .collect()
+}
+
+fn assert_vectors_agree(a: &Path, b: &Path) {
+    let (a, b) = (search_vectors(a), search_vectors(b));
+    assert_eq!(a.len(), b.len());
+    for ((ga, va), (gb, vb)) in a.iter().zip(&b) {
+        assert_eq!(ga, gb);
+        let worst = va
+            .iter()
+            .zip(vb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{ga}: vectors differ by {worst}");
+    }
+}
+
+/// What a run produces that the comparison covers.
+fn outcome(project: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for query in [
+        "select * from golden_products order by golden_id",
+        "select platform, listing_id, golden_id from product_clusters order by platform, listing_id",
+        "select * from customers order by customer_id",
+        "select platform, account_id, customer_id from customer_accounts order by platform, account_id",
+        // The vectors agree to float rounding (the encoder's sums are blocked by the batch's
+        // shape), so they are compared apart, to a tolerance.
+        "select * except (vector) from search_documents order by golden_id",
+    ] {
+        out.push(serde_json::Value::Array(sql(project, query)));
+    }
+    out.push(json(shopfuse(project).args(["eval", "match"])));
+    out.push(json(shopfuse(project).args(["eval", "identity"])));
+    out
+}
+
+fn manifest_version(project: &Path) -> u64 {
+    let text = std::fs::read_to_string(project.join(".shopfuse").join("manifest.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["version"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Kills `victim` as soon as a plan's staging table appears under `project`: the executor is
+/// lost while the cluster holds the stage's encoding work.
+fn kill_during_a_plan(project: &Path, victim: &mut Killed) {
+    let staging = project.join(".shopfuse").join("cluster");
+    let started = Instant::now();
+    loop {
+        let busy = std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
+        if busy {
+            victim.0.kill().unwrap();
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no plan started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    generate(&local, 17, 60, 80, 200);
+    // One generated project copied, so every run shares the pseudonymisation secret.
+    let on_cluster = dir.path().join("cluster");
+    let executor_lost = dir.path().join("executor-lost");
+    copy_dir(&local, &on_cluster);
+    copy_dir(&local, &executor_lost);
+
+    let (url, mut running, executor_logs) = start_cluster(dir.path());
+    shopfuse(&local).arg("run").assert().success();
+    let expected = outcome(&local);
+    let report = json(shopfuse(&on_cluster).args(["run", "--cluster", &url]));
+    assert!(report["stages"].as_array().unwrap().len() >= 10, "{report}");
+
+    // The encoding ran in the executors: each loaded the model to run its tasks.
+    for log in &executor_logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("encoder loaded"), "{}: {text}", log.display());
+    }
+    // The staging tables are gone.
+    let staging = on_cluster.join(".shopfuse").join("cluster");
+    let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "{}", staging.display());
+    assert_eq!(outcome(&on_cluster), expected);
+    assert_vectors_agree(&on_cluster, &local);
+
+    // An executor killed while the cluster holds a stage's work: Ballista runs its tasks on
+    // the other one, the run commits once, and the result is the same.
+    let mut run = shopfuse(&executor_lost);
+    let run = std::thread::scope(|s| {
+        let handle = s.spawn(|| run.args(["run", "--cluster", &url]).output().unwrap());
+        kill_during_a_plan(&executor_lost, &mut running[1]);
+        handle.join().unwrap()
+    });
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(manifest_version(&executor_lost), manifest_version(&local));
+    assert_eq!(outcome(&executor_lost), expected);
+    assert_vectors_agree(&executor_lost, &local);
+    // A re-run on the surviving executor has nothing to do.
+    let rerun = json(shopfuse(&executor_lost).args(["run", "--cluster", &url]));
+    let ran: Vec<&serde_json::Value> = rerun["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage"] != "ingest" && s["status"] != "skipped")
+        .collect();
+    assert!(ran.is_empty(), "{rerun}");
+}
+
+#[test]
+fn a_cluster_that_is_not_there_is_named_and_the_run_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    generate(&project, 5, 30, 30, 100);
+    let url = format!("df://127.0.0.1:{}", free_port());
+    let out = shopfuse(&project)
+        .args(["run", "--cluster", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&url[5..]), "{stderr}");
+    // Nothing was committed: the project has no golden products.
+    let tables = json(shopfuse(&project).arg("tables"));
+    assert!(!tables.to_string().contains("golden_products"), "{tables}");
+
+    let bad = shopfuse(&project)
+        .args(["run", "--cluster", "http://x:1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("df://HOST:PORT"));
+}

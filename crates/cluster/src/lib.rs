@@ -1,0 +1,33 @@
+//! shopfuse on Apache Ballista, DataFusion's distributed engine.
+//!
+//! Vocabulary:
+//! - an **engine** ([`Engine`]) is where a plan runs: DataFusion in this process, or a
+//!   Ballista cluster reached through its scheduler (`df://HOST:PORT`);
+//! - a **shopfuse function** is one of our scalar functions (so far
+//!   [`ENCODE_USE`](encode_udf::ENCODE_USE), the text encoder) registered by name in every
+//!   process — the client that plans, the scheduler that splits the plan into stages, and the
+//!   executors that run the tasks — because Ballista ships a function as its name only;
+//! - a **plan encoder** ([`PlanEncoder`]) is the [`Encoder`](shopfuse_core::encoder::Encoder)
+//!   whose `encode` is such a plan, which is how the stages' heaviest step runs on a cluster
+//!   without the stages changing.
+//!
+//! Design decisions:
+//! - The scheduler and executor are Ballista's own processes ([`run_scheduler`],
+//!   [`run_executor`]) with our functions added to their registries; scheduling, shuffles and
+//!   task retry on a lost executor are Ballista's.
+//! - Inputs reach executors as Parquet files under a path they share (the project directory
+//!   on one machine or a shared mount); results come back to the client over Arrow Flight.
+//! - Models load lazily in each executor (`--models DIR` or `$SHOPFUSE_MODELS`), the first
+//!   time a task calls the function; the scheduler never loads one.
+
+pub mod encode_udf;
+pub mod engine;
+pub mod error;
+pub mod plan_encoder;
+pub mod processes;
+
+pub use encode_udf::{EncodeUse, ModelFiles};
+pub use engine::{shopfuse_functions, Engine, SchedulerUrl};
+pub use error::ClusterError;
+pub use plan_encoder::PlanEncoder;
+pub use processes::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};

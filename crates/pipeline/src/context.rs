@@ -12,7 +12,7 @@ const CLUSTER_PARTITIONS: usize = 16;
 
 /// What every stage of one run shares: the project, the text encoder, loaded the first time a
 /// stage asks for it (a run whose resolve and recs stages are skipped never loads it), and the
-/// cluster the bulk encoding goes to, if any.
+/// engine its bulk encoding runs on (this process, or a cluster).
 pub struct StageContext<'p> {
     pub project: &'p Project,
     encoder: OnceLock<Arc<UseM3>>,
@@ -51,21 +51,21 @@ impl<'p> StageContext<'p> {
     }
 
     /// The encoder for a stage's bulk encoding (every listing, document or product at once):
-    /// on a run with a cluster, a [`PlanEncoder`] whose batches run on the cluster's
-    /// executors; otherwise the encoder in this process.
+    /// a [`PlanEncoder`], whose batches are one plan — run in this process, or on the
+    /// cluster's executors when the run has one. One code path either way.
     pub fn bulk_encoder(&self) -> Result<&dyn Encoder, EncoderError> {
-        let Some(scheduler) = &self.cluster else {
-            return Ok(self.encoder()?);
-        };
         if let Some(encoder) = self.plan_encoder.get() {
             return Ok(encoder);
         }
-        let engine = Engine::cluster(scheduler.clone(), CLUSTER_PARTITIONS);
+        let engine = match &self.cluster {
+            Some(scheduler) => Engine::cluster(scheduler.clone(), CLUSTER_PARTITIONS),
+            None => Engine::in_process(),
+        };
         let staging = self.project.root.join(STATE_DIR).join("cluster");
         let encoder =
             PlanEncoder::new(self.shared_encoder()?.clone(), engine, &staging).map_err(|e| {
                 EncoderError::Encode {
-                    model: format!("{} on {scheduler}", shopfuse_embed::usem3::MODEL_ID),
+                    model: shopfuse_embed::usem3::MODEL_ID.to_string(),
                     source: Box::new(e),
                 }
             })?;

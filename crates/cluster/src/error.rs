@@ -24,6 +24,14 @@ pub enum ClusterError {
         #[source]
         source: DataFusionError,
     },
+    /// An executor could not read the plan's input: the directory is not on a path the
+    /// executors share with the client.
+    #[error("the executors cannot read {dir}: run them where the project directory is shared at the same path")]
+    StagingNotShared {
+        dir: PathBuf,
+        #[source]
+        source: DataFusionError,
+    },
     /// Ballista's scheduler or executor stopped with an error.
     #[error("Ballista failed {step}")]
     Ballista {

@@ -47,7 +47,10 @@ pub struct PlanEncoder {
 
 impl PlanEncoder {
     /// `local` gives the model's identity; `staging` is the shared directory for the texts.
+    /// Staging tables another process left there (one killed mid-plan) are removed: the
+    /// caller holds the project's write lock, so no other process is using them.
     pub fn new(local: Arc<UseM3>, engine: Engine, staging: &Path) -> Result<Self, ClusterError> {
+        remove_stale_staging(staging)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -70,7 +73,7 @@ impl PlanEncoder {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
         let dir = self
             .staging
-            .join(format!("encode-{}-{call}", std::process::id()));
+            .join(staging_dir_name(std::process::id(), call));
         let _cleanup = RemoveOnDrop(dir.clone());
         write_texts(&dir, texts, self.engine.partitions())?;
         let functions = match &self.engine {
@@ -145,10 +148,19 @@ async fn run_encode_plan(
         .sql(&sql)
         .await
         .map_err(ClusterError::plan("planning"))?;
-    frame
-        .collect()
-        .await
-        .map_err(ClusterError::plan("encoding"))
+    frame.collect().await.map_err(|source| {
+        let unreadable = source.to_string().contains("No such file");
+        match engine {
+            Engine::Cluster { .. } if unreadable => ClusterError::StagingNotShared {
+                dir: dir.to_path_buf(),
+                source,
+            },
+            _ => ClusterError::Plan {
+                step: "encoding",
+                source,
+            },
+        }
+    })
 }
 
 /// The texts as `parts` Parquet files of consecutive rows (`row`, `text`): one scan task per
@@ -225,6 +237,25 @@ fn assemble(batches: &[RecordBatch], rows: usize, dim: usize) -> Result<Embeddin
     }
 }
 
+fn staging_dir_name(pid: u32, call: u64) -> String {
+    format!("encode-{pid}-{call}")
+}
+
+fn remove_stale_staging(staging: &Path) -> Result<(), ClusterError> {
+    let Ok(entries) = std::fs::read_dir(staging) else {
+        return Ok(());
+    };
+    let ours = format!("encode-{}-", std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("encode-") && !name.starts_with(&ours) {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(|source| ClusterError::Io { path, source })?;
+        }
+    }
+    Ok(())
+}
+
 struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
@@ -292,6 +323,18 @@ mod tests {
         // The staging table is removed after the call.
         assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
         assert!(plan.encode(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn staging_tables_left_by_a_killed_process_are_removed() {
+        let staging = tempfile::tempdir().unwrap();
+        let stale = staging.path().join(staging_dir_name(u32::MAX, 3));
+        write_texts(&stale, &["x"], 1).unwrap();
+        let other = staging.path().join("notes.txt");
+        std::fs::write(&other, "kept").unwrap();
+        let _plan = PlanEncoder::new(usem3(), Engine::in_process(), staging.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 
     #[test]

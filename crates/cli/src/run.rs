@@ -134,6 +134,9 @@ fn print_run(r: &RunReport) {
             ran.join(", ")
         }
     );
+    if let Some(cluster) = &r.cluster {
+        println!("bulk encoding on the Ballista cluster at {cluster}");
+    }
     if !r.forgotten.is_empty() {
         println!(
             "rebuilt from the sources: forgot {} table(s) first ({})",

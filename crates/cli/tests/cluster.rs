@@ -180,6 +180,7 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     let expected = outcome(&local);
     let report = json(shopfuse(&on_cluster).args(["run", "--cluster", &url]));
     assert!(report["stages"].as_array().unwrap().len() >= 10, "{report}");
+    assert_eq!(report["cluster"], url.as_str());
 
     // The encoding ran in the executors: each loaded the model to run its tasks.
     for log in &executor_logs {

@@ -94,6 +94,8 @@ pub struct RunReport {
     pub seconds: f64,
     /// Tables `--rebuild` forgot before the stages ran.
     pub forgotten: Vec<String>,
+    /// The Ballista cluster the bulk encoding ran on (`df://HOST:PORT`); `None` in process.
+    pub cluster: Option<String>,
 }
 
 impl RunReport {
@@ -271,6 +273,7 @@ impl Pipeline {
             balanced: true,
             seconds: 0.0,
             forgotten,
+            cluster: options.cluster.as_ref().map(|c| c.to_string()),
         };
         for stage in selected {
             let outcome = run_stage(stage, &ctx, &mut tx, options.force, progress, &mut report)?;

@@ -59,7 +59,16 @@ pub fn parse_scheduler(text: &str) -> Result<SchedulerUrl, String> {
     SchedulerUrl::parse(text).map_err(|e| e.to_string())
 }
 
+/// Ballista's own log lines on stderr: `RUST_LOG` when set, else its scheduler's and
+/// executor's information (executors joining and lost, jobs, tasks resubmitted).
+fn init_logging() {
+    let default = "warn,ballista_scheduler=info,ballista_executor=info";
+    let env = env_logger::Env::default().default_filter_or(default);
+    let _ = env_logger::Builder::from_env(env).try_init();
+}
+
 pub fn scheduler(args: &SchedulerArgs) -> Result<ExitCode> {
+    init_logging();
     eprintln!(
         "Ballista scheduler with shopfuse's functions on df://{}",
         args.bind
@@ -73,6 +82,7 @@ pub fn scheduler(args: &SchedulerArgs) -> Result<ExitCode> {
 }
 
 pub fn executor(args: &ExecutorArgs) -> Result<ExitCode> {
+    init_logging();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!(
         "Ballista executor on {}:{} (tasks on {}), registering with {}",

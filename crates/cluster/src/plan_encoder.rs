@@ -41,8 +41,19 @@ pub struct PlanEncoder {
     local: Arc<UseM3>,
     engine: Engine,
     staging: PathBuf,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    runtime: Option<tokio::runtime::Runtime>,
     calls: AtomicU64,
+}
+
+impl Drop for PlanEncoder {
+    /// A runtime dropped the plain way panics inside another runtime's task (a caller that is
+    /// itself async); shutting it down in the background is allowed anywhere.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl PlanEncoder {
@@ -60,7 +71,7 @@ impl PlanEncoder {
             local,
             engine,
             staging: staging.to_path_buf(),
-            runtime,
+            runtime: Some(runtime),
             calls: AtomicU64::new(0),
         })
     }
@@ -82,13 +93,11 @@ impl PlanEncoder {
             Engine::Cluster { .. } => crate::shopfuse_functions(&Default::default()),
         };
         // A scoped thread keeps `block_on` off any runtime the caller may be running on.
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let batches = std::thread::scope(|s| {
-            s.spawn(|| {
-                self.runtime
-                    .block_on(run_encode_plan(&self.engine, &functions, &dir))
-            })
-            .join()
-            .expect("the plan thread does not panic")
+            s.spawn(|| runtime.block_on(run_encode_plan(&self.engine, &functions, &dir)))
+                .join()
+                .expect("the plan thread does not panic")
         })?;
         assemble(&batches, texts.len(), self.local.dim())
     }
@@ -292,16 +301,18 @@ mod tests {
     fn the_in_process_plan_gives_the_encoders_vectors() {
         let encoder = usem3();
         let staging = tempfile::tempdir().unwrap();
-        let plan = PlanEncoder::new(
-            encoder.clone(),
-            Engine::InProcess { partitions: 3 },
-            staging.path(),
-        )
-        .unwrap();
         let owned = texts();
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let direct = encoder.encode(&texts).unwrap();
-        let planned = plan.encode(&texts).unwrap();
+        // Made, used and dropped inside another runtime, as an async caller would: no
+        // nested-runtime panic either way.
+        let planned = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let engine = Engine::InProcess { partitions: 3 };
+            let plan = PlanEncoder::new(encoder.clone(), engine, staging.path()).unwrap();
+            assert_eq!(plan.batch_hint(), IN_PROCESS_BATCH_TEXTS);
+            assert!(plan.encode(&[]).unwrap().is_empty());
+            plan.encode(&texts).unwrap()
+        });
         let differing: Vec<(usize, f32)> = (0..texts.len())
             .map(|i| {
                 let d = planned
@@ -319,10 +330,8 @@ mod tests {
             differing.is_empty(),
             "rows differing (row, max |diff|): {differing:?}"
         );
-        assert_eq!(plan.batch_hint(), IN_PROCESS_BATCH_TEXTS);
         // The staging table is removed after the call.
         assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
-        assert!(plan.encode(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -76,10 +76,6 @@ impl PlanEncoder {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     fn encode_by_plan(&self, texts: &[&str]) -> Result<Embeddings, ClusterError> {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
         let dir = self

@@ -62,8 +62,8 @@ struct ChildResolve {
 }
 
 /// For each size: generate a project of about that many listings, ingest and clean it, then
-/// run `exe resolve` in a process of its own so that its peak memory is the stage's (plus the
-/// encoder's weights). `exe` is the shopfuse binary; `on_row` sees each row as it is measured.
+/// run the resolve stage (`exe run --only resolve --force`) in a process of its own so that
+/// its peak memory is the stage's (plus the encoder's weights). `exe` is the shopfuse binary; `on_row` sees each row as it is measured.
 /// With `cross_encoder`, the projects run with `[resolve.cross_encoder]` enabled (trained on
 /// each project's labelled pairs), so its phase is the extra cost. With `cluster`, the
 /// stage's encoding runs on that Ballista cluster (whose executors must see the temporary
@@ -102,10 +102,10 @@ pub fn bench_resolve(
         child(exe, dir.path(), &["clean"])?;
         eprintln!("{size} listings: resolve …");
         let url = cluster.map(|c| c.to_string());
-        let args: Vec<&str> = match &url {
-            Some(url) => vec!["run", "--only", "resolve", "--force", "--cluster", url],
-            None => vec!["resolve"],
-        };
+        let mut args = vec!["run", "--only", "resolve", "--force"];
+        if let Some(url) = &url {
+            args.extend(["--cluster", url.as_str()]);
+        }
         let out = child(exe, dir.path(), &args)?;
         let report: ChildReport =
             serde_json::from_slice(&out).map_err(|e| PipelineError::Bench {

@@ -199,7 +199,7 @@ fn eval_identity(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         },
     )
     .collect();
-    let store = shopfuse_core::TableStore::open(&project);
+    let store = shopfuse_core::TableStore::open(&project)?;
     let evaluation = evaluate_project(&store, &truth)?
         .context("no customer_accounts table in the project: run `shopfuse run` first")?;
     let (report, candidates) = (&evaluation.report, &evaluation.candidates);
@@ -247,7 +247,7 @@ fn eval_match(cli: &Cli, args: &EvalMatchArgs) -> Result<ExitCode> {
         let family = family.unwrap_or_else(|| product.clone());
         truth.insert(format!("{platform}:{listing}"), (product, family));
     }
-    let store = shopfuse_core::TableStore::open(&project);
+    let store = shopfuse_core::TableStore::open(&project)?;
     let evaluation = shopfuse_resolve::evaluate::evaluate_project(&store, &truth)?
         .context("no product clusters in the project: run `shopfuse run` first")?;
     let (report, blocking) = (&evaluation.report, &evaluation.blocking);

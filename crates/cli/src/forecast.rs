@@ -41,7 +41,7 @@ pub fn eval_forecast(cli: &Cli, args: &EvalForecastArgs) -> Result<ExitCode> {
     if !args.no_project {
         let project = crate::open(&cli.project)?;
         let config = &project.config.forecast;
-        let store = TableStore::open(&project);
+        let store = TableStore::open(&project)?;
         let read =
             |t: &str, cols: &[&str]| -> shopfuse_core::Result<_> { store.read_columns(t, cols) };
         let sales = read_sales(&read, zone(config)?)?;
@@ -183,7 +183,7 @@ pub struct ForecastArgs {
 
 pub fn show_forecast(cli: &Cli, args: &ForecastArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let columns = [
         forecasts::frequency,
         forecasts::level,

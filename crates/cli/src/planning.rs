@@ -68,7 +68,7 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 
 pub fn replenish(cli: &Cli, args: &ReplenishArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let rows = read_table(&store, cli, rp::NAME, &rp::TABLE.column_names())?;
     let mut selected: Vec<&Vec<shopfuse_core::Value>> = rows
         .rows
@@ -157,7 +157,7 @@ pub struct PricesArgs {
 pub fn prices(cli: &Cli, args: &PricesArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     let base = project.config.project.base_currency.clone();
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let alerts = read_table(&store, cli, pa::NAME, &pa::TABLE.column_names())?;
     let mut selected: Vec<&Vec<shopfuse_core::Value>> = alerts
         .rows
@@ -298,7 +298,7 @@ pub fn eval_prices(cli: &Cli, args: &EvalPricesArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| project.root.join("truth").join("price_moves.csv"));
     let truth = read_truth(&path)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let read = |t: &str, cols: &[&str]| -> shopfuse_core::Result<_> { store.read_columns(t, cols) };
     let e = evaluate_price_alerts(&read, zone(&project.config.forecast)?, &truth)?;
     if cli.json {

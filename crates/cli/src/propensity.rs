@@ -36,7 +36,7 @@ pub struct EvalPropensityArgs {
 
 pub fn eval_propensity(cli: &Cli, args: &EvalPropensityArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let activity = read_activity(&store)?;
     let settings = shopfuse_propensity::model::training_settings(&project.config.propensity, true);
     let on_project = evaluate_project(&activity, &settings)?;
@@ -209,7 +209,7 @@ pub struct PropensityArgs {
 pub fn show_propensity(cli: &Cli, args: &PropensityArgs) -> Result<ExitCode> {
     use shopfuse_propensity::{propensity as p, propensity_platforms as pp};
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let table = store
         .read_rows(p::NAME)?
         .context("no propensity table yet: run `shopfuse run` first")?;

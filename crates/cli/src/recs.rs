@@ -103,7 +103,7 @@ pub fn train(cli: &Cli, command: &TrainCommand) -> Result<ExitCode> {
 
 pub fn recommend(cli: &Cli, args: &RecommendArgs) -> Result<ExitCode> {
     let project = open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let read = |t: &str| store.read_rows(t);
     let recs = serve::read_recommendations(&read, &args.customer, args.k)?;
     if cli.json {
@@ -146,7 +146,7 @@ pub fn eval_recs(cli: &Cli, args: &EvalRecsArgs) -> Result<ExitCode> {
         ),
         None => {
             let project = open(&cli.project)?;
-            let store = TableStore::open(&project);
+            let store = TableStore::open(&project)?;
             let encoder = shopfuse_pipeline::project_encoder(&project)?;
             let bar = Bar::new(cli.quiet || cli.json);
             // Vectors missing from the cache are encoded but not kept: evaluation writes

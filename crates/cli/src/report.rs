@@ -43,7 +43,7 @@ pub fn report(cli: &Cli, report: &ReportCommand) -> Result<ExitCode> {
 
 fn report_customers(cli: &Cli, args: &CustomerReportArgs) -> Result<ExitCode> {
     let project = open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let table = store
         .read_rows(shopfuse_identity::customers::NAME)?
         .context("no customers table yet: run `shopfuse run` first")?;
@@ -109,7 +109,7 @@ fn report_customers(cli: &Cli, args: &CustomerReportArgs) -> Result<ExitCode> {
 
 fn report_quality(cli: &Cli) -> Result<ExitCode> {
     let project = open(&cli.project)?;
-    let Some(report) = QualityReport::load(&TableStore::open(&project))? else {
+    let Some(report) = QualityReport::load(&TableStore::open(&project)?)? else {
         bail!(
             "no quality report yet in {}: run `shopfuse run` first",
             project.root.display()

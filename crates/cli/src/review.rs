@@ -133,7 +133,7 @@ struct Imported {
 fn import(cli: &Cli, file: &Path) -> Result<ExitCode> {
     let project = open(&cli.project)?;
     let shown = file.display().to_string();
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let known = known_listings(&store)?
         .context("no offers table: run `shopfuse run` before importing reviews")?;
     let ReviewFile { labels, skipped } = read_review_file(file, &known)?;

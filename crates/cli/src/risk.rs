@@ -21,7 +21,7 @@ pub struct RiskArgs {
 /// With --ring: that ring; else the top orders, reviews and rings.
 pub fn risk(cli: &Cli, args: &RiskArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     if let Some(id) = &args.ring {
         let view = shopfuse_risk::report::ring(&store, id)?;
         if cli.json {
@@ -172,7 +172,7 @@ pub fn eval_risk(cli: &Cli, args: &EvalRiskArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let project = crate::open(&cli.project)?;
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     let eval = shopfuse_risk::eval::eval_project(
         &store,
         &project.root,

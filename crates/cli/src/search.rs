@@ -213,7 +213,7 @@ impl AssistantParts {
 pub fn ask(cli: &Cli, args: &AskArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     let parts = AssistantParts::load(&project)?;
-    let store = shopfuse_core::TableStore::open(&project);
+    let store = shopfuse_core::TableStore::open(&project)?;
     let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
     let orders = |customer: &str| {
         crate::propensity::audit_cli(&project, "shopfuse ask", customer, Some("orders".into()))
@@ -269,7 +269,7 @@ pub fn eval_search(cli: &Cli, args: &EvalSearchArgs) -> Result<ExitCode> {
     let project = crate::open(&cli.project)?;
     let (index, _) = shopfuse_search::open_project(&project)?;
     let encoder = load_encoder(&project);
-    let store = shopfuse_core::TableStore::open(&project);
+    let store = shopfuse_core::TableStore::open(&project)?;
     let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
     let truth = args
         .truth
@@ -387,7 +387,7 @@ pub fn eval_ask(cli: &Cli, args: &EvalAskArgs) -> Result<ExitCode> {
     use shopfuse_identity::customer_accounts as ca;
     let project = crate::open(&cli.project)?;
     let parts = AssistantParts::load(&project)?;
-    let store = shopfuse_core::TableStore::open(&project);
+    let store = shopfuse_core::TableStore::open(&project)?;
     let read = |t: &str, cols: &[&str]| store.read_columns(t, cols);
     let accounts = store
         .read_columns(ca::NAME, &[ca::customer_id, ca::platform, ca::account_id])?

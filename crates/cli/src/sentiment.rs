@@ -54,7 +54,7 @@ pub fn sentiment(cli: &Cli, args: &SentimentArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = TableStore::open(&project);
+    let store = TableStore::open(&project)?;
     if let Some(product) = &args.product {
         let Some(report) =
             shopfuse_sentiment::report::product_sentiment(&store, product, args.limit)?
@@ -241,7 +241,7 @@ pub fn eval_sentiment(cli: &Cli, args: &EvalSentimentArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| project.root.join("truth"));
     let report = shopfuse_sentiment::eval::eval_project(
-        &TableStore::open(&project),
+        &TableStore::open(&project)?,
         &truth,
         project.config.sentiment.alert_window_days,
     )?;

@@ -197,7 +197,7 @@ fn customers_are_linked_across_platforms_and_no_clear_pii_is_kept() {
         .build(&clear)
         .unwrap();
     let mut leaks: Vec<String> = Vec::new();
-    let store = TableStore::open(&Project::open(project).unwrap());
+    let store = TableStore::open(&Project::open(project).unwrap()).unwrap();
     let tables = store.table_names().unwrap();
     assert!(tables.iter().any(|t| t == "customers"), "{tables:?}");
     for table in &tables {

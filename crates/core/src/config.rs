@@ -36,6 +36,19 @@ pub struct ProjectConfig {
     pub sentiment: SentimentConfig,
     #[serde(default)]
     pub risk: RiskConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// Where the tables live (`[store]`): the project directory unless `url` names an object
+/// store. Credentials never go here: the backend reads them from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `file:///srv/shopfuse/shop-a` (object_store's local backend, e.g. on a mount every
+    /// machine shares) or `memory:///` (tests); the tables and their manifest go under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// Sales forecasting (`[forecast]`): horizon, backtest, the global model and the promotion
@@ -897,7 +910,31 @@ impl ProjectConfig {
         self.validate_clean(path)?;
         self.validate_privacy(path)?;
         self.validate_recs(path)?;
+        self.validate_store(path)?;
         self.validate_forecast(path)
+    }
+
+    /// `[store] url`: a URL with a scheme, and no password in it.
+    fn validate_store(&self, path: &Path) -> Result<()> {
+        let Some(url) = &self.store.url else {
+            return Ok(());
+        };
+        let bad = |message: String| CoreError::Config {
+            path: path.into(),
+            message,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| {
+            bad(format!(
+                "[store] url = {url:?} is not a URL ({e}); write e.g. \"file:///srv/shopfuse/shop-a\""
+            ))
+        })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(bad(format!(
+                "[store] url = {url:?} carries credentials; take them out of the file and set \
+                 them in the environment of every process that opens the project"
+            )));
+        }
+        Ok(())
     }
 
     /// `[forecast]`: a horizon and a window at least, a known zone, promotion ends that parse.

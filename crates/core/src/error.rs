@@ -26,6 +26,12 @@ pub enum CoreError {
         count: usize,
         first: PathBuf,
     },
+    /// An object store (`[store] url`) refused or failed an operation on `location`.
+    #[error("{location}: {source}")]
+    ObjectStore {
+        location: String,
+        source: Box<object_store::Error>,
+    },
     /// Arrow rejected a batch.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

@@ -1,12 +1,21 @@
-//! The table store: Parquet files under `tables/<table>/`, made visible all at once by an
-//! atomic commit of `.shopfuse/manifest.json`.
+//! The table store: Parquet files under `tables/<table>/`, made visible all at once by
+//! committing the next version of the manifest.
 //!
 //! Why a manifest instead of "every file in the directory": a run that is killed half-way
 //! leaves new Parquet files behind; readers that follow the manifest never see them, and the
 //! next writer deletes them. Files are never overwritten in place (each carries the version
 //! that wrote it), so a committed file is immutable until a later commit drops it. After each
-//! commit the directories hold exactly the committed files again, so DuckDB, pandas or Spark
-//! can read `tables/<table>/*.parquet` directly.
+//! commit the tables hold exactly the committed files again, so DuckDB, pandas or Spark can
+//! read `tables/<table>/*.parquet` directly.
+//!
+//! The store lives in the project directory, or on any object store a URL names (`[store] url`
+//! in `shopfuse.toml`; see [`objects`]). Both commit the same way: version *N* of the manifest
+//! is the object `.shopfuse/manifests/<N>.json`, created only if absent, so of two writers that
+//! both read version *N−1* exactly one commits; the current state is the highest version.
+//! `.shopfuse/manifest.json` is a copy of the latest, for tools that read one file.
+
+mod objects;
+mod writer_lock;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -18,13 +27,21 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, IoContext, Result};
 use crate::project::{Project, STATE_DIR, TABLES_DIR};
+use objects::{Created, Fetched, Objects};
+use writer_lock::WriterLock;
 
+/// The copy of the latest manifest, under [`STATE_DIR`].
 const MANIFEST: &str = "manifest.json";
+/// The manifest's versions, under [`STATE_DIR`].
+const MANIFESTS: &str = "manifests";
 const LOCK: &str = "lock";
+/// Manifest versions kept behind the latest (for inspecting what a run changed).
+const MANIFEST_HISTORY: u64 = 10;
 /// Set to make a run abort right before its commit; used by the crash-safety tests.
 pub const CRASH_BEFORE_COMMIT_ENV: &str = "SHOPFUSE_CRASH_BEFORE_COMMIT";
 
@@ -111,38 +128,99 @@ impl Manifest {
 
 #[derive(Debug, Clone)]
 pub struct TableStore {
-    tables_dir: PathBuf,
-    state_dir: PathBuf,
+    objects: Objects,
+}
+
+/// The key of a table file (as the manifest lists it, relative to `tables/`).
+fn table_key(rel: &str) -> String {
+    format!("{TABLES_DIR}/{rel}")
+}
+
+fn state_key(name: &str) -> String {
+    format!("{STATE_DIR}/{name}")
+}
+
+fn version_key(version: u64) -> String {
+    format!("{STATE_DIR}/{MANIFESTS}/{version:020}.json")
+}
+
+/// Every batch of a Parquet file, only `columns` when given.
+fn read_parquet<R: ChunkReader + 'static>(
+    reader: R,
+    columns: Option<&[&str]>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader)?.with_batch_size(65_536);
+    let builder = match columns {
+        Some(columns) => {
+            let mask = parquet::arrow::ProjectionMask::columns(
+                builder.parquet_schema(),
+                columns.iter().copied(),
+            );
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    let reader = builder.build()?;
+    let schema = reader.schema();
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
 }
 
 impl TableStore {
-    pub fn open(project: &Project) -> Self {
-        Self::at(&project.root)
-    }
-
-    pub fn at(root: &Path) -> Self {
-        Self {
-            tables_dir: root.join(TABLES_DIR),
-            state_dir: root.join(STATE_DIR),
+    /// The project's store: on the object store its `[store] url` names, else in its
+    /// directory.
+    pub fn open(project: &Project) -> Result<Self> {
+        match &project.config.store.url {
+            Some(url) => Self::at_url(url),
+            None => Ok(Self::at(&project.root)),
         }
     }
 
-    pub fn tables_dir(&self) -> &Path {
-        &self.tables_dir
+    /// A store on the object store `url` names (see [`objects`] for the schemes).
+    pub fn at_url(url: &str) -> Result<Self> {
+        Ok(Self {
+            objects: Objects::from_url(url)?,
+        })
+    }
+
+    /// A store in the directory `root`.
+    pub fn at(root: &Path) -> Self {
+        Self {
+            objects: Objects::Dir(root.to_path_buf()),
+        }
+    }
+
+    /// Where the tables are, for messages: a directory, or a URL on an object store.
+    pub fn tables_dir(&self) -> PathBuf {
+        self.objects.location(TABLES_DIR)
+    }
+
+    /// The object store and the URL it is registered under (`scheme://authority`) when the
+    /// tables are on one, for a query engine that reads them; `None` for a directory.
+    pub fn object_store(&self) -> Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
+        let remote = self.objects.remote()?;
+        let url = url::Url::parse(&remote.url).ok()?;
+        let base = url::Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()?;
+        Some((base, remote.store.clone()))
     }
 
     /// The last committed state; empty for a project that never ran.
     pub fn manifest(&self) -> Result<Manifest> {
-        let path = self.state_dir.join(MANIFEST);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        let versions = self.objects.list(&state_key(MANIFESTS))?;
+        // Zero-padded names sort by version; a project from before versioned manifests has
+        // only the single file.
+        let key = match versions.iter().rev().find(|k| k.ends_with(".json")) {
+            Some(latest) => latest.clone(),
+            None => state_key(MANIFEST),
+        };
+        match self.objects.get(&key)? {
+            Some(found) => serde_json::from_slice(&found.bytes).map_err(|e| {
                 CoreError::Store(format!(
                     "{}: unreadable manifest ({e}); restore it from backup",
-                    path.display()
+                    self.objects.describe(&key)
                 ))
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-            Err(e) => Err(CoreError::Io { path, source: e }),
+            None => Ok(Manifest::default()),
         }
     }
 
@@ -168,60 +246,62 @@ impl TableStore {
         table: &str,
         columns: Option<&[&str]>,
     ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
-        if !manifest.tables.contains_key(table) {
+        let Some(files) = manifest.tables.get(table) else {
             return Ok(None);
-        }
+        };
         let mut schema = None;
         let mut batches = Vec::new();
-        for path in self.table_files(manifest, table) {
-            let file = match File::open(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        for rel in files {
+            let (file_schema, file_batches) = match self.read_key(&table_key(rel), columns)? {
+                Some(read) => read,
+                None => {
                     // Say how many more are gone, so the message covers the whole damage.
-                    let mut missing = self.missing_files(manifest);
+                    let mut missing = self.missing_files(manifest)?;
                     if missing.is_empty() {
-                        missing.push(path);
+                        missing.push(self.objects.location(&table_key(rel)));
                     }
                     return Err(self.missing_files_error(missing));
                 }
-                opened => opened.at(&path)?,
             };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536);
-            let builder = match columns {
-                Some(columns) => {
-                    let mask = parquet::arrow::ProjectionMask::columns(
-                        builder.parquet_schema(),
-                        columns.iter().copied(),
-                    );
-                    builder.with_projection(mask)
-                }
-                None => builder,
-            };
-            let reader = builder.build()?;
-            schema.get_or_insert_with(|| reader.schema());
-            for batch in reader {
-                batches.push(batch?);
-            }
+            schema.get_or_insert(file_schema);
+            batches.extend(file_batches);
         }
         Ok(schema.map(|s| (s, batches)))
     }
 
-    /// One file of a table (a path relative to `tables/`, as the manifest lists it).
-    pub fn read_file(&self, rel: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let path = self.tables_dir.join(rel);
-        let file = File::open(&path).at(&path)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-            .with_batch_size(65_536)
-            .build()?;
-        let schema = reader.schema();
-        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok((schema, batches))
+    /// A Parquet file of the store, `None` when it is not there.
+    fn read_key(
+        &self,
+        key: &str,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        match self.objects.fetch(key)? {
+            Some(Fetched::File(file)) => read_parquet(file, columns).map(Some),
+            Some(Fetched::Bytes(bytes)) => read_parquet(bytes, columns).map(Some),
+            None => Ok(None),
+        }
     }
 
+    /// One file of a table (a path relative to `tables/`, as the manifest lists it).
+    pub fn read_file(&self, rel: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let key = table_key(rel);
+        self.read_key(&key, None)?.ok_or_else(|| CoreError::Io {
+            path: self.objects.location(&key),
+            source: std::io::ErrorKind::NotFound.into(),
+        })
+    }
+
+    /// Where each file of `table` is: paths for a directory, URLs on an object store.
     pub fn table_files(&self, manifest: &Manifest, table: &str) -> Vec<PathBuf> {
         manifest
             .tables
             .get(table)
-            .map(|files| files.iter().map(|f| self.tables_dir.join(f)).collect())
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| self.objects.location(&table_key(f)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -276,7 +356,8 @@ impl TableStore {
         committed_at: String,
     ) -> Result<(Transaction<'_>, Vec<String>)> {
         let (lock, committed) = self.lock_and_read()?;
-        let intact = |files: &Vec<String>| files.iter().all(|f| self.tables_dir.join(f).is_file());
+        let present = self.objects.list(TABLES_DIR)?;
+        let intact = |files: &Vec<String>| files.iter().all(|f| present.contains(&table_key(f)));
         let mut rebuilt = Manifest {
             version: committed.version,
             committed_at: committed.committed_at.clone(),
@@ -301,16 +382,18 @@ impl TableStore {
 
     /// The lock, the committed manifest, and the files of a run that died before its commit
     /// cleared (they are unreachable).
-    fn lock_and_read(&self) -> Result<(Lock, Manifest)> {
-        std::fs::create_dir_all(&self.state_dir).at(&self.state_dir)?;
-        std::fs::create_dir_all(&self.tables_dir).at(&self.tables_dir)?;
-        let lock = Lock::acquire(self.state_dir.join(LOCK))?;
+    fn lock_and_read(&self) -> Result<(WriterLock, Manifest)> {
+        if let Some(root) = self.objects.local_root() {
+            let state = root.join(STATE_DIR);
+            std::fs::create_dir_all(&state).at(&state)?;
+        }
+        let lock = WriterLock::acquire(&self.objects, &state_key(LOCK))?;
         let committed = self.manifest()?;
         self.collect_garbage(&committed)?;
         Ok((lock, committed))
     }
 
-    fn transaction(&self, lock: Lock, committed: Manifest) -> Transaction<'_> {
+    fn transaction(&self, lock: WriterLock, committed: Manifest) -> Transaction<'_> {
         let mut next = committed;
         next.version += 1;
         Transaction {
@@ -324,15 +407,15 @@ impl TableStore {
     /// The error for `missing` files (never empty).
     fn missing_files_error(&self, missing: Vec<PathBuf>) -> CoreError {
         CoreError::MissingFiles {
-            manifest: self.state_dir.join(MANIFEST),
+            manifest: self.objects.location(&state_key(MANIFEST)),
             count: missing.len(),
             first: missing.into_iter().next().unwrap_or_default(),
         }
     }
 
-    /// Fails with [`CoreError::MissingFiles`] when a file `manifest` lists is not on disk.
+    /// Fails with [`CoreError::MissingFiles`] when a file `manifest` lists is not there.
     pub fn check_files(&self, manifest: &Manifest) -> Result<()> {
-        let missing = self.missing_files(manifest);
+        let missing = self.missing_files(manifest)?;
         if missing.is_empty() {
             Ok(())
         } else {
@@ -340,41 +423,59 @@ impl TableStore {
         }
     }
 
-    /// Files `manifest` lists that are not on disk.
-    pub fn missing_files(&self, manifest: &Manifest) -> Vec<PathBuf> {
-        manifest
+    /// Files `manifest` lists that are not there.
+    pub fn missing_files(&self, manifest: &Manifest) -> Result<Vec<PathBuf>> {
+        let present = self.objects.list(TABLES_DIR)?;
+        Ok(manifest
             .tables
             .values()
             .flatten()
-            .map(|f| self.tables_dir.join(f))
-            .filter(|p| !p.is_file())
-            .collect()
+            .map(|f| table_key(f))
+            .filter(|k| !present.contains(k))
+            .map(|k| self.objects.location(&k))
+            .collect())
     }
 
+    /// Deletes every table file `manifest` does not list (a dead run's, a replaced table's),
+    /// then the folders left empty.
     fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {
-        let live: BTreeSet<PathBuf> = manifest
+        let live: BTreeSet<String> = manifest
             .tables
             .values()
             .flatten()
-            .map(|f| self.tables_dir.join(f))
+            .map(|f| table_key(f))
             .collect();
-        let dirs = std::fs::read_dir(&self.tables_dir).at(&self.tables_dir)?;
-        for dir in dirs {
-            let dir = dir.at(&self.tables_dir)?.path();
-            if !dir.is_dir() {
-                continue;
+        for key in self.objects.list(TABLES_DIR)? {
+            if !live.contains(&key) {
+                self.objects.delete(&key)?;
             }
-            let mut remaining = 0usize;
-            for entry in std::fs::read_dir(&dir).at(&dir)? {
-                let path = entry.at(&dir)?.path();
-                if live.contains(&path) {
-                    remaining += 1;
-                } else {
-                    std::fs::remove_file(&path).at(&path)?;
-                }
-            }
-            if remaining == 0 {
-                std::fs::remove_dir(&dir).at(&dir)?;
+        }
+        self.objects.remove_empty_dirs(TABLES_DIR)
+    }
+
+    /// Makes `next` the committed state: creates its version (refused if another writer
+    /// committed that version first), refreshes the copy, and drops old versions.
+    fn publish_manifest(&self, next: &Manifest) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(next)?;
+        let key = version_key(next.version);
+        if self.objects.create(&key, &bytes)? == Created::AlreadyThere {
+            return Err(CoreError::Store(format!(
+                "{}: another writer committed version {} while this run wrote it; nothing of \
+                 this run was committed, run it again",
+                self.objects.describe(&key),
+                next.version
+            )));
+        }
+        self.objects.put(&state_key(MANIFEST), &bytes)?;
+        let oldest_kept = next.version.saturating_sub(MANIFEST_HISTORY);
+        for old in self.objects.list(&state_key(MANIFESTS))? {
+            let version = old
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|v| v.parse::<u64>().ok());
+            if version.is_some_and(|v| v < oldest_kept) {
+                self.objects.delete(&old)?;
             }
         }
         Ok(())
@@ -390,7 +491,7 @@ pub struct Transaction<'s> {
     /// Content hashes of the files this transaction wrote (written from several threads at
     /// once by ingest, hence the lock); moved into `next` as the files join tables.
     written: std::sync::Mutex<BTreeMap<String, String>>,
-    _lock: Lock,
+    _lock: WriterLock,
 }
 
 impl<'s> Transaction<'s> {
@@ -460,12 +561,10 @@ impl<'s> Transaction<'s> {
         row_group_per_batch: bool,
     ) -> Result<String> {
         let rel = format!("{table}/{stem}.v{}.parquet", self.next.version);
-        let path = self.store.tables_dir.join(&rel);
-        let dir = path.parent().expect("table dir");
-        std::fs::create_dir_all(dir).at(dir)?;
-        let tmp = path.with_extension("parquet.tmp");
+        let key = table_key(&rel);
+        let spool = self.store.objects.spool_path(&key)?;
         {
-            let file = File::create(&tmp).at(&tmp)?;
+            let file = File::create(&spool).at(&spool)?;
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .build();
@@ -481,14 +580,14 @@ impl<'s> Transaction<'s> {
                 }
             }
             let hashing = writer.into_inner()?;
-            hashing.inner.sync_all().at(&tmp)?;
+            hashing.inner.sync_all().at(&spool)?;
             let sha = hex::encode(sha2::Digest::finalize(hashing.hasher));
             self.written
                 .lock()
                 .expect("no panic while holding the lock")
                 .insert(rel.clone(), sha);
         }
-        std::fs::rename(&tmp, &path).at(&path)?;
+        self.store.objects.publish(&spool, &key)?;
         Ok(rel)
     }
 
@@ -593,7 +692,8 @@ impl<'s> Transaction<'s> {
         self.next.file_sha256.retain(|f, _| live.contains(f));
     }
 
-    /// Makes every change visible at once: the manifest is replaced by an atomic rename.
+    /// Makes every change visible at once: the next manifest version is created, only if no
+    /// other writer created it first.
     pub fn commit(mut self, committed_at: String) -> Result<Manifest> {
         if std::env::var_os(CRASH_BEFORE_COMMIT_ENV).is_some() {
             eprintln!("{CRASH_BEFORE_COMMIT_ENV} is set: aborting before commit");
@@ -601,19 +701,7 @@ impl<'s> Transaction<'s> {
         }
         self.record_hashes();
         self.next.committed_at = Some(committed_at);
-        let path = self.store.state_dir.join(MANIFEST);
-        let tmp = path.with_extension("json.tmp");
-        {
-            use std::io::Write;
-            let mut f = File::create(&tmp).at(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(&self.next)?)
-                .at(&tmp)?;
-            f.sync_all().at(&tmp)?;
-        }
-        std::fs::rename(&tmp, &path).at(&path)?;
-        if let Ok(dir) = File::open(&self.store.state_dir) {
-            let _ = dir.sync_all();
-        }
+        self.store.publish_manifest(&self.next)?;
         self.store.collect_garbage(&self.next)?;
         Ok(self.next.clone())
     }
@@ -635,53 +723,6 @@ impl std::io::Write for HashingWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// An exclusive writer lock; a lock left by a process that no longer runs is taken over.
-struct Lock(PathBuf);
-
-impl Lock {
-    fn acquire(path: PathBuf) -> Result<Self> {
-        use std::io::Write;
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(Lock(path));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                    let alive = holder
-                        .trim()
-                        .parse::<u32>()
-                        .map(|pid| Path::new(&format!("/proc/{pid}")).exists())
-                        .unwrap_or(false);
-                    if alive {
-                        return Err(CoreError::Store(format!(
-                            "another shopfuse run (pid {}) is writing this project; wait for it to finish",
-                            holder.trim()
-                        )));
-                    }
-                    std::fs::remove_file(&path).at(&path)?;
-                }
-                Err(e) => return Err(CoreError::Io { path, source: e }),
-            }
-        }
-        Err(CoreError::Store(format!(
-            "could not take the lock {}",
-            path.display()
-        )))
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -795,6 +836,95 @@ mod tests {
         tx.add_file("t", rel.clone());
         let committed = tx.commit("1".into()).unwrap();
         assert!(committed.file_sha256.contains_key(&rel));
+    }
+
+    /// A store in a directory and the same on object_store's two local backends.
+    fn every_kind() -> (tempfile::TempDir, Vec<TableStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let stores = vec![
+            TableStore::at(&dir.path().join("project")),
+            TableStore::at_url(&format!("file://{}/shop-a", bucket.display())).unwrap(),
+            TableStore::at_url("memory:///shop-a").unwrap(),
+        ];
+        (dir, stores)
+    }
+
+    #[test]
+    fn every_kind_of_store_commits_reads_and_collects_alike() {
+        let (_dir, stores) = every_kind();
+        for store in stores {
+            let (schema, b) = batch(3);
+            let mut tx = store.begin().unwrap();
+            tx.append("t", "a", &schema, std::slice::from_ref(&b))
+                .unwrap();
+            tx.commit("1".into()).unwrap();
+            let mut tx = store.begin().unwrap();
+            tx.replace("t", &schema, &[batch(5).1]).unwrap();
+            drop(tx); // as if the process died here
+            assert_eq!(rows(&store, "t"), 3, "{store:?}");
+            let mut tx = store.begin().unwrap();
+            tx.replace("t", &schema, &[batch(4).1]).unwrap();
+            let committed = tx.commit("2".into()).unwrap();
+            assert_eq!((committed.version, rows(&store, "t")), (2, 4));
+            assert_eq!(store.manifest().unwrap(), committed);
+            let files = store.objects.list(TABLES_DIR).unwrap();
+            assert_eq!(files.len(), 1, "the dead run's file and the replaced one are gone");
+            assert!(store.table_files(&committed, "t")[0]
+                .display()
+                .to_string()
+                .ends_with("tables/t/part.v2.parquet"));
+        }
+    }
+
+    #[test]
+    fn a_version_committed_by_another_writer_wins_and_this_run_commits_nothing() {
+        let (_dir, stores) = every_kind();
+        for store in stores {
+            let (schema, b) = batch(2);
+            let mut tx = store.begin().unwrap();
+            tx.replace("t", &schema, std::slice::from_ref(&b)).unwrap();
+            // Another writer (one that took a lease it thought expired) commits version 1.
+            let theirs = Manifest {
+                version: 1,
+                ..Manifest::default()
+            };
+            store
+                .objects
+                .create(&version_key(1), &serde_json::to_vec(&theirs).unwrap())
+                .unwrap();
+            let e = tx.commit("mine".into()).unwrap_err().to_string();
+            assert!(e.contains("another writer committed version 1"), "{e}");
+            assert_eq!(store.manifest().unwrap(), theirs, "{store:?}");
+        }
+    }
+
+    #[test]
+    fn a_project_from_before_versioned_manifests_reads_and_moves_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::at(dir.path());
+        let (schema, b) = batch(3);
+        let mut tx = store.begin().unwrap();
+        tx.replace("t", &schema, &[b]).unwrap();
+        let committed = tx.commit("1".into()).unwrap();
+        std::fs::remove_dir_all(dir.path().join(STATE_DIR).join(MANIFESTS)).unwrap();
+        assert_eq!(store.manifest().unwrap(), committed, "the single file is read");
+        let tx = store.begin().unwrap();
+        assert_eq!(tx.commit("2".into()).unwrap().version, 2);
+        assert_eq!(store.manifest().unwrap().version, 2);
+        assert_eq!(rows(&store, "t"), 3);
+    }
+
+    #[test]
+    fn old_manifest_versions_are_dropped_past_the_history() {
+        let store = TableStore::at_url("memory:///").unwrap();
+        for i in 0..(MANIFEST_HISTORY + 5) {
+            store.begin().unwrap().commit(i.to_string()).unwrap();
+        }
+        let kept = store.objects.list(&state_key(MANIFESTS)).unwrap();
+        assert_eq!(kept.len() as u64, MANIFEST_HISTORY + 1);
+        assert!(kept.contains(&version_key(MANIFEST_HISTORY + 5)));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn embed_texts(
     let Some(project) = project else {
         return Ok(EmbeddingCache::new(encoder).embed(encoder, texts, progress)?);
     };
-    let store = TableStore::open(project);
+    let store = TableStore::open(project)?;
     let mut cache = EmbeddingCache::load(&store, encoder)?;
     let (vectors, stats) = cache.embed(encoder, texts, progress)?;
     if cache.new_entries() > 0 {

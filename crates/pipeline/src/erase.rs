@@ -122,7 +122,7 @@ pub fn erase_customer(
     ids: &ErasedIds,
     erase_log: impl FnOnce(&HashSet<(String, String)>) -> std::io::Result<u64>,
 ) -> Result<ErasureReport, PipelineError> {
-    let store = TableStore::open(project);
+    let store = TableStore::open(project)?;
     let mut tx = store.begin()?;
     let mut tombstones = Tombstones::load(project)?;
     // Tombstones first: a crash after this point leaves the tables as they were, and the

@@ -246,7 +246,7 @@ impl Pipeline {
     ) -> Result<RunReport, PipelineError> {
         let started = Instant::now();
         let selected = self.select(&options.selection)?;
-        let store = TableStore::open(project);
+        let store = TableStore::open(project)?;
         let (mut tx, forgotten) = if options.rebuild {
             let keep = self.kept_on_rebuild();
             let keep: Vec<&str> = keep.iter().map(String::as_str).collect();

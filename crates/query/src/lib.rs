@@ -165,7 +165,7 @@ impl Drop for QueryEngine {
 
 impl QueryEngine {
     pub fn open(project: &Project) -> Result<Self, QueryError> {
-        let store = TableStore::open(project);
+        let store = TableStore::open(project)?;
         let manifest = store.manifest()?;
         store.check_files(&manifest)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -174,6 +174,9 @@ impl QueryEngine {
             .map_err(QueryError::Runtime)?;
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
+        if let Some((url, objects)) = store.object_store() {
+            ctx.register_object_store(&url, objects);
+        }
         let mut tables = Vec::new();
         for (name, _) in manifest.tables.iter() {
             let files = store.table_files(&manifest, name);

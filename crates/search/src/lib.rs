@@ -47,7 +47,7 @@ pub fn index_dir(project: &shopfuse_core::Project) -> std::path::PathBuf {
 pub fn open_project(
     project: &shopfuse_core::Project,
 ) -> Result<(SearchIndex, SyncReport), SearchError> {
-    let store = shopfuse_core::TableStore::open(project);
+    let store = shopfuse_core::TableStore::open(project)?;
     let (_, batches) = store
         .read_table(search_documents::NAME)?
         .ok_or(SearchError::NoIndex)?;

@@ -70,7 +70,7 @@ pub fn erase_offline(
     if let Some(pid) = ServerPid::running(project) {
         return Err(ServeError::ServerRunning { pid });
     }
-    let store = shopfuse_core::TableStore::open(project);
+    let store = shopfuse_core::TableStore::open(project)?;
     let Some(ids) = ErasedIds::of_customer(&store, customer_id)? else {
         return Ok(None);
     };

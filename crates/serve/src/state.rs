@@ -67,7 +67,7 @@ impl AppState {
 
     /// Builds the index of the project's committed version and opens its keys and audit log.
     pub fn with_options(project: &Project, options: &ServeOptions) -> Result<Self, ServeError> {
-        let store = TableStore::open(project);
+        let store = TableStore::open(project)?;
         let manifest = store.manifest()?;
         let recs = project.config.recs.clone();
         let index = ServeIndex::build(&store, &manifest, &recs)?;

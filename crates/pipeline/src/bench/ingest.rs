@@ -67,7 +67,7 @@ pub fn bench_ingest(orders: usize, seed: u64) -> Result<IngestBench, PipelineErr
         .config
         .sources
         .retain(|s| peer.kept_sources.contains(&s.name));
-    let store = TableStore::open(&subset);
+    let store = TableStore::open(&subset)?;
     let started = Instant::now();
     let mut tx = store.begin()?;
     let ours = shopfuse_ingest::ingest(&subset, &mut tx, &NoProgress)?;

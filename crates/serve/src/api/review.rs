@@ -144,7 +144,7 @@ pub(super) async fn decisions(
     let source = format!("api:{}", caller.name);
     let stored = labels.len();
     let outcome = tokio::task::spawn_blocking(move || {
-        let store = TableStore::open(state.project());
+        let store = TableStore::open(state.project()).map_err(|e| e.to_string())?;
         let mut tx = store.begin().map_err(|e| e.to_string())?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let total =

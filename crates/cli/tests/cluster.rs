@@ -1,6 +1,7 @@
 //! End-to-end: the pipeline with its bulk encoding on a Ballista cluster — a scheduler and two
-//! executors started as separate `shopfuse` processes on localhost — gives the same golden
-//! products, customers and evaluation figures as the run in one process.
+//! executors started as separate `shopfuse` processes on localhost — and its tables on an
+//! object store (`[store] url`, object_store's local backend) gives the same golden products,
+//! customers and evaluation figures as the run in one process with the tables in the project.
 
 use std::fs::File;
 use std::net::TcpStream;
@@ -138,8 +139,20 @@ fn outcome(project: &Path) -> Vec<serde_json::Value> {
     out
 }
 
-fn manifest_version(project: &Path) -> u64 {
-    let text = std::fs::read_to_string(project.join(".shopfuse").join("manifest.json")).unwrap();
+/// Puts `project`'s tables on an object store under `bucket` (`[store] url = "file://…"`).
+fn store_tables_in(project: &Path, bucket: &Path) {
+    use std::io::Write;
+    std::fs::create_dir_all(bucket).unwrap();
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(project.join("shopfuse.toml"))
+        .unwrap();
+    writeln!(config, "\n[store]\nurl = \"file://{}\"", bucket.display()).unwrap();
+}
+
+/// The committed version of the store at `root` (a project directory or a bucket).
+fn manifest_version(root: &Path) -> u64 {
+    let text = std::fs::read_to_string(root.join(".shopfuse").join("manifest.json")).unwrap();
     serde_json::from_str::<serde_json::Value>(&text).unwrap()["version"]
         .as_u64()
         .unwrap()
@@ -174,6 +187,9 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     let executor_lost = dir.path().join("executor-lost");
     copy_dir(&local, &on_cluster);
     copy_dir(&local, &executor_lost);
+    let (bucket, lost_bucket) = (dir.path().join("bucket/a"), dir.path().join("bucket/b"));
+    store_tables_in(&on_cluster, &bucket);
+    store_tables_in(&executor_lost, &lost_bucket);
 
     let (url, mut running, executor_logs) = start_cluster(dir.path());
     shopfuse(&local).arg("run").assert().success();
@@ -193,6 +209,10 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     assert_eq!(left, 0, "{}", staging.display());
     assert_eq!(outcome(&on_cluster), expected);
     assert_vectors_agree(&on_cluster, &local);
+    // The tables went to the object store, none to the project.
+    assert!(!on_cluster.join("tables").exists());
+    assert!(bucket.join("tables/golden_products").is_dir());
+    assert_eq!(manifest_version(&bucket), manifest_version(&local));
 
     // An executor killed while the cluster holds a stage's work: Ballista runs its tasks on
     // the other one, the run commits once, and the result is the same.
@@ -207,7 +227,7 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert_eq!(manifest_version(&executor_lost), manifest_version(&local));
+    assert_eq!(manifest_version(&lost_bucket), manifest_version(&local));
     assert_eq!(outcome(&executor_lost), expected);
     assert_vectors_agree(&executor_lost, &local);
     // A re-run on the surviving executor has nothing to do.
@@ -226,6 +246,8 @@ fn a_cluster_that_is_not_there_is_named_and_the_run_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");
     generate(&project, 5, 30, 30, 100);
+    let bucket = dir.path().join("bucket");
+    store_tables_in(&project, &bucket);
     let url = format!("df://127.0.0.1:{}", free_port());
     let out = shopfuse(&project)
         .args(["run", "--cluster", &url])
@@ -244,4 +266,21 @@ fn a_cluster_that_is_not_there_is_named_and_the_run_fails_cleanly() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("df://HOST:PORT"));
+
+    // A run that dies before its commit leaves its lease on the object store and nothing
+    // else visible; the next run takes the dead run's lease over and commits.
+    let crashed = shopfuse(&project)
+        .arg("run")
+        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert!(bucket.join(".shopfuse/lock").exists());
+    let tables = json(shopfuse(&project).arg("tables"));
+    assert!(!tables.to_string().contains("golden_products"), "{tables}");
+    let run = json(shopfuse(&project).arg("run"));
+    assert_eq!(run["balanced"], true, "{run}");
+    assert!(!bucket.join(".shopfuse/lock").exists(), "released");
+    let tables = json(shopfuse(&project).arg("tables"));
+    assert!(tables["golden_products"].as_u64().unwrap() > 0, "{tables}");
 }

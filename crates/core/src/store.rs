@@ -197,7 +197,9 @@ impl TableStore {
 
     /// The object store and the URL it is registered under (`scheme://authority`) when the
     /// tables are on one, for a query engine that reads them; `None` for a directory.
-    pub fn object_store(&self) -> Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
+    pub fn object_store(
+        &self,
+    ) -> Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
         let remote = self.objects.remote()?;
         let url = url::Url::parse(&remote.url).ok()?;
         let base = url::Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()?;
@@ -870,7 +872,11 @@ mod tests {
             assert_eq!((committed.version, rows(&store, "t")), (2, 4));
             assert_eq!(store.manifest().unwrap(), committed);
             let files = store.objects.list(TABLES_DIR).unwrap();
-            assert_eq!(files.len(), 1, "the dead run's file and the replaced one are gone");
+            assert_eq!(
+                files.len(),
+                1,
+                "the dead run's file and the replaced one are gone"
+            );
             assert!(store.table_files(&committed, "t")[0]
                 .display()
                 .to_string()
@@ -909,7 +915,11 @@ mod tests {
         tx.replace("t", &schema, &[b]).unwrap();
         let committed = tx.commit("1".into()).unwrap();
         std::fs::remove_dir_all(dir.path().join(STATE_DIR).join(MANIFESTS)).unwrap();
-        assert_eq!(store.manifest().unwrap(), committed, "the single file is read");
+        assert_eq!(
+            store.manifest().unwrap(),
+            committed,
+            "the single file is read"
+        );
         let tx = store.begin().unwrap();
         assert_eq!(tx.commit("2".into()).unwrap().version, 2);
         assert_eq!(store.manifest().unwrap().version, 2);

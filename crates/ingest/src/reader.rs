@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use arrow::array::{Array, StringArray};
+use arrow::array::{Array, RecordBatchReader, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -342,18 +342,17 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
         .and_then(|b| b.build())
         .map_err(|e| format!("unreadable Parquet: {e}"))?;
-    let mut header: Vec<String> = Vec::new();
+    // From the file's schema, not the first batch: a file with no rows has no batch, and
+    // its columns still have to match the source's mapping.
+    let header: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let mut records = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| format!("unreadable Parquet: {e}"))?;
-        if header.is_empty() {
-            header = batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-        }
         let columns: Vec<StringArray> = batch
             .columns()
             .iter()
@@ -394,6 +393,21 @@ fn read_parquet(bytes: &[u8]) -> Result<SourceTable, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_parquet_file_without_rows_still_has_its_header() {
+        use arrow::datatypes::{Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("review_id", DataType::Utf8, true),
+            Field::new("rating", DataType::Float64, true),
+        ]));
+        let mut bytes = Vec::new();
+        let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+        writer.close().unwrap();
+        let t = read(&bytes, FileFormat::Parquet, None).unwrap();
+        assert_eq!(t.header, ["review_id", "rating"]);
+        assert!(t.records.is_empty());
+    }
 
     #[test]
     fn csv_rows_keep_line_numbers_and_flag_wrong_field_counts() {

@@ -1415,11 +1415,23 @@ async fn search_finds_a_product_by_its_title_and_refuses_bad_parameters() {
     );
 }
 
+/// The file of the committed manifest's latest version (what a test edits to stand for
+/// another committed state).
+fn latest_manifest(project: &std::path::Path) -> std::path::PathBuf {
+    let versions = project.join(".shopfuse/manifests");
+    let mut files: Vec<_> = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.pop().expect("a committed version")
+}
+
 #[tokio::test]
 async fn search_and_ask_before_the_search_stage_ran_say_so_with_409() {
     let (copy, _) = copied_state();
     // The committed state of a project whose runs stopped before the search stage.
-    let manifest = copy.path().join(".shopfuse/manifest.json");
+    let manifest = latest_manifest(copy.path());
     let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     m["tables"]
         .as_object_mut()
@@ -1500,7 +1512,7 @@ async fn review_sentiment_per_product_and_its_alerts_for_viewers() {
 #[tokio::test]
 async fn sentiment_before_the_sentiment_stage_ran_says_so_with_409() {
     let (copy, _) = copied_state();
-    let manifest = copy.path().join(".shopfuse/manifest.json");
+    let manifest = latest_manifest(copy.path());
     let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     let tables = m["tables"].as_object_mut().unwrap();
     for t in ["review_sentiment", "review_aspects", "sentiment_alerts"] {

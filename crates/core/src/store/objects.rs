@@ -194,13 +194,11 @@ impl Objects {
                     Err(e) => Err(CoreError::Io { path, source: e }),
                 }
             }
-            Objects::Remote(r) => {
-                match r.put(key, bytes.to_vec(), PutMode::Create) {
-                    Ok(()) => Ok(Created::Yes),
-                    Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyThere),
-                    Err(e) => Err(r.error(key, e)),
-                }
-            }
+            Objects::Remote(r) => match r.put(key, bytes.to_vec(), PutMode::Create) {
+                Ok(()) => Ok(Created::Yes),
+                Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyThere),
+                Err(e) => Err(r.error(key, e)),
+            },
         }
     }
 
@@ -306,8 +304,8 @@ impl Objects {
             }
             Objects::Remote(r) => {
                 let at = r.key(dir);
-                let metas: Vec<_> = block_on(r.store.list(Some(&at)).try_collect())
-                    .map_err(|e| r.error(dir, e))?;
+                let metas: Vec<_> =
+                    block_on(r.store.list(Some(&at)).try_collect()).map_err(|e| r.error(dir, e))?;
                 Ok(metas
                     .into_iter()
                     .filter_map(|m| {
@@ -390,10 +388,12 @@ impl Remote {
             let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
             let mut buf = vec![0u8; PART_BYTES];
             loop {
-                let n = file.read(&mut buf).map_err(|e| object_store::Error::Generic {
-                    store: "spool",
-                    source: Box::new(e),
-                })?;
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "spool",
+                        source: Box::new(e),
+                    })?;
                 if n == 0 {
                     break;
                 }
@@ -456,7 +456,12 @@ fn list_dir(root: &Path, rel: &str, keys: &mut BTreeSet<String>) -> Result<()> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(CoreError::Io { path: dir, source: e }),
+        Err(e) => {
+            return Err(CoreError::Io {
+                path: dir,
+                source: e,
+            })
+        }
     };
     for entry in entries {
         let entry = entry.at(&dir)?;
@@ -517,7 +522,11 @@ mod tests {
             objects.publish(&spool, "tables/b/y.parquet").unwrap();
             assert!(!spool.exists(), "the spool file is gone once published");
             let keys: Vec<_> = objects.list("tables").unwrap().into_iter().collect();
-            assert_eq!(keys, ["tables/a/x.parquet", "tables/b/y.parquet"], "{objects:?}");
+            assert_eq!(
+                keys,
+                ["tables/a/x.parquet", "tables/b/y.parquet"],
+                "{objects:?}"
+            );
             objects.delete("tables/a/x.parquet").unwrap();
             objects.delete("tables/a/x.parquet").unwrap();
             objects.remove_empty_dirs("tables").unwrap();
@@ -531,7 +540,9 @@ mod tests {
     fn a_large_file_is_uploaded_in_parts_and_arrives_whole() {
         let objects = Objects::from_url("memory:///root").unwrap();
         let spool = objects.spool_path("big").unwrap();
-        let bytes: Vec<u8> = (0..PART_BYTES * 2 + 12_345).map(|i| (i % 251) as u8).collect();
+        let bytes: Vec<u8> = (0..PART_BYTES * 2 + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
         std::fs::write(&spool, &bytes).unwrap();
         objects.publish(&spool, "tables/t/big.parquet").unwrap();
         let got = objects.get("tables/t/big.parquet").unwrap().unwrap();
@@ -550,7 +561,10 @@ mod tests {
             Some(Created::AlreadyThere)
         );
         let now = objects.get("lock").unwrap().unwrap().version.unwrap();
-        assert_eq!(objects.replace_if("lock", b"mine", &now).unwrap(), Some(Created::Yes));
+        assert_eq!(
+            objects.replace_if("lock", b"mine", &now).unwrap(),
+            Some(Created::Yes)
+        );
         let dir = tempfile::tempdir().unwrap();
         let local = Objects::Dir(dir.path().to_path_buf());
         assert_eq!(local.replace_if("lock", b"x", &now).unwrap(), None);

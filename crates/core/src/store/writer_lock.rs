@@ -259,7 +259,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("another shopfuse run") && e.contains("lease expires"), "{e}");
+        assert!(
+            e.contains("another shopfuse run") && e.contains("lease expires"),
+            "{e}"
+        );
         drop(first);
         assert!(objects.get("lock").unwrap().is_none());
         let _again = Lease::acquire(objects, "lock", 60).unwrap();
@@ -317,7 +320,10 @@ mod tests {
         };
         let first = read().expires_at;
         std::thread::sleep(Duration::from_millis(2_200));
-        assert!(read().expires_at > first, "renewed after a third of its life");
+        assert!(
+            read().expires_at > first,
+            "renewed after a third of its life"
+        );
         drop(lease);
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::cargo_bin;
 
 mod common;
-use common::{free_port, generate, json, shopfuse, sql, Killed};
+use common::{
+    copy_dir, free_port, generate, json, outcome, shopfuse, sql, store_tables_in, Killed,
+};
 
 fn wait_for_port(port: u16, what: &str, log: &Path) {
     let started = Instant::now();
@@ -76,16 +78,6 @@ fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<PathBuf>) {
     (url, running, logs)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let status = Process::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Every product's search vector, by golden id.
 fn search_vectors(project: &Path) -> Vec<(String, Vec<f64>)> {
     sql(
@@ -118,36 +110,6 @@ fn assert_vectors_agree(a: &Path, b: &Path) {
             .fold(0.0, f64::max);
         assert!(worst < 1e-5, "{ga}: vectors differ by {worst}");
     }
-}
-
-/// What a run produces that the comparison covers.
-fn outcome(project: &Path) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for query in [
-        "select * from golden_products order by golden_id",
-        "select platform, listing_id, golden_id from product_clusters order by platform, listing_id",
-        "select * from customers order by customer_id",
-        "select platform, account_id, customer_id from customer_accounts order by platform, account_id",
-        // The vectors agree to float rounding (the encoder's sums are blocked by the batch's
-        // shape), so they are compared apart, to a tolerance.
-        "select * except (vector) from search_documents order by golden_id",
-    ] {
-        out.push(serde_json::Value::Array(sql(project, query)));
-    }
-    out.push(json(shopfuse(project).args(["eval", "match"])));
-    out.push(json(shopfuse(project).args(["eval", "identity"])));
-    out
-}
-
-/// Puts `project`'s tables on an object store under `bucket` (`[store] url = "file://…"`).
-fn store_tables_in(project: &Path, bucket: &Path) {
-    use std::io::Write;
-    std::fs::create_dir_all(bucket).unwrap();
-    let mut config = std::fs::OpenOptions::new()
-        .append(true)
-        .open(project.join("shopfuse.toml"))
-        .unwrap();
-    writeln!(config, "\n[store]\nurl = \"file://{}\"", bucket.display()).unwrap();
 }
 
 /// The committed version of the store at `root` (a project directory or a bucket).
@@ -188,8 +150,8 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     copy_dir(&local, &on_cluster);
     copy_dir(&local, &executor_lost);
     let (bucket, lost_bucket) = (dir.path().join("bucket/a"), dir.path().join("bucket/b"));
-    store_tables_in(&on_cluster, &bucket);
-    store_tables_in(&executor_lost, &lost_bucket);
+    store_tables_in(&on_cluster, &format!("file://{}", bucket.display()));
+    store_tables_in(&executor_lost, &format!("file://{}", lost_bucket.display()));
 
     let (url, mut running, executor_logs) = start_cluster(dir.path());
     shopfuse(&local).arg("run").assert().success();
@@ -247,7 +209,8 @@ fn a_cluster_that_is_not_there_is_named_and_the_run_fails_cleanly() {
     let project = dir.path().join("p");
     generate(&project, 5, 30, 30, 100);
     let bucket = dir.path().join("bucket");
-    store_tables_in(&project, &bucket);
+    std::fs::create_dir_all(&bucket).unwrap();
+    store_tables_in(&project, &format!("file://{}", bucket.display()));
     let url = format!("df://127.0.0.1:{}", free_port());
     let out = shopfuse(&project)
         .args(["run", "--cluster", &url])

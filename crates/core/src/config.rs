@@ -45,8 +45,10 @@ pub struct ProjectConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `file:///srv/shopfuse/shop-a` (object_store's local backend, e.g. on a mount every
-    /// machine shares) or `memory:///` (tests); the tables and their manifest go under it.
+    /// `s3://bucket/prefix` (credentials and endpoint from the `AWS_*` environment
+    /// variables), `file:///srv/shopfuse/shop-a` (object_store's local backend, e.g. on a
+    /// mount every machine shares) or `memory:///` (tests); the tables and their manifest go
+    /// under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

@@ -71,3 +71,43 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `cp -a from to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// What a run produces that the comparison covers.
+pub fn outcome(project: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for query in [
+        "select * from golden_products order by golden_id",
+        "select platform, listing_id, golden_id from product_clusters order by platform, listing_id",
+        "select * from customers order by customer_id",
+        "select platform, account_id, customer_id from customer_accounts order by platform, account_id",
+        // The vectors agree to float rounding (the encoder's sums are blocked by the batch's
+        // shape), so they are compared apart, to a tolerance.
+        "select * except (vector) from search_documents order by golden_id",
+    ] {
+        out.push(serde_json::Value::Array(sql(project, query)));
+    }
+    out.push(json(shopfuse(project).args(["eval", "match"])));
+    out.push(json(shopfuse(project).args(["eval", "identity"])));
+    out
+}
+
+/// Puts `project`'s tables on the object store `url` names (`[store] url`).
+pub fn store_tables_in(project: &Path, url: &str) {
+    use std::io::Write;
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(project.join("shopfuse.toml"))
+        .unwrap();
+    writeln!(config, "\n[store]\nurl = \"{url}\"").unwrap();
+}

@@ -1,5 +1,7 @@
-//! Where a table store's files live: a directory of the project (the default) or any
-//! `object_store` backend named by a URL (`[store] url`).
+//! Where a table store's files live: a directory of the project (the default) or an
+//! `object_store` backend named by a URL (`[store] url`): `s3://bucket/prefix` (AWS S3 or any
+//! S3-compatible server with conditional puts), `file:///path` (object_store's local backend,
+//! e.g. on a mount shared by several machines), `memory:///` (tests).
 //!
 //! Vocabulary: a *key* is a file's path relative to the store's root, `/`-separated
 //! (`tables/golden_products/part.v7.parquet`, `manifests/00000000000000000007.json`). The
@@ -69,17 +71,21 @@ impl std::fmt::Debug for Objects {
 const PART_BYTES: usize = 16 << 20;
 
 impl Objects {
-    /// The backend `url` names (`file:///srv/shopfuse/shop-a`, `memory:///`, and what else this
-    /// build's `object_store` supports); its root is the URL's path.
+    /// The backend `url` names (`s3://bucket/shop-a`, `file:///srv/shopfuse/shop-a`,
+    /// `memory:///`); its root is the URL's path.
     pub fn from_url(url: &str) -> Result<Self> {
         let parsed = url::Url::parse(url).map_err(|e| {
             CoreError::Store(format!(
                 "[store] url = {url:?} is not a URL ({e}); write e.g. \"file:///srv/shopfuse/shop-a\""
             ))
         })?;
-        let (store, prefix) = object_store::parse_url(&parsed).map_err(|e| {
+        // The backend's settings and credentials come from the environment (`AWS_*` for
+        // S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT for an
+        // S3-compatible server, AWS_ALLOW_HTTP=true for one without TLS), never the config.
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
+        let (store, prefix) = object_store::parse_url_opts(&parsed, env).map_err(|e| {
             CoreError::Store(format!(
-                "[store] url = {url:?}: {e}; this build reads file:// and memory:// URLs"
+                "[store] url = {url:?}: {e}; shopfuse reads s3://, file:// and memory:// URLs"
             ))
         })?;
         Ok(Objects::Remote(Remote {
@@ -575,6 +581,6 @@ mod tests {
         let e = Objects::from_url("not a url").unwrap_err().to_string();
         assert!(e.contains("[store] url"), "{e}");
         let e = Objects::from_url("ftp://host/x").unwrap_err().to_string();
-        assert!(e.contains("[store] url") && e.contains("file://"), "{e}");
+        assert!(e.contains("[store] url") && e.contains("s3://"), "{e}");
     }
 }

@@ -115,13 +115,13 @@ fn a_project_with_its_tables_in_s3_gives_the_local_result() {
     assert!(!crashed.status.success());
     let tables = json(shopfuse(&in_s3).arg("tables"));
     assert!(!tables.to_string().contains("golden_products"), "{tables}");
-    let lease = "shop-a/.shopfuse/lock".to_string();
-    assert_eq!(keys(port, &lease), [lease.clone()], "the lease is left");
+    let lease = "shop-a/.shopfuse/lock";
+    assert_eq!(keys(port, lease), [lease], "the lease is left");
 
     // The next run takes the dead run's lease over, commits, and matches the local run.
     let run = json(shopfuse(&in_s3).arg("run"));
     assert_eq!(run["balanced"], true, "{run}");
-    assert!(keys(port, &lease).is_empty(), "released");
+    assert!(keys(port, lease).is_empty(), "released");
     assert!(
         !in_s3.join("tables").exists(),
         "no table went to the project"

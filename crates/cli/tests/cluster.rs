@@ -3,80 +3,14 @@
 //! object store (`[store] url`, object_store's local backend) gives the same golden products,
 //! customers and evaluation figures as the run in one process with the tables in the project.
 
-use std::fs::File;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-use assert_cmd::cargo::cargo_bin;
 
 mod common;
 use common::{
-    copy_dir, free_port, generate, json, outcome, shopfuse, sql, store_tables_in, Killed,
+    copy_dir, free_port, generate, json, outcome, shopfuse, sql, start_cluster, store_tables_in,
+    Killed,
 };
-
-fn wait_for_port(port: u16, what: &str, log: &Path) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} did not listen on {port}: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn spawn(args: &[&str], log: &Path) -> Killed {
-    let out = File::create(log).unwrap();
-    let child = Process::new(cargo_bin("shopfuse"))
-        .args(args)
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .unwrap();
-    Killed(child)
-}
-
-/// A scheduler and two one-slot executors; returns the scheduler's URL, the processes and
-/// the executors' logs.
-fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<PathBuf>) {
-    let port = free_port();
-    let scheduler_log = work.join("scheduler.log");
-    let bind = format!("127.0.0.1:{port}");
-    let mut running = vec![spawn(&["scheduler", "--bind", &bind], &scheduler_log)];
-    wait_for_port(port, "the scheduler", &scheduler_log);
-    let url = format!("df://127.0.0.1:{port}");
-    let mut logs = Vec::new();
-    for k in 0..2 {
-        let (flight, grpc) = (free_port(), free_port());
-        let dir = work.join(format!("executor-{k}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = work.join(format!("executor-{k}.log"));
-        running.push(spawn(
-            &[
-                "executor",
-                "--scheduler",
-                &url,
-                "--port",
-                &flight.to_string(),
-                "--grpc-port",
-                &grpc.to_string(),
-                "--concurrent-tasks",
-                "1",
-                "--work-dir",
-                dir.to_str().unwrap(),
-                "--heartbeat",
-                "2",
-            ],
-            &log,
-        ));
-        wait_for_port(flight, "an executor", &log);
-        logs.push(log);
-    }
-    (url, running, logs)
-}
 
 /// Every product's search vector, by golden id.
 fn search_vectors(project: &Path) -> Vec<(String, Vec<f64>)> {
@@ -120,10 +54,10 @@ fn manifest_version(root: &Path) -> u64 {
         .unwrap()
 }
 
-/// Kills `victim` as soon as a plan's staging table appears under `project`: the executor is
-/// lost while the cluster holds the stage's encoding work.
-fn kill_during_a_plan(project: &Path, victim: &mut Killed) {
-    let staging = project.join(".shopfuse").join("cluster");
+/// Kills `victim` as soon as a plan's staging table appears in the store at `root`: the
+/// executor is lost while the cluster holds the stage's encoding work.
+fn kill_during_a_plan(root: &Path, victim: &mut Killed) {
+    let staging = root.join(".shopfuse").join("cluster");
     let started = Instant::now();
     loop {
         let busy = std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
@@ -165,8 +99,9 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
         let text = std::fs::read_to_string(log).unwrap();
         assert!(text.contains("encoder loaded"), "{}: {text}", log.display());
     }
-    // The staging tables are gone.
-    let staging = on_cluster.join(".shopfuse").join("cluster");
+    // The plans staged their texts beside the tables, in the object store, and removed them.
+    assert!(!on_cluster.join(".shopfuse/cluster").exists());
+    let staging = bucket.join(".shopfuse").join("cluster");
     let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
     assert_eq!(left, 0, "{}", staging.display());
     assert_eq!(outcome(&on_cluster), expected);
@@ -181,7 +116,7 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     let mut run = shopfuse(&executor_lost);
     let run = std::thread::scope(|s| {
         let handle = s.spawn(|| run.args(["run", "--cluster", &url]).output().unwrap());
-        kill_during_a_plan(&executor_lost, &mut running[1]);
+        kill_during_a_plan(&lost_bucket, &mut running[1]);
         handle.join().unwrap()
     });
     assert!(

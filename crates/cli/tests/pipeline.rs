@@ -409,18 +409,28 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn readme_config_example_is_valid() {
+fn readme_config_examples_are_valid() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let block = readme
+    let blocks: Vec<&str> = readme
         .split("```toml\n")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap();
-    let config = shopfuse_core::ProjectConfig::parse(block, Path::new("README.md")).unwrap();
-    assert_eq!(config.sources[0].preset.as_deref(), Some("taobao"));
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 2, "the project example and the [store] one");
+    let configs: Vec<shopfuse_core::ProjectConfig> = blocks
+        .iter()
+        .map(|block| shopfuse_core::ProjectConfig::parse(block, Path::new("README.md")).unwrap())
+        .collect();
+    let full = configs.iter().find(|c| !c.sources.is_empty()).unwrap();
+    assert_eq!(full.sources[0].preset.as_deref(), Some("taobao"));
+    let on_s3 = |c: &&shopfuse_core::ProjectConfig| {
+        c.store
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("s3://"))
+    };
+    assert_eq!(configs.iter().filter(on_s3).count(), 2, "both show [store]");
 }
 
 #[test]

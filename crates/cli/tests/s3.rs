@@ -2,7 +2,8 @@
 //! local S3-compatible server (moto's, installed from PyPI by `scripts/install-s3-server.sh`)
 //! gives the same golden products, customers and evaluation figures as one whose tables are
 //! in its directory; a run killed before its commit changes nothing there, and the next run
-//! takes its lease over with a conditional overwrite and commits.
+//! takes its lease over with a conditional overwrite and commits. A run on a Ballista cluster
+//! stages its texts in the bucket, where the executors read them with their own credentials.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,7 +12,9 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{copy_dir, free_port, generate, json, outcome, shopfuse, store_tables_in, Killed};
+use common::{
+    copy_dir, free_port, generate, json, outcome, shopfuse, start_cluster, store_tables_in, Killed,
+};
 
 const BUCKET: &str = "shopfuse-e2e";
 
@@ -84,7 +87,8 @@ fn start_s3(log: &std::path::Path) -> (u16, Killed) {
 #[test]
 fn a_project_with_its_tables_in_s3_gives_the_local_result() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _server) = start_s3(&dir.path().join("s3.log"));
+    let s3_log = dir.path().join("s3.log");
+    let (port, _server) = start_s3(&s3_log);
     // The credentials and endpoint reach every `shopfuse` this test starts through the
     // environment, as they would in production; this binary runs this one test, so no other
     // thread reads the environment while it is set.
@@ -143,4 +147,31 @@ fn a_project_with_its_tables_in_s3_gives_the_local_result() {
         .filter(|s| s["stage"] != "ingest" && s["status"] != "skipped")
         .collect();
     assert!(ran.is_empty(), "{rerun}");
+
+    // A copy with its tables under another prefix, run on a cluster: the texts are staged in
+    // the bucket, where the executors read them with their own credentials, and the result
+    // is the same.
+    let on_cluster = dir.path().join("on-cluster");
+    copy_dir(&local, &on_cluster);
+    std::fs::remove_dir_all(on_cluster.join("tables")).unwrap();
+    std::fs::remove_dir_all(on_cluster.join(".shopfuse/manifests")).unwrap();
+    std::fs::remove_file(on_cluster.join(".shopfuse/manifest.json")).unwrap();
+    store_tables_in(&on_cluster, &format!("s3://{BUCKET}/shop-b"));
+    let (url, _running, executor_logs) = start_cluster(dir.path());
+    let report = json(shopfuse(&on_cluster).args(["run", "--cluster", &url]));
+    assert_eq!(report["cluster"], url.as_str());
+    for log in &executor_logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("encoder loaded"), "{}: {text}", log.display());
+    }
+    // Nothing was staged in the project (the folder came over empty from the local run's copy).
+    let staged_here =
+        std::fs::read_dir(on_cluster.join(".shopfuse/cluster")).map_or(0, |d| d.count());
+    assert_eq!(staged_here, 0);
+    assert!(
+        keys(port, "shop-b/.shopfuse/cluster/").is_empty(),
+        "staging removed"
+    );
+    assert!(!keys(port, "shop-b/tables/golden_products/").is_empty());
+    assert_eq!(outcome(&on_cluster), expected);
 }

@@ -48,6 +48,13 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
+    /// The object store the staging tables are on refused or failed an operation.
+    #[error("{location}: the staging table's object store failed")]
+    ObjectStore {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("{path}: cannot write Parquet")]
     Parquet {
         path: PathBuf,

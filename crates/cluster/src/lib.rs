@@ -15,19 +15,25 @@
 //! - The scheduler and executor are Ballista's own processes ([`run_scheduler`],
 //!   [`run_executor`]) with our functions added to their registries; scheduling, shuffles and
 //!   task retry on a lost executor are Ballista's.
-//! - Inputs reach executors as Parquet files under a path they share (the project directory
-//!   on one machine or a shared mount); results come back to the client over Arrow Flight.
+//! - Inputs reach executors as Parquet files beside the project's tables ([`Staging`]): in
+//!   the bucket when the tables are on an object store (each process opens it with its own
+//!   `AWS_*` variables, [`EnvObjectStores`]), else under the project directory, which the
+//!   machines must then share; results come back to the client over Arrow Flight.
 //! - Models load lazily in each executor (`--models DIR` or `$SHOPFUSE_MODELS`), the first
 //!   time a task calls the function; the scheduler never loads one.
 
 pub mod encode_udf;
 pub mod engine;
 pub mod error;
+pub mod object_stores;
 pub mod plan_encoder;
 pub mod processes;
+pub mod staging;
 
 pub use encode_udf::{EncodeUse, ModelFiles};
 pub use engine::{shopfuse_functions, Engine, SchedulerUrl};
 pub use error::ClusterError;
+pub use object_stores::EnvObjectStores;
 pub use plan_encoder::PlanEncoder;
 pub use processes::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};
+pub use staging::Staging;

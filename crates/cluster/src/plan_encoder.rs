@@ -4,12 +4,9 @@
 //! takes a `&dyn Encoder`, so on a cluster they all encode there without knowing it, and a
 //! local run runs the same plan on DataFusion in its own process.
 //!
-//! The staging table lives under a directory every executor can read (the project's
-//! `.shopfuse/cluster/`, on a path the machines share); it is removed when the call ends,
-//! whether the plan succeeded or not.
+//! The staging table lives where every executor can read it (see [`Staging`]); it is removed
+//! when the call ends, whether the plan succeeded or not.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -25,6 +22,7 @@ use shopfuse_embed::UseM3;
 use crate::encode_udf::{EncodeUse, ENCODE_USE};
 use crate::engine::Engine;
 use crate::error::ClusterError;
+use crate::staging::Staging;
 
 /// Texts per `encode` call the embedding cache should send at once to a cluster: a plan costs
 /// a job there (scheduling, a staging table), so it should carry minutes of work, not
@@ -40,7 +38,7 @@ pub struct PlanEncoder {
     /// the in-process engine runs.
     local: Arc<UseM3>,
     engine: Engine,
-    staging: PathBuf,
+    staging: Staging,
     /// Always `Some` until dropped (see the `Drop` impl).
     runtime: Option<tokio::runtime::Runtime>,
     calls: AtomicU64,
@@ -57,43 +55,57 @@ impl Drop for PlanEncoder {
 }
 
 impl PlanEncoder {
-    /// `local` gives the model's identity; `staging` is the shared directory for the texts.
-    /// Staging tables another process left there (one killed mid-plan) are removed: the
-    /// caller holds the project's write lock, so no other process is using them.
-    pub fn new(local: Arc<UseM3>, engine: Engine, staging: &Path) -> Result<Self, ClusterError> {
-        remove_stale_staging(staging)?;
+    /// `local` gives the model's identity; `staging` is where the texts go. Staging tables
+    /// another process left there (one killed mid-plan) are removed: the caller holds the
+    /// project's write lock, so no other process is using them.
+    pub fn new(local: Arc<UseM3>, engine: Engine, staging: Staging) -> Result<Self, ClusterError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|source| ClusterError::Runtime { source })?;
-        Ok(Self {
+        let encoder = Self {
             local,
             engine,
-            staging: staging.to_path_buf(),
+            staging,
             runtime: Some(runtime),
             calls: AtomicU64::new(0),
+        };
+        let ours = format!("encode-{}-", std::process::id());
+        encoder.block_on(encoder.staging.remove_others(&ours))?;
+        Ok(encoder)
+    }
+
+    /// Runs `work` on this encoder's runtime; a scoped thread keeps `block_on` off any
+    /// runtime the caller may be running on.
+    fn block_on<T: Send>(&self, work: impl std::future::Future<Output = T> + Send) -> T {
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        std::thread::scope(|s| {
+            s.spawn(|| runtime.block_on(work))
+                .join()
+                .expect("the plan thread does not panic")
         })
     }
 
     fn encode_by_plan(&self, texts: &[&str]) -> Result<Embeddings, ClusterError> {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        let dir = self
-            .staging
-            .join(staging_dir_name(std::process::id(), call));
-        let _cleanup = RemoveOnDrop(dir.clone());
-        write_texts(&dir, texts, self.engine.partitions())?;
+        let name = staging_dir_name(std::process::id(), call);
+        let parts = texts_as_parquet(texts, self.engine.partitions())?;
         let functions = match &self.engine {
             // In this process the function reuses the model already loaded here.
             Engine::InProcess { .. } => vec![EncodeUse::with_encoder(self.local.clone()).udf()],
             Engine::Cluster { .. } => crate::shopfuse_functions(&Default::default()),
         };
-        // A scoped thread keeps `block_on` off any runtime the caller may be running on.
-        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
-        let batches = std::thread::scope(|s| {
-            s.spawn(|| runtime.block_on(run_encode_plan(&self.engine, &functions, &dir)))
-                .join()
-                .expect("the plan thread does not panic")
+        let batches = self.block_on(async {
+            let ran = async {
+                for (k, bytes) in parts.into_iter().enumerate() {
+                    self.staging.write_part(&name, k, bytes).await?;
+                }
+                run_encode_plan(&self.engine, &functions, &self.staging, &name).await
+            }
+            .await;
+            self.staging.remove(&name).await;
+            ran
         })?;
         assemble(&batches, texts.len(), self.local.dim())
     }
@@ -141,11 +153,13 @@ fn engine_name(engine: &Engine) -> String {
 async fn run_encode_plan(
     engine: &Engine,
     functions: &[datafusion::logical_expr::ScalarUDF],
-    dir: &Path,
+    staging: &Staging,
+    name: &str,
 ) -> Result<Vec<RecordBatch>, ClusterError> {
     let ctx = engine.context(functions).await?;
-    let path = format!("{}/", dir.display());
-    ctx.register_parquet("texts", &path, ParquetReadOptions::default())
+    staging.register(&ctx);
+    let location = staging.location(name);
+    ctx.register_parquet("texts", &location, ParquetReadOptions::default())
         .await
         .map_err(ClusterError::plan("reading the texts"))?;
     let sql = format!("SELECT row, {ENCODE_USE}(text) AS vector FROM texts");
@@ -155,11 +169,13 @@ async fn run_encode_plan(
         .map_err(ClusterError::plan("planning"))?;
     frame.collect().await.map_err(|source| {
         let unreadable = source.to_string().contains("No such file");
-        match engine {
-            Engine::Cluster { .. } if unreadable => ClusterError::StagingNotShared {
-                dir: dir.to_path_buf(),
-                source,
-            },
+        match (engine, staging) {
+            (Engine::Cluster { .. }, Staging::Dir(dir)) if unreadable => {
+                ClusterError::StagingNotShared {
+                    dir: dir.join(name),
+                    source,
+                }
+            }
             _ => ClusterError::Plan {
                 step: "encoding",
                 source,
@@ -170,17 +186,13 @@ async fn run_encode_plan(
 
 /// The texts as `parts` Parquet files of consecutive rows (`row`, `text`): one scan task per
 /// file, so the plan has `parts` pieces to spread over the executors.
-fn write_texts(dir: &Path, texts: &[&str], parts: usize) -> Result<(), ClusterError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ClusterError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+fn texts_as_parquet(texts: &[&str], parts: usize) -> Result<Vec<Vec<u8>>, ClusterError> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("row", DataType::UInt64, false),
         Field::new("text", DataType::Utf8, false),
     ]));
     let per_part = texts.len().div_ceil(parts.max(1)).max(1);
+    let mut files = Vec::new();
     for (k, chunk) in texts.chunks(per_part).enumerate() {
         let first = (k * per_part) as u64;
         let rows = UInt64Array::from_iter_values(first..first + chunk.len() as u64);
@@ -189,14 +201,15 @@ fn write_texts(dir: &Path, texts: &[&str], parts: usize) -> Result<(), ClusterEr
             vec![Arc::new(rows), Arc::new(StringArray::from(chunk.to_vec()))],
         )
         .map_err(ClusterError::arrow("building the texts table"))?;
-        let path = dir.join(format!("part-{k:05}.parquet"));
-        let file = File::create(&path).map_err(io(&path))?;
-        let mut writer = ArrowWriter::try_new(file, schema.clone(), None)
-            .map_err(ClusterError::parquet(&path))?;
-        writer.write(&batch).map_err(ClusterError::parquet(&path))?;
-        writer.close().map_err(ClusterError::parquet(&path))?;
+        let mut bytes = Vec::new();
+        let part = std::path::PathBuf::from(format!("part-{k:05}.parquet"));
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), None)
+            .map_err(ClusterError::parquet(&part))?;
+        writer.write(&batch).map_err(ClusterError::parquet(&part))?;
+        writer.close().map_err(ClusterError::parquet(&part))?;
+        files.push(bytes);
     }
-    Ok(())
+    Ok(files)
 }
 
 /// The vectors in row order; every row must come back exactly once.
@@ -246,29 +259,6 @@ fn staging_dir_name(pid: u32, call: u64) -> String {
     format!("encode-{pid}-{call}")
 }
 
-fn remove_stale_staging(staging: &Path) -> Result<(), ClusterError> {
-    let Ok(entries) = std::fs::read_dir(staging) else {
-        return Ok(());
-    };
-    let ours = format!("encode-{}-", std::process::id());
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("encode-") && !name.starts_with(&ours) {
-            let path = entry.path();
-            std::fs::remove_dir_all(&path).map_err(|source| ClusterError::Io { path, source })?;
-        }
-    }
-    Ok(())
-}
-
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,66 +283,102 @@ mod tests {
         texts
     }
 
+    /// The project's folder, and the same folder on an object store.
+    fn stagings(dir: &std::path::Path) -> Vec<Staging> {
+        let store = shopfuse_core::TableStore::at_url("memory:///shop-a").unwrap();
+        vec![
+            Staging::Dir(dir.to_path_buf()),
+            Staging::Objects(store.object_area("cluster").unwrap()),
+        ]
+    }
+
     #[test]
     fn the_in_process_plan_gives_the_encoders_vectors() {
         let encoder = usem3();
-        let staging = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let owned = texts();
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let direct = encoder.encode(&texts).unwrap();
-        // Made, used and dropped inside another runtime, as an async caller would: no
-        // nested-runtime panic either way.
-        let planned = tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let engine = Engine::InProcess { partitions: 3 };
-            let plan = PlanEncoder::new(encoder.clone(), engine, staging.path()).unwrap();
-            assert_eq!(plan.batch_hint(), IN_PROCESS_BATCH_TEXTS);
-            assert!(plan.encode(&[]).unwrap().is_empty());
-            plan.encode(&texts).unwrap()
-        });
-        let differing: Vec<(usize, f32)> = (0..texts.len())
-            .map(|i| {
-                let d = planned
-                    .row(i)
-                    .iter()
-                    .zip(direct.row(i))
-                    .map(|(a, b)| (a - b).abs());
-                (i, d.fold(0.0, f32::max))
-            })
-            .filter(|&(_, d)| d > 1e-6)
-            .collect();
-        // Not bit for bit: the encoder's matrix products block their sums by the batch's
-        // shape, so a text's vector moves in the last bits with its batch-mates.
-        assert!(
-            differing.is_empty(),
-            "rows differing (row, max |diff|): {differing:?}"
-        );
-        // The staging table is removed after the call.
-        assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
+        for staging in stagings(dir.path()) {
+            // Made, used and dropped inside another runtime, as an async caller would: no
+            // nested-runtime panic either way.
+            let planned = tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let engine = Engine::InProcess { partitions: 3 };
+                let plan = PlanEncoder::new(encoder.clone(), engine, staging.clone()).unwrap();
+                assert_eq!(plan.batch_hint(), IN_PROCESS_BATCH_TEXTS);
+                assert!(plan.encode(&[]).unwrap().is_empty());
+                plan.encode(&texts).unwrap()
+            });
+            let differing: Vec<(usize, f32)> = (0..texts.len())
+                .map(|i| {
+                    let d = planned
+                        .row(i)
+                        .iter()
+                        .zip(direct.row(i))
+                        .map(|(a, b)| (a - b).abs());
+                    (i, d.fold(0.0, f32::max))
+                })
+                .filter(|&(_, d)| d > 1e-6)
+                .collect();
+            // Not bit for bit: the encoder's matrix products block their sums by the batch's
+            // shape, so a text's vector moves in the last bits with its batch-mates.
+            assert!(
+                differing.is_empty(),
+                "{staging:?}: rows differing (row, max |diff|): {differing:?}"
+            );
+            // The staging table is removed after the call.
+            let left = match &staging {
+                Staging::Dir(d) => std::fs::read_dir(d).unwrap().count(),
+                Staging::Objects(area) => tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    use futures::TryStreamExt;
+                    let listed: Vec<_> = area
+                        .store
+                        .list(Some(&area.prefix))
+                        .try_collect()
+                        .await
+                        .unwrap();
+                    listed.len()
+                }),
+            };
+            assert_eq!(left, 0, "{staging:?}");
+        }
     }
 
     #[test]
     fn staging_tables_left_by_a_killed_process_are_removed() {
         let staging = tempfile::tempdir().unwrap();
         let stale = staging.path().join(staging_dir_name(u32::MAX, 3));
-        write_texts(&stale, &["x"], 1).unwrap();
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("part-00000.parquet"), b"x").unwrap();
         let other = staging.path().join("notes.txt");
         std::fs::write(&other, "kept").unwrap();
-        let _plan = PlanEncoder::new(usem3(), Engine::in_process(), staging.path()).unwrap();
+        let dir = Staging::Dir(staging.path().to_path_buf());
+        let _plan = PlanEncoder::new(usem3(), Engine::in_process(), dir).unwrap();
         assert!(!stale.exists());
         assert!(other.exists());
     }
 
     #[test]
     fn the_texts_are_cut_into_parts_of_consecutive_rows() {
-        let staging = tempfile::tempdir().unwrap();
-        let texts = ["a", "b", "c", "d", "e"];
-        write_texts(staging.path(), &texts, 2).unwrap();
-        let mut parts: Vec<String> = std::fs::read_dir(staging.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        let parts = texts_as_parquet(&["a", "b", "c", "d", "e"], 2).unwrap();
+        let rows: Vec<Vec<u64>> = parts
+            .into_iter()
+            .map(|bytes| {
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+                    bytes::Bytes::from(bytes),
+                    1024,
+                )
+                .unwrap();
+                reader
+                    .flat_map(|b| {
+                        let b = b.unwrap();
+                        let rows = b.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+                        rows.values().to_vec()
+                    })
+                    .collect()
+            })
             .collect();
-        parts.sort();
-        assert_eq!(parts, ["part-00000.parquet", "part-00001.parquet"]);
+        assert_eq!(rows, [vec![0, 1, 2], vec![3, 4]]);
     }
 
     fn result_batch(rows: &[u64], dim: usize) -> RecordBatch {

@@ -9,14 +9,17 @@ use std::sync::Arc;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
+use ballista_core::RuntimeProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::FunctionRegistry;
 
 use crate::engine::{arcs, shopfuse_functions};
 use crate::error::ClusterError;
+use crate::object_stores::EnvObjectStores;
 use crate::ModelFiles;
 
 /// How to start a scheduler.
@@ -56,7 +59,12 @@ pub fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError> {
         // The scheduler plans with the functions but never runs them, so it loads no model.
         let files = ModelFiles::default();
         let session_builder = Arc::new(move |config| {
-            let mut state = default_session_builder(config)?;
+            // Object stores from this process's environment: the scheduler lists the files of
+            // a staging table in a bucket to plan its tasks.
+            let state = default_session_builder(config)?;
+            let mut state = SessionStateBuilder::new_from_existing(state)
+                .with_runtime_env(EnvObjectStores::runtime_env(None)?)
+                .build();
             for f in arcs(shopfuse_functions(&files)) {
                 state.register_udf(f)?;
             }
@@ -102,12 +110,22 @@ pub fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> {
         work_dir: options.work_dir.as_ref().map(|d| d.display().to_string()),
         executor_heartbeat_interval_seconds: options.heartbeat_seconds,
         override_function_registry: Some(Arc::new(registry)),
+        override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
         ..ExecutorProcessConfig::default()
     };
     runtime()?.block_on(async move {
         start_executor_process(Arc::new(config))
             .await
             .map_err(ClusterError::ballista("running the executor"))
+    })
+}
+
+/// Ballista's runtime for each task, with object stores from this process's environment (an
+/// executor reads staging tables in the project's bucket) and spills in the work directory.
+fn runtime_producer(work_dir: Option<PathBuf>) -> RuntimeProducer {
+    Arc::new(move |_config| {
+        let dir = work_dir.as_ref().map(|d| d.display().to_string());
+        EnvObjectStores::runtime_env(dir.as_deref())
     })
 }
 

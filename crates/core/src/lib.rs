@@ -28,5 +28,5 @@ pub use error::{CoreError, IoContext, Result};
 pub use progress::{NoProgress, Progress};
 pub use project::Project;
 pub use schema::{CanonicalField, EntityKind, FieldType, PiiFeature, PiiKind};
-pub use store::{Manifest, StageRecord, TableStore, Transaction};
+pub use store::{Manifest, ObjectArea, StageRecord, TableStore, Transaction};
 pub use value::Value;

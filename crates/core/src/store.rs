@@ -126,6 +126,17 @@ impl Manifest {
     }
 }
 
+/// A folder on the object store a project's tables are on, for what other processes must
+/// read from there (a cluster's staging tables).
+#[derive(Debug, Clone)]
+pub struct ObjectArea {
+    /// The folder as a URL, without a trailing `/` (`s3://bucket/shop-a/.shopfuse/cluster`).
+    pub url: String,
+    pub store: std::sync::Arc<dyn object_store::ObjectStore>,
+    /// The folder's path on `store`.
+    pub prefix: object_store::path::Path,
+}
+
 #[derive(Debug, Clone)]
 pub struct TableStore {
     objects: Objects,
@@ -204,6 +215,18 @@ impl TableStore {
         let url = url::Url::parse(&remote.url).ok()?;
         let base = url::Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()?;
         Some((base, remote.store.clone()))
+    }
+
+    /// The folder `.shopfuse/<name>` of the store when it is an object store; `None` for a
+    /// directory.
+    pub fn object_area(&self, name: &str) -> Option<ObjectArea> {
+        let remote = self.objects.remote()?;
+        let key = state_key(name);
+        Some(ObjectArea {
+            url: format!("{}/{key}", remote.url),
+            store: remote.store.clone(),
+            prefix: remote.key(&key),
+        })
     }
 
     /// The last committed state; empty for a project that never ran.

@@ -1,14 +1,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use shopfuse_cluster::{Engine, PlanEncoder, SchedulerUrl};
+use shopfuse_cluster::{Engine, PlanEncoder, SchedulerUrl, Staging};
 use shopfuse_core::project::STATE_DIR;
-use shopfuse_core::{Encoder, EncoderError, Project};
+use shopfuse_core::{Encoder, EncoderError, Project, TableStore};
 use shopfuse_embed::{MiniLm, UseM3};
 
 /// Pieces a cluster plan's input is cut into: enough for every slot of a few executors to
 /// take several, so a slow or lost executor's share is small.
 const CLUSTER_PARTITIONS: usize = 16;
+/// The folder under `.shopfuse/` (of the project or of its object store) plans stage in.
+const STAGING: &str = "cluster";
 
 /// What every stage of one run shares: the project, the text encoder, loaded the first time a
 /// stage asks for it (a run whose resolve and recs stages are skipped never loads it), and the
@@ -61,14 +63,19 @@ impl<'p> StageContext<'p> {
             Some(scheduler) => Engine::cluster(scheduler.clone(), CLUSTER_PARTITIONS),
             None => Engine::in_process(),
         };
-        let staging = self.project.root.join(STATE_DIR).join("cluster");
-        let encoder =
-            PlanEncoder::new(self.shared_encoder()?.clone(), engine, &staging).map_err(|e| {
-                EncoderError::Encode {
-                    model: shopfuse_embed::usem3::MODEL_ID.to_string(),
-                    source: Box::new(e),
-                }
-            })?;
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| EncoderError::Encode {
+            model: shopfuse_embed::usem3::MODEL_ID.to_string(),
+            source: e,
+        };
+        // Staged beside the tables: in the project, or in its bucket, so that executors
+        // elsewhere need the bucket and not a shared directory.
+        let store = TableStore::open(&self.project).map_err(|e| failed(Box::new(e)))?;
+        let staging = match store.object_area(STAGING) {
+            Some(area) => Staging::Objects(area),
+            None => Staging::Dir(self.project.root.join(STATE_DIR).join(STAGING)),
+        };
+        let encoder = PlanEncoder::new(self.shared_encoder()?.clone(), engine, staging)
+            .map_err(|e| failed(Box::new(e)))?;
         Ok(self.plan_encoder.get_or_init(|| encoder))
     }
 }

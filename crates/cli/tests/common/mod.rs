@@ -111,3 +111,67 @@ pub fn store_tables_in(project: &Path, url: &str) {
         .unwrap();
     writeln!(config, "\n[store]\nurl = \"{url}\"").unwrap();
 }
+
+/// Waits until something listens on `port`; fails with `log` after a minute.
+pub fn wait_for_port(port: u16, what: &str, log: &Path) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{what} did not listen on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `shopfuse ARGS` in the background, its output in `log`; killed when dropped.
+pub fn spawn(args: &[&str], log: &Path) -> Killed {
+    let out = std::fs::File::create(log).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("shopfuse"))
+        .args(args)
+        .stdout(std::process::Stdio::from(out.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(out))
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+/// A scheduler and two one-slot executors; returns the scheduler's URL, the processes and
+/// the executors' logs.
+pub fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<std::path::PathBuf>) {
+    let port = free_port();
+    let scheduler_log = work.join("scheduler.log");
+    let bind = format!("127.0.0.1:{port}");
+    let mut running = vec![spawn(&["scheduler", "--bind", &bind], &scheduler_log)];
+    wait_for_port(port, "the scheduler", &scheduler_log);
+    let url = format!("df://127.0.0.1:{port}");
+    let mut logs = Vec::new();
+    for k in 0..2 {
+        let (flight, grpc) = (free_port(), free_port());
+        let dir = work.join(format!("executor-{k}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = work.join(format!("executor-{k}.log"));
+        running.push(spawn(
+            &[
+                "executor",
+                "--scheduler",
+                &url,
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrent-tasks",
+                "1",
+                "--work-dir",
+                dir.to_str().unwrap(),
+                "--heartbeat",
+                "2",
+            ],
+            &log,
+        ));
+        wait_for_port(flight, "an executor", &log);
+        logs.push(log);
+    }
+    (url, running, logs)
+}

@@ -329,11 +329,20 @@ impl Objects {
         }
     }
 
-    /// Removes directories under `dir` that are left empty (a directory store only; object
-    /// stores have no directories).
+    /// Removes directories under `dir` that are left empty: in a directory store, and on
+    /// object_store's local backend (`file://`), which leaves a folder behind when its last
+    /// object is deleted. Other object stores have no directories.
     pub fn remove_empty_dirs(&self, dir: &str) -> Result<()> {
-        let Objects::Dir(root) = self else {
-            return Ok(());
+        let root = match self {
+            Objects::Dir(root) => root.clone(),
+            Objects::Remote(r) => match url::Url::parse(&r.url)
+                .ok()
+                .filter(|u| u.scheme() == "file")
+                .and_then(|u| u.to_file_path().ok())
+            {
+                Some(root) => root,
+                None => return Ok(()),
+            },
         };
         let top = root.join(dir);
         let Ok(entries) = std::fs::read_dir(&top) else {
@@ -350,7 +359,8 @@ impl Objects {
 }
 
 impl Remote {
-    fn key(&self, key: &str) -> ObjectPath {
+    /// The object path of `key` on the backend.
+    pub(crate) fn key(&self, key: &str) -> ObjectPath {
         key.split('/')
             .filter(|p| !p.is_empty())
             .fold(self.prefix.clone(), |at, part| at.join(part))
@@ -540,6 +550,7 @@ mod tests {
             assert!(objects.list("nothing").unwrap().is_empty());
         }
         assert!(!dir.path().join("plain/tables/a").exists());
+        assert!(!dir.path().join("bucket/tables/a").exists());
     }
 
     #[test]

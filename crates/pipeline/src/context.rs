@@ -69,7 +69,7 @@ impl<'p> StageContext<'p> {
         };
         // Staged beside the tables: in the project, or in its bucket, so that executors
         // elsewhere need the bucket and not a shared directory.
-        let store = TableStore::open(&self.project).map_err(|e| failed(Box::new(e)))?;
+        let store = TableStore::open(self.project).map_err(|e| failed(Box::new(e)))?;
         let staging = match store.object_area(STAGING) {
             Some(area) => Staging::Objects(area),
             None => Staging::Dir(self.project.root.join(STATE_DIR).join(STAGING)),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    copy_dir, free_port, generate, json, outcome, shopfuse, sql, start_cluster, store_tables_in,
-    Killed,
+    copy_dir, free_port, generate, json, outcome, run_crashing_before_commit, shopfuse, sql,
+    stages_that_ran, start_cluster, store_tables_in, Killed,
 };
 
 /// Every product's search vector, by golden id.
@@ -129,12 +129,7 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     assert_vectors_agree(&executor_lost, &local);
     // A re-run on the surviving executor has nothing to do.
     let rerun = json(shopfuse(&executor_lost).args(["run", "--cluster", &url]));
-    let ran: Vec<&serde_json::Value> = rerun["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["stage"] != "ingest" && s["status"] != "skipped")
-        .collect();
+    let ran = stages_that_ran(&rerun);
     assert!(ran.is_empty(), "{rerun}");
 }
 
@@ -167,12 +162,7 @@ fn a_cluster_that_is_not_there_is_named_and_the_run_fails_cleanly() {
 
     // A run that dies before its commit leaves its lease on the object store and nothing
     // else visible; the next run takes the dead run's lease over and commits.
-    let crashed = shopfuse(&project)
-        .arg("run")
-        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
+    run_crashing_before_commit(&project);
     assert!(bucket.join(".shopfuse/lock").exists());
     let tables = json(shopfuse(&project).arg("tables"));
     assert!(!tables.to_string().contains("golden_products"), "{tables}");

@@ -6,7 +6,7 @@ use std::path::Path;
 use assert_cmd::Command;
 
 mod common;
-use common::{json, shopfuse, sql};
+use common::{json, run_crashing_before_commit, shopfuse, sql};
 use serde_json::Value;
 
 fn generate(dir: &Path) -> Value {
@@ -166,12 +166,7 @@ fn generate_run_query_rerun_crash_and_resume() {
         new_file.push_str(&format!("NEW{i},{rest}\n"));
     }
     std::fs::write(project.join("data/taobao/orders-2026.csv"), new_file).unwrap();
-    let crashed = shopfuse(project)
-        .arg("run")
-        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
+    run_crashing_before_commit(project);
     assert_eq!(
         json(shopfuse(project).arg("tables")),
         before,

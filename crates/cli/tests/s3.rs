@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    copy_dir, free_port, generate, json, outcome, shopfuse, start_cluster, store_tables_in, Killed,
+    copy_dir, free_port, generate, json, outcome, run_crashing_before_commit, shopfuse,
+    stages_that_ran, start_cluster, store_tables_in, Killed,
 };
 
 const BUCKET: &str = "shopfuse-e2e";
@@ -111,12 +112,7 @@ fn a_project_with_its_tables_in_s3_gives_the_local_result() {
     let expected = outcome(&local);
 
     // A run that dies right before its commit: nothing of it is visible, its lease stays.
-    let crashed = shopfuse(&in_s3)
-        .arg("run")
-        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
+    run_crashing_before_commit(&in_s3);
     let tables = json(shopfuse(&in_s3).arg("tables"));
     assert!(!tables.to_string().contains("golden_products"), "{tables}");
     let lease = "shop-a/.shopfuse/lock";
@@ -140,12 +136,7 @@ fn a_project_with_its_tables_in_s3_gives_the_local_result() {
 
     // Unchanged inputs: a re-run does no stage work.
     let rerun = json(shopfuse(&in_s3).arg("run"));
-    let ran: Vec<&serde_json::Value> = rerun["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["stage"] != "ingest" && s["status"] != "skipped")
-        .collect();
+    let ran = stages_that_ran(&rerun);
     assert!(ran.is_empty(), "{rerun}");
 
     // A copy with its tables under another prefix, run on a cluster: the texts are staged in

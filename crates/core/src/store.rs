@@ -865,14 +865,11 @@ mod tests {
 
     /// A store in a directory and the same on object_store's two local backends.
     fn every_kind() -> (tempfile::TempDir, Vec<TableStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bucket");
-        std::fs::create_dir_all(&bucket).unwrap();
-        let stores = vec![
-            TableStore::at(&dir.path().join("project")),
-            TableStore::at_url(&format!("file://{}/shop-a", bucket.display())).unwrap(),
-            TableStore::at_url("memory:///shop-a").unwrap(),
-        ];
+        let (dir, backends) = objects::tests::every_backend();
+        let stores = backends
+            .into_iter()
+            .map(|objects| TableStore { objects })
+            .collect();
         (dir, stores)
     }
 

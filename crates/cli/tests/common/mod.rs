@@ -175,3 +175,23 @@ pub fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<std::path::PathBu
     }
     (url, running, logs)
 }
+
+/// The stages of a run report that did work, ingest (which always looks for new files) aside.
+pub fn stages_that_ran(report: &Value) -> Vec<&Value> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage"] != "ingest" && s["status"] != "skipped")
+        .collect()
+}
+
+/// `shopfuse run` on `project` that aborts right before its commit; asserts it failed.
+pub fn run_crashing_before_commit(project: &Path) {
+    let crashed = shopfuse(project)
+        .arg("run")
+        .env("SHOPFUSE_CRASH_BEFORE_COMMIT", "1")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+}

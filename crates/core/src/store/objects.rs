@@ -497,10 +497,12 @@ fn list_dir(root: &Path, rel: &str, keys: &mut BTreeSet<String>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn both() -> (tempfile::TempDir, Vec<Objects>) {
+    /// A directory, object_store's local backend (`file://`) and its in-memory one: every
+    /// kind of backend the store's tests run on.
+    pub(crate) fn every_backend() -> (tempfile::TempDir, Vec<Objects>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}/bucket", dir.path().display());
         std::fs::create_dir_all(dir.path().join("bucket")).unwrap();
@@ -514,7 +516,7 @@ mod tests {
 
     #[test]
     fn create_is_won_once_and_keeps_the_first_content() {
-        let (_dir, kinds) = both();
+        let (_dir, kinds) = every_backend();
         for objects in kinds {
             assert_eq!(objects.create("m/1.json", b"first").unwrap(), Created::Yes);
             assert_eq!(
@@ -530,7 +532,7 @@ mod tests {
 
     #[test]
     fn list_put_publish_and_delete_agree_across_backends() {
-        let (dir, kinds) = both();
+        let (dir, kinds) = every_backend();
         for objects in kinds {
             objects.put("tables/a/x.parquet", b"x").unwrap();
             let spool = objects.spool_path("tables/b/y.parquet").unwrap();

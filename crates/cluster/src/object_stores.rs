@@ -53,8 +53,7 @@ impl ObjectStoreRegistry for EnvObjectStores {
         if let Ok(store) = self.known.get_store(url) {
             return Ok(store);
         }
-        let env = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
-        let (store, _) = object_store::parse_url_opts(url, env).map_err(|e| {
+        let (store, _) = shopfuse_core::store::open_object_store(url).map_err(|e| {
             DataFusionError::Configuration(format!(
                 "{url}: this process cannot open the object store ({e}); start it with the \
                  same AWS_* variables as the client"

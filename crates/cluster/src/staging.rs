@@ -39,12 +39,8 @@ impl Staging {
     /// Makes the staging area readable by `ctx` (the object store, for a client's context).
     pub fn register(&self, ctx: &SessionContext) {
         if let Staging::Objects(area) = self {
-            if let Ok(url) = url::Url::parse(&area.url) {
-                if let Ok(base) =
-                    url::Url::parse(&format!("{}://{}", url.scheme(), url.authority()))
-                {
-                    ctx.register_object_store(&base, area.store.clone());
-                }
+            if let Some(base) = area.registration_url() {
+                ctx.register_object_store(&base, area.store.clone());
             }
         }
     }
@@ -140,11 +136,7 @@ async fn remove_objects(
 /// deleted; an object store has no folders. Removed here so a shared mount does not collect
 /// one empty folder per plan.
 fn remove_local_folder(area: &ObjectArea, name: &str) {
-    let local = url::Url::parse(&area.url)
-        .ok()
-        .filter(|u| u.scheme() == "file")
-        .and_then(|u| u.to_file_path().ok());
-    if let Some(folder) = local {
+    if let Some(folder) = area.local_folder() {
         let _ = std::fs::remove_dir_all(folder.join(name));
     }
 }

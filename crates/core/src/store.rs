@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, IoContext, Result};
 use crate::project::{Project, STATE_DIR, TABLES_DIR};
+pub use objects::open_object_store;
 use objects::{Created, Fetched, Objects};
 use writer_lock::WriterLock;
 
@@ -137,6 +138,19 @@ pub struct ObjectArea {
     pub prefix: object_store::path::Path,
 }
 
+impl ObjectArea {
+    /// The URL the area's object store is registered under in DataFusion.
+    pub fn registration_url(&self) -> Option<url::Url> {
+        objects::registration_url(&self.url)
+    }
+
+    /// The local folder of a `file://` area (object_store's local backend leaves folders
+    /// behind that object stores do not have); `None` for any other scheme.
+    pub fn local_folder(&self) -> Option<PathBuf> {
+        objects::local_folder(&self.url)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TableStore {
     objects: Objects,
@@ -212,9 +226,10 @@ impl TableStore {
         &self,
     ) -> Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
         let remote = self.objects.remote()?;
-        let url = url::Url::parse(&remote.url).ok()?;
-        let base = url::Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()?;
-        Some((base, remote.store.clone()))
+        Some((
+            objects::registration_url(&remote.url)?,
+            remote.store.clone(),
+        ))
     }
 
     /// The folder `.shopfuse/<name>` of the store when it is an object store; `None` for a
@@ -364,8 +379,11 @@ impl TableStore {
     /// Starts a write. Only one writer at a time: a second one fails until the first ends.
     /// Fails with [`CoreError::MissingFiles`] when files the manifest lists are gone.
     pub fn begin(&self) -> Result<Transaction<'_>> {
-        let (lock, committed) = self.lock_and_read()?;
-        self.check_files(&committed)?;
+        let (lock, committed, present) = self.lock_and_read()?;
+        let missing = self.missing_among(&committed, &present);
+        if !missing.is_empty() {
+            return Err(self.missing_files_error(missing));
+        }
         Ok(self.transaction(lock, committed))
     }
 
@@ -380,8 +398,7 @@ impl TableStore {
         keep: &[&str],
         committed_at: String,
     ) -> Result<(Transaction<'_>, Vec<String>)> {
-        let (lock, committed) = self.lock_and_read()?;
-        let present = self.objects.list(TABLES_DIR)?;
+        let (lock, committed, present) = self.lock_and_read()?;
         let intact = |files: &Vec<String>| files.iter().all(|f| present.contains(&table_key(f)));
         let mut rebuilt = Manifest {
             version: committed.version,
@@ -405,17 +422,17 @@ impl TableStore {
         Ok((self.begin()?, forgotten))
     }
 
-    /// The lock, the committed manifest, and the files of a run that died before its commit
-    /// cleared (they are unreachable).
-    fn lock_and_read(&self) -> Result<(WriterLock, Manifest)> {
+    /// The lock, the committed manifest, and the table files there, once the files of a run
+    /// that died before its commit are cleared (they are unreachable).
+    fn lock_and_read(&self) -> Result<(WriterLock, Manifest, BTreeSet<String>)> {
         if let Some(root) = self.objects.local_root() {
             let state = root.join(STATE_DIR);
             std::fs::create_dir_all(&state).at(&state)?;
         }
         let lock = WriterLock::acquire(&self.objects, &state_key(LOCK))?;
         let committed = self.manifest()?;
-        self.collect_garbage(&committed)?;
-        Ok((lock, committed))
+        let present = self.collect_garbage(&committed)?;
+        Ok((lock, committed, present))
     }
 
     fn transaction(&self, lock: WriterLock, committed: Manifest) -> Transaction<'_> {
@@ -450,32 +467,41 @@ impl TableStore {
 
     /// Files `manifest` lists that are not there.
     pub fn missing_files(&self, manifest: &Manifest) -> Result<Vec<PathBuf>> {
-        let present = self.objects.list(TABLES_DIR)?;
-        Ok(manifest
+        Ok(self.missing_among(manifest, &self.objects.list(TABLES_DIR)?))
+    }
+
+    /// Files `manifest` lists that are not among the table files `present`.
+    fn missing_among(&self, manifest: &Manifest, present: &BTreeSet<String>) -> Vec<PathBuf> {
+        manifest
             .tables
             .values()
             .flatten()
             .map(|f| table_key(f))
             .filter(|k| !present.contains(k))
             .map(|k| self.objects.location(&k))
-            .collect())
+            .collect()
     }
 
     /// Deletes every table file `manifest` does not list (a dead run's, a replaced table's),
-    /// then the folders left empty.
-    fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {
+    /// then the folders left empty; returns the table files left, so the caller needs no
+    /// second listing (on an object store, each is a request per thousand files).
+    fn collect_garbage(&self, manifest: &Manifest) -> Result<BTreeSet<String>> {
         let live: BTreeSet<String> = manifest
             .tables
             .values()
             .flatten()
             .map(|f| table_key(f))
             .collect();
-        for key in self.objects.list(TABLES_DIR)? {
-            if !live.contains(&key) {
-                self.objects.delete(&key)?;
-            }
+        let (kept, dead): (BTreeSet<String>, BTreeSet<String>) = self
+            .objects
+            .list(TABLES_DIR)?
+            .into_iter()
+            .partition(|key| live.contains(key));
+        for key in dead {
+            self.objects.delete(&key)?;
         }
-        self.objects.remove_empty_dirs(TABLES_DIR)
+        self.objects.remove_empty_dirs(TABLES_DIR)?;
+        Ok(kept)
     }
 
     /// Makes `next` the committed state: creates its version (refused if another writer

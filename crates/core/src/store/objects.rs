@@ -79,11 +79,7 @@ impl Objects {
                 "[store] url = {url:?} is not a URL ({e}); write e.g. \"file:///srv/shopfuse/shop-a\""
             ))
         })?;
-        // The backend's settings and credentials come from the environment (`AWS_*` for
-        // S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT for an
-        // S3-compatible server, AWS_ALLOW_HTTP=true for one without TLS), never the config.
-        let env = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
-        let (store, prefix) = object_store::parse_url_opts(&parsed, env).map_err(|e| {
+        let (store, prefix) = open_object_store(&parsed).map_err(|e| {
             CoreError::Store(format!(
                 "[store] url = {url:?}: {e}; shopfuse reads s3://, file:// and memory:// URLs"
             ))
@@ -335,11 +331,7 @@ impl Objects {
     pub fn remove_empty_dirs(&self, dir: &str) -> Result<()> {
         let root = match self {
             Objects::Dir(root) => root.clone(),
-            Objects::Remote(r) => match url::Url::parse(&r.url)
-                .ok()
-                .filter(|u| u.scheme() == "file")
-                .and_then(|u| u.to_file_path().ok())
-            {
+            Objects::Remote(r) => match local_folder(&r.url) {
                 Some(root) => root,
                 None => return Ok(()),
             },
@@ -420,6 +412,32 @@ impl Remote {
         })
         .map_err(|e| self.error(key, e))
     }
+}
+
+/// The backend `url` names and the path inside it. Its settings and credentials come from the
+/// environment (`AWS_*` for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+/// AWS_ENDPOINT for an S3-compatible server, AWS_ALLOW_HTTP=true for one without TLS), never
+/// the config: every process that opens a project's store (the client, a cluster's scheduler
+/// and executors) opens it this way.
+pub fn open_object_store(
+    url: &url::Url,
+) -> object_store::Result<(Box<dyn ObjectStore>, ObjectPath)> {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
+    object_store::parse_url_opts(url, env)
+}
+
+/// `scheme://authority` of `url`: what DataFusion's registry keys an object store by.
+pub(crate) fn registration_url(url: &str) -> Option<url::Url> {
+    let url = url::Url::parse(url).ok()?;
+    url::Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()
+}
+
+/// The local folder a `file://` URL names; `None` for any other scheme.
+pub(crate) fn local_folder(url: &str) -> Option<PathBuf> {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
 }
 
 /// Runs `fut` to completion from synchronous code. The store's callers are synchronous, but

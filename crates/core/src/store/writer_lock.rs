@@ -177,13 +177,7 @@ impl Lease {
 fn renew_until_stopped(objects: &Objects, key: &str, ttl: u64, stopped: &mpsc::Receiver<()>) {
     let every = Duration::from_secs((ttl / 3).max(1));
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-        let still_mine = objects
-            .get(key)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice::<LeaseRecord>(&v.bytes).ok())
-            .is_some_and(|held| held.is_mine());
-        if !still_mine {
+        if !held_by_this_process(objects, key) {
             return;
         }
         let _ = objects.put(key, &LeaseRecord::mine(ttl).bytes());
@@ -196,17 +190,20 @@ impl Drop for Lease {
         if let Some(renewer) = self.renewer.take() {
             let _ = renewer.join();
         }
-        let still_mine = self
-            .objects
-            .get(&self.key)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice::<LeaseRecord>(&v.bytes).ok())
-            .is_some_and(|held| held.is_mine());
-        if still_mine {
+        if held_by_this_process(&self.objects, &self.key) {
             let _ = self.objects.delete(&self.key);
         }
     }
+}
+
+/// Whether the lease at `key` is this process's (an unreadable one is not).
+fn held_by_this_process(objects: &Objects, key: &str) -> bool {
+    objects
+        .get(key)
+        .ok()
+        .flatten()
+        .and_then(|v| serde_json::from_slice::<LeaseRecord>(&v.bytes).ok())
+        .is_some_and(|held| held.is_mine())
 }
 
 fn busy(objects: &Objects, key: &str, held: &LeaseRecord) -> CoreError {

@@ -46,9 +46,15 @@ pub struct ExecutorArgs {
     /// Directory for shuffle files (default: a temporary one).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Directory of the USE encoder's files (default: $SHOPFUSE_MODELS/usem3 or models/usem3).
+    /// Directory of the USE encoder's files (default: $SHOPFUSE_MODELS/usem3 or models/usem3),
+    /// used when the plan does not name a published copy (a project whose tables are in a
+    /// directory).
     #[arg(long)]
     models: Option<PathBuf>,
+    /// Where models published on the project's object store are fetched to, once per copy
+    /// (default: $SHOPFUSE_MODEL_CACHE, else ~/.cache/shopfuse/models).
+    #[arg(long)]
+    model_cache: Option<PathBuf>,
     /// Seconds between heartbeats to the scheduler.
     #[arg(long, default_value_t = 5)]
     heartbeat: u64,
@@ -99,6 +105,7 @@ pub fn executor(args: &ExecutorArgs) -> Result<ExitCode> {
         work_dir: args.work_dir.clone(),
         models: ModelFiles {
             usem3_dir: args.models.clone(),
+            cache: args.model_cache.clone(),
         },
         heartbeat_seconds: args.heartbeat,
     })?;

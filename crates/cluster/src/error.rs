@@ -48,13 +48,24 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
-    /// The object store the staging tables are on refused or failed an operation.
-    #[error("{location}: the staging table's object store failed")]
+    /// The object store the staging tables or a published model are on refused or failed an
+    /// operation.
+    #[error("{location}: the object store failed")]
     ObjectStore {
         location: String,
         #[source]
         source: object_store::Error,
     },
+    /// A model file could not be read to publish it, or written into the model cache.
+    #[error("{path}: cannot read or write the model file")]
+    ModelIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A published model is missing, unreadable or damaged (the message names the file).
+    #[error("{0}")]
+    ModelShare(String),
     #[error("{path}: cannot write Parquet")]
     Parquet {
         path: PathBuf,

@@ -19,12 +19,17 @@
 //!   the bucket when the tables are on an object store (each process opens it with its own
 //!   `AWS_*` variables, [`EnvObjectStores`]), else under the project directory, which the
 //!   machines must then share; results come back to the client over Arrow Flight.
-//! - Models load lazily in each executor (`--models DIR` or `$SHOPFUSE_MODELS`), the first
-//!   time a task calls the function; the scheduler never loads one.
+//! - Models load lazily in each executor, the first time a task calls the function; the
+//!   scheduler never loads one. With the tables on an object store the client publishes the
+//!   encoder's files there and the plan names that copy, which each executor fetches once into
+//!   its model cache ([`model_share`]): the machines need no model directory, and every one
+//!   encodes with the client's exact weights. A project in a directory leaves each executor
+//!   its own (`--models DIR` or `$SHOPFUSE_MODELS`).
 
 pub mod encode_udf;
 pub mod engine;
 pub mod error;
+pub mod model_share;
 pub mod object_stores;
 pub mod plan_encoder;
 pub mod processes;

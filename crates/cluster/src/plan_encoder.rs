@@ -8,7 +8,7 @@
 //! when the call ends, whether the plan succeeded or not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{
     Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
@@ -17,11 +17,13 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::ParquetReadOptions;
 use parquet::arrow::ArrowWriter;
 use shopfuse_core::encoder::{Embeddings, Encoder, EncoderError};
+use shopfuse_core::ObjectArea;
 use shopfuse_embed::UseM3;
 
 use crate::encode_udf::{EncodeUse, ENCODE_USE};
 use crate::engine::Engine;
 use crate::error::ClusterError;
+use crate::model_share;
 use crate::staging::Staging;
 
 /// Texts per `encode` call the embedding cache should send at once to a cluster: a plan costs
@@ -39,6 +41,10 @@ pub struct PlanEncoder {
     local: Arc<UseM3>,
     engine: Engine,
     staging: Staging,
+    /// Where the model is published for a cluster's executors (the store's `.shopfuse/models`
+    /// when the tables are on an object store), and the URL once published.
+    model_area: Option<ObjectArea>,
+    published: Mutex<Option<String>>,
     /// Always `Some` until dropped (see the `Drop` impl).
     runtime: Option<tokio::runtime::Runtime>,
     calls: AtomicU64,
@@ -68,12 +74,42 @@ impl PlanEncoder {
             local,
             engine,
             staging,
+            model_area: None,
+            published: Mutex::new(None),
             runtime: Some(runtime),
             calls: AtomicU64::new(0),
         };
         let ours = format!("encode-{}-", std::process::id());
         encoder.block_on(encoder.staging.remove_others(&ours))?;
         Ok(encoder)
+    }
+
+    /// On a cluster, the executors encode with the model published in `area` (see
+    /// [`crate::model_share`]) instead of one they find on their machine. It is published
+    /// before the first plan, unless that exact copy is there already.
+    pub fn with_published_model(mut self, area: ObjectArea) -> Self {
+        self.model_area = Some(area);
+        self
+    }
+
+    /// The published model's URL when the executors should use it: on a cluster with a model
+    /// area, published on the first call.
+    fn published_model(&self) -> Result<Option<String>, ClusterError> {
+        let (Engine::Cluster { .. }, Some(area)) = (&self.engine, &self.model_area) else {
+            return Ok(None);
+        };
+        let mut published = self.published.lock().expect("publication lock");
+        if published.is_none() {
+            let dir = self.local.dir();
+            let url = self.block_on(model_share::publish(
+                area,
+                self.local.model_id(),
+                dir,
+                &shopfuse_embed::usem3::FILES,
+            ))?;
+            *published = Some(url);
+        }
+        Ok(published.clone())
     }
 
     /// Runs `work` on this encoder's runtime; a scoped thread keeps `block_on` off any
@@ -91,6 +127,7 @@ impl PlanEncoder {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
         let name = staging_dir_name(std::process::id(), call);
         let parts = texts_as_parquet(texts, self.engine.partitions())?;
+        let model = self.published_model()?;
         let functions = match &self.engine {
             // In this process the function reuses the model already loaded here.
             Engine::InProcess { .. } => vec![EncodeUse::with_encoder(self.local.clone()).udf()],
@@ -101,7 +138,13 @@ impl PlanEncoder {
                 for (k, bytes) in parts.into_iter().enumerate() {
                     self.staging.write_part(&name, k, bytes).await?;
                 }
-                run_encode_plan(&self.engine, &functions, &self.staging, &name).await
+                let plan = EncodePlan {
+                    functions: &functions,
+                    staging: &self.staging,
+                    name: &name,
+                    model: model.as_deref(),
+                };
+                run_encode_plan(&self.engine, plan).await
             }
             .await;
             self.staging.remove(&name).await;
@@ -150,21 +193,43 @@ fn engine_name(engine: &Engine) -> String {
     }
 }
 
+/// One encoding plan's inputs: the functions to register, the staged texts, and the published
+/// model the executors should use (`None`: their own).
+struct EncodePlan<'a> {
+    functions: &'a [datafusion::logical_expr::ScalarUDF],
+    staging: &'a Staging,
+    name: &'a str,
+    model: Option<&'a str>,
+}
+
+impl EncodePlan<'_> {
+    fn sql(&self) -> String {
+        let model = self
+            .model
+            .map(|url| format!(", '{}'", url.replace('\'', "''")))
+            .unwrap_or_default();
+        format!("SELECT row, {ENCODE_USE}(text{model}) AS vector FROM texts")
+    }
+}
+
 async fn run_encode_plan(
     engine: &Engine,
-    functions: &[datafusion::logical_expr::ScalarUDF],
-    staging: &Staging,
-    name: &str,
+    plan: EncodePlan<'_>,
 ) -> Result<Vec<RecordBatch>, ClusterError> {
+    let EncodePlan {
+        functions,
+        staging,
+        name,
+        ..
+    } = plan;
     let ctx = engine.context(functions).await?;
     staging.register(&ctx);
     let location = staging.location(name);
     ctx.register_parquet("texts", &location, ParquetReadOptions::default())
         .await
         .map_err(ClusterError::plan("reading the texts"))?;
-    let sql = format!("SELECT row, {ENCODE_USE}(text) AS vector FROM texts");
     let frame = ctx
-        .sql(&sql)
+        .sql(&plan.sql())
         .await
         .map_err(ClusterError::plan("planning"))?;
     frame.collect().await.map_err(|source| {

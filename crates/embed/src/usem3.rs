@@ -82,10 +82,14 @@ pub struct UseM3 {
     d3: Array2<f32>,
     eps: f32,
     pieces: Mutex<HashMap<u32, Arc<[f32]>>>,
+    /// The directory the files were read from (a cluster client publishes them from there).
+    dir: PathBuf,
 }
 
 /// The default location of the model files, relative to the repository or project root.
 pub const DEFAULT_MODEL_DIR: &str = "models/usem3";
+/// The files the model is read from, in its directory.
+pub const FILES: [&str; 2] = ["sp.model", "weights.npz"];
 
 struct Weights {
     path: PathBuf,
@@ -242,7 +246,13 @@ impl UseM3 {
             proj_w,
             branches,
             pieces: Mutex::new(HashMap::new()),
+            dir: dir.to_path_buf(),
         })
+    }
+
+    /// The directory holding [`FILES`].
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn tokenizer(&self) -> &UnigramTokenizer {

@@ -11,6 +11,8 @@ use shopfuse_embed::{MiniLm, UseM3};
 const CLUSTER_PARTITIONS: usize = 16;
 /// The folder under `.shopfuse/` (of the project or of its object store) plans stage in.
 const STAGING: &str = "cluster";
+/// The folder of the store where the encoder is published for a cluster.
+const MODELS: &str = "models";
 
 /// What every stage of one run shares: the project, the text encoder, loaded the first time a
 /// stage asks for it (a run whose resolve and recs stages are skipped never loads it), and the
@@ -74,8 +76,12 @@ impl<'p> StageContext<'p> {
             Some(area) => Staging::Objects(area),
             None => Staging::Dir(self.project.root.join(STATE_DIR).join(STAGING)),
         };
-        let encoder = PlanEncoder::new(self.shared_encoder()?.clone(), engine, staging)
+        let mut encoder = PlanEncoder::new(self.shared_encoder()?.clone(), engine, staging)
             .map_err(|e| failed(Box::new(e)))?;
+        // And the model too, so the executors need no model directory of their own.
+        if let Some(area) = store.object_area(MODELS) {
+            encoder = encoder.with_published_model(area);
+        }
         Ok(self.plan_encoder.get_or_init(|| encoder))
     }
 }

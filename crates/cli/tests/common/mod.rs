@@ -138,7 +138,9 @@ pub fn spawn(args: &[&str], log: &Path) -> Killed {
 }
 
 /// A scheduler and two one-slot executors; returns the scheduler's URL, the processes and
-/// the executors' logs.
+/// the executors' logs. The executors have no model directory (`--models` names none that
+/// exists) and a model cache each, so they can encode only with the model the client
+/// publishes on the project's object store.
 pub fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<std::path::PathBuf>) {
     let port = free_port();
     let scheduler_log = work.join("scheduler.log");
@@ -152,6 +154,7 @@ pub fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<std::path::PathBu
         let dir = work.join(format!("executor-{k}"));
         std::fs::create_dir_all(&dir).unwrap();
         let log = work.join(format!("executor-{k}.log"));
+        let cache = dir.join("model-cache");
         running.push(spawn(
             &[
                 "executor",
@@ -167,6 +170,10 @@ pub fn start_cluster(work: &Path) -> (String, Vec<Killed>, Vec<std::path::PathBu
                 dir.to_str().unwrap(),
                 "--heartbeat",
                 "2",
+                "--models",
+                "/nonexistent/models/usem3",
+                "--model-cache",
+                cache.to_str().unwrap(),
             ],
             &log,
         ));
@@ -194,4 +201,24 @@ pub fn run_crashing_before_commit(project: &Path) {
         .output()
         .unwrap();
     assert!(!crashed.status.success());
+}
+
+/// Asserts that each executor loaded the encoder the client published on the object store at
+/// `store_url`, from its own model cache.
+pub fn assert_executors_fetched_the_published_model(logs: &[std::path::PathBuf], store_url: &str) {
+    let published = format!("(published at {store_url}/.shopfuse/models/usem3-");
+    for log in logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        let loaded = text
+            .lines()
+            .find(|l| l.contains("encoder loaded from"))
+            .unwrap_or_else(|| panic!("{}: no encoder loaded: {text}", log.display()));
+        assert!(loaded.contains(&published), "{}: {loaded}", log.display());
+        let cache = log.with_extension("").join("model-cache");
+        assert!(
+            loaded.contains(cache.to_str().unwrap()),
+            "{}: {loaded}",
+            log.display()
+        );
+    }
 }

@@ -18,6 +18,7 @@ pub mod learned;
 pub mod matcher;
 pub mod pairs;
 pub mod review;
+pub mod scoring_forest;
 pub mod token_index;
 
 pub use blocking::{BlockingConfig, BlockingQuality, CandidatePair};

@@ -11,6 +11,8 @@ use rayon::prelude::*;
 use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster, ImportanceMethod};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
+
+use crate::scoring_forest::ScoringForest;
 use serde::Serialize;
 use shopfuse_core::encoder::Encoder;
 pub use shopfuse_core::metrics::Scores;
@@ -136,6 +138,8 @@ pub fn plateau_threshold(probabilities: &[f64], labels: &[bool]) -> f64 {
 pub struct PairModel {
     /// Bagged: trees grown from different row/column subsamples, probabilities averaged.
     boosters: Vec<GradientBooster>,
+    /// The same trees flattened for scoring (`None`: forust's own prediction is used).
+    forest: Option<ScoringForest>,
     pub threshold: f64,
     pub feature_names: Vec<String>,
 }
@@ -196,6 +200,7 @@ impl PairModel {
             })
             .collect::<Result<Vec<_>, MatchError>>()?;
         let mut model = PairModel {
+            forest: ScoringForest::of(&boosters),
             boosters,
             threshold: 0.5,
             feature_names,
@@ -245,6 +250,14 @@ impl PairModel {
     }
 
     pub fn predict(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        match &self.forest {
+            Some(forest) => forest.predict(rows),
+            None => self.predict_with_forust(rows),
+        }
+    }
+
+    /// [`Self::predict`] by forust's own `predict`.
+    pub(crate) fn predict_with_forust(&self, rows: &[Vec<f64>]) -> Vec<f64> {
         // In chunks: the trees read a column-major copy, which for millions of candidate
         // pairs would double the memory of the feature rows.
         let mut out = Vec::with_capacity(rows.len());

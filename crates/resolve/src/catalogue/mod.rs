@@ -42,7 +42,7 @@ use shopfuse_core::value::batch_to_rows;
 use shopfuse_core::{CoreError, Encoder, EntityKind, Progress, Transaction};
 use shopfuse_embed::EmbeddingCache;
 
-use crate::blocking::{self, BlockingConfig, BY_EMBEDDING, BY_IDENTIFIER};
+use crate::blocking::{self, BlockingConfig, PairReasons, BY_EMBEDDING, BY_IDENTIFIER};
 use crate::features::{CandidateMargins, Prepared};
 use crate::matcher::{
     self, MatchError, PairFeaturizer, PairModel, Scores, StackedLearned, Supervision,
@@ -554,18 +554,25 @@ fn match_pairs(
     drop(cache);
     phases.mark("embed");
     let n_platforms = c.platforms.names.len();
-    progress.start("resolve: candidates", n_platforms as u64);
+    progress.start("resolve: candidates", 3);
     let of_listing = &c.platforms.of_listing;
-    let proposed = candidates(
+    let members = platform_members(of_listing, n_platforms);
+    let mut proposed = PairReasons::default();
+    key_candidates(
         c.listings,
         of_listing,
-        n_platforms,
+        &members,
         &featurizer,
         c.reviewed,
-        c.config,
+        &mut proposed,
     );
+    progress.advance(1);
+    phases.mark("keys");
+    neighbour_candidates(&members, &featurizer, c.config.knn, &mut proposed);
+    progress.advance(1);
+    phases.mark("neighbours");
     let kept = prune_candidates(
-        proposed,
+        proposed.merged(),
         of_listing,
         n_platforms,
         &featurizer,
@@ -573,7 +580,7 @@ fn match_pairs(
         c.config.max_candidates_per_platform,
     );
     progress.finish();
-    phases.mark("candidates");
+    phases.mark("prune");
     progress.start("resolve: match probabilities", kept.ids.len() as u64);
     let (mut scored, split) = score(
         c.listings,
@@ -697,70 +704,79 @@ fn validate_rules(config: &ResolveConfig) -> Result<(), ResolveError> {
     Ok(())
 }
 
-/// Candidate pairs (i < j, different platforms) with the blockers that proposed them: the
-/// blockers of [`blocking::candidate_pairs`] per pair of platforms (so every listing gets its
-/// nearest neighbours on *every* other platform), equal GTINs, and every reviewed pair.
-fn candidates(
+/// The listings of each platform, by platform number.
+fn platform_members(platform_of: &[usize], platforms: usize) -> Vec<Vec<usize>> {
+    let mut members = vec![Vec::new(); platforms];
+    for (i, &p) in platform_of.iter().enumerate() {
+        members[p].push(i);
+    }
+    members
+}
+
+/// Key candidates (i < j, different platforms): the key blockers of
+/// [`blocking::candidate_pairs`] per pair of platforms, equal GTINs, and every reviewed pair.
+fn key_candidates(
     listings: &[Listing],
     platform_of: &[usize],
-    platforms: usize,
+    members: &[Vec<usize>],
     featurizer: &PairFeaturizer,
     reviewed: &BTreeMap<(usize, usize), bool>,
-    config: &ResolveConfig,
-) -> BTreeMap<(usize, usize), u8> {
-    // Keys per pair of platforms; the embedding neighbours below, so that each platform's
-    // index is built once however many platforms query it.
+    out: &mut PairReasons,
+) {
+    // Keys only; the embedding neighbours are [`neighbour_candidates`], so that each
+    // platform's index is built once however many platforms query it.
     let blocking = BlockingConfig {
         knn: 0,
         ..BlockingConfig::default()
     };
-    let members: Vec<Vec<usize>> = (0..platforms)
-        .map(|p| {
-            (0..listings.len())
-                .filter(|&i| platform_of[i] == p)
-                .collect()
-        })
-        .collect();
     let prepared = featurizer.prepared();
-    let mut out: BTreeMap<(usize, usize), u8> = BTreeMap::new();
-    let mut add = |i: usize, j: usize, reasons: u8| {
-        *out.entry((i.min(j), i.max(j))).or_default() |= reasons;
-    };
-    let projected = projected_vectors(&members, prepared);
-    let mut neighbours = EmbeddingNeighbours::new(&members, prepared, &projected, config.knn);
-    for a in 0..platforms {
-        for b in a + 1..platforms {
+    for a in 0..members.len() {
+        for b in a + 1..members.len() {
             let left: Vec<_> = members[a].iter().map(|&i| &prepared[i]).collect();
             let right: Vec<_> = members[b].iter().map(|&i| &prepared[i]).collect();
             for c in blocking::candidate_pairs(&left, &right, featurizer.idf(), &blocking) {
-                add(members[a][c.left], members[b][c.right], c.reasons);
+                let (i, j) = (members[a][c.left], members[b][c.right]);
+                out.add((i.min(j), i.max(j)), c.reasons);
             }
+        }
+    }
+    add_equal_gtins(listings, platform_of, out);
+    for &pair in reviewed.keys() {
+        out.add(pair, 0);
+    }
+}
+
+/// Embedding-neighbour candidates: each listing's `knn` nearest listings on every other
+/// platform by title embedding, and the other way round.
+fn neighbour_candidates(
+    members: &[Vec<usize>],
+    featurizer: &PairFeaturizer,
+    knn: usize,
+    out: &mut PairReasons,
+) {
+    let prepared = featurizer.prepared();
+    let projected = projected_vectors(members, prepared);
+    let mut neighbours = EmbeddingNeighbours::new(members, prepared, &projected, knn);
+    let mut add = |i: usize, j: usize| out.add((i.min(j), i.max(j)), BY_EMBEDDING);
+    for a in 0..members.len() {
+        for b in a + 1..members.len() {
             let (left_near, right_near) = neighbours.between(a, b);
             for (x, near) in left_near.into_iter().enumerate() {
                 for y in near {
-                    add(members[a][x], members[b][y], BY_EMBEDDING);
+                    add(members[a][x], members[b][y]);
                 }
             }
             for (y, near) in right_near.into_iter().enumerate() {
                 for x in near {
-                    add(members[a][x], members[b][y], BY_EMBEDDING);
+                    add(members[a][x], members[b][y]);
                 }
             }
         }
     }
-    add_equal_gtins(listings, platform_of, &mut out);
-    for &pair in reviewed.keys() {
-        out.entry(pair).or_default();
-    }
-    out
 }
 
 /// Every cross-platform pair of listings carrying the same GTIN.
-fn add_equal_gtins(
-    listings: &[Listing],
-    platform_of: &[usize],
-    out: &mut BTreeMap<(usize, usize), u8>,
-) {
+fn add_equal_gtins(listings: &[Listing], platform_of: &[usize], out: &mut PairReasons) {
     let mut by_gtin: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, l) in listings.iter().enumerate() {
         if let Some(g) = l.gtin_key() {
@@ -771,7 +787,7 @@ fn add_equal_gtins(
         for (k, &i) in ids.iter().enumerate() {
             for &j in &ids[k + 1..] {
                 if platform_of[i] != platform_of[j] {
-                    *out.entry((i, j)).or_default() |= BY_IDENTIFIER;
+                    out.add((i, j), BY_IDENTIFIER);
                 }
             }
         }
@@ -894,7 +910,7 @@ struct Candidates {
 /// the listing's match, yet every one costs the full feature and model work. The top two of
 /// each listing are always kept, so the candidate margins are the same as without pruning.
 fn prune_candidates(
-    candidates: BTreeMap<(usize, usize), u8>,
+    candidates: Vec<((usize, usize), u8)>,
     platform_of: &[usize],
     platforms: usize,
     featurizer: &PairFeaturizer,

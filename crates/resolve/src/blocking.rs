@@ -123,6 +123,9 @@ impl PairReasons {
     }
 }
 
+/// (left, right) record positions, with repeats.
+type Pairs = Vec<(usize, usize)>;
+
 /// Pairs of records sharing a key. A block of more than `max_pairs` pairs (a key too common
 /// to decide anything alone: a generation number shared across brands, a frequent word) is
 /// narrowed rather than dropped: each record in it is paired with its `refine_k` nearest
@@ -137,7 +140,7 @@ fn key_pairs(
     vectors: (&[&[f32]], &[&[f32]]),
     max_pairs: usize,
     refine_k: usize,
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+) -> (Pairs, Pairs) {
     let mut blocks: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for (i, keys) in left.iter().enumerate() {
         for k in keys {
@@ -153,7 +156,7 @@ fn key_pairs(
         .into_values()
         .filter(|(l, r)| !l.is_empty() && !r.is_empty())
         .collect();
-    let paired: Vec<(Vec<(usize, usize)>, Vec<(usize, usize)>)> = blocks
+    let paired: Vec<(Pairs, Pairs)> = blocks
         .par_iter()
         .map(|(l, r)| block_pairs(l, r, vectors, max_pairs, refine_k))
         .collect();
@@ -174,7 +177,7 @@ fn block_pairs(
     vectors: (&[&[f32]], &[&[f32]]),
     max_pairs: usize,
     refine_k: usize,
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+) -> (Pairs, Pairs) {
     if l.len() * r.len() <= max_pairs {
         let whole = l
             .iter()

@@ -204,15 +204,17 @@ fn block_pairs(
 const MAX_REFINED_SIDE: usize = 2_000;
 
 pub use shopfuse_core::vector::dot;
+use shopfuse_core::vector::{dot_unordered, dots};
 
 /// A unit vector as an HNSW point; cosine distance (the encoder's vectors have unit length,
-/// so the cosine is the dot product).
+/// so the cosine is the dot product). The index sums it in its own order
+/// ([`dot_unordered`]): its proposals are reranked by the exact [`dot`].
 #[derive(Clone)]
 struct UnitVector<'a>(&'a [f32]);
 
 impl instant_distance::Point for UnitVector<'_> {
     fn distance(&self, other: &Self) -> f32 {
-        1.0 - dot(self.0, other.0)
+        1.0 - dot_unordered(self.0, other.0)
     }
 }
 
@@ -236,10 +238,7 @@ pub fn nearest_both_ways(
         return (nearest(left, right, k), nearest(right, left, k));
     }
     // One similarity matrix serves both directions.
-    let matrix: Vec<Vec<f32>> = left
-        .par_iter()
-        .map(|l| right.iter().map(|r| dot(l, r)).collect())
-        .collect();
+    let matrix: Vec<Vec<f32>> = left.par_iter().map(|l| dots(l, right)).collect();
     let by_left = matrix
         .par_iter()
         .map(|row| top_k(row.iter().copied().zip(0..).collect(), k))
@@ -285,10 +284,11 @@ impl<'a> VectorIndex<'a> {
     pub fn search(&self, queries: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
         queries
             .par_iter()
-            .map(|q| {
-                let mut search = Search::default();
+            // One search state per rayon job, not per query: a fresh one allocates and zeroes a
+            // visited mark per indexed point. Every search resets the state it is given.
+            .map_init(Search::default, |search, q| {
                 self.index
-                    .search(&UnitVector(q), &mut search)
+                    .search(&UnitVector(q), search)
                     .take(k)
                     .map(|item| *item.value)
                     .collect()
@@ -341,7 +341,8 @@ impl Projection {
     }
 
     pub fn apply(&self, v: &[f32]) -> Vec<f32> {
-        self.basis.iter().map(|b| dot(b, v)).collect()
+        let basis: Vec<&[f32]> = self.basis.iter().map(Vec::as_slice).collect();
+        dots(v, &basis)
     }
 }
 
@@ -356,10 +357,8 @@ pub fn rerank(
     near.into_par_iter()
         .zip(queries)
         .map(|(near, q)| {
-            top_k(
-                near.into_iter().map(|j| (dot(q, targets[j]), j)).collect(),
-                k,
-            )
+            let near_vectors: Vec<&[f32]> = near.iter().map(|&j| targets[j]).collect();
+            top_k(dots(q, &near_vectors).into_iter().zip(near).collect(), k)
         })
         .collect()
 }

@@ -114,11 +114,12 @@ fn dots_one_at_a_time(a: &[f32], targets: &[&[f32]], out: &mut Vec<f32>) {
 }
 
 /// `a · b` summed in another order than [`dot`]: four independent 8-lane accumulators, fused
-/// multiply-adds where the CPU has them. About three times faster than [`dot`] on 128
-/// floats, and equal to it only up to rounding (the last bits differ). For an approximate
-/// neighbour index, whose proposals are reranked with [`dot`]: its distances are most of an
-/// index's build and search, and an index is approximate by design. Still a function of its
-/// inputs alone, so an index built twice on the same data is the same index.
+/// multiply-adds where the CPU has them. On 128 cached floats it took 10 ns against
+/// [`dot`]'s 14 (Zen 3), and it equals [`dot`] only up to rounding (the last bits differ).
+/// For an approximate neighbour index, whose proposals are reranked with [`dot`]: its
+/// distances are most of an index's build and search, and an index is approximate by design.
+/// Still a function of its inputs alone, so an index built twice on the same data is the same
+/// index.
 pub fn dot_unordered(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
